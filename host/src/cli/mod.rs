@@ -1,0 +1,69 @@
+//! The `jobhost` command line: one file per subcommand.
+
+mod run;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Exit code for a usage error or a host-side failure (bad plugin file,
+/// unreadable document path, ...).
+pub const EXIT_ERROR: u8 = 1;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "jobhost",
+    version,
+    about = "Run AWS IoT Jobs operations in signed, sandboxed WebAssembly plugins",
+    long_about = "jobhost is a device agent: it receives AWS IoT Jobs over MQTT and runs each job's \
+operation in a WebAssembly component. `jobhost run` runs one plugin on one job document locally, \
+without MQTT, which is how plugin authors test their work.\n\n\
+Logging goes to stderr; set JOBHOST_LOG (e.g. JOBHOST_LOG=debug) to change the level.",
+    propagate_version = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Run(run::RunArgs),
+}
+
+/// Parses the command line, runs the subcommand and returns its exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() {
+                ExitCode::from(EXIT_ERROR)
+            } else {
+                ExitCode::SUCCESS
+            };
+            // clap formats help and errors itself; a failed print to a
+            // closed pipe leaves nothing more to say.
+            let _ = e.print();
+            return code;
+        }
+    };
+    init_logging();
+    let result = match cli.command {
+        Command::Run(args) => run::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("JOBHOST_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

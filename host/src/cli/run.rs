@@ -1,0 +1,217 @@
+//! `jobhost run`: one plugin, one job document, no MQTT.
+//!
+//! Prints exactly one JSON object on stdout — what the agent would report:
+//! `{"status":"SUCCEEDED|FAILED|REJECTED","statusDetails":{...}}` — and exits
+//! 0 on SUCCEEDED, 2 on FAILED or REJECTED, 1 when it could not run at all.
+
+use crate::executor::{self, CancelToken, Conclusion, Execution, Observer, Report};
+use crate::runtime::{DirGrant, EngineConfig, ExecutionLimits, Plugin, Runtime, Sandbox};
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use jobhost_protocol::limits::MAX_JOB_DOCUMENT_BYTES;
+use jobhost_protocol::{StatusDetails, TerminalStatus};
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Exit code when the job ended FAILED or REJECTED.
+pub const EXIT_JOB_FAILED: u8 = 2;
+
+/// Run one plugin on one job document locally.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  jobhost run --plugin target/plugins/echo.wasm --document plugins/echo/examples/hello.json
+  jobhost run --plugin my.wasm --document job.json --grant-dir /tmp/data:/data --grant-dir /etc/ssl:ro
+
+Exit status: 0 SUCCEEDED, 2 FAILED or REJECTED, 1 usage or host error.")]
+pub struct RunArgs {
+    /// The plugin: a WebAssembly component targeting jobhost:plugin/operation-plugin.
+    #[arg(long, value_name = "FILE")]
+    plugin: PathBuf,
+
+    /// The job document (JSON), as the job would carry it.
+    #[arg(long, value_name = "FILE")]
+    document: PathBuf,
+
+    /// Let the plugin open a host directory: HOST[:GUEST][:ro]. GUEST
+    /// defaults to HOST; read-write unless `:ro`. Repeatable. Nothing else
+    /// of the filesystem is visible.
+    #[arg(long = "grant-dir", value_name = "HOST[:GUEST][:ro]")]
+    grant_dirs: Vec<DirGrant>,
+
+    /// Operation name handed to the plugin; defaults to the document's
+    /// `operation` field, else the plugin's file name.
+    #[arg(long)]
+    operation: Option<String>,
+
+    /// Job id handed to the plugin.
+    #[arg(long, default_value = "local-run")]
+    job_id: String,
+
+    /// Execution number handed to the plugin.
+    #[arg(long, default_value_t = 1)]
+    execution_number: u64,
+
+    /// Checkpoint file: its content (if it exists) is handed to the plugin as
+    /// the saved checkpoint, and checkpoints the plugin saves are written to
+    /// it. Run twice with the same file to test resuming.
+    #[arg(long, value_name = "FILE")]
+    checkpoint: Option<PathBuf>,
+
+    /// Wall-clock limit for the run, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 600)]
+    timeout: u64,
+
+    /// Memory limit for the plugin, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 128)]
+    memory: usize,
+
+    /// Compiled-component cache directory [default: $XDG_CACHE_HOME/jobhost
+    /// or ~/.cache/jobhost].
+    #[arg(long, value_name = "DIR", conflicts_with = "no_cache")]
+    cache_dir: Option<PathBuf>,
+
+    /// Compile the plugin without reading or writing the cache.
+    #[arg(long)]
+    no_cache: bool,
+}
+
+pub fn run(args: RunArgs) -> Result<ExitCode> {
+    let cache_dir = if args.no_cache {
+        None
+    } else {
+        args.cache_dir.clone().or_else(default_cache_dir)
+    };
+    let memory_bytes = args
+        .memory
+        .checked_mul(1 << 20)
+        .context("--memory is too large")?;
+    let runtime = Runtime::new(&EngineConfig {
+        cache_dir,
+        max_memory_bytes: memory_bytes.max(EngineConfig::default().max_memory_bytes),
+        ..EngineConfig::default()
+    })?;
+    let plugin = Plugin::load_file(&runtime, &args.plugin)?;
+    tracing::debug!(target: "run", plugin = plugin.name(), digest = plugin.digest(), cache = ?plugin.cache_status(), "loaded");
+
+    let checkpoint = match &args.checkpoint {
+        Some(path) => read_checkpoint(path)?,
+        None => None,
+    };
+    let report = match read_document(&args.document)? {
+        Ok(document) => {
+            let operation = args
+                .operation
+                .clone()
+                .or_else(|| operation_of(&document))
+                .unwrap_or_else(|| plugin.name().to_owned());
+            let execution = Execution {
+                job_id: args.job_id.clone(),
+                execution_number: args.execution_number,
+                operation,
+                document,
+                checkpoint,
+            };
+            let observer = Box::new(HarnessObserver {
+                checkpoint_file: args.checkpoint.clone(),
+            });
+            let sandbox = Sandbox {
+                dirs: args.grant_dirs.clone(),
+            };
+            let limits = ExecutionLimits {
+                memory_bytes,
+                timeout: Duration::from_secs(args.timeout),
+                ..ExecutionLimits::default()
+            };
+            match executor::execute(
+                &runtime,
+                &plugin,
+                &execution,
+                &sandbox,
+                &limits,
+                observer,
+                CancelToken::new(),
+            ) {
+                Conclusion::Report(report) => report,
+                Conclusion::Cancelled => bail!("the run was cancelled"),
+            }
+        }
+        Err(reason) => Report::failure(TerminalStatus::Rejected, &reason, StatusDetails::new()),
+    };
+
+    let json = serde_json::to_string(&report).context("cannot encode the report")?;
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{json}").context("cannot write to stdout")?;
+    Ok(match report.status {
+        TerminalStatus::Succeeded => ExitCode::SUCCESS,
+        TerminalStatus::Failed | TerminalStatus::Rejected => ExitCode::from(EXIT_JOB_FAILED),
+    })
+}
+
+/// Reads the document file. An unreadable path is a usage error (`Err`); a
+/// document the agent would reject is `Ok(Err(reason))`, reported as the
+/// agent would report it.
+fn read_document(path: &Path) -> Result<std::result::Result<String, String>> {
+    let bytes =
+        fs::read(path).with_context(|| format!("cannot read job document {}", path.display()))?;
+    if bytes.len() > MAX_JOB_DOCUMENT_BYTES {
+        return Ok(Err(format!(
+            "job document is {} bytes, over the {MAX_JOB_DOCUMENT_BYTES}-byte limit",
+            bytes.len()
+        )));
+    }
+    Ok(String::from_utf8(bytes).map_err(|e| format!("job document is not valid UTF-8: {e}")))
+}
+
+fn operation_of(document: &str) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_str(document).ok()?;
+    value.get("operation")?.as_str().map(str::to_owned)
+}
+
+fn read_checkpoint(path: &Path) -> Result<Option<String>> {
+    match fs::read_to_string(path) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("cannot read checkpoint {}", path.display())),
+    }
+}
+
+fn default_cache_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(base.join("jobhost"))
+}
+
+/// Progress goes to the log; checkpoints to the `--checkpoint` file.
+struct HarnessObserver {
+    checkpoint_file: Option<PathBuf>,
+}
+
+impl Observer for HarnessObserver {
+    fn progress(&mut self, details: &StatusDetails) {
+        let json = serde_json::to_string(details).unwrap_or_default();
+        tracing::info!(target: "run", "progress {json}");
+    }
+
+    fn checkpoint(&mut self, state: &str) -> std::result::Result<(), String> {
+        tracing::info!(target: "run", "checkpoint saved ({} bytes)", state.len());
+        match &self.checkpoint_file {
+            Some(path) => write_atomically(path, state.as_bytes())
+                .map_err(|e| format!("cannot write {}: {e}", path.display())),
+            None => Ok(()),
+        }
+    }
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    let mut f = fs::File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    fs::rename(&tmp, path)
+}

@@ -1,0 +1,176 @@
+//! One attempt at one job execution: validate the document, instantiate the
+//! plugin in a fresh limited store, call `run`, and turn whatever happened —
+//! outcome, failure, trap, timeout, cancellation — into the status to report.
+
+mod cancel;
+mod observer;
+
+pub use cancel::CancelToken;
+pub use observer::{NullObserver, Observer};
+
+use crate::runtime::bindings::types as wit;
+use crate::runtime::store::{new_store, JobTag};
+use crate::runtime::{ExecutionLimits, Interrupted, Plugin, Runtime, Sandbox};
+use jobhost_protocol::limits::MAX_JOB_DOCUMENT_BYTES;
+use jobhost_protocol::{StatusDetails, TerminalStatus};
+use serde::Serialize;
+
+/// The statusDetails key that carries the reason of a FAILED or REJECTED
+/// execution (the AWS IoT Device Client uses the same key).
+pub const REASON_KEY: &str = "reason";
+
+/// One attempt at a job execution, as the agent received it.
+#[derive(Debug, Clone)]
+pub struct Execution {
+    /// AWS IoT job id.
+    pub job_id: String,
+    /// AWS IoT execution number.
+    pub execution_number: u64,
+    /// The operation that routed the job to the plugin.
+    pub operation: String,
+    /// The job document, JSON text.
+    pub document: String,
+    /// The checkpoint an interrupted earlier attempt saved.
+    pub checkpoint: Option<String>,
+}
+
+/// The terminal status to report, with its statusDetails.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Report {
+    /// SUCCEEDED, FAILED or REJECTED.
+    pub status: TerminalStatus,
+    /// Sanitised statusDetails; failures carry [`REASON_KEY`].
+    #[serde(rename = "statusDetails")]
+    pub status_details: StatusDetails,
+}
+
+impl Report {
+    /// A failure report: `reason` goes under [`REASON_KEY`], replacing any
+    /// reason the details already had.
+    pub fn failure(status: TerminalStatus, reason: &str, mut details: StatusDetails) -> Self {
+        details.insert(REASON_KEY, reason);
+        Self {
+            status,
+            status_details: details,
+        }
+    }
+
+    /// The reason of a failure, if any.
+    pub fn reason(&self) -> Option<&str> {
+        self.status_details.get(REASON_KEY)
+    }
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Conclusion {
+    /// Report this terminal status.
+    Report(Report),
+    /// The job was cancelled while running: report nothing more (the
+    /// service already holds the terminal state).
+    Cancelled,
+}
+
+/// Runs one attempt of `execution` with `plugin`. Never panics on anything a
+/// plugin or a document can do; every path ends in a [`Conclusion`].
+pub fn execute(
+    runtime: &Runtime,
+    plugin: &Plugin,
+    execution: &Execution,
+    sandbox: &Sandbox,
+    limits: &ExecutionLimits,
+    observer: Box<dyn Observer>,
+    cancel: CancelToken,
+) -> Conclusion {
+    if let Err(reason) = validate_document(&execution.document) {
+        return Conclusion::Report(Report::failure(
+            TerminalStatus::Rejected,
+            &reason,
+            StatusDetails::new(),
+        ));
+    }
+    let tag = JobTag {
+        plugin: plugin.name().to_owned(),
+        job_id: execution.job_id.clone(),
+        execution_number: execution.execution_number,
+    };
+    let mut store = match new_store(runtime, sandbox, limits, tag, observer, cancel) {
+        Ok(store) => store,
+        // A grant that cannot be opened is the device's problem, not the
+        // job's: a retry after fixing the device can succeed.
+        Err(reason) => {
+            return Conclusion::Report(Report::failure(
+                TerminalStatus::Failed,
+                &reason,
+                StatusDetails::new(),
+            ))
+        }
+    };
+    let job = wit::Job {
+        job_id: execution.job_id.clone(),
+        execution_number: execution.execution_number,
+        operation: execution.operation.clone(),
+        document: execution.document.clone(),
+        checkpoint: execution.checkpoint.clone(),
+    };
+    let result = plugin.pre.instantiate(&mut store).and_then(|instance| {
+        instance
+            .jobhost_plugin_operation()
+            .call_run(&mut store, &job)
+    });
+    match result {
+        Ok(Ok(outcome)) => {
+            let (details, _) = StatusDetails::from_pairs(outcome.status_details);
+            Conclusion::Report(Report {
+                status: TerminalStatus::Succeeded,
+                status_details: details,
+            })
+        }
+        Ok(Err(failure)) => {
+            let status = if failure.retryable {
+                TerminalStatus::Failed
+            } else {
+                TerminalStatus::Rejected
+            };
+            let (details, _) = StatusDetails::from_pairs(failure.status_details);
+            Conclusion::Report(Report::failure(status, &failure.reason, details))
+        }
+        Err(error) => {
+            let last_error = store.data().job.last_error.clone();
+            conclude_trap(&error, last_error)
+        }
+    }
+}
+
+fn validate_document(document: &str) -> Result<(), String> {
+    if document.len() > MAX_JOB_DOCUMENT_BYTES {
+        return Err(format!(
+            "job document is {} bytes, over the {MAX_JOB_DOCUMENT_BYTES}-byte limit",
+            document.len()
+        ));
+    }
+    serde_json::from_str::<serde::de::IgnoredAny>(document)
+        .map(drop)
+        .map_err(|e| format!("job document is not valid JSON: {e}"))
+}
+
+/// A trap is retryable (FAILED): it may be transient (memory pressure, a
+/// timeout on a slow network) and the job's retry policy decides.
+fn conclude_trap(error: &wasmtime::Error, last_error: Option<String>) -> Conclusion {
+    let reason = match error.downcast_ref::<Interrupted>() {
+        Some(Interrupted::Cancelled) => return Conclusion::Cancelled,
+        Some(timeout @ Interrupted::TimedOut(_)) => timeout.to_string(),
+        None => match error.downcast_ref::<wasmtime::Trap>() {
+            Some(trap) => format!("plugin trapped: {trap}"),
+            None => format!(
+                "plugin failed: {}",
+                crate::runtime::one_line(&format!("{error:#}"))
+            ),
+        },
+    };
+    let mut details = StatusDetails::new();
+    if let Some(line) = last_error {
+        details.insert("lastError", &line);
+    }
+    Conclusion::Report(Report::failure(TerminalStatus::Failed, &reason, details))
+}

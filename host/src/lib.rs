@@ -1,0 +1,22 @@
+//! jobhost: a device agent that runs AWS IoT Jobs operations in sandboxed
+//! WebAssembly components.
+//!
+//! The flow of one job, and the module that owns each step:
+//!
+//! ```text
+//! job document ─▶ runtime (load + compile, cached) ─▶ executor (instantiate
+//! in a limited store, run) ─▶ Report { SUCCEEDED | FAILED | REJECTED }
+//! ```
+//!
+//! # Layout
+//!
+//! - [`runtime`]: wasmtime engine, compiled cache, plugin loading, sandbox,
+//!   per-execution limits and the host side of the WIT imports.
+//! - [`executor`]: one attempt at one execution, from document to report.
+//! - [`cli`]: the `jobhost` command line (`main.rs` only calls into it).
+//!
+//! The WIT contract plugins implement is in the repository's `wit/`.
+
+pub mod cli;
+pub mod executor;
+pub mod runtime;

@@ -1,0 +1,8 @@
+//! The `jobhost` binary: everything lives in the library; this only maps
+//! the result to an exit code.
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    jobhost::cli::main()
+}

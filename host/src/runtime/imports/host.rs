@@ -1,0 +1,122 @@
+//! `jobhost:plugin/host`: log, progress, checkpoint, cancelled.
+
+use crate::runtime::bindings::host::{Host, Level};
+use crate::runtime::bindings::types::HostError;
+use crate::runtime::store::HostState;
+use jobhost_protocol::status_details::Sanitised;
+use jobhost_protocol::StatusDetails;
+
+/// Longest log line kept; longer ones are cut (a log line is for people).
+const MAX_LOG_LINE_BYTES: usize = 4096;
+
+/// Checkpoints travel in a statusDetails value, whose limit is 1024
+/// characters; bytes are the stricter measure and what the WIT promises.
+pub const MAX_CHECKPOINT_BYTES: usize = 1024;
+
+impl Host for HostState {
+    fn log(&mut self, level: Level, message: String) {
+        let job = &mut self.job;
+        if job.log_budget < message.len() {
+            if !job.log_dropped {
+                job.log_dropped = true;
+                tracing::warn!(target: "plugin", plugin = %job.tag.plugin, job_id = %job.tag.job_id,
+                    "log budget for this execution exhausted; dropping further plugin log lines");
+            }
+            return;
+        }
+        job.log_budget -= message.len();
+        let line = clean_line(&message);
+        if level == Level::Error {
+            job.last_error = Some(line.clone());
+        }
+        let tag = &job.tag;
+        let (plugin, job_id, exec) = (&tag.plugin, &tag.job_id, tag.execution_number);
+        match level {
+            Level::Trace => {
+                tracing::trace!(target: "plugin", plugin = %plugin, job_id = %job_id, execution = exec, "{line}")
+            }
+            Level::Debug => {
+                tracing::debug!(target: "plugin", plugin = %plugin, job_id = %job_id, execution = exec, "{line}")
+            }
+            Level::Info => {
+                tracing::info!(target: "plugin", plugin = %plugin, job_id = %job_id, execution = exec, "{line}")
+            }
+            Level::Warn => {
+                tracing::warn!(target: "plugin", plugin = %plugin, job_id = %job_id, execution = exec, "{line}")
+            }
+            Level::Error => {
+                tracing::error!(target: "plugin", plugin = %plugin, job_id = %job_id, execution = exec, "{line}")
+            }
+        }
+    }
+
+    fn progress(&mut self, details: Vec<(String, String)>) -> Result<(), HostError> {
+        if self.job.should_stop() {
+            return Err(HostError::Cancelled);
+        }
+        let (details, _) = StatusDetails::from_pairs(details);
+        self.job.observer.progress(&details);
+        Ok(())
+    }
+
+    fn checkpoint(&mut self, state: String) -> Result<(), HostError> {
+        if self.job.should_stop() {
+            return Err(HostError::Cancelled);
+        }
+        if state.len() > MAX_CHECKPOINT_BYTES {
+            return Err(HostError::LimitExceeded(format!(
+                "checkpoint is {} bytes; the limit is {MAX_CHECKPOINT_BYTES}",
+                state.len()
+            )));
+        }
+        // It will be a statusDetails value verbatim: refuse rather than
+        // silently alter what the plugin will be handed back.
+        if StatusDetails::new().insert("checkpoint", &state) != Sanitised::Unchanged {
+            return Err(HostError::InvalidArgument(
+                "checkpoint must be non-empty and contain no control or format characters".into(),
+            ));
+        }
+        self.job
+            .observer
+            .checkpoint(&state)
+            .map_err(|e| HostError::Failed(format!("checkpoint not saved: {e}")))
+    }
+
+    fn cancelled(&mut self) -> bool {
+        self.job.should_stop()
+    }
+}
+
+/// One printable line: controls become spaces, long lines are cut on a
+/// character boundary. Keeps a hostile plugin from forging log lines.
+fn clean_line(message: &str) -> String {
+    let mut end = message.len().min(MAX_LOG_LINE_BYTES);
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut line: String = message[..end]
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if end < message.len() {
+        line.push('…');
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clean_line;
+
+    #[test]
+    fn log_lines_cannot_forge_new_lines() {
+        assert_eq!(clean_line("a\nINFO fake\r\x1b[2J"), "a INFO fake  [2J");
+    }
+
+    #[test]
+    fn long_lines_are_cut_on_a_char_boundary() {
+        let line = clean_line(&"é".repeat(5000));
+        assert!(line.len() <= super::MAX_LOG_LINE_BYTES + '…'.len_utf8());
+        assert!(line.ends_with('…'));
+    }
+}

@@ -1,0 +1,32 @@
+//! The WebAssembly side of the agent: one wasmtime [`Engine`] per process,
+//! a compiled-component cache, plugins loaded once into an `InstancePre`,
+//! and a fresh, limited [`Store`] for every execution.
+//!
+//! # Layout
+//!
+//! - `engine`: the engine settings (component model, epochs, pooling probe)
+//!   and the epoch ticker thread.
+//! - `bindings`: the one `bindgen!` for the `operation-plugin` world.
+//! - `cache`: compiled components on disk, integrity-checked before use.
+//! - `plugin`: reading a plugin file and preparing it for instantiation.
+//! - `sandbox`: what a plugin can see (directory grants → WASI preopens).
+//! - `store`: per-execution store data, memory limits and deadlines.
+//! - `imports`: the host side of each imported WIT interface.
+//!
+//! [`Engine`]: wasmtime::Engine
+//! [`Store`]: wasmtime::Store
+
+pub(crate) mod bindings;
+mod cache;
+mod engine;
+pub(crate) mod imports;
+mod plugin;
+mod sandbox;
+pub(crate) mod store;
+
+pub use cache::{CacheError, CacheStatus, CompiledCache};
+pub use engine::{AllocatorChoice, AllocatorKind, EngineConfig, Runtime, RuntimeError};
+pub(crate) use plugin::one_line;
+pub use plugin::{LoadError, Plugin, MAX_PLUGIN_BYTES};
+pub use sandbox::{DirGrant, GrantParseError, Sandbox};
+pub use store::{ExecutionLimits, Interrupted};

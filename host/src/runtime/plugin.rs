@@ -1,0 +1,200 @@
+//! Reading a plugin file and preparing it for fast instantiation.
+
+use super::bindings::OperationPluginPre;
+use super::cache::CacheStatus;
+use super::engine::Runtime;
+use super::store::HostState;
+use sha2::{Digest, Sha256};
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+/// Largest plugin file accepted. componentize-py output is ~18 MiB and
+/// componentize-js ~12 MiB (shared/reference/wasm-toolchain.md); 64 MiB
+/// leaves room without letting a bad file exhaust a small device's memory.
+pub const MAX_PLUGIN_BYTES: u64 = 64 << 20;
+
+const WASM_MAGIC: [u8; 4] = *b"\0asm";
+const COMPONENT_VERSION: [u8; 4] = [0x0d, 0x00, 0x01, 0x00];
+const CORE_MODULE_VERSION: [u8; 4] = [0x01, 0x00, 0x00, 0x00];
+
+/// Why a plugin could not be loaded. Each message names the file and says
+/// what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file could not be read.
+    #[error("cannot read plugin {path}: {source}")]
+    Read {
+        /// The plugin file.
+        path: PathBuf,
+        /// What the OS said.
+        source: io::Error,
+    },
+    /// Over [`MAX_PLUGIN_BYTES`].
+    #[error("plugin {name} is {size} bytes, over the {max}-byte limit")]
+    TooLarge {
+        /// Plugin name.
+        name: String,
+        /// Its size.
+        size: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// Not WebAssembly at all.
+    #[error("plugin {name} is not a WebAssembly file (no \\0asm header)")]
+    NotWasm {
+        /// Plugin name.
+        name: String,
+    },
+    /// A core module, not a component.
+    #[error("plugin {name} is a core WebAssembly module, not a component; build it for wasm32-wasip2 or wrap it with `wasm-tools component new`")]
+    CoreModule {
+        /// Plugin name.
+        name: String,
+    },
+    /// wasmtime rejected the bytes.
+    #[error("plugin {name} is not a valid component: {reason}")]
+    Invalid {
+        /// Plugin name.
+        name: String,
+        /// The compiler's message.
+        reason: String,
+    },
+    /// The component needs imports jobhost does not provide, or does not
+    /// export the operation interface.
+    #[error(
+        "plugin {name} does not implement the jobhost:plugin/operation-plugin@0.1 world: {reason}"
+    )]
+    WrongWorld {
+        /// Plugin name.
+        name: String,
+        /// What is missing or mismatched.
+        reason: String,
+    },
+}
+
+/// A plugin ready to run: compiled, linked against the host imports, with
+/// its exports type-checked once, so each execution only instantiates.
+pub struct Plugin {
+    name: String,
+    digest: String,
+    size: usize,
+    cache_status: CacheStatus,
+    pub(crate) pre: OperationPluginPre<HostState>,
+}
+
+impl Plugin {
+    /// Loads the plugin at `path`, named after the file stem.
+    pub fn load_file(runtime: &Runtime, path: &Path) -> Result<Self, LoadError> {
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| path.display().to_string());
+        let read_err = |source| LoadError::Read {
+            path: path.to_path_buf(),
+            source,
+        };
+        let file = File::open(path).map_err(read_err)?;
+        let size = file.metadata().map_err(read_err)?.len();
+        if size > MAX_PLUGIN_BYTES {
+            return Err(LoadError::TooLarge {
+                name,
+                size,
+                max: MAX_PLUGIN_BYTES,
+            });
+        }
+        let mut bytes = Vec::with_capacity(size as usize);
+        // `take` guards against a file that grows between stat and read.
+        file.take(MAX_PLUGIN_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(read_err)?;
+        Self::from_bytes(runtime, &name, &bytes)
+    }
+
+    /// Loads a plugin from memory.
+    pub fn from_bytes(runtime: &Runtime, name: &str, bytes: &[u8]) -> Result<Self, LoadError> {
+        let name = name.to_owned();
+        if bytes.len() as u64 > MAX_PLUGIN_BYTES {
+            return Err(LoadError::TooLarge {
+                name,
+                size: bytes.len() as u64,
+                max: MAX_PLUGIN_BYTES,
+            });
+        }
+        // Cheap, precise refusals before any parser sees the bytes.
+        if bytes.len() < 8 || bytes[..4] != WASM_MAGIC {
+            return Err(LoadError::NotWasm { name });
+        }
+        if bytes[4..8] == CORE_MODULE_VERSION {
+            return Err(LoadError::CoreModule { name });
+        }
+        if bytes[4..8] != COMPONENT_VERSION {
+            return Err(LoadError::Invalid {
+                name,
+                reason: format!(
+                    "unsupported component encoding version {:02x?}",
+                    &bytes[4..8]
+                ),
+            });
+        }
+        let digest = hex::encode(Sha256::digest(bytes));
+        let compiled = match runtime.cache() {
+            Some(cache) => cache.load_or_compile(&runtime.engine, bytes, &digest),
+            None => wasmtime::component::Component::new(&runtime.engine, bytes)
+                .map(|c| (c, CacheStatus::Disabled)),
+        };
+        let (component, cache_status) = compiled.map_err(|e| LoadError::Invalid {
+            name: name.clone(),
+            reason: one_line(&format!("{e:#}")),
+        })?;
+        let instance_pre =
+            runtime
+                .linker
+                .instantiate_pre(&component)
+                .map_err(|e| LoadError::WrongWorld {
+                    name: name.clone(),
+                    reason: one_line(&format!("{e:#}")),
+                })?;
+        let pre = OperationPluginPre::new(instance_pre).map_err(|e| LoadError::WrongWorld {
+            name: name.clone(),
+            reason: one_line(&format!("{e:#}")),
+        })?;
+        Ok(Self {
+            name,
+            digest,
+            size: bytes.len(),
+            cache_status,
+            pre,
+        })
+    }
+
+    /// The plugin's name (its file stem until signed manifests name it).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// sha256 of the component, as lowercase hex.
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+
+    /// Size of the component in bytes.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// Whether the compiled code came from the cache.
+    pub fn cache_status(&self) -> CacheStatus {
+        self.cache_status
+    }
+}
+
+/// Errors from wasmtime can span lines (backtraces, nested contexts); job
+/// reasons and CLI errors are one line.
+pub(crate) fn one_line(s: &str) -> String {
+    s.split('\n')
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
