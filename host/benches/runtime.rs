@@ -1,1 +1,104 @@
-fn main() {}
+//! Runtime benchmarks: `cargo bench -p jobhost` (after `scripts/build-plugins`).
+//!
+//! - `execute/echo/{pooling,on-demand}`: one whole job attempt on a warm
+//!   plugin: fresh store, instantiate from the `InstancePre`, call `run`,
+//!   map the result to a report. This is the per-job cost of the runtime.
+//! - `load/echo/{compile,cached}`: making a plugin runnable from its bytes,
+//!   compiling with Cranelift versus loading the verified cache entry.
+//!
+//! Figures measured on the development machines are in BENCHMARKS.md.
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use jobhost::executor::{self, CancelToken, Conclusion, Execution, NullObserver};
+use jobhost::runtime::{
+    AllocatorChoice, CacheStatus, EngineConfig, ExecutionLimits, Plugin, Runtime, Sandbox,
+};
+use std::path::PathBuf;
+
+fn echo_bytes() -> Vec<u8> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/plugins/echo.wasm");
+    std::fs::read(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}; run scripts/build-plugins first", path.display()))
+}
+
+fn execute(c: &mut Criterion) {
+    let wasm = echo_bytes();
+    let execution = Execution {
+        job_id: "bench".into(),
+        execution_number: 1,
+        operation: "echo".into(),
+        document: r#"{"operation":"echo","message":"hello"}"#.into(),
+        checkpoint: None,
+    };
+    let mut group = c.benchmark_group("execute/echo");
+    for (name, allocator) in [
+        ("pooling", AllocatorChoice::Pooling),
+        ("on-demand", AllocatorChoice::OnDemand),
+    ] {
+        let runtime = Runtime::new(&EngineConfig {
+            allocator,
+            ..EngineConfig::default()
+        })
+        .expect("runtime");
+        let plugin = Plugin::from_bytes(&runtime, "echo", &wasm).expect("echo loads");
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let conclusion = executor::execute(
+                    &runtime,
+                    &plugin,
+                    &execution,
+                    &Sandbox::empty(),
+                    &ExecutionLimits::default(),
+                    Box::new(NullObserver::default()),
+                    CancelToken::new(),
+                );
+                assert!(matches!(conclusion, Conclusion::Report(_)));
+                conclusion
+            })
+        });
+    }
+    group.finish();
+}
+
+/// The parts of `execute/echo`, to see where a job's microseconds go.
+fn breakdown(c: &mut Criterion) {
+    let wasm = echo_bytes();
+    let runtime = Runtime::new(&EngineConfig::default()).expect("runtime");
+    let plugin = Plugin::from_bytes(&runtime, "echo", &wasm).expect("echo loads");
+    let mut group = c.benchmark_group("breakdown/echo");
+    group.bench_function("store-only", |b| {
+        b.iter(|| jobhost::runtime::bench_support::store_only(&runtime))
+    });
+    group.bench_function("instantiate-only", |b| {
+        b.iter(|| jobhost::runtime::bench_support::instantiate_only(&runtime, &plugin))
+    });
+    group.finish();
+}
+
+fn load(c: &mut Criterion) {
+    let wasm = echo_bytes();
+    let mut group = c.benchmark_group("load/echo");
+    group.sample_size(20);
+    let uncached = Runtime::new(&EngineConfig::default()).expect("runtime");
+    group.bench_function("compile", |b| {
+        b.iter(|| Plugin::from_bytes(&uncached, "echo", &wasm).expect("compiles"))
+    });
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cached = Runtime::new(&EngineConfig {
+        cache_dir: Some(dir.path().into()),
+        ..EngineConfig::default()
+    })
+    .expect("runtime");
+    Plugin::from_bytes(&cached, "echo", &wasm).expect("fills the cache");
+    group.bench_function("cached", |b| {
+        b.iter(|| {
+            let plugin = Plugin::from_bytes(&cached, "echo", &wasm).expect("loads");
+            assert_eq!(plugin.cache_status(), CacheStatus::Hit);
+            plugin
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, execute, breakdown, load);
+criterion_main!(benches);

@@ -9,11 +9,22 @@
 //! - [`status_details`]: the statusDetails map and its AWS limits, with the
 //!   sanitiser the agent applies before anything reaches the cloud.
 //! - [`limits`]: named limits from the AWS IoT documentation.
+//! - [`topics`]: the `$aws/things/{thing}/jobs/...` topic map.
+//! - [`execution`]: JobExecution, its state and summary.
+//! - [`requests`], [`responses`], [`error`]: the payload of every topic.
 #![deny(missing_docs)]
 
+pub mod error;
+pub mod execution;
 pub mod limits;
+pub mod requests;
+pub mod responses;
 pub mod status;
 pub mod status_details;
+pub mod topics;
 
+pub use error::{ErrorCode, ErrorResponse};
+pub use execution::{JobExecution, JobExecutionState, JobExecutionSummary, Timestamp};
 pub use status::{JobExecutionStatus, TerminalStatus};
 pub use status_details::StatusDetails;
+pub use topics::JobsTopic;

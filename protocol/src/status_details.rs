@@ -73,6 +73,26 @@ impl StatusDetails {
         }
     }
 
+    /// Checks details a client sent, without repairing them: the service
+    /// answers invalid details with `InvalidRequest`, as AWS does. The error
+    /// names the first offending key.
+    pub fn validate<K, V>(pairs: impl IntoIterator<Item = (K, V)>) -> Result<Self, String>
+    where
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        let mut details = Self::new();
+        for (k, v) in pairs {
+            let (k, v) = (k.as_ref(), v.as_ref());
+            if details.insert(k, v) != Sanitised::Unchanged {
+                return Err(format!(
+                    "statusDetails entry {k:?} breaks the limits: keys are 1-{STATUS_DETAIL_KEY_MAX} characters of [a-zA-Z0-9:_-], values 1-{STATUS_DETAIL_VALUE_MAX} characters without control characters"
+                ));
+            }
+        }
+        Ok(details)
+    }
+
     /// The value stored under `key`.
     pub fn get(&self, key: &str) -> Option<&str> {
         self.0.get(key).map(String::as_str)
@@ -216,6 +236,15 @@ mod tests {
         let (d, changed) = StatusDetails::from_pairs([("", "v"), ("k", ""), ("ok", "1")]);
         assert_eq!(changed, 2);
         assert_eq!(d.len(), 1);
+    }
+
+    #[test]
+    fn validate_refuses_instead_of_repairing() {
+        assert!(StatusDetails::validate([("ok", "fine")]).is_ok());
+        let err = StatusDetails::validate([("ok", "fine"), ("bad key", "v")]).unwrap_err();
+        assert!(err.contains("\"bad key\""), "{err}");
+        assert!(StatusDetails::validate([("k", "")]).is_err());
+        assert!(StatusDetails::validate([("k", "a\tb")]).is_err());
     }
 
     #[test]

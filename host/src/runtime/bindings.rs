@@ -10,4 +10,4 @@ wasmtime::component::bindgen!({
     world: "operation-plugin",
 });
 
-pub use jobhost::plugin::{command, device, download, host, types};
+pub use self::jobhost::plugin::{command, device, download, host, types};

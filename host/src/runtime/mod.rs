@@ -30,3 +30,42 @@ pub(crate) use plugin::one_line;
 pub use plugin::{LoadError, Plugin, MAX_PLUGIN_BYTES};
 pub use sandbox::{DirGrant, GrantParseError, Sandbox};
 pub use store::{ExecutionLimits, Interrupted};
+
+/// Pieces of an execution, exposed for the benchmark's cost breakdown only.
+#[doc(hidden)]
+pub mod bench_support {
+    use super::store::{new_store, HostState, JobTag};
+    use super::{ExecutionLimits, Plugin, Runtime, Sandbox};
+    use crate::executor::{CancelToken, NullObserver};
+    use wasmtime::Store;
+
+    fn store(runtime: &Runtime) -> Store<HostState> {
+        let tag = JobTag {
+            plugin: "bench".into(),
+            job_id: "bench".into(),
+            execution_number: 1,
+        };
+        new_store(
+            runtime,
+            &Sandbox::empty(),
+            &ExecutionLimits::default(),
+            tag,
+            Box::new(NullObserver::default()),
+            CancelToken::new(),
+        )
+        .expect("an empty sandbox always builds")
+    }
+
+    /// Creates a store (WASI context, limits, epoch callback) and drops it.
+    pub fn store_only(runtime: &Runtime) {
+        drop(store(runtime));
+    }
+
+    /// Creates a store and instantiates the plugin, without calling it.
+    pub fn instantiate_only(runtime: &Runtime, plugin: &Plugin) {
+        plugin
+            .pre
+            .instantiate(&mut store(runtime))
+            .expect("instantiates");
+    }
+}

@@ -1,0 +1,86 @@
+//! Shared test support: the plugins `scripts/build-plugins` built from this
+//! repository's source, and a runtime to run them in.
+#![allow(dead_code)] // each test binary uses a different subset
+
+use jobhost::executor::{self, CancelToken, Conclusion, Execution, NullObserver, Observer, Report};
+use jobhost::runtime::{EngineConfig, ExecutionLimits, Plugin, Runtime, Sandbox};
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+/// `target/plugins/<name>.wasm`, built from source by `scripts/build-plugins`.
+pub fn plugin_path(name: &str) -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let path = target.join("plugins").join(format!("{name}.wasm"));
+    assert!(
+        path.is_file(),
+        "{} is missing: run scripts/build-plugins first (scripts/test does)",
+        path.display()
+    );
+    path
+}
+
+/// One runtime per test binary, with a compiled cache in a temporary
+/// directory, so each plugin is compiled once per binary.
+pub fn runtime() -> Arc<Runtime> {
+    static RUNTIME: OnceLock<(Arc<Runtime>, tempfile::TempDir)> = OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let rt = Runtime::new(&EngineConfig {
+                cache_dir: Some(dir.path().to_path_buf()),
+                ..EngineConfig::default()
+            })
+            .expect("runtime");
+            (rt, dir)
+        })
+        .0
+        .clone()
+}
+
+pub fn load(name: &str) -> Plugin {
+    Plugin::load_file(&runtime(), &plugin_path(name)).expect("plugin loads")
+}
+
+pub fn execution(document: &str) -> Execution {
+    Execution {
+        job_id: "job-1".into(),
+        execution_number: 1,
+        operation: "test".into(),
+        document: document.into(),
+        checkpoint: None,
+    }
+}
+
+/// Runs `document` through `plugin` with default limits and no grants.
+pub fn run(plugin: &Plugin, document: &str) -> Report {
+    run_with(
+        plugin,
+        &execution(document),
+        &Sandbox::empty(),
+        &ExecutionLimits::default(),
+        Box::new(NullObserver::default()),
+    )
+}
+
+pub fn run_with(
+    plugin: &Plugin,
+    execution: &Execution,
+    sandbox: &Sandbox,
+    limits: &ExecutionLimits,
+    observer: Box<dyn Observer>,
+) -> Report {
+    match executor::execute(
+        &runtime(),
+        plugin,
+        execution,
+        sandbox,
+        limits,
+        observer,
+        CancelToken::new(),
+    ) {
+        Conclusion::Report(report) => report,
+        Conclusion::Cancelled => panic!("unexpected cancellation"),
+    }
+}
