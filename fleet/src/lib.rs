@@ -1,0 +1,11 @@
+//! `jobhost-fleet`: a self-hosted jobs service that speaks the AWS IoT Jobs
+//! device protocol, so that an unmodified AWS IoT Jobs agent (ours or
+//! anyone's) can be driven without AWS.
+//!
+//! This crate holds the durable part: [`store::Store`], the SQLite-backed
+//! job and job-execution state machine that the MQTT service and the HTTP
+//! control API call into. The store never reads the clock and never does
+//! network I/O; every method that depends on time takes `now` (seconds since
+//! the Unix epoch), so that the state machine is deterministic under test.
+
+pub mod store;

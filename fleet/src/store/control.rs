@@ -1,0 +1,404 @@
+//! The control plane: what an operator does to jobs, shaped after AWS IoT
+//! CreateJob, DescribeJob, ListJobs, ListJobExecutionsForJob/ForThing,
+//! DescribeJobExecution, CancelJob, CancelJobExecution and DeleteJob.
+
+use super::rows::{
+    complete_job_if_done, find_execution, job_status, job_status_col, query_execs, save_execution,
+};
+use super::types::{
+    Changes, CreateJob, ExecutionRecord, Job, JobStatus, JobSummary, ProcessDetails,
+};
+use super::{Store, StoreError};
+use jobhost_protocol::limits::MAX_JOB_DOCUMENT_BYTES;
+use jobhost_protocol::topics::{is_valid_job_id, is_valid_thing_name};
+use jobhost_protocol::JobExecutionStatus;
+use rusqlite::{params, Connection, OptionalExtension};
+
+/// AWS's limit on an in-progress timeout: 1 minute to 7 days (reference §6).
+pub(crate) const TIMEOUT_MINUTES_MAX: u32 = 10_080;
+
+/// AWS's limit on a job description and a cancel comment (CreateJob,
+/// CancelJob: 2028 characters).
+const TEXT_MAX_CHARS: usize = 2028;
+
+impl Store {
+    /// CreateJob: stores the job and queues one execution (number 1,
+    /// version 1) per distinct target. Every target's pending list changed,
+    /// so the service notifies each of `job.targets`.
+    pub fn create_job(&mut self, req: &CreateJob, now: i64) -> Result<Job, StoreError> {
+        let targets = validate_create(req)?;
+        let document = serde_json::to_string(&req.document)?;
+        if document.len() > MAX_JOB_DOCUMENT_BYTES {
+            return Err(StoreError::InvalidRequest(format!(
+                "the job document is {} bytes; at most {MAX_JOB_DOCUMENT_BYTES} are allowed",
+                document.len()
+            )));
+        }
+        let tx = self.write_tx()?;
+        if job_status(&tx, &req.job_id)?.is_some() {
+            return Err(StoreError::AlreadyExists(format!("job {}", req.job_id)));
+        }
+        tx.execute(
+            "INSERT INTO jobs (job_id, status, targets, document, description, created_at, \
+             last_updated_at, in_progress_timeout_minutes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7)",
+            params![
+                req.job_id,
+                JobStatus::InProgress.as_str(),
+                serde_json::to_string(&targets)?,
+                document,
+                req.description,
+                now,
+                req.in_progress_timeout_minutes,
+            ],
+        )?;
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO executions (job_id, thing_name, execution_number, status, \
+                 queued_at, last_updated_at, version_number) VALUES (?1, ?2, 1, 'QUEUED', ?3, ?3, 1)",
+            )?;
+            for thing in &targets {
+                insert.execute(params![req.job_id, thing, now])?;
+            }
+        }
+        let job = load_job(&tx, &req.job_id)?;
+        tx.commit()?;
+        Ok(job)
+    }
+
+    /// DescribeJob, with the counts of `jobProcessDetails`.
+    pub fn describe_job(&self, job_id: &str) -> Result<Job, StoreError> {
+        let tx = self.read_tx()?;
+        load_job(&tx, job_id)
+    }
+
+    /// ListJobs, oldest first, optionally only those with `status`.
+    pub fn list_jobs(&self, status: Option<JobStatus>) -> Result<Vec<JobSummary>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT job_id, status, created_at, last_updated_at, completed_at FROM jobs \
+             WHERE ?1 IS NULL OR status = ?1 ORDER BY created_at, rowid",
+        )?;
+        let rows = stmt.query_map([status.map(JobStatus::as_str)], |r| {
+            Ok(JobSummary {
+                job_id: r.get(0)?,
+                status: job_status_col(r, 1)?,
+                created_at: r.get(2)?,
+                last_updated_at: r.get(3)?,
+                completed_at: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// ListJobExecutionsForJob, in target order. An unknown job is
+    /// NotFound (unlike an unknown thing, which simply has no executions).
+    pub fn list_executions_for_job(
+        &self,
+        job_id: &str,
+    ) -> Result<Vec<ExecutionRecord>, StoreError> {
+        let tx = self.read_tx()?;
+        if job_status(&tx, job_id)?.is_none() {
+            return Err(StoreError::NotFound(format!("job {job_id}")));
+        }
+        let rows = query_execs(&tx, "WHERE e.job_id = ?1 ORDER BY e.id", [job_id])?;
+        Ok(rows.iter().map(|r| r.record()).collect())
+    }
+
+    /// ListJobExecutionsForThing, oldest first. Things are not registered
+    /// anywhere, so an unknown thing has an empty list, not an error.
+    pub fn list_executions_for_thing(
+        &self,
+        thing: &str,
+    ) -> Result<Vec<ExecutionRecord>, StoreError> {
+        let rows = query_execs(&self.conn, "WHERE e.thing_name = ?1 ORDER BY e.id", [thing])?;
+        Ok(rows.iter().map(|r| r.record()).collect())
+    }
+
+    /// DescribeJobExecution (control plane): execution `execution_number`
+    /// of the job on the thing, or the latest one.
+    pub fn describe_execution(
+        &self,
+        job_id: &str,
+        thing: &str,
+        execution_number: Option<u64>,
+    ) -> Result<ExecutionRecord, StoreError> {
+        find_execution(&self.conn, job_id, thing, execution_number)?
+            .map(|r| r.record())
+            .ok_or_else(|| not_found(job_id, thing))
+    }
+
+    /// CancelJob. The job becomes CANCELED and its QUEUED executions too;
+    /// IN_PROGRESS ones only with `force` (their devices find out when their
+    /// next update is rejected, reference §6). A COMPLETED job has nothing to
+    /// cancel: Conflict. Cancelling a CANCELED job again is a no-op, unless
+    /// `force` asks to cancel the IN_PROGRESS executions the first call left.
+    pub fn cancel_job(
+        &mut self,
+        job_id: &str,
+        force: bool,
+        comment: Option<&str>,
+        now: i64,
+    ) -> Result<Changes, StoreError> {
+        if let Some(c) = comment {
+            check_text("comment", c)?;
+        }
+        let tx = self.write_tx()?;
+        let (status, _) = job_status(&tx, job_id)?
+            .ok_or_else(|| StoreError::NotFound(format!("job {job_id}")))?;
+        match status {
+            JobStatus::InProgress => {}
+            JobStatus::Canceled if force => {}
+            JobStatus::Canceled => return Ok(Changes::none()),
+            JobStatus::Completed | JobStatus::DeletionInProgress => {
+                return Err(StoreError::Conflict(format!("job {job_id} is {status}")));
+            }
+        }
+        tx.execute(
+            "UPDATE jobs SET status = 'CANCELED', comment = COALESCE(?2, comment), \
+             force_canceled = (force_canceled OR ?3), last_updated_at = ?4 WHERE job_id = ?1",
+            params![job_id, comment, force, now],
+        )?;
+        let mut changes = Changes::none();
+        let victims = if force {
+            "WHERE e.job_id = ?1 AND e.status IN ('QUEUED', 'IN_PROGRESS') ORDER BY e.id"
+        } else {
+            "WHERE e.job_id = ?1 AND e.status = 'QUEUED' ORDER BY e.id"
+        };
+        for mut row in query_execs(&tx, victims, [job_id])? {
+            row.force_canceled = row.status == JobExecutionStatus::InProgress;
+            row.transition(JobExecutionStatus::Canceled, now);
+            save_execution(&tx, &row)?;
+            changes.things.insert(row.thing_name);
+        }
+        tx.commit()?;
+        Ok(changes)
+    }
+
+    /// CancelJobExecution on the thing's latest execution of the job:
+    /// QUEUED → CANCELED; IN_PROGRESS only with `force`; a terminal one, or
+    /// a stale `expected_version`, is a Conflict. Completes the job if this
+    /// was its last pending execution.
+    pub fn cancel_execution(
+        &mut self,
+        job_id: &str,
+        thing: &str,
+        force: bool,
+        expected_version: Option<u64>,
+        now: i64,
+    ) -> Result<Changes, StoreError> {
+        let tx = self.write_tx()?;
+        let mut row =
+            find_execution(&tx, job_id, thing, None)?.ok_or_else(|| not_found(job_id, thing))?;
+        if let Some(expected) = expected_version {
+            if expected != row.version_number {
+                return Err(StoreError::Conflict(format!(
+                    "expected version {expected}, the execution is at version {}",
+                    row.version_number
+                )));
+            }
+        }
+        match row.status {
+            JobExecutionStatus::Queued => {}
+            JobExecutionStatus::InProgress if force => row.force_canceled = true,
+            JobExecutionStatus::InProgress => {
+                return Err(StoreError::Conflict(format!(
+                    "the execution of {job_id} on {thing} is IN_PROGRESS: cancel it with force"
+                )));
+            }
+            terminal => {
+                return Err(StoreError::Conflict(format!(
+                    "the execution of {job_id} on {thing} is already {terminal}"
+                )));
+            }
+        }
+        row.transition(JobExecutionStatus::Canceled, now);
+        save_execution(&tx, &row)?;
+        complete_job_if_done(&tx, job_id, now)?;
+        tx.commit()?;
+        Ok(Changes::thing(thing))
+    }
+
+    /// DeleteJob: removes the job and every execution of it at once (so no
+    /// job is ever seen in DELETION_IN_PROGRESS). A job with IN_PROGRESS
+    /// executions needs `force`, since their devices are mid-operation.
+    /// Returns the things that had pending executions of it.
+    ///
+    /// `now` is unused today; it is in the signature so that deletion events
+    /// (reference §9) can be stamped without changing callers.
+    pub fn delete_job(
+        &mut self,
+        job_id: &str,
+        force: bool,
+        _now: i64,
+    ) -> Result<Changes, StoreError> {
+        let tx = self.write_tx()?;
+        if job_status(&tx, job_id)?.is_none() {
+            return Err(StoreError::NotFound(format!("job {job_id}")));
+        }
+        let pending = query_execs(
+            &tx,
+            "WHERE e.job_id = ?1 AND e.status IN ('QUEUED', 'IN_PROGRESS')",
+            [job_id],
+        )?;
+        if !force
+            && pending
+                .iter()
+                .any(|r| r.status == JobExecutionStatus::InProgress)
+        {
+            return Err(StoreError::Conflict(format!(
+                "job {job_id} has IN_PROGRESS executions: delete it with force"
+            )));
+        }
+        // The executions go with it: ON DELETE CASCADE.
+        tx.execute("DELETE FROM jobs WHERE job_id = ?1", [job_id])?;
+        tx.commit()?;
+        Ok(Changes {
+            things: pending.into_iter().map(|r| r.thing_name).collect(),
+        })
+    }
+}
+
+fn not_found(job_id: &str, thing: &str) -> StoreError {
+    StoreError::NotFound(format!("no execution of job {job_id} on thing {thing}"))
+}
+
+/// Checks a CreateJob and returns its targets as distinct thing names, in
+/// the order first given.
+fn validate_create(req: &CreateJob) -> Result<Vec<String>, StoreError> {
+    let invalid = |m: String| Err(StoreError::InvalidRequest(m));
+    if !is_valid_job_id(&req.job_id) {
+        return invalid(format!(
+            "job id {:?} must be 1-64 characters of [a-zA-Z0-9_-]",
+            req.job_id
+        ));
+    }
+    if req.targets.is_empty() {
+        return invalid("a job needs at least one target".into());
+    }
+    if !req.document.is_object() {
+        // Devices read the document as an object (reference §4.1).
+        return invalid("the job document must be a JSON object".into());
+    }
+    if let Some(d) = &req.description {
+        check_text("description", d)?;
+    }
+    if let Some(m) = req.in_progress_timeout_minutes {
+        if !(1..=TIMEOUT_MINUTES_MAX).contains(&m) {
+            return invalid(format!(
+                "inProgressTimeoutInMinutes {m} is outside 1-{TIMEOUT_MINUTES_MAX}"
+            ));
+        }
+    }
+    let mut things: Vec<String> = Vec::with_capacity(req.targets.len());
+    for target in &req.targets {
+        let thing = thing_of_target(target)?;
+        if !things.iter().any(|t| t == thing) {
+            things.push(thing.to_owned());
+        }
+    }
+    Ok(things)
+}
+
+/// The thing name of a target: the name itself, or the name in a thing ARN
+/// (`arn:aws:iot:<region>:<account>:thing/<name>`), since AWS CreateJob
+/// takes ARNs. Thing groups are not supported.
+fn thing_of_target(target: &str) -> Result<&str, StoreError> {
+    let name = if target.starts_with("arn:") {
+        target
+            .splitn(6, ':')
+            .nth(5)
+            .and_then(|resource| resource.strip_prefix("thing/"))
+            .ok_or_else(|| {
+                StoreError::InvalidRequest(format!(
+                    "target {target:?} is not a thing ARN (thing groups are not supported)"
+                ))
+            })?
+    } else {
+        target
+    };
+    if is_valid_thing_name(name) {
+        Ok(name)
+    } else {
+        Err(StoreError::InvalidRequest(format!(
+            "target {target:?} is not a thing name (1-128 characters of [a-zA-Z0-9:_-])"
+        )))
+    }
+}
+
+fn check_text(what: &str, text: &str) -> Result<(), StoreError> {
+    if text.chars().count() > TEXT_MAX_CHARS {
+        return Err(StoreError::InvalidRequest(format!(
+            "the {what} is longer than {TEXT_MAX_CHARS} characters"
+        )));
+    }
+    Ok(())
+}
+
+/// A job and its counts, read inside the caller's transaction.
+fn load_job(conn: &Connection, job_id: &str) -> Result<Job, StoreError> {
+    let found = conn
+        .query_row(
+            "SELECT status, targets, document, description, created_at, last_updated_at, \
+             completed_at, in_progress_timeout_minutes, comment, force_canceled \
+             FROM jobs WHERE job_id = ?1",
+            [job_id],
+            |r| {
+                // The JSON columns are parsed below, outside rusqlite's
+                // error type.
+                let job = Job {
+                    job_id: job_id.to_owned(),
+                    status: job_status_col(r, 0)?,
+                    targets: Vec::new(),
+                    document: serde_json::Value::Null,
+                    description: r.get(3)?,
+                    created_at: r.get(4)?,
+                    last_updated_at: r.get(5)?,
+                    completed_at: r.get(6)?,
+                    in_progress_timeout_minutes: r.get(7)?,
+                    comment: r.get(8)?,
+                    force_canceled: r.get(9)?,
+                    process_details: ProcessDetails::default(),
+                };
+                Ok((job, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+            },
+        )
+        .optional()?;
+    let Some((mut job, targets, document)) = found else {
+        return Err(StoreError::NotFound(format!("job {job_id}")));
+    };
+    job.targets = serde_json::from_str(&targets)?;
+    job.document = serde_json::from_str(&document)?;
+    job.process_details = process_details(conn, job_id)?;
+    Ok(job)
+}
+
+/// `jobProcessDetails`: each thing counts once, with its latest execution.
+fn process_details(conn: &Connection, job_id: &str) -> Result<ProcessDetails, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT e.status, COUNT(*) FROM executions e WHERE e.job_id = ?1 \
+         AND e.execution_number = (SELECT MAX(x.execution_number) FROM executions x \
+             WHERE x.job_id = e.job_id AND x.thing_name = e.thing_name) \
+         GROUP BY e.status",
+    )?;
+    let mut d = ProcessDetails::default();
+    let rows = stmt.query_map([job_id], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+    })?;
+    for row in rows {
+        let (status, count) = row?;
+        let count = u64::try_from(count).unwrap_or(0);
+        let slot = match status.as_str() {
+            "QUEUED" => &mut d.number_of_queued_things,
+            "IN_PROGRESS" => &mut d.number_of_in_progress_things,
+            "SUCCEEDED" => &mut d.number_of_succeeded_things,
+            "FAILED" => &mut d.number_of_failed_things,
+            "REJECTED" => &mut d.number_of_rejected_things,
+            "CANCELED" => &mut d.number_of_canceled_things,
+            "TIMED_OUT" => &mut d.number_of_timed_out_things,
+            "REMOVED" => &mut d.number_of_removed_things,
+            // The schema's CHECK constraint admits no other value.
+            _ => continue,
+        };
+        *slot = count;
+    }
+    Ok(d)
+}

@@ -1,0 +1,150 @@
+//! Durable jobs and job executions, and the AWS IoT Jobs state machine over
+//! them (`shared/reference/aws-iot-jobs-protocol.md` §3-§6).
+//!
+//! One [`Store`] owns one SQLite connection. The service wraps it in a
+//! `Mutex`: SQLite serialises writers anyway, and one connection keeps every
+//! state transition a single transaction with no cross-connection races.
+//!
+//! # Layout
+//!
+//! - [`schema`]: the SQL schema and its migrations (`PRAGMA user_version`).
+//! - `types`: the public records (jobs, executions, [`Changes`], ...).
+//! - `rows`: mapping between SQL rows and protocol types, shared queries.
+//! - `control`: the control plane (CreateJob, CancelJob, DeleteJob, ...).
+//! - `device`: the device plane (the MQTT API) and what notifications need.
+//! - `timeouts`: the in-progress and step timers.
+
+mod control;
+mod device;
+mod rows;
+pub mod schema;
+mod timeouts;
+mod types;
+
+#[cfg(test)]
+mod tests;
+
+pub use device::NOTIFY_MAX_ENTRIES;
+pub use types::{
+    Changes, CreateJob, ExecutionRecord, Job, JobStatus, JobSummary, ProcessDetails, Rejection,
+    UpdateResult,
+};
+
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use std::path::Path;
+use std::time::Duration;
+
+/// How long a statement waits for another connection's write lock before it
+/// fails with `SQLITE_BUSY`. Only an operator's second process (a CLI
+/// reading the same file) can hold it, and only briefly.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why a store operation failed. The control API maps these to HTTP statuses
+/// (`NotFound` → 404, `AlreadyExists`/`Conflict` → 409, `InvalidRequest` →
+/// 400, the rest → 500); the device plane maps them to [`Rejection`]s.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// No such job or job execution.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// A job with this id exists already.
+    #[error("already exists: {0}")]
+    AlreadyExists(String),
+    /// The request breaks a rule (an id, a limit, a range).
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    /// The request is valid but the current state forbids it (cancel an
+    /// IN_PROGRESS execution without force, cancel a COMPLETED job, ...).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The database file was written by a newer version of this program
+    /// (or is not ours): opening it would risk misreading it, so the store
+    /// refuses.
+    #[error(
+        "database schema version {found} is not one this program knows (it knows 0..={supported})"
+    )]
+    UnsupportedSchema {
+        /// `PRAGMA user_version` of the file.
+        found: i64,
+        /// The newest version this build can migrate to.
+        supported: i64,
+    },
+    /// SQLite failed (I/O, a locked file, a corrupt row).
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// A job document or statusDetails could not be (de)serialised.
+    #[error("JSON error: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// The job store: every job, every job execution and their timers.
+///
+/// `Store` is `Send` but not `Sync` (it holds a [`rusqlite::Connection`]);
+/// share it between tasks behind a `Mutex`.
+#[derive(Debug)]
+pub struct Store {
+    conn: Connection,
+}
+
+impl Store {
+    /// Opens the database at `path`, creating the file and the schema if
+    /// needed and migrating an older schema.
+    ///
+    /// The file is put in WAL mode so that readers (an operator's CLI) never
+    /// block the service, with `synchronous=FULL` so that a transition the
+    /// service acknowledged to a device survives a power cut, not just a
+    /// process crash: a device that was told "accepted" must never see the
+    /// execution go back.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags)?;
+        // `journal_mode` answers with the mode in force; a file on a file
+        // system without shared memory stays in its old mode, which is still
+        // correct, only slower for concurrent readers, so it is not an error.
+        let _mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        Self::init(conn)
+    }
+
+    /// A private, empty store in memory, gone when dropped: for tests and
+    /// for a throw-away service.
+    pub fn open_in_memory() -> Result<Store, StoreError> {
+        Self::init(Connection::open_in_memory()?)
+    }
+
+    /// Settings every connection needs, then the schema.
+    fn init(mut conn: Connection) -> Result<Store, StoreError> {
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        // Off by default in SQLite, and per connection: without it deleting a
+        // job would leave its executions behind.
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        schema::migrate(&mut conn)?;
+        Ok(Store { conn })
+    }
+
+    /// The schema version of the open database (`PRAGMA user_version`).
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?)
+    }
+
+    /// Starts a write transaction. IMMEDIATE takes the write lock up front,
+    /// so that a read-then-write transition cannot fail half-way with
+    /// `SQLITE_BUSY` when another process writes in between.
+    fn write_tx(&mut self) -> Result<rusqlite::Transaction<'_>, StoreError> {
+        Ok(self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?)
+    }
+
+    /// Starts a read transaction, so that a read made of several queries
+    /// (a job and its counts) sees one snapshot. `&self` suffices because
+    /// `Store` is not `Sync`: no other transaction can be open on this
+    /// connection at the same time.
+    fn read_tx(&self) -> Result<rusqlite::Transaction<'_>, StoreError> {
+        Ok(self.conn.unchecked_transaction()?)
+    }
+}

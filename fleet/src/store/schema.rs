@@ -1,0 +1,94 @@
+//! The SQL schema and its migrations.
+//!
+//! `PRAGMA user_version` holds the number of migrations applied. Each
+//! migration runs once, in its own transaction with the version bump, so a
+//! crash mid-migration leaves the file at the previous version. Migrations
+//! are append-only: never edit one that has shipped, add the next.
+
+use super::StoreError;
+use rusqlite::Connection;
+
+/// Migration `i` takes the schema from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    // 0 → 1: jobs and their executions.
+    r#"
+    CREATE TABLE jobs (
+        job_id                      TEXT    NOT NULL PRIMARY KEY,
+        status                      TEXT    NOT NULL CHECK (status IN
+            ('IN_PROGRESS', 'COMPLETED', 'CANCELED', 'DELETION_IN_PROGRESS')),
+        -- JSON array of thing names, in the order given at creation.
+        targets                     TEXT    NOT NULL,
+        -- The job document, serialised JSON.
+        document                    TEXT    NOT NULL,
+        description                 TEXT,
+        created_at                  INTEGER NOT NULL,
+        last_updated_at             INTEGER NOT NULL,
+        completed_at                INTEGER,
+        in_progress_timeout_minutes INTEGER,
+        comment                     TEXT,
+        force_canceled              INTEGER NOT NULL DEFAULT 0
+    ) STRICT;
+
+    CREATE TABLE executions (
+        -- Creation order: breaks ties between executions queued in the
+        -- same second, so that the queue order is total and stable.
+        id                   INTEGER PRIMARY KEY,
+        job_id               TEXT    NOT NULL REFERENCES jobs(job_id) ON DELETE CASCADE,
+        thing_name           TEXT    NOT NULL,
+        execution_number     INTEGER NOT NULL CHECK (execution_number >= 1),
+        status               TEXT    NOT NULL CHECK (status IN
+            ('QUEUED', 'IN_PROGRESS', 'SUCCEEDED', 'FAILED', 'REJECTED',
+             'TIMED_OUT', 'REMOVED', 'CANCELED')),
+        -- JSON object of strings, or NULL when never reported.
+        status_details       TEXT,
+        queued_at            INTEGER NOT NULL,
+        started_at           INTEGER,
+        last_updated_at      INTEGER NOT NULL,
+        version_number       INTEGER NOT NULL CHECK (version_number >= 1),
+        -- Absolute deadlines (epoch seconds); only meaningful IN_PROGRESS.
+        in_progress_deadline INTEGER,
+        step_deadline        INTEGER,
+        force_canceled       INTEGER NOT NULL DEFAULT 0,
+        UNIQUE (job_id, thing_name, execution_number)
+    ) STRICT;
+
+    -- A thing's pending list, its head and its history.
+    CREATE INDEX executions_by_thing ON executions (thing_name, status);
+    -- The timer: only running executions with a deadline are indexed.
+    CREATE INDEX executions_step_deadline ON executions (step_deadline)
+        WHERE status = 'IN_PROGRESS' AND step_deadline IS NOT NULL;
+    CREATE INDEX executions_in_progress_deadline ON executions (in_progress_deadline)
+        WHERE status = 'IN_PROGRESS' AND in_progress_deadline IS NOT NULL;
+    "#,
+];
+
+/// The schema version this build creates and understands.
+pub const CURRENT_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Brings the database up to [`CURRENT_VERSION`]. Refuses a file from a newer
+/// build (or with a version no build writes) rather than guess at columns it
+/// does not know.
+pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    loop {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        // Read inside the write transaction: two processes opening a new file
+        // at once must not both run the same migration.
+        let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if !(0..=CURRENT_VERSION).contains(&version) {
+            return Err(StoreError::UnsupportedSchema {
+                found: version,
+                supported: CURRENT_VERSION,
+            });
+        }
+        let Some(sql) = usize::try_from(version)
+            .ok()
+            .and_then(|v| MIGRATIONS.get(v))
+        else {
+            return Ok(());
+        };
+        tx.execute_batch(sql)?;
+        // PRAGMA takes no bound parameters; `version + 1` is our own integer.
+        tx.execute_batch(&format!("PRAGMA user_version = {}", version + 1))?;
+        tx.commit()?;
+    }
+}

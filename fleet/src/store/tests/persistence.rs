@@ -1,0 +1,99 @@
+//! The database file: a restart (re-open) loses nothing, and the schema
+//! versioning refuses what it does not know.
+
+use super::*;
+use jobhost_protocol::requests::StartNextRequest;
+use JobExecutionStatus as S;
+
+#[test]
+fn reopening_the_file_loses_no_job_execution_or_timer() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fleet.db");
+    let before = {
+        let mut s = Store::open(&path).unwrap();
+        s.create_job(&timed_job("j1", &["t1", "t2"], 60), T0)
+            .unwrap();
+        s.create_job(&job("j2", &["t1"]), T0 + 1).unwrap();
+        s.create_job(&job("j3", &["t3"]), T0 + 2).unwrap();
+        let req = StartNextRequest {
+            status_details: Some(details(&[("step", "rebooting")])),
+            step_timeout_in_minutes: Some(3),
+            client_token: None,
+        };
+        s.start_next("t1", &req, T0 + 10).unwrap();
+        s.update("t2", "j1", &upd(S::Failed), T0 + 11).unwrap();
+        s.cancel_job("j3", false, Some("bye"), T0 + 12).unwrap();
+        (
+            s.list_jobs(None).unwrap(),
+            s.describe_job("j1").unwrap(),
+            s.list_executions_for_thing("t1").unwrap(),
+            s.next_deadline().unwrap(),
+        )
+    };
+    let mut s = Store::open(&path).unwrap();
+    assert_eq!(s.schema_version().unwrap(), schema::CURRENT_VERSION);
+    assert_eq!(s.list_jobs(None).unwrap(), before.0);
+    assert_eq!(s.describe_job("j1").unwrap(), before.1);
+    assert_eq!(s.list_executions_for_thing("t1").unwrap(), before.2);
+    assert_eq!(s.next_deadline().unwrap(), Some(T0 + 10 + 180));
+    assert_eq!(s.next_deadline().unwrap(), before.3);
+    assert_eq!(
+        s.describe_job("j3").unwrap().comment.as_deref(),
+        Some("bye")
+    );
+
+    // The restarted device resumes its IN_PROGRESS execution, checkpoint
+    // and all, and the timers still fire.
+    let (e, _) = s
+        .start_next("t1", &StartNextRequest::default(), T0 + 20)
+        .unwrap();
+    let e = e.unwrap();
+    assert_eq!(e.job_id, "j1");
+    assert_eq!(e.status_details.unwrap().get("step"), Some("rebooting"));
+    assert_eq!(things(&s.expire_timeouts(T0 + 190).unwrap()), ["t1"]);
+    assert_eq!(s.describe_job("j1").unwrap().status, JobStatus::Completed);
+}
+
+#[test]
+fn the_file_is_in_wal_mode_with_foreign_keys_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(&dir.path().join("fleet.db")).unwrap();
+    let mode: String = s
+        .conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    let fk: i64 = s
+        .conn
+        .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(fk, 1);
+}
+
+#[test]
+fn a_file_from_a_newer_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fleet.db");
+    drop(Store::open(&path).unwrap());
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(&format!(
+            "PRAGMA user_version = {}",
+            schema::CURRENT_VERSION + 1
+        ))
+        .unwrap();
+    }
+    let err = Store::open(&path).unwrap_err();
+    assert!(matches!(err, StoreError::UnsupportedSchema { .. }), "{err}");
+}
+
+#[test]
+fn opening_twice_concurrently_is_safe() {
+    // A CLI may read the file while the service holds it open.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fleet.db");
+    let mut service = Store::open(&path).unwrap();
+    let reader = Store::open(&path).unwrap();
+    service.create_job(&job("j1", &["t1"]), T0).unwrap();
+    assert_eq!(reader.describe_job("j1").unwrap().targets, ["t1"]);
+}

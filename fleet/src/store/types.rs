@@ -1,0 +1,325 @@
+//! The public records of the store. They serialise with the AWS IoT control
+//! plane's field names (`jobId`, `createdAt`, `jobProcessDetails`, ...), so
+//! that the HTTP API can return them as they are, inside the envelope AWS
+//! uses (`{"job": ...}`, `{"jobs": [...]}`, ...).
+
+use jobhost_protocol::{ErrorCode, ErrorResponse, JobExecution, JobExecutionState, Timestamp};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use std::fmt;
+use std::str::FromStr;
+
+/// Things whose pending list (the set of their non-terminal executions, or
+/// the status of one) may have changed: the service publishes `notify` and,
+/// if the head moved, `notify-next` to each.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Changes {
+    /// Thing names, sorted.
+    pub things: BTreeSet<String>,
+}
+
+impl Changes {
+    /// No thing changed.
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// Exactly `thing` changed.
+    pub fn thing(thing: &str) -> Self {
+        let mut c = Self::default();
+        c.things.insert(thing.to_owned());
+        c
+    }
+
+    /// Whether no thing changed.
+    pub fn is_empty(&self) -> bool {
+        self.things.is_empty()
+    }
+
+    /// Adds every thing of `other`.
+    pub fn merge(&mut self, other: Changes) {
+        self.things.extend(other.things);
+    }
+}
+
+/// A device-plane rejection: the body of a `/rejected` reply, less the
+/// `clientToken` and `timestamp` the service adds ([`Rejection::into_response`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
+#[serde(rename_all = "camelCase")]
+#[error("{code}: {message}")]
+pub struct Rejection {
+    /// The AWS error code.
+    pub code: ErrorCode,
+    /// Why, for a human.
+    pub message: String,
+    /// The execution's current state: only for `VersionMismatch` and
+    /// `InvalidStateTransition`, as in AWS (reference §5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_state: Option<JobExecutionState>,
+}
+
+impl Rejection {
+    /// A rejection without an execution state.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            execution_state: None,
+        }
+    }
+
+    /// The full `/rejected` payload.
+    pub fn into_response(
+        self,
+        client_token: Option<String>,
+        timestamp: Timestamp,
+    ) -> ErrorResponse {
+        ErrorResponse {
+            code: self.code,
+            message: self.message,
+            client_token,
+            timestamp,
+            execution_state: self.execution_state,
+        }
+    }
+}
+
+/// Store failures seen by a device: a missing execution is
+/// `ResourceNotFound`, a refused transition `InvalidStateTransition`, and a
+/// database failure `InternalError`, the one code devices retry.
+impl From<super::StoreError> for Rejection {
+    fn from(e: super::StoreError) -> Self {
+        use super::StoreError as E;
+        let code = match &e {
+            E::NotFound(_) => ErrorCode::ResourceNotFound,
+            E::InvalidRequest(_) => ErrorCode::InvalidRequest,
+            E::Conflict(_) | E::AlreadyExists(_) => ErrorCode::InvalidStateTransition,
+            E::UnsupportedSchema { .. } | E::Sqlite(_) | E::Json(_) => ErrorCode::InternalError,
+        };
+        Self::new(code, e.to_string())
+    }
+}
+
+/// A database failure inside a device-plane call: `InternalError`.
+impl From<rusqlite::Error> for Rejection {
+    fn from(e: rusqlite::Error) -> Self {
+        super::StoreError::from(e).into()
+    }
+}
+
+/// What an accepted UpdateJobExecution returns; the service includes each
+/// part only if the request's `includeJobExecutionState` /
+/// `includeJobDocument` asked for it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateResult {
+    /// The state after the update.
+    pub execution_state: JobExecutionState,
+    /// The job document.
+    pub job_document: serde_json::Value,
+}
+
+/// A CreateJob request. Targets are thing names (a thing ARN,
+/// `arn:aws:iot:<region>:<account>:thing/<name>`, is accepted too).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateJob {
+    /// 1-64 of `[a-zA-Z0-9_-]`. Defaulted on input because AWS carries it
+    /// in the URL path: the API layer sets it after parsing the body.
+    #[serde(default)]
+    pub job_id: String,
+    /// The things to run the job on (at least one).
+    pub targets: Vec<String>,
+    /// The job document, at most 32 KiB serialised.
+    pub document: serde_json::Value,
+    /// Free text for operators.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// `timeoutConfig.inProgressTimeoutInMinutes`: 1..=10080.
+    #[serde(
+        default,
+        rename = "timeoutConfig",
+        with = "timeout_config",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub in_progress_timeout_minutes: Option<u32>,
+}
+
+/// Status of a job (not of an execution).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum JobStatus {
+    /// Executions may still run.
+    InProgress,
+    /// Every execution reached a terminal status.
+    Completed,
+    /// Cancelled by an operator.
+    Canceled,
+    /// Being deleted. Deletion here is one transaction, so no stored job
+    /// has this status; it exists for wire compatibility with AWS.
+    DeletionInProgress,
+}
+
+impl JobStatus {
+    /// Every status.
+    pub const ALL: [JobStatus; 4] = [
+        Self::InProgress,
+        Self::Completed,
+        Self::Canceled,
+        Self::DeletionInProgress,
+    ];
+
+    /// The wire (and database) spelling, e.g. `IN_PROGRESS`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InProgress => "IN_PROGRESS",
+            Self::Completed => "COMPLETED",
+            Self::Canceled => "CANCELED",
+            Self::DeletionInProgress => "DELETION_IN_PROGRESS",
+        }
+    }
+}
+
+impl fmt::Display for JobStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Parses the wire spelling, e.g. a `?status=IN_PROGRESS` query parameter.
+impl FromStr for JobStatus {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| format!("unknown job status {s:?}"))
+    }
+}
+
+/// `jobProcessDetails`: how many targets are in each execution status
+/// (counting each thing's latest execution).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProcessDetails {
+    /// QUEUED.
+    pub number_of_queued_things: u64,
+    /// IN_PROGRESS.
+    pub number_of_in_progress_things: u64,
+    /// SUCCEEDED.
+    pub number_of_succeeded_things: u64,
+    /// FAILED.
+    pub number_of_failed_things: u64,
+    /// REJECTED.
+    pub number_of_rejected_things: u64,
+    /// CANCELED.
+    pub number_of_canceled_things: u64,
+    /// TIMED_OUT.
+    pub number_of_timed_out_things: u64,
+    /// REMOVED.
+    pub number_of_removed_things: u64,
+}
+
+/// A job, as DescribeJob returns it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Job {
+    /// The id.
+    pub job_id: String,
+    /// The job's status.
+    pub status: JobStatus,
+    /// Thing names, in creation order.
+    pub targets: Vec<String>,
+    /// The job document.
+    pub document: serde_json::Value,
+    /// Free text for operators.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// When it was created (epoch seconds).
+    pub created_at: Timestamp,
+    /// When its status or comment last changed.
+    pub last_updated_at: Timestamp,
+    /// When it became COMPLETED.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed_at: Option<Timestamp>,
+    /// `timeoutConfig.inProgressTimeoutInMinutes`.
+    #[serde(
+        default,
+        rename = "timeoutConfig",
+        with = "timeout_config",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub in_progress_timeout_minutes: Option<u32>,
+    /// The operator's comment from CancelJob.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    /// Whether a CancelJob used `force` (IN_PROGRESS executions were
+    /// cancelled under their devices).
+    #[serde(default)]
+    pub force_canceled: bool,
+    /// Counts by execution status.
+    #[serde(rename = "jobProcessDetails")]
+    pub process_details: ProcessDetails,
+}
+
+/// One entry of ListJobs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobSummary {
+    /// The id.
+    pub job_id: String,
+    /// The job's status.
+    pub status: JobStatus,
+    /// When it was created.
+    pub created_at: Timestamp,
+    /// When its status or comment last changed.
+    pub last_updated_at: Timestamp,
+    /// When it became COMPLETED.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed_at: Option<Timestamp>,
+}
+
+/// A job execution as the control plane sees it: which thing, the execution
+/// (with statusDetails, without the document), and operator-only facts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecutionRecord {
+    /// The thing it runs on.
+    pub thing_name: String,
+    /// The execution.
+    pub execution: JobExecution,
+    /// Whether a forced cancel ended it while IN_PROGRESS.
+    #[serde(default)]
+    pub force_canceled: bool,
+    /// While IN_PROGRESS: when the earlier of its step and in-progress
+    /// timers fires (epoch seconds). Not an AWS field; AWS reports
+    /// `approximateSecondsBeforeTimedOut`, which is this minus now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_at: Option<Timestamp>,
+}
+
+/// (De)serialises `Option<u32>` minutes as AWS's
+/// `"timeoutConfig": {"inProgressTimeoutInMinutes": N}`.
+mod timeout_config {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct TimeoutConfig {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        in_progress_timeout_in_minutes: Option<u32>,
+    }
+
+    pub fn serialize<S: Serializer>(minutes: &Option<u32>, s: S) -> Result<S::Ok, S::Error> {
+        TimeoutConfig {
+            in_progress_timeout_in_minutes: *minutes,
+        }
+        .serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+        Ok(Option::<TimeoutConfig>::deserialize(d)?.and_then(|t| t.in_progress_timeout_in_minutes))
+    }
+}
