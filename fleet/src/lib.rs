@@ -8,4 +8,5 @@
 //! network I/O; every method that depends on time takes `now` (seconds since
 //! the Unix epoch), so that the state machine is deterministic under test.
 
+pub mod broker;
 pub mod store;

@@ -13,10 +13,16 @@
 //! - [`runtime`]: wasmtime engine, compiled cache, plugin loading, sandbox,
 //!   per-execution limits and the host side of the WIT imports.
 //! - [`executor`]: one attempt at one execution, from document to report.
+//! - [`agent`]: the device agent: job lifecycle, journal, plugin registry.
+//! - [`jobs`]: the MQTT connection (reconnect, resubscribe, backoff).
+//! - [`config`]: the agent's TOML configuration.
 //! - [`cli`]: the `jobhost` command line (`main.rs` only calls into it).
 //!
 //! The WIT contract plugins implement is in the repository's `wit/`.
 
+pub mod agent;
 pub mod cli;
+pub mod config;
 pub mod executor;
+pub mod jobs;
 pub mod runtime;

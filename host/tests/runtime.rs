@@ -207,6 +207,7 @@ fn granted_directory_is_visible_and_nothing_outside_it() {
         dirs: vec![format!("{}:/data", granted.path().display())
             .parse::<DirGrant>()
             .unwrap()],
+        download: None,
     };
     let secret = outside.path().join("secret.txt");
     let doc = serde_json::json!({
@@ -258,6 +259,7 @@ fn read_only_grant_refuses_writes() {
         dirs: vec![format!("{}:/ro:ro", dir.path().display())
             .parse::<DirGrant>()
             .unwrap()],
+        download: None,
     };
     let doc = r#"{"write":[{"path":"/ro/x.txt","content":"nope"}],"list":["/ro"]}"#;
     let report = run_with(
@@ -287,6 +289,7 @@ fn missing_granted_directory_fails_the_execution_with_a_reason() {
         dirs: vec!["/nonexistent/jobhost-test:/data"
             .parse::<DirGrant>()
             .unwrap()],
+        download: None,
     };
     let report = run_with(
         &echo,

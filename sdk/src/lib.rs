@@ -31,11 +31,13 @@
 //!   checkpoint.
 //! - [`Outcome`] and [`Failure`]: what `run` returns; the failure says whether
 //!   a retry could help (FAILED) or not (REJECTED).
-//! - [`host`]: progress, checkpoints and cancellation; [`log`]: logging.
+//! - [`host`]: progress, checkpoints and cancellation; [`log`]: logging;
+//!   [`download`]: streaming downloads (a granted capability).
 //! - [`bindings`]: the raw wit-bindgen output, for what the wrappers lack.
 #![deny(missing_docs)]
 
 pub mod bindings;
+pub mod download;
 mod export;
 pub mod host;
 mod job;

@@ -1,6 +1,10 @@
 //! The `jobhost` command line: one file per subcommand.
 
+mod agent;
+mod init;
 mod run;
+
+pub use agent::install_crypto_provider;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -27,6 +31,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    Agent(agent::AgentArgs),
+    Init(init::InitArgs),
     Run(run::RunArgs),
 }
 
@@ -48,6 +54,8 @@ pub fn main() -> ExitCode {
     };
     init_logging();
     let result = match cli.command {
+        Command::Agent(args) => agent::run(args),
+        Command::Init(args) => init::run(args),
         Command::Run(args) => run::run(args),
     };
     match result {

@@ -5,7 +5,9 @@
 //! 0 on SUCCEEDED, 2 on FAILED or REJECTED, 1 when it could not run at all.
 
 use crate::executor::{self, CancelToken, Conclusion, Execution, Observer, Report};
-use crate::runtime::{DirGrant, EngineConfig, ExecutionLimits, Plugin, Runtime, Sandbox};
+use crate::runtime::{
+    DirGrant, DownloadGrant, EngineConfig, ExecutionLimits, Plugin, Runtime, Sandbox,
+};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use jobhost_protocol::limits::MAX_JOB_DOCUMENT_BYTES;
@@ -41,6 +43,15 @@ pub struct RunArgs {
     /// of the filesystem is visible.
     #[arg(long = "grant-dir", value_name = "HOST[:GUEST][:ro]")]
     grant_dirs: Vec<DirGrant>,
+
+    /// Grant the `download` capability for this host (`name` or
+    /// `name:port`). Repeatable. https only unless --allow-http.
+    #[arg(long, value_name = "HOST[:PORT]")]
+    allow_download: Vec<String>,
+
+    /// Allow plain `http://` downloads from the --allow-download hosts.
+    #[arg(long, requires = "allow_download")]
+    allow_http: bool,
 
     /// Operation name handed to the plugin; defaults to the document's
     /// `operation` field, else the plugin's file name.
@@ -118,8 +129,13 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
             let observer = Box::new(HarnessObserver {
                 checkpoint_file: args.checkpoint.clone(),
             });
+            let download = (!args.allow_download.is_empty()).then(|| DownloadGrant {
+                hosts: args.allow_download.clone(),
+                allow_http: args.allow_http,
+            });
             let sandbox = Sandbox {
                 dirs: args.grant_dirs.clone(),
+                download,
             };
             let limits = ExecutionLimits {
                 memory_bytes,

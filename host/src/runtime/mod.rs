@@ -28,7 +28,7 @@ pub use cache::{CacheError, CacheStatus, CompiledCache};
 pub use engine::{AllocatorChoice, AllocatorKind, EngineConfig, Runtime, RuntimeError};
 pub(crate) use plugin::one_line;
 pub use plugin::{LoadError, Plugin, MAX_PLUGIN_BYTES};
-pub use sandbox::{DirGrant, GrantParseError, Sandbox};
+pub use sandbox::{DirGrant, DownloadGrant, GrantParseError, Sandbox};
 pub use store::{ExecutionLimits, Interrupted};
 
 /// Pieces of an execution, exposed for the benchmark's cost breakdown only.

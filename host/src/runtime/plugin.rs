@@ -189,6 +189,17 @@ impl Plugin {
     }
 }
 
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin")
+            .field("name", &self.name)
+            .field("digest", &self.digest)
+            .field("size", &self.size)
+            .field("cache_status", &self.cache_status)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Errors from wasmtime can span lines (backtraces, nested contexts); job
 /// reasons and CLI errors are one line.
 pub(crate) fn one_line(s: &str) -> String {

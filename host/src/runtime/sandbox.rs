@@ -81,17 +81,87 @@ impl fmt::Display for DirGrant {
     }
 }
 
+/// The `download` capability: which servers a plugin may fetch from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DownloadGrant {
+    /// Allowed `host` or `host:port` entries (a bare host allows any port).
+    pub hosts: Vec<String>,
+    /// Whether `http://` is allowed (otherwise https only).
+    pub allow_http: bool,
+}
+
+impl DownloadGrant {
+    /// Whether `url`'s scheme and host are allowed; the error says which
+    /// rule refused it.
+    pub fn check(&self, url: &reqwest::Url) -> Result<(), String> {
+        match url.scheme() {
+            "https" => {}
+            "http" if self.allow_http => {}
+            "http" => return Err("plain http is not allowed for this plugin (https only)".into()),
+            other => return Err(format!("scheme `{other}` is not allowed")),
+        }
+        let host = url.host_str().unwrap_or_default();
+        let port = url.port_or_known_default().unwrap_or_default();
+        let with_port = format!("{host}:{port}");
+        if self
+            .hosts
+            .iter()
+            .any(|h| h.eq_ignore_ascii_case(host) || h.eq_ignore_ascii_case(&with_port))
+        {
+            Ok(())
+        } else {
+            Err(format!(
+                "host `{with_port}` is not on this plugin's download allow-list"
+            ))
+        }
+    }
+}
+
 /// The sandbox of one execution.
 #[derive(Debug, Clone, Default)]
 pub struct Sandbox {
     /// Directories the plugin may open; nothing else exists for it.
     pub dirs: Vec<DirGrant>,
+    /// Servers it may download from; `None`: no `download` capability.
+    pub download: Option<DownloadGrant>,
 }
 
 impl Sandbox {
     /// A sandbox with no filesystem at all.
     pub fn empty() -> Self {
         Self::default()
+    }
+
+    /// Maps a guest path to (granted host directory, relative path inside
+    /// it) for host imports that write files on the plugin's behalf. The
+    /// longest matching guest prefix wins; `..`, `.` and absolute components
+    /// in the remainder are refused. Symlinks inside the directory are
+    /// contained by opening through `cap-std`, not here.
+    pub fn resolve_writable(&self, guest_path: &str) -> Result<(&DirGrant, PathBuf), String> {
+        let path = Path::new(guest_path);
+        let grant = self
+            .dirs
+            .iter()
+            .filter(|g| path.starts_with(&g.guest))
+            .max_by_key(|g| g.guest.len())
+            .ok_or_else(|| format!("{guest_path} is not inside a granted directory"))?;
+        if grant.read_only {
+            return Err(format!("{} is granted read-only", grant.guest));
+        }
+        let rest = path
+            .strip_prefix(&grant.guest)
+            .map_err(|_| format!("{guest_path} is not inside {}", grant.guest))?;
+        if rest.as_os_str().is_empty()
+            || !rest
+                .components()
+                .all(|c| matches!(c, PathComponent::Normal(_)))
+        {
+            return Err(format!(
+                "{guest_path} must name a file inside {} without `.` or `..`",
+                grant.guest
+            ));
+        }
+        Ok((grant, rest.to_path_buf()))
     }
 
     /// Builds the WASI context: the granted preopens and nothing else.
@@ -143,6 +213,62 @@ mod tests {
         assert_eq!((g.guest.as_str(), g.read_only), ("/data", true));
         let g: DirGrant = "/var/data:ro".parse().unwrap();
         assert_eq!((g.guest.as_str(), g.read_only), ("/var/data", true));
+    }
+
+    #[test]
+    fn resolve_writable_stays_inside_writable_grants() {
+        let sandbox = Sandbox {
+            dirs: vec![
+                "/var/dl:/downloads".parse().unwrap(),
+                "/etc/ssl:/certs:ro".parse().unwrap(),
+            ],
+            download: None,
+        };
+        let (grant, rest) = sandbox.resolve_writable("/downloads/fw/image.bin").unwrap();
+        assert_eq!(
+            (grant.host.to_str(), rest.to_str()),
+            (Some("/var/dl"), Some("fw/image.bin"))
+        );
+        assert!(sandbox
+            .resolve_writable("/downloads/../etc/passwd")
+            .is_err());
+        assert!(sandbox.resolve_writable("/downloads").is_err());
+        assert!(sandbox
+            .resolve_writable("/certs/new.pem")
+            .unwrap_err()
+            .contains("read-only"));
+        assert!(sandbox.resolve_writable("/tmp/x").is_err());
+        assert!(
+            sandbox.resolve_writable("/downloadsX/y").is_err(),
+            "prefix match is per component"
+        );
+    }
+
+    #[test]
+    fn download_grant_checks_scheme_and_host() {
+        let grant = DownloadGrant {
+            hosts: vec!["updates.example.com".into(), "127.0.0.1:8080".into()],
+            allow_http: false,
+        };
+        let url = |s: &str| reqwest::Url::parse(s).unwrap();
+        assert!(grant
+            .check(&url("https://updates.example.com/fw.bin"))
+            .is_ok());
+        assert!(grant.check(&url("https://127.0.0.1:8080/a")).is_ok());
+        assert!(grant
+            .check(&url("https://127.0.0.1:9090/a"))
+            .unwrap_err()
+            .contains("allow-list"));
+        assert!(grant
+            .check(&url("http://updates.example.com/fw.bin"))
+            .unwrap_err()
+            .contains("https only"));
+        assert!(grant.check(&url("file:///etc/passwd")).is_err());
+        let http = DownloadGrant {
+            allow_http: true,
+            ..grant
+        };
+        assert!(http.check(&url("http://127.0.0.1:8080/a")).is_ok());
     }
 
     #[test]

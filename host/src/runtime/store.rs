@@ -65,6 +65,8 @@ pub(crate) struct JobTag {
 /// Per-execution state the jobhost imports work with.
 pub(crate) struct JobCtx {
     pub tag: JobTag,
+    /// The grants, for host imports that act on the plugin's behalf.
+    pub sandbox: Sandbox,
     pub observer: Box<dyn Observer>,
     pub cancel: CancelToken,
     pub deadline: Instant,
@@ -124,6 +126,7 @@ pub(crate) fn new_store(
             .build(),
         job: JobCtx {
             tag,
+            sandbox: sandbox.clone(),
             observer,
             cancel,
             deadline,

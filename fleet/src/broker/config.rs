@@ -1,0 +1,64 @@
+//! What the embedded broker is told at start, and its fixed limits.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// AWS IoT Core's MQTT packet size limit (128 KiB); rmqtt's default is 1 MiB
+/// and rumqttc's 10 KiB, so both ends are set explicitly.
+pub const MAX_PACKET_SIZE: u32 = 128 * 1024;
+/// Unacknowledged QoS1 messages per client; AWS IoT allows 100 (rmqtt: 16).
+pub(super) const MAX_INFLIGHT: u16 = 100;
+/// Messages queued per client behind a full inflight window. rmqtt's default
+/// of 1000 silently drops QoS1 messages under bursts (reference pitfall (a)).
+pub(super) const MAX_MQUEUE_LEN: usize = 100_000;
+
+/// How to run the broker. `Debug` leaves the password out.
+#[derive(Clone)]
+pub struct BrokerConfig {
+    /// Where to listen. Port 0 picks a free port; the real address is
+    /// [`Broker::local_addr`](super::Broker::local_addr).
+    pub listen: SocketAddr,
+    /// The jobs service's privileged identity (username, and client id).
+    pub service_username: String,
+    /// The service's password, generated per start by the caller; compared
+    /// in constant time.
+    pub service_password: String,
+    /// Mutual TLS. When set, every client must present a certificate signed
+    /// by `client_ca`, and the certificate's CN is its identity (the service
+    /// needs a certificate whose CN is `service_username`, plus the password).
+    pub tls: Option<BrokerTls>,
+}
+
+impl BrokerConfig {
+    /// A plain-TCP broker on the default address `127.0.0.1:1883`.
+    pub fn new(service_username: impl Into<String>, service_password: impl Into<String>) -> Self {
+        BrokerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 1883)),
+            service_username: service_username.into(),
+            service_password: service_password.into(),
+            tls: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for BrokerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BrokerConfig")
+            .field("listen", &self.listen)
+            .field("service_username", &self.service_username)
+            .field("service_password", &"<redacted>")
+            .field("tls", &self.tls)
+            .finish()
+    }
+}
+
+/// PEM files for the mTLS listener.
+#[derive(Clone, Debug)]
+pub struct BrokerTls {
+    /// Server certificate chain.
+    pub cert: PathBuf,
+    /// Server private key.
+    pub key: PathBuf,
+    /// CA(s) that sign client certificates.
+    pub client_ca: PathBuf,
+}

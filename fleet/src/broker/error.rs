@@ -1,0 +1,26 @@
+//! Errors from starting the embedded broker.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Why the broker could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    #[error("the service username must not be empty")]
+    EmptyServiceUsername,
+    #[error("the service password must not be empty")]
+    EmptyServicePassword,
+    #[error("TLS file path {0} is not valid UTF-8")]
+    NonUtf8Path(PathBuf),
+    #[error("cannot listen for MQTT on {addr}: {reason}")]
+    Bind { addr: SocketAddr, reason: String },
+    #[error(
+        "cannot set up MQTT over TLS (cert {cert}, key {key}, client CA {client_ca}): {reason}"
+    )]
+    Tls {
+        cert: PathBuf,
+        key: PathBuf,
+        client_ca: PathBuf,
+        reason: String,
+    },
+}

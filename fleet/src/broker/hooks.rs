@@ -1,0 +1,180 @@
+//! rmqtt hook handler that enforces [`policy`](super::policy): who may
+//! connect, and which topics each connected client may use.
+//!
+//! This is the "own hook" option of the reference (§3a option B): three hook
+//! points, no config-file plugin. rmqtt calls `ClientAuthenticate` for every
+//! CONNECT because the listener has `allow_anonymous(false)`; when no handler
+//! answers, rmqtt refuses, so a bug here fails closed. Sessions are never
+//! marked superuser, so the ACL hooks see every subscribe and publish.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use rmqtt::codec::v5::SubscribeAckReason;
+use rmqtt::hook::{Handler, HookResult, Parameter, ReturnType};
+use rmqtt::session::Session;
+use rmqtt::types::{AuthResult, ConnectInfo, LastWill, PublishAclResult, SubscribeAclResult};
+
+use super::policy::{device_may_use, is_valid_thing_name, secrets_equal, service_may_use};
+
+/// What the hook needs to decide; shared by all hook registrations and by
+/// [`Broker`](super::Broker), which flips `closed` on shutdown.
+#[derive(Debug)]
+pub(crate) struct Rules {
+    pub(crate) service_username: String,
+    pub(crate) service_password: String,
+    /// With mTLS the identity is the client certificate's CN, not whatever
+    /// the client put in CONNECT.
+    pub(crate) mtls: bool,
+    /// Set by shutdown: refuse every CONNECT, SUBSCRIBE and PUBLISH from then
+    /// on, because rmqtt keeps existing sessions alive after the listener
+    /// task is aborted.
+    pub(crate) closed: AtomicBool,
+}
+
+/// Who a connected (or connecting) client is, as far as topics are concerned.
+#[derive(Debug, PartialEq, Eq)]
+enum Role<'a> {
+    Service,
+    Device(&'a str),
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct AccessHook(pub(crate) Arc<Rules>);
+
+impl Rules {
+    fn closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Decides a CONNECT: the service needs its password, a device a usable
+    /// identity. The last-will topic is checked here too, because rmqtt
+    /// publishes a will without running the publish ACL hook: a device could
+    /// otherwise leave a message on another thing's topic.
+    fn authenticate(&self, ci: &ConnectInfo) -> AuthResult {
+        if self.closed() {
+            return AuthResult::NotAuthorized;
+        }
+        let client_id: &str = ci.client_id();
+        let role = if self.mtls {
+            // rmqtt copies the CN into the username only when the
+            // certificate has one, so read it from the certificate itself.
+            let Some(cn) = ci.cert().and_then(|c| c.common_name.as_deref()) else {
+                tracing::info!(
+                    client_id,
+                    "MQTT CONNECT refused: client certificate has no CN"
+                );
+                return AuthResult::NotAuthorized;
+            };
+            if cn == self.service_username {
+                Role::Service
+            } else if client_id != cn {
+                // Like an AWS policy on iot:Connect with client/${ThingName}:
+                // otherwise a device could take over another thing's session.
+                tracing::info!(
+                    client_id,
+                    cn,
+                    "MQTT CONNECT refused: client id is not the certificate CN"
+                );
+                return AuthResult::NotAuthorized;
+            } else {
+                Role::Device(cn)
+            }
+        } else if ci.username().is_some_and(|u| **u == *self.service_username) {
+            Role::Service
+        } else {
+            // Any other username (AWS SDKs send `?SDK=...` metrics there) is
+            // ignored: on plain TCP a device is its client id.
+            Role::Device(client_id)
+        };
+        match role {
+            Role::Service => {
+                let given = ci.password().map(|p| p.as_ref()).unwrap_or_default();
+                if !secrets_equal(given, self.service_password.as_bytes()) {
+                    tracing::info!(client_id, "MQTT CONNECT refused: wrong service password");
+                    return AuthResult::NotAuthorized;
+                }
+            }
+            Role::Device(thing) => {
+                if !is_valid_thing_name(thing) || thing == self.service_username {
+                    tracing::info!(
+                        client_id,
+                        thing,
+                        "MQTT CONNECT refused: not a usable thing name"
+                    );
+                    return AuthResult::NotAuthorized;
+                }
+            }
+        }
+        if let Some(will) = ci.last_will() {
+            let topic: &str = match will {
+                LastWill::V3(w) => &w.topic,
+                LastWill::V5(w) => &w.topic,
+            };
+            if !self.may_use(&role, topic) {
+                tracing::info!(
+                    client_id,
+                    topic,
+                    "MQTT CONNECT refused: last-will topic not allowed"
+                );
+                return AuthResult::NotAuthorized;
+            }
+        }
+        AuthResult::Allow(false, None)
+    }
+
+    /// The role of an authenticated session. Only the service may carry the
+    /// service username past `authenticate` (it needs the password; with mTLS
+    /// rmqtt sets the username to the certificate CN), and a device's client
+    /// id is its identity (with mTLS it was checked to equal the CN).
+    fn role<'s>(&self, s: &'s Session) -> Role<'s> {
+        if s.id.username.as_deref() == Some(self.service_username.as_str()) {
+            Role::Service
+        } else {
+            Role::Device(&s.id.client_id)
+        }
+    }
+
+    fn may_use(&self, role: &Role<'_>, topic_or_filter: &str) -> bool {
+        !self.closed()
+            && match role {
+                Role::Service => service_may_use(topic_or_filter),
+                Role::Device(thing) => device_may_use(thing, topic_or_filter),
+            }
+    }
+}
+
+#[async_trait]
+impl Handler for AccessHook {
+    async fn hook(&self, param: &Parameter, acc: Option<HookResult>) -> ReturnType {
+        let rules = &self.0;
+        match param {
+            Parameter::ClientAuthenticate(ci) => {
+                (false, Some(HookResult::AuthResult(rules.authenticate(ci))))
+            }
+            Parameter::ClientSubscribeCheckAcl(s, sub) => {
+                if rules.may_use(&rules.role(s), &sub.topic_filter) {
+                    (true, acc)
+                } else {
+                    tracing::info!(client_id = %s.id.client_id, filter = %sub.topic_filter, "MQTT SUBSCRIBE refused");
+                    let refused =
+                        SubscribeAclResult::new_failure(SubscribeAckReason::NotAuthorized);
+                    (false, Some(HookResult::SubscribeAclResult(refused)))
+                }
+            }
+            Parameter::MessagePublishCheckAcl(s, publish) => {
+                if rules.may_use(&rules.role(s), &publish.topic) {
+                    (true, acc)
+                } else {
+                    // MQTT 3.1.1 has no negative PUBACK; like AWS IoT on a
+                    // policy violation, drop the message and the connection.
+                    tracing::info!(client_id = %s.id.client_id, topic = %publish.topic, "MQTT PUBLISH refused, disconnecting");
+                    let refused = PublishAclResult::rejected(true, None);
+                    (false, Some(HookResult::PublishAclResult(refused)))
+                }
+            }
+            _ => (true, acc),
+        }
+    }
+}

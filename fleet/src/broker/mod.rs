@@ -1,0 +1,209 @@
+//! The embedded MQTT broker: rmqtt 0.24 running in-process on the caller's
+//! tokio runtime, with the access rules that isolate devices from each other
+//! (DESIGN.md, "Isolation between devices").
+//!
+//! * The jobs service connects with [`BrokerConfig::service_username`] and
+//!   the per-start password, and may use `$aws/things/+/jobs/#`.
+//! * Every other client is a device (thing) and may only use topics under
+//!   `$aws/things/<identity>/`, where the identity is its MQTT client id on
+//!   plain TCP, or its client certificate's CN with mTLS (the client id must
+//!   then equal the CN). A forbidden SUBSCRIBE gets SUBACK failure 0x80; a
+//!   forbidden PUBLISH is dropped and the device disconnected, as AWS IoT
+//!   does on a policy violation.
+//!
+//! The service should use its username as its MQTT client id as well: no
+//! device may use that client id, so no device can take its session over.
+//!
+//! Not provided: retained messages (rmqtt needs its retainer plugin for
+//! those; the AWS IoT Jobs protocol does not use them) and persistence of
+//! sessions across broker restarts.
+
+mod config;
+mod crypto;
+mod error;
+mod hooks;
+pub mod policy;
+
+pub use config::{BrokerConfig, BrokerTls, MAX_PACKET_SIZE};
+pub use crypto::install_crypto_provider;
+pub use error::BrokerError;
+
+use std::net::SocketAddr;
+use std::num::NonZeroU16;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use rmqtt::context::ServerContext;
+use rmqtt::hook::Type;
+use rmqtt::net::Builder;
+use rmqtt::server::MqttServer;
+use tokio::task::JoinHandle;
+
+use config::{MAX_INFLIGHT, MAX_MQUEUE_LEN};
+use hooks::{AccessHook, Rules};
+
+/// A running broker. Dropping it has the same effect as [`Broker::shutdown`].
+pub struct Broker {
+    local_addr: SocketAddr,
+    rules: Arc<Rules>,
+    scx: ServerContext,
+    server: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for Broker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Broker")
+            .field("local_addr", &self.local_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Broker {
+    /// Binds the listener (synchronously, so the port is accepting when this
+    /// returns) and runs the broker as a task on the current tokio runtime.
+    pub async fn start(config: BrokerConfig) -> Result<Broker, BrokerError> {
+        if config.service_username.is_empty() {
+            return Err(BrokerError::EmptyServiceUsername);
+        }
+        if config.service_password.is_empty() {
+            return Err(BrokerError::EmptyServicePassword);
+        }
+        install_crypto_provider();
+
+        // busy_check off: rmqtt otherwise refuses CONNECTs while the host's
+        // CPU load is above 90%, which a busy 2-core CI box reaches easily,
+        // and it spawns a CPU sampling task that would outlive the broker.
+        let scx = ServerContext::new().busy_check_enable(false).build().await;
+        let rules = Arc::new(Rules {
+            service_username: config.service_username.clone(),
+            service_password: config.service_password.clone(),
+            mtls: config.tls.is_some(),
+            closed: AtomicBool::new(false),
+        });
+        let register = scx.extends.hook_mgr().register();
+        for typ in [
+            Type::ClientAuthenticate,
+            Type::ClientSubscribeCheckAcl,
+            Type::MessagePublishCheckAcl,
+        ] {
+            register.add(typ, Box::new(AccessHook(rules.clone()))).await;
+        }
+        register.start().await;
+
+        let listener = bind(&config)?;
+        let local_addr = listener.local_addr().map_err(|e| BrokerError::Bind {
+            addr: config.listen,
+            reason: format!("{e:#}"),
+        })?;
+        // rmqtt keys listeners by id, which defaults to the configured port
+        // (0 here in tests): use the real one.
+        let server = MqttServer::new(scx.clone())
+            .listener_by_id(listener, local_addr.port())
+            .build();
+        let server = tokio::spawn(async move {
+            if let Err(e) = server.run().await {
+                tracing::error!("embedded MQTT broker stopped: {e:#}");
+            }
+        });
+        tracing::info!(%local_addr, tls = config.tls.is_some(), "embedded MQTT broker listening");
+        Ok(Broker {
+            local_addr,
+            rules,
+            scx,
+            server,
+        })
+    }
+
+    /// The address the broker listens on (with the real port if 0 was asked).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Stops the broker, best effort.
+    ///
+    /// rmqtt 0.24 has no shutdown API: aborting its server task closes the
+    /// listener (new CONNECTs are refused), but sessions that are already
+    /// connected run on as their own tasks and would keep routing messages.
+    /// So this also makes the access hooks refuse everything from now on and
+    /// spawns a task that kicks every session off; both take effect shortly
+    /// after this returns, not before. Other rmqtt-internal tasks end with
+    /// the tokio runtime. The port can be bound again right away
+    /// (`SO_REUSEADDR`).
+    pub fn shutdown(self) {
+        // Drop does the work, so that a dropped Broker also stops.
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        self.rules.closed.store(true, Ordering::Release);
+        self.server.abort();
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(kick_all(self.scx.clone()));
+        }
+    }
+}
+
+/// Disconnects every session of a stopped broker.
+async fn kick_all(scx: ServerContext) {
+    let ids: Vec<_> = scx
+        .extends
+        .shared()
+        .await
+        .iter()
+        .map(|entry| entry.id())
+        .collect();
+    for id in ids {
+        let entry = scx.extends.shared().await.entry(id);
+        if let Ok(mut entry) = entry.try_lock().await {
+            // clean start, drop subscriptions, kicked by admin (no takeover).
+            let _ = entry.kick(true, true, true).await;
+        }
+    }
+}
+
+/// Binds the TCP socket and, with mTLS, loads the certificates.
+fn bind(config: &BrokerConfig) -> Result<rmqtt::net::Listener, BrokerError> {
+    let builder = Builder::new()
+        .name("jobhost-fleet")
+        .laddr(config.listen)
+        .allow_anonymous(false)
+        .max_packet_size(MAX_PACKET_SIZE)
+        .max_inflight(NonZeroU16::new(MAX_INFLIGHT).unwrap_or(NonZeroU16::MIN))
+        .max_mqueue_len(MAX_MQUEUE_LEN)
+        .reuseaddr(Some(true));
+    let bind_error = |e: rmqtt::Error| BrokerError::Bind {
+        addr: config.listen,
+        reason: format!("{e:#}"),
+    };
+    let Some(tls) = &config.tls else {
+        return builder
+            .bind()
+            .map_err(bind_error)?
+            .tcp()
+            .map_err(bind_error);
+    };
+    let builder = builder
+        .tls_cert(Some(utf8(&tls.cert)?))
+        .tls_key(Some(utf8(&tls.key)?))
+        .tls_client_ca_certs(Some(utf8(&tls.client_ca)?))
+        .tls_cross_certificate(true)
+        .cert_cn_as_username(true)
+        .collect_cert_info(true);
+    builder
+        .bind()
+        .map_err(bind_error)?
+        .tls()
+        .map_err(|e| BrokerError::Tls {
+            cert: tls.cert.clone(),
+            key: tls.key.clone(),
+            client_ca: tls.client_ca.clone(),
+            reason: format!("{e:#}"),
+        })
+}
+
+fn utf8(path: &Path) -> Result<&str, BrokerError> {
+    path.to_str()
+        .ok_or_else(|| BrokerError::NonUtf8Path(path.to_path_buf()))
+}

@@ -1,0 +1,154 @@
+//! Debian's mosquitto as a second, independent real broker for the test
+//! suite, configured with the same isolation rules as the embedded broker:
+//! the service user may use `$aws/things/+/jobs/#`, every other client only
+//! `$aws/things/<its client id>/#`.
+//!
+//! CI installs it (`apt-get install mosquitto`); each test starts its own
+//! process on a free loopback port and the process is killed on drop.
+
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const MOSQUITTO: &str = "/usr/sbin/mosquitto";
+const MOSQUITTO_PASSWD: &str = "/usr/bin/mosquitto_passwd";
+
+/// Credentials of the privileged jobs-service user.
+pub struct MosquittoOptions {
+    pub service_username: String,
+    pub service_password: String,
+}
+
+/// A running mosquitto, killed when dropped.
+pub struct Mosquitto {
+    pub port: u16,
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl Mosquitto {
+    /// Writes the config, password and ACL files into a tempdir, starts
+    /// mosquitto and returns once its port accepts connections.
+    ///
+    /// Panics with an install hint if mosquitto is missing, or with the
+    /// broker's log if it does not come up.
+    pub fn start(opts: MosquittoOptions) -> Mosquitto {
+        if !Path::new(MOSQUITTO).exists() || !Path::new(MOSQUITTO_PASSWD).exists() {
+            panic!("mosquitto is not installed: run `apt-get install mosquitto` (CI does)");
+        }
+        let dir = tempfile::tempdir().expect("tempdir for mosquitto");
+        let passwd = dir.path().join("passwd");
+        let acl = dir.path().join("acl");
+        let log = dir.path().join("mosquitto.log");
+        let conf = dir.path().join("mosquitto.conf");
+
+        let status = Command::new(MOSQUITTO_PASSWD)
+            .arg("-c")
+            .arg("-b")
+            .arg(&passwd)
+            .arg(&opts.service_username)
+            .arg(&opts.service_password)
+            .stdout(Stdio::null())
+            .status()
+            .expect("run mosquitto_passwd");
+        assert!(status.success(), "mosquitto_passwd failed: {status}");
+
+        write(
+            &acl,
+            &format!(
+                "user {}\ntopic readwrite $aws/things/+/jobs/#\n\n\
+                 # Every client (devices are anonymous) only under its own thing, by client id.\n\
+                 pattern readwrite $aws/things/%c/#\n",
+                opts.service_username
+            ),
+        );
+
+        let port = free_port();
+        // `user root`: as root (CI), mosquitto 2.x otherwise switches to the
+        // `mosquitto` user before reading files it cannot read then
+        // (reference pitfall (1)); as non-root the setting has no effect.
+        write(
+            &conf,
+            &format!(
+                "per_listener_settings false\n\
+                 user root\n\
+                 listener {port} 127.0.0.1\n\
+                 allow_anonymous true\n\
+                 password_file {passwd}\n\
+                 acl_file {acl}\n\
+                 persistence false\n\
+                 log_dest file {log}\n\
+                 log_type all\n",
+                passwd = passwd.display(),
+                acl = acl.display(),
+                log = log.display(),
+            ),
+        );
+
+        let child = Command::new(MOSQUITTO)
+            .arg("-c")
+            .arg(&conf)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn mosquitto");
+        let mut this = Mosquitto { port, child, dir };
+        this.wait_ready();
+        this
+    }
+
+    /// `127.0.0.1:port`.
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from((Ipv4Addr::LOCALHOST, self.port))
+    }
+
+    /// The broker's log so far (`log_type all`), for failure messages.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("mosquitto.log")).unwrap_or_default()
+    }
+
+    /// The readiness probe: the one acceptable polling loop. It ends when the
+    /// port accepts, when mosquitto exits, or after 10 s.
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if TcpStream::connect(self.addr()).is_ok() {
+                return;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "mosquitto exited with {status} before listening:\n{}",
+                    self.log()
+                );
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "mosquitto did not listen on {} within 10 s:\n{}",
+                    self.addr(),
+                    self.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A loopback port nobody listens on right now (the kernel picks it; there
+/// is a small window before mosquitto binds it).
+fn free_port() -> u16 {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind a free port");
+    listener.local_addr().expect("local addr").port()
+}
+
+fn write(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+}

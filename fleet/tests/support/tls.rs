@@ -1,0 +1,107 @@
+//! Test PKI made at test time with rcgen (no openssl CLI, no files in the
+//! repo): one CA that signs both the broker's server certificate and the
+//! clients' certificates, like AWS IoT's per-thing certificates.
+
+use std::path::{Path, PathBuf};
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose,
+};
+use rumqttc::{TlsConfiguration, Transport};
+
+/// PEM files of a test PKI in a directory the caller owns (e.g. a tempdir).
+pub struct TestPki {
+    dir: PathBuf,
+    issuer: Issuer<'static, KeyPair>,
+    ca_pem: String,
+}
+
+impl TestPki {
+    /// Creates the CA and a server certificate valid for `localhost` and
+    /// `127.0.0.1`, written as `ca.pem`, `server.pem` and `server.key` in `dir`.
+    pub fn generate(dir: &Path) -> TestPki {
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "jobhost test CA");
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let key = KeyPair::generate().expect("CA key");
+        let ca = params.self_signed(&key).expect("CA certificate");
+        let pki = TestPki {
+            dir: dir.to_path_buf(),
+            issuer: Issuer::new(params, key),
+            ca_pem: ca.pem(),
+        };
+        write(&pki.ca(), &pki.ca_pem);
+
+        let (cert, key) = pki.issue(
+            "localhost",
+            vec!["localhost".into(), "127.0.0.1".into()],
+            ExtendedKeyUsagePurpose::ServerAuth,
+        );
+        write(&pki.server_cert(), &cert);
+        write(&pki.server_key(), &key);
+        pki
+    }
+
+    /// The CA certificate (trust anchor for both sides).
+    pub fn ca(&self) -> PathBuf {
+        self.dir.join("ca.pem")
+    }
+
+    pub fn server_cert(&self) -> PathBuf {
+        self.dir.join("server.pem")
+    }
+
+    pub fn server_key(&self) -> PathBuf {
+        self.dir.join("server.key")
+    }
+
+    /// A client certificate and key (PEM) with subject CN `cn`.
+    pub fn client(&self, cn: &str) -> (String, String) {
+        self.issue(cn, Vec::new(), ExtendedKeyUsagePurpose::ClientAuth)
+    }
+
+    /// rumqttc transport trusting this CA, presenting the client
+    /// certificate for `cn` if given. The rustls process-wide crypto
+    /// provider must be installed first (see
+    /// `jobhost_fleet::broker::install_crypto_provider`).
+    pub fn transport(&self, cn: Option<&str>) -> Transport {
+        Transport::Tls(TlsConfiguration::Simple {
+            ca: self.ca_pem.clone().into_bytes(),
+            alpn: None,
+            client_auth: cn.map(|cn| {
+                let (cert, key) = self.client(cn);
+                (cert.into_bytes(), key.into_bytes())
+            }),
+        })
+    }
+
+    fn issue(
+        &self,
+        cn: &str,
+        san: Vec<String>,
+        usage: ExtendedKeyUsagePurpose,
+    ) -> (String, String) {
+        let mut params = CertificateParams::new(san).expect("certificate params");
+        params.distinguished_name.push(DnType::CommonName, cn);
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![usage];
+        params.use_authority_key_identifier_extension = true;
+        let key = KeyPair::generate().expect("key");
+        let cert = params
+            .signed_by(&key, &self.issuer)
+            .expect("signed certificate");
+        (cert.pem(), key.serialize_pem())
+    }
+}
+
+fn write(path: &Path, pem: &str) {
+    std::fs::write(path, pem).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+}

@@ -1,0 +1,107 @@
+//! The device agent: AWS IoT Jobs over MQTT in, plugin executions out.
+//!
+//! # Layout
+//!
+//! - `actor`: the job lifecycle (one execution at a time): dedupe, claim
+//!   with IN_PROGRESS, run, report, detect cancellation.
+//! - `journal`: what survives a crash (running execution, unsent status).
+//! - `registry`: operation → plugin.
+//! - `observer`: checkpoints and progress from the running plugin.
+//!
+//! The MQTT connection itself is [`crate::jobs`].
+
+mod actor;
+pub mod journal;
+mod observer;
+mod registry;
+
+pub use registry::Registry;
+
+use crate::config::Config;
+use crate::jobs;
+use crate::runtime::{EngineConfig, Runtime};
+use jobhost_protocol::{topics, StatusDetails};
+use std::sync::{Arc, Mutex};
+use tokio::sync::{mpsc, watch};
+
+/// What the running plugin tells the actor.
+#[derive(Debug)]
+pub(crate) enum Event {
+    /// A progress report to publish (rate-limited).
+    Progress {
+        job_id: String,
+        execution_number: u64,
+        details: StatusDetails,
+    },
+    /// A checkpoint, already durable in the journal, to publish.
+    Checkpoint {
+        job_id: String,
+        execution_number: u64,
+        state: String,
+    },
+    /// The run ended.
+    Finished {
+        job_id: String,
+        execution_number: u64,
+        conclusion: crate::executor::Conclusion,
+    },
+}
+
+/// Why the agent could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The state directory or plugin directory is unusable.
+    #[error("{what} {path}: {source}")]
+    Io {
+        /// Which directory.
+        what: &'static str,
+        /// Its path.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The WebAssembly runtime could not start.
+    #[error(transparent)]
+    Runtime(#[from] crate::runtime::RuntimeError),
+}
+
+/// Runs the agent until `shutdown` becomes true.
+pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), AgentError> {
+    let io = |what, path: &std::path::Path| {
+        let path = path.to_path_buf();
+        move |source| AgentError::Io { what, path, source }
+    };
+    std::fs::create_dir_all(&config.state_dir).map_err(io("state dir", &config.state_dir))?;
+    let journal =
+        journal::Journal::open(&config.state_dir).map_err(io("journal in", &config.state_dir))?;
+    let runtime = Runtime::new(&EngineConfig {
+        cache_dir: Some(config.state_dir.join("compiled")),
+        max_memory_bytes: config
+            .limits
+            .memory_bytes
+            .max(EngineConfig::default().max_memory_bytes),
+        ..EngineConfig::default()
+    })?;
+    // Loading compiles (or reads the cache): a one-off at start, before
+    // anything else runs on this runtime.
+    let registry = Registry::load(&runtime, &config.plugin_dir)
+        .map_err(io("plugin dir", &config.plugin_dir))?;
+    tracing::info!(target: "agent", thing = %config.thing_name, operations = ?registry.operations(), "agent starting");
+
+    let (mqtt, mqtt_events) = jobs::spawn(
+        jobs::mqtt_options(&config.broker),
+        topics::device_subscriptions(&config.thing_name),
+        shutdown.clone(),
+    );
+    let (events_tx, events_rx) = mpsc::unbounded_channel();
+    let actor = actor::Actor::new(
+        Arc::new(config),
+        runtime,
+        Arc::new(registry),
+        Arc::new(Mutex::new(journal)),
+        mqtt,
+        events_tx,
+    );
+    actor.run(mqtt_events, events_rx, shutdown).await;
+    Ok(())
+}

@@ -1,0 +1,50 @@
+//! The bridge from a plugin running on a blocking thread to the agent: the
+//! checkpoint is made durable in the journal right here (the plugin's call
+//! returns only once it is), then both checkpoints and progress are handed
+//! to the agent, which publishes them.
+
+use super::journal::Journal;
+use super::Event;
+use crate::executor::Observer;
+use jobhost_protocol::StatusDetails;
+use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc;
+
+pub(crate) struct AgentObserver {
+    pub journal: Arc<Mutex<Journal>>,
+    pub events: mpsc::UnboundedSender<Event>,
+    pub job_id: String,
+    pub execution_number: u64,
+}
+
+impl Observer for AgentObserver {
+    fn progress(&mut self, details: &StatusDetails) {
+        let _ = self.events.send(Event::Progress {
+            job_id: self.job_id.clone(),
+            execution_number: self.execution_number,
+            details: details.clone(),
+        });
+    }
+
+    fn checkpoint(&mut self, state: &str) -> Result<(), String> {
+        let mut journal = self
+            .journal
+            .lock()
+            .map_err(|_| "journal lock poisoned".to_owned())?;
+        journal
+            .update(|s| {
+                if let Some(running) = s.running.as_mut().filter(|r| {
+                    r.job_id == self.job_id && r.execution_number == self.execution_number
+                }) {
+                    running.checkpoint = Some(state.to_owned());
+                }
+            })
+            .map_err(|e| format!("journal write failed: {e}"))?;
+        let _ = self.events.send(Event::Checkpoint {
+            job_id: self.job_id.clone(),
+            execution_number: self.execution_number,
+            state: state.to_owned(),
+        });
+        Ok(())
+    }
+}

@@ -1,0 +1,64 @@
+//! `jobhost agent`: run the device agent until SIGINT/SIGTERM.
+
+use crate::config::Config;
+use anyhow::{Context, Result};
+use clap::Args;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use tokio::sync::watch;
+
+/// Run the device agent: receive AWS IoT Jobs over MQTT and run them.
+#[derive(Debug, Args)]
+#[command(after_help = "Write a commented example config with `jobhost init`.")]
+pub struct AgentArgs {
+    /// The agent's configuration file (TOML).
+    #[arg(long, short, value_name = "FILE")]
+    config: PathBuf,
+}
+
+pub fn run(args: AgentArgs) -> Result<ExitCode> {
+    install_crypto_provider();
+    let config = Config::load(&args.config)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let (stop, stopped) = watch::channel(false);
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            let _ = stop.send(true);
+        });
+        crate::agent::run(config, stopped).await
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// rumqttc and reqwest both use rustls with aws-lc-rs; make it the process
+/// default explicitly so that no second provider in the build can make
+/// rustls refuse to pick one at the first TLS connection.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,196 @@
+//! The one task that polls rumqttc's `EventLoop` (thin-edge's
+//! `mqtt_channel/connection.rs` pattern). It never awaits anything that
+//! depends on the rest of the agent, so a slow consumer cannot stall
+//! keep-alives or acks (rumqtt#1025).
+
+use super::backoff::Backoff;
+use crate::config::Broker;
+use rumqttc::{
+    AsyncClient, ConnectionError, Event, EventLoop, MqttOptions, Packet, QoS, StateError,
+    SubscribeFilter, TlsConfiguration, Transport,
+};
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+/// AWS IoT's MQTT message limit; rumqttc's default of 10 KiB would drop the
+/// connection on any job document over ~10 KiB.
+pub const MAX_PACKET_BYTES: usize = 128 * 1024;
+
+/// Events for the agent, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MqttEvent {
+    /// Connected (again): subscriptions are in place; resend what is
+    /// unacknowledged and resynchronise.
+    Connected,
+    /// A message on a subscribed topic.
+    Message {
+        /// Topic.
+        topic: String,
+        /// Payload.
+        payload: Vec<u8>,
+    },
+    /// The connection dropped; the task is backing off and will reconnect.
+    Disconnected(String),
+}
+
+/// Publishes from any task without blocking.
+#[derive(Clone)]
+pub struct MqttHandle {
+    client: AsyncClient,
+}
+
+impl MqttHandle {
+    /// Queues a QoS 1 publish. Fails only when the request queue is full or
+    /// the connection task is gone; callers keep their own outbox and retry.
+    pub fn publish(&self, topic: String, payload: Vec<u8>) -> Result<(), String> {
+        self.client
+            .try_publish(topic, QoS::AtLeastOnce, false, payload)
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// rumqttc options for `broker` (TLS, ALPN, packet size, keep-alive).
+pub fn mqtt_options(broker: &Broker) -> MqttOptions {
+    let mut o = MqttOptions::new(broker.client_id.clone(), broker.host.clone(), broker.port);
+    o.set_keep_alive(broker.keep_alive)
+        .set_max_packet_size(MAX_PACKET_BYTES, MAX_PACKET_BYTES)
+        .set_clean_session(broker.clean_session)
+        // Modest, and well under AWS's 100 unacked QoS 1 per client.
+        .set_inflight(20);
+    if let Some((user, pass)) = &broker.credentials {
+        o.set_credentials(user.clone(), pass.clone());
+    }
+    if let Some(tls) = &broker.tls {
+        let alpn = (!tls.alpn.is_empty())
+            .then(|| tls.alpn.iter().map(|p| p.as_bytes().to_vec()).collect());
+        o.set_transport(Transport::Tls(TlsConfiguration::Simple {
+            ca: tls.ca.clone(),
+            alpn,
+            client_auth: tls.client_auth.clone(),
+        }));
+    }
+    o
+}
+
+/// Starts the connection task. It subscribes to `subscriptions` on every
+/// connect without a session, and runs until `shutdown` turns true or the
+/// event receiver is dropped.
+pub fn spawn(
+    options: MqttOptions,
+    subscriptions: Vec<String>,
+    mut shutdown: watch::Receiver<bool>,
+) -> (MqttHandle, mpsc::Receiver<MqttEvent>) {
+    let (client, eventloop) = AsyncClient::new(options, 256);
+    let (tx, rx) = mpsc::channel(1024);
+    let handle = MqttHandle {
+        client: client.clone(),
+    };
+    tokio::spawn(async move {
+        let mut task = Task {
+            client,
+            eventloop,
+            subscriptions,
+            tx,
+            backoff: Backoff::new(Duration::from_secs(1), Duration::from_secs(60)),
+        };
+        loop {
+            tokio::select! {
+                biased;
+                _ = shutdown.changed() => {
+                    if *shutdown.borrow() {
+                        let _ = task.client.try_disconnect();
+                        return;
+                    }
+                }
+                event = task.eventloop.poll() => {
+                    if !task.handle(event).await {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    (handle, rx)
+}
+
+struct Task {
+    client: AsyncClient,
+    eventloop: EventLoop,
+    subscriptions: Vec<String>,
+    tx: mpsc::Sender<MqttEvent>,
+    backoff: Backoff,
+}
+
+impl Task {
+    /// Handles one poll result; `false` when the agent is gone.
+    async fn handle(&mut self, event: Result<Event, ConnectionError>) -> bool {
+        match event {
+            Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+                self.backoff.reset();
+                tracing::info!(target: "mqtt", session_present = ack.session_present, "connected");
+                // rumqttc does not resubscribe (rumqtt#250). One SUBSCRIBE
+                // with every filter, before the agent replays its outbox, so
+                // SUBACK ids cannot collide with publishes (rumqtt#1057).
+                if !ack.session_present {
+                    let filters = self
+                        .subscriptions
+                        .iter()
+                        .map(|f| SubscribeFilter::new(f.clone(), QoS::AtLeastOnce));
+                    if let Err(e) = self.client.try_subscribe_many(filters) {
+                        tracing::error!(target: "mqtt", "cannot queue subscriptions: {e}");
+                    }
+                }
+                // Connected must not be lost: it drives resynchronisation.
+                self.tx.send(MqttEvent::Connected).await.is_ok()
+            }
+            Ok(Event::Incoming(Packet::Publish(p))) => {
+                let event = MqttEvent::Message {
+                    topic: p.topic,
+                    payload: p.payload.to_vec(),
+                };
+                match self.tx.try_send(event) {
+                    Ok(()) => true,
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        // Never block the poll loop; the agent resynchronises
+                        // with $next/get, so a dropped message is recoverable.
+                        tracing::warn!(target: "mqtt", "agent busy: dropped an incoming message");
+                        true
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => false,
+                }
+            }
+            Ok(Event::Incoming(Packet::SubAck(ack))) => {
+                if ack
+                    .return_codes
+                    .iter()
+                    .any(|c| matches!(c, rumqttc::SubscribeReasonCode::Failure))
+                {
+                    tracing::error!(target: "mqtt", "the broker refused a subscription: check the thing's policy/ACL");
+                }
+                true
+            }
+            Ok(_) => true,
+            Err(e) => {
+                if matches!(e, ConnectionError::MqttState(StateError::CollisionTimeout)) {
+                    // rumqtt#1014/#1056: a publish stuck in `collision` is
+                    // never released and the client livelocks. Drop it; the
+                    // agent's outbox resends what matters.
+                    self.eventloop.state.collision = None;
+                    self.eventloop.pending.clear();
+                }
+                let delay = self.backoff.next_delay();
+                tracing::warn!(target: "mqtt", "connection lost: {e}; retrying in {:.1} s", delay.as_secs_f64());
+                if self
+                    .tx
+                    .try_send(MqttEvent::Disconnected(e.to_string()))
+                    .is_err()
+                    && self.tx.is_closed()
+                {
+                    return false;
+                }
+                tokio::time::sleep(delay).await;
+                true
+            }
+        }
+    }
+}
