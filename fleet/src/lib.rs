@@ -8,5 +8,8 @@
 //! network I/O; every method that depends on time takes `now` (seconds since
 //! the Unix epoch), so that the state machine is deterministic under test.
 
+pub mod api;
+pub mod artifacts;
 pub mod broker;
+pub mod cli;
 pub mod store;

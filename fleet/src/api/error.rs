@@ -1,0 +1,107 @@
+//! API errors as AWS returns them: a JSON body `{"message": "..."}`, the
+//! exception name in `x-amzn-ErrorType` (which the AWS SDKs read to pick
+//! the error type), and the matching HTTP status.
+
+use crate::store::StoreError;
+use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+/// The response header carrying the AWS exception name, `x-amzn-ErrorType`
+/// (header names are case-insensitive; HTTP/1 here sends them lower-case).
+pub const ERROR_TYPE_HEADER: HeaderName = HeaderName::from_static("x-amzn-errortype");
+
+/// Why a request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400 InvalidRequestException.
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// 401 UnauthorizedException: missing or wrong bearer token.
+    #[error("missing or wrong bearer token")]
+    Unauthorized,
+    /// 403 AccessDeniedException: a download without a valid signature.
+    #[error("{0}")]
+    Forbidden(String),
+    /// 404 ResourceNotFoundException.
+    #[error("{0}")]
+    NotFound(String),
+    /// 405 MethodNotAllowedException.
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    /// 409 ResourceAlreadyExistsException.
+    #[error("{0}")]
+    AlreadyExists(String),
+    /// 409 ConflictException: the current state forbids the change.
+    #[error("{0}")]
+    Conflict(String),
+    /// 413 LimitExceededException: an upload over the size cap.
+    #[error("{0}")]
+    TooLarge(String),
+    /// 500 InternalFailureException.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// The HTTP status and AWS exception name.
+    pub fn kind(&self) -> (StatusCode, &'static str) {
+        match self {
+            Self::InvalidRequest(_) => (StatusCode::BAD_REQUEST, "InvalidRequestException"),
+            Self::Unauthorized => (StatusCode::UNAUTHORIZED, "UnauthorizedException"),
+            Self::Forbidden(_) => (StatusCode::FORBIDDEN, "AccessDeniedException"),
+            Self::NotFound(_) => (StatusCode::NOT_FOUND, "ResourceNotFoundException"),
+            Self::MethodNotAllowed(_) => {
+                (StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowedException")
+            }
+            Self::AlreadyExists(_) => (StatusCode::CONFLICT, "ResourceAlreadyExistsException"),
+            Self::Conflict(_) => (StatusCode::CONFLICT, "ConflictException"),
+            Self::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "LimitExceededException"),
+            Self::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalFailureException",
+            ),
+        }
+    }
+}
+
+/// The store's errors carry their own wording ("not found: job x"); the
+/// HTTP status already says which kind it is, so only the detail is kept.
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(m) => Self::NotFound(format!("not found: {m}")),
+            StoreError::AlreadyExists(m) => Self::AlreadyExists(format!("already exists: {m}")),
+            StoreError::InvalidRequest(m) => Self::InvalidRequest(m),
+            StoreError::Conflict(m) => Self::Conflict(m),
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, name) = self.kind();
+        if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        }
+        let body = serde_json::json!({ "message": self.to_string() });
+        let mut response = (status, Json(body)).into_response();
+        let headers = response.headers_mut();
+        headers.insert(ERROR_TYPE_HEADER, HeaderValue::from_static(name));
+        if matches!(self, Self::Unauthorized) {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+/// The fallback for paths no route matches.
+pub(super) async fn no_route(method: Method, uri: Uri) -> ApiError {
+    ApiError::NotFound(format!("no such route: {method} {}", uri.path()))
+}
+
+/// The fallback for a known path with the wrong method.
+pub(super) async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::MethodNotAllowed(format!("{method} is not allowed on {}", uri.path()))
+}

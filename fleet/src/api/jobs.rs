@@ -1,0 +1,179 @@
+//! Job routes: CreateJob, DescribeJob, ListJobs, GetJobDocument, CancelJob
+//! and DeleteJob, at AWS's paths.
+
+use super::extract::{json_body, optional_json_body, Force, Path, Query};
+use super::views::{JobRef, JobSummaryView, JobView};
+use super::{ApiError, ApiState};
+use crate::store::{Changes, CreateJob, JobStatus};
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// CreateJob's body. AWS sends `document` as a string holding JSON; an
+/// object is accepted too, for hand-written requests.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CreateJobBody {
+    targets: Vec<String>,
+    #[serde(default)]
+    document: Option<Value>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    timeout_config: Option<TimeoutConfig>,
+    // Recognised only to refuse them clearly instead of ignoring them.
+    #[serde(default)]
+    document_source: Option<String>,
+    #[serde(default)]
+    target_selection: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TimeoutConfig {
+    #[serde(default)]
+    in_progress_timeout_in_minutes: Option<u32>,
+}
+
+/// `PUT /jobs/{jobId}`: CreateJob. Notifies every target.
+pub(super) async fn create(
+    State(state): State<ApiState>,
+    Path(job_id): Path<String>,
+    body: Bytes,
+) -> Result<Json<JobRef>, ApiError> {
+    let body: CreateJobBody = json_body(&body)?;
+    if body.document_source.is_some() {
+        return Err(ApiError::InvalidRequest(
+            "documentSource is not supported: send the document inline in `document`".into(),
+        ));
+    }
+    if let Some(sel) = body.target_selection.as_deref() {
+        if sel != "SNAPSHOT" {
+            return Err(ApiError::InvalidRequest(format!(
+                "targetSelection {sel:?} is not supported: only SNAPSHOT jobs exist here"
+            )));
+        }
+    }
+    let document = match body.document {
+        Some(Value::String(text)) => serde_json::from_str(&text).map_err(|e| {
+            ApiError::InvalidRequest(format!("the job document is not valid JSON: {e}"))
+        })?,
+        Some(doc) => doc,
+        None => return Err(ApiError::InvalidRequest("a job needs a `document`".into())),
+    };
+    let req = CreateJob {
+        job_id,
+        targets: body.targets,
+        document,
+        description: body.description,
+        in_progress_timeout_minutes: body
+            .timeout_config
+            .and_then(|t| t.in_progress_timeout_in_minutes),
+    };
+    let now = state.now();
+    let job = state.with_store(move |s| s.create_job(&req, now)).await?;
+    tracing::info!(job_id = %job.job_id, targets = job.targets.len(), "job created");
+    state.publish(Changes {
+        things: job.targets.iter().cloned().collect(),
+    });
+    Ok(Json(JobRef::of(&job)))
+}
+
+/// `GET /jobs/{jobId}`: DescribeJob.
+pub(super) async fn describe(
+    State(state): State<ApiState>,
+    Path(job_id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let job = state.with_store(move |s| s.describe_job(&job_id)).await?;
+    let view = JobView {
+        job_arn: super::job_arn(&job.job_id),
+        job,
+    };
+    Ok(Json(json!({ "job": view })))
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct ListQuery {
+    #[serde(default)]
+    status: Option<String>,
+}
+
+/// `GET /jobs?status=`: ListJobs, oldest first.
+pub(super) async fn list(
+    State(state): State<ApiState>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let status = q
+        .status
+        .map(|s| s.parse::<JobStatus>())
+        .transpose()
+        .map_err(ApiError::InvalidRequest)?;
+    let jobs = state.with_store(move |s| s.list_jobs(status)).await?;
+    let jobs: Vec<JobSummaryView> = jobs
+        .into_iter()
+        .map(|summary| JobSummaryView {
+            job_arn: super::job_arn(&summary.job_id),
+            summary,
+        })
+        .collect();
+    Ok(Json(json!({ "jobs": jobs })))
+}
+
+/// `GET /jobs/{jobId}/job-document`: GetJobDocument. As in AWS the
+/// document is a string and its presigned-URL placeholders are left as
+/// they are: only devices get signed URLs.
+pub(super) async fn document(
+    State(state): State<ApiState>,
+    Path(job_id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let job = state.with_store(move |s| s.describe_job(&job_id)).await?;
+    let text = serde_json::to_string(&job.document)
+        .map_err(|e| ApiError::Internal(format!("cannot serialise the job document: {e}")))?;
+    Ok(Json(json!({ "document": text })))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CancelBody {
+    #[serde(default)]
+    comment: Option<String>,
+}
+
+/// `PUT /jobs/{jobId}/cancel?force=`: CancelJob.
+pub(super) async fn cancel(
+    State(state): State<ApiState>,
+    Path(job_id): Path<String>,
+    Query(Force { force }): Query<Force>,
+    body: Bytes,
+) -> Result<Json<JobRef>, ApiError> {
+    let body: CancelBody = optional_json_body(&body)?;
+    let now = state.now();
+    let (changes, job) = state
+        .with_store(move |s| {
+            let changes = s.cancel_job(&job_id, force, body.comment.as_deref(), now)?;
+            Ok((changes, s.describe_job(&job_id)?))
+        })
+        .await?;
+    tracing::info!(job_id = %job.job_id, force, "job canceled");
+    state.publish(changes);
+    Ok(Json(JobRef::of(&job)))
+}
+
+/// `DELETE /jobs/{jobId}?force=`: DeleteJob. Like AWS, an empty 200.
+pub(super) async fn delete(
+    State(state): State<ApiState>,
+    Path(job_id): Path<String>,
+    Query(Force { force }): Query<Force>,
+) -> Result<StatusCode, ApiError> {
+    let now = state.now();
+    let id = job_id.clone();
+    let changes = state
+        .with_store(move |s| s.delete_job(&id, force, now))
+        .await?;
+    tracing::info!(%job_id, force, "job deleted");
+    state.publish(changes);
+    Ok(StatusCode::OK)
+}

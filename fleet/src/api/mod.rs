@@ -1,0 +1,190 @@
+//! The HTTP API: the AWS IoT control plane's job routes (same paths, same
+//! JSON shapes, same error names, so scripts written against AWS work with
+//! a changed endpoint), and the artifact server behind presigned URLs.
+//!
+//! # Layout
+//!
+//! - `error`: [`ApiError`], the JSON error body and `x-amzn-ErrorType`.
+//! - `extract`: query, path and body extraction with JSON errors.
+//! - `auth`: the bearer token on management routes.
+//! - `views`: response shapes that differ from the store's records.
+//! - `jobs`: CreateJob, DescribeJob, ListJobs, GetJobDocument, CancelJob,
+//!   DeleteJob.
+//! - `executions`: ListJobExecutionsForJob/ForThing, DescribeJobExecution,
+//!   CancelJobExecution.
+//! - `artifacts`: upload (management) and signed download (public).
+//! - `if_range`: the If-Range evaluation that tower-http's ServeFile lacks.
+//!
+//! Every mutation sends the things whose pending lists changed on
+//! [`ApiState::changes`]; the MQTT side of the service turns them into
+//! `notify` / `notify-next` messages.
+
+mod artifacts;
+mod auth;
+mod error;
+mod executions;
+mod extract;
+mod if_range;
+mod jobs;
+mod views;
+
+pub use error::{ApiError, ERROR_TYPE_HEADER};
+pub use views::{job_arn, thing_arn};
+
+use crate::artifacts::Artifacts;
+use crate::store::{Changes, Store, StoreError};
+use axum::routing::{get, put};
+use axum::Router;
+use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{SystemTime, UNIX_EPOCH};
+use tokio::sync::mpsc::UnboundedSender;
+
+/// Seconds since the Unix epoch. Injectable so that tests can move time
+/// (expire a presigned URL) without sleeping.
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// The wall clock.
+pub fn system_clock() -> Clock {
+    Arc::new(|| {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+    })
+}
+
+/// Default cap on one artifact upload: 512 MiB.
+pub const DEFAULT_MAX_ARTIFACT_BYTES: u64 = 512 * 1024 * 1024;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct ApiState {
+    /// The job store. A std mutex, held only inside `spawn_blocking`.
+    pub store: Arc<Mutex<Store>>,
+    /// Where mutations report the things to notify.
+    pub changes: UnboundedSender<Changes>,
+    /// The artifact directory and URL signer.
+    pub artifacts: Arc<Artifacts>,
+    /// When set, management routes require `Authorization: Bearer <token>`.
+    /// Artifact downloads never do: their signature is the credential.
+    pub token: Option<String>,
+    /// The clock for timestamps and URL expiry.
+    pub now: Clock,
+    /// Largest accepted artifact upload, in bytes.
+    pub max_artifact_bytes: u64,
+}
+
+impl ApiState {
+    /// A state with no token, the system clock and the default upload cap.
+    pub fn new(
+        store: Arc<Mutex<Store>>,
+        changes: UnboundedSender<Changes>,
+        artifacts: Arc<Artifacts>,
+    ) -> Self {
+        Self {
+            store,
+            changes,
+            artifacts,
+            token: None,
+            now: system_clock(),
+            max_artifact_bytes: DEFAULT_MAX_ARTIFACT_BYTES,
+        }
+    }
+
+    /// Requires `token` on management routes.
+    pub fn with_token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
+        self
+    }
+
+    /// Uses `now` instead of the system clock.
+    pub fn with_clock(mut self, now: Clock) -> Self {
+        self.now = now;
+        self
+    }
+
+    /// Caps artifact uploads at `bytes`.
+    pub fn with_max_artifact_bytes(mut self, bytes: u64) -> Self {
+        self.max_artifact_bytes = bytes;
+        self
+    }
+
+    fn now(&self) -> i64 {
+        (self.now)()
+    }
+
+    /// Runs `f` on the store on a blocking thread: SQLite calls block (and
+    /// fsync on commit), which must not stall the async workers.
+    async fn with_store<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
+    {
+        let store = Arc::clone(&self.store);
+        tokio::task::spawn_blocking(move || {
+            // A panic while the lock was held dropped its transaction, which
+            // rolled back: the store is consistent, so poisoning is ignored.
+            let mut store = store.lock().unwrap_or_else(PoisonError::into_inner);
+            f(&mut store).map_err(ApiError::from)
+        })
+        .await
+        .map_err(|e| ApiError::Internal(format!("the store task failed: {e}")))?
+    }
+
+    /// Hands `changes` to the notifier. The mutation is committed whatever
+    /// happens here, so a notifier that has gone away is logged, not
+    /// reported to the caller.
+    fn publish(&self, changes: Changes) {
+        if changes.is_empty() {
+            return;
+        }
+        if self.changes.send(changes).is_err() {
+            tracing::warn!("the notifier has stopped; devices will not be told about this change");
+        }
+    }
+}
+
+/// All routes. Management routes sit behind the token check; artifact
+/// downloads and `/healthz` do not.
+pub fn router(state: ApiState) -> Router {
+    let management = Router::new()
+        .route("/jobs", get(jobs::list))
+        .route(
+            "/jobs/{job_id}",
+            put(jobs::create).get(jobs::describe).delete(jobs::delete),
+        )
+        .route("/jobs/{job_id}/job-document", get(jobs::document))
+        .route("/jobs/{job_id}/cancel", put(jobs::cancel))
+        .route("/jobs/{job_id}/things", get(executions::list_for_job))
+        .route("/things/{thing}/jobs", get(executions::list_for_thing))
+        .route("/things/{thing}/jobs/{job_id}", get(executions::describe))
+        .route(
+            "/things/{thing}/jobs/{job_id}/cancel",
+            put(executions::cancel),
+        )
+        .route("/artifacts/{name}", put(artifacts::upload))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
+        ));
+    let public = Router::new()
+        .route("/artifacts/{name}", get(artifacts::download))
+        .route("/healthz", get(|| async { "ok\n" }));
+    management
+        .merge(public)
+        .fallback(error::no_route)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .with_state(state)
+}
+
+/// Serves [`router`] on `listener` until `shutdown` completes, then lets
+/// requests in flight finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: ApiState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
