@@ -12,4 +12,6 @@ pub mod api;
 pub mod artifacts;
 pub mod broker;
 pub mod cli;
+pub mod server;
+pub mod service;
 pub mod store;

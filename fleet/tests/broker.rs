@@ -455,3 +455,33 @@ async fn mosquitto_isolates_things_with_the_acl_file() {
         }
     }
 }
+
+/// Regression for the rmqtt patch in third_party/README.md: `$next` is an
+/// ordinary level after the first, as MQTT §4.7.2 and AWS IoT Jobs need.
+#[tokio::test]
+async fn dollar_next_topics_are_routed_and_subscribable() {
+    let broker = start_broker().await;
+    let addr = broker.local_addr();
+    let mut svc = TestClient::connect(service(addr)).await.unwrap();
+    assert_eq!(svc.subscribe("$aws/things/+/jobs/#").await, GRANTED);
+    let mut t1 = TestClient::connect(options("t1", addr)).await.unwrap();
+    assert_eq!(
+        t1.subscribe("$aws/things/t1/jobs/$next/get/accepted").await,
+        GRANTED
+    );
+
+    t1.publish("$aws/things/t1/jobs/$next/get", b"{}")
+        .await
+        .unwrap();
+    let request = svc.recv_publish().await;
+    assert_eq!(request.topic, "$aws/things/t1/jobs/$next/get");
+
+    svc.publish(
+        "$aws/things/t1/jobs/$next/get/accepted",
+        b"{\"timestamp\":1}",
+    )
+    .await
+    .unwrap();
+    let reply = t1.recv_publish().await;
+    assert_eq!(reply.topic, "$aws/things/t1/jobs/$next/get/accepted");
+}

@@ -124,7 +124,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let client = client::Client::new(&cli.api, cli.token)?;
             artifact::run(&client, command).await
         }
-        Command::Serve(args) => serve::run(args).await,
+        Command::Serve(args) => serve::run(args, cli.token).await,
         Command::Demo(args) => demo::run(args).await,
     }
 }

@@ -1,14 +1,149 @@
-//! `jobhost-fleet serve`: placeholder. The lead replaces this file entirely
-//! with the real service (broker + jobs service + HTTP API).
+//! `jobhost-fleet serve`: the jobs service, its broker and HTTP API, until
+//! SIGINT/SIGTERM.
 
+use crate::api::system_clock;
+use crate::server::{BrokerChoice, Server, ServerConfig};
+use anyhow::{bail, Context, Result};
 use clap::Args;
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
-/// Arguments of `serve` (to be filled in by the lead).
+/// Run the jobs service: MQTT broker (embedded unless --broker), the AWS IoT
+/// Jobs device API on it, and the HTTP API.
 #[derive(Debug, Args)]
-pub struct ServeArgs {}
+#[command(after_help = "\
+The global --token (or JOBHOST_FLEET_TOKEN), when given, is required on the management API.
 
-/// Runs the service.
-pub async fn run(_args: ServeArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not wired yet")
+Examples:
+  jobhost-fleet serve                                   # embedded broker on 127.0.0.1:1883, API on :8080
+  jobhost-fleet serve --broker mqtt://127.0.0.1:1884 --broker-username jobhost-fleet --broker-password ...")]
+pub struct ServeArgs {
+    /// Directory for the job database (jobs.sqlite) and artifacts.
+    #[arg(long, value_name = "DIR", default_value = "fleet-data")]
+    data_dir: PathBuf,
+
+    /// Listen address of the embedded MQTT broker.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:1883")]
+    mqtt: SocketAddr,
+
+    /// Use an external broker instead of the embedded one: mqtt://HOST:PORT.
+    /// It must grant this service `$aws/things/+/jobs/#` and confine each
+    /// thing to its own topics (see the README for a mosquitto ACL).
+    #[arg(long, value_name = "URL")]
+    broker: Option<String>,
+
+    /// Username for the external broker.
+    #[arg(long, env = "JOBHOST_FLEET_BROKER_USERNAME", requires = "broker")]
+    broker_username: Option<String>,
+
+    /// Password for the external broker.
+    #[arg(
+        long,
+        env = "JOBHOST_FLEET_BROKER_PASSWORD",
+        hide_env_values = true,
+        requires = "broker_username"
+    )]
+    broker_password: Option<String>,
+
+    /// Listen address of the HTTP API and artifact downloads.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    http: SocketAddr,
+
+    /// Base URL devices use to download artifacts [default: http://<--http>].
+    #[arg(long, value_name = "URL")]
+    public_url: Option<String>,
+
+    /// Lifetime of presigned artifact URLs, in seconds (AWS: 60-3600).
+    #[arg(long, value_name = "SECS", default_value_t = 3600)]
+    url_ttl: u64,
+}
+
+pub async fn run(args: ServeArgs, token: Option<String>) -> Result<ExitCode> {
+    let broker = match &args.broker {
+        None => BrokerChoice::Embedded { listen: args.mqtt },
+        Some(url) => {
+            let (host, port) = parse_mqtt_url(url)?;
+            let credentials = args
+                .broker_username
+                .clone()
+                .map(|u| (u, args.broker_password.clone().unwrap_or_default()));
+            BrokerChoice::External {
+                host,
+                port,
+                credentials,
+            }
+        }
+    };
+    if !(60..=3600).contains(&args.url_ttl) {
+        bail!("--url-ttl must be 60-3600 seconds, like AWS's expiresInSec");
+    }
+    let config = ServerConfig {
+        data_dir: args.data_dir.clone(),
+        broker,
+        http: args.http,
+        public_url: args.public_url.clone(),
+        url_ttl: Duration::from_secs(args.url_ttl),
+        token,
+    };
+    let server = Server::start(config, system_clock()).await?;
+    eprintln!(
+        "jobhost-fleet: MQTT on {}, HTTP API on http://{}, data in {}",
+        server.mqtt_addr,
+        server.http_addr,
+        args.data_dir.display()
+    );
+    wait_for_signal().await;
+    eprintln!("jobhost-fleet: stopping");
+    server.stop().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `mqtt://host:port` (port defaults to 1883).
+fn parse_mqtt_url(url: &str) -> Result<(String, u16)> {
+    let rest = url.strip_prefix("mqtt://").with_context(|| format!("--broker {url}: expected mqtt://HOST:PORT (TLS to an external broker is not supported yet)"))?;
+    let rest = rest.trim_end_matches('/');
+    match rest.rsplit_once(':') {
+        Some((host, port)) => Ok((
+            host.to_owned(),
+            port.parse()
+                .with_context(|| format!("--broker {url}: bad port"))?,
+        )),
+        None => Ok((rest.to_owned(), 1883)),
+    }
+}
+
+pub(crate) async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_mqtt_url;
+
+    #[test]
+    fn mqtt_urls() {
+        assert_eq!(
+            parse_mqtt_url("mqtt://127.0.0.1:1884").unwrap(),
+            ("127.0.0.1".into(), 1884)
+        );
+        assert_eq!(
+            parse_mqtt_url("mqtt://broker").unwrap(),
+            ("broker".into(), 1883)
+        );
+        assert!(parse_mqtt_url("mqtts://broker:8883").is_err());
+        assert!(parse_mqtt_url("mqtt://broker:x").is_err());
+    }
 }

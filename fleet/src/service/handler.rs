@@ -1,0 +1,237 @@
+//! One device request in, one reply out, as AWS IoT answers (reference §3,
+//! §5): `<request topic>/accepted` or `<request topic>/rejected`, echoing
+//! the clientToken, timestamps in seconds.
+
+use super::connection::Publisher;
+use crate::api::Clock;
+use crate::artifacts::Artifacts;
+use crate::store::{Changes, Rejection, Store};
+use jobhost_protocol::requests::{
+    DescribeRequest, GetPendingRequest, StartNextRequest, UpdateRequest,
+};
+use jobhost_protocol::responses::{ExecutionAccepted, GetPendingAccepted, UpdateAccepted};
+use jobhost_protocol::topics::{JobsTopic, Operation, TopicError};
+use jobhost_protocol::{ErrorCode, JobExecution};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+use std::sync::{Arc, Mutex};
+
+pub(crate) struct Handler {
+    store: Arc<Mutex<Store>>,
+    artifacts: Arc<Artifacts>,
+    now: Clock,
+    publisher: Publisher,
+}
+
+/// A reply to publish: the accepted body, or a rejection.
+type Outcome = Result<Value, Rejection>;
+
+impl Handler {
+    pub(crate) fn new(
+        store: Arc<Mutex<Store>>,
+        artifacts: Arc<Artifacts>,
+        now: Clock,
+        publisher: Publisher,
+    ) -> Self {
+        Self {
+            store,
+            artifacts,
+            now,
+            publisher,
+        }
+    }
+
+    /// Handles one message from the subscription; returns the things whose
+    /// queues it changed.
+    pub(crate) async fn handle(&self, topic: &str, payload: &[u8]) -> Changes {
+        // Our own replies and notifications come back through the wildcard
+        // subscription: never answer a reply (that would loop forever).
+        if topic.ends_with("/accepted") || topic.ends_with("/rejected") {
+            return Changes::none();
+        }
+        let (thing, operation) = match JobsTopic::parse(topic) {
+            Ok((thing, JobsTopic::Request(op))) => (thing, op),
+            Ok(_) | Err(TopicError::NotJobs(_)) => return Changes::none(),
+            Err(TopicError::Invalid(_)) => {
+                let token = client_token(payload);
+                self.reject(
+                    topic,
+                    Rejection::new(ErrorCode::InvalidTopic, format!("no jobs API at {topic}")),
+                    token,
+                )
+                .await;
+                return Changes::none();
+            }
+        };
+        let token = client_token(payload);
+        let json: Value = match serde_json::from_slice(payload) {
+            Ok(v) => v,
+            Err(e) => {
+                self.reject(
+                    topic,
+                    Rejection::new(
+                        ErrorCode::InvalidJson,
+                        format!("payload is not valid UTF-8 JSON: {e}"),
+                    ),
+                    token,
+                )
+                .await;
+                return Changes::none();
+            }
+        };
+        let (store, artifacts, now) = (self.store.clone(), self.artifacts.clone(), (self.now)());
+        let work = move || -> (Outcome, Changes) {
+            let Ok(mut store) = store.lock() else {
+                return (
+                    Err(Rejection::new(
+                        ErrorCode::InternalError,
+                        "store unavailable",
+                    )),
+                    Changes::none(),
+                );
+            };
+            dispatch(&mut store, &artifacts, &thing, operation, json, now)
+        };
+        let (outcome, changes) = tokio::task::spawn_blocking(work).await.unwrap_or_else(|_| {
+            (
+                Err(Rejection::new(
+                    ErrorCode::InternalError,
+                    "request handler failed",
+                )),
+                Changes::none(),
+            )
+        });
+        match outcome {
+            Ok(mut body) => {
+                if let Value::Object(map) = &mut body {
+                    map.insert("timestamp".into(), now.into());
+                    if let Some(t) = &token {
+                        map.insert("clientToken".into(), t.clone().into());
+                    }
+                }
+                self.publisher
+                    .publish(format!("{topic}/accepted"), to_vec(&body))
+                    .await;
+            }
+            Err(rejection) => self.reject(topic, rejection, token).await,
+        }
+        changes
+    }
+
+    async fn reject(&self, topic: &str, rejection: Rejection, token: Option<String>) {
+        let body = rejection.into_response(token, (self.now)());
+        self.publisher
+            .publish(format!("{topic}/rejected"), to_vec(&body))
+            .await;
+    }
+}
+
+fn dispatch(
+    store: &mut Store,
+    artifacts: &Artifacts,
+    thing: &str,
+    operation: Operation,
+    json: Value,
+    now: i64,
+) -> (Outcome, Changes) {
+    let resolve = |e: Option<JobExecution>| {
+        e.map(|mut e| {
+            e.job_document = e
+                .job_document
+                .map(|d| artifacts.resolve_placeholders(&d, now));
+            e
+        })
+    };
+    match operation {
+        Operation::GetPending => {
+            let outcome = request::<GetPendingRequest>(json).and_then(|_| {
+                let (in_progress_jobs, queued_jobs) =
+                    store.get_pending(thing).map_err(Rejection::from)?;
+                body(&GetPendingAccepted {
+                    in_progress_jobs,
+                    queued_jobs,
+                    timestamp: now,
+                    client_token: None,
+                })
+            });
+            (outcome, Changes::none())
+        }
+        Operation::StartNext => {
+            match request::<StartNextRequest>(json).and_then(|r| store.start_next(thing, &r, now)) {
+                Ok((execution, changes)) => (
+                    body(&ExecutionAccepted {
+                        execution: resolve(execution),
+                        timestamp: now,
+                        client_token: None,
+                    }),
+                    changes,
+                ),
+                Err(r) => (Err(r), Changes::none()),
+            }
+        }
+        Operation::Describe(job) => {
+            let outcome = request::<DescribeRequest>(json)
+                .and_then(|r| store.describe(thing, &job, &r))
+                .and_then(|execution| {
+                    body(&ExecutionAccepted {
+                        execution: resolve(execution),
+                        timestamp: now,
+                        client_token: None,
+                    })
+                });
+            (outcome, Changes::none())
+        }
+        Operation::Update(job) => {
+            // AWS answers a missing status with InvalidRequest, not InvalidJson.
+            if json.get("status").is_none() {
+                return (
+                    Err(Rejection::new(
+                        ErrorCode::InvalidRequest,
+                        "`status` is required",
+                    )),
+                    Changes::none(),
+                );
+            }
+            match request::<UpdateRequest>(json)
+                .and_then(|r| store.update(thing, &job, &r, now).map(|done| (r, done)))
+            {
+                Ok((r, (result, changes))) => {
+                    let accepted = UpdateAccepted {
+                        execution_state: r
+                            .include_job_execution_state
+                            .unwrap_or(false)
+                            .then_some(result.execution_state),
+                        job_document: r
+                            .include_job_document
+                            .unwrap_or(false)
+                            .then(|| artifacts.resolve_placeholders(&result.job_document, now)),
+                        timestamp: now,
+                        client_token: None,
+                    };
+                    (body(&accepted), changes)
+                }
+                Err(r) => (Err(r), Changes::none()),
+            }
+        }
+    }
+}
+
+/// Parses a request body; a body of the wrong shape is InvalidRequest.
+fn request<T: DeserializeOwned>(json: Value) -> Result<T, Rejection> {
+    serde_json::from_value(json)
+        .map_err(|e| Rejection::new(ErrorCode::InvalidRequest, format!("invalid request: {e}")))
+}
+
+fn body<T: Serialize>(reply: &T) -> Outcome {
+    serde_json::to_value(reply).map_err(|e| Rejection::new(ErrorCode::InternalError, e.to_string()))
+}
+
+fn client_token(payload: &[u8]) -> Option<String> {
+    let v: Value = serde_json::from_slice(payload).ok()?;
+    v.get("clientToken")?.as_str().map(str::to_owned)
+}
+
+fn to_vec<T: Serialize>(body: &T) -> Vec<u8> {
+    serde_json::to_vec(body).unwrap_or_default()
+}

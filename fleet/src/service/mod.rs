@@ -1,0 +1,111 @@
+//! The jobs service: a privileged MQTT client on `$aws/things/+/jobs/#`
+//! that answers the device API exactly as AWS IoT does (reference §3) and
+//! publishes `notify` / `notify-next` when queues change (§3.5).
+//!
+//! # Layout
+//!
+//! - `connection`: the one task polling rumqttc (reconnect with backoff,
+//!   resubscribe).
+//! - `handler`: one device request → one `/accepted` or `/rejected` reply.
+//! - `notifier`: which notifications a change triggers.
+//!
+//! Control-plane changes (the HTTP API) and timer expiries arrive as
+//! [`Changes`] on a channel and go through the same notifier.
+
+mod connection;
+mod handler;
+mod notifier;
+
+use crate::api::Clock;
+use crate::artifacts::Artifacts;
+use crate::store::{Changes, Store};
+use rumqttc::MqttOptions;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+pub use connection::Publisher;
+
+/// What the service needs.
+pub struct JobsService {
+    /// The job store.
+    pub store: Arc<Mutex<Store>>,
+    /// Resolves presigned URL placeholders at every delivery.
+    pub artifacts: Arc<Artifacts>,
+    /// The clock (seconds since the epoch).
+    pub now: Clock,
+}
+
+/// Longest the timer sleeps without re-checking deadlines: a job created
+/// with a timeout while the service sleeps is picked up within this.
+const MAX_TIMER_SLEEP: Duration = Duration::from_secs(5);
+
+impl JobsService {
+    /// Runs until `shutdown` turns true. `changes` carries control-plane
+    /// changes (from the API) to notify devices about.
+    pub async fn run(
+        self,
+        options: MqttOptions,
+        mut changes: mpsc::UnboundedReceiver<Changes>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let (publisher, mut incoming) = connection::spawn(options, shutdown.clone());
+        let mut notifier = notifier::Notifier::new(
+            self.store.clone(),
+            self.artifacts.clone(),
+            self.now.clone(),
+            publisher.clone(),
+        );
+        let handler = handler::Handler::new(
+            self.store.clone(),
+            self.artifacts.clone(),
+            self.now.clone(),
+            publisher,
+        );
+        loop {
+            let sleep = self.timer_sleep();
+            tokio::select! {
+                _ = shutdown.changed() => if *shutdown.borrow() { return },
+                message = incoming.recv() => match message {
+                    Some((topic, payload)) => {
+                        let changed = handler.handle(&topic, &payload).await;
+                        notifier.notify(changed).await;
+                    }
+                    None => return,
+                },
+                Some(changed) = changes.recv() => notifier.notify(changed).await,
+                _ = tokio::time::sleep(sleep) => {
+                    let expired = self.expire().await;
+                    notifier.notify(expired).await;
+                }
+            }
+        }
+    }
+
+    /// Time until the next in-progress or step deadline, capped.
+    fn timer_sleep(&self) -> Duration {
+        let next = self
+            .store
+            .lock()
+            .ok()
+            .and_then(|s| s.next_deadline().ok().flatten());
+        match next {
+            Some(at) => Duration::from_secs(u64::try_from(at - (self.now)()).unwrap_or(0))
+                .min(MAX_TIMER_SLEEP),
+            None => MAX_TIMER_SLEEP,
+        }
+    }
+
+    async fn expire(&self) -> Changes {
+        let (store, now) = (self.store.clone(), (self.now)());
+        tokio::task::spawn_blocking(move || match store.lock() {
+            Ok(mut s) => s.expire_timeouts(now).unwrap_or_else(|e| {
+                tracing::error!(target: "service", "timeout sweep failed: {e}");
+                Changes::none()
+            }),
+            Err(_) => Changes::none(),
+        })
+        .await
+        .unwrap_or_else(|_| Changes::none())
+    }
+}

@@ -1,0 +1,116 @@
+//! `notify` and `notify-next` (reference §3.5):
+//!
+//! - `notify-next` only when the head of a thing's queue changes (a new
+//!   first execution, or none): the head's own progress does not trigger it;
+//! - `notify` when the pending list changed (an execution queued, started,
+//!   or gone terminal) — the store reports exactly those as [`Changes`].
+
+use super::connection::Publisher;
+use crate::api::Clock;
+use crate::artifacts::Artifacts;
+use crate::store::{Changes, Store};
+use jobhost_protocol::responses::{Notify, NotifyNext};
+use jobhost_protocol::topics::JobsTopic;
+use jobhost_protocol::{JobExecution, JobExecutionStatus};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+pub(crate) struct Notifier {
+    store: Arc<Mutex<Store>>,
+    artifacts: Arc<Artifacts>,
+    now: Clock,
+    publisher: Publisher,
+    /// The head last announced per thing, as (job id, execution number).
+    heads: HashMap<String, Option<(String, u64)>>,
+}
+
+impl Notifier {
+    pub(crate) fn new(
+        store: Arc<Mutex<Store>>,
+        artifacts: Arc<Artifacts>,
+        now: Clock,
+        publisher: Publisher,
+    ) -> Self {
+        Self {
+            store,
+            artifacts,
+            now,
+            publisher,
+            heads: HashMap::new(),
+        }
+    }
+
+    pub(crate) async fn notify(&mut self, changes: Changes) {
+        for thing in changes.things {
+            let Some((head, pending)) = self.snapshot(&thing) else {
+                continue;
+            };
+            let now = (self.now)();
+            let mut jobs: BTreeMap<String, Vec<_>> = BTreeMap::new();
+            for (_, status, summary) in pending {
+                jobs.entry(status.as_str().to_owned())
+                    .or_default()
+                    .push(summary);
+            }
+            let notify = Notify {
+                timestamp: now,
+                jobs,
+            };
+            self.publish(JobsTopic::Notify.for_thing(&thing), &notify)
+                .await;
+
+            let key = head
+                .as_ref()
+                .map(|e| (e.job_id.clone(), e.execution_number));
+            if self.heads.get(&thing) != Some(&key) {
+                self.heads.insert(thing.clone(), key);
+                let execution = head.map(|mut e| {
+                    e.job_document = e
+                        .job_document
+                        .map(|d| self.artifacts.resolve_placeholders(&d, now));
+                    e
+                });
+                self.publish(
+                    JobsTopic::NotifyNext.for_thing(&thing),
+                    &NotifyNext {
+                        timestamp: now,
+                        execution,
+                    },
+                )
+                .await;
+            }
+        }
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn snapshot(
+        &self,
+        thing: &str,
+    ) -> Option<(
+        Option<JobExecution>,
+        Vec<(
+            String,
+            JobExecutionStatus,
+            jobhost_protocol::JobExecutionSummary,
+        )>,
+    )> {
+        let store = self.store.lock().ok()?;
+        let result = store
+            .head(thing)
+            .and_then(|head| Ok((head, store.pending_list(thing)?)));
+        match result {
+            Ok(snapshot) => Some(snapshot),
+            Err(e) => {
+                tracing::error!(target: "service", thing, "cannot read the queue: {e}");
+                None
+            }
+        }
+    }
+
+    async fn publish<T: serde::Serialize>(&self, topic: String, body: &T) {
+        match serde_json::to_vec(body) {
+            Ok(payload) => self.publisher.publish(topic, payload).await,
+            Err(e) => tracing::error!(target: "service", "cannot encode {topic}: {e}"),
+        }
+    }
+}
