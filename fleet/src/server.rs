@@ -6,7 +6,7 @@ use crate::api::{self, ApiState, Clock};
 use crate::artifacts::Artifacts;
 use crate::broker::{Broker, BrokerConfig};
 use crate::service::JobsService;
-use crate::store::{Changes, Store};
+use crate::store::{Changes, Store, StoreError};
 use rumqttc::MqttOptions;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -67,7 +67,9 @@ pub struct Server {
     pub artifacts: Arc<Artifacts>,
     /// Report control-plane changes made outside the API (tests, demo).
     pub changes: mpsc::UnboundedSender<Changes>,
+    now: Clock,
     broker: Option<Broker>,
+    service_options: MqttOptions,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -166,13 +168,14 @@ impl Server {
             artifacts: artifacts.clone(),
             now: now.clone(),
         };
+        let service_options = options.clone();
         let mut tasks = vec![tokio::spawn(service.run(
             options,
             changes_rx,
             stopped.clone(),
         ))];
-        let state =
-            ApiState::new(store.clone(), changes.clone(), artifacts.clone()).with_clock(now);
+        let state = ApiState::new(store.clone(), changes.clone(), artifacts.clone())
+            .with_clock(now.clone());
         let state = match &config.token {
             Some(t) => state.with_token(t.clone()),
             None => state,
@@ -197,10 +200,39 @@ impl Server {
             store,
             artifacts,
             changes,
+            now,
             broker,
+            service_options,
             stop,
             tasks,
         })
+    }
+
+    /// MQTT options for another session with the service's privileges
+    /// (tests and tools that inject messages as the service would), under
+    /// its own client id so it does not take over the service's session.
+    pub fn service_mqtt_options(&self, client_id: &str) -> MqttOptions {
+        let mut options = self.service_options.clone();
+        options.set_client_id(client_id.to_owned());
+        options
+    }
+
+    /// Runs the timeout sweep (reference §6) at the server's clock now,
+    /// instead of when the service's timer next wakes (at most 5 s later),
+    /// and hands the things whose executions timed out to the notifier, as
+    /// the timer does. For tests that move an injected clock. Returns those
+    /// things; empty if the timer got there first.
+    pub fn sweep_timeouts(&self) -> Result<Changes, StoreError> {
+        let now = (self.now)();
+        let changes = self
+            .store
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .expire_timeouts(now)?;
+        if !changes.is_empty() {
+            let _ = self.changes.send(changes.clone());
+        }
+        Ok(changes)
     }
 
     /// Stops the service, its broker and HTTP API, and waits for them.

@@ -8,6 +8,8 @@
 //!   cancellation);
 //! - `"allocate_mib": N` allocates and touches N MiB (memory limits);
 //! - `"write": [{"path": "...", "content": "..."}]` writes files;
+//! - `"append": [{"path": "...", "content": "..."}]` appends to files (how
+//!   tests count runs);
 //! - `"read": ["path", ...]` reads files;
 //! - `"list": ["dir", ...]` lists directories;
 //! - `"capabilities": true` calls download, run-command and request-reboot
@@ -28,6 +30,7 @@ struct Doc {
     spin: bool,
     allocate_mib: usize,
     write: Vec<WriteFile>,
+    append: Vec<WriteFile>,
     read: Vec<String>,
     list: Vec<String>,
     capabilities: bool,
@@ -66,6 +69,16 @@ impl Operation for Probe {
         for w in &doc.write {
             let result = std::fs::write(&w.path, &w.content).map(|()| "written".to_owned());
             outcome = outcome.detail(format!("write:{}", w.path), report(result));
+        }
+        for a in &doc.append {
+            use std::io::Write;
+            let result = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&a.path)
+                .and_then(|mut f| f.write_all(a.content.as_bytes()))
+                .map(|()| "appended".to_owned());
+            outcome = outcome.detail(format!("append:{}", a.path), report(result));
         }
         for path in &doc.read {
             let result = std::fs::read_to_string(path);

@@ -1,0 +1,435 @@
+//! End to end: the real agent (`jobhost::agent`, in-process) against the
+//! real jobs service, over the embedded rmqtt broker and over Debian's
+//! mosquitto, running real plugins built from this repository.
+//!
+//! Waits poll the service's store for an observable state with a deadline
+//! (the store is the source of truth an operator sees); nothing sleeps a
+//! fixed time to let something happen.
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
+mod support;
+
+use jobhost_fleet::api::Clock;
+use jobhost_fleet::server::{BrokerChoice, Server, ServerConfig, SERVICE_IDENTITY};
+use jobhost_fleet::store::{Changes, CreateJob};
+use jobhost_protocol::{JobExecution, JobExecutionStatus};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use support::mosquitto::{Mosquitto, MosquittoOptions};
+use tokio::sync::watch;
+
+const THING: &str = "t1";
+const WAIT: Duration = Duration::from_secs(60);
+
+fn clock() -> Clock {
+    Arc::new(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+    })
+}
+
+fn plugin(name: &str) -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let path = target.join("plugins").join(format!("{name}.wasm"));
+    assert!(
+        path.is_file(),
+        "{} is missing: run scripts/build-plugins first",
+        path.display()
+    );
+    path
+}
+
+async fn start_server(dir: &Path, broker: BrokerChoice) -> Server {
+    Server::start(
+        ServerConfig {
+            data_dir: dir.join("fleet"),
+            broker,
+            http: "127.0.0.1:0".parse().unwrap(),
+            public_url: None,
+            url_ttl: Duration::from_secs(600),
+            token: None,
+        },
+        clock(),
+    )
+    .await
+    .unwrap()
+}
+
+fn embedded() -> BrokerChoice {
+    BrokerChoice::Embedded {
+        listen: "127.0.0.1:0".parse().unwrap(),
+    }
+}
+
+/// A running in-process agent; stopped on drop.
+struct Agent {
+    stop: watch::Sender<bool>,
+    data: PathBuf,
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+/// Starts an agent for THING with echo, test-probe and download-file, and a
+/// writable `/data` grant for the probe.
+fn start_agent(dir: &Path, mqtt: SocketAddr, timeout_secs: u64) -> Agent {
+    let agent = dir.join("agent");
+    let data = agent.join("data");
+    std::fs::create_dir_all(agent.join("plugins")).unwrap();
+    std::fs::create_dir_all(&data).unwrap();
+    for name in ["echo", "test-probe"] {
+        std::fs::copy(plugin(name), agent.join(format!("plugins/{name}.wasm"))).unwrap();
+    }
+    let config = agent.join("jobhost.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"thing_name = "{THING}"
+state_dir = "state"
+plugin_dir = "plugins"
+[broker]
+host = "{}"
+port = {}
+keep_alive_secs = 5
+[limits]
+timeout_secs = {timeout_secs}
+progress_interval_secs = 1
+[plugins.test-probe]
+dirs = ["data:/data"]
+"#,
+            mqtt.ip(),
+            mqtt.port()
+        ),
+    )
+    .unwrap();
+    let config = jobhost::config::Config::load(&config).unwrap();
+    let (stop, stopped) = watch::channel(false);
+    tokio::spawn(async move { jobhost::agent::run(config, stopped).await.unwrap() });
+    Agent { stop, data }
+}
+
+fn create(server: &Server, job_id: &str, document: serde_json::Value) {
+    server
+        .store
+        .lock()
+        .unwrap()
+        .create_job(
+            &CreateJob {
+                job_id: job_id.into(),
+                targets: vec![THING.into()],
+                document,
+                description: None,
+                in_progress_timeout_minutes: None,
+            },
+            clock()(),
+        )
+        .unwrap();
+    server.changes.send(Changes::thing(THING)).unwrap();
+}
+
+fn execution(server: &Server, job_id: &str) -> JobExecution {
+    server
+        .store
+        .lock()
+        .unwrap()
+        .describe_execution(job_id, THING, None)
+        .unwrap()
+        .execution
+}
+
+/// Waits until the execution satisfies `done`.
+async fn wait_until(
+    server: &Server,
+    job_id: &str,
+    what: &str,
+    done: impl Fn(&JobExecution) -> bool,
+) -> JobExecution {
+    let start = Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    loop {
+        tick.tick().await;
+        let e = execution(server, job_id);
+        if done(&e) {
+            return e;
+        }
+        assert!(
+            start.elapsed() < WAIT,
+            "{job_id}: still {:?} {:?} after {WAIT:?}, waiting for {what}",
+            e.status,
+            e.status_details
+        );
+    }
+}
+
+async fn wait_terminal(server: &Server, job_id: &str) -> JobExecution {
+    wait_until(server, job_id, "a terminal status", |e| {
+        e.status.is_terminal()
+    })
+    .await
+}
+
+fn detail<'a>(e: &'a JobExecution, key: &str) -> Option<&'a str> {
+    e.status_details.as_ref().and_then(|d| d.get(key))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_runs_to_succeeded_through_the_embedded_broker() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(dir.path(), embedded()).await;
+    let _agent = start_agent(dir.path(), server.mqtt_addr, 60);
+    create(
+        &server,
+        "echo-1",
+        serde_json::json!({"operation": "echo", "message": "hello device"}),
+    );
+    let e = wait_terminal(&server, "echo-1").await;
+    assert_eq!(e.status, JobExecutionStatus::Succeeded, "{e:?}");
+    assert_eq!(detail(&e, "message"), Some("hello device"));
+    assert_eq!(detail(&e, "operation"), Some("echo"));
+    // QUEUED v1 → IN_PROGRESS v2 → SUCCEEDED v3: claimed once, reported once.
+    assert_eq!(e.version_number, 3);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_runs_to_succeeded_through_mosquitto() {
+    let password = "e2e-service-secret";
+    let mosquitto = Mosquitto::start(MosquittoOptions {
+        service_username: SERVICE_IDENTITY.into(),
+        service_password: password.into(),
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let broker = BrokerChoice::External {
+        host: "127.0.0.1".into(),
+        port: mosquitto.port,
+        credentials: Some((SERVICE_IDENTITY.into(), password.into())),
+    };
+    let server = start_server(dir.path(), broker).await;
+    let _agent = start_agent(dir.path(), server.mqtt_addr, 60);
+    create(
+        &server,
+        "echo-m",
+        serde_json::json!({"operation": "echo", "message": "via mosquitto"}),
+    );
+    let e = wait_terminal(&server, "echo-m").await;
+    assert_eq!(e.status, JobExecutionStatus::Succeeded, "{e:?}");
+    assert_eq!(detail(&e, "message"), Some("via mosquitto"));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_unknown_operations_and_bad_documents_get_the_right_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(dir.path(), embedded()).await;
+    let _agent = start_agent(dir.path(), server.mqtt_addr, 60);
+
+    create(
+        &server,
+        "unknown-op",
+        serde_json::json!({"operation": "format-disk"}),
+    );
+    let e = wait_terminal(&server, "unknown-op").await;
+    assert_eq!(e.status, JobExecutionStatus::Rejected);
+    assert!(
+        detail(&e, "reason")
+            .unwrap()
+            .contains("unknown operation `format-disk`"),
+        "{e:?}"
+    );
+
+    create(
+        &server,
+        "no-op",
+        serde_json::json!({"message": "no operation field"}),
+    );
+    let e = wait_terminal(&server, "no-op").await;
+    assert_eq!(e.status, JobExecutionStatus::Rejected);
+    assert!(
+        detail(&e, "reason")
+            .unwrap()
+            .contains("no string `operation` field"),
+        "{e:?}"
+    );
+
+    create(
+        &server,
+        "retry-me",
+        serde_json::json!({"operation": "echo", "fail": {"reason": "disk busy", "retryable": true}}),
+    );
+    let e = wait_terminal(&server, "retry-me").await;
+    assert_eq!(e.status, JobExecutionStatus::Failed);
+    assert_eq!(detail(&e, "reason"), Some("disk busy"));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicate_notifications_run_the_plugin_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(dir.path(), embedded()).await;
+    let agent = start_agent(dir.path(), server.mqtt_addr, 60);
+    let doc = serde_json::json!({"operation": "test-probe", "append": [{"path": "/data/runs.log", "content": "run\n"}]});
+    create(&server, "once", doc);
+    // The same head announced again and again, as after reconnects.
+    for _ in 0..3 {
+        server.changes.send(Changes::thing(THING)).unwrap();
+    }
+    let mut service = service_client(&server).await;
+    let next = execution(&server, "once");
+    let notify_next = serde_json::json!({"timestamp": 1, "execution": next});
+    for _ in 0..3 {
+        service
+            .publish(
+                &format!("$aws/things/{THING}/jobs/notify-next"),
+                notify_next.to_string(),
+            )
+            .await
+            .unwrap();
+    }
+    let e = wait_terminal(&server, "once").await;
+    assert_eq!(e.status, JobExecutionStatus::Succeeded, "{e:?}");
+    service
+        .publish(
+            &format!("$aws/things/{THING}/jobs/notify-next"),
+            notify_next.to_string(),
+        )
+        .await
+        .unwrap();
+    // A second job proves the agent went on; by then every duplicate has
+    // been handled, in order, by the same actor.
+    create(&server, "after", serde_json::json!({"operation": "echo"}));
+    assert_eq!(
+        wait_terminal(&server, "after").await.status,
+        JobExecutionStatus::Succeeded
+    );
+    assert_eq!(
+        std::fs::read_to_string(agent.data.join("runs.log")).unwrap(),
+        "run\n"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_payloads_on_every_subscribed_topic_are_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(dir.path(), embedded()).await;
+    let _agent = start_agent(dir.path(), server.mqtt_addr, 60);
+    // Make sure the agent is up and subscribed before the garbage arrives.
+    create(&server, "warm-up", serde_json::json!({"operation": "echo"}));
+    wait_terminal(&server, "warm-up").await;
+    let mut service = service_client(&server).await;
+    let base = format!("$aws/things/{THING}/jobs");
+    for topic in [
+        "notify",
+        "notify-next",
+        "get/accepted",
+        "start-next/accepted",
+        "$next/get/accepted",
+        "$next/get/rejected",
+        "j/get/accepted",
+        "j/update/accepted",
+        "j/update/rejected",
+        "bogus",
+    ] {
+        for payload in [
+            &b"not json"[..],
+            b"{\"execution\": 42}",
+            b"\xff\xfe",
+            b"[]",
+            b"",
+        ] {
+            service
+                .publish(&format!("{base}/{topic}"), payload.to_vec())
+                .await
+                .unwrap();
+        }
+    }
+    create(
+        &server,
+        "still-serving",
+        serde_json::json!({"operation": "echo", "message": "ok"}),
+    );
+    let e = wait_terminal(&server, "still-serving").await;
+    assert_eq!(e.status, JobExecutionStatus::Succeeded, "{e:?}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_job_is_interrupted_and_the_next_one_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(dir.path(), embedded()).await;
+    let _agent = start_agent(dir.path(), server.mqtt_addr, 600);
+    create(
+        &server,
+        "forever",
+        serde_json::json!({"operation": "test-probe", "spin": true}),
+    );
+    wait_until(&server, "forever", "IN_PROGRESS", |e| {
+        e.status == JobExecutionStatus::InProgress
+    })
+    .await;
+    let changes = server
+        .store
+        .lock()
+        .unwrap()
+        .cancel_job("forever", true, Some("operator cancel"), clock()())
+        .unwrap();
+    server.changes.send(changes).unwrap();
+    // The agent runs one job at a time: the next job can only run once the
+    // spinning plugin was interrupted.
+    create(&server, "next", serde_json::json!({"operation": "echo"}));
+    assert_eq!(
+        wait_terminal(&server, "next").await.status,
+        JobExecutionStatus::Succeeded
+    );
+    let cancelled = execution(&server, "forever");
+    assert_eq!(
+        cancelled.status,
+        JobExecutionStatus::Canceled,
+        "nothing was reported after the cancel: {cancelled:?}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_terminal_status_survives_a_broker_and_service_restart_mid_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(dir.path(), embedded()).await;
+    let mqtt = server.mqtt_addr;
+    // The plugin spins until its 3 s limit: long enough to pull the
+    // service and broker out from under it.
+    let _agent = start_agent(dir.path(), mqtt, 3);
+    create(
+        &server,
+        "outage",
+        serde_json::json!({"operation": "test-probe", "spin": true}),
+    );
+    wait_until(&server, "outage", "IN_PROGRESS", |e| {
+        e.status == JobExecutionStatus::InProgress
+    })
+    .await;
+    server.stop().await;
+
+    // Same data dir and port: the agent reconnects, re-sends its journaled
+    // status, and the restarted service has lost nothing.
+    let server = start_server(dir.path(), BrokerChoice::Embedded { listen: mqtt }).await;
+    let e = wait_terminal(&server, "outage").await;
+    assert_eq!(e.status, JobExecutionStatus::Failed, "{e:?}");
+    assert_eq!(detail(&e, "reason"), Some("timed out after 3 s"));
+    server.stop().await;
+}
+
+/// A client with the service's identity, to inject messages as the service.
+async fn service_client(server: &Server) -> support::TestClient {
+    support::TestClient::connect(server.service_mqtt_options("e2e-injector"))
+        .await
+        .unwrap()
+}
