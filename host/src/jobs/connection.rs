@@ -102,11 +102,17 @@ pub fn spawn(
                         return;
                     }
                 }
-                event = task.eventloop.poll() => {
-                    if !task.handle(event).await {
-                        return;
+                event = task.eventloop.poll() => match task.handle(event).await {
+                    Step::Continue => {}
+                    Step::Stop => return,
+                    Step::Wait(delay) => {
+                        // Back off, but stay responsive to shutdown.
+                        tokio::select! {
+                            _ = tokio::time::sleep(delay) => {}
+                            _ = shutdown.changed() => {}
+                        }
                     }
-                }
+                },
             }
         }
     });
@@ -121,9 +127,18 @@ struct Task {
     backoff: Backoff,
 }
 
+/// What the poll loop does next.
+enum Step {
+    Continue,
+    /// The agent is gone.
+    Stop,
+    /// The connection failed: wait this long before polling again.
+    Wait(Duration),
+}
+
 impl Task {
-    /// Handles one poll result; `false` when the agent is gone.
-    async fn handle(&mut self, event: Result<Event, ConnectionError>) -> bool {
+    /// Handles one poll result.
+    async fn handle(&mut self, event: Result<Event, ConnectionError>) -> Step {
         match event {
             Ok(Event::Incoming(Packet::ConnAck(ack))) => {
                 self.backoff.reset();
@@ -141,7 +156,11 @@ impl Task {
                     }
                 }
                 // Connected must not be lost: it drives resynchronisation.
-                self.tx.send(MqttEvent::Connected).await.is_ok()
+                if self.tx.send(MqttEvent::Connected).await.is_ok() {
+                    Step::Continue
+                } else {
+                    Step::Stop
+                }
             }
             Ok(Event::Incoming(Packet::Publish(p))) => {
                 let event = MqttEvent::Message {
@@ -149,14 +168,14 @@ impl Task {
                     payload: p.payload.to_vec(),
                 };
                 match self.tx.try_send(event) {
-                    Ok(()) => true,
+                    Ok(()) => Step::Continue,
                     Err(mpsc::error::TrySendError::Full(_)) => {
                         // Never block the poll loop; the agent resynchronises
                         // with $next/get, so a dropped message is recoverable.
                         tracing::warn!(target: "mqtt", "agent busy: dropped an incoming message");
-                        true
+                        Step::Continue
                     }
-                    Err(mpsc::error::TrySendError::Closed(_)) => false,
+                    Err(mpsc::error::TrySendError::Closed(_)) => Step::Stop,
                 }
             }
             Ok(Event::Incoming(Packet::SubAck(ack))) => {
@@ -167,9 +186,9 @@ impl Task {
                 {
                     tracing::error!(target: "mqtt", "the broker refused a subscription: check the thing's policy/ACL");
                 }
-                true
+                Step::Continue
             }
-            Ok(_) => true,
+            Ok(_) => Step::Continue,
             Err(e) => {
                 if matches!(e, ConnectionError::MqttState(StateError::CollisionTimeout)) {
                     // rumqtt#1014/#1056: a publish stuck in `collision` is
@@ -186,10 +205,9 @@ impl Task {
                     .is_err()
                     && self.tx.is_closed()
                 {
-                    return false;
+                    return Step::Stop;
                 }
-                tokio::time::sleep(delay).await;
-                true
+                Step::Wait(delay)
             }
         }
     }
