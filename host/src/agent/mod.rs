@@ -2,8 +2,10 @@
 //!
 //! # Layout
 //!
-//! - `actor`: the job lifecycle (one execution at a time): dedupe, claim
-//!   with IN_PROGRESS, run, report, detect cancellation.
+//! - `actor`: the state, the event loop and the reactions to MQTT messages
+//!   (dedupe, cancellation detection);
+//! - `lifecycle`: claim with IN_PROGRESS, run, report (one at a time);
+//! - `outbox`: requests with clientTokens, resends, rate-limited progress.
 //! - `journal`: what survives a crash (running execution, unsent status).
 //! - `registry`: operation → plugin.
 //! - `observer`: checkpoints and progress from the running plugin.
@@ -12,7 +14,9 @@
 
 mod actor;
 pub mod journal;
+mod lifecycle;
 mod observer;
+mod outbox;
 mod registry;
 
 pub use registry::Registry;

@@ -1,0 +1,261 @@
+//! The job lifecycle proper: plan and claim an execution, run it, report
+//! it, or abandon it when cancelled (see the state diagram in `actor`).
+
+use super::actor::{is, raw, Actor, Current, Plan, State, CHECKPOINT_KEY};
+use super::journal::{PendingReport, RunningEntry};
+use super::observer::AgentObserver;
+use super::Event;
+use crate::executor::{self, CancelToken, Conclusion, Execution, Report};
+use crate::runtime::Sandbox;
+use jobhost_protocol::requests::UpdateRequest;
+use jobhost_protocol::{JobExecution, JobExecutionStatus, StatusDetails, TerminalStatus};
+
+impl Actor {
+    /// Plans the execution and claims it with IN_PROGRESS.
+    pub(super) fn start(&mut self, e: JobExecution) {
+        let document = e
+            .job_document
+            .as_ref()
+            .map(|d| d.to_string())
+            .unwrap_or_default();
+        let operation = e
+            .job_document
+            .as_ref()
+            .and_then(|d| d.get("operation"))
+            .and_then(|o| o.as_str())
+            .map(str::to_owned);
+        let plan = match (&e.job_document, &operation) {
+            (None, _) => Plan::Reject("the job has no document".into()),
+            (Some(_), None) => {
+                Plan::Reject("the job document has no string `operation` field".into())
+            }
+            (Some(_), Some(op)) => match self.registry.get(op) {
+                Some(plugin) => Plan::Run(plugin),
+                None => Plan::Reject(format!(
+                    "unknown operation `{op}`: no plugin on this device handles it (available: {})",
+                    self.registry.operations().join(", ")
+                )),
+            },
+        };
+        let details = e.status_details.clone().unwrap_or_default();
+        // Resume from the journal, or from the cloud when the disk was wiped.
+        let journaled = self
+            .journal_state()
+            .running
+            .filter(|r| r.job_id == e.job_id && r.execution_number == e.execution_number);
+        let checkpoint = match journaled {
+            Some(r) => r.checkpoint,
+            None if e.status == JobExecutionStatus::InProgress => {
+                details.get(CHECKPOINT_KEY).map(str::to_owned)
+            }
+            None => None,
+        };
+        if checkpoint.is_some() {
+            tracing::info!(target: "agent", job_id = %e.job_id, "resuming from checkpoint");
+        }
+        let current = Current {
+            job_id: e.job_id.clone(),
+            execution_number: e.execution_number,
+            plan,
+            document,
+            operation: operation.unwrap_or_default(),
+            checkpoint,
+            details,
+        };
+        let entry = RunningEntry {
+            job_id: current.job_id.clone(),
+            execution_number: current.execution_number,
+            checkpoint: current.checkpoint.clone(),
+        };
+        if let Err(err) = self.journal_update(|s| s.running = Some(entry)) {
+            // Without a journal a crash would lose the checkpoint; the
+            // cloud copy still exists, so carry on but say so.
+            tracing::error!(target: "agent", "journal write failed: {err}");
+        }
+        self.claim(current, e.version_number);
+    }
+
+    /// Sends (or re-sends) the IN_PROGRESS claim.
+    pub(super) fn claim(&mut self, current: Current, expected_version: u64) {
+        let mut update = UpdateRequest::new(JobExecutionStatus::InProgress);
+        update.expected_version = Some(expected_version);
+        update.execution_number = Some(current.execution_number);
+        update.status_details = Some(raw(&current.details));
+        let request = self.request(&current.job_id, update);
+        tracing::info!(target: "agent", job_id = %current.job_id, execution = current.execution_number, "claiming (IN_PROGRESS)");
+        self.state = State::Starting { current, request };
+    }
+
+    /// The claim was accepted: run the plugin, or report the refusal.
+    pub(super) fn begin(&mut self, current: Current) {
+        let plugin = match &current.plan {
+            Plan::Reject(reason) => {
+                tracing::warn!(target: "agent", job_id = %current.job_id, "rejecting: {reason}");
+                let report =
+                    Report::failure(TerminalStatus::Rejected, reason, StatusDetails::new());
+                return self.report(current.job_id.clone(), current.execution_number, report);
+            }
+            Plan::Run(plugin) => plugin.clone(),
+        };
+        let cancel = CancelToken::new();
+        let execution = Execution {
+            job_id: current.job_id.clone(),
+            execution_number: current.execution_number,
+            operation: current.operation.clone(),
+            document: current.document.clone(),
+            checkpoint: current.checkpoint.clone(),
+        };
+        let grants = self
+            .config
+            .grants
+            .get(plugin.name())
+            .cloned()
+            .unwrap_or_default();
+        let sandbox = Sandbox {
+            dirs: grants.dirs,
+            download: grants.download,
+        };
+        let limits = self.config.limits.clone();
+        let observer = Box::new(AgentObserver {
+            journal: self.journal.clone(),
+            events: self.events.clone(),
+            job_id: current.job_id.clone(),
+            execution_number: current.execution_number,
+        });
+        let (runtime, events, token) = (self.runtime.clone(), self.events.clone(), cancel.clone());
+        tracing::info!(target: "agent", job_id = %current.job_id, plugin = plugin.name(), "running");
+        // wasmtime calls are synchronous: keep them off the async workers.
+        tokio::task::spawn_blocking(move || {
+            let conclusion = executor::execute(
+                &runtime, &plugin, &execution, &sandbox, &limits, observer, token,
+            );
+            let _ = events.send(Event::Finished {
+                job_id: execution.job_id,
+                execution_number: execution.execution_number,
+                conclusion,
+            });
+        });
+        self.state = State::Running { current, cancel };
+    }
+
+    pub(super) fn on_event(&mut self, event: Event) {
+        let State::Running { current, cancel } = &mut self.state else {
+            return;
+        };
+        match event {
+            Event::Progress {
+                job_id,
+                execution_number,
+                details,
+            } if is(current, &job_id, execution_number) => {
+                if cancel.is_cancelled() {
+                    return;
+                }
+                let checkpoint = current.details.get(CHECKPOINT_KEY).map(str::to_owned);
+                current.details = details;
+                if let Some(c) = checkpoint {
+                    current.details.insert(CHECKPOINT_KEY, &c);
+                }
+                self.progress_due = true;
+                self.maybe_publish_progress();
+            }
+            Event::Checkpoint {
+                job_id,
+                execution_number,
+                state,
+            } if is(current, &job_id, execution_number) => {
+                if cancel.is_cancelled() {
+                    return;
+                }
+                current.details.insert(CHECKPOINT_KEY, &state);
+                current.checkpoint = Some(state);
+                // A checkpoint is what a wiped device resumes from: send it
+                // now, not at the next progress slot.
+                self.publish_progress();
+            }
+            Event::Finished {
+                job_id,
+                execution_number,
+                conclusion,
+            } if is(current, &job_id, execution_number) => match conclusion {
+                Conclusion::Cancelled => {
+                    tracing::info!(target: "agent", job_id = %job_id, "cancelled; reporting nothing");
+                    let current = current.clone();
+                    self.forget_running(&current);
+                    self.remember(&job_id, execution_number);
+                    self.state = State::Idle;
+                    self.request_next();
+                }
+                Conclusion::Report(report) => self.report(job_id, execution_number, report),
+            },
+            _ => {}
+        }
+    }
+
+    /// Journal the terminal status, then publish it.
+    pub(super) fn report(&mut self, job_id: String, execution_number: u64, report: Report) {
+        tracing::info!(target: "agent", job_id = %job_id, status = %report.status, reason = report.reason().unwrap_or(""), "reporting");
+        let pending = PendingReport {
+            job_id: job_id.clone(),
+            execution_number,
+            status: report.status,
+            status_details: report.status_details,
+        };
+        if let Err(e) = self.journal_update(|s| {
+            s.running = None;
+            s.pending_report = Some(pending.clone());
+        }) {
+            tracing::error!(target: "agent", "journal write failed: {e}; the status is sent but would not survive a crash");
+        }
+        self.send_report(pending);
+    }
+
+    pub(super) fn send_report(&mut self, pending: PendingReport) {
+        let mut update = UpdateRequest::new(pending.status.into());
+        update.execution_number = Some(pending.execution_number);
+        update.status_details = Some(raw(&pending.status_details));
+        let request = self.request(&pending.job_id, update);
+        self.state = State::Reporting {
+            job_id: pending.job_id,
+            execution_number: pending.execution_number,
+            request,
+        };
+    }
+
+    /// A terminal status from before a restart is sent before anything new.
+    pub(super) fn resume_pending_report(&mut self) {
+        if let Some(pending) = self.journal_state().pending_report {
+            tracing::info!(target: "agent", job_id = %pending.job_id, status = %pending.status, "re-sending the status journaled before restart");
+            self.send_report(pending);
+        }
+    }
+
+    pub(super) fn finish_report(&mut self, job_id: String, execution_number: u64) {
+        if let Err(e) = self.journal_update(|s| s.pending_report = None) {
+            tracing::error!(target: "agent", "journal write failed: {e}");
+        }
+        self.remember(&job_id, execution_number);
+        self.state = State::Idle;
+        self.request_next();
+    }
+
+    pub(super) fn cancel_current(&mut self, job: &str, why: &str) {
+        match std::mem::replace(&mut self.state, State::Idle) {
+            State::Running { current, cancel } if current.job_id == job => {
+                if !cancel.is_cancelled() {
+                    tracing::warn!(target: "agent", job_id = %job, "job cancelled ({why}); interrupting the plugin");
+                    cancel.cancel();
+                }
+                // Stay Running until the plugin has stopped (Finished).
+                self.state = State::Running { current, cancel };
+            }
+            State::Starting { current, .. } if current.job_id == job => {
+                tracing::warn!(target: "agent", job_id = %job, "job cancelled before it started ({why})");
+                self.forget_running(&current);
+                self.remember(&current.job_id, current.execution_number);
+                self.request_next();
+            }
+            other => self.state = other,
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! Requests to the service and their resends: every update that matters
+//! carries a clientToken and is re-sent with the same token until a reply
+//! arrives; progress is rate-limited.
+
+use super::actor::{raw, Actor, Current, Pending, State, REPLY_TIMEOUT, SEEN_CAPACITY};
+use crate::jobs::Backoff;
+use jobhost_protocol::requests::{DescribeRequest, UpdateRequest};
+use jobhost_protocol::topics::{JobsTopic, Operation, NEXT};
+use jobhost_protocol::JobExecutionStatus;
+use std::time::{Duration, Instant};
+
+impl Actor {
+    pub(super) fn on_tick(&mut self) {
+        let resend = match &mut self.state {
+            State::Starting { request, .. } | State::Reporting { request, .. }
+                if request.sent_at.elapsed() >= request.wait =>
+            {
+                request.sent_at = Instant::now();
+                request.wait = request.backoff.next_delay().max(REPLY_TIMEOUT);
+                Some((request.topic.clone(), request.payload.clone()))
+            }
+            _ => None,
+        };
+        if let Some((topic, payload)) = resend {
+            tracing::info!(target: "agent", "no reply yet on {topic}; re-sending");
+            self.publish(topic, payload);
+        }
+        self.maybe_publish_progress();
+    }
+
+    pub(super) fn maybe_publish_progress(&mut self) {
+        let due = self.progress_due
+            && self
+                .last_progress
+                .is_none_or(|t| t.elapsed() >= self.config.progress_interval);
+        if due {
+            self.publish_progress();
+        }
+    }
+
+    /// IN_PROGRESS with the complete statusDetails (the service replaces
+    /// the map, reference §3.4). No expectedVersion: progress must not race
+    /// the claim or a resend into VersionMismatch.
+    pub(super) fn publish_progress(&mut self) {
+        let State::Running { current, cancel } = &self.state else {
+            return;
+        };
+        if cancel.is_cancelled() {
+            return;
+        }
+        let mut update = UpdateRequest::new(JobExecutionStatus::InProgress);
+        update.execution_number = Some(current.execution_number);
+        update.status_details = Some(raw(&current.details));
+        let job = current.job_id.clone();
+        let _ = self.request(&job, update);
+        self.last_progress = Some(Instant::now());
+        self.progress_due = false;
+    }
+
+    // ----- plumbing -----
+
+    pub(super) fn request_next(&mut self) {
+        let req = DescribeRequest {
+            include_job_document: Some(true),
+            client_token: Some(self.token()),
+            ..DescribeRequest::default()
+        };
+        let topic =
+            JobsTopic::Request(Operation::Describe(NEXT.into())).for_thing(&self.config.thing_name);
+        self.publish_json(topic, &req);
+    }
+
+    pub(super) fn describe(&mut self, job: &str) {
+        let req = DescribeRequest {
+            include_job_document: Some(false),
+            client_token: Some(self.token()),
+            ..DescribeRequest::default()
+        };
+        let topic = JobsTopic::Request(Operation::Describe(job.to_owned()))
+            .for_thing(&self.config.thing_name);
+        self.publish_json(topic, &req);
+    }
+
+    /// Publishes an update for `job` with a fresh token; returns it as a
+    /// [`Pending`] for callers that wait for the reply.
+    pub(super) fn request(&mut self, job: &str, mut update: UpdateRequest) -> Pending {
+        let token = self.token();
+        update.client_token = Some(token.clone());
+        let topic = JobsTopic::Request(Operation::Update(job.to_owned()))
+            .for_thing(&self.config.thing_name);
+        let payload = serde_json::to_vec(&update).unwrap_or_default();
+        self.publish(topic.clone(), payload.clone());
+        Pending {
+            token,
+            topic,
+            payload,
+            sent_at: Instant::now(),
+            wait: REPLY_TIMEOUT,
+            backoff: Backoff::new(REPLY_TIMEOUT, Duration::from_secs(300)),
+        }
+    }
+
+    pub(super) fn publish_json<T: serde::Serialize>(&self, topic: String, body: &T) {
+        match serde_json::to_vec(body) {
+            Ok(payload) => self.publish(topic, payload),
+            Err(e) => tracing::error!(target: "agent", "cannot encode request for {topic}: {e}"),
+        }
+    }
+
+    pub(super) fn publish(&self, topic: String, payload: Vec<u8>) {
+        if let Err(e) = self.mqtt.publish(topic.clone(), payload) {
+            // The request is kept by the caller and re-sent on reconnect.
+            tracing::warn!(target: "agent", "cannot queue publish to {topic}: {e}");
+        }
+    }
+
+    pub(super) fn token(&mut self) -> String {
+        self.tokens += 1;
+        format!("jh-{}-{:08x}", self.tokens, fastrand::u32(..))
+    }
+
+    pub(super) fn remember(&mut self, job_id: &str, execution_number: u64) {
+        if self.seen.len() == SEEN_CAPACITY {
+            self.seen.pop_front();
+        }
+        self.seen.push_back((job_id.to_owned(), execution_number));
+    }
+
+    pub(super) fn forget_running(&self, current: &Current) {
+        let result = self.journal_update(|s| {
+            if s.running.as_ref().is_some_and(|r| {
+                r.job_id == current.job_id && r.execution_number == current.execution_number
+            }) {
+                s.running = None;
+            }
+        });
+        if let Err(e) = result {
+            tracing::error!(target: "agent", "journal write failed: {e}");
+        }
+    }
+
+    pub(super) fn journal_state(&self) -> super::journal::JournalState {
+        self.journal
+            .lock()
+            .map(|j| j.state().clone())
+            .unwrap_or_default()
+    }
+
+    pub(super) fn journal_update(
+        &self,
+        change: impl FnOnce(&mut super::journal::JournalState),
+    ) -> std::io::Result<()> {
+        let mut journal = self
+            .journal
+            .lock()
+            .map_err(|_| std::io::Error::other("journal lock poisoned"))?;
+        journal.update(change)
+    }
+}
