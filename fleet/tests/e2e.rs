@@ -9,63 +9,16 @@
 
 mod support;
 
-use jobhost_fleet::api::Clock;
-use jobhost_fleet::server::{BrokerChoice, Server, ServerConfig, SERVICE_IDENTITY};
-use jobhost_fleet::store::{Changes, CreateJob};
+use jobhost_fleet::server::{BrokerChoice, Server, SERVICE_IDENTITY};
+use jobhost_fleet::store::Changes;
 use jobhost_protocol::{JobExecution, JobExecutionStatus};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
 use support::mosquitto::{Mosquitto, MosquittoOptions};
 use tokio::sync::watch;
 
 const THING: &str = "t1";
-const WAIT: Duration = Duration::from_secs(60);
-
-fn clock() -> Clock {
-    Arc::new(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs() as i64
-    })
-}
-
-fn plugin(name: &str) -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    let path = target.join("plugins").join(format!("{name}.wasm"));
-    assert!(
-        path.is_file(),
-        "{} is missing: run scripts/build-plugins first",
-        path.display()
-    );
-    path
-}
-
-async fn start_server(dir: &Path, broker: BrokerChoice) -> Server {
-    Server::start(
-        ServerConfig {
-            data_dir: dir.join("fleet"),
-            broker,
-            http: "127.0.0.1:0".parse().unwrap(),
-            public_url: None,
-            url_ttl: Duration::from_secs(600),
-            token: None,
-        },
-        clock(),
-    )
-    .await
-    .unwrap()
-}
-
-fn embedded() -> BrokerChoice {
-    BrokerChoice::Embedded {
-        listen: "127.0.0.1:0".parse().unwrap(),
-    }
-}
+use support::service::{clock, embedded, start_server};
 
 /// A running in-process agent; stopped on drop.
 struct Agent {
@@ -79,15 +32,16 @@ impl Drop for Agent {
     }
 }
 
-/// Starts an agent for THING with echo, test-probe and download-file, and a
-/// writable `/data` grant for the probe.
+/// Starts an agent for THING with echo and test-probe, signed by an
+/// operator key it trusts, and a writable `/data` grant for the probe.
+/// Restarting it in the same `dir` reuses its plugins, key and state.
 fn start_agent(dir: &Path, mqtt: SocketAddr, timeout_secs: u64) -> Agent {
     let agent = dir.join("agent");
     let data = agent.join("data");
-    std::fs::create_dir_all(agent.join("plugins")).unwrap();
     std::fs::create_dir_all(&data).unwrap();
-    for name in ["echo", "test-probe"] {
-        std::fs::copy(plugin(name), agent.join(format!("plugins/{name}.wasm"))).unwrap();
+    if !agent.join("operator.key.pub").exists() {
+        let (key, _) = support::plugins::operator_key(&agent, "operator.key");
+        support::plugins::provision(&agent.join("plugins"), &key, &["echo", "test-probe"]);
     }
     let config = agent.join("jobhost.toml");
     std::fs::write(
@@ -100,6 +54,8 @@ plugin_dir = "plugins"
 host = "{}"
 port = {}
 keep_alive_secs = 5
+[trust]
+keys = ["operator.key.pub"]
 [limits]
 timeout_secs = {timeout_secs}
 progress_interval_secs = 1
@@ -118,68 +74,27 @@ dirs = ["data:/data"]
 }
 
 fn create(server: &Server, job_id: &str, document: serde_json::Value) {
-    server
-        .store
-        .lock()
-        .unwrap()
-        .create_job(
-            &CreateJob {
-                job_id: job_id.into(),
-                targets: vec![THING.into()],
-                document,
-                description: None,
-                in_progress_timeout_minutes: None,
-            },
-            clock()(),
-        )
-        .unwrap();
-    server.changes.send(Changes::thing(THING)).unwrap();
+    support::service::create(server, THING, job_id, document)
 }
 
 fn execution(server: &Server, job_id: &str) -> JobExecution {
-    server
-        .store
-        .lock()
-        .unwrap()
-        .describe_execution(job_id, THING, None)
-        .unwrap()
-        .execution
+    support::service::execution(server, THING, job_id)
 }
 
-/// Waits until the execution satisfies `done`.
 async fn wait_until(
     server: &Server,
     job_id: &str,
     what: &str,
     done: impl Fn(&JobExecution) -> bool,
 ) -> JobExecution {
-    let start = Instant::now();
-    let mut tick = tokio::time::interval(Duration::from_millis(20));
-    loop {
-        tick.tick().await;
-        let e = execution(server, job_id);
-        if done(&e) {
-            return e;
-        }
-        assert!(
-            start.elapsed() < WAIT,
-            "{job_id}: still {:?} {:?} after {WAIT:?}, waiting for {what}",
-            e.status,
-            e.status_details
-        );
-    }
+    support::service::wait_until(server, THING, job_id, what, done).await
 }
 
 async fn wait_terminal(server: &Server, job_id: &str) -> JobExecution {
-    wait_until(server, job_id, "a terminal status", |e| {
-        e.status.is_terminal()
-    })
-    .await
+    support::service::wait_terminal(server, THING, job_id).await
 }
 
-fn detail<'a>(e: &'a JobExecution, key: &str) -> Option<&'a str> {
-    e.status_details.as_ref().and_then(|d| d.get(key))
-}
+use support::service::detail;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_runs_to_succeeded_through_the_embedded_broker() {

@@ -5,9 +5,10 @@
 
 pub use crate::runtime::DownloadGrant;
 use crate::runtime::{DirGrant, ExecutionLimits};
+use crate::trust::{KeyId, PublicKey, TrustStore};
 use jobhost_protocol::topics::is_valid_thing_name;
 use serde::Deserialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -19,10 +20,13 @@ pub struct RawConfig {
     pub thing_name: String,
     /// Journal and compiled cache live here.
     pub state_dir: PathBuf,
-    /// Plugins (`<operation>.wasm`) are loaded from here.
+    /// Installed plugins (`<name>.wasm`, signed) live here.
     pub plugin_dir: PathBuf,
     /// How to reach the broker.
     pub broker: RawBroker,
+    /// Which signatures this device accepts.
+    #[serde(default)]
+    pub trust: RawTrust,
     /// Default per-execution limits.
     #[serde(default)]
     pub limits: RawLimits,
@@ -82,6 +86,33 @@ pub struct RawLimits {
     pub progress_interval_secs: Option<u64>,
 }
 
+/// `[trust]`: the keys whose signed plugins this device runs.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTrust {
+    /// Public key files (`KEY.pub` from `jobhost plugin keygen`). Several
+    /// keys allow rotation: list the new key, re-sign, then drop the old.
+    #[serde(default)]
+    pub keys: Vec<PathBuf>,
+    /// Key ids (24 hex digits) refused even when their key is listed.
+    #[serde(default)]
+    pub revoked: Vec<String>,
+    /// Largest plugin file accepted, MiB (default 64).
+    pub max_plugin_mib: Option<u64>,
+    /// Plugin names that may be installed at a LOWER version than the
+    /// highest this device has run (the anti-rollback override).
+    #[serde(default)]
+    pub allow_downgrade: Vec<String>,
+    /// Hosts (`name` or `name:port`) the built-in `install-plugin`
+    /// operation may download from. Empty: `install-plugin` is refused.
+    #[serde(default)]
+    pub install_hosts: Vec<String>,
+    /// Allow `http://` for `install-plugin` downloads (the signature is
+    /// still checked; default: https only).
+    #[serde(default)]
+    pub install_allow_http: bool,
+}
+
 /// `[plugins.<name>]`: what the operator grants that plugin.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -108,6 +139,8 @@ pub struct Config {
     pub plugin_dir: PathBuf,
     /// Broker connection.
     pub broker: Broker,
+    /// Signature trust and install policy.
+    pub trust: Trust,
     /// Default limits.
     pub limits: ExecutionLimits,
     /// Minimum interval between progress updates.
@@ -159,6 +192,35 @@ impl std::fmt::Debug for Tls {
             .finish()
     }
 }
+
+/// What the device trusts, resolved: keys read and checked.
+#[derive(Debug, Clone)]
+pub struct Trust {
+    /// Trusted keys minus revoked ids.
+    pub store: TrustStore,
+    /// Largest plugin file accepted, bytes.
+    pub max_plugin_bytes: u64,
+    /// Plugins allowed to go below their anti-rollback floor.
+    pub allow_downgrade: BTreeSet<String>,
+    /// Where `install-plugin` may download from; `None`: it is refused.
+    pub install_from: Option<DownloadGrant>,
+}
+
+impl Default for Trust {
+    fn default() -> Self {
+        Self {
+            store: TrustStore::default(),
+            max_plugin_bytes: DEFAULT_MAX_PLUGIN_MIB << 20,
+            allow_downgrade: BTreeSet::new(),
+            install_from: None,
+        }
+    }
+}
+
+/// Default `[trust] max_plugin_mib`: componentize-py output is ~18 MiB and
+/// componentize-js ~12 MiB (shared/reference/wasm-toolchain.md); 64 MiB
+/// leaves room without letting a bad file exhaust a small device.
+pub const DEFAULT_MAX_PLUGIN_MIB: u64 = 64;
 
 /// What one plugin is granted.
 #[derive(Debug, Clone, Default)]
@@ -275,6 +337,7 @@ impl Config {
             },
             ..defaults
         };
+        let trust = resolve_trust(&raw.trust, &resolve)?;
         let mut grants = BTreeMap::new();
         for (name, g) in raw.plugins {
             let dirs = g
@@ -298,6 +361,7 @@ impl Config {
             thing_name: raw.thing_name.clone(),
             state_dir: resolve(&raw.state_dir),
             plugin_dir: resolve(&raw.plugin_dir),
+            trust,
             broker: Broker {
                 host: raw.broker.host,
                 port: raw.broker.port,
@@ -314,6 +378,44 @@ impl Config {
     }
 }
 
+fn resolve_trust(raw: &RawTrust, resolve: &dyn Fn(&Path) -> PathBuf) -> Result<Trust, ConfigError> {
+    let invalid = |m: String| ConfigError::Invalid(m);
+    let keys = raw
+        .keys
+        .iter()
+        .map(|p| {
+            let path = resolve(p);
+            PublicKey::read_file(&path).map_err(|e| invalid(format!("trust.keys: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let revoked = raw
+        .revoked
+        .iter()
+        .map(|id| {
+            id.parse::<KeyId>().map_err(|_| {
+                invalid(format!(
+                    "trust.revoked: {id:?} is not a key id (24 hex digits, as `jobhost plugin inspect` shows)"
+                ))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mib = raw.max_plugin_mib.unwrap_or(DEFAULT_MAX_PLUGIN_MIB);
+    if !(1..=1024).contains(&mib) {
+        return Err(invalid(format!(
+            "trust.max_plugin_mib = {mib}: must be 1-1024"
+        )));
+    }
+    Ok(Trust {
+        store: TrustStore::new(keys, revoked),
+        max_plugin_bytes: mib << 20,
+        allow_downgrade: raw.allow_downgrade.iter().cloned().collect(),
+        install_from: (!raw.install_hosts.is_empty()).then(|| DownloadGrant {
+            hosts: raw.install_hosts.clone(),
+            allow_http: raw.install_allow_http,
+        }),
+    })
+}
+
 /// The commented example `jobhost init` writes.
 pub const EXAMPLE: &str = r#"# jobhost agent configuration. Relative paths are relative to this file.
 
@@ -324,8 +426,10 @@ thing_name = "my-device"
 # cache live here. Keep it on persistent storage.
 state_dir = "state"
 
-# Plugins: <operation>.wasm handles jobs whose document says
-# {"operation": "<operation>"}.
+# Installed plugins: <name>.wasm, each signed by a key in [trust]. A job
+# whose document says {"operation": "X"} runs in the plugin whose signed
+# manifest lists operation X. The built-in `install-plugin` and
+# `remove-plugin` operations manage this directory.
 plugin_dir = "plugins"
 
 [broker]
@@ -343,6 +447,20 @@ port = 1883
 # cert = "device.pem.crt"
 # key = "private.pem.key"
 # alpn = ["x-amzn-mqtt-ca"]      # only with port 443
+
+# Only plugins signed by one of these keys are loaded or installed
+# (`jobhost plugin keygen` makes a key pair; see "Publishing a plugin" in
+# the README). With no key, no plugin runs.
+[trust]
+# keys = ["operator.pub"]
+# revoked = ["0123456789abcdef01234567"]  # key ids refused even if listed
+# max_plugin_mib = 64
+# A plugin never goes back to an older version than this device has run,
+# unless listed here:
+# allow_downgrade = ["download-file"]
+# Hosts the built-in install-plugin operation may download from (https
+# only unless install_allow_http = true). Empty: install-plugin is refused.
+# install_hosts = ["fleet.example.com"]
 
 [limits]
 # timeout_secs = 600             # per run; a run past it ends FAILED

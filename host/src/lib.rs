@@ -12,8 +12,13 @@
 //!
 //! - [`runtime`]: wasmtime engine, compiled cache, plugin loading, sandbox,
 //!   per-execution limits and the host side of the WIT imports.
+//! - [`trust`]: signed plugin files (manifest, signature, keys), verified
+//!   before any WebAssembly parser sees them.
+//! - [`plugins`]: the installed plugins: verify at load and install,
+//!   anti-rollback, capabilities, operation routing, the built-in
+//!   `install-plugin` / `remove-plugin` operations.
 //! - [`executor`]: one attempt at one execution, from document to report.
-//! - [`agent`]: the device agent: job lifecycle, journal, plugin registry.
+//! - [`agent`]: the device agent: job lifecycle, journal.
 //! - [`jobs`]: the MQTT connection (reconnect, resubscribe, backoff).
 //! - [`config`]: the agent's TOML configuration.
 //! - [`cli`]: the `jobhost` command line (`main.rs` only calls into it).
@@ -23,6 +28,9 @@
 pub mod agent;
 pub mod cli;
 pub mod config;
+mod durable;
 pub mod executor;
 pub mod jobs;
+pub mod plugins;
 pub mod runtime;
+pub mod trust;

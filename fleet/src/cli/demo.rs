@@ -1,10 +1,16 @@
 //! `jobhost-fleet demo`: the whole flow on one machine, no setup.
 //!
-//! Starts the jobs service on an embedded broker (free ports), starts the
-//! real `jobhost agent` for thing `demo-device` as a child process, uploads
-//! a generated "firmware" artifact, creates a `download-file` job whose URL
-//! is a presigned placeholder, follows the execution live, and checks the
-//! file the device downloaded against the artifact's sha256.
+//! 1. Starts the jobs service on an embedded broker (free ports).
+//! 2. Acts as the operator with the real `jobhost plugin` tools: makes a
+//!    signing key, signs the first-party plugins `echo` and `download-file`.
+//! 3. Starts the real `jobhost agent` for thing `demo-device` as a child
+//!    process, provisioned with the signed `echo` only and trusting the key.
+//! 4. Ships a NEW operation: an `install-plugin` job whose URL is a
+//!    presigned placeholder for the signed `download-file` artifact; the
+//!    device verifies it before compiling it.
+//! 5. Uses it: a `download-file` job for a generated "firmware" artifact,
+//!    followed live, and checks the file on the device against the
+//!    artifact's sha256.
 
 use crate::api::system_clock;
 use crate::artifacts::placeholder;
@@ -20,24 +26,27 @@ use std::time::{Duration, Instant};
 
 const THING: &str = "demo-device";
 
-/// Run the end-to-end demo: service, agent, artifact, download job.
+/// Run the end-to-end demo: service, operator key, signed plugins, agent,
+/// an install-plugin job, then a download job that uses the new plugin.
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// The `jobhost` agent binary [default: next to this program].
+    /// The `jobhost` binary (agent and plugin tools) [default: next to this
+    /// program].
     #[arg(long, value_name = "FILE")]
     agent_bin: Option<PathBuf>,
 
-    /// Directory holding download-file.wasm [default: ../plugins relative
-    /// to this program, where scripts/build-plugins puts it].
+    /// Directory holding echo.wasm, download-file.wasm and their manifests
+    /// (NAME.toml) [default: ../plugins relative to this program, where
+    /// scripts/build-plugins puts them].
     #[arg(long, value_name = "DIR")]
     plugins: Option<PathBuf>,
 
-    /// Keep the demo's files (database, agent state, downloads) here
+    /// Keep the demo's files (database, keys, agent state, downloads) here
     /// instead of a temporary directory.
     #[arg(long, value_name = "DIR")]
     dir: Option<PathBuf>,
 
-    /// Give up after this many seconds.
+    /// Give up on a job after this many seconds.
     #[arg(long, value_name = "SECS", default_value_t = 120)]
     timeout: u64,
 }
@@ -47,26 +56,30 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_default();
-    let agent_bin = args
+    let jobhost = args
         .agent_bin
         .clone()
         .unwrap_or_else(|| exe_dir.join("jobhost"));
-    if !agent_bin.is_file() {
+    if !jobhost.is_file() {
         bail!(
             "agent binary {} not found: build it with `cargo build -p jobhost` or pass --agent-bin",
-            agent_bin.display()
+            jobhost.display()
         );
     }
     let plugins = args
         .plugins
         .clone()
         .unwrap_or_else(|| exe_dir.join("../plugins"));
-    let plugin = plugins.join("download-file.wasm");
-    if !plugin.is_file() {
-        bail!(
-            "{} not found: run scripts/build-plugins or pass --plugins",
-            plugin.display()
-        );
+    for name in ["echo", "download-file"] {
+        for ext in ["wasm", "toml"] {
+            let file = plugins.join(format!("{name}.{ext}"));
+            if !file.is_file() {
+                bail!(
+                    "{} not found: run scripts/build-plugins or pass --plugins",
+                    file.display()
+                );
+            }
+        }
     }
     let temp = tempfile::tempdir()?;
     let work = args
@@ -74,6 +87,7 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| temp.path().to_path_buf());
     std::fs::create_dir_all(&work)?;
+    let timeout = Duration::from_secs(args.timeout);
 
     // 1. The service, on free loopback ports.
     let server = Server::start(
@@ -95,12 +109,43 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
         server.mqtt_addr, server.http_addr
     );
 
-    // 2. The agent, configured for the demo device.
+    // 2. The operator signs the first-party plugins.
+    let operator = work.join("operator");
+    std::fs::create_dir_all(&operator)?;
+    let key = operator.join("operator.key");
+    let key_id = tool(&jobhost, &["plugin", "keygen", "--out"], &[&key]).await?;
+    println!("operator  key {} ({})", key.display(), key_id.trim());
+    let mut signed = Vec::new();
+    for name in ["echo", "download-file"] {
+        let out = operator.join(format!("{name}.signed.wasm"));
+        tool(
+            &jobhost,
+            &["plugin", "sign"],
+            &[
+                Path::new("--key"),
+                &key,
+                Path::new("--manifest"),
+                &plugins.join(format!("{name}.toml")),
+                &plugins.join(format!("{name}.wasm")),
+                Path::new("-o"),
+                &out,
+            ],
+        )
+        .await?;
+        println!("signed    {}", out.display());
+        signed.push(out);
+    }
+
+    // 3. The agent: trusts the key, has echo, may install from the service.
     let agent_dir = work.join("agent");
     let downloads = agent_dir.join("downloads");
     std::fs::create_dir_all(agent_dir.join("plugins"))?;
     std::fs::create_dir_all(&downloads)?;
-    std::fs::copy(&plugin, agent_dir.join("plugins/download-file.wasm"))?;
+    std::fs::copy(&signed[0], agent_dir.join("plugins/echo.wasm"))?;
+    std::fs::copy(
+        format!("{}.pub", key.display()),
+        agent_dir.join("operator.key.pub"),
+    )?;
     let config = agent_dir.join("jobhost.toml");
     std::fs::write(
         &config,
@@ -108,7 +153,7 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
     )?;
     let log_path = agent_dir.join("agent.log");
     let log = std::fs::File::create(&log_path)?;
-    let mut agent = tokio::process::Command::new(&agent_bin)
+    let mut agent = tokio::process::Command::new(&jobhost)
         .args(["agent", "--config"])
         .arg(&config)
         .env("JOBHOST_LOG", "info")
@@ -116,60 +161,67 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
         .stderr(log)
         .kill_on_drop(true)
         .spawn()
-        .with_context(|| format!("cannot start {}", agent_bin.display()))?;
+        .with_context(|| format!("cannot start {}", jobhost.display()))?;
     println!(
-        "agent     {THING} (pid {}, log {})",
+        "agent     {THING} (pid {}, log {}), plugins: echo",
         agent.id().unwrap_or_default(),
         log_path.display()
     );
 
-    // 3. The artifact.
-    let firmware = generate_firmware();
-    let info = server.artifacts.put("firmware.bin", &firmware)?;
-    println!(
-        "artifact  {} ({} bytes, sha256 {})",
-        info.name, info.size, info.sha256
-    );
+    let outcome = async {
+        // 4. A new operation, shipped as a signed plugin.
+        let plugin = server
+            .artifacts
+            .put("download-file.signed.wasm", &std::fs::read(&signed[1])?)?;
+        let install = format!("demo-install-{}", std::process::id());
+        println!(
+            "job       {install}: install-plugin {} (sha256 {})",
+            plugin.url, plugin.sha256
+        );
+        let document = serde_json::json!({
+            "operation": "install-plugin",
+            "url": placeholder(&plugin.url),
+            "sha256": plugin.sha256,
+        });
+        let status = run_job(
+            &server,
+            &install,
+            document,
+            "install download-file",
+            timeout,
+        )
+        .await?;
+        if status != JobExecutionStatus::Succeeded {
+            return Ok((install, status, None));
+        }
 
-    // 4. The job, with a presigned placeholder resolved at every delivery.
-    let job_id = format!("demo-download-{}", std::process::id());
-    let document = serde_json::json!({
-        "operation": "download-file",
-        "url": placeholder(&info.url),
-        "destination": "/downloads/firmware.bin",
-        "sha256": info.sha256,
-    });
-    let job = {
-        let mut store = server
-            .store
-            .lock()
-            .map_err(|_| anyhow::anyhow!("store lock poisoned"))?;
-        store.create_job(
-            &CreateJob {
-                job_id: job_id.clone(),
-                targets: vec![THING.into()],
-                document,
-                description: Some("jobhost demo: download a file".into()),
-                in_progress_timeout_minutes: Some(10),
-            },
-            (system_clock())(),
-        )?
-    };
-    let _ = server.changes.send(crate::store::Changes {
-        things: job.targets.iter().cloned().collect(),
-    });
-    println!(
-        "job       {job_id}: download-file {} -> /downloads/firmware.bin",
-        info.url
-    );
-
-    // 5. Follow it live.
-    let outcome = follow(&server, &job_id, Duration::from_secs(args.timeout)).await;
+        // 5. A job that uses it.
+        let firmware = generate_firmware();
+        let info = server.artifacts.put("firmware.bin", &firmware)?;
+        println!(
+            "artifact  {} ({} bytes, sha256 {})",
+            info.name, info.size, info.sha256
+        );
+        let download = format!("demo-download-{}", std::process::id());
+        println!(
+            "job       {download}: download-file {} -> /downloads/firmware.bin",
+            info.url
+        );
+        let document = serde_json::json!({
+            "operation": "download-file",
+            "url": placeholder(&info.url),
+            "destination": "/downloads/firmware.bin",
+            "sha256": info.sha256,
+        });
+        let status = run_job(&server, &download, document, "download a file", timeout).await?;
+        anyhow::Ok((download, status, Some(info.sha256)))
+    }
+    .await;
     let _ = agent.start_kill();
     let _ = agent.wait().await;
     server.stop().await;
-    let status = match outcome {
-        Ok(status) => status,
+    let (job_id, status, expected) = match outcome {
+        Ok(o) => o,
         Err(e) => {
             print_log_tail(&log_path);
             return Err(e);
@@ -179,9 +231,10 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
     // 6. What landed on the device.
     if status != JobExecutionStatus::Succeeded {
         print_log_tail(&log_path);
-        println!("result    the job ended {status}");
+        println!("result    {job_id} ended {status}");
         return Ok(ExitCode::from(2));
     }
+    let expected = expected.unwrap_or_default();
     let downloaded =
         std::fs::read(downloads.join("firmware.bin")).context("the downloaded file is missing")?;
     let digest = hex::encode(Sha256::digest(&downloaded));
@@ -189,12 +242,62 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
         "download  {} sha256 {digest}",
         downloads.join("firmware.bin").display()
     );
-    if digest != info.sha256 {
+    if digest != expected {
         println!("result    MISMATCH: the device holds different bytes than the artifact");
         return Ok(ExitCode::from(2));
     }
     println!("result    SUCCEEDED; the device's file matches the artifact");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Runs `jobhost ARGS PATHS…` (the operator's tools) and returns its
+/// stdout; a failure is an error carrying its stderr.
+async fn tool(jobhost: &Path, args: &[&str], paths: &[&Path]) -> Result<String> {
+    let output = tokio::process::Command::new(jobhost)
+        .args(args)
+        .args(paths)
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .with_context(|| format!("cannot run {}", jobhost.display()))?;
+    if !output.status.success() {
+        bail!(
+            "`jobhost {}` failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// Creates a job for the demo device and follows it to a terminal status.
+async fn run_job(
+    server: &Server,
+    job_id: &str,
+    document: serde_json::Value,
+    description: &str,
+    timeout: Duration,
+) -> Result<JobExecutionStatus> {
+    let job = {
+        let mut store = server
+            .store
+            .lock()
+            .map_err(|_| anyhow::anyhow!("store lock poisoned"))?;
+        store.create_job(
+            &CreateJob {
+                job_id: job_id.to_owned(),
+                targets: vec![THING.into()],
+                document,
+                description: Some(format!("jobhost demo: {description}")),
+                in_progress_timeout_minutes: Some(10),
+            },
+            (system_clock())(),
+        )?
+    };
+    let _ = server.changes.send(crate::store::Changes {
+        things: job.targets.iter().cloned().collect(),
+    });
+    follow(server, job_id, timeout).await
 }
 
 /// Prints each change of the execution until it is terminal.
@@ -246,6 +349,12 @@ plugin_dir = "plugins"
 [broker]
 host = "127.0.0.1"
 port = {mqtt_port}
+
+# The demo operator's key: only plugins it signed load or install.
+[trust]
+keys = ["operator.key.pub"]
+install_hosts = ["127.0.0.1:{http_port}"]
+install_allow_http = true
 
 [limits]
 progress_interval_secs = 1

@@ -257,7 +257,10 @@ async fn after_a_restart_the_head_is_announced_again_at_least_once() {
     fleet.at(10);
     fleet.create("j2", &["t1"], &doc("two"));
     let [_, next] = two(t1.expect_all(&["notify", "notify-next"]).await);
-    assert_eq!(next["execution"]["jobId"], "j1", "the unchanged head, announced again: {next}");
+    assert_eq!(
+        next["execution"]["jobId"], "j1",
+        "the unchanged head, announced again: {next}"
+    );
     t1.probe("after-j2").await;
 }
 

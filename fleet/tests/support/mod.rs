@@ -10,6 +10,8 @@
 #![allow(dead_code)]
 
 pub mod mosquitto;
+pub mod plugins;
+pub mod service;
 pub mod tls;
 
 use std::collections::VecDeque;

@@ -13,11 +13,12 @@
 //! only InternalError/RequestThrottled (and unknown codes) are retried.
 
 use super::journal::Journal;
-use super::{Event, Registry};
+use super::Event;
 use crate::config::Config;
 use crate::executor::CancelToken;
 use crate::jobs::{Backoff, MqttEvent, MqttHandle};
-use crate::runtime::{Plugin, Runtime};
+use crate::plugins::{Builtin, Installed, Plugins};
+use crate::runtime::Runtime;
 use jobhost_protocol::responses::{ExecutionAccepted, Notify, NotifyNext};
 use jobhost_protocol::topics::{JobsTopic, Operation, Reply, NEXT};
 use jobhost_protocol::{ErrorCode, ErrorResponse, JobExecution, StatusDetails};
@@ -54,7 +55,8 @@ pub(super) struct Current {
 
 #[derive(Debug, Clone)]
 pub(super) enum Plan {
-    Run(Arc<Plugin>),
+    Run(Arc<Installed>),
+    Builtin(Builtin),
     Reject(String),
 }
 
@@ -90,7 +92,7 @@ pub(super) enum State {
 pub(crate) struct Actor {
     pub(super) config: Arc<Config>,
     pub(super) runtime: Arc<Runtime>,
-    pub(super) registry: Arc<Registry>,
+    pub(super) plugins: Arc<Plugins>,
     pub(super) journal: Arc<Mutex<Journal>>,
     pub(super) mqtt: MqttHandle,
     pub(super) events: mpsc::UnboundedSender<Event>,
@@ -105,7 +107,7 @@ impl Actor {
     pub(crate) fn new(
         config: Arc<Config>,
         runtime: Arc<Runtime>,
-        registry: Arc<Registry>,
+        plugins: Arc<Plugins>,
         journal: Arc<Mutex<Journal>>,
         mqtt: MqttHandle,
         events: mpsc::UnboundedSender<Event>,
@@ -113,7 +115,7 @@ impl Actor {
         Self {
             config,
             runtime,
-            registry,
+            plugins,
             journal,
             mqtt,
             events,

@@ -9,10 +9,11 @@
 //! fsync the directory): a crash leaves the old or the new journal, never a
 //! mix.
 
+use crate::durable::write_atomically;
 use jobhost_protocol::{StatusDetails, TerminalStatus};
 use serde::{Deserialize, Serialize};
-use std::fs::{self, File};
-use std::io::{self, Write};
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 
 const FILE_NAME: &str = "journal.json";
@@ -103,19 +104,6 @@ impl Journal {
         self.state = next;
         Ok(())
     }
-}
-
-fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    let mut f = File::create(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    fs::rename(&tmp, path)?;
-    // The rename itself must reach the disk, or a power cut can undo it.
-    if let Some(dir) = path.parent() {
-        File::open(dir)?.sync_all()?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

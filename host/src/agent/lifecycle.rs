@@ -6,7 +6,7 @@ use super::journal::{PendingReport, RunningEntry};
 use super::observer::AgentObserver;
 use super::Event;
 use crate::executor::{self, CancelToken, Conclusion, Execution, Report};
-use crate::runtime::Sandbox;
+use crate::plugins::Builtin;
 use jobhost_protocol::requests::UpdateRequest;
 use jobhost_protocol::{JobExecution, JobExecutionStatus, StatusDetails, TerminalStatus};
 
@@ -29,12 +29,16 @@ impl Actor {
             (Some(_), None) => {
                 Plan::Reject("the job document has no string `operation` field".into())
             }
-            (Some(_), Some(op)) => match self.registry.get(op) {
-                Some(plugin) => Plan::Run(plugin),
-                None => Plan::Reject(format!(
-                    "unknown operation `{op}`: no plugin on this device handles it (available: {})",
-                    self.registry.operations().join(", ")
-                )),
+            (Some(doc), Some(op)) => match Builtin::parse(op, doc) {
+                Some(Ok(builtin)) => Plan::Builtin(builtin),
+                Some(Err(reason)) => Plan::Reject(reason),
+                None => match self.plugins.route(op) {
+                    Some(installed) => Plan::Run(installed),
+                    None => Plan::Reject(format!(
+                        "unknown operation `{op}`: no plugin on this device handles it ({})",
+                        available(&self.plugins.operations())
+                    )),
+                },
             },
         };
         let details = e.status_details.clone().unwrap_or_default();
@@ -88,14 +92,18 @@ impl Actor {
 
     /// The claim was accepted: run the plugin, or report the refusal.
     pub(super) fn begin(&mut self, current: Current) {
-        let plugin = match &current.plan {
+        let installed = match &current.plan {
             Plan::Reject(reason) => {
                 tracing::warn!(target: "agent", job_id = %current.job_id, "rejecting: {reason}");
                 let report =
                     Report::failure(TerminalStatus::Rejected, reason, StatusDetails::new());
                 return self.report(current.job_id.clone(), current.execution_number, report);
             }
-            Plan::Run(plugin) => plugin.clone(),
+            Plan::Builtin(builtin) => {
+                let builtin = builtin.clone();
+                return self.run_builtin(current, builtin);
+            }
+            Plan::Run(installed) => installed.clone(),
         };
         let cancel = CancelToken::new();
         let execution = Execution {
@@ -105,16 +113,8 @@ impl Actor {
             document: current.document.clone(),
             checkpoint: current.checkpoint.clone(),
         };
-        let grants = self
-            .config
-            .grants
-            .get(plugin.name())
-            .cloned()
-            .unwrap_or_default();
-        let sandbox = Sandbox {
-            dirs: grants.dirs,
-            download: grants.download,
-        };
+        let sandbox = installed.sandbox.clone();
+        let plugin = installed.plugin.clone();
         let limits = self.config.limits.clone();
         let observer = Box::new(AgentObserver {
             journal: self.journal.clone(),
@@ -132,6 +132,29 @@ impl Actor {
             let _ = events.send(Event::Finished {
                 job_id: execution.job_id,
                 execution_number: execution.execution_number,
+                conclusion,
+            });
+        });
+        self.state = State::Running { current, cancel };
+    }
+
+    /// Runs a built-in operation (install-plugin, remove-plugin) off the
+    /// async workers: it downloads and compiles.
+    fn run_builtin(&mut self, current: Current, builtin: Builtin) {
+        let cancel = CancelToken::new();
+        let (plugins, runtime, events, token) = (
+            self.plugins.clone(),
+            self.runtime.clone(),
+            self.events.clone(),
+            cancel.clone(),
+        );
+        let (job_id, execution_number) = (current.job_id.clone(), current.execution_number);
+        tracing::info!(target: "agent", job_id = %job_id, operation = builtin.operation(), "running built-in operation");
+        tokio::task::spawn_blocking(move || {
+            let conclusion = builtin.run(&plugins, &runtime, &token);
+            let _ = events.send(Event::Finished {
+                job_id,
+                execution_number,
                 conclusion,
             });
         });
@@ -257,5 +280,14 @@ impl Actor {
             }
             other => self.state = other,
         }
+    }
+}
+
+/// The available operations, for an "unknown operation" reason.
+fn available(operations: &[String]) -> String {
+    if operations.is_empty() {
+        "no trusted plugin is installed".into()
+    } else {
+        format!("available: {}", operations.join(", "))
     }
 }

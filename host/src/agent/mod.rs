@@ -7,7 +7,6 @@
 //! - `lifecycle`: claim with IN_PROGRESS, run, report (one at a time);
 //! - `outbox`: requests with clientTokens, resends, rate-limited progress.
 //! - `journal`: what survives a crash (running execution, unsent status).
-//! - `registry`: operation → plugin.
 //! - `observer`: checkpoints and progress from the running plugin.
 //!
 //! The MQTT connection itself is [`crate::jobs`].
@@ -17,12 +16,10 @@ pub mod journal;
 mod lifecycle;
 mod observer;
 mod outbox;
-mod registry;
-
-pub use registry::Registry;
 
 use crate::config::Config;
 use crate::jobs;
+use crate::plugins::Plugins;
 use crate::runtime::{EngineConfig, Runtime};
 use jobhost_protocol::{topics, StatusDetails};
 use std::sync::{Arc, Mutex};
@@ -64,6 +61,14 @@ pub enum AgentError {
         /// Why.
         source: std::io::Error,
     },
+    /// The plugin directory or anti-rollback floors are unusable.
+    #[error("plugins in {path}: {source}")]
+    Plugins {
+        /// The plugin directory.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
     /// The WebAssembly runtime could not start.
     #[error(transparent)]
     Runtime(#[from] crate::runtime::RuntimeError),
@@ -88,9 +93,11 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
     })?;
     // Loading compiles (or reads the cache): a one-off at start, before
     // anything else runs on this runtime.
-    let registry = Registry::load(&runtime, &config.plugin_dir)
-        .map_err(io("plugin dir", &config.plugin_dir))?;
-    tracing::info!(target: "agent", thing = %config.thing_name, operations = ?registry.operations(), "agent starting");
+    let plugins = Plugins::open(&config, &runtime).map_err(|source| AgentError::Plugins {
+        path: config.plugin_dir.clone(),
+        source,
+    })?;
+    tracing::info!(target: "agent", thing = %config.thing_name, operations = ?plugins.operations(), "agent starting");
 
     let (mqtt, mqtt_events) = jobs::spawn(
         jobs::mqtt_options(&config.broker),
@@ -101,7 +108,7 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
     let actor = actor::Actor::new(
         Arc::new(config),
         runtime,
-        Arc::new(registry),
+        Arc::new(plugins),
         Arc::new(Mutex::new(journal)),
         mqtt,
         events_tx,

@@ -2,6 +2,7 @@
 
 mod agent;
 mod init;
+mod plugin;
 mod run;
 
 pub use agent::install_crypto_provider;
@@ -33,6 +34,7 @@ struct Cli {
 enum Command {
     Agent(agent::AgentArgs),
     Init(init::InitArgs),
+    Plugin(plugin::PluginArgs),
     Run(run::RunArgs),
 }
 
@@ -56,6 +58,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Agent(args) => agent::run(args),
         Command::Init(args) => init::run(args),
+        Command::Plugin(args) => plugin::run(args),
         Command::Run(args) => run::run(args),
     };
     match result {

@@ -4,6 +4,7 @@ use super::bindings::OperationPluginPre;
 use super::cache::CacheStatus;
 use super::engine::Runtime;
 use super::store::HostState;
+use crate::trust::VerifiedPlugin;
 use sha2::{Digest, Sha256};
 use std::fs::File;
 use std::io::{self, Read};
@@ -168,7 +169,17 @@ impl Plugin {
         })
     }
 
-    /// The plugin's name (its file stem until signed manifests name it).
+    /// Loads a plugin that [`TrustStore::verify`] accepted (signature,
+    /// trust, revocation, manifest), named by its manifest. The signed file
+    /// is compiled unchanged: wasmtime ignores its custom sections.
+    ///
+    /// [`TrustStore::verify`]: crate::trust::TrustStore::verify
+    pub fn from_verified(runtime: &Runtime, plugin: &VerifiedPlugin) -> Result<Self, LoadError> {
+        Self::from_bytes(runtime, &plugin.manifest().name, plugin.bytes())
+    }
+
+    /// The plugin's name (its manifest's name for a verified plugin, else
+    /// its file stem).
     pub fn name(&self) -> &str {
         &self.name
     }

@@ -84,6 +84,39 @@ impl Host for HostState {
     }
 }
 
+/// Downloads `url` into `dir/name` for the host itself (the built-in
+/// `install-plugin`): the same streaming, size cap and rename-into-place
+/// as the plugin import; the caller compares the returned sha256 (a
+/// mismatch is the job's fault, not the network's). Blocks the calling thread (a
+/// blocking-pool thread in the agent). Errors never contain the URL's query,
+/// where presigned credentials live.
+pub(crate) fn fetch_for_host(
+    url: &reqwest::Url,
+    dir: &Path,
+    name: &str,
+    max_bytes: u64,
+    stop: &dyn Fn() -> bool,
+) -> Result<Response, HostError> {
+    let dir = Dir::open_ambient_dir(dir, cap_std::ambient_authority())
+        .map_err(|e| HostError::Failed(format!("cannot open {}: {e}", dir.display())))?;
+    let started = Instant::now();
+    let result = block_on(stream_to_file(
+        url,
+        &dir,
+        Path::new(name),
+        Some(max_bytes),
+        None,
+        stop,
+    ))
+    .unwrap_or_else(|| {
+        Err(HostError::Failed(
+            "cannot start an async runtime for the download".into(),
+        ))
+    })?;
+    tracing::info!(target: "agent", "downloaded {} bytes from {} in {:.1} s", result.bytes, redact(url), started.elapsed().as_secs_f64());
+    Ok(result)
+}
+
 async fn stream_to_file(
     url: &reqwest::Url,
     dir: &Dir,

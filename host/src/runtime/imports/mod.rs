@@ -9,6 +9,8 @@
 mod command;
 mod device;
 mod download;
+
+pub(crate) use download::fetch_for_host;
 mod host;
 
 use super::bindings::types;

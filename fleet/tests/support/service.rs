@@ -1,0 +1,121 @@
+//! The jobs service in-process, and waits on its store: the store is the
+//! source of truth an operator sees. Waits poll it with a deadline
+//! ([`JOB_WAIT`]); nothing sleeps a fixed time to let something happen.
+
+use jobhost_fleet::api::Clock;
+use jobhost_fleet::server::{BrokerChoice, Server, ServerConfig};
+use jobhost_fleet::store::{Changes, CreateJob};
+use jobhost_protocol::JobExecution;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Failure guard for a job to reach a state: generous, since a job may
+/// compile a plugin on a loaded 2-core CI machine.
+pub const JOB_WAIT: Duration = Duration::from_secs(60);
+
+/// The wall clock, in seconds.
+pub fn clock() -> Clock {
+    Arc::new(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("time after 1970")
+            .as_secs() as i64
+    })
+}
+
+/// Starts the service with its data in `dir/fleet`, HTTP on a free port.
+pub async fn start_server(dir: &Path, broker: BrokerChoice) -> Server {
+    Server::start(
+        ServerConfig {
+            data_dir: dir.join("fleet"),
+            broker,
+            http: "127.0.0.1:0".parse().expect("addr"),
+            public_url: None,
+            url_ttl: Duration::from_secs(600),
+            token: None,
+        },
+        clock(),
+    )
+    .await
+    .expect("start the service")
+}
+
+/// The embedded broker on a free loopback port.
+pub fn embedded() -> BrokerChoice {
+    BrokerChoice::Embedded {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+    }
+}
+
+/// Creates a job for `thing` and tells the service to notify it.
+pub fn create(server: &Server, thing: &str, job_id: &str, document: serde_json::Value) {
+    server
+        .store
+        .lock()
+        .expect("store")
+        .create_job(
+            &CreateJob {
+                job_id: job_id.into(),
+                targets: vec![thing.into()],
+                document,
+                description: None,
+                in_progress_timeout_minutes: None,
+            },
+            clock()(),
+        )
+        .expect("create job");
+    server
+        .changes
+        .send(Changes::thing(thing))
+        .expect("service running");
+}
+
+/// The execution of `job_id` on `thing`, as the store holds it.
+pub fn execution(server: &Server, thing: &str, job_id: &str) -> JobExecution {
+    server
+        .store
+        .lock()
+        .expect("store")
+        .describe_execution(job_id, thing, None)
+        .expect("execution exists")
+        .execution
+}
+
+/// Waits until the execution satisfies `done`.
+pub async fn wait_until(
+    server: &Server,
+    thing: &str,
+    job_id: &str,
+    what: &str,
+    done: impl Fn(&JobExecution) -> bool,
+) -> JobExecution {
+    let start = Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    loop {
+        tick.tick().await;
+        let e = execution(server, thing, job_id);
+        if done(&e) {
+            return e;
+        }
+        assert!(
+            start.elapsed() < JOB_WAIT,
+            "{job_id}: still {:?} {:?} after {JOB_WAIT:?}, waiting for {what}",
+            e.status,
+            e.status_details
+        );
+    }
+}
+
+/// Waits until the execution is terminal.
+pub async fn wait_terminal(server: &Server, thing: &str, job_id: &str) -> JobExecution {
+    wait_until(server, thing, job_id, "a terminal status", |e| {
+        e.status.is_terminal()
+    })
+    .await
+}
+
+/// One statusDetails value.
+pub fn detail<'a>(e: &'a JobExecution, key: &str) -> Option<&'a str> {
+    e.status_details.as_ref().and_then(|d| d.get(key))
+}

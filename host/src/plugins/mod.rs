@@ -1,0 +1,476 @@
+//! The installed plugins: the device's trust root at work.
+//!
+//! Every plugin in the plugin directory is a signed single file
+//! ([`crate::trust`]). It is verified — signature by a trusted, unrevoked
+//! key, manifest, anti-rollback floor — before any WebAssembly parser sees
+//! it: when the agent starts (every file, again) and when the built-in
+//! `install-plugin` operation brings a new one. Only then is it compiled
+//! (the compiled cache is keyed by the verified file's sha256), and a job's
+//! `operation` is routed to the plugin whose signed manifest declares it.
+//!
+//! # Layout
+//!
+//! - `registry`: operation → installed plugin.
+//! - `floors`: anti-rollback minimum versions, persisted.
+//! - `policy`: capabilities = manifest requests ∩ operator grants.
+//! - `builtin`: the `install-plugin` / `remove-plugin` job documents.
+
+mod builtin;
+mod floors;
+mod policy;
+mod registry;
+
+pub use builtin::{Builtin, InstallRequest};
+pub use floors::Floors;
+pub use policy::{resolve as resolve_capabilities, Resolution};
+pub use registry::{Installed, Registry};
+
+use crate::config::{Config, Grants, Trust};
+use crate::durable::sync_parent;
+use crate::runtime::{LoadError, Plugin, Runtime};
+use crate::trust::{VerifiedPlugin, VerifyError};
+use jobhost_protocol::StatusDetails;
+use semver::Version;
+use std::collections::BTreeMap;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+
+/// Where `install-plugin` downloads to, inside the plugin directory (not
+/// `*.wasm`, so never loaded; the rename to `<name>.wasm` is atomic because
+/// it stays in the same directory).
+const INCOMING: &str = ".install.incoming";
+
+/// Why a plugin was not installed or loaded. Every variant but
+/// [`Refusal::Download`] and [`Refusal::Io`] is final: the same job would
+/// be refused again (REJECTED); those two may succeed on retry (FAILED).
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    /// Signature, trust, revocation, format, size or manifest.
+    #[error("verification failed: {0}")]
+    Verify(#[from] VerifyError),
+    /// The file is not named after its manifest.
+    #[error("{file} holds plugin `{name}`; rename it to {name}.wasm")]
+    FileName {
+        /// The file.
+        file: PathBuf,
+        /// The manifest's name.
+        name: String,
+    },
+    /// Older than the highest version this device has run.
+    #[error(
+        "{name} {version} is older than {floor}, the lowest version this device accepts \
+         (anti-rollback); to downgrade, list {name} in [trust] allow_downgrade on the device"
+    )]
+    Rollback {
+        /// Plugin name.
+        name: String,
+        /// The refused version.
+        version: Version,
+        /// The floor.
+        floor: Version,
+    },
+    /// Same name and version as the installed plugin, different bytes.
+    #[error(
+        "{name} {version} is already installed with different content (sha256 {installed}); \
+         a changed plugin needs a new version"
+    )]
+    VersionReused {
+        /// Plugin name.
+        name: String,
+        /// The version.
+        version: Version,
+        /// The installed file's sha256.
+        installed: String,
+    },
+    /// Another plugin already handles one of its operations.
+    #[error("operation `{operation}` is already handled by plugin {owner}; remove it first")]
+    Conflict {
+        /// The contested operation.
+        operation: String,
+        /// The plugin that has it.
+        owner: String,
+    },
+    /// It asks for capabilities the operator's policy does not grant.
+    #[error("{name} requests capabilities this device does not grant: {}", denied.join("; "))]
+    Denied {
+        /// Plugin name.
+        name: String,
+        /// Each ungranted request.
+        denied: Vec<String>,
+    },
+    /// Verified, but wasmtime refused it (invalid, wrong world).
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// `install-plugin` is not enabled, or not from that host.
+    #[error("{0}")]
+    NotPermitted(String),
+    /// The job's document is not an acceptable install or remove request.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The downloaded file's sha256 is not the document's.
+    #[error("sha256 mismatch: the job says {expected}, the download is {actual}")]
+    DigestMismatch {
+        /// From the job document.
+        expected: String,
+        /// Of the downloaded bytes.
+        actual: String,
+    },
+    /// The download is larger than `[trust] max_plugin_mib`.
+    #[error("the plugin is over the {max}-byte size limit ([trust] max_plugin_mib)")]
+    TooLarge {
+        /// The limit.
+        max: u64,
+    },
+    /// The job was cancelled before the plugin was installed.
+    #[error("cancelled")]
+    Cancelled,
+    /// The download failed (network, HTTP status): may work on retry.
+    #[error("download failed: {0}")]
+    Download(String),
+    /// A local file operation failed: may work on retry.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The OS error.
+        source: io::Error,
+    },
+}
+
+impl Refusal {
+    /// Whether retrying the same job could succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Refusal::Download(_) | Refusal::Io { .. })
+    }
+}
+
+/// What an install did.
+#[derive(Debug)]
+pub struct InstallReport {
+    /// The plugin now installed.
+    pub installed: Arc<Installed>,
+    /// The version it replaced, if any.
+    pub replaced: Option<Version>,
+    /// The very same file was already installed: nothing changed.
+    pub unchanged: bool,
+}
+
+/// The plugin directory, its policy and its registry.
+pub struct Plugins {
+    dir: PathBuf,
+    trust: Trust,
+    grants: BTreeMap<String, Grants>,
+    floors: Mutex<Floors>,
+    registry: RwLock<Registry>,
+}
+
+impl std::fmt::Debug for Plugins {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugins")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Plugins {
+    /// Opens the plugin directory (created if missing) and loads every
+    /// `*.wasm` in it that passes verification and admission. A plugin
+    /// that does not is logged and skipped: jobs for its operations are
+    /// rejected with a reason, the agent serves the others.
+    pub fn open(config: &Config, runtime: &Runtime) -> io::Result<Self> {
+        std::fs::create_dir_all(&config.plugin_dir)?;
+        for leftover in [INCOMING.to_owned(), format!(".{INCOMING}.part")] {
+            match std::fs::remove_file(config.plugin_dir.join(leftover)) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+        let plugins = Self {
+            dir: config.plugin_dir.clone(),
+            trust: config.trust.clone(),
+            grants: config.grants.clone(),
+            floors: Mutex::new(Floors::open(&config.state_dir)?),
+            registry: RwLock::new(Registry::default()),
+        };
+        if plugins.trust.store.keys().is_empty() {
+            tracing::warn!(target: "agent", "no trusted keys in [trust] keys: no plugin can load or install");
+        }
+        let mut paths: Vec<_> = std::fs::read_dir(&plugins.dir)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
+            .collect();
+        paths.sort();
+        for path in paths {
+            match plugins.load(runtime, &path) {
+                Ok(p) => {
+                    tracing::info!(target: "agent", plugin = %p.manifest.name, version = %p.manifest.version,
+                        key_id = %p.key_id, digest = &p.digest[..12], cache = ?p.plugin.cache_status(), "plugin loaded")
+                }
+                Err(e) => {
+                    tracing::error!(target: "agent", "refusing plugin {}: {e}", path.display())
+                }
+            }
+        }
+        Ok(plugins)
+    }
+
+    /// Verifies, admits and compiles one file already in the directory.
+    fn load(&self, runtime: &Runtime, path: &Path) -> Result<Arc<Installed>, Refusal> {
+        let verified = self
+            .trust
+            .store
+            .verify_file(path, self.trust.max_plugin_bytes)?;
+        let name = &verified.manifest().name;
+        if path.file_stem().and_then(|s| s.to_str()) != Some(name.as_str()) {
+            return Err(Refusal::FileName {
+                file: path.to_path_buf(),
+                name: name.clone(),
+            });
+        }
+        let mut floors = self.floors.lock().unwrap_or_else(PoisonError::into_inner);
+        let resolution = self.admit(&verified, &self.registry(), &floors)?;
+        for denied in &resolution.denied {
+            tracing::warn!(target: "agent", plugin = %name, "capability withheld: {denied}");
+        }
+        let installed = self.compile(runtime, &verified, resolution)?;
+        self.record_floor(&mut floors, &verified)?;
+        let installed = self.commit(installed);
+        Ok(installed)
+    }
+
+    /// Downloads, verifies, admits, compiles and installs a plugin, for
+    /// the built-in `install-plugin` operation. Nothing in the plugin
+    /// directory changes unless every check passed; the switch is one
+    /// rename.
+    pub fn install(
+        &self,
+        runtime: &Runtime,
+        request: &InstallRequest,
+        stop: &dyn Fn() -> bool,
+    ) -> Result<InstallReport, Refusal> {
+        let Some(grant) = &self.trust.install_from else {
+            return Err(Refusal::NotPermitted(
+                "install-plugin is not enabled on this device: list the hosts it may download \
+                 from in [trust] install_hosts"
+                    .into(),
+            ));
+        };
+        grant
+            .check(&request.url)
+            .map_err(|why| Refusal::NotPermitted(format!("install-plugin: {why}")))?;
+        let incoming = self.dir.join(INCOMING);
+        let result = self.install_from(runtime, request, &incoming, stop);
+        if let Err(e) = std::fs::remove_file(&incoming) {
+            if e.kind() != io::ErrorKind::NotFound {
+                tracing::warn!(target: "agent", "cannot remove {}: {e}", incoming.display());
+            }
+        }
+        result
+    }
+
+    fn install_from(
+        &self,
+        runtime: &Runtime,
+        request: &InstallRequest,
+        incoming: &Path,
+        stop: &dyn Fn() -> bool,
+    ) -> Result<InstallReport, Refusal> {
+        use crate::runtime::bindings::types::HostError;
+        let response = crate::runtime::imports::fetch_for_host(
+            &request.url,
+            &self.dir,
+            INCOMING,
+            self.trust.max_plugin_bytes,
+            stop,
+        )
+        .map_err(|e| match e {
+            HostError::Cancelled => Refusal::Cancelled,
+            HostError::LimitExceeded(_) => Refusal::TooLarge {
+                max: self.trust.max_plugin_bytes,
+            },
+            HostError::Failed(why)
+            | HostError::InvalidArgument(why)
+            | HostError::NotPermitted(why) => Refusal::Download(why),
+        })?;
+        if response.sha256 != request.sha256 {
+            return Err(Refusal::DigestMismatch {
+                expected: request.sha256.clone(),
+                actual: response.sha256,
+            });
+        }
+        let verified = self
+            .trust
+            .store
+            .verify_file(incoming, self.trust.max_plugin_bytes)?;
+        let name = verified.manifest().name.clone();
+        let mut floors = self.floors.lock().unwrap_or_else(PoisonError::into_inner);
+        let current = self.registry().get(&name);
+        if let Some(current) = current.as_ref().filter(|c| c.digest == verified.digest()) {
+            return Ok(InstallReport {
+                installed: current.clone(),
+                replaced: None,
+                unchanged: true,
+            });
+        }
+        let resolution = self.admit(&verified, &self.registry(), &floors)?;
+        if !resolution.denied.is_empty() {
+            return Err(Refusal::Denied {
+                name,
+                denied: resolution.denied,
+            });
+        }
+        let installed = self.compile(runtime, &verified, resolution)?;
+        if stop() {
+            return Err(Refusal::Cancelled);
+        }
+        let target = self.dir.join(format!("{name}.wasm"));
+        let io_err = |what: String| move |source| Refusal::Io { what, source };
+        std::fs::rename(incoming, &target).map_err(io_err(format!(
+            "cannot move the plugin to {}",
+            target.display()
+        )))?;
+        sync_parent(&target).map_err(io_err(format!("cannot sync {}", self.dir.display())))?;
+        self.record_floor(&mut floors, &verified)?;
+        Ok(InstallReport {
+            installed: self.commit(installed),
+            replaced: current.map(|c| c.manifest.version.clone()),
+            unchanged: false,
+        })
+    }
+
+    /// Removes the plugin named `name`, for the built-in `remove-plugin`
+    /// operation. Its anti-rollback floor stays.
+    pub fn remove(&self, name: &str) -> Result<Arc<Installed>, Refusal> {
+        if self.registry().get(name).is_none() {
+            return Err(Refusal::BadRequest(format!(
+                "no plugin named {name} is installed (installed: {})",
+                self.names().join(", ")
+            )));
+        }
+        let path = self.dir.join(format!("{name}.wasm"));
+        let io_err = |what: String| move |source| Refusal::Io { what, source };
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                return Err(io_err(format!("cannot remove {}", path.display()))(e))
+            }
+            _ => {}
+        }
+        sync_parent(&path).map_err(io_err(format!("cannot sync {}", self.dir.display())))?;
+        let removed = self
+            .registry
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(name);
+        removed.ok_or_else(|| Refusal::BadRequest(format!("no plugin named {name} is installed")))
+    }
+
+    /// The plugin that handles `operation`.
+    pub fn route(&self, operation: &str) -> Option<Arc<Installed>> {
+        self.registry().route(operation)
+    }
+
+    /// The operations available, for error messages.
+    pub fn operations(&self) -> Vec<String> {
+        self.registry()
+            .operations()
+            .into_iter()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The installed plugins' names.
+    pub fn names(&self) -> Vec<String> {
+        self.registry()
+            .inventory()
+            .map(|p| p.manifest.name.clone())
+            .collect()
+    }
+
+    /// Adds the inventory to a report: `plugin:<name>` =
+    /// `<version> sha256:<digest> key:<key id>` for each installed plugin.
+    pub fn add_inventory(&self, details: &mut StatusDetails) {
+        for p in self.registry().inventory() {
+            details.insert(&format!("plugin:{}", p.manifest.name), &p.summary());
+        }
+    }
+
+    fn registry(&self) -> std::sync::RwLockReadGuard<'_, Registry> {
+        self.registry.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The checks after the signature: anti-rollback, version reuse,
+    /// operation conflicts; then the capabilities it would get.
+    fn admit(
+        &self,
+        verified: &VerifiedPlugin,
+        registry: &Registry,
+        floors: &Floors,
+    ) -> Result<Resolution, Refusal> {
+        let m = verified.manifest();
+        if let Some(floor) = floors.get(&m.name) {
+            if m.version < *floor && !self.trust.allow_downgrade.contains(&m.name) {
+                return Err(Refusal::Rollback {
+                    name: m.name.clone(),
+                    version: m.version.clone(),
+                    floor: floor.clone(),
+                });
+            }
+        }
+        if let Some(current) = registry.get(&m.name) {
+            if current.manifest.version == m.version && current.digest != verified.digest() {
+                return Err(Refusal::VersionReused {
+                    name: m.name.clone(),
+                    version: m.version.clone(),
+                    installed: current.digest.clone(),
+                });
+            }
+        }
+        if let Some((operation, owner)) = registry.conflict(m) {
+            return Err(Refusal::Conflict {
+                operation: operation.to_owned(),
+                owner: owner.to_owned(),
+            });
+        }
+        Ok(policy::resolve(m, self.grants.get(&m.name)))
+    }
+
+    fn compile(
+        &self,
+        runtime: &Runtime,
+        verified: &VerifiedPlugin,
+        resolution: Resolution,
+    ) -> Result<Installed, Refusal> {
+        let plugin = Plugin::from_verified(runtime, verified)?;
+        Ok(Installed {
+            plugin: Arc::new(plugin),
+            manifest: verified.manifest().clone(),
+            digest: verified.digest().to_owned(),
+            key_id: verified.key_id(),
+            sandbox: resolution.sandbox,
+        })
+    }
+
+    fn record_floor(&self, floors: &mut Floors, verified: &VerifiedPlugin) -> Result<(), Refusal> {
+        let m = verified.manifest();
+        let lower = self.trust.allow_downgrade.contains(&m.name);
+        floors
+            .record(&m.name, &m.version, lower)
+            .map_err(|source| Refusal::Io {
+                what: "cannot record the anti-rollback floor".into(),
+                source,
+            })
+    }
+
+    fn commit(&self, installed: Installed) -> Arc<Installed> {
+        let name = installed.manifest.name.clone();
+        let mut registry = self
+            .registry
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        registry.insert(installed);
+        registry
+            .get(&name)
+            .expect("just inserted under its manifest name")
+    }
+}

@@ -1,0 +1,203 @@
+//! The framing jobhost reads itself, before any WebAssembly parser sees the
+//! bytes: the 8-byte preamble and the top-level section headers
+//! (`id:u8 size:u32(LEB128) payload`), and custom section names.
+//!
+//! Nothing here interprets a section's content; sections are kept as the
+//! exact bytes of the file, so signing never re-encodes the component.
+
+use super::error::{hex_bytes, FormatError};
+
+/// `\0asm` + the component-model layer and version (`0d 00 01 00`). The only
+/// preamble jobhost accepts: the signature does not cover the preamble.
+pub const COMPONENT_PREAMBLE: [u8; 8] = [0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00];
+
+/// `\0asm` + core-module version 1, named in the refusal.
+pub const CORE_MODULE_PREAMBLE: [u8; 8] = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
+
+const MAGIC: [u8; 4] = *b"\0asm";
+
+/// The id of a custom section.
+pub(crate) const CUSTOM_SECTION_ID: u8 = 0;
+
+/// One top-level section, borrowed from the file.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Section<'a> {
+    /// 0-based index after the preamble.
+    pub index: usize,
+    /// Byte offset of the section's first byte (its id) in the file.
+    pub offset: usize,
+    /// The whole section as it appears in the file (id, size, payload).
+    pub raw: &'a [u8],
+    /// For a custom section: its name and its data (after the name).
+    pub custom: Option<(&'a [u8], &'a [u8])>,
+}
+
+impl Section<'_> {
+    /// Whether this is the custom section called `name`.
+    pub fn is_custom(&self, name: &str) -> bool {
+        matches!(self.custom, Some((n, _)) if n == name.as_bytes())
+    }
+}
+
+/// How the first 8 bytes look, for `inspect`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Preamble {
+    Component,
+    CoreModule,
+    Other,
+}
+
+/// Checks that `bytes` starts with exactly [`COMPONENT_PREAMBLE`].
+pub(crate) fn check_preamble(bytes: &[u8]) -> Result<(), FormatError> {
+    match preamble(bytes)? {
+        Preamble::Component => Ok(()),
+        Preamble::CoreModule => Err(FormatError::CoreModule),
+        Preamble::Other => Err(FormatError::BadPreamble {
+            found: hex_bytes(&bytes[..8]),
+        }),
+    }
+}
+
+/// Classifies the preamble; errors only when there is no `\0asm` magic or
+/// fewer than 8 bytes.
+pub(crate) fn preamble(bytes: &[u8]) -> Result<Preamble, FormatError> {
+    if bytes.len() < 8 {
+        // A prefix of a real preamble is a cut-off file; anything else is
+        // not WebAssembly at all.
+        return if COMPONENT_PREAMBLE.starts_with(bytes) || CORE_MODULE_PREAMBLE.starts_with(bytes) {
+            Err(FormatError::Truncated {
+                what: format!("{} bytes, shorter than the 8-byte preamble", bytes.len()),
+            })
+        } else {
+            Err(FormatError::NotWasm)
+        };
+    }
+    if bytes[..4] != MAGIC {
+        return Err(FormatError::NotWasm);
+    }
+    Ok(if bytes[..8] == COMPONENT_PREAMBLE {
+        Preamble::Component
+    } else if bytes[..8] == CORE_MODULE_PREAMBLE {
+        Preamble::CoreModule
+    } else {
+        Preamble::Other
+    })
+}
+
+/// Splits everything after the 8-byte preamble into sections. Every section
+/// must end inside the file; a section running past the end is reported as
+/// a truncated file.
+pub(crate) fn sections(bytes: &[u8]) -> Result<Vec<Section<'_>>, FormatError> {
+    let mut out = Vec::new();
+    let mut pos = 8;
+    while pos < bytes.len() {
+        let index = out.len();
+        let offset = pos;
+        let id = bytes[pos];
+        let (size, after_size) = read_u32(bytes, pos + 1).map_err(|e| e.at(index, offset))?;
+        let end = after_size
+            .checked_add(size as usize)
+            .filter(|&end| end <= bytes.len())
+            .ok_or_else(|| FormatError::Truncated {
+                what: format!(
+                    "section {index} at offset {offset} declares {size} bytes but only {} remain",
+                    bytes.len() - after_size
+                ),
+            })?;
+        let custom = if id == CUSTOM_SECTION_ID {
+            let payload = &bytes[after_size..end];
+            let (name_len, name_start) = read_u32(payload, 0).map_err(|e| e.at(index, offset))?;
+            let name_end = name_start
+                .checked_add(name_len as usize)
+                .filter(|&e| e <= payload.len())
+                .ok_or_else(|| FormatError::Malformed {
+                    index,
+                    offset,
+                    reason: format!(
+                        "custom section name of {name_len} bytes is longer than the section"
+                    ),
+                })?;
+            Some((&payload[name_start..name_end], &payload[name_end..]))
+        } else {
+            None
+        };
+        out.push(Section {
+            index,
+            offset,
+            raw: &bytes[offset..end],
+            custom,
+        });
+        pos = end;
+    }
+    Ok(out)
+}
+
+/// Encodes a custom section: id 0, size, name, data.
+pub(crate) fn custom_section(name: &str, data: &[u8]) -> Vec<u8> {
+    let mut payload = Vec::with_capacity(name.len() + data.len() + 5);
+    put_u32(&mut payload, name.len() as u32);
+    payload.extend_from_slice(name.as_bytes());
+    payload.extend_from_slice(data);
+    let mut out = Vec::with_capacity(payload.len() + 6);
+    out.push(CUSTOM_SECTION_ID);
+    put_u32(&mut out, payload.len() as u32);
+    out.extend_from_slice(&payload);
+    out
+}
+
+/// A LEB128 read that failed: where to place it is up to the caller.
+#[derive(Debug)]
+pub(crate) enum LebError {
+    /// The input ended inside the number.
+    Eof,
+    /// More than 5 bytes, or bits beyond 32.
+    TooLong,
+}
+
+impl LebError {
+    fn at(self, index: usize, offset: usize) -> FormatError {
+        match self {
+            LebError::Eof => FormatError::Truncated {
+                what: format!("section {index} at offset {offset} ends inside its header"),
+            },
+            LebError::TooLong => FormatError::Malformed {
+                index,
+                offset,
+                reason: "a size is not a valid 32-bit LEB128 number".into(),
+            },
+        }
+    }
+}
+
+/// Reads an unsigned LEB128 `u32` at `pos`; returns it and the position
+/// after it. Padded (non-minimal) encodings are accepted, as the spec
+/// allows.
+pub(crate) fn read_u32(bytes: &[u8], pos: usize) -> Result<(u32, usize), LebError> {
+    let mut value: u32 = 0;
+    for i in 0..5 {
+        let byte = *bytes.get(pos + i).ok_or(LebError::Eof)?;
+        if i == 4 && byte & 0xf0 != 0 {
+            // The 5th byte may only carry the top 4 bits, and no
+            // continuation.
+            return Err(LebError::TooLong);
+        }
+        value |= u32::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            return Ok((value, pos + i + 1));
+        }
+    }
+    Err(LebError::TooLong)
+}
+
+/// Appends `value` as minimal unsigned LEB128.
+pub(crate) fn put_u32(out: &mut Vec<u8>, mut value: u32) {
+    loop {
+        let byte = (value & 0x7f) as u8;
+        value >>= 7;
+        if value == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}

@@ -1,0 +1,40 @@
+//! Signed plugins: the single-file format, operator keys, and verification
+//! before any WebAssembly parser sees a plugin's bytes.
+//!
+//! A signed plugin is the component itself with two custom sections added:
+//! a `signature` section first (the WebAssembly signatures convention that
+//! the third-party `wasmsign2` tool implements and verifies) and a
+//! `jobhost-manifest` section last (name, version, operations, requested
+//! capabilities, WIT world). The signature covers every byte after itself,
+//! code and manifest; jobhost also pins the 8-byte component preamble, which
+//! the convention leaves unsigned. wasmtime loads the signed file unchanged.
+//! `docs/plugin-format.md` describes the format for operators.
+//!
+//! # Layout
+//!
+//! - `manifest`: [`Manifest`] (TOML in, JSON embedded) and its validation.
+//! - `keys`: [`SecretKey`], [`PublicKey`], [`KeyId`], in wasmsign2's files.
+//! - `signed`: [`sign`], [`TrustStore::verify`] → [`VerifiedPlugin`],
+//!   [`inspect`].
+//! - `format`: preamble and section framing, read without a wasm parser.
+//! - `sigdata`: the `signature` section's payload.
+//! - `error`: one error enum per job: [`VerifyError`], [`ManifestError`],
+//!   [`KeyError`], [`SignError`], [`FormatError`].
+
+mod error;
+mod format;
+mod keys;
+mod manifest;
+mod sigdata;
+mod signed;
+#[cfg(test)]
+mod tests;
+
+pub use error::{FormatError, KeyError, ManifestError, SignError, VerifyError};
+pub use format::{COMPONENT_PREAMBLE, CORE_MODULE_PREAMBLE};
+pub use keys::{public_key_path, KeyId, PublicKey, SecretKey};
+pub use manifest::{
+    Access, Capabilities, DirRequest, Manifest, HOST_WIT, MANIFEST_SECTION, MAX_MANIFEST_BYTES,
+    RESERVED_OPERATIONS, WIT_WORLD,
+};
+pub use signed::{inspect, sign, Inspection, TrustStore, VerifiedPlugin, SIGNATURE_SECTION};
