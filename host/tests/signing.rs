@@ -466,6 +466,46 @@ fn a_verified_plugin_runs_to_succeeded() {
 }
 
 #[test]
+fn jobhost_run_with_pub_verifies_before_running() {
+    let d = Dir::new();
+    let (key, _) = d.keygen("operator.key");
+    let signed = d.sign_echo(&key, ECHO_MANIFEST, "echo.signed.wasm");
+    let doc = d.write("job.json", r#"{"operation":"echo","message":"checked"}"#);
+    let run = |plugin: &Path| {
+        jobhost(&[
+            "run",
+            "--no-cache",
+            "--plugin",
+            s(plugin),
+            "--pub",
+            s(&pub_of(&key)),
+            "--document",
+            s(&doc),
+        ])
+    };
+    let out = run(&signed);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains(r#""message":"checked""#),
+        "{}",
+        stdout(&out)
+    );
+
+    let mut bytes = std::fs::read(&signed).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 1;
+    let tampered = d.write("tampered.wasm", bytes);
+    let out = run(&tampered);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("changed after key"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stdout(&out).is_empty(), "nothing ran: {}", stdout(&out));
+}
+
+#[test]
 fn the_manifest_covers_what_the_operator_wrote() {
     let d = Dir::new();
     let verified = verified_echo(&d);

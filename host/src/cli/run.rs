@@ -7,7 +7,9 @@
 use crate::executor::{self, CancelToken, Conclusion, Execution, Observer, Report};
 use crate::runtime::{
     DirGrant, DownloadGrant, EngineConfig, ExecutionLimits, Plugin, Runtime, Sandbox,
+    MAX_PLUGIN_BYTES,
 };
+use crate::trust::{PublicKey, TrustStore};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use jobhost_protocol::limits::MAX_JOB_DOCUMENT_BYTES;
@@ -27,12 +29,20 @@ pub const EXIT_JOB_FAILED: u8 = 2;
 Examples:
   jobhost run --plugin target/plugins/echo.wasm --document plugins/echo/examples/hello.json
   jobhost run --plugin my.wasm --document job.json --grant-dir /tmp/data:/data --grant-dir /etc/ssl:ro
+  jobhost run --plugin echo.signed.wasm --pub operator.key.pub --document job.json
 
 Exit status: 0 SUCCEEDED, 2 FAILED or REJECTED, 1 usage or host error.")]
 pub struct RunArgs {
     /// The plugin: a WebAssembly component targeting jobhost:plugin/operation-plugin.
     #[arg(long, value_name = "FILE")]
     plugin: PathBuf,
+
+    /// Verify the plugin's signature against this public key (KEY.pub)
+    /// before loading it, as the agent does; repeatable (any one may have
+    /// signed). Without it the file is run unverified: a development
+    /// convenience the agent never offers.
+    #[arg(long = "pub", value_name = "KEY.pub")]
+    public_keys: Vec<PathBuf>,
 
     /// The job document (JSON), as the job would carry it.
     #[arg(long, value_name = "FILE")]
@@ -105,7 +115,19 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         max_memory_bytes: memory_bytes.max(EngineConfig::default().max_memory_bytes),
         ..EngineConfig::default()
     })?;
-    let plugin = Plugin::load_file(&runtime, &args.plugin)?;
+    let plugin = if args.public_keys.is_empty() {
+        Plugin::load_file(&runtime, &args.plugin)?
+    } else {
+        let keys = args
+            .public_keys
+            .iter()
+            .map(|p| PublicKey::read_file(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        let verified = TrustStore::new(keys, [])
+            .verify_file(&args.plugin, MAX_PLUGIN_BYTES)
+            .with_context(|| format!("{} is not accepted", args.plugin.display()))?;
+        Plugin::from_verified(&runtime, &verified)?
+    };
     tracing::debug!(target: "run", plugin = plugin.name(), digest = plugin.digest(), cache = ?plugin.cache_status(), "loaded");
 
     let checkpoint = match &args.checkpoint {

@@ -22,10 +22,11 @@ pub struct Floors {
 }
 
 impl Floors {
-    /// Reads the floors in `state_dir`. A file that exists but cannot be
+    /// Reads the floors in `state_dir` (created if missing). A file that exists but cannot be
     /// read or parsed is an error, not an empty table: silently forgetting
     /// the floors would re-open every rollback they close.
     pub fn open(state_dir: &Path) -> io::Result<Self> {
+        std::fs::create_dir_all(state_dir)?;
         let path = state_dir.join(FILE_NAME);
         let floors = match std::fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {

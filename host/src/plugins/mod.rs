@@ -163,6 +163,8 @@ pub struct Plugins {
     grants: BTreeMap<String, Grants>,
     floors: Mutex<Floors>,
     registry: RwLock<Registry>,
+    /// Files refused when the directory was opened, and why.
+    refused: Vec<(PathBuf, String)>,
 }
 
 impl std::fmt::Debug for Plugins {
@@ -186,7 +188,8 @@ impl Plugins {
                 _ => {}
             }
         }
-        let plugins = Self {
+        let mut plugins = Self {
+            refused: Vec::new(),
             dir: config.plugin_dir.clone(),
             trust: config.trust.clone(),
             grants: config.grants.clone(),
@@ -208,7 +211,8 @@ impl Plugins {
                         key_id = %p.key_id, digest = &p.digest[..12], cache = ?p.plugin.cache_status(), "plugin loaded")
                 }
                 Err(e) => {
-                    tracing::error!(target: "agent", "refusing plugin {}: {e}", path.display())
+                    tracing::error!(target: "agent", "refusing plugin {}: {e}", path.display());
+                    plugins.refused.push((path, e.to_string()));
                 }
             }
         }
@@ -363,6 +367,12 @@ impl Plugins {
             .unwrap_or_else(PoisonError::into_inner)
             .remove(name);
         removed.ok_or_else(|| Refusal::BadRequest(format!("no plugin named {name} is installed")))
+    }
+
+    /// The files in the plugin directory that were refused at start, with
+    /// the reason (an operator looking at a device wants to know).
+    pub fn refused(&self) -> &[(PathBuf, String)] {
+        &self.refused
     }
 
     /// The plugin that handles `operation`.

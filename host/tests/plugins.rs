@@ -1,0 +1,174 @@
+//! The agent's plugin directory at start-up: only verified plugins load,
+//! each named after its signed manifest, operations owned by one plugin,
+//! anti-rollback floors enforced (and lifted only by the local override),
+//! capabilities = manifest requests ∩ config grants. Real components from
+//! target/plugins, signed here with real keys; real files in temporary
+//! directories. (`install-plugin` over MQTT is fleet/tests/install.rs.)
+
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
+mod support;
+
+use jobhost::config::{Config, RawConfig};
+use jobhost::plugins::Plugins;
+use jobhost::trust::{sign, Manifest, SecretKey};
+use std::path::Path;
+use support::{plugin_path, runtime};
+
+/// A device directory: config pieces, a key, a plugin dir.
+struct Device {
+    dir: tempfile::TempDir,
+    key: SecretKey,
+}
+
+impl Device {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let key = SecretKey::generate().unwrap();
+        key.write_files(&dir.path().join("operator.key")).unwrap();
+        std::fs::create_dir_all(dir.path().join("plugins")).unwrap();
+        Self { dir, key }
+    }
+
+    /// Signs the built plugin `name` with the manifest edited by `edit` and
+    /// writes it to `plugins/<file>`.
+    fn install(&self, name: &str, file: &str, key: &SecretKey, edit: impl FnOnce(&mut Manifest)) {
+        let wasm = std::fs::read(plugin_path(name)).unwrap();
+        let toml = std::fs::read_to_string(plugin_path(name).with_extension("toml")).unwrap();
+        let mut manifest = Manifest::from_toml(&toml).unwrap();
+        edit(&mut manifest);
+        let signed = sign(&wasm, &manifest, key).unwrap();
+        std::fs::write(self.dir.path().join("plugins").join(file), signed).unwrap();
+    }
+
+    /// The agent's view of the plugin directory with `extra` config lines
+    /// (`[trust]` keys are always the operator key).
+    fn open(&self, trust: &str, extra: &str) -> std::io::Result<Plugins> {
+        let text = format!(
+            "thing_name = \"t\"\nstate_dir = \"state\"\nplugin_dir = \"plugins\"\n\
+             [broker]\nhost = \"127.0.0.1\"\nport = 1883\n\
+             [trust]\nkeys = [\"operator.key.pub\"]\n{trust}\n{extra}"
+        );
+        let raw: RawConfig = toml::from_str(&text).unwrap();
+        let config = Config::from_raw(raw, self.dir.path()).unwrap();
+        Plugins::open(&config, &runtime())
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+/// The reason the file `name` in the plugin dir was refused.
+fn refusal(plugins: &Plugins, name: &str) -> String {
+    plugins
+        .refused()
+        .iter()
+        .find(|(path, _)| path.file_name().is_some_and(|f| f == name))
+        .map(|(_, why)| why.clone())
+        .unwrap_or_else(|| panic!("{name} was not refused: {:?}", plugins.refused()))
+}
+
+fn version(v: &str) -> impl FnOnce(&mut Manifest) + '_ {
+    move |m| m.version = semver::Version::parse(v).unwrap()
+}
+
+#[test]
+fn only_verified_plugins_named_after_their_manifest_load() {
+    let d = Device::new();
+    let stranger = SecretKey::generate().unwrap();
+    d.install("echo", "echo.wasm", &d.key, |_| {});
+    d.install("test-probe", "probe.wasm", &d.key, |_| {}); // wrong file name
+    d.install("download-file", "download-file.wasm", &stranger, |_| {});
+    std::fs::write(d.path().join("plugins/garbage.wasm"), b"\0asm junk").unwrap();
+    let plugins = d.open("", "").unwrap();
+    assert_eq!(plugins.operations(), vec!["echo".to_owned()]);
+    assert!(plugins.route("test-probe").is_none());
+    assert!(plugins.route("download-file").is_none());
+    assert!(refusal(&plugins, "probe.wasm").contains("rename it to test-probe.wasm"));
+    assert!(refusal(&plugins, "download-file.wasm").contains("unknown key"));
+    assert!(refusal(&plugins, "garbage.wasm").contains("verification failed"));
+}
+
+#[test]
+fn an_operation_belongs_to_one_plugin() {
+    let d = Device::new();
+    d.install("echo", "echo.wasm", &d.key, |_| {});
+    // A second plugin claiming `echo` too: refused, the first keeps it.
+    d.install("test-probe", "test-probe.wasm", &d.key, |m| {
+        m.operations = vec!["echo".into(), "probe".into()]
+    });
+    let plugins = d.open("", "").unwrap();
+    assert_eq!(plugins.route("echo").unwrap().manifest.name, "echo");
+    assert!(plugins.route("probe").is_none());
+    assert_eq!(plugins.names(), vec!["echo".to_owned()]);
+    assert!(refusal(&plugins, "test-probe.wasm").contains("already handled by plugin echo"));
+}
+
+#[test]
+fn a_rolled_back_file_is_refused_unless_the_operator_allows_it() {
+    let d = Device::new();
+    d.install("echo", "echo.wasm", &d.key, version("2.0.0"));
+    drop(d.open("", "").unwrap()); // the device has now run 2.0.0
+    d.install("echo", "echo.wasm", &d.key, version("1.0.0"));
+    let plugins = d.open("", "").unwrap();
+    assert!(plugins.route("echo").is_none(), "1.0.0 must not load");
+    assert!(refusal(&plugins, "echo.wasm").contains("anti-rollback"));
+    drop(plugins);
+    // The local override: it loads, and the floor follows it down.
+    let plugins = d.open("allow_downgrade = [\"echo\"]", "").unwrap();
+    assert_eq!(
+        plugins.route("echo").unwrap().manifest.version.to_string(),
+        "1.0.0"
+    );
+    drop(plugins);
+    assert!(d.open("", "").unwrap().route("echo").is_some());
+}
+
+#[test]
+fn revoked_keys_are_refused_at_load() {
+    let d = Device::new();
+    d.install("echo", "echo.wasm", &d.key, |_| {});
+    let id = d.key.public_key().id();
+    let plugins = d.open(&format!("revoked = [\"{id}\"]"), "").unwrap();
+    assert!(plugins.route("echo").is_none());
+    assert!(refusal(&plugins, "echo.wasm").contains(&format!("revoked key {id}")));
+}
+
+#[test]
+fn capabilities_are_the_manifest_requests_the_config_grants() {
+    let d = Device::new();
+    std::fs::create_dir_all(d.path().join("dl")).unwrap();
+    std::fs::create_dir_all(d.path().join("etc")).unwrap();
+    d.install("download-file", "download-file.wasm", &d.key, |_| {});
+    // Granted: /downloads read-write, downloads from one host, and /etc
+    // which the manifest does not request.
+    let plugins = d
+        .open(
+            "",
+            "[plugins.download-file]\ndirs = [\"dl:/downloads\", \"etc:/etc:ro\"]\n\
+             download_hosts = [\"updates.example.com\"]\n",
+        )
+        .unwrap();
+    let p = plugins.route("download-file").unwrap();
+    assert_eq!(p.sandbox.dirs.len(), 1, "{:?}", p.sandbox.dirs);
+    assert_eq!(p.sandbox.dirs[0].guest, "/downloads");
+    assert!(!p.sandbox.dirs[0].read_only);
+    assert_eq!(
+        p.sandbox.download.as_ref().unwrap().hosts,
+        vec!["updates.example.com".to_owned()]
+    );
+    // Nothing granted: it loads (a provisioned plugin), but gets nothing.
+    let plugins = d.open("", "").unwrap();
+    let p = plugins.route("download-file").unwrap();
+    assert!(p.sandbox.dirs.is_empty() && p.sandbox.download.is_none());
+}
+
+#[test]
+fn a_damaged_floor_file_stops_the_agent_instead_of_forgetting() {
+    let d = Device::new();
+    std::fs::create_dir_all(d.path().join("state")).unwrap();
+    std::fs::write(d.path().join("state/plugin-floors.json"), b"{not json").unwrap();
+    let err = d.open("", "").unwrap_err().to_string();
+    assert!(err.contains("anti-rollback"), "{err}");
+}
