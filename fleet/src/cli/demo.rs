@@ -15,14 +15,16 @@
 use crate::api::system_clock;
 use crate::artifacts::placeholder;
 use crate::server::{BrokerChoice, Server, ServerConfig};
-use crate::store::CreateJob;
+use crate::store::{Changes, CreateJob, ExecutionChange, Store};
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use jobhost_protocol::JobExecutionStatus;
+use jobhost_protocol::{JobExecution, JobExecutionStatus};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::process::{ExitCode, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::time::Instant;
 
 const THING: &str = "demo-device";
 
@@ -271,6 +273,11 @@ async fn tool(jobhost: &Path, args: &[&str], paths: &[&Path]) -> Result<String> 
 }
 
 /// Creates a job for the demo device and follows it to a terminal status.
+///
+/// The subscription is taken before the job exists, and the job is
+/// created and its first state read under one hold of the store lock, so
+/// no device can move the execution in between: the first line is always
+/// QUEUED, and every later change arrives as an event.
 async fn run_job(
     server: &Server,
     job_id: &str,
@@ -278,12 +285,11 @@ async fn run_job(
     description: &str,
     timeout: Duration,
 ) -> Result<JobExecutionStatus> {
-    let job = {
-        let mut store = server
-            .store
-            .lock()
-            .map_err(|_| anyhow::anyhow!("store lock poisoned"))?;
-        store.create_job(
+    let started = Instant::now();
+    let (events, initial, targets) = {
+        let mut store = lock(server)?;
+        let events = store.subscribe();
+        let job = store.create_job(
             &CreateJob {
                 job_id: job_id.to_owned(),
                 targets: vec![THING.into()],
@@ -292,51 +298,86 @@ async fn run_job(
                 in_progress_timeout_minutes: Some(10),
             },
             (system_clock())(),
-        )?
+        )?;
+        let initial = store.describe_execution(job_id, THING, None)?;
+        (events, initial.execution, job.targets)
     };
-    let _ = server.changes.send(crate::store::Changes {
-        things: job.targets.iter().cloned().collect(),
+    let _ = server.changes.send(Changes {
+        things: targets.into_iter().collect(),
     });
-    follow(server, job_id, timeout).await
+    follow(server, events, job_id, initial, started + timeout).await
 }
 
-/// Prints each change of the execution until it is terminal.
-async fn follow(server: &Server, job_id: &str, timeout: Duration) -> Result<JobExecutionStatus> {
+/// Prints `initial`, then each change of the execution as the store
+/// commits it, until it is terminal or `deadline` passes.
+///
+/// Events, not polling: a fast job goes QUEUED → IN_PROGRESS → SUCCEEDED
+/// within milliseconds, and a poll shows only the states it lands on. A
+/// receiver that lagged behind re-reads the execution from the store: it
+/// may then skip a state it missed, but never waits for a dropped event.
+async fn follow(
+    server: &Server,
+    mut events: broadcast::Receiver<ExecutionChange>,
+    job_id: &str,
+    initial: JobExecution,
+    deadline: Instant,
+) -> Result<JobExecutionStatus> {
     let started = Instant::now();
-    let mut last = None;
-    loop {
-        let record = {
-            let store = server
-                .store
-                .lock()
-                .map_err(|_| anyhow::anyhow!("store lock poisoned"))?;
-            store.describe_execution(job_id, THING, None)?
+    show(started, &initial);
+    let mut current = initial;
+    while !current.status.is_terminal() {
+        let next = match tokio::time::timeout_at(deadline, events.recv()).await {
+            Err(_elapsed) => bail!(
+                "job {job_id} did not finish in time: its execution is still {}",
+                current.status
+            ),
+            Ok(Ok(change)) if !change.is_for(job_id, THING) => continue,
+            Ok(Ok(ExecutionChange::Updated(record))) => record.execution,
+            Ok(Ok(ExecutionChange::Deleted { .. })) => {
+                bail!("job {job_id} was deleted before it ended")
+            }
+            Ok(Err(RecvError::Lagged(_))) => reread(server, job_id)?,
+            Ok(Err(RecvError::Closed)) => bail!("the store closed before job {job_id} ended"),
         };
-        let e = record.execution;
-        let shown = (e.status, e.status_details.clone());
-        if last.as_ref() != Some(&shown) {
-            let details = e
-                .status_details
-                .as_ref()
-                .map(|d| serde_json::to_string(d).unwrap_or_default())
-                .unwrap_or_default();
-            println!(
-                "  {:>6.2}s  {:<12} {details}",
-                started.elapsed().as_secs_f64(),
-                e.status.as_str()
-            );
-            last = Some(shown);
+        // Versions grow by one per change: an older or equal one (the
+        // creation event, or one a re-read already covered) is not news.
+        if next.version_number <= current.version_number {
+            continue;
         }
-        if e.status.is_terminal() {
-            return Ok(e.status);
+        if (next.status, &next.status_details) != (current.status, &current.status_details) {
+            show(started, &next);
         }
-        if started.elapsed() > timeout {
-            bail!("the job did not finish within {} s", timeout.as_secs());
-        }
-        // Polling the local store: the demo watches the same state an
-        // operator's `jobhost-fleet job watch` sees through the API.
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        current = next;
     }
+    Ok(current.status)
+}
+
+/// One line of a followed execution: elapsed time, status, statusDetails.
+fn show(started: Instant, e: &JobExecution) {
+    let details = e
+        .status_details
+        .as_ref()
+        .map(|d| serde_json::to_string(d).unwrap_or_default())
+        .unwrap_or_default();
+    println!(
+        "  {:>6.2}s  {:<12} {details}",
+        started.elapsed().as_secs_f64(),
+        e.status.as_str()
+    );
+}
+
+/// The demo execution as stored now, after events were lost to lag.
+fn reread(server: &Server, job_id: &str) -> Result<JobExecution> {
+    Ok(lock(server)?
+        .describe_execution(job_id, THING, None)?
+        .execution)
+}
+
+fn lock(server: &Server) -> Result<std::sync::MutexGuard<'_, Store>> {
+    server
+        .store
+        .lock()
+        .map_err(|_| anyhow::anyhow!("store lock poisoned"))
 }
 
 fn agent_config(mqtt_port: u16, http_port: u16) -> String {

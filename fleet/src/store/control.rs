@@ -8,7 +8,7 @@ use super::rows::{
 use super::types::{
     Changes, CreateJob, ExecutionRecord, Job, JobStatus, JobSummary, ProcessDetails,
 };
-use super::{Store, StoreError};
+use super::{ExecutionChange, Store, StoreError};
 use jobhost_protocol::limits::MAX_JOB_DOCUMENT_BYTES;
 use jobhost_protocol::topics::{is_valid_job_id, is_valid_thing_name};
 use jobhost_protocol::JobExecutionStatus;
@@ -61,7 +61,10 @@ impl Store {
             }
         }
         let job = load_job(&tx, &req.job_id)?;
+        let created = query_execs(&tx, "WHERE e.job_id = ?1 ORDER BY e.id", [&req.job_id])?;
         tx.commit()?;
+        // A follower sees each execution from its first state, QUEUED.
+        self.publish(created.iter().map(|r| ExecutionChange::Updated(r.record())));
         Ok(job)
     }
 
@@ -158,6 +161,7 @@ impl Store {
             params![job_id, comment, force, now],
         )?;
         let mut changes = Changes::none();
+        let mut events = Vec::new();
         let victims = if force {
             "WHERE e.job_id = ?1 AND e.status IN ('QUEUED', 'IN_PROGRESS') ORDER BY e.id"
         } else {
@@ -167,9 +171,11 @@ impl Store {
             row.force_canceled = row.status == JobExecutionStatus::InProgress;
             row.transition(JobExecutionStatus::Canceled, now);
             save_execution(&tx, &row)?;
+            events.push(ExecutionChange::Updated(row.record()));
             changes.things.insert(row.thing_name);
         }
         tx.commit()?;
+        self.publish(events);
         Ok(changes)
     }
 
@@ -214,13 +220,17 @@ impl Store {
         save_execution(&tx, &row)?;
         complete_job_if_done(&tx, job_id, now)?;
         tx.commit()?;
+        self.publish([ExecutionChange::Updated(row.record())]);
         Ok(Changes::thing(thing))
     }
 
     /// DeleteJob: removes the job and every execution of it at once (so no
     /// job is ever seen in DELETION_IN_PROGRESS). A job with IN_PROGRESS
     /// executions needs `force`, since their devices are mid-operation.
-    /// Returns the things that had pending executions of it.
+    /// Returns the things that had pending executions of it. Every
+    /// execution of the job, ended or not, is sent as
+    /// [`ExecutionChange::Deleted`], so that a follower waiting for it to
+    /// end learns that it never will.
     ///
     /// `now` is unused today; it is in the signature so that deletion events
     /// (reference §9) can be stamped without changing callers.
@@ -234,13 +244,9 @@ impl Store {
         if job_status(&tx, job_id)?.is_none() {
             return Err(StoreError::NotFound(format!("job {job_id}")));
         }
-        let pending = query_execs(
-            &tx,
-            "WHERE e.job_id = ?1 AND e.status IN ('QUEUED', 'IN_PROGRESS')",
-            [job_id],
-        )?;
+        let executions = query_execs(&tx, "WHERE e.job_id = ?1 ORDER BY e.id", [job_id])?;
         if !force
-            && pending
+            && executions
                 .iter()
                 .any(|r| r.status == JobExecutionStatus::InProgress)
         {
@@ -251,9 +257,17 @@ impl Store {
         // The executions go with it: ON DELETE CASCADE.
         tx.execute("DELETE FROM jobs WHERE job_id = ?1", [job_id])?;
         tx.commit()?;
-        Ok(Changes {
-            things: pending.into_iter().map(|r| r.thing_name).collect(),
-        })
+        let things = executions
+            .iter()
+            .filter(|r| !r.status.is_terminal())
+            .map(|r| r.thing_name.clone())
+            .collect();
+        self.publish(executions.into_iter().map(|r| ExecutionChange::Deleted {
+            job_id: r.job_id,
+            thing_name: r.thing_name,
+            execution_number: r.execution_number,
+        }));
+        Ok(Changes { things })
     }
 }
 

@@ -8,7 +8,7 @@ use super::rows::{
 };
 use super::timeouts::{in_progress_deadline, StepTimer};
 use super::types::{Changes, Rejection, UpdateResult};
-use super::{Store, StoreError};
+use super::{ExecutionChange, Store, StoreError};
 use jobhost_protocol::requests::{
     DescribeRequest, RawStatusDetails, StartNextRequest, UpdateRequest,
 };
@@ -64,7 +64,8 @@ impl Store {
             return Ok((None, Changes::none()));
         };
         let mut changes = Changes::none();
-        if row.status == JobExecutionStatus::Queued {
+        let started = row.status == JobExecutionStatus::Queued;
+        if started {
             start(&tx, &mut row, now)?;
             if details.is_some() {
                 row.status_details = details;
@@ -78,6 +79,10 @@ impl Store {
         save_execution(&tx, &row)?;
         let document = job_document(&tx, &row.job_id)?;
         tx.commit()?;
+        // Resuming an IN_PROGRESS head changes no version: no event.
+        if started {
+            self.publish([ExecutionChange::Updated(row.record())]);
+        }
         Ok((Some(row.execution(Some(document))), changes))
     }
 
@@ -196,6 +201,8 @@ impl Store {
         }
         let job_document = job_document(&tx, job_id)?;
         tx.commit()?;
+        // Every accepted update is a new version, a progress update too.
+        self.publish([ExecutionChange::Updated(row.record())]);
         let changes = if before == req.status {
             Changes::none()
         } else {

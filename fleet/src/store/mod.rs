@@ -13,9 +13,12 @@
 //! - `control`: the control plane (CreateJob, CancelJob, DeleteJob, ...).
 //! - `device`: the device plane (the MQTT API) and what notifications need.
 //! - `timeouts`: the in-progress and step timers.
+//! - `events`: [`ExecutionChange`]s, sent after each commit to
+//!   [`Store::subscribe`]rs.
 
 mod control;
 mod device;
+mod events;
 mod rows;
 pub mod schema;
 mod timeouts;
@@ -25,6 +28,7 @@ mod types;
 mod tests;
 
 pub use device::NOTIFY_MAX_ENTRIES;
+pub use events::{ExecutionChange, EVENT_CAPACITY};
 pub use types::{
     Changes, CreateJob, ExecutionRecord, Job, JobStatus, JobSummary, ProcessDetails, Rejection,
     UpdateResult,
@@ -84,6 +88,8 @@ pub enum StoreError {
 #[derive(Debug)]
 pub struct Store {
     conn: Connection,
+    /// Where committed execution changes go ([`Store::subscribe`]).
+    events: tokio::sync::broadcast::Sender<ExecutionChange>,
 }
 
 impl Store {
@@ -121,7 +127,10 @@ impl Store {
         // job would leave its executions behind.
         conn.pragma_update(None, "foreign_keys", "ON")?;
         schema::migrate(&mut conn)?;
-        Ok(Store { conn })
+        Ok(Store {
+            conn,
+            events: events::channel(),
+        })
     }
 
     /// The schema version of the open database (`PRAGMA user_version`).

@@ -7,7 +7,7 @@
 use super::control::TIMEOUT_MINUTES_MAX;
 use super::rows::{complete_job_if_done, query_execs, save_execution};
 use super::types::{Changes, Rejection};
-use super::{Store, StoreError};
+use super::{ExecutionChange, Store, StoreError};
 use jobhost_protocol::{ErrorCode, JobExecutionStatus};
 use std::collections::BTreeSet;
 
@@ -72,9 +72,11 @@ impl Store {
         )?;
         let mut changes = Changes::none();
         let mut jobs = BTreeSet::new();
+        let mut events = Vec::with_capacity(expired.len());
         for mut row in expired {
             row.transition(JobExecutionStatus::TimedOut, now);
             save_execution(&tx, &row)?;
+            events.push(ExecutionChange::Updated(row.record()));
             changes.things.insert(row.thing_name);
             jobs.insert(row.job_id);
         }
@@ -82,6 +84,7 @@ impl Store {
             complete_job_if_done(&tx, job_id, now)?;
         }
         tx.commit()?;
+        self.publish(events);
         Ok(changes)
     }
 

@@ -3,6 +3,7 @@
 
 mod control;
 mod device;
+mod events;
 mod persistence;
 mod timeouts;
 
