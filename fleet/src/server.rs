@@ -4,8 +4,8 @@
 
 use crate::api::{self, ApiState, Clock};
 use crate::artifacts::Artifacts;
-use crate::broker::{Broker, BrokerConfig};
-use crate::service::JobsService;
+use crate::broker::{Broker, BrokerConfig, BrokerTls};
+use crate::service::{JobsService, Readiness, SUBSCRIPTION};
 use crate::store::{Changes, Store, StoreError};
 use rumqttc::MqttOptions;
 use std::net::SocketAddr;
@@ -18,13 +18,35 @@ use tokio::task::JoinHandle;
 /// The service's MQTT identity (client id and username).
 pub const SERVICE_IDENTITY: &str = "jobhost-fleet";
 
+/// How long [`Server::start`] waits for the broker to accept the service's
+/// connection and acknowledge its subscription before giving up: long
+/// enough for a broker that is still starting (the service retries with
+/// backoff), short enough that a wrong address or a broker that never
+/// answers is reported instead of hanging.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where the embedded broker listens for the service alone: loopback, any
+/// free port (see [`BrokerConfig::service_listen`]).
+const SERVICE_LISTEN: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 0);
+
 /// Which broker the service uses.
 #[derive(Debug, Clone)]
 pub enum BrokerChoice {
-    /// Start rmqtt in-process on this address (port 0: any free port).
+    /// Start rmqtt in-process on this address (port 0: any free port),
+    /// plain TCP; a device is identified by its MQTT client id.
     Embedded {
         /// Listen address.
         listen: SocketAddr,
+    },
+    /// Start rmqtt in-process with TLS on this address, requiring a client
+    /// certificate signed by `tls.client_ca` (mTLS); a device is identified
+    /// by its certificate's CN, which must also be its client id.
+    EmbeddedTls {
+        /// Listen address.
+        listen: SocketAddr,
+        /// Server certificate, key, and the CA for client certificates.
+        tls: BrokerTls,
     },
     /// Connect to a broker someone else runs (mosquitto, EMQX, ...), which
     /// must give this identity `$aws/things/+/jobs/#` and isolate things.
@@ -91,11 +113,52 @@ pub enum ServerError {
         /// Why.
         source: std::io::Error,
     },
+    /// The broker did not accept the service and acknowledge its
+    /// subscription in time.
+    #[error(
+        "the jobs service could not subscribe to {SUBSCRIPTION} on the MQTT broker at {broker} \
+         within {} s: {}",
+        within.as_secs_f32(),
+        last_error.as_deref().unwrap_or("no answer from the broker")
+    )]
+    NotReady {
+        /// The broker's address, as the service connects to it.
+        broker: String,
+        /// How long it waited.
+        within: Duration,
+        /// The last connection error, if the connection failed.
+        last_error: Option<String>,
+    },
+    /// The broker refused the subscription: it does not grant the service's
+    /// identity the jobs topics (check its ACL).
+    #[error(
+        "the MQTT broker at {broker} refused the jobs service's subscription to {SUBSCRIPTION}: \
+         it must grant {identity} `{SUBSCRIPTION}`"
+    )]
+    SubscriptionRefused {
+        /// The broker's address.
+        broker: String,
+        /// The identity the service connected with.
+        identity: String,
+    },
 }
 
 impl Server {
-    /// Starts everything; returns once the broker and HTTP API listen.
+    /// Starts everything; returns once the broker and HTTP API listen and
+    /// the service is subscribed to the devices' requests, so that a device
+    /// may send one at once. Waits at most [`READY_TIMEOUT`] for the broker.
     pub async fn start(config: ServerConfig, now: Clock) -> Result<Self, ServerError> {
+        Self::start_within(config, now, READY_TIMEOUT).await
+    }
+
+    /// [`Server::start`], waiting at most `ready_timeout` for the broker to
+    /// acknowledge the service's subscription. On failure everything that
+    /// was started is stopped again.
+    pub async fn start_within(
+        config: ServerConfig,
+        now: Clock,
+        ready_timeout: Duration,
+    ) -> Result<Self, ServerError> {
         crate::broker::install_crypto_provider();
         std::fs::create_dir_all(&config.data_dir).map_err(|e| {
             ServerError::Storage(format!("cannot create {}: {e}", config.data_dir.display()))
@@ -127,15 +190,9 @@ impl Server {
         );
 
         let (broker, options) = match &config.broker {
-            BrokerChoice::Embedded { listen } => {
-                let password = random_secret()?;
-                let mut broker_config = BrokerConfig::new(SERVICE_IDENTITY, password.clone());
-                broker_config.listen = *listen;
-                let broker = Broker::start(broker_config).await?;
-                let addr = broker.local_addr();
-                let mut options = service_options(&addr.ip().to_string(), addr.port());
-                options.set_credentials(SERVICE_IDENTITY, password);
-                (Some(broker), options)
+            BrokerChoice::Embedded { listen } => embedded(*listen, None).await?,
+            BrokerChoice::EmbeddedTls { listen, tls } => {
+                embedded(*listen, Some(tls.clone())).await?
             }
             BrokerChoice::External {
                 host,
@@ -158,7 +215,10 @@ impl Server {
                     .and_then(|mut a| a.next())
                     .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], *port)))
             }
-            (None, BrokerChoice::Embedded { listen }) => *listen,
+            (
+                None,
+                BrokerChoice::Embedded { listen } | BrokerChoice::EmbeddedTls { listen, .. },
+            ) => *listen,
         };
 
         let (stop, stopped) = watch::channel(false);
@@ -169,10 +229,12 @@ impl Server {
             now: now.clone(),
         };
         let service_options = options.clone();
-        let mut tasks = vec![tokio::spawn(service.run(
+        let (ready_tx, mut ready) = watch::channel(Readiness::Connecting(None));
+        let mut tasks = vec![tokio::spawn(service.run_reporting(
             options,
             changes_rx,
             stopped.clone(),
+            ready_tx,
         ))];
         let state = ApiState::new(store.clone(), changes.clone(), artifacts.clone())
             .with_clock(now.clone());
@@ -193,8 +255,7 @@ impl Server {
                 tracing::error!(target: "service", "HTTP API stopped: {e}");
             }
         }));
-        tracing::info!(target: "service", %mqtt_addr, %http_addr, "jobs service running");
-        Ok(Self {
+        let server = Self {
             mqtt_addr,
             http_addr,
             store,
@@ -205,12 +266,22 @@ impl Server {
             service_options,
             stop,
             tasks,
-        })
+        };
+        if let Err(e) =
+            wait_until_subscribed(&mut ready, &server.service_options, ready_timeout).await
+        {
+            server.stop().await;
+            return Err(e);
+        }
+        tracing::info!(target: "service", %mqtt_addr, %http_addr, "jobs service running");
+        Ok(server)
     }
 
     /// MQTT options for another session with the service's privileges
     /// (tests and tools that inject messages as the service would), under
     /// its own client id so it does not take over the service's session.
+    /// With the embedded broker they point at its service listener, the only
+    /// place that identity is accepted, not at [`Server::mqtt_addr`].
     pub fn service_mqtt_options(&self, client_id: &str) -> MqttOptions {
         let mut options = self.service_options.clone();
         options.set_client_id(client_id.to_owned());
@@ -243,6 +314,74 @@ impl Server {
         }
         if let Some(broker) = self.broker {
             broker.shutdown();
+        }
+    }
+}
+
+/// Starts the embedded broker with a loopback listener reserved for the
+/// service, and the service's options for it: the service connects there
+/// with a fresh per-start password and no certificate, and the public
+/// listener (plain or mTLS) refuses the service identity outright
+/// ([`BrokerConfig::service_listen`] says why that is safe).
+async fn embedded(
+    listen: SocketAddr,
+    tls: Option<BrokerTls>,
+) -> Result<(Option<Broker>, MqttOptions), ServerError> {
+    let password = random_secret()?;
+    let broker = Broker::start(BrokerConfig {
+        listen,
+        tls,
+        service_listen: Some(SERVICE_LISTEN),
+        ..BrokerConfig::new(SERVICE_IDENTITY, password.clone())
+    })
+    .await?;
+    // Broker::start returns the service address whenever it was asked for.
+    let addr = broker.service_addr().unwrap_or(SERVICE_LISTEN);
+    let mut options = service_options(&addr.ip().to_string(), addr.port());
+    options.set_credentials(SERVICE_IDENTITY, password);
+    Ok((Some(broker), options))
+}
+
+/// Waits until the service's subscription is acknowledged, the broker
+/// refuses it, or `within` passes.
+async fn wait_until_subscribed(
+    ready: &mut watch::Receiver<Readiness>,
+    options: &MqttOptions,
+    within: Duration,
+) -> Result<(), ServerError> {
+    let (host, port) = options.broker_address();
+    let broker = format!("{host}:{port}");
+    let outcome = tokio::time::timeout(
+        within,
+        ready.wait_for(|r| !matches!(r, Readiness::Connecting(_))),
+    )
+    .await
+    .map(|state| state.map(|s| s.clone()));
+    match outcome {
+        Ok(Ok(Readiness::Subscribed)) => Ok(()),
+        Ok(Ok(_)) => Err(ServerError::SubscriptionRefused {
+            broker,
+            identity: options
+                .credentials()
+                .map(|login| login.username)
+                .unwrap_or_else(|| options.client_id()),
+        }),
+        // The connection task ended: only on shutdown, which nobody sent.
+        Ok(Err(_)) => Err(ServerError::NotReady {
+            broker,
+            within,
+            last_error: Some("the service's MQTT connection task ended".into()),
+        }),
+        Err(_) => {
+            let last_error = match &*ready.borrow() {
+                Readiness::Connecting(e) => e.clone(),
+                _ => None,
+            };
+            Err(ServerError::NotReady {
+                broker,
+                within,
+                last_error,
+            })
         }
     }
 }

@@ -23,10 +23,22 @@ pub struct BrokerConfig {
     /// The service's password, generated per start by the caller; compared
     /// in constant time.
     pub service_password: String,
-    /// Mutual TLS. When set, every client must present a certificate signed
-    /// by `client_ca`, and the certificate's CN is its identity (the service
-    /// needs a certificate whose CN is `service_username`, plus the password).
+    /// Mutual TLS on `listen`. When set, every client there must present a
+    /// certificate signed by `client_ca`, and the certificate's CN is its
+    /// identity. Without `service_listen`, the service connects there too,
+    /// with a certificate whose CN is `service_username` plus the password.
     pub tls: Option<BrokerTls>,
+    /// A second, plain-TCP listener for the jobs service alone; must be a
+    /// loopback address (port 0: any free port, see
+    /// [`Broker::service_addr`](super::Broker::service_addr)).
+    ///
+    /// When set, the service identity is accepted *only* there and refused on
+    /// `listen` whatever certificate or password a client presents, and no
+    /// device may connect on this one. So the service needs no certificate of
+    /// its own, its password never crosses a network interface, and a device
+    /// (even one holding a CA-signed certificate with the service's name) can
+    /// never obtain the service's privileges over the public listener.
+    pub service_listen: Option<SocketAddr>,
 }
 
 impl BrokerConfig {
@@ -37,6 +49,7 @@ impl BrokerConfig {
             service_username: service_username.into(),
             service_password: service_password.into(),
             tls: None,
+            service_listen: None,
         }
     }
 }
@@ -48,6 +61,7 @@ impl std::fmt::Debug for BrokerConfig {
             .field("service_username", &self.service_username)
             .field("service_password", &"<redacted>")
             .field("tls", &self.tls)
+            .field("service_listen", &self.service_listen)
             .finish()
     }
 }

@@ -12,6 +12,11 @@ pub enum BrokerError {
     EmptyServicePassword,
     #[error("TLS file path {0} is not valid UTF-8")]
     NonUtf8Path(PathBuf),
+    #[error(
+        "the service listener {0} is not a loopback address: it is plain TCP and carries the \
+         service's password, so it must not be reachable from the network"
+    )]
+    ServiceListenerNotLoopback(SocketAddr),
     #[error("cannot listen for MQTT on {addr}: {reason}")]
     Bind { addr: SocketAddr, reason: String },
     #[error(

@@ -14,7 +14,9 @@ use async_trait::async_trait;
 use rmqtt::codec::v5::SubscribeAckReason;
 use rmqtt::hook::{Handler, HookResult, Parameter, ReturnType};
 use rmqtt::session::Session;
-use rmqtt::types::{AuthResult, ConnectInfo, LastWill, PublishAclResult, SubscribeAclResult};
+use rmqtt::types::{
+    AuthResult, ConnectInfo, LastWill, ListenerId, PublishAclResult, SubscribeAclResult,
+};
 
 use super::policy::{device_may_use, is_valid_thing_name, secrets_equal, service_may_use};
 
@@ -24,9 +26,12 @@ use super::policy::{device_may_use, is_valid_thing_name, secrets_equal, service_
 pub(crate) struct Rules {
     pub(crate) service_username: String,
     pub(crate) service_password: String,
-    /// With mTLS the identity is the client certificate's CN, not whatever
-    /// the client put in CONNECT.
+    /// With mTLS the identity on the public listener is the client
+    /// certificate's CN, not whatever the client put in CONNECT.
     pub(crate) mtls: bool,
+    /// The listener reserved for the service, if any: the service identity
+    /// is then accepted there only, and nobody else is.
+    pub(crate) service_listener: Option<ListenerId>,
     /// Set by shutdown: refuse every CONNECT, SUBSCRIBE and PUBLISH from then
     /// on, because rmqtt keeps existing sessions alive after the listener
     /// task is aborted.
@@ -48,8 +53,9 @@ impl Rules {
         self.closed.load(Ordering::Acquire)
     }
 
-    /// Decides a CONNECT: the service needs its password, a device a usable
-    /// identity. The last-will topic is checked here too, because rmqtt
+    /// Decides a CONNECT: the service needs its password (and, if there is
+    /// one, the service listener), a device a usable identity on the public
+    /// listener. The last-will topic is checked here too, because rmqtt
     /// publishes a will without running the publish ACL hook: a device could
     /// otherwise leave a message on another thing's topic.
     fn authenticate(&self, ci: &ConnectInfo) -> AuthResult {
@@ -57,39 +63,21 @@ impl Rules {
             return AuthResult::NotAuthorized;
         }
         let client_id: &str = ci.client_id();
-        let role = if self.mtls {
-            // rmqtt copies the CN into the username only when the
-            // certificate has one, so read it from the certificate itself.
-            let Some(cn) = ci.cert().and_then(|c| c.common_name.as_deref()) else {
-                tracing::info!(
-                    client_id,
-                    "MQTT CONNECT refused: client certificate has no CN"
-                );
-                return AuthResult::NotAuthorized;
-            };
-            if cn == self.service_username {
-                Role::Service
-            } else if client_id != cn {
-                // Like an AWS policy on iot:Connect with client/${ThingName}:
-                // otherwise a device could take over another thing's session.
-                tracing::info!(
-                    client_id,
-                    cn,
-                    "MQTT CONNECT refused: client id is not the certificate CN"
-                );
-                return AuthResult::NotAuthorized;
-            } else {
-                Role::Device(cn)
-            }
-        } else if ci.username().is_some_and(|u| **u == *self.service_username) {
-            Role::Service
-        } else {
-            // Any other username (AWS SDKs send `?SDK=...` metrics there) is
-            // ignored: on plain TCP a device is its client id.
-            Role::Device(client_id)
+        let Some(role) = self.claimed_role(ci) else {
+            return AuthResult::NotAuthorized;
         };
+        let on_service_listener = self.service_listener == Some(ci.id().lid());
         match role {
             Role::Service => {
+                if self.service_listener.is_some() && !on_service_listener {
+                    // Not even with the password: the service never comes
+                    // this way, so whoever does is not the service.
+                    tracing::warn!(
+                        client_id,
+                        "MQTT CONNECT refused: the service identity on the public listener"
+                    );
+                    return AuthResult::NotAuthorized;
+                }
                 let given = ci.password().map(|p| p.as_ref()).unwrap_or_default();
                 if !secrets_equal(given, self.service_password.as_bytes()) {
                     tracing::info!(client_id, "MQTT CONNECT refused: wrong service password");
@@ -97,6 +85,15 @@ impl Rules {
                 }
             }
             Role::Device(thing) => {
+                if on_service_listener {
+                    // Plain TCP without a certificate: a device here could
+                    // claim any thing's identity.
+                    tracing::warn!(
+                        client_id,
+                        "MQTT CONNECT refused: a device on the service listener"
+                    );
+                    return AuthResult::NotAuthorized;
+                }
                 if !is_valid_thing_name(thing) || thing == self.service_username {
                     tracing::info!(
                         client_id,
@@ -124,12 +121,61 @@ impl Rules {
         AuthResult::Allow(false, None)
     }
 
+    /// Who a CONNECT claims to be, before any check of the claim: on the
+    /// service listener (plain TCP) the username decides; on the public
+    /// listener the certificate CN with mTLS, else username then client id.
+    /// `None`: refused already (an mTLS certificate without a CN, or a
+    /// client id that differs from the CN).
+    fn claimed_role<'c>(&self, ci: &'c ConnectInfo) -> Option<Role<'c>> {
+        let client_id: &str = ci.client_id();
+        let service_username = ci.username().is_some_and(|u| **u == *self.service_username);
+        let on_service_listener = self.service_listener == Some(ci.id().lid());
+        if !self.mtls || on_service_listener {
+            // Any other username (AWS SDKs send `?SDK=...` metrics there) is
+            // ignored: on plain TCP a device is its client id.
+            return Some(if service_username {
+                Role::Service
+            } else {
+                Role::Device(client_id)
+            });
+        }
+        // rmqtt copies the CN into the username only when the certificate
+        // has one, so read it from the certificate itself.
+        let Some(cn) = ci.cert().and_then(|c| c.common_name.as_deref()) else {
+            tracing::info!(
+                client_id,
+                "MQTT CONNECT refused: client certificate has no CN"
+            );
+            return None;
+        };
+        if cn == self.service_username {
+            Some(Role::Service)
+        } else if client_id != cn {
+            // Like an AWS policy on iot:Connect with client/${ThingName}:
+            // otherwise a device could take over another thing's session.
+            tracing::info!(
+                client_id,
+                cn,
+                "MQTT CONNECT refused: client id is not the certificate CN"
+            );
+            None
+        } else {
+            Some(Role::Device(cn))
+        }
+    }
+
     /// The role of an authenticated session. Only the service may carry the
-    /// service username past `authenticate` (it needs the password; with mTLS
-    /// rmqtt sets the username to the certificate CN), and a device's client
-    /// id is its identity (with mTLS it was checked to equal the CN).
+    /// service username past `authenticate` (it needs the password, and the
+    /// service listener if there is one; with mTLS rmqtt sets the username to
+    /// the certificate CN), and a device's client id is its identity (with
+    /// mTLS it was checked to equal the CN).
     fn role<'s>(&self, s: &'s Session) -> Role<'s> {
-        if s.id.username.as_deref() == Some(self.service_username.as_str()) {
+        // The listener test is defence in depth: `authenticate` already
+        // keeps the service username off the public listener.
+        let right_listener = self
+            .service_listener
+            .is_none_or(|service| s.id.lid() == service);
+        if right_listener && s.id.username.as_deref() == Some(self.service_username.as_str()) {
             Role::Service
         } else {
             Role::Device(&s.id.client_id)

@@ -3,7 +3,9 @@
 //! (DESIGN.md, "Isolation between devices").
 //!
 //! * The jobs service connects with [`BrokerConfig::service_username`] and
-//!   the per-start password, and may use `$aws/things/+/jobs/#`.
+//!   the per-start password, and may use `$aws/things/+/jobs/#`. With
+//!   [`BrokerConfig::service_listen`] it may do so only on that loopback
+//!   listener, which in turn admits nobody else (what `Server` uses).
 //! * Every other client is a device (thing) and may only use topics under
 //!   `$aws/things/<identity>/`, where the identity is its MQTT client id on
 //!   plain TCP, or its client certificate's CN with mTLS (the client id must
@@ -38,14 +40,22 @@ use rmqtt::context::ServerContext;
 use rmqtt::hook::Type;
 use rmqtt::net::Builder;
 use rmqtt::server::MqttServer;
+use rmqtt::types::ListenerId;
 use tokio::task::JoinHandle;
 
 use config::{MAX_INFLIGHT, MAX_MQUEUE_LEN};
 use hooks::{AccessHook, Rules};
 
+/// rmqtt keys each listener's settings by an id of our choosing; the hooks
+/// tell the service listener from the public one by it. Fixed ids, not
+/// ports: two listeners on different addresses may share a port.
+const PUBLIC_LISTENER: ListenerId = 1;
+const SERVICE_LISTENER: ListenerId = 2;
+
 /// A running broker. Dropping it has the same effect as [`Broker::shutdown`].
 pub struct Broker {
     local_addr: SocketAddr,
+    service_addr: Option<SocketAddr>,
     rules: Arc<Rules>,
     scx: ServerContext,
     server: JoinHandle<()>,
@@ -69,6 +79,11 @@ impl Broker {
         if config.service_password.is_empty() {
             return Err(BrokerError::EmptyServicePassword);
         }
+        if let Some(addr) = config.service_listen {
+            if !addr.ip().is_loopback() {
+                return Err(BrokerError::ServiceListenerNotLoopback(addr));
+            }
+        }
         install_crypto_provider();
 
         // busy_check off: rmqtt otherwise refuses CONNECTs while the host's
@@ -79,6 +94,7 @@ impl Broker {
             service_username: config.service_username.clone(),
             service_password: config.service_password.clone(),
             mtls: config.tls.is_some(),
+            service_listener: config.service_listen.map(|_| SERVICE_LISTENER),
             closed: AtomicBool::new(false),
         });
         let register = scx.extends.hook_mgr().register();
@@ -91,24 +107,33 @@ impl Broker {
         }
         register.start().await;
 
-        let listener = bind(&config)?;
-        let local_addr = listener.local_addr().map_err(|e| BrokerError::Bind {
-            addr: config.listen,
-            reason: format!("{e:#}"),
-        })?;
-        // rmqtt keys listeners by id, which defaults to the configured port
-        // (0 here in tests): use the real one.
-        let server = MqttServer::new(scx.clone())
-            .listener_by_id(listener, local_addr.port())
-            .build();
+        // Bind everything before spawning anything, so that a failure leaves
+        // nothing running.
+        let public = bind(&config)?;
+        let local_addr = bound_addr(&public, config.listen)?;
+        let service = match config.service_listen {
+            Some(addr) => {
+                let listener = bind_plain(base_builder(addr), addr)?;
+                let bound = bound_addr(&listener, addr)?;
+                Some((listener, bound))
+            }
+            None => None,
+        };
+        let service_addr = service.as_ref().map(|(_, addr)| *addr);
+        let mut server = MqttServer::new(scx.clone()).listener_by_id(public, PUBLIC_LISTENER);
+        if let Some((listener, _)) = service {
+            server = server.listener_by_id(listener, SERVICE_LISTENER);
+        }
+        let server = server.build();
         let server = tokio::spawn(async move {
             if let Err(e) = server.run().await {
                 tracing::error!("embedded MQTT broker stopped: {e:#}");
             }
         });
-        tracing::info!(%local_addr, tls = config.tls.is_some(), "embedded MQTT broker listening");
+        tracing::info!(%local_addr, ?service_addr, tls = config.tls.is_some(), "embedded MQTT broker listening");
         Ok(Broker {
             local_addr,
+            service_addr,
             rules,
             scx,
             server,
@@ -118,6 +143,11 @@ impl Broker {
     /// The address the broker listens on (with the real port if 0 was asked).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The service listener's address (with the real port), if configured.
+    pub fn service_addr(&self) -> Option<SocketAddr> {
+        self.service_addr
     }
 
     /// Stops the broker, best effort.
@@ -163,26 +193,52 @@ async fn kick_all(scx: ServerContext) {
     }
 }
 
-/// Binds the TCP socket and, with mTLS, loads the certificates.
-fn bind(config: &BrokerConfig) -> Result<rmqtt::net::Listener, BrokerError> {
-    let builder = Builder::new()
+/// The settings both listeners share.
+fn base_builder(addr: SocketAddr) -> Builder {
+    Builder::new()
         .name("jobhost-fleet")
-        .laddr(config.listen)
+        .laddr(addr)
         .allow_anonymous(false)
         .max_packet_size(MAX_PACKET_SIZE)
         .max_inflight(NonZeroU16::new(MAX_INFLIGHT).unwrap_or(NonZeroU16::MIN))
         .max_mqueue_len(MAX_MQUEUE_LEN)
-        .reuseaddr(Some(true));
-    let bind_error = |e: rmqtt::Error| BrokerError::Bind {
-        addr: config.listen,
+        .reuseaddr(Some(true))
+        // A reply or notification often follows another small write to the
+        // same client: with Nagle on it waits for the client's delayed ACK,
+        // ~40 ms per message on Linux (benches/e2e.rs).
+        .nodelay(true)
+}
+
+fn bind_error(addr: SocketAddr) -> impl Fn(rmqtt::Error) -> BrokerError {
+    move |e| BrokerError::Bind {
+        addr,
         reason: format!("{e:#}"),
-    };
+    }
+}
+
+fn bind_plain(builder: Builder, addr: SocketAddr) -> Result<rmqtt::net::Listener, BrokerError> {
+    builder
+        .bind()
+        .map_err(bind_error(addr))?
+        .tcp()
+        .map_err(bind_error(addr))
+}
+
+fn bound_addr(
+    listener: &rmqtt::net::Listener,
+    asked: SocketAddr,
+) -> Result<SocketAddr, BrokerError> {
+    listener.local_addr().map_err(|e| BrokerError::Bind {
+        addr: asked,
+        reason: format!("{e:#}"),
+    })
+}
+
+/// Binds the public TCP socket and, with mTLS, loads the certificates.
+fn bind(config: &BrokerConfig) -> Result<rmqtt::net::Listener, BrokerError> {
+    let builder = base_builder(config.listen);
     let Some(tls) = &config.tls else {
-        return builder
-            .bind()
-            .map_err(bind_error)?
-            .tcp()
-            .map_err(bind_error);
+        return bind_plain(builder, config.listen);
     };
     let builder = builder
         .tls_cert(Some(utf8(&tls.cert)?))
@@ -193,7 +249,7 @@ fn bind(config: &BrokerConfig) -> Result<rmqtt::net::Listener, BrokerError> {
         .collect_cert_info(true);
     builder
         .bind()
-        .map_err(bind_error)?
+        .map_err(bind_error(config.listen))?
         .tls()
         .map_err(|e| BrokerError::Tls {
             cert: tls.cert.clone(),

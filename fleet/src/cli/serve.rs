@@ -2,13 +2,19 @@
 //! SIGINT/SIGTERM.
 
 use crate::api::system_clock;
+use crate::broker::BrokerTls;
 use crate::server::{BrokerChoice, Server, ServerConfig};
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
+
+/// The embedded broker's default address: MQTT's registered ports, on
+/// loopback until told otherwise.
+const DEFAULT_MQTT: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 1883);
+const DEFAULT_MQTT_TLS: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8883);
 
 /// Run the jobs service: MQTT broker (embedded unless --broker), the AWS IoT
 /// Jobs device API on it, and the HTTP API.
@@ -16,17 +22,45 @@ use std::time::Duration;
 #[command(after_help = "\
 The global --token (or JOBHOST_FLEET_TOKEN), when given, is required on the management API.
 
+With --tls-cert, --tls-key and --tls-client-ca the embedded broker speaks MQTT over TLS and
+requires a client certificate signed by the client CA; a device's identity is its certificate's
+CN (= its thing name), and its MQTT client id must equal it, as with AWS IoT. The service itself
+connects over a second, loopback-only listener that admits only the service (with a per-start
+password); the public listener refuses the service identity whatever certificate is presented.
+
 Examples:
   jobhost-fleet serve                                   # embedded broker on 127.0.0.1:1883, API on :8080
+  jobhost-fleet serve --mqtt 0.0.0.0:8883 --tls-cert server.pem --tls-key server.key --tls-client-ca ca.pem
   jobhost-fleet serve --broker mqtt://127.0.0.1:1884 --broker-username jobhost-fleet --broker-password ...")]
 pub struct ServeArgs {
     /// Directory for the job database (jobs.sqlite) and artifacts.
     #[arg(long, value_name = "DIR", default_value = "fleet-data")]
     data_dir: PathBuf,
 
-    /// Listen address of the embedded MQTT broker.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:1883")]
-    mqtt: SocketAddr,
+    /// Listen address of the embedded MQTT broker [default: 127.0.0.1:1883,
+    /// or 127.0.0.1:8883 with --tls-cert].
+    #[arg(long, value_name = "ADDR", conflicts_with = "broker")]
+    mqtt: Option<SocketAddr>,
+
+    /// Run the embedded broker with TLS and client-certificate
+    /// authentication (mTLS): the broker's certificate chain (PEM). Needs
+    /// --tls-key and --tls-client-ca.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires_all = ["tls_key", "tls_client_ca"],
+        conflicts_with = "broker"
+    )]
+    tls_cert: Option<PathBuf>,
+
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+
+    /// CA certificate(s) (PEM) that sign the devices' certificates; a
+    /// device's certificate CN is its thing name and must be its client id.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_client_ca: Option<PathBuf>,
 
     /// Use an external broker instead of the embedded one: mqtt://HOST:PORT.
     /// It must grant this service `$aws/things/+/jobs/#` and confine each
@@ -62,7 +96,7 @@ pub struct ServeArgs {
 
 pub async fn run(args: ServeArgs, token: Option<String>) -> Result<ExitCode> {
     let broker = match &args.broker {
-        None => BrokerChoice::Embedded { listen: args.mqtt },
+        None => embedded_broker(&args),
         Some(url) => {
             let (host, port) = parse_mqtt_url(url)?;
             let credentials = args
@@ -87,9 +121,16 @@ pub async fn run(args: ServeArgs, token: Option<String>) -> Result<ExitCode> {
         url_ttl: Duration::from_secs(args.url_ttl),
         token,
     };
-    let server = Server::start(config, system_clock()).await?;
+    let mqtt = if args.tls_cert.is_some() {
+        "MQTT over mTLS"
+    } else {
+        "MQTT"
+    };
+    let server = Server::start(config, system_clock())
+        .await
+        .context("cannot start the jobs service")?;
     eprintln!(
-        "jobhost-fleet: MQTT on {}, HTTP API on http://{}, data in {}",
+        "jobhost-fleet: {mqtt} on {}, HTTP API on http://{}, data in {}",
         server.mqtt_addr,
         server.http_addr,
         args.data_dir.display()
@@ -98,6 +139,24 @@ pub async fn run(args: ServeArgs, token: Option<String>) -> Result<ExitCode> {
     eprintln!("jobhost-fleet: stopping");
     server.stop().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The embedded broker `args` ask for: plain TCP, or mTLS when the TLS
+/// files are given (clap makes sure they come together).
+fn embedded_broker(args: &ServeArgs) -> BrokerChoice {
+    match (&args.tls_cert, &args.tls_key, &args.tls_client_ca) {
+        (Some(cert), Some(key), Some(client_ca)) => BrokerChoice::EmbeddedTls {
+            listen: args.mqtt.unwrap_or(DEFAULT_MQTT_TLS),
+            tls: BrokerTls {
+                cert: cert.clone(),
+                key: key.clone(),
+                client_ca: client_ca.clone(),
+            },
+        },
+        _ => BrokerChoice::Embedded {
+            listen: args.mqtt.unwrap_or(DEFAULT_MQTT),
+        },
+    }
 }
 
 /// `mqtt://host:port` (port defaults to 1883).

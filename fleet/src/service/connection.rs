@@ -1,41 +1,80 @@
 //! The service's MQTT connection: one task polls rumqttc and forwards
 //! messages; [`Publisher`] sends from anywhere without blocking it.
 
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS, SubscribeReasonCode};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
 /// Every thing's jobs topics.
 pub const SUBSCRIPTION: &str = jobhost_protocol::topics::SERVICE_SUBSCRIPTION;
 
+/// Whether device requests reach the service, published by the connection
+/// task so that `Server::start` can wait for it: a request published before
+/// the broker acknowledged [`SUBSCRIPTION`] is lost (clean sessions), and a
+/// device only asks again after its own timeout.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Readiness {
+    /// Not subscribed (yet, or since the connection dropped); the last
+    /// connection error, if there was one.
+    Connecting(Option<String>),
+    /// Connected, and the broker acknowledged [`SUBSCRIPTION`] (SUBACK).
+    Subscribed,
+    /// The broker refused [`SUBSCRIPTION`] (SUBACK failure): it does not
+    /// grant this identity the jobs topics.
+    Refused,
+}
+
 /// Publishes QoS 1 messages.
 #[derive(Clone)]
 pub struct Publisher {
-    client: AsyncClient,
+    queue: mpsc::UnboundedSender<(String, Vec<u8>)>,
 }
 
 impl Publisher {
-    /// Queues a publish; waits only when rumqttc's request queue is full.
+    /// Queues a publish and returns at once. It must never wait for rumqttc:
+    /// the task that calls it is the one that drains the incoming channel,
+    /// and a full incoming channel stops the poll loop that drains rumqttc's
+    /// request queue, so waiting here deadlocks the service under a burst
+    /// (a few thousand notifications at once; benches/e2e.rs found it).
     pub async fn publish(&self, topic: String, payload: Vec<u8>) {
-        if let Err(e) = self
-            .client
-            .publish(topic.clone(), QoS::AtLeastOnce, false, payload)
-            .await
-        {
-            tracing::error!(target: "service", "cannot publish to {topic}: {e}");
+        if self.queue.send((topic.clone(), payload)).is_err() {
+            tracing::error!(target: "service", "cannot publish to {topic}: connection closed");
         }
     }
 }
 
+/// Feeds queued publishes to rumqttc, in order, until every [`Publisher`]
+/// is dropped.
+fn forward(client: AsyncClient, mut queue: mpsc::UnboundedReceiver<(String, Vec<u8>)>) {
+    tokio::spawn(async move {
+        while let Some((topic, payload)) = queue.recv().await {
+            if let Err(e) = client
+                .publish(topic.clone(), QoS::AtLeastOnce, false, payload)
+                .await
+            {
+                tracing::error!(target: "service", "cannot publish to {topic}: {e}");
+            }
+        }
+    });
+}
+
+/// Starts the connection task. It reports on `ready` as it connects,
+/// subscribes, and loses the connection.
 pub(crate) fn spawn(
     options: MqttOptions,
     mut shutdown: watch::Receiver<bool>,
+    ready: watch::Sender<Readiness>,
 ) -> (Publisher, mpsc::Receiver<(String, Vec<u8>)>) {
     let (client, mut eventloop) = AsyncClient::new(options, 1024);
+    // Every reply follows the PUBACK of its request: with Nagle on, it waits
+    // for the broker's delayed ACK, ~40 ms per request (benches/e2e.rs).
+    let mut network = eventloop.network_options();
+    network.set_tcp_nodelay(true);
+    eventloop.set_network_options(network);
     let (tx, rx) = mpsc::channel(4096);
-    let publisher = Publisher {
-        client: client.clone(),
-    };
+    let (queue, outgoing) = mpsc::unbounded_channel();
+    forward(client.clone(), outgoing);
+    let publisher = Publisher { queue };
     tokio::spawn(async move {
         let mut failures: u32 = 0;
         loop {
@@ -54,10 +93,31 @@ pub(crate) fn spawn(
                     failures = 0;
                     tracing::info!(target: "service", "connected to the broker");
                     // rumqttc does not resubscribe by itself (rumqtt#250).
-                    if !ack.session_present {
-                        if let Err(e) = client.try_subscribe(SUBSCRIPTION, QoS::AtLeastOnce) {
-                            tracing::error!(target: "service", "cannot subscribe: {e}");
-                        }
+                    if ack.session_present {
+                        // The broker kept the subscription with the session.
+                        ready.send_replace(Readiness::Subscribed);
+                    } else if let Err(e) = client.try_subscribe(SUBSCRIPTION, QoS::AtLeastOnce) {
+                        tracing::error!(target: "service", "cannot subscribe: {e}");
+                        ready.send_replace(Readiness::Connecting(Some(format!(
+                            "cannot subscribe: {e}"
+                        ))));
+                    }
+                }
+                // The only SUBSCRIBE this client sends is SUBSCRIPTION, and
+                // rmqtt adds the route before it acknowledges: from here on
+                // device requests reach the service.
+                Ok(Event::Incoming(Packet::SubAck(ack))) => {
+                    let granted = !ack.return_codes.is_empty()
+                        && ack
+                            .return_codes
+                            .iter()
+                            .all(|c| matches!(c, SubscribeReasonCode::Success(_)));
+                    if granted {
+                        tracing::info!(target: "service", "subscribed to {SUBSCRIPTION}");
+                        ready.send_replace(Readiness::Subscribed);
+                    } else {
+                        tracing::error!(target: "service", "the broker refused the subscription to {SUBSCRIPTION}");
+                        ready.send_replace(Readiness::Refused);
                     }
                 }
                 Ok(Event::Incoming(Packet::Publish(p))) => {
@@ -67,6 +127,7 @@ pub(crate) fn spawn(
                 }
                 Ok(_) => {}
                 Err(e) => {
+                    ready.send_replace(Readiness::Connecting(Some(e.to_string())));
                     failures = failures.saturating_add(1);
                     // Loopback broker: retry fast at first, then back off.
                     let delay = Duration::from_millis(200u64.saturating_mul(1 << failures.min(5)))

@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
-pub use connection::Publisher;
+pub use connection::{Publisher, Readiness, SUBSCRIPTION};
 
 /// What the service needs.
 pub struct JobsService {
@@ -46,10 +46,24 @@ impl JobsService {
     pub async fn run(
         self,
         options: MqttOptions,
+        changes: mpsc::UnboundedReceiver<Changes>,
+        shutdown: watch::Receiver<bool>,
+    ) {
+        let (ready, _) = watch::channel(Readiness::Connecting(None));
+        self.run_reporting(options, changes, shutdown, ready).await;
+    }
+
+    /// [`JobsService::run`], reporting on `ready` whether device requests
+    /// reach the service (connected and subscribed), for callers that must
+    /// not announce the service before they do.
+    pub async fn run_reporting(
+        self,
+        options: MqttOptions,
         mut changes: mpsc::UnboundedReceiver<Changes>,
         mut shutdown: watch::Receiver<bool>,
+        ready: watch::Sender<Readiness>,
     ) {
-        let (publisher, mut incoming) = connection::spawn(options, shutdown.clone());
+        let (publisher, mut incoming) = connection::spawn(options, shutdown.clone(), ready);
         let mut notifier = notifier::Notifier::new(
             self.store.clone(),
             self.artifacts.clone(),

@@ -11,6 +11,7 @@
 
 pub mod mosquitto;
 pub mod plugins;
+pub mod proxy;
 pub mod service;
 pub mod tls;
 

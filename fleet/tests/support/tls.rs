@@ -83,6 +83,31 @@ impl TestPki {
         })
     }
 
+    /// A client certificate and key with subject CN `cn`, written as
+    /// `<file>.pem` and `<file>.key` next to the CA (for a device's config
+    /// file or a CLI flag). Returns (certificate, key) paths.
+    pub fn client_files(&self, cn: &str, file: &str) -> (PathBuf, PathBuf) {
+        let (cert, key) = self.client(cn);
+        let (cert_path, key_path) = (
+            self.dir.join(format!("{file}.pem")),
+            self.dir.join(format!("{file}.key")),
+        );
+        write(&cert_path, &cert);
+        write(&key_path, &key);
+        (cert_path, key_path)
+    }
+
+    /// rumqttc transport trusting this CA and presenting `client_auth`
+    /// (certificate and key PEM) if given: for a certificate from another
+    /// CA, say.
+    pub fn transport_presenting(&self, client_auth: Option<(String, String)>) -> Transport {
+        Transport::Tls(TlsConfiguration::Simple {
+            ca: self.ca_pem.clone().into_bytes(),
+            alpn: None,
+            client_auth: client_auth.map(|(cert, key)| (cert.into_bytes(), key.into_bytes())),
+        })
+    }
+
     fn issue(
         &self,
         cn: &str,

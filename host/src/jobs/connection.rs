@@ -80,7 +80,12 @@ pub fn spawn(
     subscriptions: Vec<String>,
     mut shutdown: watch::Receiver<bool>,
 ) -> (MqttHandle, mpsc::Receiver<MqttEvent>) {
-    let (client, eventloop) = AsyncClient::new(options, 256);
+    let (client, mut eventloop) = AsyncClient::new(options, 256);
+    // A request follows the PUBACK of the message that caused it: with Nagle
+    // on, it waits for the broker's delayed ACK, ~40 ms per request.
+    let mut network = eventloop.network_options();
+    network.set_tcp_nodelay(true);
+    eventloop.set_network_options(network);
     let (tx, rx) = mpsc::channel(1024);
     let handle = MqttHandle {
         client: client.clone(),

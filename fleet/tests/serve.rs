@@ -1,0 +1,198 @@
+//! `jobhost-fleet serve` as a process: with `--tls-cert`, `--tls-key` and
+//! `--tls-client-ca` its embedded broker requires client certificates and
+//! answers a device with one at once (the service is subscribed before the
+//! address is printed); the flags are checked together and documented.
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
+mod support;
+
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::time::Duration;
+
+use jobhost_fleet::broker::install_crypto_provider;
+use rumqttc::{ConnectionError, QoS, SubscribeReasonCode};
+use serde_json::Value;
+use support::tls::TestPki;
+use support::{options, TestClient};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+const BIN: &str = env!("CARGO_BIN_EXE_jobhost-fleet");
+
+/// A guard against a hung child, never a synchronisation point.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// An answer "at once": far below the agent's 10 s resend.
+const PROMPT: Duration = Duration::from_secs(3);
+
+fn serve(dir: &std::path::Path, args: &[&str]) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .arg("serve")
+        .arg("--data-dir")
+        .arg(dir.join("fleet-data"))
+        .args(["--http", "127.0.0.1:0"])
+        .args(args)
+        .env_clear()
+        .env("JOBHOST_FLEET_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    command
+}
+
+/// Starts `serve` and returns it with the MQTT address it announced: the
+/// line it prints once it is ready for devices.
+async fn start(mut command: Command) -> (Child, SocketAddr) {
+    let mut child = command.spawn().unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let announced = tokio::time::timeout(PATIENCE, async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(rest) = line.strip_prefix("jobhost-fleet: MQTT over mTLS on ") {
+                return rest
+                    .split(',')
+                    .next()
+                    .unwrap()
+                    .parse::<SocketAddr>()
+                    .unwrap();
+            }
+            eprintln!("serve: {line}");
+        }
+        panic!("serve exited without announcing its MQTT address");
+    })
+    .await
+    .expect("serve starts");
+    // Keep draining stderr so the child never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, announced)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_with_mtls_answers_a_device_with_a_certificate_and_refuses_one_without() {
+    install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let pki = TestPki::generate(dir.path());
+    let (cert, key, ca) = (pki.server_cert(), pki.server_key(), pki.ca());
+    let (mut child, addr) = start(serve(
+        dir.path(),
+        &[
+            "--mqtt",
+            "127.0.0.1:0",
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+            "--tls-client-ca",
+            ca.to_str().unwrap(),
+        ],
+    ))
+    .await;
+
+    let mut o = options("t1", addr);
+    o.set_transport(pki.transport(Some("t1")));
+    let mut t1 = TestClient::connect(o).await.unwrap();
+    let request = "$aws/things/t1/jobs/$next/get";
+    assert_eq!(
+        t1.subscribe(&format!("{request}/accepted")).await,
+        SubscribeReasonCode::Success(QoS::AtLeastOnce)
+    );
+    t1.publish(request, r#"{"clientToken":"c1"}"#)
+        .await
+        .unwrap();
+    let reply = tokio::time::timeout(PROMPT, t1.recv_publish())
+        .await
+        .expect("answered at once");
+    let reply: Value = serde_json::from_slice(&reply.payload).unwrap();
+    assert_eq!(reply["clientToken"], "c1", "{reply}");
+
+    let mut o = options("t2", addr);
+    o.set_transport(pki.transport(None));
+    match TestClient::connect(o).await {
+        Err(ConnectionError::ConnectionRefused(code)) => {
+            panic!("expected a TLS failure, got CONNACK {code:?}")
+        }
+        Err(_) => {}
+        Ok(_) => panic!("a client without a certificate was accepted"),
+    }
+    child.kill().await.unwrap();
+}
+
+/// Runs `serve` expecting it to fail at once; returns its stderr.
+async fn fails(args: &[&str]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let output = tokio::time::timeout(PATIENCE, serve(dir.path(), args).output())
+        .await
+        .expect("serve exits")
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    String::from_utf8(output.stderr).unwrap()
+}
+
+#[tokio::test]
+async fn the_tls_flags_go_together_and_not_with_an_external_broker() {
+    let err = fails(&["--tls-cert", "server.pem"]).await;
+    assert!(
+        err.contains("--tls-key") && err.contains("--tls-client-ca"),
+        "{err}"
+    );
+    let err = fails(&["--tls-key", "server.key"]).await;
+    assert!(err.contains("--tls-cert"), "{err}");
+    let err = fails(&[
+        "--broker",
+        "mqtt://127.0.0.1:1884",
+        "--tls-cert",
+        "a",
+        "--tls-key",
+        "b",
+        "--tls-client-ca",
+        "c",
+    ])
+    .await;
+    assert!(
+        err.contains("--broker") && err.contains("--tls-cert"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn missing_tls_files_are_named_in_the_error() {
+    let missing = "/nonexistent/jobhost-serve-test.pem";
+    let err = fails(&[
+        "--mqtt",
+        "127.0.0.1:0",
+        "--tls-cert",
+        missing,
+        "--tls-key",
+        missing,
+        "--tls-client-ca",
+        missing,
+    ])
+    .await;
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("error: ") && l.contains(missing)),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn help_documents_the_tls_flags() {
+    let output = Command::new(BIN)
+        .args(["serve", "--help"])
+        .env_clear()
+        .output()
+        .await
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let help = String::from_utf8(output.stdout).unwrap();
+    for flag in [
+        "--tls-cert",
+        "--tls-key",
+        "--tls-client-ca",
+        "loopback-only",
+    ] {
+        assert!(help.contains(flag), "{flag} missing from:\n{help}");
+    }
+}
