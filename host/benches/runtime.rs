@@ -5,20 +5,46 @@
 //!   map the result to a report. This is the per-job cost of the runtime.
 //! - `load/echo/{compile,cached}`: making a plugin runnable from its bytes,
 //!   compiling with Cranelift versus loading the verified cache entry.
+//! - `limits/cpu-bound/{epoch-on,epoch-off}`: a CPU-bound run (the
+//!   `test-probe` plugin's `compute`, ~10 M rounds) with the interruption
+//!   that enforces deadlines and cancellation, and without it: the ratio is
+//!   what the limits cost.
 //!
 //! Figures measured on the development machines are in BENCHMARKS.md.
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use jobhost::executor::{self, CancelToken, Conclusion, Execution, NullObserver};
+use jobhost::executor::{self, CancelToken, Conclusion, Execution, NullObserver, Report};
 use jobhost::runtime::{
     AllocatorChoice, CacheStatus, EngineConfig, ExecutionLimits, Plugin, Runtime, Sandbox,
 };
 use std::path::PathBuf;
 
 fn echo_bytes() -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/plugins/echo.wasm");
+    plugin_bytes("echo")
+}
+
+fn plugin_bytes(name: &str) -> Vec<u8> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/plugins")
+        .join(format!("{name}.wasm"));
     std::fs::read(&path)
         .unwrap_or_else(|e| panic!("{}: {e}; run scripts/build-plugins first", path.display()))
+}
+
+/// One whole attempt with default limits and an empty sandbox.
+fn run_once(runtime: &Runtime, plugin: &Plugin, execution: &Execution) -> Report {
+    match executor::execute(
+        runtime,
+        plugin,
+        execution,
+        &Sandbox::empty(),
+        &ExecutionLimits::default(),
+        Box::new(NullObserver::default()),
+        CancelToken::new(),
+    ) {
+        Conclusion::Report(report) => report,
+        Conclusion::Cancelled => panic!("nothing cancels a benchmark run"),
+    }
 }
 
 fn execute(c: &mut Criterion) {
@@ -41,21 +67,7 @@ fn execute(c: &mut Criterion) {
         })
         .expect("runtime");
         let plugin = Plugin::from_bytes(&runtime, "echo", &wasm).expect("echo loads");
-        group.bench_function(name, |b| {
-            b.iter(|| {
-                let conclusion = executor::execute(
-                    &runtime,
-                    &plugin,
-                    &execution,
-                    &Sandbox::empty(),
-                    &ExecutionLimits::default(),
-                    Box::new(NullObserver::default()),
-                    CancelToken::new(),
-                );
-                assert!(matches!(conclusion, Conclusion::Report(_)));
-                conclusion
-            })
-        });
+        group.bench_function(name, |b| b.iter(|| run_once(&runtime, &plugin, &execution)));
     }
     group.finish();
 }
@@ -100,5 +112,36 @@ fn load(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, execute, breakdown, load);
+fn limits(c: &mut Criterion) {
+    let wasm = plugin_bytes("test-probe");
+    let execution = Execution {
+        job_id: "bench".into(),
+        execution_number: 1,
+        operation: "test-probe".into(),
+        document: r#"{"compute":10000000}"#.into(),
+        checkpoint: None,
+    };
+    let mut group = c.benchmark_group("limits/cpu-bound");
+    group.sample_size(20);
+    let config = EngineConfig::default();
+    let with = Runtime::new(&config).expect("runtime");
+    let without =
+        jobhost::runtime::bench_support::runtime_without_interruption(&config).expect("runtime");
+    for (name, runtime) in [("epoch-on", with), ("epoch-off", without)] {
+        let plugin = Plugin::from_bytes(&runtime, "test-probe", &wasm).expect("probe loads");
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let report = run_once(&runtime, &plugin, &execution);
+                assert!(
+                    report.status_details.get("computed").is_some(),
+                    "{report:?}"
+                );
+                report
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, execute, breakdown, load, limits);
 criterion_main!(benches);

@@ -52,6 +52,7 @@ fn setup() -> Setup {
             hosts: vec![format!("127.0.0.1:{}", addr.port())],
             allow_http: true,
         }),
+        command: None,
     };
     Setup {
         addr,

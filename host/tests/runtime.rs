@@ -208,6 +208,7 @@ fn granted_directory_is_visible_and_nothing_outside_it() {
             .parse::<DirGrant>()
             .unwrap()],
         download: None,
+        command: None,
     };
     let secret = outside.path().join("secret.txt");
     let doc = serde_json::json!({
@@ -260,6 +261,7 @@ fn read_only_grant_refuses_writes() {
             .parse::<DirGrant>()
             .unwrap()],
         download: None,
+        command: None,
     };
     let doc = r#"{"write":[{"path":"/ro/x.txt","content":"nope"}],"list":["/ro"]}"#;
     let report = run_with(
@@ -290,6 +292,7 @@ fn missing_granted_directory_fails_the_execution_with_a_reason() {
             .parse::<DirGrant>()
             .unwrap()],
         download: None,
+        command: None,
     };
     let report = run_with(
         &echo,
@@ -516,7 +519,7 @@ fn run_in(rt: &Runtime, plugin: &Plugin) -> jobhost::executor::Report {
 
 #[test]
 fn capabilities_are_denied_by_default() {
-    // No capability grants exist in this version: download, run-command and
+    // Without grants (an empty sandbox), download, run-command and
     // request-reboot must all refuse with `not-permitted`, naming the
     // capability, and do nothing.
     let probe = load("test-probe");

@@ -117,7 +117,59 @@ impl StatusDetails {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// Size of the map as compact JSON, in bytes: what it adds to an
+    /// update's MQTT payload (escapes aside, which sanitised values rarely
+    /// need).
+    pub fn json_len(&self) -> usize {
+        2 + self
+            .0
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + 6)
+            .sum::<usize>()
+            .saturating_sub(usize::from(!self.0.is_empty()))
+    }
+
+    /// Drops entries until the map is at most `max_bytes` of JSON, keeping
+    /// the `keep` keys first and then the others in key order, and records
+    /// how many were dropped under [`TRUNCATED_KEY`]. Returns that number.
+    /// A plugin cannot grow an update past the 128 KiB MQTT limit this way
+    /// and lose its terminal status.
+    pub fn fit(&mut self, max_bytes: usize, keep: &[&str]) -> usize {
+        if self.json_len() <= max_bytes {
+            return 0;
+        }
+        let marker_len = TRUNCATED_KEY.len() + 6 + 20;
+        let budget = max_bytes.saturating_sub(2 + marker_len);
+        let mut entries = std::mem::take(&mut self.0);
+        let total = entries.len();
+        let mut used = 0;
+        let mut take = |k: String, v: String, out: &mut BTreeMap<String, String>| {
+            let cost = k.len() + v.len() + 6;
+            if used + cost <= budget {
+                used += cost;
+                out.insert(k, v);
+            }
+        };
+        for key in keep {
+            if let Some((k, v)) = entries.remove_entry(*key) {
+                take(k, v, &mut self.0);
+            }
+        }
+        for (k, v) in entries {
+            take(k, v, &mut self.0);
+        }
+        let dropped = total - self.0.len();
+        self.0.insert(
+            TRUNCATED_KEY.to_owned(),
+            format!("{dropped} entries dropped (statusDetails limit {max_bytes} bytes)"),
+        );
+        dropped
+    }
 }
+
+/// The key [`StatusDetails::fit`] leaves to say entries were dropped.
+pub const TRUNCATED_KEY: &str = "detailsTruncated";
 
 /// Deserialising sanitises too, so details read back from the cloud or a
 /// journal can never smuggle an invalid entry past the type.
@@ -251,5 +303,36 @@ mod tests {
     fn deserialising_sanitises() {
         let d: StatusDetails = serde_json::from_str(r#"{"a b":"x\ny"}"#).expect("parses");
         assert_eq!(d.get("a_b"), Some("x y"));
+    }
+
+    #[test]
+    fn json_len_is_the_serialized_size() {
+        let (d, _) = StatusDetails::from_pairs([("a", "1"), ("key", "value")]);
+        assert_eq!(d.json_len(), serde_json::to_string(&d).unwrap().len());
+        assert_eq!(StatusDetails::new().json_len(), 2);
+    }
+
+    #[test]
+    fn fit_keeps_the_important_keys_and_says_what_it_dropped() {
+        let big = "v".repeat(1000);
+        let mut d = StatusDetails::new();
+        for i in 0..100 {
+            d.insert(&format!("d{i:03}"), &big);
+        }
+        d.insert("reason", "why it failed");
+        assert_eq!(
+            d.fit(1 << 20, &["reason"]),
+            0,
+            "within the limit: untouched"
+        );
+        let dropped = d.fit(8192, &["reason"]);
+        assert!(d.json_len() <= 8192, "{}", d.json_len());
+        assert_eq!(d.get("reason"), Some("why it failed"));
+        assert!(dropped >= 90, "{dropped}");
+        assert_eq!(
+            d.get(TRUNCATED_KEY),
+            Some(format!("{dropped} entries dropped (statusDetails limit 8192 bytes)").as_str())
+        );
+        assert!(d.get("d000").is_some(), "the rest in key order");
     }
 }

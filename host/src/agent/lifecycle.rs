@@ -115,7 +115,7 @@ impl Actor {
         };
         let sandbox = installed.sandbox.clone();
         let plugin = installed.plugin.clone();
-        let limits = self.config.limits.clone();
+        let limits = installed.limits.clone();
         let observer = Box::new(AgentObserver {
             journal: self.journal.clone(),
             events: self.events.clone(),

@@ -85,6 +85,7 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
         journal::Journal::open(&config.state_dir).map_err(io("journal in", &config.state_dir))?;
     let runtime = Runtime::new(&EngineConfig {
         cache_dir: Some(config.state_dir.join("compiled")),
+        max_stack_bytes: config.max_stack_bytes,
         max_memory_bytes: config
             .limits
             .memory_bytes

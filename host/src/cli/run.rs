@@ -6,8 +6,8 @@
 
 use crate::executor::{self, CancelToken, Conclusion, Execution, Observer, Report};
 use crate::runtime::{
-    DirGrant, DownloadGrant, EngineConfig, ExecutionLimits, Plugin, Runtime, Sandbox,
-    MAX_PLUGIN_BYTES,
+    check_program_path, CommandGrant, DirGrant, DownloadGrant, EngineConfig, ExecutionLimits,
+    Plugin, Runtime, Sandbox, MAX_PLUGIN_BYTES,
 };
 use crate::trust::{PublicKey, TrustStore};
 use anyhow::{bail, Context, Result};
@@ -30,6 +30,7 @@ Examples:
   jobhost run --plugin target/plugins/echo.wasm --document plugins/echo/examples/hello.json
   jobhost run --plugin my.wasm --document job.json --grant-dir /tmp/data:/data --grant-dir /etc/ssl:ro
   jobhost run --plugin echo.signed.wasm --pub operator.key.pub --document job.json
+  jobhost run --plugin restart.wasm --document job.json --allow-command /usr/bin/systemctl
 
 Exit status: 0 SUCCEEDED, 2 FAILED or REJECTED, 1 usage or host error.")]
 pub struct RunArgs {
@@ -62,6 +63,16 @@ pub struct RunArgs {
     /// Allow plain `http://` downloads from the --allow-download hosts.
     #[arg(long, requires = "allow_download")]
     allow_http: bool,
+
+    /// Grant the `run-command` capability for this program, an absolute
+    /// path (the plugin may name it by that path, or by its file name when
+    /// that is unambiguous). Repeatable. It runs with argv only (never a
+    /// shell), environment PATH=/usr/sbin:/usr/bin:/sbin:/bin only, stdin
+    /// /dev/null, working directory /, at most 60 s per call (and within
+    /// --timeout), keeping the last 4096 bytes of stdout and of stderr; it
+    /// is killed with everything it started when the call ends.
+    #[arg(long, value_name = "PROGRAM", value_parser = parse_program)]
+    allow_command: Vec<String>,
 
     /// Operation name handed to the plugin; defaults to the document's
     /// `operation` field, else the plugin's file name.
@@ -155,9 +166,12 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
                 hosts: args.allow_download.clone(),
                 allow_http: args.allow_http,
             });
+            let command = (!args.allow_command.is_empty())
+                .then(|| CommandGrant::new(args.allow_command.clone()));
             let sandbox = Sandbox {
                 dirs: args.grant_dirs.clone(),
                 download,
+                command,
             };
             let limits = ExecutionLimits {
                 memory_bytes,
@@ -202,6 +216,11 @@ fn read_document(path: &Path) -> Result<std::result::Result<String, String>> {
         )));
     }
     Ok(String::from_utf8(bytes).map_err(|e| format!("job document is not valid UTF-8: {e}")))
+}
+
+/// `--allow-command` values: absolute, normalised paths, as in the config.
+fn parse_program(value: &str) -> std::result::Result<String, String> {
+    check_program_path(value).map(|()| value.to_owned())
 }
 
 fn operation_of(document: &str) -> Option<String> {

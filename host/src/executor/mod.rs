@@ -118,6 +118,41 @@ pub fn execute(
             .jobhost_plugin_operation()
             .call_run(&mut store, &job)
     });
+    let conclusion = conclude(result, &store, limits);
+    let job = &store.data().job;
+    if job.log_rate_dropped > 0 {
+        tracing::warn!(target: "plugin", plugin = %job.tag.plugin, job_id = %job.tag.job_id,
+            "{} log lines dropped by the rate limit", job.log_rate_dropped);
+    }
+    match conclusion {
+        Conclusion::Report(mut report) => {
+            report
+                .status_details
+                .fit(limits.max_details_bytes, KEEP_DETAILS);
+            Conclusion::Report(report)
+        }
+        cancelled => cancelled,
+    }
+}
+
+/// Details that survive a statusDetails over its size limit: what the
+/// operator and a resumed run need most.
+const KEEP_DETAILS: &[&str] = &[REASON_KEY, "lastError", "checkpoint"];
+
+/// What the plugin's return (or trap) means, in the light of why the host
+/// may have stopped it: a plugin that returns after its deadline (a host
+/// call was cut short) timed out; one that was cancelled reports nothing
+/// whatever it returned.
+fn conclude(
+    result: wasmtime::Result<Result<wit::Outcome, wit::Failure>>,
+    store: &wasmtime::Store<crate::runtime::store::HostState>,
+    limits: &ExecutionLimits,
+) -> Conclusion {
+    let job = &store.data().job;
+    if job.cancel.is_cancelled() {
+        return Conclusion::Cancelled;
+    }
+    let timed_out = std::time::Instant::now() >= job.deadline;
     match result {
         Ok(Ok(outcome)) => {
             let (details, _) = StatusDetails::from_pairs(outcome.status_details);
@@ -125,6 +160,16 @@ pub fn execute(
                 status: TerminalStatus::Succeeded,
                 status_details: details,
             })
+        }
+        // Past its deadline the host cut its calls short: whatever it
+        // returned, the run exceeded its limit.
+        Ok(returned) if timed_out => {
+            let reason = Interrupted::TimedOut(limits.timeout).to_string();
+            let mut report = Report::failure(TerminalStatus::Failed, &reason, StatusDetails::new());
+            if let Err(failure) = returned {
+                report.status_details.insert("pluginError", &failure.reason);
+            }
+            Conclusion::Report(report)
         }
         Ok(Err(failure)) => {
             let status = if failure.retryable {
@@ -135,10 +180,7 @@ pub fn execute(
             let (details, _) = StatusDetails::from_pairs(failure.status_details);
             Conclusion::Report(Report::failure(status, &failure.reason, details))
         }
-        Err(error) => {
-            let last_error = store.data().job.last_error.clone();
-            conclude_trap(&error, last_error)
-        }
+        Err(error) => conclude_trap(&error, job.last_error.clone(), limits),
     }
 }
 
@@ -156,15 +198,30 @@ fn validate_document(document: &str) -> Result<(), String> {
 
 /// A trap is retryable (FAILED): it may be transient (memory pressure, a
 /// timeout on a slow network) and the job's retry policy decides.
-fn conclude_trap(error: &wasmtime::Error, last_error: Option<String>) -> Conclusion {
+fn conclude_trap(
+    error: &wasmtime::Error,
+    last_error: Option<String>,
+    limits: &ExecutionLimits,
+) -> Conclusion {
+    use wasmtime::component::ResourceTableError;
     let reason = match error.downcast_ref::<Interrupted>() {
         Some(Interrupted::Cancelled) => return Conclusion::Cancelled,
         Some(timeout @ Interrupted::TimedOut(_)) => timeout.to_string(),
-        None => match error.downcast_ref::<wasmtime::Trap>() {
-            Some(trap) => format!("plugin trapped: {trap}"),
-            None => format!(
+        None => match (
+            error.downcast_ref::<wasmtime::Trap>(),
+            error.downcast_ref::<ResourceTableError>(),
+        ) {
+            (Some(trap), _) => format!("plugin trapped: {trap}"),
+            (None, Some(ResourceTableError::Full)) => format!(
+                "handle limit reached ({} open handles: files, directories, streams); \
+                 the plugin must close what it opens",
+                limits.max_handles
+            ),
+            // The root cause, without the wasm backtrace wasmtime wraps it
+            // in: a reason is one line for an operator.
+            _ => format!(
                 "plugin failed: {}",
-                crate::runtime::one_line(&format!("{error:#}"))
+                crate::runtime::one_line(&error.root_cause().to_string())
             ),
         },
     };

@@ -27,7 +27,7 @@ pub use registry::{Installed, Registry};
 
 use crate::config::{Config, Grants, Trust};
 use crate::durable::sync_parent;
-use crate::runtime::{LoadError, Plugin, Runtime};
+use crate::runtime::{ExecutionLimits, LoadError, Plugin, Runtime};
 use crate::trust::{VerifiedPlugin, VerifyError};
 use jobhost_protocol::StatusDetails;
 use semver::Version;
@@ -161,6 +161,8 @@ pub struct Plugins {
     dir: PathBuf,
     trust: Trust,
     grants: BTreeMap<String, Grants>,
+    limits: ExecutionLimits,
+    plugin_limits: BTreeMap<String, ExecutionLimits>,
     floors: Mutex<Floors>,
     registry: RwLock<Registry>,
     /// Files refused when the directory was opened, and why.
@@ -193,6 +195,8 @@ impl Plugins {
             dir: config.plugin_dir.clone(),
             trust: config.trust.clone(),
             grants: config.grants.clone(),
+            limits: config.limits.clone(),
+            plugin_limits: config.plugin_limits.clone(),
             floors: Mutex::new(Floors::open(&config.state_dir)?),
             registry: RwLock::new(Registry::default()),
         };
@@ -458,6 +462,11 @@ impl Plugins {
             digest: verified.digest().to_owned(),
             key_id: verified.key_id(),
             sandbox: resolution.sandbox,
+            limits: self
+                .plugin_limits
+                .get(&verified.manifest().name)
+                .unwrap_or(&self.limits)
+                .clone(),
         })
     }
 

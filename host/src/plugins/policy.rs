@@ -3,7 +3,7 @@
 //! who wrote the code; only the device's own policy says what it may touch.
 
 use crate::config::Grants;
-use crate::runtime::{DirGrant, Sandbox};
+use crate::runtime::{CommandGrant, DirGrant, Sandbox};
 use crate::trust::{Access, Manifest};
 
 /// The sandbox a plugin runs in, and each request the policy does not
@@ -67,17 +67,61 @@ pub fn resolve(manifest: &Manifest, grants: Option<&Grants>) -> Resolution {
         }
         (false, _) => None,
     };
-    // This host version grants neither: the imports are deny-by-default.
-    for program in &caps.run_command {
-        denied.push(format!("run_command {program}: not granted on this device"));
-    }
+    let command = resolve_commands(&caps.run_command, grants, &manifest.name, &mut denied);
+    // This host version has no reboot grant: the import is deny-by-default.
     if caps.reboot {
         denied.push("reboot: not granted on this device".into());
     }
     Resolution {
-        sandbox: Sandbox { dirs, download },
+        sandbox: Sandbox {
+            dirs,
+            download,
+            command,
+        },
         denied,
     }
+}
+
+/// The programs both requested and granted. A request is matched against
+/// the operator's list like a call at run time ([`CommandGrant::program_for`]:
+/// the exact path, or a bare name that is the file name of exactly one
+/// listed path), and the grant carries the listed path, so the plugin can
+/// never reach a program the operator did not name. The operator's caps
+/// come along unchanged.
+fn resolve_commands(
+    requested: &[String],
+    grants: &Grants,
+    plugin: &str,
+    denied: &mut Vec<String>,
+) -> Option<CommandGrant> {
+    if requested.is_empty() {
+        return None;
+    }
+    let Some(granted) = &grants.command else {
+        for program in requested {
+            denied.push(format!(
+                "run_command {program}: no run_commands in [plugins.{plugin}]"
+            ));
+        }
+        return None;
+    };
+    let mut programs: Vec<String> = Vec::new();
+    for program in requested {
+        match granted.program_for(program) {
+            Ok(path) => {
+                if !programs.iter().any(|p| p == path) {
+                    programs.push(path.to_owned());
+                }
+            }
+            Err(why) => denied.push(format!(
+                "run_command {program}: {why} in [plugins.{plugin}] run_commands"
+            )),
+        }
+    }
+    (!programs.is_empty()).then(|| CommandGrant {
+        programs,
+        ..granted.clone()
+    })
 }
 
 #[cfg(test)]
@@ -100,6 +144,18 @@ mod tests {
                 hosts: vec!["h".into()],
                 allow_http: false,
             }),
+            command: None,
+        }
+    }
+
+    fn command_grants(programs: &[&str]) -> Grants {
+        Grants {
+            command: Some(CommandGrant {
+                timeout: std::time::Duration::from_secs(7),
+                output_bytes: 99,
+                ..CommandGrant::new(programs.iter().map(|p| (*p).to_owned()).collect())
+            }),
+            ..Grants::default()
         }
     }
 
@@ -144,5 +200,58 @@ mod tests {
         );
         assert!(r.sandbox.download.is_none());
         assert_eq!(resolve(&m, None).sandbox.dirs.len(), 0);
+    }
+
+    #[test]
+    fn commands_are_the_intersection_of_requests_and_grants() {
+        let m = manifest("run_command = [\"/usr/bin/systemctl\", \"echo\"]\n");
+        let g = command_grants(&["/usr/bin/systemctl", "/bin/echo", "/bin/sh"]);
+        let r = resolve(&m, Some(&g));
+        assert!(r.denied.is_empty(), "{:?}", r.denied);
+        let c = r.sandbox.command.unwrap();
+        assert_eq!(
+            c.programs,
+            ["/usr/bin/systemctl", "/bin/echo"],
+            "a bare name becomes the listed path; the unrequested /bin/sh is not given"
+        );
+        assert_eq!(
+            (c.timeout.as_secs(), c.output_bytes),
+            (7, 99),
+            "the operator's caps"
+        );
+
+        // Granted but not requested: nothing.
+        let r = resolve(&manifest(""), Some(&g));
+        assert!(r.sandbox.command.is_none() && r.denied.is_empty());
+    }
+
+    #[test]
+    fn ungranted_commands_are_denied_one_by_one() {
+        let m = manifest(
+            "run_command = [\"/usr/bin/systemctl\", \"/bin/sh\", \"/usr/bin/../bin/systemctl\", \"echo\"]\n",
+        );
+        let g = command_grants(&["/usr/bin/systemctl", "/bin/echo", "/usr/bin/echo"]);
+        let r = resolve(&m, Some(&g));
+        let denied = r.denied.join("; ");
+        assert_eq!(r.denied.len(), 3, "{denied}");
+        for part in [
+            "run_command /bin/sh: program \"/bin/sh\" is not on",
+            "run_command /usr/bin/../bin/systemctl",
+            "run_command echo: program \"echo\" could be any of /bin/echo, /usr/bin/echo",
+        ] {
+            assert!(denied.contains(part), "{part} missing from {denied}");
+        }
+        assert_eq!(
+            r.sandbox.command.unwrap().programs,
+            ["/usr/bin/systemctl"],
+            "what is granted still is"
+        );
+
+        // No run_commands at all: every request is named.
+        let r = resolve(&m, Some(&grants(&[], false)));
+        assert_eq!(r.denied.len(), 4);
+        assert!(r.denied[0].contains("no run_commands in [plugins.p]"));
+        assert!(r.sandbox.command.is_none());
+        assert!(resolve(&m, None).sandbox.command.is_none());
     }
 }

@@ -1,6 +1,6 @@
 //! Which installed plugin handles which operation.
 
-use crate::runtime::{Plugin, Sandbox};
+use crate::runtime::{ExecutionLimits, Plugin, Sandbox};
 use crate::trust::{KeyId, Manifest};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -19,6 +19,8 @@ pub struct Installed {
     pub key_id: KeyId,
     /// Manifest requests ∩ operator policy: all it may touch.
     pub sandbox: Sandbox,
+    /// Its limits: `[limits]` with `[plugins.<name>.limits]` over them.
+    pub limits: ExecutionLimits,
 }
 
 impl Installed {

@@ -48,6 +48,9 @@ pub struct EngineConfig {
     pub max_concurrent_instances: u32,
     /// Where compiled components are cached; `None` compiles on every load.
     pub cache_dir: Option<PathBuf>,
+    /// WebAssembly stack per execution: deeper recursion traps ("call stack
+    /// exhausted") instead of overflowing the host thread.
+    pub max_stack_bytes: usize,
 }
 
 impl Default for EngineConfig {
@@ -61,6 +64,7 @@ impl Default for EngineConfig {
             // built-in operations and tests that run plugins side by side.
             max_concurrent_instances: 8,
             cache_dir: None,
+            max_stack_bytes: 512 << 10,
         }
     }
 }
@@ -93,7 +97,14 @@ impl Runtime {
     /// Builds the engine (probing the pooling allocator when asked to),
     /// starts the epoch ticker and registers WASI and the jobhost imports.
     pub fn new(config: &EngineConfig) -> Result<Arc<Self>, RuntimeError> {
-        let (engine, allocator) = build_engine(config)?;
+        Self::build(config, true)
+    }
+
+    /// `epochs: false` only for the benchmark that measures what epoch
+    /// interruption costs: without it no deadline or cancellation can stop
+    /// a plugin, so nothing else may build such a runtime.
+    pub(crate) fn build(config: &EngineConfig, epochs: bool) -> Result<Arc<Self>, RuntimeError> {
+        let (engine, allocator) = build_engine(config, epochs)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
             .map_err(|e| RuntimeError::Linker(format!("{e:#}")))?;
@@ -111,9 +122,11 @@ impl Runtime {
             allocator,
         });
         // Without the ticker no deadline would ever fire: refuse to start.
-        start_epoch_ticker(Arc::downgrade(&runtime)).map_err(|e| {
-            RuntimeError::Engine(format!("cannot start the epoch ticker thread: {e}"))
-        })?;
+        if epochs {
+            start_epoch_ticker(Arc::downgrade(&runtime)).map_err(|e| {
+                RuntimeError::Engine(format!("cannot start the epoch ticker thread: {e}"))
+            })?;
+        }
         Ok(runtime)
     }
 
@@ -128,16 +141,16 @@ impl Runtime {
     }
 }
 
-fn base_config() -> Config {
+fn base_config(engine: &EngineConfig, epochs: bool) -> Config {
     let mut config = Config::new();
     // The plugin contract is a component-model world.
     config.wasm_component_model(true);
     // Epochs, not fuel: a counter bump per tick instead of instrumenting every
     // block, and a callback per tick that checks deadline and cancellation.
-    config.epoch_interruption(true);
+    config.epoch_interruption(epochs);
     // A bounded guest stack so that unbounded recursion traps cleanly long
     // before it could touch the host thread's own stack.
-    config.max_wasm_stack(512 << 10);
+    config.max_wasm_stack(engine.max_stack_bytes);
     config
 }
 
@@ -173,9 +186,12 @@ fn pooling_config(config: &EngineConfig) -> PoolingAllocationConfig {
 /// Tries pooling first when allowed. The pool reserves its whole address
 /// space up front, which fails on 32-bit devices and under tight
 /// `ulimit -v` (wasmtime#8607); on-demand allocation then still works.
-fn build_engine(config: &EngineConfig) -> Result<(Engine, AllocatorKind), RuntimeError> {
+fn build_engine(
+    config: &EngineConfig,
+    epochs: bool,
+) -> Result<(Engine, AllocatorKind), RuntimeError> {
     if config.allocator != AllocatorChoice::OnDemand {
-        let mut c = base_config();
+        let mut c = base_config(config, epochs);
         c.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling_config(config)));
         match Engine::new(&c) {
             Ok(engine) => return Ok((engine, AllocatorKind::Pooling)),
@@ -188,7 +204,8 @@ fn build_engine(config: &EngineConfig) -> Result<(Engine, AllocatorKind), Runtim
             Err(e) => return Err(RuntimeError::Engine(format!("{e:#}"))),
         }
     }
-    let engine = Engine::new(&base_config()).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+    let engine = Engine::new(&base_config(config, epochs))
+        .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
     Ok((engine, AllocatorKind::OnDemand))
 }
 

@@ -28,14 +28,26 @@ pub use cache::{CacheError, CacheStatus, CompiledCache};
 pub use engine::{AllocatorChoice, AllocatorKind, EngineConfig, Runtime, RuntimeError};
 pub(crate) use plugin::one_line;
 pub use plugin::{LoadError, Plugin, MAX_PLUGIN_BYTES};
-pub use sandbox::{DirGrant, DownloadGrant, GrantParseError, Sandbox};
+pub use sandbox::{
+    check_program_path, CommandGrant, DirGrant, DownloadGrant, GrantParseError, ProgramRefused,
+    Sandbox, DEFAULT_COMMAND_OUTPUT_BYTES, DEFAULT_COMMAND_TIMEOUT, MAX_PROGRAM_BYTES,
+};
 pub use store::{ExecutionLimits, Interrupted};
 
 /// Pieces of an execution, exposed for the benchmark's cost breakdown only.
 #[doc(hidden)]
 pub mod bench_support {
     use super::store::{new_store, HostState, JobTag};
-    use super::{ExecutionLimits, Plugin, Runtime, Sandbox};
+    use super::{EngineConfig, ExecutionLimits, Plugin, Runtime, RuntimeError, Sandbox};
+    use std::sync::Arc;
+
+    /// A runtime WITHOUT epoch interruption: no deadline or cancellation
+    /// can stop its plugins. Only for measuring what the limits cost.
+    pub fn runtime_without_interruption(
+        config: &EngineConfig,
+    ) -> Result<Arc<Runtime>, RuntimeError> {
+        Runtime::build(config, false)
+    }
     use crate::executor::{CancelToken, NullObserver};
     use wasmtime::Store;
 

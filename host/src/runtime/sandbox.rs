@@ -7,6 +7,7 @@
 use std::fmt;
 use std::path::{Component as PathComponent, Path, PathBuf};
 use std::str::FromStr;
+use std::time::Duration;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder};
 
 /// One host directory preopened for a plugin.
@@ -117,6 +118,120 @@ impl DownloadGrant {
     }
 }
 
+/// Default `command_timeout_secs`: the longest one `command.run` call may
+/// take unless the operator says otherwise.
+pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Default `command_output_bytes`: how much of the end of stdout and of
+/// stderr (each) a plugin gets back. A status line or an error message fits;
+/// a runaway program cannot make the host hold more.
+pub const DEFAULT_COMMAND_OUTPUT_BYTES: usize = 4096;
+
+/// Longest program path accepted, in a grant or a request (Linux `PATH_MAX`).
+pub const MAX_PROGRAM_BYTES: usize = 4096;
+
+/// The `run-command` capability: which programs a plugin may run, and the
+/// operator's caps on each call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandGrant {
+    /// Absolute paths (checked by [`check_program_path`]), compared as
+    /// written: the host never searches `PATH` for a program.
+    pub programs: Vec<String>,
+    /// The longest one call may run; a plugin may ask for less, never more.
+    pub timeout: Duration,
+    /// Bytes kept of the end of stdout and of stderr, each.
+    pub output_bytes: usize,
+}
+
+impl CommandGrant {
+    /// A grant of `programs` with the default caps.
+    pub fn new(programs: Vec<String>) -> Self {
+        Self {
+            programs,
+            timeout: DEFAULT_COMMAND_TIMEOUT,
+            output_bytes: DEFAULT_COMMAND_OUTPUT_BYTES,
+        }
+    }
+
+    /// The allow-listed path `requested` names. An absolute path must be
+    /// on the list exactly (no normalisation: `/usr/bin/../bin/id` is not
+    /// `/bin/id`). A bare name is accepted only when it is the file name of
+    /// exactly one listed path, so a plugin can say `systemctl` without
+    /// knowing whether this device keeps it in `/bin` or `/usr/bin`, yet
+    /// never reaches a program the operator did not name. Anything else,
+    /// e.g. `sh -c id` or `ls; rm -rf /`, is simply not on the list.
+    pub fn program_for(&self, requested: &str) -> Result<&str, ProgramRefused> {
+        if requested.contains('/') {
+            return self
+                .programs
+                .iter()
+                .find(|p| p.as_str() == requested)
+                .map(String::as_str)
+                .ok_or_else(|| ProgramRefused::NotAllowed(requested.to_owned()));
+        }
+        let mut matches: Vec<&str> = self
+            .programs
+            .iter()
+            .map(String::as_str)
+            .filter(|p| p.rsplit('/').next() == Some(requested))
+            .collect();
+        matches.sort_unstable();
+        matches.dedup();
+        match matches.as_slice() {
+            [] => Err(ProgramRefused::NotAllowed(requested.to_owned())),
+            [one] => Ok(one),
+            several => Err(ProgramRefused::Ambiguous {
+                name: requested.to_owned(),
+                paths: several.join(", "),
+            }),
+        }
+    }
+}
+
+/// Why a program is not run.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ProgramRefused {
+    /// Neither a listed path nor the file name of one.
+    #[error("program {0:?} is not on this plugin's run-command allow-list")]
+    NotAllowed(String),
+    /// A bare name that is the file name of several listed paths.
+    #[error("program {name:?} could be any of {paths}: name it by its absolute path")]
+    Ambiguous {
+        /// The requested name.
+        name: String,
+        /// The listed paths it matches.
+        paths: String,
+    },
+}
+
+/// Checks a program path an operator grants (config `run_commands`,
+/// `jobhost run --allow-command`): absolute, normalised (no empty, `.` or
+/// `..` component, no trailing `/`), no control characters. Grants are
+/// compared to requests as strings, so only one spelling of each path may
+/// exist.
+pub fn check_program_path(path: &str) -> Result<(), String> {
+    if !path.starts_with('/') {
+        return Err(format!(
+            "{path:?} must be an absolute path such as /usr/bin/systemctl (programs are never looked up in PATH)"
+        ));
+    }
+    if path.len() > MAX_PROGRAM_BYTES {
+        return Err(format!("{path:?} is longer than {MAX_PROGRAM_BYTES} bytes"));
+    }
+    if path.chars().any(char::is_control) {
+        return Err(format!("{path:?} contains a control character"));
+    }
+    if path[1..]
+        .split('/')
+        .any(|c| c.is_empty() || c == "." || c == "..")
+    {
+        return Err(format!(
+            "{path:?} must be a normalised path (no `//`, `.`, `..` or trailing `/`)"
+        ));
+    }
+    Ok(())
+}
+
 /// The sandbox of one execution.
 #[derive(Debug, Clone, Default)]
 pub struct Sandbox {
@@ -124,6 +239,8 @@ pub struct Sandbox {
     pub dirs: Vec<DirGrant>,
     /// Servers it may download from; `None`: no `download` capability.
     pub download: Option<DownloadGrant>,
+    /// Programs it may run; `None`: no `run-command` capability.
+    pub command: Option<CommandGrant>,
 }
 
 impl Sandbox {
@@ -222,7 +339,7 @@ mod tests {
                 "/var/dl:/downloads".parse().unwrap(),
                 "/etc/ssl:/certs:ro".parse().unwrap(),
             ],
-            download: None,
+            ..Sandbox::default()
         };
         let (grant, rest) = sandbox.resolve_writable("/downloads/fw/image.bin").unwrap();
         assert_eq!(
@@ -269,6 +386,59 @@ mod tests {
             ..grant
         };
         assert!(http.check(&url("http://127.0.0.1:8080/a")).is_ok());
+    }
+
+    #[test]
+    fn program_paths_must_be_absolute_and_normalised() {
+        assert!(check_program_path("/usr/bin/systemctl").is_ok());
+        for bad in [
+            "systemctl",
+            "bin/echo",
+            "",
+            "/usr//bin/echo",
+            "/usr/bin/",
+            "/usr/bin/../bin/echo",
+            "/./bin/echo",
+            "/bin/echo\n",
+            "/bin/e\0cho",
+        ] {
+            assert!(check_program_path(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn programs_match_exactly_or_by_an_unambiguous_name() {
+        let grant = CommandGrant::new(vec![
+            "/usr/bin/systemctl".into(),
+            "/bin/echo".into(),
+            "/usr/bin/echo".into(),
+        ]);
+        assert_eq!(
+            grant.program_for("/usr/bin/systemctl"),
+            Ok("/usr/bin/systemctl")
+        );
+        assert_eq!(grant.program_for("systemctl"), Ok("/usr/bin/systemctl"));
+        assert_eq!(grant.program_for("/bin/echo"), Ok("/bin/echo"));
+        assert!(matches!(
+            grant.program_for("echo"),
+            Err(ProgramRefused::Ambiguous { .. })
+        ));
+        for refused in [
+            "/bin/systemctl",
+            "/usr/bin/../bin/systemctl",
+            "/usr/bin/systemctl ",
+            "/bin/sh -c id",
+            "ls; rm -rf /",
+            "sh",
+            "",
+            "bin/echo",
+        ] {
+            assert_eq!(
+                grant.program_for(refused),
+                Err(ProgramRefused::NotAllowed(refused.into())),
+                "{refused:?}"
+            );
+        }
     }
 
     #[test]

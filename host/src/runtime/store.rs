@@ -21,6 +21,27 @@ pub struct ExecutionLimits {
     /// Bytes of log messages accepted from the plugin per execution; further
     /// lines are dropped (once noted in the agent log).
     pub max_log_bytes: usize,
+    /// Log lines per second a plugin may sustain (bursts of twice that are
+    /// absorbed); lines above the rate are dropped and counted, so a log
+    /// flood cannot drown the device's journal or its disk.
+    pub max_log_lines_per_sec: u32,
+    /// Largest statusDetails map (as JSON) a progress update or the final
+    /// report may carry; larger ones lose entries (see
+    /// `StatusDetails::fit`), so an update always fits the 128 KiB MQTT
+    /// packet and the terminal status is never lost.
+    pub max_details_bytes: usize,
+    /// Open handles (files, directories, streams) at once; past it opens
+    /// fail inside the plugin instead of exhausting the agent's descriptors.
+    pub max_handles: usize,
+    /// Core instances, tables and memories a component may create, and
+    /// elements per table: caps on what StoreLimits bounds besides memory.
+    pub max_instances: usize,
+    /// See `max_instances`.
+    pub max_tables: usize,
+    /// See `max_instances`.
+    pub max_memories: usize,
+    /// See `max_instances`.
+    pub max_table_elements: usize,
 }
 
 impl Default for ExecutionLimits {
@@ -29,6 +50,16 @@ impl Default for ExecutionLimits {
             memory_bytes: 128 << 20,
             timeout: Duration::from_secs(600),
             max_log_bytes: 1 << 20,
+            max_log_lines_per_sec: 100,
+            max_details_bytes: 16 << 10,
+            max_handles: 256,
+            // A Rust component has a handful of core instances; Python and
+            // JavaScript components a few dozen. Far below wasmtime's
+            // default of 10,000 each.
+            max_instances: 100,
+            max_tables: 100,
+            max_memories: 10,
+            max_table_elements: 200_000,
         }
     }
 }
@@ -72,6 +103,14 @@ pub(crate) struct JobCtx {
     pub deadline: Instant,
     pub log_budget: usize,
     pub log_dropped: bool,
+    /// Log-rate token bucket: tokens left and when it was last refilled.
+    pub log_tokens: f64,
+    pub log_refilled: Instant,
+    pub log_rate: f64,
+    /// Lines dropped by the rate limit.
+    pub log_rate_dropped: u64,
+    /// The statusDetails size limit (`ExecutionLimits::max_details_bytes`).
+    pub max_details_bytes: usize,
     /// The last error-level line the plugin logged. Plugins built with the
     /// SDK log their panic message there just before trapping, which makes
     /// "unreachable executed" reports say *why*.
@@ -82,6 +121,22 @@ impl JobCtx {
     /// Whether the plugin should stop: cancelled or past its deadline.
     pub fn should_stop(&self) -> bool {
         self.cancel.is_cancelled() || Instant::now() >= self.deadline
+    }
+
+    /// Takes one line from the log-rate bucket (refilled at `log_rate`
+    /// lines per second, holding at most two seconds' worth).
+    pub fn take_log_token(&mut self) -> bool {
+        let now = Instant::now();
+        let elapsed = now.duration_since(self.log_refilled).as_secs_f64();
+        self.log_refilled = now;
+        self.log_tokens = (self.log_tokens + elapsed * self.log_rate).min(2.0 * self.log_rate);
+        if self.log_tokens >= 1.0 {
+            self.log_tokens -= 1.0;
+            true
+        } else {
+            self.log_rate_dropped += 1;
+            false
+        }
     }
 }
 
@@ -114,11 +169,18 @@ pub(crate) fn new_store(
     let wasi = sandbox.wasi_ctx()?;
     let timeout = limits.timeout;
     let deadline = Instant::now() + timeout;
+    let mut table = ResourceTable::new();
+    table.set_max_capacity(limits.max_handles);
+    let rate = f64::from(limits.max_log_lines_per_sec.max(1));
     let state = HostState {
         wasi,
-        table: ResourceTable::new(),
+        table,
         limits: StoreLimitsBuilder::new()
             .memory_size(limits.memory_bytes.min(runtime.max_memory_bytes))
+            .instances(limits.max_instances)
+            .tables(limits.max_tables)
+            .memories(limits.max_memories)
+            .table_elements(limits.max_table_elements)
             // A failed memory.grow traps with a message naming the limit,
             // rather than returning -1 and letting the guest abort with a
             // bare "unreachable".
@@ -132,6 +194,11 @@ pub(crate) fn new_store(
             deadline,
             log_budget: limits.max_log_bytes,
             log_dropped: false,
+            log_tokens: 2.0 * rate,
+            log_refilled: Instant::now(),
+            log_rate: rate,
+            log_rate_dropped: 0,
+            max_details_bytes: limits.max_details_bytes,
             last_error: None,
         },
     };

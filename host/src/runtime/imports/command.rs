@@ -1,11 +1,524 @@
-//! `jobhost:plugin/command`: deny-by-default until capability grants exist.
+//! `jobhost:plugin/command`: running a program the operator allow-listed.
+//!
+//! Deny by default: without a `run-command` grant every call is refused.
+//! With one, the request's `program` must be exactly a listed absolute path,
+//! or the file name of exactly one listed path (see
+//! [`CommandGrant::program_for`]); nothing is ever looked up in `PATH`.
+//!
+//! The program runs with:
+//! - its arguments as argv, never through a shell, so `;`, `$(…)` and
+//!   quotes in an argument reach the program literally;
+//! - a cleared environment except `PATH` = [`CHILD_PATH`] (a fixed value,
+//!   so that scripts an operator allow-lists can find `sed` or `mount`;
+//!   nothing of the agent's own environment, where credentials may live);
+//! - stdin `/dev/null`, working directory `/`;
+//! - its own process group, so that killing it kills what it started too.
+//!
+//! stdout and stderr are read concurrently (one `poll` loop, no threads that
+//! could block forever) and only their last `output_bytes` are kept, so a
+//! program that writes gigabytes costs the host a fixed buffer. The call
+//! ends at the earliest of: the request's `timeout-ms`, the operator's
+//! `command_timeout_secs`, the execution's deadline, or cancellation; the
+//! whole process group is then killed with SIGKILL and the child reaped
+//! before the call returns. When the program exits on its own, whatever it
+//! left running in its group is killed as well: nothing a plugin starts
+//! outlives the call.
 
 use crate::runtime::bindings::command::{Host, Output, Request};
 use crate::runtime::bindings::types::HostError;
-use crate::runtime::store::HostState;
+use crate::runtime::sandbox::{CommandGrant, ProgramRefused, MAX_PROGRAM_BYTES};
+use crate::runtime::store::{HostState, JobCtx};
+use rustix::event::{PollFd, PollFlags, Timespec};
+use rustix::process::{Pid, Signal, WaitId, WaitIdOptions};
+use std::collections::VecDeque;
+use std::io::{self, Read};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, ChildStderr, ChildStdout, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// The only environment variable a program gets.
+pub const CHILD_PATH: &str = "/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Most arguments one call may pass.
+pub const MAX_ARGS: usize = 1024;
+
+/// Longest single argument, bytes.
+pub const MAX_ARG_BYTES: usize = 64 << 10;
+
+/// Most argument bytes in one call (Linux allows more; a plugin that needs
+/// more is passing data, which belongs in a file).
+pub const MAX_TOTAL_ARG_BYTES: usize = 256 << 10;
+
+/// How often the call checks cancellation, the deadline and whether the
+/// program exited, when it produces no output.
+const POLL: Duration = Duration::from_millis(20);
+
+/// After the program exited and its group was killed, how long to keep
+/// reading output still buffered or held open (only a process that left
+/// the group, e.g. with `setsid`, can hold the pipes longer).
+const DRAIN_GRACE: Duration = Duration::from_secs(1);
+
+/// Bytes read per `read` call.
+const CHUNK: usize = 64 << 10;
 
 impl Host for HostState {
-    fn run(&mut self, _request: Request) -> Result<Output, HostError> {
-        Err(super::not_granted(self, "run-command"))
+    fn run(&mut self, request: Request) -> Result<Output, HostError> {
+        let Some(grant) = self.job.sandbox.command.clone() else {
+            return Err(super::not_granted(self, "run-command"));
+        };
+        let job = &self.job;
+        let refuse = |error: HostError| {
+            tracing::warn!(target: "plugin", plugin = %job.tag.plugin, job_id = %job.tag.job_id,
+                "run-command refused: {}", describe(&error));
+            error
+        };
+        check_request(&request).map_err(refuse)?;
+        let program = grant
+            .program_for(&request.program)
+            .map_err(|e| {
+                refuse(match e {
+                    ProgramRefused::NotAllowed(_) => HostError::NotPermitted(e.to_string()),
+                    ProgramRefused::Ambiguous { .. } => HostError::InvalidArgument(e.to_string()),
+                })
+            })?
+            .to_owned();
+        let started = Instant::now();
+        let result = run_program(&program, &request, &grant, job);
+        let elapsed = started.elapsed().as_secs_f64();
+        let args = request.args.len();
+        // Arguments may carry secrets (tokens, passwords): only their count
+        // is logged.
+        match &result {
+            Ok(o) => {
+                let exit = o
+                    .exit_code
+                    .map_or_else(|| "killed by a signal".to_owned(), |c| format!("exit {c}"));
+                tracing::info!(target: "plugin", plugin = %job.tag.plugin, job_id = %job.tag.job_id,
+                    "ran {program} ({args} args): {exit} in {elapsed:.2} s");
+            }
+            Err(e) => {
+                tracing::warn!(target: "plugin", plugin = %job.tag.plugin, job_id = %job.tag.job_id,
+                    "run {program} ({args} args) ended after {elapsed:.2} s: {}", describe(e));
+            }
+        }
+        result
+    }
+}
+
+/// Refuses requests no allow-list can make sensible: NUL bytes (which
+/// would silently cut an argument short in `execve`), control characters
+/// in the program, and sizes past the caps.
+fn check_request(request: &Request) -> Result<(), HostError> {
+    let invalid = |m: String| Err(HostError::InvalidArgument(m));
+    let program = &request.program;
+    if program.is_empty() {
+        return invalid("program is empty".into());
+    }
+    if program.len() > MAX_PROGRAM_BYTES {
+        return invalid(format!("program is longer than {MAX_PROGRAM_BYTES} bytes"));
+    }
+    if program.chars().any(char::is_control) {
+        return invalid(format!("program {program:?} contains a control character"));
+    }
+    if request.args.len() > MAX_ARGS {
+        return invalid(format!(
+            "{} arguments: at most {MAX_ARGS} are allowed",
+            request.args.len()
+        ));
+    }
+    let mut total = 0usize;
+    for (i, arg) in request.args.iter().enumerate() {
+        if arg.contains('\0') {
+            return invalid(format!("argument {i} contains a NUL byte"));
+        }
+        if arg.len() > MAX_ARG_BYTES {
+            return invalid(format!(
+                "argument {i} is {} bytes: at most {MAX_ARG_BYTES} are allowed",
+                arg.len()
+            ));
+        }
+        total += arg.len();
+    }
+    if total > MAX_TOTAL_ARG_BYTES {
+        return invalid(format!(
+            "the arguments are {total} bytes: at most {MAX_TOTAL_ARG_BYTES} are allowed in all"
+        ));
+    }
+    if request.timeout_ms == 0 {
+        return invalid("timeout-ms must be at least 1".into());
+    }
+    Ok(())
+}
+
+/// Why the call stopped the program before it exited.
+enum Stop {
+    Cancelled,
+    Deadline,
+    Timeout { limit: Duration, by_operator: bool },
+}
+
+fn run_program(
+    program: &str,
+    request: &Request,
+    grant: &CommandGrant,
+    job: &JobCtx,
+) -> Result<Output, HostError> {
+    let requested = Duration::from_millis(u64::from(request.timeout_ms));
+    let by_operator = grant.timeout < requested;
+    let limit = requested.min(grant.timeout);
+    let started = Instant::now();
+    let ends = started + limit;
+
+    let mut child = std::process::Command::new(program)
+        .args(&request.args)
+        .env_clear()
+        .env("PATH", CHILD_PATH)
+        .current_dir("/")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // A new group whose id is the child's pid: one kill reaches every
+        // process it forks (unless one deliberately leaves with setsid).
+        .process_group(0)
+        .spawn()
+        .map_err(|e| HostError::Failed(format!("cannot start {program}: {e}")))?;
+    let stdout = child.stdout.take();
+    let stderr = child.stderr.take();
+    let mut running = Running::new(child);
+    let mut streams = Streams {
+        stdout,
+        stderr,
+        out: Tail::new(grant.output_bytes),
+        err: Tail::new(grant.output_bytes),
+        buf: vec![0; CHUNK],
+    };
+    let failed = |what: &str, e: io::Error| HostError::Failed(format!("{what} {program}: {e}"));
+
+    let status = loop {
+        streams
+            .pump(POLL)
+            .map_err(|e| failed("cannot read the output of", e))?;
+        if running
+            .has_exited()
+            .map_err(|e| failed("cannot wait for", e))?
+        {
+            // The leader is a zombie, so its pid (the group id) cannot
+            // have been reused yet: killing the group reaches only what
+            // it left behind.
+            running.kill_group();
+            break running.reap().map_err(|e| failed("cannot wait for", e))?;
+        }
+        let now = Instant::now();
+        let stop = if job.cancel.is_cancelled() {
+            Some(Stop::Cancelled)
+        } else if now >= job.deadline {
+            Some(Stop::Deadline)
+        } else if now >= ends {
+            Some(Stop::Timeout { limit, by_operator })
+        } else {
+            None
+        };
+        if let Some(stop) = stop {
+            running.kill_group();
+            // Reaped here rather than in Drop so that the call returns only
+            // once the program is gone.
+            let _ = running.reap();
+            return Err(match stop {
+                Stop::Cancelled => HostError::Cancelled,
+                Stop::Deadline => HostError::LimitExceeded(format!(
+                    "the execution's time limit ran out while {program} was running; it was killed"
+                )),
+                Stop::Timeout { limit, by_operator } => HostError::LimitExceeded(format!(
+                    "{program} timed out after {} ms{} and was killed",
+                    limit.as_millis(),
+                    if by_operator {
+                        " (the operator's command_timeout_secs)"
+                    } else {
+                        ""
+                    }
+                )),
+            });
+        }
+    };
+
+    // Whatever is still in the pipes. The group is dead, so EOF comes at
+    // once unless something escaped it; do not wait on that for long.
+    let drain_until = Instant::now() + DRAIN_GRACE;
+    while streams.open() && Instant::now() < drain_until && !job.should_stop() {
+        streams
+            .pump(POLL)
+            .map_err(|e| failed("cannot read the output of", e))?;
+    }
+    Ok(Output {
+        exit_code: status.code(),
+        stdout_tail: streams.out.into_text(),
+        stderr_tail: streams.err.into_text(),
+    })
+}
+
+/// The child, killed and reaped however the call ends (including a panic).
+struct Running {
+    child: Child,
+    group: Pid,
+    reaped: bool,
+}
+
+impl Running {
+    fn new(child: Child) -> Self {
+        let group = Pid::from_child(&child);
+        Self {
+            child,
+            group,
+            reaped: false,
+        }
+    }
+
+    /// Whether the leader exited, without reaping it (`WNOWAIT`), so that
+    /// the group id stays reserved until [`reap`](Self::reap).
+    fn has_exited(&self) -> io::Result<bool> {
+        loop {
+            match rustix::process::waitid(
+                WaitId::Pid(self.group),
+                WaitIdOptions::EXITED | WaitIdOptions::NOHANG | WaitIdOptions::NOWAIT,
+            ) {
+                Ok(status) => return Ok(status.is_some()),
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// SIGKILL to every process in the group. Only called while the leader
+    /// is not yet reaped; "no such process" (all gone) is fine.
+    fn kill_group(&self) {
+        if !self.reaped {
+            let _ = rustix::process::kill_process_group(self.group, Signal::KILL);
+        }
+    }
+
+    fn reap(&mut self) -> io::Result<ExitStatus> {
+        let status = self.child.wait();
+        self.reaped = true;
+        status
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if !self.reaped {
+            self.kill_group();
+            let _ = self.reap();
+        }
+    }
+}
+
+/// Both output pipes and what was kept of each.
+struct Streams {
+    stdout: Option<ChildStdout>,
+    stderr: Option<ChildStderr>,
+    out: Tail,
+    err: Tail,
+    /// Read buffer, shared by both pipes.
+    buf: Vec<u8>,
+}
+
+impl Streams {
+    fn open(&self) -> bool {
+        self.stdout.is_some() || self.stderr.is_some()
+    }
+
+    /// Waits up to `wait` for output on either pipe and reads what is
+    /// there; a pipe at EOF is closed. With both closed it just waits, so
+    /// the caller's loop keeps its pace.
+    fn pump(&mut self, wait: Duration) -> io::Result<()> {
+        let timeout =
+            Timespec::try_from(wait).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        let events = PollFlags::IN;
+        let (out_ready, err_ready) = {
+            let mut fds = Vec::with_capacity(2);
+            if let Some(s) = &self.stdout {
+                fds.push(PollFd::new(s, events));
+            }
+            if let Some(s) = &self.stderr {
+                fds.push(PollFd::new(s, events));
+            }
+            match rustix::event::poll(&mut fds, Some(&timeout)) {
+                Ok(_) | Err(rustix::io::Errno::INTR) => {}
+                Err(e) => return Err(e.into()),
+            }
+            let ready: Vec<bool> = fds.iter().map(|f| !f.revents().is_empty()).collect();
+            let mut ready = ready.into_iter();
+            let out = self.stdout.is_some() && ready.next().unwrap_or(false);
+            let err = self.stderr.is_some() && ready.next().unwrap_or(false);
+            (out, err)
+        };
+        if out_ready {
+            read_into(&mut self.stdout, &mut self.out, &mut self.buf)?;
+        }
+        if err_ready {
+            read_into(&mut self.stderr, &mut self.err, &mut self.buf)?;
+        }
+        Ok(())
+    }
+}
+
+/// One `read` from a pipe `poll` reported ready (so it does not block):
+/// data goes to the tail, EOF closes the pipe.
+fn read_into<R: Read>(pipe: &mut Option<R>, tail: &mut Tail, buf: &mut [u8]) -> io::Result<()> {
+    let Some(reader) = pipe.as_mut() else {
+        return Ok(());
+    };
+    match reader.read(buf) {
+        Ok(0) => *pipe = None,
+        Ok(n) => tail.push(&buf[..n]),
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+        Err(e) => return Err(e),
+    }
+    Ok(())
+}
+
+/// The last `cap` bytes written to a stream.
+struct Tail {
+    buf: VecDeque<u8>,
+    cap: usize,
+    /// Whether bytes were dropped from the front.
+    cut: bool,
+}
+
+impl Tail {
+    fn new(cap: usize) -> Self {
+        Self {
+            buf: VecDeque::with_capacity(cap.min(CHUNK)),
+            cap,
+            cut: false,
+        }
+    }
+
+    fn push(&mut self, data: &[u8]) {
+        let data = if data.len() > self.cap {
+            self.cut = true;
+            &data[data.len() - self.cap..]
+        } else {
+            data
+        };
+        let excess = (self.buf.len() + data.len()).saturating_sub(self.cap);
+        if excess > 0 {
+            self.cut = true;
+            self.buf.drain(..excess);
+        }
+        self.buf.extend(data);
+    }
+
+    /// Lossy UTF-8 without control characters other than newline and tab
+    /// (a terminal escape or a `\r` in a plugin's statusDetails helps
+    /// no one), at most `cap` bytes.
+    fn into_text(self) -> String {
+        let bytes = Vec::from(self.buf);
+        // A cut may have split a character: drop its orphaned tail bytes
+        // rather than show a replacement character.
+        let start = if self.cut {
+            bytes
+                .iter()
+                .take(3)
+                .take_while(|b| (**b & 0xC0) == 0x80)
+                .count()
+        } else {
+            0
+        };
+        let text: String = String::from_utf8_lossy(&bytes[start..])
+            .chars()
+            .filter(|c| !c.is_control() || *c == '\n' || *c == '\t')
+            .collect();
+        if text.len() <= self.cap {
+            return text;
+        }
+        // Replacement characters are 3 bytes for 1: cut again, on a
+        // character boundary.
+        let mut from = text.len() - self.cap;
+        while !text.is_char_boundary(from) {
+            from += 1;
+        }
+        text[from..].to_owned()
+    }
+}
+
+fn describe(error: &HostError) -> String {
+    match error {
+        HostError::NotPermitted(m) => format!("not permitted: {m}"),
+        HostError::InvalidArgument(m) => format!("invalid argument: {m}"),
+        HostError::LimitExceeded(m) => format!("limit exceeded: {m}"),
+        HostError::Cancelled => "cancelled".to_owned(),
+        HostError::Failed(m) => format!("failed: {m}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(program: &str, args: &[&str]) -> Request {
+        Request {
+            program: program.into(),
+            args: args.iter().map(|a| (*a).to_owned()).collect(),
+            timeout_ms: 1000,
+        }
+    }
+
+    #[test]
+    fn the_tail_keeps_only_the_last_bytes() {
+        let mut tail = Tail::new(4);
+        tail.push(b"ab");
+        tail.push(b"cdef");
+        assert_eq!(tail.into_text(), "cdef");
+        let mut tail = Tail::new(4);
+        tail.push(&vec![b'x'; 100_000]);
+        tail.push(b"yz");
+        assert_eq!((tail.buf.len(), tail.into_text()), (4, "xxyz".to_owned()));
+        let mut tail = Tail::new(0);
+        tail.push(b"anything");
+        assert_eq!(tail.into_text(), "");
+    }
+
+    #[test]
+    fn the_text_is_cleaned_and_never_starts_mid_character() {
+        let mut tail = Tail::new(64);
+        tail.push(b"ok\r\n\x1b[31mred\x1b[0m\ttab\x00\xff");
+        assert_eq!(tail.into_text(), "ok\n[31mred[0m\ttab\u{fffd}");
+        // "é" is C3 A9; a cut after C3 leaves A9 first.
+        let mut tail = Tail::new(3);
+        tail.push("xé!".as_bytes());
+        assert!(tail.cut);
+        assert_eq!(tail.into_text(), "é!");
+        let mut tail = Tail::new(3);
+        tail.push("é!!".as_bytes());
+        tail.push(b"!");
+        assert_eq!(tail.into_text(), "!!!");
+        // Invalid bytes become 3-byte replacement characters: still capped.
+        let mut tail = Tail::new(4);
+        tail.push(b"\xff\xff\xff\xff");
+        assert!(tail.into_text().len() <= 4);
+    }
+
+    #[test]
+    fn malformed_requests_are_invalid_arguments() {
+        let invalid = |r: &Request| matches!(check_request(r), Err(HostError::InvalidArgument(_)));
+        assert!(check_request(&request("/bin/echo", &["a;b $(id)", "`x`"])).is_ok());
+        assert!(invalid(&request("", &[])));
+        assert!(invalid(&request("/bin/ec\0ho", &[])));
+        assert!(invalid(&request("/bin/echo\n", &[])));
+        assert!(invalid(&request("/bin/echo", &["a\0b"])));
+        assert!(invalid(&request(&"/x".repeat(3000), &[])));
+        let long = "a".repeat(MAX_ARG_BYTES + 1);
+        assert!(invalid(&request("/bin/echo", &[&long])));
+        let many = vec!["a"; MAX_ARGS + 1];
+        assert!(invalid(&request("/bin/echo", &many)));
+        let big = "a".repeat(MAX_ARG_BYTES);
+        let total = vec![big.as_str(); MAX_TOTAL_ARG_BYTES / MAX_ARG_BYTES + 1];
+        assert!(invalid(&request("/bin/echo", &total)));
+        let zero = Request {
+            timeout_ms: 0,
+            ..request("/bin/echo", &[])
+        };
+        assert!(invalid(&zero));
     }
 }

@@ -125,11 +125,31 @@ async fn stream_to_file(
     expected: Option<&str>,
     stop: &dyn Fn() -> bool,
 ) -> Result<Response, HostError> {
-    let response = client()
-        .get(url.clone())
-        .send()
-        .await
-        .map_err(|e| HostError::Failed(format!("request failed: {}", without_url(&e))))?;
+    // A server that accepts and then never answers must not hold the
+    // plugin past its deadline or a cancellation: the host call is where
+    // epoch interruption cannot reach, so poll like the body loop does.
+    let started = Instant::now();
+    let send = client().get(url.clone()).send();
+    tokio::pin!(send);
+    let response = loop {
+        if stop() {
+            return Err(HostError::Cancelled);
+        }
+        match tokio::time::timeout(POLL, &mut send).await {
+            Ok(result) => {
+                break result.map_err(|e| {
+                    HostError::Failed(format!("request failed: {}", without_url(&e)))
+                })?
+            }
+            Err(_) if started.elapsed() >= STALL_TIMEOUT => {
+                return Err(HostError::Failed(format!(
+                    "no response for {} s",
+                    STALL_TIMEOUT.as_secs()
+                )))
+            }
+            Err(_) => continue,
+        }
+    };
     let status = response.status();
     if !status.is_success() {
         return Err(HostError::Failed(format!("HTTP {status}")));

@@ -24,6 +24,13 @@ impl Host for HostState {
             }
             return;
         }
+        if !job.take_log_token() {
+            if job.log_rate_dropped == 1 {
+                tracing::warn!(target: "plugin", plugin = %job.tag.plugin, job_id = %job.tag.job_id,
+                    "plugin logs faster than {} lines/s; dropping lines over the rate", job.log_rate);
+            }
+            return;
+        }
         job.log_budget -= message.len();
         let line = clean_line(&message);
         if level == Level::Error {
@@ -54,7 +61,8 @@ impl Host for HostState {
         if self.job.should_stop() {
             return Err(HostError::Cancelled);
         }
-        let (details, _) = StatusDetails::from_pairs(details);
+        let (mut details, _) = StatusDetails::from_pairs(details);
+        details.fit(self.job.max_details_bytes, &[]);
         self.job.observer.progress(&details);
         Ok(())
     }

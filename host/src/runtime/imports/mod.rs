@@ -3,8 +3,9 @@
 //!
 //! Capabilities (`download`, `command`, `device`) are deny-by-default: a
 //! call succeeds only when the operator granted that capability to the
-//! plugin. This version has no grants yet, so each refuses with a
-//! `not-permitted` error naming the capability, and logs the attempt.
+//! plugin (the `Sandbox`); otherwise it is refused with a `not-permitted`
+//! error naming the capability, and the attempt is logged. `device` has no
+//! grant yet and is always refused.
 
 mod command;
 mod device;

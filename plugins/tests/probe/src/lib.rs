@@ -13,7 +13,20 @@
 //! - `"read": ["path", ...]` reads files;
 //! - `"list": ["dir", ...]` lists directories;
 //! - `"capabilities": true` calls download, run-command and request-reboot
-//!   and reports each result under `capability:<name>`.
+//!   and reports each result under `capability:<name>`;
+//! - `"recurse": true` recurses without bound (stack limit);
+//! - `"compute": N` runs N rounds of integer arithmetic and reports the
+//!   result under `computed` (CPU-bound work for benchmarks);
+//! - `"log_lines": N` logs N lines of `log_line_bytes` (default 1000) bytes;
+//! - `"progress_updates": N` reports progress N times;
+//! - `"details": N` returns N details of 1000 characters each;
+//! - `"open_files": N` creates and keeps open N files in `/data` (handle
+//!   exhaustion), reporting how many opened under `opened` and the first
+//!   error under `open_error`;
+//! - `"command": {"program", "args", "timeout_ms"}` runs a command,
+//!   reported under `command` (`ok:<exit>|<stdout tail>|<stderr tail>`);
+//! - `"download": {"url", "destination", "sha256"}` downloads, reported
+//!   under `download`.
 //!
 //! Each filesystem probe is reported as a statusDetails entry
 //! `<verb>:<path>` = `ok:<result>` or `err:<io error kind>`, so a test can see
@@ -34,6 +47,35 @@ struct Doc {
     read: Vec<String>,
     list: Vec<String>,
     capabilities: bool,
+    recurse: bool,
+    compute: u64,
+    log_lines: usize,
+    log_line_bytes: Option<usize>,
+    progress_updates: usize,
+    details: usize,
+    open_files: usize,
+    command: Option<CommandDoc>,
+    download: Option<DownloadDoc>,
+}
+
+#[derive(Deserialize)]
+struct CommandDoc {
+    program: String,
+    #[serde(default)]
+    args: Vec<String>,
+    #[serde(default = "default_timeout_ms")]
+    timeout_ms: u32,
+}
+
+fn default_timeout_ms() -> u32 {
+    10_000
+}
+
+#[derive(Deserialize)]
+struct DownloadDoc {
+    url: String,
+    destination: String,
+    sha256: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -60,7 +102,74 @@ impl Operation for Probe {
                 n = std::hint::black_box(n.wrapping_add(1));
             }
         }
+        if doc.recurse {
+            outcome_depth(0);
+        }
+        let line = "x".repeat(doc.log_line_bytes.unwrap_or(1000));
+        for _ in 0..doc.log_lines {
+            jobhost_sdk::log::info(&line);
+        }
+        for i in 0..doc.progress_updates {
+            let _ = jobhost_sdk::host::progress(&[("step", &i.to_string())]);
+        }
         let mut outcome = Outcome::new();
+        if doc.compute > 0 {
+            let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+            for _ in 0..doc.compute {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+            }
+            outcome = outcome.detail("computed", std::hint::black_box(x));
+        }
+        for i in 0..doc.details {
+            outcome = outcome.detail(format!("d{i}"), "y".repeat(1000));
+        }
+        if doc.open_files > 0 {
+            let mut held = Vec::new();
+            let mut error = None;
+            for i in 0..doc.open_files {
+                match std::fs::File::create(format!("/data/fd-{i}")) {
+                    Ok(f) => held.push(f),
+                    Err(e) => {
+                        error = Some(format!("{:?}", e.kind()));
+                        break;
+                    }
+                }
+            }
+            outcome = outcome.detail("opened", held.len());
+            if let Some(e) = error {
+                outcome = outcome.detail("open_error", e);
+            }
+        }
+        if let Some(c) = &doc.command {
+            use jobhost_sdk::bindings::jobhost::plugin::command;
+            let ran = command::run(&command::Request {
+                program: c.program.clone(),
+                args: c.args.clone(),
+                timeout_ms: c.timeout_ms,
+            });
+            let shown = match ran {
+                Ok(o) => format!(
+                    "ok:{}|{}|{}",
+                    o.exit_code.map_or("signal".to_owned(), |c| c.to_string()),
+                    o.stdout_tail.trim_end(),
+                    o.stderr_tail.trim_end()
+                ),
+                Err(e) => format!("err:{}", jobhost_sdk::host::describe(&e)),
+            };
+            outcome = outcome.detail("command", shown);
+        }
+        if let Some(d) = &doc.download {
+            use jobhost_sdk::bindings::jobhost::plugin::download;
+            let fetched = download::fetch(&download::Request {
+                url: d.url.clone(),
+                destination: d.destination.clone(),
+                sha256: d.sha256.clone(),
+                max_bytes: None,
+            });
+            outcome = outcome.detail("download", describe(fetched.map(|r| r.bytes)));
+        }
         if doc.allocate_mib > 0 {
             let block = vec![1u8; doc.allocate_mib << 20];
             let sum: u64 = block.iter().step_by(4096).map(|b| u64::from(*b)).sum();
@@ -114,6 +223,18 @@ impl Operation for Probe {
         }
         Ok(outcome)
     }
+}
+
+/// Recurses until the host's stack limit stops it: small frames, so it is
+/// the engine's stack (`max_wasm_stack`) that runs out, not the guest's
+/// shadow stack in linear memory. The depth check is never true; it only
+/// keeps the compiler from calling this an error.
+#[inline(never)]
+fn outcome_depth(depth: u64) -> u64 {
+    if std::hint::black_box(depth) == u64::MAX {
+        return depth;
+    }
+    outcome_depth(depth + 1).wrapping_mul(std::hint::black_box(3))
 }
 
 fn describe<T: std::fmt::Debug>(result: Result<T, jobhost_sdk::HostError>) -> String {

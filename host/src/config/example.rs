@@ -1,0 +1,78 @@
+//! The commented configuration `jobhost init` writes; a test keeps it
+//! parsing.
+
+/// The commented example `jobhost init` writes.
+pub const EXAMPLE: &str = r#"# jobhost agent configuration. Relative paths are relative to this file.
+
+# The AWS IoT thing this device is: 1-128 characters of [a-zA-Z0-9:_-].
+thing_name = "my-device"
+
+# The journal (running execution, unsent statuses) and the compiled-plugin
+# cache live here. Keep it on persistent storage.
+state_dir = "state"
+
+# Installed plugins: <name>.wasm, each signed by a key in [trust]. A job
+# whose document says {"operation": "X"} runs in the plugin whose signed
+# manifest lists operation X. The built-in `install-plugin` and
+# `remove-plugin` operations manage this directory.
+plugin_dir = "plugins"
+
+[broker]
+host = "127.0.0.1"
+port = 1883
+# client_id = "my-device"        # defaults to thing_name
+# username = "..."               # plain MQTT credentials (not used by AWS IoT)
+# password = "..."
+# keep_alive_secs = 30
+# clean_session = true
+
+# For AWS IoT Core: port 8883, or 443 with ALPN.
+# [broker.tls]
+# ca = "AmazonRootCA1.pem"
+# cert = "device.pem.crt"
+# key = "private.pem.key"
+# alpn = ["x-amzn-mqtt-ca"]      # only with port 443
+
+# Only plugins signed by one of these keys are loaded or installed
+# (`jobhost plugin keygen` makes a key pair; see "Publishing a plugin" in
+# the README). With no key, no plugin runs.
+[trust]
+# keys = ["operator.pub"]
+# revoked = ["0123456789abcdef01234567"]  # key ids refused even if listed
+# max_plugin_mib = 64
+# A plugin never goes back to an older version than this device has run,
+# unless listed here:
+# allow_downgrade = ["download-file"]
+# Hosts the built-in install-plugin operation may download from (https
+# only unless install_allow_http = true). Empty: install-plugin is refused.
+# install_hosts = ["fleet.example.com"]
+
+[limits]
+# timeout_secs = 600             # per run; a run past it ends FAILED "timed out after N s"
+# memory_mib = 128               # per run
+# progress_interval_secs = 5     # at most one progress update this often
+# max_log_kib = 1024             # plugin log bytes per run; further lines dropped
+# max_log_lines_per_sec = 100    # plugin log rate; lines above it dropped
+# max_details_kib = 16           # statusDetails per update; excess entries dropped
+# max_handles = 256              # open files/directories/streams at once
+# max_stack_kib = 512            # WebAssembly stack, for every plugin
+
+# What each plugin may use. Nothing is granted unless listed here, and a
+# plugin gets only what its signed manifest requests AND this grants.
+# [plugins.download-file]
+# dirs = ["/var/lib/jobhost/downloads:/downloads"]
+# download_hosts = ["updates.example.com"]
+# allow_http = false
+#
+# Programs a plugin may run (absolute paths; never a shell, never a PATH
+# lookup). Each runs with argv only, an environment of just
+# PATH=/usr/sbin:/usr/bin:/sbin:/bin, stdin /dev/null and working directory
+# /, and is killed with everything it started at the timeout, on
+# cancellation and at the run's own time limit.
+# [plugins.service-restart]
+# run_commands = ["/usr/bin/systemctl"]
+# command_timeout_secs = 60      # per call; the plugin may ask for less
+# command_output_bytes = 4096    # last bytes of stdout and of stderr kept
+# [plugins.download-file.limits]  # overrides [limits] for this plugin
+# timeout_secs = 3600
+"#;

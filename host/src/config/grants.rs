@@ -1,0 +1,69 @@
+//! `[plugins.<name>]` resolved: what the operator grants each plugin. A
+//! plugin gets the intersection of this and what its signed manifest
+//! requests (`crate::plugins::resolve_capabilities`).
+
+use super::raw::RawPluginGrants;
+use super::ConfigError;
+use crate::runtime::{DirGrant, DownloadGrant};
+use std::time::Duration;
+
+/// What one plugin is granted.
+#[derive(Debug, Clone, Default)]
+pub struct Grants {
+    /// Preopened directories.
+    pub dirs: Vec<DirGrant>,
+    /// Download allow-list; `None` means no download capability.
+    pub download: Option<DownloadGrant>,
+    /// Program allow-list and caps; `None` means no `run-command`
+    /// capability.
+    pub command: Option<crate::runtime::CommandGrant>,
+}
+
+/// Most `command_timeout_secs` (a day): longer work belongs in the plugin,
+/// which can checkpoint, not in one blocking call.
+const MAX_COMMAND_TIMEOUT_SECS: u64 = 86_400;
+
+/// Most `command_output_bytes` (1 MiB per stream): the tail is held in
+/// memory and handed to the plugin.
+const MAX_COMMAND_OUTPUT_BYTES: usize = 1 << 20;
+
+/// `[plugins.<name>] run_commands` and its caps; `None` when no program is
+/// listed. Programs must be absolute, normalised paths: they are compared
+/// to the plugin's requests as written and never looked up in `PATH`.
+pub(super) fn resolve_command_grant(
+    name: &str,
+    g: &RawPluginGrants,
+) -> Result<Option<crate::runtime::CommandGrant>, ConfigError> {
+    let invalid = |m: String| ConfigError::Invalid(m);
+    let mut programs = Vec::new();
+    for program in &g.run_commands {
+        crate::runtime::check_program_path(program)
+            .map_err(|e| invalid(format!("plugins.{name}.run_commands: {e}")))?;
+        if !programs.contains(program) {
+            programs.push(program.clone());
+        }
+    }
+    let timeout_secs = g
+        .command_timeout_secs
+        .unwrap_or(crate::runtime::DEFAULT_COMMAND_TIMEOUT.as_secs());
+    if !(1..=MAX_COMMAND_TIMEOUT_SECS).contains(&timeout_secs) {
+        return Err(invalid(format!(
+            "plugins.{name}.command_timeout_secs = {timeout_secs}: must be 1-{MAX_COMMAND_TIMEOUT_SECS}"
+        )));
+    }
+    let output_bytes = g
+        .command_output_bytes
+        .unwrap_or(crate::runtime::DEFAULT_COMMAND_OUTPUT_BYTES);
+    if output_bytes > MAX_COMMAND_OUTPUT_BYTES {
+        return Err(invalid(format!(
+            "plugins.{name}.command_output_bytes = {output_bytes}: must be 0-{MAX_COMMAND_OUTPUT_BYTES}"
+        )));
+    }
+    Ok(
+        (!programs.is_empty()).then(|| crate::runtime::CommandGrant {
+            programs,
+            timeout: Duration::from_secs(timeout_secs),
+            output_bytes,
+        }),
+    )
+}

@@ -1,0 +1,412 @@
+//! The agent's configuration file, in two phases (like ripgrep's low/high
+//! args): [`RawConfig`] is the TOML exactly as written; [`Config`] is what
+//! the agent runs with — paths resolved, files read, everything validated —
+//! so a bad config fails at start with a message naming the key.
+
+//!
+//! # Layout
+//!
+//! - `raw`: the TOML structs ([`RawConfig`] and its tables).
+//! - `trust`, `limits`, `grants`: resolving `[trust]`, `[limits]` and
+//!   `[plugins.<name>]`.
+//! - `example`: [`EXAMPLE`], what `jobhost init` writes.
+
+mod example;
+mod grants;
+mod limits;
+mod raw;
+mod trust;
+
+pub use crate::runtime::DownloadGrant;
+pub use example::EXAMPLE;
+pub use grants::Grants;
+pub use limits::DEFAULT_MAX_STACK_BYTES;
+pub use raw::{RawBroker, RawConfig, RawLimits, RawPluginGrants, RawTls, RawTrust};
+pub use trust::{Trust, DEFAULT_MAX_PLUGIN_MIB};
+
+use crate::runtime::{DirGrant, ExecutionLimits};
+use grants::resolve_command_grant;
+use jobhost_protocol::topics::is_valid_thing_name;
+use limits::resolve_limits;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use trust::resolve_trust;
+
+/// The resolved configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Thing name.
+    pub thing_name: String,
+    /// State directory (created if missing).
+    pub state_dir: PathBuf,
+    /// Plugin directory.
+    pub plugin_dir: PathBuf,
+    /// Broker connection.
+    pub broker: Broker,
+    /// Signature trust and install policy.
+    pub trust: Trust,
+    /// Default limits.
+    pub limits: ExecutionLimits,
+    /// Limits by plugin name, where `[plugins.<name>.limits]` overrides.
+    pub plugin_limits: BTreeMap<String, ExecutionLimits>,
+    /// WebAssembly stack size for every plugin, bytes.
+    pub max_stack_bytes: usize,
+    /// Minimum interval between progress updates.
+    pub progress_interval: Duration,
+    /// Grants by plugin name; plugins not listed get nothing.
+    pub grants: BTreeMap<String, Grants>,
+}
+
+/// Broker connection settings.
+#[derive(Debug, Clone)]
+pub struct Broker {
+    /// Host.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// Client id.
+    pub client_id: String,
+    /// Credentials.
+    pub credentials: Option<(String, String)>,
+    /// Keep-alive.
+    pub keep_alive: Duration,
+    /// Clean session flag.
+    pub clean_session: bool,
+    /// TLS material, read from disk.
+    pub tls: Option<Tls>,
+}
+
+/// TLS material, loaded.
+#[derive(Clone)]
+pub struct Tls {
+    /// CA PEM.
+    pub ca: Vec<u8>,
+    /// Device certificate and key PEM.
+    pub client_auth: Option<(Vec<u8>, Vec<u8>)>,
+    /// ALPN protocols.
+    pub alpn: Vec<String>,
+}
+
+impl std::fmt::Debug for Tls {
+    /// Never prints key material.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tls")
+            .field("ca", &format_args!("{} bytes", self.ca.len()))
+            .field(
+                "client_auth",
+                &self.client_auth.as_ref().map(|_| "<redacted>"),
+            )
+            .field("alpn", &self.alpn)
+            .finish()
+    }
+}
+
+/// A configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Not valid TOML or unknown keys.
+    #[error("invalid config {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The TOML parser's message, with line and column.
+        message: String,
+    },
+    /// A value is out of range or inconsistent.
+    #[error("invalid config: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Reads and resolves the file at `path`. Relative paths inside it are
+    /// relative to the file's directory.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let raw: RawConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string().trim().replace('\n', " "),
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Self::from_raw(raw, base)
+    }
+
+    /// Resolves a parsed config; `base` anchors relative paths.
+    pub fn from_raw(raw: RawConfig, base: &Path) -> Result<Self, ConfigError> {
+        let invalid = |m: String| ConfigError::Invalid(m);
+        if !is_valid_thing_name(&raw.thing_name) {
+            return Err(invalid(format!(
+                "thing_name {:?} must be 1-128 characters of [a-zA-Z0-9:_-]",
+                raw.thing_name
+            )));
+        }
+        let resolve = |p: &Path| {
+            if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                base.join(p)
+            }
+        };
+        let tls = match &raw.broker.tls {
+            None => None,
+            Some(t) => {
+                let read = |p: &Path| {
+                    let p = resolve(p);
+                    std::fs::read(&p).map_err(|source| ConfigError::Read { path: p, source })
+                };
+                let client_auth = match (&t.cert, &t.key) {
+                    (Some(c), Some(k)) => Some((read(c)?, read(k)?)),
+                    (None, None) => None,
+                    _ => {
+                        return Err(invalid(
+                            "broker.tls.cert and broker.tls.key go together".into(),
+                        ))
+                    }
+                };
+                Some(Tls {
+                    ca: read(&t.ca)?,
+                    client_auth,
+                    alpn: t.alpn.clone(),
+                })
+            }
+        };
+        let credentials = match (&raw.broker.username, &raw.broker.password) {
+            (Some(u), p) => Some((u.clone(), p.clone().unwrap_or_default())),
+            (None, Some(_)) => return Err(invalid("broker.password needs broker.username".into())),
+            (None, None) => None,
+        };
+        let keep_alive = raw.broker.keep_alive_secs.unwrap_or(30);
+        if !(5..=1200).contains(&keep_alive) {
+            return Err(invalid(format!(
+                "broker.keep_alive_secs = {keep_alive}: must be 5-1200 (AWS allows 30-1200)"
+            )));
+        }
+        let limits = resolve_limits(&raw.limits, &ExecutionLimits::default(), "limits")?;
+        let max_stack_bytes = match raw.limits.max_stack_kib {
+            None => DEFAULT_MAX_STACK_BYTES,
+            Some(k) if (64..=8192).contains(&k) => k << 10,
+            Some(k) => {
+                return Err(invalid(format!(
+                    "limits.max_stack_kib = {k}: must be 64-8192"
+                )))
+            }
+        };
+        let mut plugin_limits = BTreeMap::new();
+        let trust = resolve_trust(&raw.trust, &resolve)?;
+        let mut grants = BTreeMap::new();
+        for (name, g) in raw.plugins {
+            let dirs = g
+                .dirs
+                .iter()
+                .map(|d| {
+                    let mut grant: DirGrant = d
+                        .parse()
+                        .map_err(|e| invalid(format!("plugins.{name}.dirs: {e}")))?;
+                    grant.host = resolve(&grant.host);
+                    Ok(grant)
+                })
+                .collect::<Result<Vec<_>, ConfigError>>()?;
+            let download = (!g.download_hosts.is_empty()).then(|| DownloadGrant {
+                hosts: g.download_hosts.clone(),
+                allow_http: g.allow_http,
+            });
+            if let Some(raw_limits) = &g.limits {
+                let what = format!("plugins.{name}.limits");
+                if raw_limits.progress_interval_secs.is_some() || raw_limits.max_stack_kib.is_some()
+                {
+                    return Err(invalid(format!(
+                        "{what}: progress_interval_secs and max_stack_kib apply to every plugin; set them in [limits]"
+                    )));
+                }
+                plugin_limits.insert(name.clone(), resolve_limits(raw_limits, &limits, &what)?);
+            }
+            let command = resolve_command_grant(&name, &g)?;
+            grants.insert(
+                name,
+                Grants {
+                    dirs,
+                    download,
+                    command,
+                },
+            );
+        }
+        Ok(Self {
+            thing_name: raw.thing_name.clone(),
+            state_dir: resolve(&raw.state_dir),
+            plugin_dir: resolve(&raw.plugin_dir),
+            trust,
+            broker: Broker {
+                host: raw.broker.host,
+                port: raw.broker.port,
+                client_id: raw.broker.client_id.unwrap_or(raw.thing_name),
+                credentials,
+                keep_alive: Duration::from_secs(keep_alive),
+                clean_session: raw.broker.clean_session.unwrap_or(true),
+                tls,
+            },
+            limits,
+            plugin_limits,
+            max_stack_bytes,
+            progress_interval: Duration::from_secs(raw.limits.progress_interval_secs.unwrap_or(5)),
+            grants,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: "t.toml".into(),
+            message: e.to_string(),
+        })?;
+        Config::from_raw(raw, Path::new("/etc/jobhost"))
+    }
+
+    #[test]
+    fn the_example_parses_and_resolves_relative_paths() {
+        let c = parse(EXAMPLE).unwrap();
+        assert_eq!(c.thing_name, "my-device");
+        assert_eq!(c.broker.client_id, "my-device");
+        assert_eq!(c.state_dir, Path::new("/etc/jobhost/state"));
+        assert_eq!(c.broker.keep_alive, Duration::from_secs(30));
+        assert!(c.grants.is_empty());
+    }
+
+    #[test]
+    fn grants_are_parsed_per_plugin() {
+        let c = parse(
+            r#"thing_name = "t"
+state_dir = "/s"
+plugin_dir = "/p"
+[broker]
+host = "h"
+port = 1
+[plugins.download-file]
+dirs = ["dl:/downloads"]
+download_hosts = ["127.0.0.1:8080"]
+allow_http = true
+"#,
+        )
+        .unwrap();
+        let g = &c.grants["download-file"];
+        assert_eq!(g.dirs[0].host, Path::new("/etc/jobhost/dl"));
+        assert_eq!(g.dirs[0].guest, "/downloads");
+        assert_eq!(
+            g.download,
+            Some(DownloadGrant {
+                hosts: vec!["127.0.0.1:8080".into()],
+                allow_http: true
+            })
+        );
+    }
+
+    #[test]
+    fn run_commands_are_absolute_paths_with_caps() {
+        let head = "thing_name = \"t\"\nstate_dir = \"/s\"\nplugin_dir = \"/p\"\n\
+                    [broker]\nhost = \"h\"\nport = 1\n[plugins.svc]\n";
+        let c = parse(&format!(
+            "{head}run_commands = [\"/usr/bin/systemctl\", \"/bin/echo\", \"/bin/echo\"]\n"
+        ))
+        .unwrap();
+        let g = c.grants["svc"].command.as_ref().unwrap();
+        assert_eq!(g.programs, ["/usr/bin/systemctl", "/bin/echo"]);
+        assert_eq!(g.timeout, crate::runtime::DEFAULT_COMMAND_TIMEOUT);
+        assert_eq!(g.output_bytes, crate::runtime::DEFAULT_COMMAND_OUTPUT_BYTES);
+
+        let c = parse(&format!(
+            "{head}run_commands = [\"/bin/echo\"]\ncommand_timeout_secs = 5\ncommand_output_bytes = 0\n"
+        ))
+        .unwrap();
+        let g = c.grants["svc"].command.as_ref().unwrap();
+        assert_eq!((g.timeout, g.output_bytes), (Duration::from_secs(5), 0));
+
+        let c = parse(&format!("{head}command_timeout_secs = 5\n")).unwrap();
+        assert!(
+            c.grants["svc"].command.is_none(),
+            "caps alone grant nothing"
+        );
+
+        for (body, key) in [
+            ("run_commands = [\"systemctl\"]", "plugins.svc.run_commands"),
+            (
+                "run_commands = [\"/usr/bin/../bin/sh\"]",
+                "plugins.svc.run_commands",
+            ),
+            ("run_commands = [\"\"]", "plugins.svc.run_commands"),
+            (
+                "run_commands = [\"/bin/echo\"]\ncommand_timeout_secs = 0",
+                "plugins.svc.command_timeout_secs",
+            ),
+            (
+                "run_commands = [\"/bin/echo\"]\ncommand_output_bytes = 99999999",
+                "plugins.svc.command_output_bytes",
+            ),
+        ] {
+            let err = parse(&format!("{head}{body}\n")).unwrap_err().to_string();
+            assert!(err.contains(key), "{body}: {err}");
+        }
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let base = "state_dir = \"/s\"\nplugin_dir = \"/p\"\n[broker]\nhost = \"h\"\nport = 1\n";
+        let err = parse(&format!("thing_name = \"a/b\"\n{base}"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("thing_name"), "{err}");
+        let err = parse(&format!("thing_name = \"t\"\n{base}keep_alive_secs = 1\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("keep_alive_secs"), "{err}");
+        let err = parse(&format!("thing_name = \"t\"\nbogus = 1\n{base}"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("bogus"), "{err}");
+    }
+
+    #[test]
+    fn plugin_limits_override_the_defaults_key_by_key() {
+        let base = "thing_name = \"t\"\nstate_dir = \"/s\"\nplugin_dir = \"/p\"\n\
+                    [broker]\nhost = \"h\"\nport = 1\n";
+        let c = parse(&format!(
+            "{base}[limits]\ntimeout_secs = 100\nmax_handles = 32\nmax_stack_kib = 256\n\
+             [plugins.slow]\n[plugins.slow.limits]\ntimeout_secs = 3600\nmax_details_kib = 4\n"
+        ))
+        .unwrap();
+        assert_eq!(c.limits.timeout, Duration::from_secs(100));
+        assert_eq!(c.max_stack_bytes, 256 << 10);
+        let slow = &c.plugin_limits["slow"];
+        assert_eq!(slow.timeout, Duration::from_secs(3600));
+        assert_eq!(slow.max_details_bytes, 4 << 10);
+        assert_eq!(slow.max_handles, 32, "unset keys inherit [limits]");
+
+        let err = parse(&format!("{base}[plugins.p.limits]\nmax_stack_kib = 64\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("plugins.p.limits") && err.contains("[limits]"),
+            "{err}"
+        );
+        let err = parse(&format!("{base}[limits]\nmax_details_kib = 1000\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("limits.max_details_kib = 1000: must be 1-100"),
+            "{err}"
+        );
+    }
+}

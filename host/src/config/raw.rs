@@ -1,0 +1,147 @@
+//! The TOML file exactly as written: what `serde` reads, before any path
+//! is resolved or value checked (see [`super::Config::from_raw`]).
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// The TOML file, as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// The AWS IoT thing this device is (1–128 of `[a-zA-Z0-9:_-]`).
+    pub thing_name: String,
+    /// Journal and compiled cache live here.
+    pub state_dir: PathBuf,
+    /// Installed plugins (`<name>.wasm`, signed) live here.
+    pub plugin_dir: PathBuf,
+    /// How to reach the broker.
+    pub broker: RawBroker,
+    /// Which signatures this device accepts.
+    #[serde(default)]
+    pub trust: RawTrust,
+    /// Default per-execution limits.
+    #[serde(default)]
+    pub limits: RawLimits,
+    /// What each plugin may use, by plugin name.
+    #[serde(default)]
+    pub plugins: BTreeMap<String, RawPluginGrants>,
+}
+
+/// `[broker]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBroker {
+    /// Host name (also the TLS server name).
+    pub host: String,
+    /// Port: 1883 plain, 8883 TLS, 443 with ALPN `x-amzn-mqtt-ca` on AWS.
+    pub port: u16,
+    /// MQTT client id; defaults to the thing name (AWS policies key on it).
+    pub client_id: Option<String>,
+    /// Optional MQTT username/password (not used by AWS IoT, which uses mTLS).
+    pub username: Option<String>,
+    /// See `username`.
+    pub password: Option<String>,
+    /// MQTT keep-alive in seconds (default 30: detects a dead link in ~45 s).
+    pub keep_alive_secs: Option<u64>,
+    /// `false` asks the broker to keep the session across reconnects (AWS
+    /// keeps it one hour). Default `true`: the agent resubscribes and replays
+    /// its own outbox either way.
+    pub clean_session: Option<bool>,
+    /// TLS settings; plain TCP when absent.
+    pub tls: Option<RawTls>,
+}
+
+/// `[broker.tls]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    /// CA certificate(s) that sign the broker's certificate (PEM).
+    pub ca: PathBuf,
+    /// Device certificate (PEM), for mutual TLS.
+    pub cert: Option<PathBuf>,
+    /// Device private key (PEM), for mutual TLS.
+    pub key: Option<PathBuf>,
+    /// ALPN protocols, e.g. `["x-amzn-mqtt-ca"]` for AWS IoT on port 443.
+    #[serde(default)]
+    pub alpn: Vec<String>,
+}
+
+/// `[limits]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimits {
+    /// Wall-clock limit of one run, seconds (default 600).
+    pub timeout_secs: Option<u64>,
+    /// Memory limit of one run, MiB (default 128).
+    pub memory_mib: Option<usize>,
+    /// Minimum seconds between two progress updates (default 5; global
+    /// only).
+    pub progress_interval_secs: Option<u64>,
+    /// Log bytes accepted per run, KiB (default 1024).
+    pub max_log_kib: Option<usize>,
+    /// Log lines per second (default 100, bursts of twice that).
+    pub max_log_lines_per_sec: Option<u32>,
+    /// Largest statusDetails map per update, KiB of JSON (default 16, at
+    /// most 100: the whole update must fit a 128 KiB MQTT packet).
+    pub max_details_kib: Option<usize>,
+    /// Open handles (files, directories, streams) at once (default 256).
+    pub max_handles: Option<usize>,
+    /// WebAssembly stack, KiB (default 512; global only: it is a property
+    /// of the engine, shared by every plugin).
+    pub max_stack_kib: Option<usize>,
+}
+
+/// `[trust]`: the keys whose signed plugins this device runs.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTrust {
+    /// Public key files (`KEY.pub` from `jobhost plugin keygen`). Several
+    /// keys allow rotation: list the new key, re-sign, then drop the old.
+    #[serde(default)]
+    pub keys: Vec<PathBuf>,
+    /// Key ids (24 hex digits) refused even when their key is listed.
+    #[serde(default)]
+    pub revoked: Vec<String>,
+    /// Largest plugin file accepted, MiB (default 64).
+    pub max_plugin_mib: Option<u64>,
+    /// Plugin names that may be installed at a LOWER version than the
+    /// highest this device has run (the anti-rollback override).
+    #[serde(default)]
+    pub allow_downgrade: Vec<String>,
+    /// Hosts (`name` or `name:port`) the built-in `install-plugin`
+    /// operation may download from. Empty: `install-plugin` is refused.
+    #[serde(default)]
+    pub install_hosts: Vec<String>,
+    /// Allow `http://` for `install-plugin` downloads (the signature is
+    /// still checked; default: https only).
+    #[serde(default)]
+    pub install_allow_http: bool,
+}
+
+/// `[plugins.<name>]`: what the operator grants that plugin.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPluginGrants {
+    /// Directories, `HOST[:GUEST][:ro]`, as for `jobhost run --grant-dir`.
+    #[serde(default)]
+    pub dirs: Vec<String>,
+    /// Hosts (`name` or `name:port`) the plugin may download from.
+    #[serde(default)]
+    pub download_hosts: Vec<String>,
+    /// Allow `http://` downloads from those hosts (default: https only).
+    #[serde(default)]
+    pub allow_http: bool,
+    /// Programs (absolute paths) the plugin may run through the `command`
+    /// import, if its signed manifest requests them too.
+    #[serde(default)]
+    pub run_commands: Vec<String>,
+    /// The longest one command may run, seconds (default 60); a plugin may
+    /// ask for less.
+    pub command_timeout_secs: Option<u64>,
+    /// Bytes kept of the end of a command's stdout and of its stderr, each
+    /// (default 4096).
+    pub command_output_bytes: Option<usize>,
+    /// Limits for this plugin's runs, overriding `[limits]` key by key.
+    pub limits: Option<RawLimits>,
+}

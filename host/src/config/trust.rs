@@ -1,0 +1,80 @@
+//! `[trust]` resolved: the keys whose signed plugins this device runs, the
+//! revoked key ids, the plugin size limit, the anti-rollback override and
+//! where `install-plugin` may download from.
+
+use super::raw::RawTrust;
+use super::ConfigError;
+use crate::runtime::DownloadGrant;
+use crate::trust::{KeyId, PublicKey, TrustStore};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+/// What the device trusts, resolved: keys read and checked.
+#[derive(Debug, Clone)]
+pub struct Trust {
+    /// Trusted keys minus revoked ids.
+    pub store: TrustStore,
+    /// Largest plugin file accepted, bytes.
+    pub max_plugin_bytes: u64,
+    /// Plugins allowed to go below their anti-rollback floor.
+    pub allow_downgrade: BTreeSet<String>,
+    /// Where `install-plugin` may download from; `None`: it is refused.
+    pub install_from: Option<DownloadGrant>,
+}
+
+impl Default for Trust {
+    fn default() -> Self {
+        Self {
+            store: TrustStore::default(),
+            max_plugin_bytes: DEFAULT_MAX_PLUGIN_MIB << 20,
+            allow_downgrade: BTreeSet::new(),
+            install_from: None,
+        }
+    }
+}
+
+/// Default `[trust] max_plugin_mib`: componentize-py output is ~18 MiB and
+/// componentize-js ~12 MiB (shared/reference/wasm-toolchain.md); 64 MiB
+/// leaves room without letting a bad file exhaust a small device.
+pub const DEFAULT_MAX_PLUGIN_MIB: u64 = 64;
+
+pub(super) fn resolve_trust(
+    raw: &RawTrust,
+    resolve: &dyn Fn(&Path) -> PathBuf,
+) -> Result<Trust, ConfigError> {
+    let invalid = |m: String| ConfigError::Invalid(m);
+    let keys = raw
+        .keys
+        .iter()
+        .map(|p| {
+            let path = resolve(p);
+            PublicKey::read_file(&path).map_err(|e| invalid(format!("trust.keys: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let revoked = raw
+        .revoked
+        .iter()
+        .map(|id| {
+            id.parse::<KeyId>().map_err(|_| {
+                invalid(format!(
+                    "trust.revoked: {id:?} is not a key id (24 hex digits, as `jobhost plugin inspect` shows)"
+                ))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mib = raw.max_plugin_mib.unwrap_or(DEFAULT_MAX_PLUGIN_MIB);
+    if !(1..=1024).contains(&mib) {
+        return Err(invalid(format!(
+            "trust.max_plugin_mib = {mib}: must be 1-1024"
+        )));
+    }
+    Ok(Trust {
+        store: TrustStore::new(keys, revoked),
+        max_plugin_bytes: mib << 20,
+        allow_downgrade: raw.allow_downgrade.iter().cloned().collect(),
+        install_from: (!raw.install_hosts.is_empty()).then(|| DownloadGrant {
+            hosts: raw.install_hosts.clone(),
+            allow_http: raw.install_allow_http,
+        }),
+    })
+}
