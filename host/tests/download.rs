@@ -122,6 +122,34 @@ fn sha256_mismatch_fails_and_leaves_nothing_behind() {
 }
 
 #[test]
+fn an_allowed_name_that_resolves_to_the_device_itself_is_refused() {
+    // `localhost` is on the allow-list, but names are resolved without
+    // loopback and link-local results (DNS rebinding); the address itself
+    // (127.0.0.1, as `setup` lists it) is how an operator allows loopback.
+    let mut s = setup();
+    let port = s.addr.port();
+    s.sandbox.download = Some(DownloadGrant {
+        hosts: vec![format!("localhost:{port}")],
+        allow_http: true,
+    });
+    let report = run(
+        &s,
+        &format!("http://localhost:{port}/fw.bin"),
+        "/downloads/image.bin",
+        &sha(FIRMWARE),
+    );
+    assert_eq!(report.status, TerminalStatus::Failed, "{report:?}");
+    assert!(
+        report
+            .reason()
+            .unwrap()
+            .contains("resolves only to loopback"),
+        "{report:?}"
+    );
+    assert_eq!(std::fs::read_dir(s.downloads.path()).unwrap().count(), 0);
+}
+
+#[test]
 fn a_host_off_the_allow_list_is_refused() {
     let s = setup();
     let report = run(

@@ -172,3 +172,44 @@ fn a_damaged_floor_file_stops_the_agent_instead_of_forgetting() {
     let err = d.open("", "").unwrap_err().to_string();
     assert!(err.contains("anti-rollback"), "{err}");
 }
+
+#[test]
+fn a_signing_key_can_be_granted_what_its_plugins_may_use() {
+    let d = Device::new();
+    std::fs::create_dir_all(d.path().join("dl")).unwrap();
+    std::fs::create_dir_all(d.path().join("other")).unwrap();
+    d.install("download-file", "download-file.wasm", &d.key, |_| {});
+    let id = d.key.public_key().id();
+    let signer = format!(
+        "[signers.{id}]\ndirs = [\"dl:/downloads\"]\ndownload_hosts = [\"updates.example.com\"]\n"
+    );
+    let plugins = d.open("", &signer).unwrap();
+    let p = plugins.route("download-file").unwrap();
+    assert_eq!(p.sandbox.dirs[0].host, d.path().join("dl"));
+    assert!(p.sandbox.download.is_some());
+
+    // The plugin's own table is more specific: it replaces the signer's.
+    let own = format!("{signer}[plugins.download-file]\ndirs = [\"other:/downloads\"]\n");
+    let plugins = d.open("", &own).unwrap();
+    let p = plugins.route("download-file").unwrap();
+    assert_eq!(p.sandbox.dirs[0].host, d.path().join("other"));
+    assert!(
+        p.sandbox.download.is_none(),
+        "not in the plugin's own table"
+    );
+
+    // Another key's table grants nothing.
+    let other = SecretKey::generate().unwrap().public_key().id();
+    let plugins = d
+        .open(
+            "",
+            &format!("[signers.{other}]\ndirs = [\"dl:/downloads\"]\n"),
+        )
+        .unwrap();
+    assert!(plugins
+        .route("download-file")
+        .unwrap()
+        .sandbox
+        .dirs
+        .is_empty());
+}

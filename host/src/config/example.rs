@@ -75,4 +75,9 @@ port = 1883
 # command_output_bytes = 4096    # last bytes of stdout and of stderr kept
 # [plugins.download-file.limits]  # overrides [limits] for this plugin
 # timeout_secs = 3600
+
+# Grants for every plugin signed by a key (by key id), used by plugins
+# without a [plugins.<name>] table of their own. Same keys, no limits.
+# [signers.0123456789abcdef01234567]
+# dirs = ["/var/lib/jobhost/data:/data"]
 "#;

@@ -5,7 +5,37 @@
 use super::raw::RawPluginGrants;
 use super::ConfigError;
 use crate::runtime::{DirGrant, DownloadGrant};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+/// Resolves one grant table (`[plugins.<name>]` or `[signers.<key id>]`,
+/// named by `table` in errors); `resolve` anchors relative directories.
+pub(super) fn resolve_grants(
+    table: &str,
+    g: &RawPluginGrants,
+    resolve: &dyn Fn(&Path) -> PathBuf,
+) -> Result<Grants, ConfigError> {
+    let dirs = g
+        .dirs
+        .iter()
+        .map(|d| {
+            let mut grant: DirGrant = d
+                .parse()
+                .map_err(|e| ConfigError::Invalid(format!("{table}.dirs: {e}")))?;
+            grant.host = resolve(&grant.host);
+            Ok(grant)
+        })
+        .collect::<Result<Vec<_>, ConfigError>>()?;
+    let download = (!g.download_hosts.is_empty()).then(|| DownloadGrant {
+        hosts: g.download_hosts.clone(),
+        allow_http: g.allow_http,
+    });
+    Ok(Grants {
+        dirs,
+        download,
+        command: resolve_command_grant(table, g)?,
+    })
+}
 
 /// What one plugin is granted.
 #[derive(Debug, Clone, Default)]
@@ -30,15 +60,15 @@ const MAX_COMMAND_OUTPUT_BYTES: usize = 1 << 20;
 /// `[plugins.<name>] run_commands` and its caps; `None` when no program is
 /// listed. Programs must be absolute, normalised paths: they are compared
 /// to the plugin's requests as written and never looked up in `PATH`.
-pub(super) fn resolve_command_grant(
-    name: &str,
+fn resolve_command_grant(
+    table: &str,
     g: &RawPluginGrants,
 ) -> Result<Option<crate::runtime::CommandGrant>, ConfigError> {
     let invalid = |m: String| ConfigError::Invalid(m);
     let mut programs = Vec::new();
     for program in &g.run_commands {
         crate::runtime::check_program_path(program)
-            .map_err(|e| invalid(format!("plugins.{name}.run_commands: {e}")))?;
+            .map_err(|e| invalid(format!("{table}.run_commands: {e}")))?;
         if !programs.contains(program) {
             programs.push(program.clone());
         }
@@ -48,7 +78,7 @@ pub(super) fn resolve_command_grant(
         .unwrap_or(crate::runtime::DEFAULT_COMMAND_TIMEOUT.as_secs());
     if !(1..=MAX_COMMAND_TIMEOUT_SECS).contains(&timeout_secs) {
         return Err(invalid(format!(
-            "plugins.{name}.command_timeout_secs = {timeout_secs}: must be 1-{MAX_COMMAND_TIMEOUT_SECS}"
+            "{table}.command_timeout_secs = {timeout_secs}: must be 1-{MAX_COMMAND_TIMEOUT_SECS}"
         )));
     }
     let output_bytes = g
@@ -56,7 +86,7 @@ pub(super) fn resolve_command_grant(
         .unwrap_or(crate::runtime::DEFAULT_COMMAND_OUTPUT_BYTES);
     if output_bytes > MAX_COMMAND_OUTPUT_BYTES {
         return Err(invalid(format!(
-            "plugins.{name}.command_output_bytes = {output_bytes}: must be 0-{MAX_COMMAND_OUTPUT_BYTES}"
+            "{table}.command_output_bytes = {output_bytes}: must be 0-{MAX_COMMAND_OUTPUT_BYTES}"
         )));
     }
     Ok(

@@ -24,8 +24,9 @@ pub use limits::DEFAULT_MAX_STACK_BYTES;
 pub use raw::{RawBroker, RawConfig, RawLimits, RawPluginGrants, RawTls, RawTrust};
 pub use trust::{Trust, DEFAULT_MAX_PLUGIN_MIB};
 
-use crate::runtime::{DirGrant, ExecutionLimits};
-use grants::resolve_command_grant;
+use crate::runtime::ExecutionLimits;
+use crate::trust::KeyId;
+use grants::resolve_grants;
 use jobhost_protocol::topics::is_valid_thing_name;
 use limits::resolve_limits;
 use std::collections::BTreeMap;
@@ -56,6 +57,9 @@ pub struct Config {
     pub progress_interval: Duration,
     /// Grants by plugin name; plugins not listed get nothing.
     pub grants: BTreeMap<String, Grants>,
+    /// Grants by signing key, for plugins without a `[plugins.<name>]`
+    /// table of their own (the more specific table wins).
+    pub signer_grants: BTreeMap<KeyId, Grants>,
 }
 
 /// Broker connection settings.
@@ -206,23 +210,9 @@ impl Config {
         let trust = resolve_trust(&raw.trust, &resolve)?;
         let mut grants = BTreeMap::new();
         for (name, g) in raw.plugins {
-            let dirs = g
-                .dirs
-                .iter()
-                .map(|d| {
-                    let mut grant: DirGrant = d
-                        .parse()
-                        .map_err(|e| invalid(format!("plugins.{name}.dirs: {e}")))?;
-                    grant.host = resolve(&grant.host);
-                    Ok(grant)
-                })
-                .collect::<Result<Vec<_>, ConfigError>>()?;
-            let download = (!g.download_hosts.is_empty()).then(|| DownloadGrant {
-                hosts: g.download_hosts.clone(),
-                allow_http: g.allow_http,
-            });
+            let table = format!("plugins.{name}");
             if let Some(raw_limits) = &g.limits {
-                let what = format!("plugins.{name}.limits");
+                let what = format!("{table}.limits");
                 if raw_limits.progress_interval_secs.is_some() || raw_limits.max_stack_kib.is_some()
                 {
                     return Err(invalid(format!(
@@ -231,15 +221,22 @@ impl Config {
                 }
                 plugin_limits.insert(name.clone(), resolve_limits(raw_limits, &limits, &what)?);
             }
-            let command = resolve_command_grant(&name, &g)?;
-            grants.insert(
-                name,
-                Grants {
-                    dirs,
-                    download,
-                    command,
-                },
-            );
+            grants.insert(name, resolve_grants(&table, &g, &resolve)?);
+        }
+        let mut signer_grants = BTreeMap::new();
+        for (id, g) in raw.signers {
+            let table = format!("signers.{id}");
+            let key_id: KeyId = id.parse().map_err(|_| {
+                invalid(format!(
+                    "[{table}]: {id:?} is not a key id (24 hex digits, as `jobhost plugin inspect` shows)"
+                ))
+            })?;
+            if g.limits.is_some() {
+                return Err(invalid(format!(
+                    "[{table}]: limits are set per plugin ([plugins.<name>.limits]), not per signer"
+                )));
+            }
+            signer_grants.insert(key_id, resolve_grants(&table, &g, &resolve)?);
         }
         Ok(Self {
             thing_name: raw.thing_name.clone(),
@@ -260,6 +257,7 @@ impl Config {
             max_stack_bytes,
             progress_interval: Duration::from_secs(raw.limits.progress_interval_secs.unwrap_or(5)),
             grants,
+            signer_grants,
         })
     }
 }

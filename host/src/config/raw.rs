@@ -26,6 +26,10 @@ pub struct RawConfig {
     /// What each plugin may use, by plugin name.
     #[serde(default)]
     pub plugins: BTreeMap<String, RawPluginGrants>,
+    /// What every plugin signed by a key may use, by key id, for plugins
+    /// without a `[plugins.<name>]` table (same keys, no `limits`).
+    #[serde(default)]
+    pub signers: BTreeMap<String, RawPluginGrants>,
 }
 
 /// `[broker]`

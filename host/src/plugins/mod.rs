@@ -28,7 +28,7 @@ pub use registry::{Installed, Registry};
 use crate::config::{Config, Grants, Trust};
 use crate::durable::sync_parent;
 use crate::runtime::{ExecutionLimits, LoadError, Plugin, Runtime};
-use crate::trust::{VerifiedPlugin, VerifyError};
+use crate::trust::{KeyId, VerifiedPlugin, VerifyError};
 use jobhost_protocol::StatusDetails;
 use semver::Version;
 use std::collections::BTreeMap;
@@ -161,6 +161,7 @@ pub struct Plugins {
     dir: PathBuf,
     trust: Trust,
     grants: BTreeMap<String, Grants>,
+    signer_grants: BTreeMap<KeyId, Grants>,
     limits: ExecutionLimits,
     plugin_limits: BTreeMap<String, ExecutionLimits>,
     floors: Mutex<Floors>,
@@ -195,6 +196,7 @@ impl Plugins {
             dir: config.plugin_dir.clone(),
             trust: config.trust.clone(),
             grants: config.grants.clone(),
+            signer_grants: config.signer_grants.clone(),
             limits: config.limits.clone(),
             plugin_limits: config.plugin_limits.clone(),
             floors: Mutex::new(Floors::open(&config.state_dir)?),
@@ -446,7 +448,12 @@ impl Plugins {
                 owner: owner.to_owned(),
             });
         }
-        Ok(policy::resolve(m, self.grants.get(&m.name)))
+        // The plugin's own table, else its signer's: the more specific wins.
+        let grants = self
+            .grants
+            .get(&m.name)
+            .or_else(|| self.signer_grants.get(&verified.key_id()));
+        Ok(policy::resolve(m, grants))
     }
 
     fn compile(

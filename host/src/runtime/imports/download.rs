@@ -240,9 +240,53 @@ fn client() -> &'static reqwest::Client {
             .connect_timeout(Duration::from_secs(30))
             // Redirects could leave the allow-list; refuse them.
             .redirect(reqwest::redirect::Policy::none())
+            // An allowed NAME must not lead to the device itself or to a
+            // link-local metadata service (DNS rebinding); an operator who
+            // means loopback lists the address itself, which bypasses DNS.
+            .dns_resolver(std::sync::Arc::new(NoLocalResolver))
             .build()
             .unwrap_or_default()
     })
+}
+
+/// Resolves names like the system does, then drops loopback, unspecified
+/// and link-local addresses; a name left with none is an error.
+struct NoLocalResolver;
+
+impl reqwest::dns::Resolve for NoLocalResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let all: Vec<std::net::SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let public: Vec<std::net::SocketAddr> =
+                all.iter().copied().filter(|a| !is_local(a.ip())).collect();
+            if public.is_empty() && !all.is_empty() {
+                return Err(format!(
+                    "{host} resolves only to loopback or link-local addresses; \
+                     list the address itself in the allow-list to allow it"
+                )
+                .into());
+            }
+            let addrs: reqwest::dns::Addrs = Box::new(public.into_iter());
+            Ok(addrs)
+        })
+    }
+}
+
+/// The device itself, "any", or link-local (where cloud metadata lives).
+pub(crate) fn is_local(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => v4.is_loopback() || v4.is_unspecified() || v4.is_link_local(),
+        std::net::IpAddr::V6(v6) => {
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || (v6.segments()[0] & 0xffc0) == 0xfe80
+                || v6
+                    .to_ipv4_mapped()
+                    .is_some_and(|v4| v4.is_loopback() || v4.is_unspecified() || v4.is_link_local())
+        }
+    }
 }
 
 /// Host calls run on a blocking thread: inside the agent that thread
@@ -280,8 +324,19 @@ trait WithoutUrlRef {
 }
 
 impl WithoutUrlRef for reqwest::Error {
+    /// The error and its causes ("connection refused", a DNS refusal…):
+    /// reqwest's own message alone says only "error sending request".
     fn without_url_ref(&self) -> String {
         let mut text = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(cause) = source {
+            let cause_text = cause.to_string();
+            if !text.contains(&cause_text) {
+                text.push_str(": ");
+                text.push_str(&cause_text);
+            }
+            source = cause.source();
+        }
         if let Some(url) = self.url() {
             text = text.replace(url.as_str(), &redact(url));
         }
