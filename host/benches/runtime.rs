@@ -43,7 +43,9 @@ fn run_once(runtime: &Runtime, plugin: &Plugin, execution: &Execution) -> Report
         CancelToken::new(),
     ) {
         Conclusion::Report(report) => report,
-        Conclusion::Cancelled => panic!("nothing cancels a benchmark run"),
+        Conclusion::Cancelled | Conclusion::Reboot { .. } => {
+            panic!("nothing cancels or reboots in a benchmark run")
+        }
     }
 }
 

@@ -315,3 +315,41 @@ fn pooling_allocator_falls_back_to_on_demand_when_address_space_is_short() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(report(&out)["statusDetails"]["message"], "small");
 }
+
+#[test]
+fn a_reboot_request_is_reported_and_the_checkpoint_resumes_it() {
+    let h = Harness::new();
+    let checkpoint = h.files.path().join("reboot.checkpoint");
+    let checkpoint = checkpoint.to_str().unwrap();
+    let doc = r#"{"operation":"reboot","reason":"test"}"#;
+    let plugin = plugin_path("reboot");
+
+    // Without the grant the plugin is told no, and says so.
+    let out = h.run(&plugin, doc, &["--checkpoint", checkpoint]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let r = report(&out);
+    assert_eq!(r["status"], "REJECTED");
+    assert!(
+        r["statusDetails"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not permitted"),
+        "{r}"
+    );
+
+    let out = h.run(
+        &plugin,
+        doc,
+        &["--allow-reboot", "--checkpoint", checkpoint],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(report(&out)["statusDetails"]["rebootRequested"], "test");
+    // "After the reboot": the same checkpoint, the second half.
+    let out = h.run(
+        &plugin,
+        doc,
+        &["--allow-reboot", "--checkpoint", checkpoint],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(report(&out)["statusDetails"]["result"], "rebooted");
+}

@@ -53,6 +53,7 @@ fn setup() -> Setup {
             allow_http: true,
         }),
         command: None,
+        reboot: false,
     };
     Setup {
         addr,

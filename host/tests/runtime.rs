@@ -209,6 +209,7 @@ fn granted_directory_is_visible_and_nothing_outside_it() {
             .unwrap()],
         download: None,
         command: None,
+        reboot: false,
     };
     let secret = outside.path().join("secret.txt");
     let doc = serde_json::json!({
@@ -262,6 +263,7 @@ fn read_only_grant_refuses_writes() {
             .unwrap()],
         download: None,
         command: None,
+        reboot: false,
     };
     let doc = r#"{"write":[{"path":"/ro/x.txt","content":"nope"}],"list":["/ro"]}"#;
     let report = run_with(
@@ -293,6 +295,7 @@ fn missing_granted_directory_fails_the_execution_with_a_reason() {
             .unwrap()],
         download: None,
         command: None,
+        reboot: false,
     };
     let report = run_with(
         &echo,
@@ -514,6 +517,7 @@ fn run_in(rt: &Runtime, plugin: &Plugin) -> jobhost::executor::Report {
     ) {
         Conclusion::Report(r) => r,
         Conclusion::Cancelled => panic!("cancelled"),
+        Conclusion::Reboot { reason, .. } => panic!("unexpected reboot request: {reason}"),
     }
 }
 

@@ -37,6 +37,7 @@
 #![deny(missing_docs)]
 
 pub mod bindings;
+pub mod device;
 pub mod download;
 mod export;
 pub mod host;

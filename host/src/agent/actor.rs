@@ -58,6 +58,9 @@ pub(super) enum Plan {
     Run(Arc<Installed>),
     Builtin(Builtin),
     Reject(String),
+    /// Report FAILED with this reason once claimed (a reboot that did not
+    /// happen).
+    Fail(String),
 }
 
 /// A request awaiting its reply, re-sent until answered.
@@ -86,6 +89,12 @@ pub(super) enum State {
         job_id: String,
         execution_number: u64,
         request: Pending,
+    },
+    /// The plugin asked for a reboot: announce it (IN_PROGRESS with the
+    /// boot id), run the reboot command, wait to go down.
+    Rebooting {
+        current: Current,
+        phase: super::reboot::Phase,
     },
 }
 
@@ -166,13 +175,18 @@ impl Actor {
             self.resume_pending_report();
         }
         match &mut self.state {
-            State::Starting { request, .. } | State::Reporting { request, .. } => {
+            State::Starting { request, .. }
+            | State::Reporting { request, .. }
+            | State::Rebooting {
+                phase: super::reboot::Phase::Announcing(request),
+                ..
+            } => {
                 let (topic, payload) = (request.topic.clone(), request.payload.clone());
                 request.sent_at = Instant::now();
                 self.publish(topic, payload);
             }
             State::Running { .. } => self.publish_progress(),
-            State::Idle => {}
+            State::Idle | State::Rebooting { .. } => {}
         }
         // Resynchronise: a notify-next may have been missed while offline,
         // including the one that would tell us our job was cancelled.
@@ -243,7 +257,7 @@ impl Actor {
                     self.describe(&job);
                 }
             }
-            State::Reporting { .. } => {}
+            State::Reporting { .. } | State::Rebooting { .. } => {}
         }
     }
 
@@ -287,6 +301,12 @@ impl Actor {
             } if job_id == job && matches_request(&request) => {
                 tracing::info!(target: "agent", job_id = %job_id, "status accepted");
                 self.finish_report(job_id, execution_number);
+            }
+            State::Rebooting {
+                current,
+                phase: super::reboot::Phase::Announcing(request),
+            } if current.job_id == job && matches_request(&request) => {
+                self.reboot_now(current);
             }
             other => self.state = other,
         }
@@ -339,6 +359,24 @@ impl Actor {
                 }
                 tracing::error!(target: "agent", job_id = %job_id, code = %error.code, "status refused permanently: {}", error.message);
                 self.finish_report(job_id, execution_number);
+            }
+            State::Rebooting {
+                current,
+                phase: super::reboot::Phase::Announcing(mut request),
+            } if current.job_id == job && token == Some(request.token.as_str()) => {
+                if error.code.is_transient() {
+                    request.wait = request.backoff.next_delay().max(REPLY_TIMEOUT);
+                    self.state = State::Rebooting {
+                        current,
+                        phase: super::reboot::Phase::Announcing(request),
+                    };
+                    return;
+                }
+                // Cancelled or gone: no reboot for a job that is over.
+                tracing::warn!(target: "agent", job_id = %job, code = %error.code, "reboot announcement refused ({}); not rebooting", error.message);
+                self.forget_running(&current);
+                self.remember(&current.job_id, current.execution_number);
+                self.request_next();
             }
             State::Running { current, cancel } if current.job_id == job => {
                 // A progress update refused because the execution is over.

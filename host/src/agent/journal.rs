@@ -28,6 +28,21 @@ pub struct RunningEntry {
     pub execution_number: u64,
     /// The last checkpoint the plugin saved.
     pub checkpoint: Option<String>,
+    /// Set when the plugin asked for a reboot and the agent is about to
+    /// (or did) reboot the device.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reboot: Option<RebootEntry>,
+}
+
+/// A reboot in progress: compared after the restart, a changed boot id
+/// proves the device really rebooted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RebootEntry {
+    /// The boot id before the reboot.
+    pub boot_id: String,
+    /// Why the plugin asked.
+    pub reason: String,
 }
 
 /// A terminal status written but not yet accepted.
@@ -119,6 +134,7 @@ mod tests {
                 job_id: "j".into(),
                 execution_number: 2,
                 checkpoint: Some("c".into()),
+                reboot: None,
             })
         })
         .unwrap();

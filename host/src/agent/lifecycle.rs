@@ -4,6 +4,7 @@
 use super::actor::{is, raw, Actor, Current, Plan, State, CHECKPOINT_KEY};
 use super::journal::{PendingReport, RunningEntry};
 use super::observer::AgentObserver;
+use super::reboot;
 use super::Event;
 use crate::executor::{self, CancelToken, Conclusion, Execution, Report};
 use crate::plugins::Builtin;
@@ -41,12 +42,22 @@ impl Actor {
                 },
             },
         };
-        let details = e.status_details.clone().unwrap_or_default();
+        let mut details = e.status_details.clone().unwrap_or_default();
         // Resume from the journal, or from the cloud when the disk was wiped.
         let journaled = self
             .journal_state()
             .running
             .filter(|r| r.job_id == e.job_id && r.execution_number == e.execution_number);
+        let plan =
+            match self.after_reboot(journaled.as_ref().and_then(|r| r.reboot.as_ref()), &details) {
+                Some(result) => {
+                    for key in [reboot::STEP_KEY, reboot::BOOT_ID_KEY, "rebootReason"] {
+                        details.remove(key);
+                    }
+                    reboot::plan_after_reboot(result, plan)
+                }
+                None => plan,
+            };
         let checkpoint = match journaled {
             Some(r) => r.checkpoint,
             None if e.status == JobExecutionStatus::InProgress => {
@@ -70,6 +81,7 @@ impl Actor {
             job_id: current.job_id.clone(),
             execution_number: current.execution_number,
             checkpoint: current.checkpoint.clone(),
+            reboot: None,
         };
         if let Err(err) = self.journal_update(|s| s.running = Some(entry)) {
             // Without a journal a crash would lose the checkpoint; the
@@ -97,6 +109,11 @@ impl Actor {
                 tracing::warn!(target: "agent", job_id = %current.job_id, "rejecting: {reason}");
                 let report =
                     Report::failure(TerminalStatus::Rejected, reason, StatusDetails::new());
+                return self.report(current.job_id.clone(), current.execution_number, report);
+            }
+            Plan::Fail(reason) => {
+                tracing::warn!(target: "agent", job_id = %current.job_id, "failing: {reason}");
+                let report = Report::failure(TerminalStatus::Failed, reason, StatusDetails::new());
                 return self.report(current.job_id.clone(), current.execution_number, report);
             }
             Plan::Builtin(builtin) => {
@@ -162,6 +179,14 @@ impl Actor {
     }
 
     pub(super) fn on_event(&mut self, event: Event) {
+        if let Event::RebootCommand {
+            job_id,
+            execution_number,
+            result,
+        } = event
+        {
+            return self.on_reboot_command(&job_id, execution_number, result);
+        }
         let State::Running { current, cancel } = &mut self.state else {
             return;
         };
@@ -210,6 +235,13 @@ impl Actor {
                     self.request_next();
                 }
                 Conclusion::Report(report) => self.report(job_id, execution_number, report),
+                Conclusion::Reboot {
+                    reason,
+                    status_details,
+                } => {
+                    let current = current.clone();
+                    self.prepare_reboot(current, reason, status_details);
+                }
             },
             _ => {}
         }

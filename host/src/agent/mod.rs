@@ -6,6 +6,7 @@
 //!   (dedupe, cancellation detection);
 //! - `lifecycle`: claim with IN_PROGRESS, run, report (one at a time);
 //! - `outbox`: requests with clientTokens, resends, rate-limited progress.
+//! - `reboot`: a plugin's reboot request, across the reboot.
 //! - `journal`: what survives a crash (running execution, unsent status).
 //! - `observer`: checkpoints and progress from the running plugin.
 //!
@@ -16,6 +17,7 @@ pub mod journal;
 mod lifecycle;
 mod observer;
 mod outbox;
+mod reboot;
 
 use crate::config::Config;
 use crate::jobs;
@@ -39,6 +41,12 @@ pub(crate) enum Event {
         job_id: String,
         execution_number: u64,
         state: String,
+    },
+    /// The reboot command ended (`Err`: it failed, with why).
+    RebootCommand {
+        job_id: String,
+        execution_number: u64,
+        result: Result<(), String>,
     },
     /// The run ended.
     Finished {

@@ -12,9 +12,12 @@ use std::time::{Duration, Instant};
 impl Actor {
     pub(super) fn on_tick(&mut self) {
         let resend = match &mut self.state {
-            State::Starting { request, .. } | State::Reporting { request, .. }
-                if request.sent_at.elapsed() >= request.wait =>
-            {
+            State::Starting { request, .. }
+            | State::Reporting { request, .. }
+            | State::Rebooting {
+                phase: super::reboot::Phase::Announcing(request),
+                ..
+            } if request.sent_at.elapsed() >= request.wait => {
                 request.sent_at = Instant::now();
                 request.wait = request.backoff.next_delay().max(REPLY_TIMEOUT);
                 Some((request.topic.clone(), request.payload.clone()))
@@ -26,6 +29,7 @@ impl Actor {
             self.publish(topic, payload);
         }
         self.maybe_publish_progress();
+        self.check_reboot_timeout();
     }
 
     pub(super) fn maybe_publish_progress(&mut self) {

@@ -64,6 +64,12 @@ pub struct RunArgs {
     #[arg(long, requires = "allow_download")]
     allow_http: bool,
 
+    /// Grant the `reboot` capability. Nothing is rebooted: a plugin that
+    /// asks ends SUCCEEDED with `rebootRequested` in statusDetails; run it
+    /// again with the same --checkpoint for the part after the reboot.
+    #[arg(long)]
+    allow_reboot: bool,
+
     /// Grant the `run-command` capability for this program, an absolute
     /// path (the plugin may name it by that path, or by its file name when
     /// that is unambiguous). Repeatable. It runs with argv only (never a
@@ -172,6 +178,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
                 dirs: args.grant_dirs.clone(),
                 download,
                 command,
+                reboot: args.allow_reboot,
             };
             let limits = ExecutionLimits {
                 memory_bytes,
@@ -189,6 +196,18 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
             ) {
                 Conclusion::Report(report) => report,
                 Conclusion::Cancelled => bail!("the run was cancelled"),
+                // The agent would reboot now and run the plugin again with
+                // its checkpoint; here the caller does that (--checkpoint).
+                Conclusion::Reboot {
+                    reason,
+                    mut status_details,
+                } => {
+                    status_details.insert("rebootRequested", &reason);
+                    Report {
+                        status: TerminalStatus::Succeeded,
+                        status_details,
+                    }
+                }
             }
         }
         Err(reason) => Report::failure(TerminalStatus::Rejected, &reason, StatusDetails::new()),

@@ -76,6 +76,16 @@ port = 1883
 # [plugins.download-file.limits]  # overrides [limits] for this plugin
 # timeout_secs = 3600
 
+# How this device reboots, for plugins granted `reboot = true` (the
+# reboot plugin): the agent runs this argv (no shell), then checks after
+# the restart that the boot id changed.
+# [device]
+# reboot_command = ["/usr/bin/systemctl", "reboot"]
+# boot_id_file = "/proc/sys/kernel/random/boot_id"
+# reboot_timeout_secs = 300
+# [plugins.reboot]
+# reboot = true
+
 # Grants for every plugin signed by a key (by key id), used by plugins
 # without a [plugins.<name>] table of their own. Same keys, no limits.
 # [signers.0123456789abcdef01234567]

@@ -34,6 +34,7 @@ pub(super) fn resolve_grants(
         dirs,
         download,
         command: resolve_command_grant(table, g)?,
+        reboot: g.reboot,
     })
 }
 
@@ -47,6 +48,8 @@ pub struct Grants {
     /// Program allow-list and caps; `None` means no `run-command`
     /// capability.
     pub command: Option<crate::runtime::CommandGrant>,
+    /// The `reboot` capability (needs `[device] reboot_command`).
+    pub reboot: bool,
 }
 
 /// Most `command_timeout_secs` (a day): longer work belongs in the plugin,

@@ -21,7 +21,7 @@ pub use crate::runtime::DownloadGrant;
 pub use example::EXAMPLE;
 pub use grants::Grants;
 pub use limits::DEFAULT_MAX_STACK_BYTES;
-pub use raw::{RawBroker, RawConfig, RawLimits, RawPluginGrants, RawTls, RawTrust};
+pub use raw::{RawBroker, RawConfig, RawDevice, RawLimits, RawPluginGrants, RawTls, RawTrust};
 pub use trust::{Trust, DEFAULT_MAX_PLUGIN_MIB};
 
 use crate::runtime::ExecutionLimits;
@@ -53,6 +53,8 @@ pub struct Config {
     pub plugin_limits: BTreeMap<String, ExecutionLimits>,
     /// WebAssembly stack size for every plugin, bytes.
     pub max_stack_bytes: usize,
+    /// How to reboot and how to tell a reboot happened.
+    pub device: Device,
     /// Minimum interval between progress updates.
     pub progress_interval: Duration,
     /// Grants by plugin name; plugins not listed get nothing.
@@ -105,6 +107,21 @@ impl std::fmt::Debug for Tls {
             .finish()
     }
 }
+
+/// `[device]`, resolved.
+#[derive(Debug, Clone)]
+pub struct Device {
+    /// argv of the reboot command; `None`: the device cannot be rebooted
+    /// by a job.
+    pub reboot_command: Option<Vec<String>>,
+    /// Changes at every boot.
+    pub boot_id_file: PathBuf,
+    /// Longest wait for the device to go down after the reboot command.
+    pub reboot_timeout: Duration,
+}
+
+/// The kernel's per-boot random id.
+pub const DEFAULT_BOOT_ID_FILE: &str = "/proc/sys/kernel/random/boot_id";
 
 /// A configuration that cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -238,7 +255,42 @@ impl Config {
             }
             signer_grants.insert(key_id, resolve_grants(&table, &g, &resolve)?);
         }
+        let device = Device {
+            reboot_command: match &raw.device.reboot_command {
+                Some(argv) if argv.is_empty() || !argv[0].starts_with('/') => {
+                    return Err(invalid(
+                        "device.reboot_command must be an argv whose program is an absolute path, \
+                         e.g. [\"/usr/bin/systemctl\", \"reboot\"]"
+                            .into(),
+                    ))
+                }
+                other => other.clone(),
+            },
+            boot_id_file: raw
+                .device
+                .boot_id_file
+                .as_deref()
+                .map_or_else(|| PathBuf::from(DEFAULT_BOOT_ID_FILE), &resolve),
+            reboot_timeout: Duration::from_secs(raw.device.reboot_timeout_secs.unwrap_or(300)),
+        };
+        let reboot_granted = grants
+            .iter()
+            .filter(|(_, g)| g.reboot)
+            .map(|(n, _)| format!("plugins.{n}"))
+            .chain(
+                signer_grants
+                    .iter()
+                    .filter(|(_, g)| g.reboot)
+                    .map(|(k, _)| format!("signers.{k}")),
+            )
+            .next();
+        if let (Some(table), None) = (reboot_granted, &device.reboot_command) {
+            return Err(invalid(format!(
+                "{table}.reboot = true needs [device] reboot_command (how this device reboots)"
+            )));
+        }
         Ok(Self {
+            device,
             thing_name: raw.thing_name.clone(),
             state_dir: resolve(&raw.state_dir),
             plugin_dir: resolve(&raw.plugin_dir),

@@ -30,6 +30,26 @@ pub struct RawConfig {
     /// without a `[plugins.<name>]` table (same keys, no `limits`).
     #[serde(default)]
     pub signers: BTreeMap<String, RawPluginGrants>,
+    /// Device-level actions: how to reboot, how to tell a reboot happened.
+    #[serde(default)]
+    pub device: RawDevice,
+}
+
+/// `[device]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDevice {
+    /// The command (argv, no shell) that reboots the device, e.g.
+    /// `["/usr/bin/systemctl", "reboot"]`. Without it no plugin can be
+    /// granted `reboot`.
+    pub reboot_command: Option<Vec<String>>,
+    /// A file whose content changes at every boot (default
+    /// `/proc/sys/kernel/random/boot_id`): how the agent knows a reboot
+    /// really happened.
+    pub boot_id_file: Option<PathBuf>,
+    /// How long to wait, after the reboot command succeeded, for the
+    /// device to go down before reporting FAILED (default 300).
+    pub reboot_timeout_secs: Option<u64>,
 }
 
 /// `[broker]`
@@ -148,4 +168,7 @@ pub struct RawPluginGrants {
     pub command_output_bytes: Option<usize>,
     /// Limits for this plugin's runs, overriding `[limits]` key by key.
     pub limits: Option<RawLimits>,
+    /// Grant the `reboot` capability (default false).
+    #[serde(default)]
+    pub reboot: bool,
 }

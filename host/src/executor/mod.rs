@@ -66,6 +66,15 @@ impl Report {
 pub enum Conclusion {
     /// Report this terminal status.
     Report(Report),
+    /// The plugin succeeded and asked for a reboot: the execution stays
+    /// IN_PROGRESS, the device reboots, and the plugin runs again with its
+    /// checkpoint afterwards.
+    Reboot {
+        /// Why, as the plugin said.
+        reason: String,
+        /// The outcome's details (sanitised).
+        status_details: StatusDetails,
+    },
     /// The job was cancelled while running: report nothing more (the
     /// service already holds the terminal state).
     Cancelled,
@@ -131,6 +140,16 @@ pub fn execute(
                 .fit(limits.max_details_bytes, KEEP_DETAILS);
             Conclusion::Report(report)
         }
+        Conclusion::Reboot {
+            reason,
+            mut status_details,
+        } => {
+            status_details.fit(limits.max_details_bytes, KEEP_DETAILS);
+            Conclusion::Reboot {
+                reason,
+                status_details,
+            }
+        }
         cancelled => cancelled,
     }
 }
@@ -156,10 +175,16 @@ fn conclude(
     match result {
         Ok(Ok(outcome)) => {
             let (details, _) = StatusDetails::from_pairs(outcome.status_details);
-            Conclusion::Report(Report {
-                status: TerminalStatus::Succeeded,
-                status_details: details,
-            })
+            match &job.reboot_requested {
+                Some(reason) => Conclusion::Reboot {
+                    reason: reason.clone(),
+                    status_details: details,
+                },
+                None => Conclusion::Report(Report {
+                    status: TerminalStatus::Succeeded,
+                    status_details: details,
+                }),
+            }
         }
         // Past its deadline the host cut its calls short: whatever it
         // returned, the run exceeded its limit.

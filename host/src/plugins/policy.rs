@@ -68,15 +68,19 @@ pub fn resolve(manifest: &Manifest, grants: Option<&Grants>) -> Resolution {
         (false, _) => None,
     };
     let command = resolve_commands(&caps.run_command, grants, &manifest.name, &mut denied);
-    // This host version has no reboot grant: the import is deny-by-default.
-    if caps.reboot {
-        denied.push("reboot: not granted on this device".into());
+    let reboot = caps.reboot && grants.reboot;
+    if caps.reboot && !grants.reboot {
+        denied.push(format!(
+            "reboot: not granted (reboot = true in [plugins.{}])",
+            manifest.name
+        ));
     }
     Resolution {
         sandbox: Sandbox {
             dirs,
             download,
             command,
+            reboot,
         },
         denied,
     }
@@ -145,6 +149,7 @@ mod tests {
                 allow_http: false,
             }),
             command: None,
+            reboot: false,
         }
     }
 
@@ -200,6 +205,19 @@ mod tests {
         );
         assert!(r.sandbox.download.is_none());
         assert_eq!(resolve(&m, None).sandbox.dirs.len(), 0);
+    }
+
+    #[test]
+    fn reboot_needs_both_the_request_and_the_grant() {
+        let asks = manifest("reboot = true\n");
+        let granted = Grants {
+            reboot: true,
+            ..grants(&[], false)
+        };
+        assert!(resolve(&asks, Some(&granted)).sandbox.reboot);
+        let r = resolve(&asks, Some(&grants(&[], false)));
+        assert!(!r.sandbox.reboot && r.denied[0].starts_with("reboot"), "{:?}", r.denied);
+        assert!(!resolve(&manifest(""), Some(&granted)).sandbox.reboot, "not requested");
     }
 
     #[test]

@@ -241,6 +241,8 @@ pub struct Sandbox {
     pub download: Option<DownloadGrant>,
     /// Programs it may run; `None`: no `run-command` capability.
     pub command: Option<CommandGrant>,
+    /// Whether it may ask for a reboot (`device.request-reboot`).
+    pub reboot: bool,
 }
 
 impl Sandbox {

@@ -111,6 +111,8 @@ pub(crate) struct JobCtx {
     pub log_rate_dropped: u64,
     /// The statusDetails size limit (`ExecutionLimits::max_details_bytes`).
     pub max_details_bytes: usize,
+    /// Set by `device.request-reboot`: the reason.
+    pub reboot_requested: Option<String>,
     /// The last error-level line the plugin logged. Plugins built with the
     /// SDK log their panic message there just before trapping, which makes
     /// "unreachable executed" reports say *why*.
@@ -199,6 +201,7 @@ pub(crate) fn new_store(
             log_rate: rate,
             log_rate_dropped: 0,
             max_details_bytes: limits.max_details_bytes,
+            reboot_requested: None,
             last_error: None,
         },
     };

@@ -82,5 +82,6 @@ pub fn run_with(
     ) {
         Conclusion::Report(report) => report,
         Conclusion::Cancelled => panic!("unexpected cancellation"),
+        Conclusion::Reboot { reason, .. } => panic!("unexpected reboot request: {reason}"),
     }
 }
