@@ -13,8 +13,8 @@ use jobhost_fleet::server::Server;
 use jobhost_protocol::{JobExecution, JobExecutionStatus};
 use serde_json::json;
 use std::path::PathBuf;
+use support::agent::Agent;
 use support::service::{create, detail, embedded, start_server, wait_terminal};
-use tokio::sync::watch;
 
 const THING: &str = "hostile";
 /// The probe's own wall-clock limit ([plugins.test-probe.limits]).
@@ -25,7 +25,7 @@ const PROBE_HANDLES: usize = 64;
 struct Harness {
     server: Server,
     dir: tempfile::TempDir,
-    _stop: watch::Sender<bool>,
+    _agent: Agent,
     _stall: tokio::task::JoinHandle<()>,
     /// A server that accepts connections and never answers.
     stall_port: u16,
@@ -78,13 +78,11 @@ max_log_lines_per_sec = 50
             ),
         )
         .unwrap();
-        let config = jobhost::config::Config::load(&agent.join("jobhost.toml")).unwrap();
-        let (stop, stopped) = watch::channel(false);
-        tokio::spawn(async move { jobhost::agent::run(config, stopped).await.unwrap() });
+        let agent = Agent::start(&agent.join("jobhost.toml"));
         Self {
             server,
             dir,
-            _stop: stop,
+            _agent: agent,
             _stall: stall,
             stall_port,
             jobs: std::cell::Cell::new(0),

@@ -18,9 +18,9 @@ use jobhost_fleet::server::Server;
 use jobhost_protocol::{JobExecution, JobExecutionStatus};
 use sha2::{Digest, Sha256};
 use std::path::Path;
+use support::agent::Agent;
 use support::plugins::{built, operator_key, signed};
 use support::service::{create, detail, embedded, start_server, wait_terminal};
-use tokio::sync::watch;
 
 const THING: &str = "installer";
 
@@ -30,18 +30,6 @@ struct Keys {
     trusted: SecretKey,
     revoked: SecretKey,
     stranger: SecretKey,
-}
-
-struct Agent {
-    stop: watch::Sender<bool>,
-    done: tokio::task::JoinHandle<()>,
-}
-
-impl Agent {
-    async fn stop(self) {
-        self.stop.send(true).unwrap();
-        self.done.await.unwrap();
-    }
 }
 
 /// An agent with NO plugins, trusting `trusted` (and `revoked`, revoked),
@@ -75,10 +63,7 @@ install_allow_http = true
         ),
     )
     .unwrap();
-    let config = jobhost::config::Config::load(&config).unwrap();
-    let (stop, stopped) = watch::channel(false);
-    let done = tokio::spawn(async move { jobhost::agent::run(config, stopped).await.unwrap() });
-    Agent { stop, done }
+    Agent::start(&config)
 }
 
 fn keys(dir: &Path) -> Keys {

@@ -19,10 +19,10 @@ use jobhost_protocol::{JobExecution, JobExecutionStatus};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+use support::agent::Agent;
 use support::service::{
     create, detail, embedded, execution, start_server, wait_terminal, wait_until,
 };
-use tokio::sync::watch;
 
 const THING: &str = "rebooter";
 
@@ -37,18 +37,6 @@ enum FakeReboot {
 struct Device {
     dir: PathBuf,
     config: PathBuf,
-}
-
-struct Agent {
-    stop: watch::Sender<bool>,
-    done: tokio::task::JoinHandle<()>,
-}
-
-impl Agent {
-    async fn stop(self) {
-        self.stop.send(true).unwrap();
-        self.done.await.unwrap();
-    }
 }
 
 impl Device {
@@ -93,10 +81,7 @@ reboot = {grant}
     }
 
     fn start(&self) -> Agent {
-        let config = jobhost::config::Config::load(&self.config).unwrap();
-        let (stop, stopped) = watch::channel(false);
-        let done = tokio::spawn(async move { jobhost::agent::run(config, stopped).await.unwrap() });
-        Agent { stop, done }
+        Agent::start(&self.config)
     }
 
     /// Waits for the fake reboot command to have run.

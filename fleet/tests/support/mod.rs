@@ -9,6 +9,7 @@
 // part of it.
 #![allow(dead_code)]
 
+pub mod agent;
 pub mod mosquitto;
 pub mod plugins;
 pub mod proxy;

@@ -216,8 +216,15 @@ mod tests {
         };
         assert!(resolve(&asks, Some(&granted)).sandbox.reboot);
         let r = resolve(&asks, Some(&grants(&[], false)));
-        assert!(!r.sandbox.reboot && r.denied[0].starts_with("reboot"), "{:?}", r.denied);
-        assert!(!resolve(&manifest(""), Some(&granted)).sandbox.reboot, "not requested");
+        assert!(
+            !r.sandbox.reboot && r.denied[0].starts_with("reboot"),
+            "{:?}",
+            r.denied
+        );
+        assert!(
+            !resolve(&manifest(""), Some(&granted)).sandbox.reboot,
+            "not requested"
+        );
     }
 
     #[test]

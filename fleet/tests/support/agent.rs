@@ -1,0 +1,43 @@
+//! The real agent (`jobhost::agent::run`), in-process, for end-to-end
+//! tests: started from a config file, stopped on request (the test's
+//! stand-in for the device shutting down) or when dropped.
+
+use std::path::Path;
+use tokio::sync::watch;
+
+/// A running agent.
+pub struct Agent {
+    stop: watch::Sender<bool>,
+    done: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Agent {
+    /// Loads `config` and starts the agent on the current tokio runtime.
+    pub fn start(config: &Path) -> Agent {
+        let config = jobhost::config::Config::load(config).expect("agent config");
+        let (stop, stopped) = watch::channel(false);
+        let done = tokio::spawn(async move {
+            jobhost::agent::run(config, stopped)
+                .await
+                .expect("the agent runs until stopped")
+        });
+        Agent {
+            stop,
+            done: Some(done),
+        }
+    }
+
+    /// Stops it and waits until it has stopped.
+    pub async fn stop(mut self) {
+        let _ = self.stop.send(true);
+        if let Some(done) = self.done.take() {
+            done.await.expect("the agent task");
+        }
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
