@@ -40,10 +40,11 @@ impl Harness {
         let server = start_server(dir.path(), embedded()).await;
         let (stall_port, stall) = stalling_server().await;
         let agent = dir.path().join("agent");
-        for d in ["data", "config", "outside"] {
+        for d in ["data", "config", "outside", "certs"] {
             std::fs::create_dir_all(agent.join(d)).unwrap();
         }
         std::fs::write(agent.join("config/device.conf"), "mode=prod").unwrap();
+        std::fs::write(agent.join("certs/device.pem"), "CERT").unwrap();
         std::fs::write(agent.join("outside/secret"), "do not read").unwrap();
         // A symlink planted inside the granted directory, pointing out.
         std::os::unix::fs::symlink(agent.join("outside"), agent.join("data/link")).unwrap();
@@ -62,7 +63,10 @@ port = {mqtt}
 keys = ["operator.key.pub"]
 [limits]
 progress_interval_secs = 1
+[device]
+certificate_dir = "certs"
 [plugins.test-probe]
+certificates = "ro"
 dirs = ["data:/data", "config:/config:ro"]
 download_hosts = ["127.0.0.1:{stall_port}"]
 allow_http = true
@@ -233,10 +237,11 @@ async fn the_filesystem_sandbox_holds() {
     let e = h
         .probe(json!({
             "read": ["/data/../outside/secret", "/etc/passwd", "/data/link/secret",
-                     "/config/device.conf"],
+                     "/config/device.conf", "/certificates/device.pem"],
             "write": [
                 {"path": "/data/link/planted", "content": "x"},
                 {"path": "/config/device.conf", "content": "mode=pwned"},
+                {"path": "/certificates/device.pem", "content": "EVIL"},
                 {"path": "/tmp/escape", "content": "x"},
                 {"path": "/data/ok.txt", "content": "fine"}
             ],
@@ -249,6 +254,7 @@ async fn the_filesystem_sandbox_holds() {
         "read:/data/link/secret",
         "write:/data/link/planted",
         "write:/config/device.conf",
+        "write:/certificates/device.pem",
         "write:/tmp/escape",
     ] {
         let v = detail(&e, &probe_key(key)).unwrap_or_default();
@@ -260,6 +266,14 @@ async fn the_filesystem_sandbox_holds() {
     assert_eq!(
         detail(&e, &probe_key("read:/config/device.conf")),
         Some("ok:mode=prod")
+    );
+    assert_eq!(
+        detail(&e, &probe_key("read:/certificates/device.pem")),
+        Some("ok:CERT")
+    );
+    assert_eq!(
+        std::fs::read_to_string(agent.join("certs/device.pem")).unwrap(),
+        "CERT"
     );
     assert_eq!(
         detail(&e, &probe_key("write:/data/ok.txt")),

@@ -213,3 +213,48 @@ fn a_signing_key_can_be_granted_what_its_plugins_may_use() {
         .dirs
         .is_empty());
 }
+
+#[test]
+fn the_certificate_store_is_offered_only_as_granted() {
+    use jobhost::trust::Access;
+    let d = Device::new();
+    std::fs::create_dir_all(d.path().join("certs")).unwrap();
+    d.install("echo", "echo.wasm", &d.key, |m| {
+        m.capabilities.certificates = Some(Access::Rw)
+    });
+    let device = "[device]\ncertificate_dir = \"certs\"\n";
+
+    // Asked read-write, granted read-only: read-only, never more.
+    let plugins = d
+        .open(
+            "",
+            &format!("{device}[plugins.echo]\ncertificates = \"ro\"\n"),
+        )
+        .unwrap();
+    let p = plugins.route("echo").unwrap();
+    let certs = p
+        .sandbox
+        .dirs
+        .iter()
+        .find(|g| g.guest == "/certificates")
+        .unwrap();
+    assert_eq!(certs.host, d.path().join("certs"));
+    assert!(certs.read_only);
+
+    // Not granted: not there.
+    let plugins = d.open("", device).unwrap();
+    assert!(plugins.route("echo").unwrap().sandbox.dirs.is_empty());
+}
+
+#[test]
+fn a_certificates_grant_needs_the_certificate_dir() {
+    let d = Device::new();
+    let text = "thing_name = \"t\"\nstate_dir = \"s\"\nplugin_dir = \"p\"\n\
+                [broker]\nhost = \"h\"\nport = 1\n[plugins.x]\ncertificates = \"ro\"\n";
+    let raw: RawConfig = toml::from_str(text).unwrap();
+    let err = Config::from_raw(raw, d.path()).unwrap_err().to_string();
+    assert!(
+        err.contains("plugins.x.certificates needs [device] certificate_dir"),
+        "{err}"
+    );
+}

@@ -83,8 +83,11 @@ port = 1883
 # reboot_command = ["/usr/bin/systemctl", "reboot"]
 # boot_id_file = "/proc/sys/kernel/random/boot_id"
 # reboot_timeout_secs = 300
+# certificate_dir = "/etc/jobhost/certs"   # offered as /certificates
 # [plugins.reboot]
 # reboot = true
+# [plugins.rotate-certificate]
+# certificates = "rw"            # or "ro"; the manifest must ask for it too
 
 # Grants for every plugin signed by a key (by key id), used by plugins
 # without a [plugins.<name>] table of their own. Same keys, no limits.

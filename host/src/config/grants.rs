@@ -14,7 +14,21 @@ pub(super) fn resolve_grants(
     table: &str,
     g: &RawPluginGrants,
     resolve: &dyn Fn(&Path) -> PathBuf,
+    certificate_dir: Option<&Path>,
 ) -> Result<Grants, ConfigError> {
+    let certificates = match (g.certificates, certificate_dir) {
+        (None, _) => None,
+        (Some(_), None) => {
+            return Err(ConfigError::Invalid(format!(
+                "{table}.certificates needs [device] certificate_dir (where the device's certificates are)"
+            )))
+        }
+        (Some(access), Some(dir)) => Some(DirGrant {
+            host: dir.to_path_buf(),
+            guest: CERTIFICATES_GUEST.into(),
+            read_only: access == crate::trust::Access::Ro,
+        }),
+    };
     let dirs = g
         .dirs
         .iter()
@@ -35,6 +49,7 @@ pub(super) fn resolve_grants(
         download,
         command: resolve_command_grant(table, g)?,
         reboot: g.reboot,
+        certificates,
     })
 }
 
@@ -50,7 +65,13 @@ pub struct Grants {
     pub command: Option<crate::runtime::CommandGrant>,
     /// The `reboot` capability (needs `[device] reboot_command`).
     pub reboot: bool,
+    /// `[device] certificate_dir` as `/certificates`, read-only unless
+    /// granted `"rw"`.
+    pub certificates: Option<DirGrant>,
 }
+
+/// Where a plugin granted `certificates` finds the certificate store.
+pub const CERTIFICATES_GUEST: &str = "/certificates";
 
 /// Most `command_timeout_secs` (a day): longer work belongs in the plugin,
 /// which can checkpoint, not in one blocking call.

@@ -19,7 +19,7 @@ mod trust;
 
 pub use crate::runtime::DownloadGrant;
 pub use example::EXAMPLE;
-pub use grants::Grants;
+pub use grants::{Grants, CERTIFICATES_GUEST};
 pub use limits::DEFAULT_MAX_STACK_BYTES;
 pub use raw::{RawBroker, RawConfig, RawDevice, RawLimits, RawPluginGrants, RawTls, RawTrust};
 pub use trust::{Trust, DEFAULT_MAX_PLUGIN_MIB};
@@ -118,6 +118,9 @@ pub struct Device {
     pub boot_id_file: PathBuf,
     /// Longest wait for the device to go down after the reboot command.
     pub reboot_timeout: Duration,
+    /// The device's certificate store (its MQTT certificate and key live
+    /// here), for plugins granted `certificates`.
+    pub certificate_dir: Option<PathBuf>,
 }
 
 /// The kernel's per-boot random id.
@@ -225,36 +228,6 @@ impl Config {
         };
         let mut plugin_limits = BTreeMap::new();
         let trust = resolve_trust(&raw.trust, &resolve)?;
-        let mut grants = BTreeMap::new();
-        for (name, g) in raw.plugins {
-            let table = format!("plugins.{name}");
-            if let Some(raw_limits) = &g.limits {
-                let what = format!("{table}.limits");
-                if raw_limits.progress_interval_secs.is_some() || raw_limits.max_stack_kib.is_some()
-                {
-                    return Err(invalid(format!(
-                        "{what}: progress_interval_secs and max_stack_kib apply to every plugin; set them in [limits]"
-                    )));
-                }
-                plugin_limits.insert(name.clone(), resolve_limits(raw_limits, &limits, &what)?);
-            }
-            grants.insert(name, resolve_grants(&table, &g, &resolve)?);
-        }
-        let mut signer_grants = BTreeMap::new();
-        for (id, g) in raw.signers {
-            let table = format!("signers.{id}");
-            let key_id: KeyId = id.parse().map_err(|_| {
-                invalid(format!(
-                    "[{table}]: {id:?} is not a key id (24 hex digits, as `jobhost plugin inspect` shows)"
-                ))
-            })?;
-            if g.limits.is_some() {
-                return Err(invalid(format!(
-                    "[{table}]: limits are set per plugin ([plugins.<name>.limits]), not per signer"
-                )));
-            }
-            signer_grants.insert(key_id, resolve_grants(&table, &g, &resolve)?);
-        }
         let device = Device {
             reboot_command: match &raw.device.reboot_command {
                 Some(argv) if argv.is_empty() || !argv[0].starts_with('/') => {
@@ -272,7 +245,44 @@ impl Config {
                 .as_deref()
                 .map_or_else(|| PathBuf::from(DEFAULT_BOOT_ID_FILE), &resolve),
             reboot_timeout: Duration::from_secs(raw.device.reboot_timeout_secs.unwrap_or(300)),
+            certificate_dir: raw.device.certificate_dir.as_deref().map(&resolve),
         };
+        let mut grants = BTreeMap::new();
+        for (name, g) in raw.plugins {
+            let table = format!("plugins.{name}");
+            if let Some(raw_limits) = &g.limits {
+                let what = format!("{table}.limits");
+                if raw_limits.progress_interval_secs.is_some() || raw_limits.max_stack_kib.is_some()
+                {
+                    return Err(invalid(format!(
+                        "{what}: progress_interval_secs and max_stack_kib apply to every plugin; set them in [limits]"
+                    )));
+                }
+                plugin_limits.insert(name.clone(), resolve_limits(raw_limits, &limits, &what)?);
+            }
+            grants.insert(
+                name,
+                resolve_grants(&table, &g, &resolve, device.certificate_dir.as_deref())?,
+            );
+        }
+        let mut signer_grants = BTreeMap::new();
+        for (id, g) in raw.signers {
+            let table = format!("signers.{id}");
+            let key_id: KeyId = id.parse().map_err(|_| {
+                invalid(format!(
+                    "[{table}]: {id:?} is not a key id (24 hex digits, as `jobhost plugin inspect` shows)"
+                ))
+            })?;
+            if g.limits.is_some() {
+                return Err(invalid(format!(
+                    "[{table}]: limits are set per plugin ([plugins.<name>.limits]), not per signer"
+                )));
+            }
+            signer_grants.insert(
+                key_id,
+                resolve_grants(&table, &g, &resolve, device.certificate_dir.as_deref())?,
+            );
+        }
         let reboot_granted = grants
             .iter()
             .filter(|(_, g)| g.reboot)

@@ -50,6 +50,9 @@ pub struct RawDevice {
     /// How long to wait, after the reboot command succeeded, for the
     /// device to go down before reporting FAILED (default 300).
     pub reboot_timeout_secs: Option<u64>,
+    /// The device's certificate store, offered to plugins granted
+    /// `certificates` as the directory `/certificates`.
+    pub certificate_dir: Option<PathBuf>,
 }
 
 /// `[broker]`
@@ -171,4 +174,7 @@ pub struct RawPluginGrants {
     /// Grant the `reboot` capability (default false).
     #[serde(default)]
     pub reboot: bool,
+    /// Grant access to `[device] certificate_dir` as `/certificates`:
+    /// `"ro"` or `"rw"` (rotation). Default: none.
+    pub certificates: Option<crate::trust::Access>,
 }

@@ -68,6 +68,27 @@ pub fn resolve(manifest: &Manifest, grants: Option<&Grants>) -> Resolution {
         (false, _) => None,
     };
     let command = resolve_commands(&caps.run_command, grants, &manifest.name, &mut denied);
+    match (caps.certificates, &grants.certificates) {
+        (None, _) => {}
+        (Some(access), Some(grant)) => {
+            if access == Access::Rw && grant.read_only {
+                denied.push("certificates (read-write): granted read-only".into());
+            }
+            dirs.push(DirGrant {
+                read_only: grant.read_only || access == Access::Ro,
+                ..grant.clone()
+            });
+        }
+        (Some(access), None) => denied.push(format!(
+            "certificates ({}): not granted (certificates in [plugins.{}])",
+            if access == Access::Rw {
+                "read-write"
+            } else {
+                "read-only"
+            },
+            manifest.name
+        )),
+    }
     let reboot = caps.reboot && grants.reboot;
     if caps.reboot && !grants.reboot {
         denied.push(format!(
@@ -150,6 +171,7 @@ mod tests {
             }),
             command: None,
             reboot: false,
+            certificates: None,
         }
     }
 

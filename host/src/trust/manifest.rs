@@ -79,6 +79,10 @@ pub struct Capabilities {
     /// Whether it asks for reboots through the host's `device` import.
     #[serde(default)]
     pub reboot: bool,
+    /// Access to the device's certificate store, mounted at
+    /// `/certificates` (`ro` to read, `rw` to rotate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificates: Option<Access>,
 }
 
 /// One requested directory.
