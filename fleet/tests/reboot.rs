@@ -51,7 +51,10 @@ impl Device {
         };
         std::fs::write(&script, format!("#!/bin/sh\n{body}")).unwrap();
         let (key, _) = support::plugins::operator_key(&dir, "operator.key");
-        support::plugins::provision(&dir.join("plugins"), &key, &["reboot"]);
+        support::plugins::provision(&dir.join("plugins"), &key, &["reboot", "factory-reset"]);
+        std::fs::create_dir_all(dir.join("data/cache")).unwrap();
+        std::fs::write(dir.join("data/settings.json"), "{}").unwrap();
+        std::fs::write(dir.join("data/cache/blob"), "x").unwrap();
         let config = dir.join("jobhost.toml");
         std::fs::write(
             &config,
@@ -69,6 +72,9 @@ reboot_command = ["/bin/sh", "{script}", "{dir}"]
 boot_id_file = "boot_id"
 reboot_timeout_secs = {timeout_secs}
 [plugins.reboot]
+reboot = {grant}
+[plugins.factory-reset]
+dirs = ["data:/data"]
 reboot = {grant}
 "#,
                 port = server.mqtt_addr.port(),
@@ -141,6 +147,42 @@ async fn a_reboot_job_succeeds_once_the_device_is_back() {
         e.status_details
     );
     assert_eq!(detail(&e, "result"), Some("rebooted"));
+    agent.stop().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_factory_reset_wipes_the_data_directory_and_reboots() {
+    let root = tempfile::tempdir().unwrap();
+    let server = start_server(root.path(), embedded()).await;
+    let device = Device::new(root.path(), &server, FakeReboot::ChangesBootId, true, 300);
+    let agent = device.start();
+    create(
+        &server,
+        THING,
+        "reset-1",
+        json!({"operation": "factory-reset"}),
+    );
+    device.rebooted().await;
+    let data = device.dir.join("data");
+    assert!(data.is_dir(), "the directory itself stays");
+    assert_eq!(std::fs::read_dir(&data).unwrap().count(), 0, "emptied");
+    assert!(
+        device.dir.join("boot_id").exists(),
+        "nothing outside /data touched"
+    );
+    let e = execution(&server, THING, "reset-1");
+    assert_eq!(detail(&e, "removed"), Some("2"));
+    agent.stop().await;
+    let agent = device.start();
+    let e = wait_terminal(&server, THING, "reset-1").await;
+    assert_eq!(
+        e.status,
+        JobExecutionStatus::Succeeded,
+        "{:?}",
+        e.status_details
+    );
+    assert_eq!(detail(&e, "result"), Some("reset and rebooted"));
     agent.stop().await;
     server.stop().await;
 }
