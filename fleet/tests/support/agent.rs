@@ -5,6 +5,20 @@
 use std::path::Path;
 use tokio::sync::watch;
 
+/// Writes `dir/jobhost.toml` for thing `thing` on the broker at
+/// 127.0.0.1:`mqtt_port`, with state and plugins under `dir`, trusting
+/// `dir/operator.key.pub`, and `extra` appended; returns its path.
+pub fn write_config(dir: &Path, thing: &str, mqtt_port: u16, extra: &str) -> std::path::PathBuf {
+    let path = dir.join("jobhost.toml");
+    let text = format!(
+        "thing_name = \"{thing}\"\nstate_dir = \"state\"\nplugin_dir = \"plugins\"\n\
+         [broker]\nhost = \"127.0.0.1\"\nport = {mqtt_port}\n\
+         [trust]\nkeys = [\"operator.key.pub\"]\n{extra}"
+    );
+    std::fs::write(&path, text).expect("write the agent config");
+    path
+}
+
 /// A running agent.
 pub struct Agent {
     stop: watch::Sender<bool>,

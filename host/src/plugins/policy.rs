@@ -107,6 +107,9 @@ pub fn resolve(manifest: &Manifest, grants: Option<&Grants>) -> Resolution {
     }
 }
 
+/// The manifest `run_command` entry that requests every granted program.
+pub const ANY_PROGRAM: &str = "*";
+
 /// The programs both requested and granted. A request is matched against
 /// the operator's list like a call at run time ([`CommandGrant::program_for`]:
 /// the exact path, or a bare name that is the file name of exactly one
@@ -130,6 +133,12 @@ fn resolve_commands(
         }
         return None;
     };
+    // A general-purpose runner (the run-command plugin) cannot know the
+    // device's programs: `*` asks for whatever the operator lists, and the
+    // operator's list stays the only gate.
+    if requested.iter().any(|p| p == ANY_PROGRAM) {
+        return Some(granted.clone());
+    }
     let mut programs: Vec<String> = Vec::new();
     for program in requested {
         match granted.program_for(program) {
@@ -227,6 +236,20 @@ mod tests {
         );
         assert!(r.sandbox.download.is_none());
         assert_eq!(resolve(&m, None).sandbox.dirs.len(), 0);
+    }
+
+    #[test]
+    fn a_wildcard_request_gets_exactly_the_operators_list() {
+        let m = manifest("run_command = [\"*\"]\n");
+        let g = command_grants(&["/bin/echo", "/usr/bin/uptime"]);
+        let r = resolve(&m, Some(&g));
+        assert!(r.denied.is_empty(), "{:?}", r.denied);
+        assert_eq!(
+            r.sandbox.command.unwrap().programs,
+            vec!["/bin/echo", "/usr/bin/uptime"]
+        );
+        let r = resolve(&m, Some(&grants(&[], false)));
+        assert!(r.sandbox.command.is_none() && !r.denied.is_empty());
     }
 
     #[test]

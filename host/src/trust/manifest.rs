@@ -73,7 +73,9 @@ pub struct Capabilities {
     /// Whether it downloads through the host's `download` import.
     #[serde(default)]
     pub download: bool,
-    /// Programs it runs through the host's `command` import.
+    /// Programs it runs through the host's `command` import; `["*"]` asks
+    /// for every program the device's operator grants it (a general
+    /// runner; the operator's list is then the only gate).
     #[serde(default)]
     pub run_command: Vec<String>,
     /// Whether it asks for reboots through the host's `device` import.
@@ -192,6 +194,11 @@ impl Capabilities {
             }
             if !seen.insert(program.as_str()) {
                 return Err(bad("is requested twice"));
+            }
+            if program == "*" && self.run_command.len() > 1 {
+                return Err(bad(
+                    "(every program the device grants) must be the only entry",
+                ));
             }
         }
         Ok(())
