@@ -37,7 +37,7 @@ impl Mosquitto {
         if !Path::new(MOSQUITTO).exists() || !Path::new(MOSQUITTO_PASSWD).exists() {
             panic!("mosquitto is not installed: run `apt-get install mosquitto` (CI does)");
         }
-        let dir = tempfile::tempdir().expect("tempdir for mosquitto");
+        let mut dir = tempfile::tempdir().expect("tempdir for mosquitto");
         let passwd = dir.path().join("passwd");
         let acl = dir.path().join("acl");
         let log = dir.path().join("mosquitto.log");
@@ -64,39 +64,32 @@ impl Mosquitto {
             ),
         );
 
-        let port = free_port();
-        // `user root`: as root (CI), mosquitto 2.x otherwise switches to the
-        // `mosquitto` user before reading files it cannot read then
-        // (reference pitfall (1)); as non-root the setting has no effect.
-        write(
-            &conf,
-            &format!(
-                "per_listener_settings false\n\
-                 user root\n\
-                 listener {port} 127.0.0.1\n\
-                 allow_anonymous true\n\
-                 password_file {passwd}\n\
-                 acl_file {acl}\n\
-                 persistence false\n\
-                 log_dest file {log}\n\
-                 log_type all\n",
-                passwd = passwd.display(),
-                acl = acl.display(),
-                log = log.display(),
-            ),
-        );
-
-        let child = Command::new(MOSQUITTO)
-            .arg("-c")
-            .arg(&conf)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn mosquitto");
-        let mut this = Mosquitto { port, child, dir };
-        this.wait_ready();
-        this
+        // The free port can be taken by a parallel test between our probe
+        // and mosquitto's bind; then mosquitto exits, and we try another.
+        for attempt in 1..=5 {
+            let port = free_port();
+            write(&conf, &config(port, &passwd, &acl, &log));
+            let child = Command::new(MOSQUITTO)
+                .arg("-c")
+                .arg(&conf)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn mosquitto");
+            let mut this = Mosquitto { port, child, dir };
+            match this.wait_ready() {
+                Ok(()) => return this,
+                Err(why) if attempt < 5 => {
+                    eprintln!("mosquitto on port {port}: {why}; trying another port");
+                    let _ = this.child.kill();
+                    let _ = this.child.wait();
+                    dir = std::mem::replace(&mut this.dir, tempfile::tempdir().expect("tempdir"));
+                }
+                Err(why) => panic!("mosquitto did not come up: {why}\n{}", this.log()),
+            }
+        }
+        unreachable!("the last attempt panics")
     }
 
     /// `127.0.0.1:port`.
@@ -109,26 +102,25 @@ impl Mosquitto {
         std::fs::read_to_string(self.dir.path().join("mosquitto.log")).unwrap_or_default()
     }
 
-    /// The readiness probe: the one acceptable polling loop. It ends when the
-    /// port accepts, when mosquitto exits, or after 10 s.
-    fn wait_ready(&mut self) {
+    /// The readiness probe: the one acceptable polling loop. Ready means
+    /// mosquitto's own log says it opened OUR port and the port accepts
+    /// (a connect alone could reach another test's listener that took the
+    /// port first); it fails when mosquitto exits or after 10 s.
+    fn wait_ready(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(10);
+        let opened = format!("listen socket on port {}", self.port);
         loop {
-            if TcpStream::connect(self.addr()).is_ok() {
-                return;
-            }
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!(
-                    "mosquitto exited with {status} before listening:\n{}",
-                    self.log()
-                );
+                return Err(format!("mosquitto exited with {status} before listening"));
+            }
+            if self.log().contains(&opened) && TcpStream::connect(self.addr()).is_ok() {
+                return Ok(());
             }
             if Instant::now() > deadline {
-                panic!(
-                    "mosquitto did not listen on {} within 10 s:\n{}",
-                    self.addr(),
-                    self.log()
-                );
+                return Err(format!(
+                    "mosquitto did not listen on {} within 10 s",
+                    self.addr()
+                ));
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -147,6 +139,26 @@ impl Drop for Mosquitto {
 fn free_port() -> u16 {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind a free port");
     listener.local_addr().expect("local addr").port()
+}
+
+fn config(port: u16, passwd: &Path, acl: &Path, log: &Path) -> String {
+    // `user root`: as root (CI), mosquitto 2.x otherwise switches to the
+    // `mosquitto` user before reading files it cannot read then
+    // (reference pitfall (1)); as non-root the setting has no effect.
+    format!(
+        "per_listener_settings false\n\
+         user root\n\
+         listener {port} 127.0.0.1\n\
+         allow_anonymous true\n\
+         password_file {passwd}\n\
+         acl_file {acl}\n\
+         persistence false\n\
+         log_dest file {log}\n\
+         log_type all\n",
+        passwd = passwd.display(),
+        acl = acl.display(),
+        log = log.display(),
+    )
 }
 
 fn write(path: &Path, text: &str) {
