@@ -268,11 +268,7 @@ impl Config {
         let mut signer_grants = BTreeMap::new();
         for (id, g) in raw.signers {
             let table = format!("signers.{id}");
-            let key_id: KeyId = id.parse().map_err(|_| {
-                invalid(format!(
-                    "[{table}]: {id:?} is not a key id (24 hex digits, as `jobhost plugin inspect` shows)"
-                ))
-            })?;
+            let key_id = trust::parse_key_id(&format!("[{table}]"), &id)?;
             if g.limits.is_some() {
                 return Err(invalid(format!(
                     "[{table}]: limits are set per plugin ([plugins.<name>.limits]), not per signer"

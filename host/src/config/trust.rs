@@ -33,10 +33,18 @@ impl Default for Trust {
     }
 }
 
-/// Default `[trust] max_plugin_mib`: componentize-py output is ~18 MiB and
-/// componentize-js ~12 MiB (shared/reference/wasm-toolchain.md); 64 MiB
-/// leaves room without letting a bad file exhaust a small device.
-pub const DEFAULT_MAX_PLUGIN_MIB: u64 = 64;
+/// Default `[trust] max_plugin_mib`: the limit `jobhost run` applies too
+/// ([`crate::runtime::MAX_PLUGIN_BYTES`], which says why it is 64 MiB).
+pub const DEFAULT_MAX_PLUGIN_MIB: u64 = crate::runtime::MAX_PLUGIN_BYTES >> 20;
+
+/// Parses a key id written in the config; `key` names where, for the error.
+pub(super) fn parse_key_id(key: &str, id: &str) -> Result<KeyId, ConfigError> {
+    id.parse().map_err(|_| {
+        ConfigError::Invalid(format!(
+            "{key}: {id:?} is not a key id (24 hex digits, as `jobhost plugin inspect` shows)"
+        ))
+    })
+}
 
 pub(super) fn resolve_trust(
     raw: &RawTrust,
@@ -54,13 +62,7 @@ pub(super) fn resolve_trust(
     let revoked = raw
         .revoked
         .iter()
-        .map(|id| {
-            id.parse::<KeyId>().map_err(|_| {
-                invalid(format!(
-                    "trust.revoked: {id:?} is not a key id (24 hex digits, as `jobhost plugin inspect` shows)"
-                ))
-            })
-        })
+        .map(|id| parse_key_id("trust.revoked", id))
         .collect::<Result<Vec<_>, _>>()?;
     let mib = raw.max_plugin_mib.unwrap_or(DEFAULT_MAX_PLUGIN_MIB);
     if !(1..=1024).contains(&mib) {
