@@ -21,11 +21,16 @@ mod tests;
 
 pub use writer::ArtifactWriter;
 
+// The upload area opens its directory and key the same way.
+pub(crate) use setup::{check_base_url, create_private_dir, load_or_create_key};
+
+use crate::uploads::Uploads;
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 type HmacSha256 = Hmac<Sha256>;
@@ -121,6 +126,12 @@ pub struct Artifacts {
     key: [u8; 32],
     base: String,
     ttl: Duration,
+    /// The other direction: devices' uploads, whose placeholders are
+    /// resolved at the same deliveries ([`Artifacts::resolve_document`]).
+    uploads: Option<Arc<Uploads>>,
+    /// The device CA, whose `${jobhost:csr-url}` placeholders are resolved
+    /// at the same deliveries (`crate::certificates`).
+    certificates: Option<Arc<crate::certificates::CertificateAuthority>>,
 }
 
 /// Hand-written so that the key never reaches a log.
@@ -148,7 +159,53 @@ impl Artifacts {
             key,
             base,
             ttl,
+            uploads: None,
+            certificates: None,
         })
+    }
+
+    /// Also resolves `${jobhost:upload-url:…}` placeholders on delivery,
+    /// with URLs into `uploads`.
+    pub fn with_uploads(mut self, uploads: Arc<Uploads>) -> Self {
+        self.uploads = Some(uploads);
+        self
+    }
+
+    /// Also resolves `${jobhost:csr-url}` on delivery, with URLs to `ca`.
+    pub fn with_certificates(mut self, ca: Arc<crate::certificates::CertificateAuthority>) -> Self {
+        self.certificates = Some(ca);
+        self
+    }
+
+    /// The device CA, when this server signs certificates.
+    pub fn certificates(&self) -> Option<&Arc<crate::certificates::CertificateAuthority>> {
+        self.certificates.as_ref()
+    }
+
+    /// The upload area, when this server has one.
+    pub fn uploads(&self) -> Option<&Arc<Uploads>> {
+        self.uploads.as_ref()
+    }
+
+    /// `document` as the device `thing` gets it for job `job_id`: artifact
+    /// placeholders presigned ([`Artifacts::resolve_placeholders`]) and
+    /// upload placeholders turned into PUT URLs for that thing and job
+    /// ([`Uploads::resolve_placeholders`]), fresh at every delivery.
+    pub fn resolve_document(
+        &self,
+        document: &serde_json::Value,
+        thing: &str,
+        job_id: &str,
+        now: i64,
+    ) -> serde_json::Value {
+        let mut resolved = self.resolve_placeholders(document, now);
+        if let Some(ca) = &self.certificates {
+            resolved = ca.resolve_placeholders(&resolved, thing, job_id, now);
+        }
+        match &self.uploads {
+            Some(uploads) => uploads.resolve_placeholders(&resolved, thing, job_id, now),
+            None => resolved,
+        }
     }
 
     /// The unsigned URL of artifact `name`.

@@ -11,7 +11,10 @@
 pub mod api;
 pub mod artifacts;
 pub mod broker;
+pub mod certificates;
 pub mod cli;
 pub mod server;
 pub mod service;
 pub mod store;
+pub mod templates;
+pub mod uploads;

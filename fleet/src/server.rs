@@ -7,6 +7,7 @@ use crate::artifacts::Artifacts;
 use crate::broker::{Broker, BrokerConfig, BrokerTls};
 use crate::service::{JobsService, Readiness, SUBSCRIPTION};
 use crate::store::{Changes, Store, StoreError};
+use crate::uploads::Uploads;
 use rumqttc::MqttOptions;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -63,7 +64,7 @@ pub enum BrokerChoice {
 /// Everything `start` needs.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
-    /// Holds `jobs.sqlite` and `artifacts/`.
+    /// Holds `jobs.sqlite`, `artifacts/` and `uploads/`.
     pub data_dir: PathBuf,
     /// The broker.
     pub broker: BrokerChoice,
@@ -77,6 +78,16 @@ pub struct ServerConfig {
     pub token: Option<String>,
 }
 
+/// The CA that signs devices' certificate requests
+/// (`jobhost-fleet serve --ca-cert/--ca-key`, `crate::certificates`).
+#[derive(Debug, Clone)]
+pub struct CaFiles {
+    /// The CA certificate (PEM).
+    pub cert: PathBuf,
+    /// Its private key (PEM).
+    pub key: PathBuf,
+}
+
 /// A running service.
 pub struct Server {
     /// Where devices connect.
@@ -85,7 +96,8 @@ pub struct Server {
     pub http_addr: SocketAddr,
     /// The store (shared with the running tasks).
     pub store: Arc<Mutex<Store>>,
-    /// The artifact store.
+    /// The artifact store, with the upload area attached
+    /// ([`Artifacts::uploads`]).
     pub artifacts: Arc<Artifacts>,
     /// Report control-plane changes made outside the API (tests, demo).
     pub changes: mpsc::UnboundedSender<Changes>,
@@ -159,6 +171,18 @@ impl Server {
         now: Clock,
         ready_timeout: Duration,
     ) -> Result<Self, ServerError> {
+        Self::start_with_ca(config, None, now, ready_timeout).await
+    }
+
+    /// [`Server::start_within`], also signing devices' certificate
+    /// requests with `ca` (the `${jobhost:csr-url}` placeholder and
+    /// `POST /certificates/...`) when given.
+    pub async fn start_with_ca(
+        config: ServerConfig,
+        ca: Option<CaFiles>,
+        now: Clock,
+        ready_timeout: Duration,
+    ) -> Result<Self, ServerError> {
         crate::broker::install_crypto_provider();
         std::fs::create_dir_all(&config.data_dir).map_err(|e| {
             ServerError::Storage(format!("cannot create {}: {e}", config.data_dir.display()))
@@ -183,11 +207,27 @@ impl Server {
             .clone()
             .unwrap_or_else(|| format!("http://{http_addr}"));
         let artifacts_dir = config.data_dir.join("artifacts");
-        let artifacts = Arc::new(
-            Artifacts::open(&artifacts_dir, &public_url, config.url_ttl).map_err(|e| {
+        let uploads_dir = config.data_dir.join("uploads");
+        let uploads = Uploads::open(&uploads_dir, &public_url, config.url_ttl).map_err(|e| {
+            ServerError::Storage(format!("uploads in {}: {e}", uploads_dir.display()))
+        })?;
+        let mut artifacts = Artifacts::open(&artifacts_dir, &public_url, config.url_ttl)
+            .map_err(|e| {
                 ServerError::Storage(format!("artifacts in {}: {e}", artifacts_dir.display()))
-            })?,
-        );
+            })?
+            .with_uploads(Arc::new(uploads));
+        if let Some(ca) = &ca {
+            let authority = crate::certificates::CertificateAuthority::load(
+                &ca.cert,
+                &ca.key,
+                &config.data_dir,
+                &public_url,
+                config.url_ttl,
+            )
+            .map_err(|e| ServerError::Storage(format!("the device CA: {e}")))?;
+            artifacts = artifacts.with_certificates(Arc::new(authority));
+        }
+        let artifacts = Arc::new(artifacts);
 
         let (broker, options) = match &config.broker {
             BrokerChoice::Embedded { listen } => embedded(*listen, None).await?,

@@ -50,18 +50,12 @@ impl Harness {
         std::os::unix::fs::symlink(agent.join("outside"), agent.join("data/link")).unwrap();
         let (key, _) = support::plugins::operator_key(&agent, "operator.key");
         support::plugins::provision(&agent.join("plugins"), &key, &["echo", "test-probe"]);
-        std::fs::write(
-            agent.join("jobhost.toml"),
-            format!(
-                r#"thing_name = "{THING}"
-state_dir = "state"
-plugin_dir = "plugins"
-[broker]
-host = "127.0.0.1"
-port = {mqtt}
-[trust]
-keys = ["operator.key.pub"]
-[limits]
+        let config = support::agent::write_config(
+            &agent,
+            THING,
+            server.mqtt_addr.port(),
+            &format!(
+                r#"[limits]
 progress_interval_secs = 1
 [device]
 certificate_dir = "certs"
@@ -77,12 +71,10 @@ memory_mib = 64
 max_handles = {PROBE_HANDLES}
 max_details_kib = 8
 max_log_lines_per_sec = 50
-"#,
-                mqtt = server.mqtt_addr.port(),
+"#
             ),
-        )
-        .unwrap();
-        let agent = Agent::start(&agent.join("jobhost.toml"));
+        );
+        let agent = Agent::start(&config);
         Self {
             server,
             dir,

@@ -55,19 +55,12 @@ impl Device {
         std::fs::create_dir_all(dir.join("data/cache")).unwrap();
         std::fs::write(dir.join("data/settings.json"), "{}").unwrap();
         std::fs::write(dir.join("data/cache/blob"), "x").unwrap();
-        let config = dir.join("jobhost.toml");
-        std::fs::write(
-            &config,
-            format!(
-                r#"thing_name = "{THING}"
-state_dir = "state"
-plugin_dir = "plugins"
-[broker]
-host = "127.0.0.1"
-port = {port}
-[trust]
-keys = ["operator.key.pub"]
-[device]
+        let config = support::agent::write_config(
+            &dir,
+            THING,
+            server.mqtt_addr.port(),
+            &format!(
+                r#"[device]
 reboot_command = ["/bin/sh", "{script}", "{dir}"]
 boot_id_file = "boot_id"
 reboot_timeout_secs = {timeout_secs}
@@ -77,12 +70,10 @@ reboot = {grant}
 dirs = ["data:/data"]
 reboot = {grant}
 "#,
-                port = server.mqtt_addr.port(),
                 script = script.display(),
                 dir = dir.display(),
             ),
-        )
-        .unwrap();
+        );
         Self { dir, config }
     }
 

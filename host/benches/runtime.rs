@@ -43,8 +43,10 @@ fn run_once(runtime: &Runtime, plugin: &Plugin, execution: &Execution) -> Report
         CancelToken::new(),
     ) {
         Conclusion::Report(report) => report,
-        Conclusion::Cancelled | Conclusion::Reboot { .. } => {
-            panic!("nothing cancels or reboots in a benchmark run")
+        Conclusion::Cancelled
+        | Conclusion::Reboot { .. }
+        | Conclusion::RotateCertificate { .. } => {
+            panic!("nothing cancels, reboots or rotates in a benchmark run")
         }
     }
 }
@@ -57,6 +59,7 @@ fn execute(c: &mut Criterion) {
         operation: "echo".into(),
         document: r#"{"operation":"echo","message":"hello"}"#.into(),
         checkpoint: None,
+        diagnostics: None,
     };
     let mut group = c.benchmark_group("execute/echo");
     for (name, allocator) in [
@@ -122,6 +125,7 @@ fn limits(c: &mut Criterion) {
         operation: "test-probe".into(),
         document: r#"{"compute":10000000}"#.into(),
         checkpoint: None,
+        diagnostics: None,
     };
     let mut group = c.benchmark_group("limits/cpu-bound");
     group.sample_size(20);

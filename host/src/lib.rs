@@ -17,8 +17,14 @@
 //! - [`plugins`]: the installed plugins: verify at load and install,
 //!   anti-rollback, capabilities, operation routing, the built-in
 //!   `install-plugin` / `remove-plugin` operations.
+//! - [`document`]: the job document — native `{"operation": …}` or the
+//!   AWS IoT Device Client schema (managed templates) → operation and the
+//!   document the plugin gets.
 //! - [`executor`]: one attempt at one execution, from document to report.
 //! - [`agent`]: the device agent: job lifecycle, journal.
+//! - [`diagnostics`]: what the agent knows about itself (version, uptime,
+//!   memory, disk, plugins, broker link, recent log lines) for the
+//!   `diagnostics` import.
 //! - [`jobs`]: the MQTT connection (reconnect, resubscribe, backoff).
 //! - [`config`]: the agent's TOML configuration.
 //! - [`cli`]: the `jobhost` command line (`main.rs` only calls into it).
@@ -28,6 +34,8 @@
 pub mod agent;
 pub mod cli;
 pub mod config;
+pub mod diagnostics;
+pub mod document;
 mod durable;
 pub mod executor;
 pub mod jobs;

@@ -5,12 +5,19 @@
 
 mod support;
 
+#[path = "download/scripted.rs"]
+mod scripted;
+
 use axum::routing::get;
 use jobhost::executor::NullObserver;
+use jobhost::executor::Observer;
 use jobhost::runtime::{DirGrant, DownloadGrant, ExecutionLimits, Sandbox};
+use jobhost_protocol::StatusDetails;
 use jobhost_protocol::TerminalStatus;
+use scripted::{Answer, File, Scripted};
 use sha2::{Digest, Sha256};
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use support::{execution, load, run_with};
 
 const FIRMWARE: &[u8] = b"firmware image v1.4.2 \x00\x01\x02 (pretend this is large)";
@@ -54,6 +61,7 @@ fn setup() -> Setup {
         }),
         command: None,
         reboot: false,
+        ..Sandbox::empty()
     };
     Setup {
         addr,
@@ -239,4 +247,275 @@ fn without_the_capability_the_plugin_is_refused() {
             .contains("`download` capability is not granted"),
         "{report:?}"
     );
+}
+
+// ----- a network that is not kind (resume, retries, progress) -----
+
+fn file(len: usize, seed: u8, etag: &str) -> File {
+    File {
+        body: (0..len)
+            .map(|i| (i as u8).wrapping_mul(31) ^ seed)
+            .collect(),
+        etag: format!("\"{etag}\""),
+    }
+}
+
+/// A download grant for `server` and a fresh directory for /downloads.
+fn grant(server: &Scripted) -> (tempfile::TempDir, Sandbox) {
+    let downloads = tempfile::tempdir().unwrap();
+    let sandbox = Sandbox {
+        dirs: vec![format!("{}:/downloads", downloads.path().display())
+            .parse::<DirGrant>()
+            .unwrap()],
+        download: Some(DownloadGrant {
+            hosts: vec![server.addr.to_string()],
+            allow_http: true,
+        }),
+        command: None,
+        reboot: false,
+        ..Sandbox::empty()
+    };
+    (downloads, sandbox)
+}
+
+fn fetch(
+    server: &Scripted,
+    sandbox: &Sandbox,
+    expected: &[u8],
+    observer: Box<dyn Observer>,
+) -> jobhost::executor::Report {
+    let doc = serde_json::json!({
+        "operation": "download-file",
+        "url": format!("http://{}/fw.bin?X-Signature=secret", server.addr),
+        "destination": "/downloads/fw.bin",
+        "sha256": sha(expected),
+    });
+    run_with(
+        &load("download-file"),
+        &execution(&doc.to_string()),
+        sandbox,
+        &ExecutionLimits::default(),
+        observer,
+    )
+}
+
+fn files_in(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn an_interrupted_download_resumes_where_it_stopped() {
+    let fw = file(100_000, 1, "v1");
+    let server = Scripted::start(fw.clone(), vec![Answer::CutAfter(40_000)]);
+    let (downloads, sandbox) = grant(&server);
+    let report = fetch(
+        &server,
+        &sandbox,
+        &fw.body,
+        Box::new(NullObserver::default()),
+    );
+    assert_eq!(report.status, TerminalStatus::Succeeded, "{report:?}");
+    assert_eq!(
+        std::fs::read(downloads.path().join("fw.bin")).unwrap(),
+        fw.body
+    );
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2, "{requests:?}");
+    assert!(!requests[0].contains("range:"), "{}", requests[0]);
+    assert!(
+        requests[1].contains("range: bytes=40000-"),
+        "{}",
+        requests[1]
+    );
+    assert!(requests[1].contains("if-range: \"v1\""), "{}", requests[1]);
+    assert_eq!(files_in(downloads.path()), ["fw.bin"], "no part file left");
+}
+
+#[test]
+fn a_download_a_failed_run_broke_off_resumes_in_the_next_run() {
+    let fw = file(100_000, 2, "v1");
+    // Half the file, then a 404: final, so the run fails without retrying
+    // and leaves its part for the next run (as a power cut would).
+    let server = Scripted::start(
+        fw.clone(),
+        vec![Answer::CutAfter(30_000), Answer::Status(404)],
+    );
+    let (downloads, sandbox) = grant(&server);
+    let report = fetch(
+        &server,
+        &sandbox,
+        &fw.body,
+        Box::new(NullObserver::default()),
+    );
+    assert_eq!(report.status, TerminalStatus::Failed, "{report:?}");
+    let reason = report.reason().unwrap();
+    assert!(
+        reason.contains("HTTP 404") && reason.contains("not retried"),
+        "{reason}"
+    );
+    assert!(
+        !reason.contains("secret"),
+        "presigned queries stay out: {reason}"
+    );
+    assert_eq!(server.requests().len(), 2, "a 4xx is not retried");
+
+    let report = fetch(
+        &server,
+        &sandbox,
+        &fw.body,
+        Box::new(NullObserver::default()),
+    );
+    assert_eq!(report.status, TerminalStatus::Succeeded, "{report:?}");
+    let requests = server.requests();
+    assert!(
+        requests[2].contains("range: bytes=30000-"),
+        "{}",
+        requests[2]
+    );
+    assert_eq!(
+        std::fs::read(downloads.path().join("fw.bin")).unwrap(),
+        fw.body
+    );
+    assert_eq!(files_in(downloads.path()), ["fw.bin"]);
+}
+
+#[test]
+fn a_file_that_changed_on_the_server_comes_whole_not_spliced() {
+    let old = file(100_000, 3, "v1");
+    let server = Scripted::start(
+        old.clone(),
+        vec![Answer::CutAfter(30_000), Answer::Status(404)],
+    );
+    let (downloads, sandbox) = grant(&server);
+    let report = fetch(
+        &server,
+        &sandbox,
+        &old.body,
+        Box::new(NullObserver::default()),
+    );
+    assert_eq!(report.status, TerminalStatus::Failed, "{report:?}");
+
+    // A new release under the same URL; the job now names its sha256.
+    let new = file(80_000, 4, "v2");
+    server.replace(new.clone(), vec![]);
+    let report = fetch(
+        &server,
+        &sandbox,
+        &new.body,
+        Box::new(NullObserver::default()),
+    );
+    assert_eq!(report.status, TerminalStatus::Succeeded, "{report:?}");
+    assert_eq!(
+        std::fs::read(downloads.path().join("fw.bin")).unwrap(),
+        new.body
+    );
+    // The part was for another sha256: not even offered for resuming.
+    assert!(!server.requests()[2].contains("range:"));
+}
+
+#[test]
+fn a_file_replaced_between_attempts_comes_whole_not_spliced() {
+    let old = file(100_000, 5, "v1");
+    let new = file(100_000, 6, "v2");
+    // Half of the old file, then the server has the new release: the
+    // retry's If-Range names the old version, so the server sends the new
+    // one whole, and no old byte survives.
+    let server = Scripted::start(old, vec![Answer::CutThenRelease(30_000, new.clone())]);
+    let (downloads, sandbox) = grant(&server);
+    let report = fetch(
+        &server,
+        &sandbox,
+        &new.body,
+        Box::new(NullObserver::default()),
+    );
+    assert_eq!(report.status, TerminalStatus::Succeeded, "{report:?}");
+    assert_eq!(
+        std::fs::read(downloads.path().join("fw.bin")).unwrap(),
+        new.body
+    );
+    let requests = server.requests();
+    assert!(requests[1].contains("if-range: \"v1\""), "{}", requests[1]);
+}
+
+#[test]
+fn server_errors_are_retried_with_backoff() {
+    let fw = file(10_000, 7, "v1");
+    let server = Scripted::start(fw.clone(), vec![Answer::Status(503), Answer::Status(429)]);
+    let (downloads, sandbox) = grant(&server);
+    let report = fetch(
+        &server,
+        &sandbox,
+        &fw.body,
+        Box::new(NullObserver::default()),
+    );
+    assert_eq!(report.status, TerminalStatus::Succeeded, "{report:?}");
+    assert_eq!(server.requests().len(), 3);
+    assert_eq!(
+        std::fs::read(downloads.path().join("fw.bin")).unwrap(),
+        fw.body
+    );
+}
+
+#[test]
+fn retries_are_bounded() {
+    let fw = file(10_000, 8, "v1");
+    let server = Scripted::start(fw.clone(), vec![Answer::Status(503); 10]);
+    let (_downloads, sandbox) = grant(&server);
+    let report = fetch(
+        &server,
+        &sandbox,
+        &fw.body,
+        Box::new(NullObserver::default()),
+    );
+    assert_eq!(report.status, TerminalStatus::Failed, "{report:?}");
+    assert!(
+        report
+            .reason()
+            .unwrap()
+            .contains("gave up after 5 attempts"),
+        "{report:?}"
+    );
+    assert_eq!(server.requests().len(), 5);
+}
+
+/// Keeps every progress report.
+#[derive(Default, Clone)]
+struct Recorder(Arc<Mutex<Vec<StatusDetails>>>);
+
+impl Observer for Recorder {
+    fn progress(&mut self, details: &StatusDetails) {
+        self.0.lock().unwrap().push(details.clone());
+    }
+
+    fn checkpoint(&mut self, _state: &str) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+#[test]
+fn progress_is_reported_in_percent_on_top_of_the_plugins_own_details() {
+    let fw = file(300_000, 9, "v1");
+    let server = Scripted::start(fw.clone(), vec![Answer::Full]);
+    let (_downloads, sandbox) = grant(&server);
+    let recorder = Recorder::default();
+    let report = fetch(&server, &sandbox, &fw.body, Box::new(recorder.clone()));
+    assert_eq!(report.status, TerminalStatus::Succeeded, "{report:?}");
+    let reports = recorder.0.lock().unwrap().clone();
+    let percents: Vec<u64> = reports
+        .iter()
+        .filter_map(|d| d.get("downloadProgress"))
+        .map(|p| p.trim_end_matches('%').parse().unwrap())
+        .collect();
+    assert_eq!(percents.first(), Some(&0), "{reports:?}");
+    assert_eq!(percents.last(), Some(&100), "{reports:?}");
+    assert!(percents.windows(2).all(|w| w[0] < w[1]), "{percents:?}");
+    let last = reports.last().unwrap();
+    assert_eq!(last.get("downloadedBytes"), Some("300000"));
+    // The plugin said "step: downloading" before fetching; it stays.
+    assert_eq!(last.get("step"), Some("downloading"), "{last:?}");
 }

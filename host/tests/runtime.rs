@@ -210,6 +210,7 @@ fn granted_directory_is_visible_and_nothing_outside_it() {
         download: None,
         command: None,
         reboot: false,
+        ..Sandbox::empty()
     };
     let secret = outside.path().join("secret.txt");
     let doc = serde_json::json!({
@@ -264,6 +265,7 @@ fn read_only_grant_refuses_writes() {
         download: None,
         command: None,
         reboot: false,
+        ..Sandbox::empty()
     };
     let doc = r#"{"write":[{"path":"/ro/x.txt","content":"nope"}],"list":["/ro"]}"#;
     let report = run_with(
@@ -296,6 +298,7 @@ fn missing_granted_directory_fails_the_execution_with_a_reason() {
         download: None,
         command: None,
         reboot: false,
+        ..Sandbox::empty()
     };
     let report = run_with(
         &echo,
@@ -518,6 +521,7 @@ fn run_in(rt: &Runtime, plugin: &Plugin) -> jobhost::executor::Report {
         Conclusion::Report(r) => r,
         Conclusion::Cancelled => panic!("cancelled"),
         Conclusion::Reboot { reason, .. } => panic!("unexpected reboot request: {reason}"),
+        Conclusion::RotateCertificate { .. } => panic!("unexpected certificate installation"),
     }
 }
 

@@ -32,18 +32,29 @@
 //! - [`Outcome`] and [`Failure`]: what `run` returns; the failure says whether
 //!   a retry could help (FAILED) or not (REJECTED).
 //! - [`host`]: progress, checkpoints and cancellation; [`log`]: logging;
-//!   [`download`]: streaming downloads (a granted capability).
+//!   [`download`]: streaming downloads and [`command`]: allow-listed
+//!   programs (granted capabilities).
+//! - [`diagnostics`]: a snapshot of the agent and [`upload`]: sending a
+//!   file by HTTP PUT (granted capabilities).
+//! - [`files`]: file modes (executables), which WASI cannot set;
+//!   [`device`]: asking for a reboot; [`certificates`]: rotating the
+//!   device's MQTT certificate (the key stays with the host).
 //! - [`bindings`]: the raw wit-bindgen output, for what the wrappers lack.
 #![deny(missing_docs)]
 
 pub mod bindings;
+pub mod certificates;
+pub mod command;
 pub mod device;
+pub mod diagnostics;
 pub mod download;
 mod export;
+pub mod files;
 pub mod host;
 mod job;
 pub mod log;
 mod outcome;
+pub mod upload;
 
 pub use bindings::jobhost::plugin::types::HostError;
 pub use job::Job;

@@ -1,25 +1,35 @@
 //! Job routes: CreateJob, DescribeJob, ListJobs, GetJobDocument, CancelJob
-//! and DeleteJob, at AWS's paths.
+//! and DeleteJob, at AWS's paths. CreateJob takes the document inline, or
+//! an AWS managed template (`jobTemplateArn` + `documentParameters`, see
+//! [`crate::templates`]).
 
 use super::extract::{json_body, optional_json_body, Force, Path, Query};
 use super::views::{JobRef, JobSummaryView, JobView};
 use super::{ApiError, ApiState};
 use crate::store::{Changes, CreateJob, JobStatus};
+use crate::templates;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 
 /// CreateJob's body. AWS sends `document` as a string holding JSON; an
-/// object is accepted too, for hand-written requests.
+/// object is accepted too, for hand-written requests. Instead of a
+/// document: a managed template's `jobTemplateArn` (or bare name) and its
+/// `documentParameters`.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct CreateJobBody {
     targets: Vec<String>,
     #[serde(default)]
     document: Option<Value>,
+    #[serde(default)]
+    job_template_arn: Option<String>,
+    #[serde(default)]
+    document_parameters: Option<BTreeMap<String, String>>,
     #[serde(default)]
     description: Option<String>,
     #[serde(default)]
@@ -57,18 +67,49 @@ pub(super) async fn create(
             )));
         }
     }
-    let document = match body.document {
-        Some(Value::String(text)) => serde_json::from_str(&text).map_err(|e| {
-            ApiError::InvalidRequest(format!("the job document is not valid JSON: {e}"))
-        })?,
-        Some(doc) => doc,
-        None => return Err(ApiError::InvalidRequest("a job needs a `document`".into())),
+    if body.job_template_arn.is_none() && body.document_parameters.is_some() {
+        return Err(ApiError::InvalidRequest(
+            "documentParameters go with an AWS managed template's jobTemplateArn".into(),
+        ));
+    }
+    let (document, description) = match (body.document, body.job_template_arn) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::InvalidRequest(
+                "give either `document` or `jobTemplateArn`, not both".into(),
+            ))
+        }
+        (None, Some(arn)) => {
+            let template = templates::lookup(&arn).map_err(super::templates::api_error)?;
+            let parameters = body.document_parameters.unwrap_or_default();
+            let document = template
+                .document(&parameters)
+                .map_err(super::templates::api_error)?;
+            // As AWS does: the template's description unless one is given.
+            let description = body
+                .description
+                .or_else(|| Some(template.description.to_owned()));
+            (document, description)
+        }
+        (Some(Value::String(text)), None) => {
+            let document = serde_json::from_str(&text).map_err(|e| {
+                ApiError::InvalidRequest(format!("the job document is not valid JSON: {e}"))
+            })?;
+            (document, body.description)
+        }
+        (Some(doc), None) => (doc, body.description),
+        (None, None) => {
+            return Err(ApiError::InvalidRequest(
+                "a job needs a `document`, or an AWS managed template's `jobTemplateArn` \
+                 (with `documentParameters`)"
+                    .into(),
+            ))
+        }
     };
     let req = CreateJob {
         job_id,
         targets: body.targets,
         document,
-        description: body.description,
+        description,
         in_progress_timeout_minutes: body
             .timeout_config
             .and_then(|t| t.in_progress_timeout_in_minutes),

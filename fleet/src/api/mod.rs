@@ -10,9 +10,13 @@
 //! - `views`: response shapes that differ from the store's records.
 //! - `jobs`: CreateJob, DescribeJob, ListJobs, GetJobDocument, CancelJob,
 //!   DeleteJob.
+//! - `templates`: ListManagedJobTemplates, DescribeManagedJobTemplate.
 //! - `executions`: ListJobExecutionsForJob/ForThing, DescribeJobExecution,
 //!   CancelJobExecution.
 //! - `artifacts`: upload (management) and signed download (public).
+//! - `uploads`: devices' signed PUTs (public); listing and fetching them
+//!   (management).
+//! - `certificates`: devices' CSRs signed behind presigned URLs (public).
 //! - `if_range`: the If-Range evaluation that tower-http's ServeFile lacks.
 //!
 //! Every mutation sends the things whose pending lists changed on
@@ -21,11 +25,14 @@
 
 mod artifacts;
 mod auth;
+mod certificates;
 mod error;
 mod executions;
 mod extract;
 mod if_range;
 mod jobs;
+mod templates;
+mod uploads;
 mod views;
 
 pub use error::{ApiError, ERROR_TYPE_HEADER};
@@ -163,12 +170,24 @@ pub fn router(state: ApiState) -> Router {
             put(executions::cancel),
         )
         .route("/artifacts/{name}", put(artifacts::upload))
+        .route("/uploads", get(uploads::list))
+        .route("/uploads/{thing}/{job_id}/{name}", get(uploads::get))
+        .route("/managed-job-templates", get(templates::list))
+        .route("/managed-job-templates/{name}", get(templates::describe))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_token,
-        ));
+        ))
+        // Outside the token check: a presigned upload URL used for anything
+        // but its PUT is refused as such (403), token or not.
+        .route_layer(axum::middleware::from_fn(uploads::refuse_presigned));
     let public = Router::new()
         .route("/artifacts/{name}", get(artifacts::download))
+        .route("/uploads/{thing}/{job_id}/{name}", put(uploads::put))
+        .route(
+            "/certificates/{thing}/{job_id}",
+            axum::routing::post(certificates::sign),
+        )
         .route("/healthz", get(|| async { "ok\n" }));
     management
         .merge(public)

@@ -8,7 +8,7 @@ use std::path::Path;
 
 /// The base URL without a trailing `/`, so that `<base>/artifacts/<name>`
 /// is the one spelling [`super::Artifacts::presign`] recognises.
-pub(super) fn check_base_url(url: &str) -> Result<String, ArtifactError> {
+pub(crate) fn check_base_url(url: &str) -> Result<String, ArtifactError> {
     let bad = |reason| {
         Err(ArtifactError::InvalidBaseUrl {
             url: url.to_owned(),
@@ -33,7 +33,7 @@ pub(super) fn check_base_url(url: &str) -> Result<String, ArtifactError> {
 
 /// Creates `dir` (and parents) readable by the owner only: it holds the
 /// signing key and artifacts that may not be public.
-pub(super) fn create_private_dir(dir: &Path) -> Result<(), ArtifactError> {
+pub(crate) fn create_private_dir(dir: &Path) -> Result<(), ArtifactError> {
     let mut builder = fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]
@@ -47,7 +47,7 @@ pub(super) fn create_private_dir(dir: &Path) -> Result<(), ArtifactError> {
 /// Reads the key, or creates it if absent. Creation goes through a
 /// temporary file linked into place without overwriting, so two servers
 /// starting on one directory agree on a single key.
-pub(super) fn load_or_create_key(path: &Path) -> Result<[u8; 32], ArtifactError> {
+pub(crate) fn load_or_create_key(path: &Path) -> Result<[u8; 32], ArtifactError> {
     let io = |source| ArtifactError::Io {
         path: path.to_owned(),
         source,

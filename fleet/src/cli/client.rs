@@ -169,6 +169,12 @@ impl Client {
         Ok(self.json::<Described>(rb).await?.execution)
     }
 
+    /// DescribeManagedJobTemplate.
+    pub async fn describe_template(&self, name: &str) -> Result<serde_json::Value> {
+        let path = format!("/managed-job-templates/{}", segment(name));
+        self.json(self.request(Method::GET, &path)).await
+    }
+
     /// Uploads `file` (streamed, never whole in memory) as artifact `name`.
     pub async fn put_artifact(
         &self,

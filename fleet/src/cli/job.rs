@@ -1,5 +1,6 @@
 //! `jobhost-fleet job ...`: CreateJob, ListJobs, DescribeJob,
-//! ListJobExecutionsForJob, CancelJob, DeleteJob, and `watch`.
+//! ListJobExecutionsForJob, CancelJob, DeleteJob, `watch`, and the AWS
+//! managed templates (`templates`, `create --template`).
 
 use super::client::{segment, Client};
 use super::table::{format_time, render};
@@ -8,6 +9,7 @@ use anyhow::{Context as _, Result};
 use clap::{ArgGroup, Args, Subcommand};
 use reqwest::Method;
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -64,11 +66,33 @@ pub enum JobCommand {
     /// TIMED_OUT, CANCELED or REMOVED; 1 on errors or when --timeout passes
     /// first.
     Watch(WatchArgs),
+    /// List the AWS managed job templates, or show one.
+    ///
+    /// Without NAME: one line per template with its parameters (optional
+    /// ones in brackets). With NAME: the template as JSON, its document
+    /// with the `${aws:iot:parameter:<key>}` placeholders that `job create
+    /// --template NAME --param key=value` fills in.
+    Templates {
+        /// A template, e.g. AWS-Download-File.
+        name: Option<String>,
+    },
 }
 
 /// `job create`.
 #[derive(Debug, Args)]
-#[command(group(ArgGroup::new("doc").required(true).args(["document", "document_json"])))]
+#[command(
+    group(ArgGroup::new("doc").required(true).args(["document", "document_json", "template"])),
+    after_help = "\
+Examples:
+  jobhost-fleet job create --job-id fw-1 --target my-device --document job.json
+  jobhost-fleet job create --job-id dl-1 --target my-device --template AWS-Download-File \\
+      --param 'downloadUrl=${aws:iot:s3-presigned-url:http://fleet:8080/artifacts/fw.bin}' \\
+      --param filePath=/downloads/fw.bin
+  jobhost-fleet job create --job-id rc-1 --target my-device --template AWS-Run-Command \\
+      --param command=/usr/bin/uptime
+
+`jobhost-fleet job templates` lists the managed templates and their parameters."
+)]
 pub struct CreateArgs {
     /// The job id: 1-64 characters of [a-zA-Z0-9_-].
     #[arg(long, value_name = "ID")]
@@ -82,6 +106,15 @@ pub struct CreateArgs {
     /// The job document as inline JSON text.
     #[arg(long, value_name = "TEXT")]
     document_json: Option<String>,
+    /// Instead of a document: an AWS managed job template (name or ARN,
+    /// e.g. AWS-Download-File), whose document the service fills in with
+    /// the --param values (AWS's `jobTemplateArn`).
+    #[arg(long, value_name = "NAME")]
+    template: Option<String>,
+    /// A template parameter, KEY=VALUE (AWS's `documentParameters`);
+    /// repeatable. See `job templates NAME` for each template's keys.
+    #[arg(long = "param", value_name = "KEY=VALUE", requires = "template", value_parser = parse_param)]
+    params: Vec<(String, String)>,
     /// Free text for operators.
     #[arg(long, value_name = "TEXT")]
     description: Option<String>,
@@ -124,28 +157,26 @@ pub async fn run(client: &Client, command: JobCommand) -> Result<ExitCode> {
             println!("job {job_id} deleted");
         }
         JobCommand::Watch(args) => return watch::run(client, args).await,
+        JobCommand::Templates { name: None } => list_templates(client).await?,
+        JobCommand::Templates { name: Some(name) } => describe_template(client, &name).await?,
     }
     Ok(ExitCode::SUCCESS)
 }
 
 async fn create(client: &Client, args: CreateArgs) -> Result<()> {
-    // Sent as a string, as AWS's CreateJob takes it; parsed here first so
-    // that a typo is reported against the file, with a line and column.
-    let (text, origin) = match (args.document, args.document_json) {
-        (Some(path), _) => {
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
-            (text, path.display().to_string())
+    let mut body = json!({ "targets": args.targets });
+    if let Some(template) = args.template {
+        let mut parameters = BTreeMap::new();
+        for (key, value) in args.params {
+            if parameters.insert(key.clone(), value).is_some() {
+                anyhow::bail!("--param {key} is given twice");
+            }
         }
-        (None, Some(text)) => (text, "--document-json".to_owned()),
-        (None, None) => anyhow::bail!("give --document FILE or --document-json TEXT"),
-    };
-    let parsed: Value =
-        serde_json::from_str(&text).with_context(|| format!("{origin} is not valid JSON"))?;
-    if !parsed.is_object() {
-        anyhow::bail!("{origin}: the job document must be a JSON object");
+        body["jobTemplateArn"] = Value::String(template);
+        body["documentParameters"] = json!(parameters);
+    } else {
+        body["document"] = Value::String(document_text(args.document, args.document_json)?);
     }
-    let mut body = json!({ "targets": args.targets, "document": text });
     if let Some(d) = args.description {
         body["description"] = Value::String(d);
     }
@@ -160,6 +191,93 @@ async fn create(client: &Client, args: CreateArgs) -> Result<()> {
         "{}",
         created["jobId"].as_str().unwrap_or(args.job_id.as_str())
     );
+    Ok(())
+}
+
+/// The document, sent as a string as AWS's CreateJob takes it; parsed here
+/// first so that a typo is reported against the file, with a line and
+/// column.
+fn document_text(file: Option<PathBuf>, inline: Option<String>) -> Result<String> {
+    let (text, origin) = match (file, inline) {
+        (Some(path), _) => {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            (text, path.display().to_string())
+        }
+        (None, Some(text)) => (text, "--document-json".to_owned()),
+        (None, None) => {
+            anyhow::bail!("give --document FILE, --document-json TEXT or --template NAME")
+        }
+    };
+    let parsed: Value =
+        serde_json::from_str(&text).with_context(|| format!("{origin} is not valid JSON"))?;
+    if !parsed.is_object() {
+        anyhow::bail!("{origin}: the job document must be a JSON object");
+    }
+    Ok(text)
+}
+
+/// `--param KEY=VALUE`: split at the first `=`; the value may hold more.
+fn parse_param(text: &str) -> std::result::Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
+        _ => Err(format!("{text:?} is not KEY=VALUE")),
+    }
+}
+
+/// `job templates`: name, parameters (optional ones in brackets),
+/// description.
+async fn list_templates(client: &Client) -> Result<()> {
+    let listed: Value = client
+        .json(client.request(Method::GET, "/managed-job-templates"))
+        .await?;
+    let mut rows = Vec::new();
+    for summary in listed["managedJobTemplates"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let name = summary["templateName"].as_str().unwrap_or_default();
+        let described = client.describe_template(name).await?;
+        let parameters: Vec<String> = described["documentParameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|p| {
+                let key = p["key"].as_str().unwrap_or_default();
+                if p["optional"].as_bool().unwrap_or(false) {
+                    format!("[{key}]")
+                } else {
+                    key.to_owned()
+                }
+            })
+            .collect();
+        rows.push(vec![
+            name.to_owned(),
+            parameters.join(" "),
+            summary["description"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        ]);
+    }
+    print!(
+        "{}",
+        render(&["TEMPLATE", "PARAMETERS", "DESCRIPTION"], &rows)
+    );
+    Ok(())
+}
+
+/// `job templates NAME`: DescribeManagedJobTemplate, with the document
+/// shown as JSON rather than as the string AWS sends.
+async fn describe_template(client: &Client, name: &str) -> Result<()> {
+    let mut described = client.describe_template(name).await?;
+    if let Some(text) = described["document"].as_str() {
+        if let Ok(document) = serde_json::from_str::<Value>(text) {
+            described["document"] = document;
+        }
+    }
+    println!("{}", serde_json::to_string_pretty(&described)?);
     Ok(())
 }
 

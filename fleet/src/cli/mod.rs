@@ -10,6 +10,7 @@ mod demo;
 mod job;
 mod serve;
 mod table;
+mod upload;
 mod watch;
 
 use clap::{Parser, Subcommand};
@@ -27,7 +28,7 @@ pub use watch::EXIT_NOT_SUCCEEDED;
     about = "Self-hosted, AWS-IoT-Jobs-compatible jobs service and its operator CLI",
     long_about = "jobhost-fleet runs a jobs service that speaks the AWS IoT Jobs device protocol \
 over MQTT (`serve`), and drives it through its HTTP API: create and follow jobs (`job`), upload \
-the files jobs download (`artifact`).\n\n\
+the files jobs download (`artifact`), fetch what devices upload (`upload`).\n\n\
 Logging goes to stderr; set JOBHOST_FLEET_LOG (e.g. JOBHOST_FLEET_LOG=debug) to change the level.",
     propagate_version = true
 )]
@@ -62,6 +63,9 @@ enum Command {
     /// Upload files that jobs download through expiring signed URLs.
     #[command(subcommand)]
     Artifact(artifact::ArtifactCommand),
+    /// List and fetch what devices uploaded (diagnostics bundles, logs).
+    #[command(subcommand)]
+    Upload(upload::UploadCommand),
     // ----------------------------------------------------------------
     // Owned by the lead: `serve` (cli/serve.rs) and `demo` (cli/demo.rs).
     // Those two files are replaced wholesale; keep these variants and
@@ -123,6 +127,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Artifact(command) => {
             let client = client::Client::new(&cli.api, cli.token)?;
             artifact::run(&client, command).await
+        }
+        Command::Upload(command) => {
+            let client = client::Client::new(&cli.api, cli.token)?;
+            upload::run(&client, command).await
         }
         Command::Serve(args) => serve::run(args, cli.token).await,
         Command::Demo(args) => demo::run(args).await,

@@ -3,7 +3,7 @@
 
 use crate::api::system_clock;
 use crate::broker::BrokerTls;
-use crate::server::{BrokerChoice, Server, ServerConfig};
+use crate::server::{BrokerChoice, CaFiles, Server, ServerConfig, READY_TIMEOUT};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -31,6 +31,7 @@ password); the public listener refuses the service identity whatever certificate
 Examples:
   jobhost-fleet serve                                   # embedded broker on 127.0.0.1:1883, API on :8080
   jobhost-fleet serve --mqtt 0.0.0.0:8883 --tls-cert server.pem --tls-key server.key --tls-client-ca ca.pem
+  jobhost-fleet serve ... --tls-client-ca ca.pem --ca-cert ca.pem --ca-key ca.key   # also rotate device certificates
   jobhost-fleet serve --broker mqtt://127.0.0.1:1884 --broker-username jobhost-fleet --broker-password ...")]
 pub struct ServeArgs {
     /// Directory for the job database (jobs.sqlite) and artifacts.
@@ -92,6 +93,23 @@ pub struct ServeArgs {
     /// Lifetime of presigned artifact URLs, in seconds (AWS: 60-3600).
     #[arg(long, value_name = "SECS", default_value_t = 3600)]
     url_ttl: u64,
+
+    /// Largest file a device may upload to a `${jobhost:upload-url:…}` URL,
+    /// in MiB (bigger uploads are refused with 413).
+    #[arg(long, value_name = "MIB", default_value_t = 64)]
+    max_upload_mib: u64,
+
+    /// Sign devices' certificate requests (certificate rotation) with this
+    /// CA certificate (PEM): `${jobhost:csr-url}` in a job document becomes
+    /// a presigned URL where the device POSTs its CSR and gets a one-year
+    /// client certificate with CN = its thing name. With mTLS this is
+    /// normally the --tls-client-ca. Needs --ca-key.
+    #[arg(long, value_name = "FILE", requires = "ca_key")]
+    ca_cert: Option<PathBuf>,
+
+    /// The private key of --ca-cert (PEM).
+    #[arg(long, value_name = "FILE", requires = "ca_cert")]
+    ca_key: Option<PathBuf>,
 }
 
 pub async fn run(args: ServeArgs, token: Option<String>) -> Result<ExitCode> {
@@ -126,9 +144,20 @@ pub async fn run(args: ServeArgs, token: Option<String>) -> Result<ExitCode> {
     } else {
         "MQTT"
     };
-    let server = Server::start(config, system_clock())
+    if !(1..=1 << 20).contains(&args.max_upload_mib) {
+        bail!("--max-upload-mib must be 1-1048576");
+    }
+    let ca = args
+        .ca_cert
+        .clone()
+        .zip(args.ca_key.clone())
+        .map(|(cert, key)| CaFiles { cert, key });
+    let server = Server::start_with_ca(config, ca, system_clock(), READY_TIMEOUT)
         .await
         .context("cannot start the jobs service")?;
+    if let Some(uploads) = server.artifacts.uploads() {
+        uploads.set_max_bytes(args.max_upload_mib << 20);
+    }
     eprintln!(
         "jobhost-fleet: {mqtt} on {}, HTTP API on http://{}, data in {}",
         server.mqtt_addr,

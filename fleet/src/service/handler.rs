@@ -139,7 +139,7 @@ fn dispatch(
         e.map(|mut e| {
             e.job_document = e
                 .job_document
-                .map(|d| artifacts.resolve_placeholders(&d, now));
+                .map(|d| artifacts.resolve_document(&d, thing, &e.job_id, now));
             e
         })
     };
@@ -202,10 +202,9 @@ fn dispatch(
                             .include_job_execution_state
                             .unwrap_or(false)
                             .then_some(result.execution_state),
-                        job_document: r
-                            .include_job_document
-                            .unwrap_or(false)
-                            .then(|| artifacts.resolve_placeholders(&result.job_document, now)),
+                        job_document: r.include_job_document.unwrap_or(false).then(|| {
+                            artifacts.resolve_document(&result.job_document, thing, &job, now)
+                        }),
                         timestamp: now,
                         client_token: None,
                     };

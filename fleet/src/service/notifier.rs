@@ -67,7 +67,7 @@ impl Notifier {
                 let execution = head.map(|mut e| {
                     e.job_document = e
                         .job_document
-                        .map(|d| self.artifacts.resolve_placeholders(&d, now));
+                        .map(|d| self.artifacts.resolve_document(&d, &thing, &e.job_id, now));
                     e
                 });
                 self.publish(

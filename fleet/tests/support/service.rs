@@ -119,3 +119,53 @@ pub async fn wait_terminal(server: &Server, thing: &str, job_id: &str) -> JobExe
 pub fn detail<'a>(e: &'a JobExecution, key: &str) -> Option<&'a str> {
     e.status_details.as_ref().and_then(|d| d.get(key))
 }
+
+/// Waits until the execution is terminal, with `guard` instead of
+/// [`JOB_WAIT`] as the failure guard: for the first job of an agent that
+/// compiles a large component (Python, JavaScript) when it starts.
+pub async fn wait_terminal_within(
+    server: &Server,
+    thing: &str,
+    job_id: &str,
+    guard: Duration,
+) -> JobExecution {
+    let start = Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_millis(50));
+    loop {
+        tick.tick().await;
+        let e = execution(server, thing, job_id);
+        if e.status.is_terminal() {
+            return e;
+        }
+        assert!(
+            start.elapsed() < guard,
+            "{job_id}: still {:?} {:?} after {guard:?}",
+            e.status,
+            e.status_details
+        );
+    }
+}
+
+/// [`start_server`], with the service signing devices' certificate
+/// requests with `ca` (`jobhost-fleet serve --ca-cert/--ca-key`).
+pub async fn start_server_with_ca(
+    dir: &Path,
+    broker: BrokerChoice,
+    ca: Option<jobhost_fleet::server::CaFiles>,
+) -> Server {
+    Server::start_with_ca(
+        ServerConfig {
+            data_dir: dir.join("fleet"),
+            broker,
+            http: "127.0.0.1:0".parse().expect("addr"),
+            public_url: None,
+            url_ttl: Duration::from_secs(600),
+            token: None,
+        },
+        ca,
+        clock(),
+        jobhost_fleet::server::READY_TIMEOUT,
+    )
+    .await
+    .expect("start the service")
+}

@@ -130,3 +130,13 @@ impl TestPki {
 fn write(path: &Path, pem: &str) {
     std::fs::write(path, pem).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
 }
+
+impl TestPki {
+    /// The CA's private key, written as `ca.key` next to `ca.pem`: for a
+    /// service that signs with this CA (`jobhost-fleet serve --ca-key`).
+    pub fn ca_key_file(&self) -> PathBuf {
+        let path = self.dir.join("ca.key");
+        write(&path, &self.issuer.key().serialize_pem());
+        path
+    }
+}

@@ -96,6 +96,12 @@ pub(super) enum State {
         current: Current,
         phase: super::reboot::Phase,
     },
+    /// The plugin staged a new certificate and asked to install it: the
+    /// files are swapped and the agent waits for the broker to accept it.
+    Rotating {
+        current: Current,
+        phase: super::rotate::Phase,
+    },
 }
 
 pub(crate) struct Actor {
@@ -110,6 +116,19 @@ pub(crate) struct Actor {
     pub(super) tokens: u64,
     pub(super) last_progress: Option<Instant>,
     pub(super) progress_due: bool,
+    /// What plugins granted `diagnostics` see; the broker link is kept
+    /// up to date here.
+    pub(super) diagnostics: crate::diagnostics::AgentDiagnostics,
+    /// A running plugin waiting for its job document again.
+    pub(super) refreshing: Option<Refreshing>,
+}
+
+/// A describe request sent for [`super::Event::RefreshDocument`].
+#[derive(Debug)]
+pub(super) struct Refreshing {
+    pub(super) job_id: String,
+    pub(super) token: String,
+    pub(super) reply: std::sync::mpsc::Sender<Result<String, String>>,
 }
 
 impl Actor {
@@ -120,8 +139,10 @@ impl Actor {
         journal: Arc<Mutex<Journal>>,
         mqtt: MqttHandle,
         events: mpsc::UnboundedSender<Event>,
+        diagnostics: crate::diagnostics::AgentDiagnostics,
     ) -> Self {
         Self {
+            diagnostics,
             config,
             runtime,
             plugins,
@@ -133,6 +154,7 @@ impl Actor {
             tokens: 0,
             last_progress: None,
             progress_due: false,
+            refreshing: None,
         }
     }
 
@@ -155,13 +177,24 @@ impl Actor {
                     }
                 }
                 event = mqtt_events.recv() => match event {
-                    Some(MqttEvent::Connected) => self.on_connected(),
+                    Some(MqttEvent::Connected) => {
+                        self.diagnostics.broker().connected();
+                        if !self.on_rotation_connected() {
+                            self.on_connected()
+                        }
+                    }
                     Some(MqttEvent::Message { topic, payload }) => self.on_message(&topic, &payload),
-                    Some(MqttEvent::Disconnected(_)) => {}
+                    Some(MqttEvent::Disconnected(why)) => {
+                        self.diagnostics.broker().disconnected();
+                        self.on_rotation_disconnected(&why);
+                    }
                     None => return,
                 },
                 Some(event) = events.recv() => self.on_event(event),
-                _ = tick.tick() => self.on_tick(),
+                _ = tick.tick() => {
+                    self.on_tick();
+                    self.check_rotation_timeout();
+                }
             }
         }
     }
@@ -186,7 +219,7 @@ impl Actor {
                 self.publish(topic, payload);
             }
             State::Running { .. } => self.publish_progress(),
-            State::Idle | State::Rebooting { .. } => {}
+            State::Idle | State::Rebooting { .. } | State::Rotating { .. } => {}
         }
         // Resynchronise: a notify-next may have been missed while offline,
         // including the one that would tell us our job was cancelled.
@@ -211,10 +244,31 @@ impl Actor {
                 parse::<ExecutionAccepted>(payload).map(|a| self.on_next(a.execution))
             }
             JobsTopic::Reply(Operation::Describe(job), Reply::Accepted) => {
-                parse::<ExecutionAccepted>(payload).map(|a| self.on_described(&job, a.execution))
+                parse::<ExecutionAccepted>(payload).map(|a| {
+                    // The plugin got the document as routed (a Device
+                    // Client document translated); so must its refresh.
+                    let config = self.config.clone();
+                    self.answer_refresh(&job, a.client_token.as_deref(), || match &a.execution {
+                        Some(e) => e
+                            .job_document
+                            .as_ref()
+                            .ok_or_else(|| {
+                                "the service sent the execution without its document".into()
+                            })
+                            .and_then(|d| crate::document::route(d, &config.device_client_handlers))
+                            .map(|routed| routed.document.to_string()),
+                        None => Err("the service no longer has the execution".into()),
+                    });
+                    self.on_described(&job, a.execution)
+                })
             }
             JobsTopic::Reply(Operation::Describe(job), Reply::Rejected) => {
-                parse::<ErrorResponse>(payload).map(|e| self.on_describe_rejected(&job, &e))
+                parse::<ErrorResponse>(payload).map(|e| {
+                    self.answer_refresh(&job, e.client_token.as_deref(), || {
+                        Err(format!("describe rejected: {} {}", e.code, e.message))
+                    });
+                    self.on_describe_rejected(&job, &e)
+                })
             }
             JobsTopic::Notify => parse::<Notify>(payload).map(|n| self.on_notify(&n)),
             JobsTopic::Reply(Operation::Update(job), Reply::Accepted) => {
@@ -257,7 +311,7 @@ impl Actor {
                     self.describe(&job);
                 }
             }
-            State::Reporting { .. } | State::Rebooting { .. } => {}
+            State::Reporting { .. } | State::Rebooting { .. } | State::Rotating { .. } => {}
         }
     }
 

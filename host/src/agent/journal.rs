@@ -32,6 +32,20 @@ pub struct RunningEntry {
     /// (or did) reboot the device.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reboot: Option<RebootEntry>,
+    /// Set while the agent swaps in a new client certificate and
+    /// reconnects with it; found at the next start, it means the agent
+    /// stopped mid-rotation (see `agent::rotate::recover`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation: Option<RotationEntry>,
+}
+
+/// A certificate rotation in progress.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RotationEntry {
+    /// sha256 of the certificate file in use before the swap: how a
+    /// restart tells which pair on disk is the previous one.
+    pub previous_sha256: String,
 }
 
 /// A reboot in progress: compared after the restart, a changed boot id
@@ -135,6 +149,7 @@ mod tests {
                 execution_number: 2,
                 checkpoint: Some("c".into()),
                 reboot: None,
+                rotation: None,
             })
         })
         .unwrap();

@@ -14,29 +14,34 @@ use jobhost_protocol::{JobExecution, JobExecutionStatus, StatusDetails, Terminal
 impl Actor {
     /// Plans the execution and claims it with IN_PROGRESS.
     pub(super) fn start(&mut self, e: JobExecution) {
-        let document = e
+        // Native `{"operation": …}`, or a Device Client document (AWS managed
+        // templates) translated into the plugin's native one.
+        let routed = e
             .job_document
             .as_ref()
-            .map(|d| d.to_string())
-            .unwrap_or_default();
-        let operation = e
-            .job_document
-            .as_ref()
-            .and_then(|d| d.get("operation"))
-            .and_then(|o| o.as_str())
-            .map(str::to_owned);
-        let plan = match (&e.job_document, &operation) {
-            (None, _) => Plan::Reject("the job has no document".into()),
-            (Some(_), None) => {
-                Plan::Reject("the job document has no string `operation` field".into())
-            }
-            (Some(doc), Some(op)) => match Builtin::parse(op, doc) {
+            .map(|d| crate::document::route(d, &self.config.device_client_handlers));
+        let (document, operation) = match &routed {
+            Some(Ok(r)) => (r.document.to_string(), Some(r.operation.clone())),
+            _ => (
+                e.job_document
+                    .as_ref()
+                    .map(|d| d.to_string())
+                    .unwrap_or_default(),
+                None,
+            ),
+        };
+        let plan = match &routed {
+            None => Plan::Reject("the job has no document".into()),
+            Some(Err(reason)) => Plan::Reject(reason.clone()),
+            Some(Ok(r)) => match Builtin::parse(&r.operation, &r.document) {
                 Some(Ok(builtin)) => Plan::Builtin(builtin),
                 Some(Err(reason)) => Plan::Reject(reason),
-                None => match self.plugins.route(op) {
+                None => match self.plugins.route(&r.operation) {
                     Some(installed) => Plan::Run(installed),
                     None => Plan::Reject(format!(
-                        "unknown operation `{op}`: no plugin on this device handles it ({})",
+                        "unknown operation `{}`{}: no plugin on this device handles it ({})",
+                        r.operation,
+                        r.origin(),
                         available(&self.plugins.operations())
                     )),
                 },
@@ -48,6 +53,7 @@ impl Actor {
             .journal_state()
             .running
             .filter(|r| r.job_id == e.job_id && r.execution_number == e.execution_number);
+        let interrupted_rotation = journaled.as_ref().is_some_and(|r| r.rotation.is_some());
         let plan =
             match self.after_reboot(journaled.as_ref().and_then(|r| r.reboot.as_ref()), &details) {
                 Some(result) => {
@@ -56,6 +62,7 @@ impl Actor {
                     }
                     reboot::plan_after_reboot(result, plan)
                 }
+                None if interrupted_rotation => Plan::Fail(super::rotate::INTERRUPTED.into()),
                 None => plan,
             };
         let checkpoint = match journaled {
@@ -82,6 +89,7 @@ impl Actor {
             execution_number: current.execution_number,
             checkpoint: current.checkpoint.clone(),
             reboot: None,
+            rotation: None,
         };
         if let Err(err) = self.journal_update(|s| s.running = Some(entry)) {
             // Without a journal a crash would lose the checkpoint; the
@@ -129,8 +137,10 @@ impl Actor {
             operation: current.operation.clone(),
             document: current.document.clone(),
             checkpoint: current.checkpoint.clone(),
+            diagnostics: Some(self.diagnostics.clone()),
         };
-        let sandbox = installed.sandbox.clone();
+        let mut sandbox = installed.sandbox.clone();
+        sandbox.certificate_target = self.certificate_target();
         let plugin = installed.plugin.clone();
         let limits = installed.limits.clone();
         let observer = Box::new(AgentObserver {
@@ -187,6 +197,14 @@ impl Actor {
         {
             return self.on_reboot_command(&job_id, execution_number, result);
         }
+        if let Event::RefreshDocument {
+            job_id,
+            execution_number,
+            reply,
+        } = event
+        {
+            return self.refresh_document(&job_id, execution_number, reply);
+        }
         let State::Running { current, cancel } = &mut self.state else {
             return;
         };
@@ -241,6 +259,10 @@ impl Actor {
                 } => {
                     let current = current.clone();
                     self.prepare_reboot(current, reason, status_details);
+                }
+                Conclusion::RotateCertificate { status_details } => {
+                    let current = current.clone();
+                    self.rotate_certificate(current, status_details);
                 }
             },
             _ => {}

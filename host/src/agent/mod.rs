@@ -7,6 +7,7 @@
 //! - `lifecycle`: claim with IN_PROGRESS, run, report (one at a time);
 //! - `outbox`: requests with clientTokens, resends, rate-limited progress.
 //! - `reboot`: a plugin's reboot request, across the reboot.
+//! - `rotate`: a plugin's certificate rotation: swap, reconnect, rollback.
 //! - `journal`: what survives a crash (running execution, unsent status).
 //! - `observer`: checkpoints and progress from the running plugin.
 //!
@@ -18,6 +19,7 @@ mod lifecycle;
 mod observer;
 mod outbox;
 mod reboot;
+mod rotate;
 
 use crate::config::Config;
 use crate::jobs;
@@ -41,6 +43,13 @@ pub(crate) enum Event {
         job_id: String,
         execution_number: u64,
         state: String,
+    },
+    /// The running plugin needs its job document again (a presigned URL
+    /// expired): describe the execution and answer on `reply`.
+    RefreshDocument {
+        job_id: String,
+        execution_number: u64,
+        reply: std::sync::mpsc::Sender<Result<String, String>>,
     },
     /// The reboot command ended (`Err`: it failed, with why).
     RebootCommand {
@@ -83,7 +92,8 @@ pub enum AgentError {
 }
 
 /// Runs the agent until `shutdown` becomes true.
-pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), AgentError> {
+pub async fn run(mut config: Config, shutdown: watch::Receiver<bool>) -> Result<(), AgentError> {
+    let started = std::time::Instant::now();
     let io = |what, path: &std::path::Path| {
         let path = path.to_path_buf();
         move |source| AgentError::Io { what, path, source }
@@ -91,6 +101,8 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
     std::fs::create_dir_all(&config.state_dir).map_err(io("state dir", &config.state_dir))?;
     let journal =
         journal::Journal::open(&config.state_dir).map_err(io("journal in", &config.state_dir))?;
+    // Before connecting: a rotation cut short leaves the previous pair.
+    rotate::recover(&mut config, &journal);
     let runtime = Runtime::new(&EngineConfig {
         cache_dir: Some(config.state_dir.join("compiled")),
         max_stack_bytes: config.max_stack_bytes,
@@ -114,13 +126,17 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
         shutdown.clone(),
     );
     let (events_tx, events_rx) = mpsc::unbounded_channel();
+    let plugins = Arc::new(plugins);
+    let diagnostics =
+        crate::diagnostics::AgentDiagnostics::for_agent(&config, Arc::clone(&plugins), started);
     let actor = actor::Actor::new(
         Arc::new(config),
         runtime,
-        Arc::new(plugins),
+        plugins,
         Arc::new(Mutex::new(journal)),
         mqtt,
         events_tx,
+        diagnostics,
     );
     actor.run(mqtt_events, events_rx, shutdown).await;
     Ok(())

@@ -7,8 +7,15 @@ use super::journal::Journal;
 use super::Event;
 use crate::executor::Observer;
 use jobhost_protocol::StatusDetails;
-use std::sync::{Arc, Mutex};
+use std::sync::{mpsc as sync_mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
+
+/// How long a plugin waits for its job document to come back.
+const REFRESH_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How often the wait checks cancellation and the deadline.
+const POLL: Duration = Duration::from_millis(100);
 
 pub(crate) struct AgentObserver {
     pub journal: Arc<Mutex<Journal>>,
@@ -46,5 +53,35 @@ impl Observer for AgentObserver {
             state: state.to_owned(),
         });
         Ok(())
+    }
+
+    fn refresh_document(&mut self, stop: &dyn Fn() -> bool) -> Result<String, String> {
+        let (reply, answer) = sync_mpsc::channel();
+        self.events
+            .send(Event::RefreshDocument {
+                job_id: self.job_id.clone(),
+                execution_number: self.execution_number,
+                reply,
+            })
+            .map_err(|_| "the agent is shutting down".to_owned())?;
+        let until = Instant::now() + REFRESH_TIMEOUT;
+        loop {
+            match answer.recv_timeout(POLL) {
+                Ok(result) => return result,
+                Err(sync_mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err("the agent dropped the request".into())
+                }
+                Err(sync_mpsc::RecvTimeoutError::Timeout) if stop() => {
+                    return Err("the job stopped while waiting".into())
+                }
+                Err(sync_mpsc::RecvTimeoutError::Timeout) if Instant::now() >= until => {
+                    return Err(format!(
+                        "no reply from the jobs service within {} s",
+                        REFRESH_TIMEOUT.as_secs()
+                    ))
+                }
+                Err(sync_mpsc::RecvTimeoutError::Timeout) => {}
+            }
+        }
     }
 }

@@ -2,7 +2,9 @@
 //! carries a clientToken and is re-sent with the same token until a reply
 //! arrives; progress is rate-limited.
 
-use super::actor::{raw, Actor, Current, Pending, State, REPLY_TIMEOUT, SEEN_CAPACITY};
+use super::actor::{
+    is, raw, Actor, Current, Pending, Refreshing, State, REPLY_TIMEOUT, SEEN_CAPACITY,
+};
 use crate::jobs::Backoff;
 use jobhost_protocol::requests::{DescribeRequest, UpdateRequest};
 use jobhost_protocol::topics::{JobsTopic, Operation, NEXT};
@@ -72,6 +74,57 @@ impl Actor {
         let topic =
             JobsTopic::Request(Operation::Describe(NEXT.into())).for_thing(&self.config.thing_name);
         self.publish_json(topic, &req);
+    }
+
+    /// Asks for the running execution's document again, for a plugin
+    /// whose presigned URL expired; the reply goes to [`Self::answer_refresh`].
+    pub(super) fn refresh_document(
+        &mut self,
+        job_id: &str,
+        execution_number: u64,
+        reply: std::sync::mpsc::Sender<Result<String, String>>,
+    ) {
+        let running = matches!(&self.state, State::Running { current, .. }
+            if is(current, job_id, execution_number));
+        if !running {
+            let _ = reply.send(Err("the execution is no longer running".into()));
+            return;
+        }
+        let token = self.token();
+        let req = DescribeRequest {
+            execution_number: Some(execution_number),
+            include_job_document: Some(true),
+            client_token: Some(token.clone()),
+        };
+        let topic = JobsTopic::Request(Operation::Describe(job_id.to_owned()))
+            .for_thing(&self.config.thing_name);
+        tracing::info!(target: "agent", job_id = %job_id, "fetching the job document again for fresh URLs");
+        self.publish_json(topic, &req);
+        // A newer request replaces an older one, whose waiter then hears so.
+        if let Some(old) = self.refreshing.replace(Refreshing {
+            job_id: job_id.to_owned(),
+            token,
+            reply,
+        }) {
+            let _ = old.reply.send(Err("superseded by a newer request".into()));
+        }
+    }
+
+    /// Hands a describe reply to the plugin waiting for it, if it is the
+    /// reply to its request.
+    pub(super) fn answer_refresh(
+        &mut self,
+        job_id: &str,
+        token: Option<&str>,
+        answer: impl FnOnce() -> Result<String, String>,
+    ) {
+        let ours = self
+            .refreshing
+            .as_ref()
+            .is_some_and(|r| r.job_id == job_id && token == Some(r.token.as_str()));
+        if let Some(waiting) = self.refreshing.take_if(|_| ours) {
+            let _ = waiting.reply.send(answer());
+        }
     }
 
     pub(super) fn describe(&mut self, job: &str) {

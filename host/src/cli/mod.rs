@@ -70,12 +70,20 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Logs to stderr, and keeps the most recent lines in memory for the
+/// `diagnostics` import (`crate::diagnostics::log_layer`): the same lines,
+/// after the same filter.
 fn init_logging() {
+    use tracing_subscriber::prelude::*;
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("JOBHOST_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
+        )
+        .with(crate::diagnostics::log_layer())
         .init();
 }

@@ -4,10 +4,11 @@
 //! `{"status":"SUCCEEDED|FAILED|REJECTED","statusDetails":{...}}` — and exits
 //! 0 on SUCCEEDED, 2 on FAILED or REJECTED, 1 when it could not run at all.
 
+use crate::diagnostics::{AgentDiagnostics, PluginInfo};
 use crate::executor::{self, CancelToken, Conclusion, Execution, Observer, Report};
 use crate::runtime::{
     check_program_path, CommandGrant, DirGrant, DownloadGrant, EngineConfig, ExecutionLimits,
-    Plugin, Runtime, Sandbox, MAX_PLUGIN_BYTES,
+    Plugin, Runtime, Sandbox, UploadGrant, MAX_PLUGIN_BYTES,
 };
 use crate::trust::{PublicKey, TrustStore};
 use anyhow::{bail, Context, Result};
@@ -63,6 +64,22 @@ pub struct RunArgs {
     /// Allow plain `http://` downloads from the --allow-download hosts.
     #[arg(long, requires = "allow_download")]
     allow_http: bool,
+
+    /// Grant the `diagnostics` capability: the snapshot describes this
+    /// run (no thing, no broker: `broker-connected` is false; the plugin
+    /// being run as the only one installed; this process's log lines).
+    #[arg(long)]
+    allow_diagnostics: bool,
+
+    /// Grant the `upload` capability for this host (`name` or
+    /// `name:port`): the plugin may send files by HTTP PUT there, 64 MiB at
+    /// most each. Repeatable. https only unless --allow-upload-http.
+    #[arg(long, value_name = "HOST[:PORT]")]
+    allow_upload: Vec<String>,
+
+    /// Allow plain `http://` uploads to the --allow-upload hosts.
+    #[arg(long, requires = "allow_upload")]
+    allow_upload_http: bool,
 
     /// Grant the `reboot` capability. Nothing is rebooted: a plugin that
     /// asks ends SUCCEEDED with `rebootRequested` in statusDetails; run it
@@ -128,10 +145,12 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         .checked_mul(1 << 20)
         .context("--memory is too large")?;
     let runtime = Runtime::new(&EngineConfig {
-        cache_dir,
+        cache_dir: cache_dir.clone(),
         max_memory_bytes: memory_bytes.max(EngineConfig::default().max_memory_bytes),
         ..EngineConfig::default()
     })?;
+    // (version, key id) of a verified plugin, for its diagnostics entry.
+    let mut signed_by = None;
     let plugin = if args.public_keys.is_empty() {
         Plugin::load_file(&runtime, &args.plugin)?
     } else {
@@ -143,6 +162,10 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         let verified = TrustStore::new(keys, [])
             .verify_file(&args.plugin, MAX_PLUGIN_BYTES)
             .with_context(|| format!("{} is not accepted", args.plugin.display()))?;
+        signed_by = Some((
+            verified.manifest().version.to_string(),
+            verified.key_id().to_string(),
+        ));
         Plugin::from_verified(&runtime, &verified)?
     };
     tracing::debug!(target: "run", plugin = plugin.name(), digest = plugin.digest(), cache = ?plugin.cache_status(), "loaded");
@@ -151,19 +174,32 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         Some(path) => read_checkpoint(path)?,
         None => None,
     };
-    let report = match read_document(&args.document)? {
-        Ok(document) => {
+    let report = match read_document(&args.document)?.and_then(translate) {
+        Ok((document, translated)) => {
             let operation = args
                 .operation
                 .clone()
+                .or(translated)
                 .or_else(|| operation_of(&document))
                 .unwrap_or_else(|| plugin.name().to_owned());
+            let (version, key_id) = signed_by.unwrap_or_default();
+            let diagnostics = AgentDiagnostics::local(
+                PluginInfo {
+                    name: plugin.name().to_owned(),
+                    version,
+                    digest: plugin.digest().to_owned(),
+                    key_id,
+                    operations: vec![operation.clone()],
+                },
+                cache_dir.clone().unwrap_or_else(|| PathBuf::from(".")),
+            );
             let execution = Execution {
                 job_id: args.job_id.clone(),
                 execution_number: args.execution_number,
                 operation,
                 document,
                 checkpoint,
+                diagnostics: Some(diagnostics),
             };
             let observer = Box::new(HarnessObserver {
                 checkpoint_file: args.checkpoint.clone(),
@@ -174,11 +210,19 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
             });
             let command = (!args.allow_command.is_empty())
                 .then(|| CommandGrant::new(args.allow_command.clone()));
+            let upload = (!args.allow_upload.is_empty()).then(|| UploadGrant {
+                allow_http: args.allow_upload_http,
+                ..UploadGrant::new(args.allow_upload.clone())
+            });
             let sandbox = Sandbox {
                 dirs: args.grant_dirs.clone(),
                 download,
                 command,
                 reboot: args.allow_reboot,
+                diagnostics: args.allow_diagnostics,
+                upload,
+                // No broker connection here: nothing to rotate.
+                ..Sandbox::empty()
             };
             let limits = ExecutionLimits {
                 memory_bytes,
@@ -203,6 +247,15 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
                     mut status_details,
                 } => {
                     status_details.insert("rebootRequested", &reason);
+                    Report {
+                        status: TerminalStatus::Succeeded,
+                        status_details,
+                    }
+                }
+                // The agent would swap certificates and reconnect; there is
+                // no connection here (and no certificate target to stage).
+                Conclusion::RotateCertificate { mut status_details } => {
+                    status_details.insert("certificateInstallRequested", "true");
                     Report {
                         status: TerminalStatus::Succeeded,
                         status_details,
@@ -240,6 +293,26 @@ fn read_document(path: &Path) -> Result<std::result::Result<String, String>> {
 /// `--allow-command` values: absolute, normalised paths, as in the config.
 fn parse_program(value: &str) -> std::result::Result<String, String> {
     check_program_path(value).map(|()| value.to_owned())
+}
+
+/// A Device Client document (AWS managed templates) runs as the agent runs
+/// it: translated, with the operation it maps to (`crate::document`); any
+/// other text is handed over as it is.
+fn translate(document: String) -> std::result::Result<(String, Option<String>), String> {
+    let Ok(value) = serde_json::from_str::<serde_json::Value>(&document) else {
+        return Ok((document, None));
+    };
+    let untyped = ["operation", "version", "steps"]
+        .iter()
+        .all(|k| value.get(k).is_none());
+    match crate::document::route(&value, &crate::document::Handlers::new()) {
+        Ok(routed) if routed.document == value => Ok((document, Some(routed.operation))),
+        Ok(routed) => Ok((routed.document.to_string(), Some(routed.operation))),
+        // No operation at all: the harness falls back to --operation or
+        // the plugin's name. Every other refusal is the agent's.
+        Err(_) if untyped => Ok((document, None)),
+        Err(reason) => Err(reason),
+    }
 }
 
 fn operation_of(document: &str) -> Option<String> {

@@ -89,6 +89,25 @@ port = 1883
 # [plugins.rotate-certificate]
 # certificates = "rw"            # or "ro"; the manifest must ask for it too
 
+# Remote troubleshooting: the diagnostics plugin reads what the agent knows
+# about itself (version, uptime, memory, disk, plugins, broker link, recent
+# log lines) and uploads a bundle by HTTP PUT to the hosts listed here.
+# [plugins.diagnostics]
+# diagnostics = true
+# upload_hosts = ["fleet.example.com"]
+# upload_allow_http = false      # https only unless true
+# upload_max_mib = 64            # largest file one upload sends
+# dirs = ["/var/lib/jobhost/diagnostics:/diagnostics", "/var/log/myapp:/logs:ro"]
+
+# Jobs in the AWS IoT Device Client schema (the AWS managed templates:
+# AWS-Download-File, AWS-Reboot, AWS-Run-Command, ...) run in the plugin
+# for the handler they name: download-file.sh -> download-file, reboot.sh
+# -> reboot, install-packages.sh -> install-packages, start-services.sh ->
+# start-application, ... (see the README). Other handlers, by name, to the
+# operation that runs them; the plugin gets {"operation": ..., "args": [...]}.
+# [device_client]
+# handlers = { "my-update.sh" = "my-update" }
+
 # Grants for every plugin signed by a key (by key id), used by plugins
 # without a [plugins.<name>] table of their own. Same keys, no limits.
 # [signers.0123456789abcdef01234567]

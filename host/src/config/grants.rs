@@ -4,7 +4,7 @@
 
 use super::raw::RawPluginGrants;
 use super::ConfigError;
-use crate::runtime::{DirGrant, DownloadGrant};
+use crate::runtime::{DirGrant, DownloadGrant, UploadGrant};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -44,12 +44,15 @@ pub(super) fn resolve_grants(
         hosts: g.download_hosts.clone(),
         allow_http: g.allow_http,
     });
+    let upload = resolve_upload_grant(table, g)?;
     Ok(Grants {
         dirs,
         download,
         command: resolve_command_grant(table, g)?,
         reboot: g.reboot,
         certificates,
+        diagnostics: g.diagnostics,
+        upload,
     })
 }
 
@@ -68,6 +71,36 @@ pub struct Grants {
     /// `[device] certificate_dir` as `/certificates`, read-only unless
     /// granted `"rw"`.
     pub certificates: Option<DirGrant>,
+    /// The `diagnostics` capability.
+    pub diagnostics: bool,
+    /// Upload allow-list and size cap; `None` means no `upload`
+    /// capability.
+    pub upload: Option<UploadGrant>,
+}
+
+/// Most `upload_max_mib` (4 GiB): a device's uplink is the limit that
+/// matters, and the run's time limit stops a slow upload anyway.
+const MAX_UPLOAD_MIB: u64 = 4096;
+
+/// `[plugins.<name>] upload_hosts` and its caps; `None` when no host is
+/// listed (the caps alone grant nothing).
+fn resolve_upload_grant(
+    table: &str,
+    g: &RawPluginGrants,
+) -> Result<Option<UploadGrant>, ConfigError> {
+    let max_mib = g
+        .upload_max_mib
+        .unwrap_or(crate::runtime::DEFAULT_UPLOAD_MAX_BYTES >> 20);
+    if !(1..=MAX_UPLOAD_MIB).contains(&max_mib) {
+        return Err(ConfigError::Invalid(format!(
+            "{table}.upload_max_mib = {max_mib}: must be 1-{MAX_UPLOAD_MIB}"
+        )));
+    }
+    Ok((!g.upload_hosts.is_empty()).then(|| UploadGrant {
+        hosts: g.upload_hosts.clone(),
+        allow_http: g.upload_allow_http,
+        max_bytes: max_mib << 20,
+    }))
 }
 
 /// Where a plugin granted `certificates` finds the certificate store.

@@ -21,7 +21,9 @@ pub use crate::runtime::DownloadGrant;
 pub use example::EXAMPLE;
 pub use grants::{Grants, CERTIFICATES_GUEST};
 pub use limits::DEFAULT_MAX_STACK_BYTES;
-pub use raw::{RawBroker, RawConfig, RawDevice, RawLimits, RawPluginGrants, RawTls, RawTrust};
+pub use raw::{
+    RawBroker, RawConfig, RawDevice, RawDeviceClient, RawLimits, RawPluginGrants, RawTls, RawTrust,
+};
 pub use trust::{Trust, DEFAULT_MAX_PLUGIN_MIB};
 
 use crate::runtime::ExecutionLimits;
@@ -62,6 +64,9 @@ pub struct Config {
     /// Grants by signing key, for plugins without a `[plugins.<name>]`
     /// table of their own (the more specific table wins).
     pub signer_grants: BTreeMap<KeyId, Grants>,
+    /// `[device_client] handlers`: extra Device Client handlers → the
+    /// operations that run them.
+    pub device_client_handlers: crate::document::Handlers,
 }
 
 /// Broker connection settings.
@@ -90,6 +95,9 @@ pub struct Tls {
     pub ca: Vec<u8>,
     /// Device certificate and key PEM.
     pub client_auth: Option<(Vec<u8>, Vec<u8>)>,
+    /// Where the device certificate and key were read from: what a
+    /// certificate rotation replaces (and reads again to reconnect).
+    pub client_files: Option<(PathBuf, PathBuf)>,
     /// ALPN protocols.
     pub alpn: Vec<String>,
 }
@@ -189,6 +197,10 @@ impl Config {
                     let p = resolve(p);
                     std::fs::read(&p).map_err(|source| ConfigError::Read { path: p, source })
                 };
+                let client_files = match (&t.cert, &t.key) {
+                    (Some(c), Some(k)) => Some((resolve(c), resolve(k))),
+                    _ => None,
+                };
                 let client_auth = match (&t.cert, &t.key) {
                     (Some(c), Some(k)) => Some((read(c)?, read(k)?)),
                     (None, None) => None,
@@ -201,6 +213,7 @@ impl Config {
                 Some(Tls {
                     ca: read(&t.ca)?,
                     client_auth,
+                    client_files,
                     alpn: t.alpn.clone(),
                 })
             }
@@ -290,6 +303,10 @@ impl Config {
                     .map(|(k, _)| format!("signers.{k}")),
             )
             .next();
+        for (handler, operation) in &raw.device_client.handlers {
+            crate::document::check_handler_mapping(handler, operation)
+                .map_err(|e| invalid(format!("[device_client] handlers: {e}")))?;
+        }
         if let (Some(table), None) = (reboot_granted, &device.reboot_command) {
             return Err(invalid(format!(
                 "{table}.reboot = true needs [device] reboot_command (how this device reboots)"
@@ -316,6 +333,7 @@ impl Config {
             progress_interval: Duration::from_secs(raw.limits.progress_interval_secs.unwrap_or(5)),
             grants,
             signer_grants,
+            device_client_handlers: raw.device_client.handlers,
         })
     }
 }
@@ -368,6 +386,36 @@ allow_http = true
                 allow_http: true
             })
         );
+    }
+
+    #[test]
+    fn diagnostics_and_upload_grants_are_parsed() {
+        let head = "thing_name = \"t\"\nstate_dir = \"/s\"\nplugin_dir = \"/p\"\n\
+                    [broker]\nhost = \"h\"\nport = 1\n[plugins.diagnostics]\n";
+        let c = parse(&format!(
+            "{head}diagnostics = true\nupload_hosts = [\"fleet.example.com\"]\nupload_max_mib = 8\n"
+        ))
+        .unwrap();
+        let g = &c.grants["diagnostics"];
+        assert!(g.diagnostics);
+        let u = g.upload.as_ref().unwrap();
+        assert_eq!(u.hosts, ["fleet.example.com"]);
+        assert!(!u.allow_http, "https only unless upload_allow_http");
+        assert_eq!(u.max_bytes, 8 << 20);
+
+        let c = parse(&format!("{head}upload_allow_http = true\n")).unwrap();
+        let g = &c.grants["diagnostics"];
+        assert!(
+            !g.diagnostics && g.upload.is_none(),
+            "nothing granted by default"
+        );
+
+        let err = parse(&format!(
+            "{head}upload_hosts = [\"h\"]\nupload_max_mib = 0\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("plugins.diagnostics.upload_max_mib"), "{err}");
     }
 
     #[test]

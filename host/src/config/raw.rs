@@ -33,6 +33,20 @@ pub struct RawConfig {
     /// Device-level actions: how to reboot, how to tell a reboot happened.
     #[serde(default)]
     pub device: RawDevice,
+    /// AWS IoT Device Client job documents (AWS managed templates).
+    #[serde(default)]
+    pub device_client: RawDeviceClient,
+}
+
+/// `[device_client]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDeviceClient {
+    /// Device Client handler names (`runHandler` steps) → the operation
+    /// that runs them, beyond the built-in table (`crate::document`); the
+    /// plugin gets `{"operation": …, "args": [...]}`.
+    #[serde(default)]
+    pub handlers: BTreeMap<String, String>,
 }
 
 /// `[device]`
@@ -177,4 +191,19 @@ pub struct RawPluginGrants {
     /// Grant access to `[device] certificate_dir` as `/certificates`:
     /// `"ro"` or `"rw"` (rotation). Default: none.
     pub certificates: Option<crate::trust::Access>,
+    /// Grant the `diagnostics` capability: snapshots of the agent (version,
+    /// uptime, memory, disk, plugins, broker link, recent log lines).
+    /// Default false.
+    #[serde(default)]
+    pub diagnostics: bool,
+    /// Hosts (`name` or `name:port`) the plugin may upload files to by
+    /// HTTP PUT. Empty: no `upload` capability.
+    #[serde(default)]
+    pub upload_hosts: Vec<String>,
+    /// Allow `http://` uploads to those hosts (default: https only; a
+    /// bundle may be sensitive, so this is separate from `allow_http`).
+    #[serde(default)]
+    pub upload_allow_http: bool,
+    /// Largest file one upload sends, MiB (default 64).
+    pub upload_max_mib: Option<u64>,
 }

@@ -32,6 +32,9 @@ pub struct Execution {
     pub document: String,
     /// The checkpoint an interrupted earlier attempt saved.
     pub checkpoint: Option<String>,
+    /// What the `diagnostics` import reports (needs the capability too);
+    /// `None`: the import fails, there is nothing to report.
+    pub diagnostics: Option<crate::diagnostics::AgentDiagnostics>,
 }
 
 /// The terminal status to report, with its statusDetails.
@@ -75,6 +78,13 @@ pub enum Conclusion {
         /// The outcome's details (sanitised).
         status_details: StatusDetails,
     },
+    /// The plugin succeeded and asked to switch to the certificate it
+    /// staged (`certificates.install`): the agent swaps the files,
+    /// reconnects, and reports SUCCEEDED only if the broker accepts it.
+    RotateCertificate {
+        /// The outcome's details (sanitised).
+        status_details: StatusDetails,
+    },
     /// The job was cancelled while running: report nothing more (the
     /// service already holds the terminal state).
     Cancelled,
@@ -115,6 +125,8 @@ pub fn execute(
             ))
         }
     };
+    store.data_mut().job.document = execution.document.clone();
+    store.data_mut().job.diagnostics = execution.diagnostics.clone();
     let job = wit::Job {
         job_id: execution.job_id.clone(),
         execution_number: execution.execution_number,
@@ -150,6 +162,10 @@ pub fn execute(
                 status_details,
             }
         }
+        Conclusion::RotateCertificate { mut status_details } => {
+            status_details.fit(limits.max_details_bytes, KEEP_DETAILS);
+            Conclusion::RotateCertificate { status_details }
+        }
         cancelled => cancelled,
     }
 }
@@ -178,6 +194,9 @@ fn conclude(
             match &job.reboot_requested {
                 Some(reason) => Conclusion::Reboot {
                     reason: reason.clone(),
+                    status_details: details,
+                },
+                None if job.install_certificate => Conclusion::RotateCertificate {
                     status_details: details,
                 },
                 None => Conclusion::Report(Report {

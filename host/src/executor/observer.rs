@@ -12,6 +12,15 @@ pub trait Observer: Send {
     /// A checkpoint to make durable. Return `Ok` only once it would survive
     /// a power cut; the plugin is told it failed otherwise.
     fn checkpoint(&mut self, state: &str) -> Result<(), String>;
+
+    /// The job document fetched again from the service, for fresh presigned
+    /// URLs after one expired. Blocks until it arrives, `stop` returns
+    /// true, or the observer gives up. Where there is no service (the local
+    /// harness) there is nothing to fetch.
+    fn refresh_document(&mut self, stop: &dyn Fn() -> bool) -> Result<String, String> {
+        let _ = stop;
+        Err("there is no jobs service to fetch the document from".into())
+    }
 }
 
 /// Discards progress and keeps the last checkpoint in memory (benchmarks,

@@ -37,6 +37,8 @@ pub enum MqttEvent {
 #[derive(Clone)]
 pub struct MqttHandle {
     client: AsyncClient,
+    /// New options for the connection task (see [`MqttHandle::reconnect`]).
+    reconnect: mpsc::UnboundedSender<MqttOptions>,
 }
 
 impl MqttHandle {
@@ -46,6 +48,18 @@ impl MqttHandle {
         self.client
             .try_publish(topic, QoS::AtLeastOnce, false, payload)
             .map_err(|e| e.to_string())
+    }
+
+    /// Drops the connection and connects again with `options` (a rotated
+    /// client certificate). The task keeps its `AsyncClient`, so this
+    /// handle and every clone stay valid; what was queued but not sent is
+    /// dropped on a clean session, as on any reconnect, and the agent
+    /// resends it on `Connected`. The outcome arrives as the next
+    /// [`MqttEvent::Connected`] or [`MqttEvent::Disconnected`].
+    pub fn reconnect(&self, options: MqttOptions) -> Result<(), String> {
+        self.reconnect
+            .send(options)
+            .map_err(|_| "the MQTT connection task has stopped".to_owned())
     }
 }
 
@@ -87,8 +101,10 @@ pub fn spawn(
     network.set_tcp_nodelay(true);
     eventloop.set_network_options(network);
     let (tx, rx) = mpsc::channel(1024);
+    let (reconnect, mut reconnects) = mpsc::unbounded_channel();
     let handle = MqttHandle {
         client: client.clone(),
+        reconnect,
     };
     tokio::spawn(async move {
         let mut task = Task {
@@ -107,14 +123,17 @@ pub fn spawn(
                         return;
                     }
                 }
+                Some(options) = reconnects.recv() => task.reconnect(options),
                 event = task.eventloop.poll() => match task.handle(event).await {
                     Step::Continue => {}
                     Step::Stop => return,
                     Step::Wait(delay) => {
-                        // Back off, but stay responsive to shutdown.
+                        // Back off, but stay responsive to shutdown and to
+                        // new options (a certificate rollback must not wait).
                         tokio::select! {
                             _ = tokio::time::sleep(delay) => {}
                             _ = shutdown.changed() => {}
+                            Some(options) = reconnects.recv() => task.reconnect(options),
                         }
                     }
                 },
@@ -142,6 +161,15 @@ enum Step {
 }
 
 impl Task {
+    /// Replaces the options and drops the connection, so that the next poll
+    /// connects with them (the event loop stays this task's alone).
+    fn reconnect(&mut self, options: MqttOptions) {
+        tracing::info!(target: "mqtt", "reconnecting with new options");
+        self.eventloop.mqtt_options = options;
+        self.eventloop.clean();
+        self.backoff.reset();
+    }
+
     /// Handles one poll result.
     async fn handle(&mut self, event: Result<Event, ConnectionError>) -> Step {
         match event {

@@ -395,6 +395,11 @@ impl Plugins {
             .collect()
     }
 
+    /// Every installed plugin, by name (the diagnostics inventory).
+    pub fn inventory(&self) -> Vec<Arc<Installed>> {
+        self.registry().inventory().cloned().collect()
+    }
+
     /// The installed plugins' names.
     pub fn names(&self) -> Vec<String> {
         self.registry()

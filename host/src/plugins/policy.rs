@@ -89,6 +89,9 @@ pub fn resolve(manifest: &Manifest, grants: Option<&Grants>) -> Resolution {
             manifest.name
         )),
     }
+    // Rotating the device certificate needs read-write on both sides.
+    let rotate_certificates = caps.certificates == Some(Access::Rw)
+        && grants.certificates.as_ref().is_some_and(|g| !g.read_only);
     let reboot = caps.reboot && grants.reboot;
     if caps.reboot && !grants.reboot {
         denied.push(format!(
@@ -96,12 +99,34 @@ pub fn resolve(manifest: &Manifest, grants: Option<&Grants>) -> Resolution {
             manifest.name
         ));
     }
+    let diagnostics = caps.diagnostics && grants.diagnostics;
+    if caps.diagnostics && !grants.diagnostics {
+        denied.push(format!(
+            "diagnostics: not granted (diagnostics = true in [plugins.{}])",
+            manifest.name
+        ));
+    }
+    let upload = match (caps.upload, &grants.upload) {
+        (true, Some(grant)) => Some(grant.clone()),
+        (true, None) => {
+            denied.push(format!(
+                "upload: no upload_hosts in [plugins.{}]",
+                manifest.name
+            ));
+            None
+        }
+        (false, _) => None,
+    };
     Resolution {
         sandbox: Sandbox {
             dirs,
             download,
             command,
             reboot,
+            diagnostics,
+            upload,
+            certificates: rotate_certificates,
+            certificate_target: None,
         },
         denied,
     }
@@ -181,6 +206,8 @@ mod tests {
             command: None,
             reboot: false,
             certificates: None,
+            diagnostics: false,
+            upload: None,
         }
     }
 
@@ -270,6 +297,52 @@ mod tests {
             !resolve(&manifest(""), Some(&granted)).sandbox.reboot,
             "not requested"
         );
+    }
+
+    #[test]
+    fn diagnostics_and_upload_need_the_request_and_the_grant() {
+        use crate::runtime::UploadGrant;
+        let asks = manifest("diagnostics = true\nupload = true\n");
+        let granted = Grants {
+            diagnostics: true,
+            upload: Some(UploadGrant::new(vec!["fleet.example.com".into()])),
+            ..Grants::default()
+        };
+        let r = resolve(&asks, Some(&granted));
+        assert!(r.denied.is_empty(), "{:?}", r.denied);
+        assert!(r.sandbox.diagnostics);
+        assert_eq!(
+            r.sandbox.upload.map(|u| u.hosts),
+            Some(vec!["fleet.example.com".to_owned()])
+        );
+
+        // Requested, not granted: withheld and named (an install refusal).
+        let r = resolve(&asks, Some(&Grants::default()));
+        assert!(!r.sandbox.diagnostics && r.sandbox.upload.is_none());
+        assert_eq!(
+            r.denied,
+            [
+                "diagnostics: not granted (diagnostics = true in [plugins.p])",
+                "upload: no upload_hosts in [plugins.p]"
+            ]
+        );
+        assert!(!resolve(&asks, None).sandbox.diagnostics);
+
+        // Granted, not requested: nothing.
+        let r = resolve(&manifest(""), Some(&granted));
+        assert!(!r.sandbox.diagnostics && r.sandbox.upload.is_none() && r.denied.is_empty());
+    }
+
+    #[test]
+    fn manifests_without_the_new_capabilities_keep_their_json() {
+        let json = String::from_utf8(manifest("download = true\n").to_json()).unwrap();
+        assert!(
+            !json.contains("diagnostics") && !json.contains("upload"),
+            "{json}"
+        );
+        let asks = manifest("diagnostics = true\nupload = true\n");
+        let back = Manifest::from_json(&asks.to_json()).unwrap();
+        assert!(back.capabilities.diagnostics && back.capabilities.upload);
     }
 
     #[test]

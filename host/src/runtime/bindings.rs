@@ -10,4 +10,6 @@ wasmtime::component::bindgen!({
     world: "operation-plugin",
 });
 
-pub use self::jobhost::plugin::{command, device, download, host, types};
+pub use self::jobhost::plugin::{
+    certificates, command, device, diagnostics, download, files, host, types, upload,
+};

@@ -28,10 +28,12 @@ pub use cache::{CacheError, CacheStatus, CompiledCache};
 pub use engine::{AllocatorChoice, AllocatorKind, EngineConfig, Runtime, RuntimeError};
 pub(crate) use plugin::one_line;
 pub use plugin::{LoadError, Plugin, MAX_PLUGIN_BYTES};
+pub use sandbox::CertificateTarget;
 pub use sandbox::{
     check_program_path, CommandGrant, DirGrant, DownloadGrant, GrantParseError, ProgramRefused,
     Sandbox, DEFAULT_COMMAND_OUTPUT_BYTES, DEFAULT_COMMAND_TIMEOUT, MAX_PROGRAM_BYTES,
 };
+pub use sandbox::{UploadGrant, DEFAULT_UPLOAD_MAX_BYTES};
 pub use store::{ExecutionLimits, Interrupted};
 
 /// Pieces of an execution, exposed for the benchmark's cost breakdown only.

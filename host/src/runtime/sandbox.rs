@@ -95,26 +95,70 @@ impl DownloadGrant {
     /// Whether `url`'s scheme and host are allowed; the error says which
     /// rule refused it.
     pub fn check(&self, url: &reqwest::Url) -> Result<(), String> {
-        match url.scheme() {
-            "https" => {}
-            "http" if self.allow_http => {}
-            "http" => return Err("plain http is not allowed for this plugin (https only)".into()),
-            other => return Err(format!("scheme `{other}` is not allowed")),
+        check_url(&self.hosts, self.allow_http, url, "download")
+    }
+}
+
+/// Default `upload_max_mib`: the largest file one `upload.put` sends. A
+/// diagnostics bundle is a few MiB; the cap keeps a runaway plugin from
+/// using the device's uplink for hours.
+pub const DEFAULT_UPLOAD_MAX_BYTES: u64 = 64 << 20;
+
+/// The `upload` capability: which servers a plugin may PUT files to, and
+/// how large a file it may send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadGrant {
+    /// Allowed `host` or `host:port` entries (a bare host allows any port).
+    pub hosts: Vec<String>,
+    /// Whether `http://` is allowed (otherwise https only).
+    pub allow_http: bool,
+    /// Largest file sent, in bytes.
+    pub max_bytes: u64,
+}
+
+impl UploadGrant {
+    /// A grant for `hosts`, https only, with the default size cap.
+    pub fn new(hosts: Vec<String>) -> Self {
+        Self {
+            hosts,
+            allow_http: false,
+            max_bytes: DEFAULT_UPLOAD_MAX_BYTES,
         }
-        let host = url.host_str().unwrap_or_default();
-        let port = url.port_or_known_default().unwrap_or_default();
-        let with_port = format!("{host}:{port}");
-        if self
-            .hosts
-            .iter()
-            .any(|h| h.eq_ignore_ascii_case(host) || h.eq_ignore_ascii_case(&with_port))
-        {
-            Ok(())
-        } else {
-            Err(format!(
-                "host `{with_port}` is not on this plugin's download allow-list"
-            ))
-        }
+    }
+
+    /// Whether `url`'s scheme and host are allowed; the error says which
+    /// rule refused it.
+    pub fn check(&self, url: &reqwest::Url) -> Result<(), String> {
+        check_url(&self.hosts, self.allow_http, url, "upload")
+    }
+}
+
+/// The rule every network grant shares: https (or http where allowed), and
+/// a host (or host:port) on the `list` allow-list.
+fn check_url(
+    hosts: &[String],
+    allow_http: bool,
+    url: &reqwest::Url,
+    list: &str,
+) -> Result<(), String> {
+    match url.scheme() {
+        "https" => {}
+        "http" if allow_http => {}
+        "http" => return Err("plain http is not allowed for this plugin (https only)".into()),
+        other => return Err(format!("scheme `{other}` is not allowed")),
+    }
+    let host = url.host_str().unwrap_or_default();
+    let port = url.port_or_known_default().unwrap_or_default();
+    let with_port = format!("{host}:{port}");
+    if hosts
+        .iter()
+        .any(|h| h.eq_ignore_ascii_case(host) || h.eq_ignore_ascii_case(&with_port))
+    {
+        Ok(())
+    } else {
+        Err(format!(
+            "host `{with_port}` is not on this plugin's {list} allow-list"
+        ))
     }
 }
 
@@ -243,6 +287,30 @@ pub struct Sandbox {
     pub command: Option<CommandGrant>,
     /// Whether it may ask for a reboot (`device.request-reboot`).
     pub reboot: bool,
+    /// Whether it may take a snapshot of the agent (`diagnostics`).
+    pub diagnostics: bool,
+    /// Servers it may upload to; `None`: no `upload` capability.
+    pub upload: Option<UploadGrant>,
+    /// Whether it may rotate the device's MQTT certificate (the
+    /// `certificates` interface): `certificates = "rw"` requested AND
+    /// granted.
+    pub certificates: bool,
+    /// The files that rotation acts on, filled in by the agent from
+    /// `[broker.tls]`; `None` without a client certificate (or under
+    /// `jobhost run`), where the `certificates` calls fail.
+    pub certificate_target: Option<CertificateTarget>,
+}
+
+/// The agent's own MQTT client certificate and key, and the thing name a
+/// new certificate is requested for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateTarget {
+    /// The thing name (the CSR's common name).
+    pub thing_name: String,
+    /// `[broker.tls] cert`.
+    pub cert: PathBuf,
+    /// `[broker.tls] key`.
+    pub key: PathBuf,
 }
 
 impl Sandbox {
@@ -257,6 +325,16 @@ impl Sandbox {
     /// in the remainder are refused. Symlinks inside the directory are
     /// contained by opening through `cap-std`, not here.
     pub fn resolve_writable(&self, guest_path: &str) -> Result<(&DirGrant, PathBuf), String> {
+        let resolved = self.resolve_readable(guest_path)?;
+        if resolved.0.read_only {
+            return Err(format!("{} is granted read-only", resolved.0.guest));
+        }
+        Ok(resolved)
+    }
+
+    /// [`Sandbox::resolve_writable`] for host imports that only read a
+    /// file on the plugin's behalf (an upload): read-only grants qualify.
+    pub fn resolve_readable(&self, guest_path: &str) -> Result<(&DirGrant, PathBuf), String> {
         let path = Path::new(guest_path);
         let grant = self
             .dirs
@@ -264,9 +342,6 @@ impl Sandbox {
             .filter(|g| path.starts_with(&g.guest))
             .max_by_key(|g| g.guest.len())
             .ok_or_else(|| format!("{guest_path} is not inside a granted directory"))?;
-        if grant.read_only {
-            return Err(format!("{} is granted read-only", grant.guest));
-        }
         let rest = path
             .strip_prefix(&grant.guest)
             .map_err(|_| format!("{guest_path} is not inside {}", grant.guest))?;
@@ -357,6 +432,15 @@ mod tests {
             .unwrap_err()
             .contains("read-only"));
         assert!(sandbox.resolve_writable("/tmp/x").is_err());
+        let (grant, rest) = sandbox.resolve_readable("/certs/ca.pem").unwrap();
+        assert_eq!(
+            (grant.guest.as_str(), rest.to_str()),
+            ("/certs", Some("ca.pem")),
+            "reading needs no write access"
+        );
+        for escape in ["/certs/../../etc/shadow", "/certs", "/etc/passwd"] {
+            assert!(sandbox.resolve_readable(escape).is_err(), "{escape}");
+        }
         assert!(
             sandbox.resolve_writable("/downloadsX/y").is_err(),
             "prefix match is per component"
@@ -388,6 +472,24 @@ mod tests {
             ..grant
         };
         assert!(http.check(&url("http://127.0.0.1:8080/a")).is_ok());
+    }
+
+    #[test]
+    fn upload_grant_checks_scheme_and_host() {
+        let grant = UploadGrant::new(vec!["fleet.example.com".into()]);
+        let url = |s: &str| reqwest::Url::parse(s).unwrap();
+        assert!(grant
+            .check(&url("https://fleet.example.com/uploads/t/j/b?signature=x"))
+            .is_ok());
+        assert!(grant
+            .check(&url("https://evil.example.com/x"))
+            .unwrap_err()
+            .contains("upload allow-list"));
+        assert!(grant
+            .check(&url("http://fleet.example.com/x"))
+            .unwrap_err()
+            .contains("https only"));
+        assert_eq!(grant.max_bytes, DEFAULT_UPLOAD_MAX_BYTES);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use super::engine::Runtime;
 use super::sandbox::Sandbox;
 use crate::executor::{CancelToken, Observer};
+use jobhost_protocol::StatusDetails;
 use std::fmt;
 use std::time::{Duration, Instant};
 use wasmtime::{Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline};
@@ -113,10 +114,22 @@ pub(crate) struct JobCtx {
     pub max_details_bytes: usize,
     /// Set by `device.request-reboot`: the reason.
     pub reboot_requested: Option<String>,
+    /// Set by `certificates.install`: switch to the staged certificate
+    /// once the run returns `ok`.
+    pub install_certificate: bool,
     /// The last error-level line the plugin logged. Plugins built with the
     /// SDK log their panic message there just before trapping, which makes
     /// "unreachable executed" reports say *why*.
     pub last_error: Option<String>,
+    /// Where `diagnostics.snapshot` gets its answer (the agent's, or
+    /// `jobhost run`'s); set by the executor from the `Execution`.
+    pub diagnostics: Option<crate::diagnostics::AgentDiagnostics>,
+    /// The job document as the plugin got it (or as fetched again for a
+    /// fresh presigned URL): where the download import looks a URL up.
+    pub document: String,
+    /// What the plugin last reported through `host.progress`; the download
+    /// import adds its percentage on top rather than replacing it.
+    pub last_progress: StatusDetails,
 }
 
 impl JobCtx {
@@ -202,7 +215,11 @@ pub(crate) fn new_store(
             log_rate_dropped: 0,
             max_details_bytes: limits.max_details_bytes,
             reboot_requested: None,
+            install_certificate: false,
             last_error: None,
+            diagnostics: None,
+            document: String::new(),
+            last_progress: StatusDetails::new(),
         },
     };
     let mut store = Store::new(&runtime.engine, state);

@@ -12,6 +12,8 @@
 //! [capabilities]
 //! download = false
 //! reboot = false
+//! diagnostics = false
+//! upload = false
 //! run_command = ["/usr/bin/systemctl"]
 //! dirs = [{ path = "/data", access = "rw" }]
 //! ```
@@ -85,6 +87,16 @@ pub struct Capabilities {
     /// `/certificates` (`ro` to read, `rw` to rotate).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificates: Option<Access>,
+    /// Whether it takes snapshots of the agent (version, uptime, memory,
+    /// disk, plugins, broker link, recent log lines) through the host's
+    /// `diagnostics` import. Left out of the JSON when false, so manifests
+    /// signed before it existed keep their exact bytes.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub diagnostics: bool,
+    /// Whether it sends files by HTTP PUT through the host's `upload`
+    /// import (to the hosts the operator lists). Left out when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub upload: bool,
 }
 
 /// One requested directory.

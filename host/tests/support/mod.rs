@@ -50,6 +50,7 @@ pub fn execution(document: &str) -> Execution {
         operation: "test".into(),
         document: document.into(),
         checkpoint: None,
+        diagnostics: None,
     }
 }
 
@@ -83,5 +84,6 @@ pub fn run_with(
         Conclusion::Report(report) => report,
         Conclusion::Cancelled => panic!("unexpected cancellation"),
         Conclusion::Reboot { reason, .. } => panic!("unexpected reboot request: {reason}"),
+        Conclusion::RotateCertificate { .. } => panic!("unexpected certificate installation"),
     }
 }

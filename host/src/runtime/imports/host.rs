@@ -64,6 +64,7 @@ impl Host for HostState {
         let (mut details, _) = StatusDetails::from_pairs(details);
         details.fit(self.job.max_details_bytes, &[]);
         self.job.observer.progress(&details);
+        self.job.last_progress = details;
         Ok(())
     }
 

@@ -1,15 +1,20 @@
 //! The host side of each WIT interface the `operation-plugin` world imports,
 //! one file per interface (named like wasmtime-wasi's `p2/host/<iface>.rs`).
 //!
-//! Capabilities (`download`, `command`, `device`) are deny-by-default: a
+//! Capabilities (`download`, `command`, `device`, `diagnostics`,
+//! `upload`) are deny-by-default: a
 //! call succeeds only when the operator granted that capability to the
 //! plugin (the `Sandbox`); otherwise it is refused with a `not-permitted`
 //! error naming the capability, and the attempt is logged. `device` has no
 //! grant yet and is always refused.
 
+pub(crate) mod certificates;
 mod command;
 mod device;
+mod diagnostics;
 mod download;
+mod files;
+mod upload;
 
 pub(crate) use download::fetch_for_host;
 mod host;

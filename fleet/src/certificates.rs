@@ -1,0 +1,265 @@
+//! The device certificate authority: signs the CSRs devices send during a
+//! certificate rotation (the `rotate-certificate` plugin).
+//!
+//! An operator writes `${jobhost:csr-url}` into a job document; at every
+//! delivery it becomes a presigned, expiring URL bound to the thing and the
+//! job, `<base>/certificates/<thing>/<jobId>?expires=…&signature=…`
+//! (HMAC-SHA256 over `POST|thing|job|expires`). A device POSTs its CSR
+//! there (`POST /certificates/{thing}/{jobId}`, `crate::api`), and gets a
+//! certificate for the CSR's public key with CN = the thing the URL names —
+//! never what the CSR asks for — valid for [`DEFAULT_VALIDITY`], for
+//! client authentication only, signed by the CA given to
+//! `jobhost-fleet serve --ca-cert/--ca-key`. In mTLS mode that is normally
+//! the CA the broker trusts for client certificates (`--tls-client-ca`).
+
+use hmac::{Hmac, Mac};
+use jobhost_protocol::topics::{is_valid_job_id, is_valid_thing_name};
+use rcgen::{
+    CertificateSigningRequestParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SerialNumber,
+};
+use sha2::Sha256;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// What an operator writes into a job document for the CSR endpoint.
+pub const PLACEHOLDER: &str = "${jobhost:csr-url}";
+
+/// How long an issued certificate is valid: a year, rotated well before.
+pub const DEFAULT_VALIDITY: Duration = Duration::from_secs(365 * 86_400);
+
+/// Largest CSR accepted (PEM): a P-256 or RSA-4096 CSR is 0.5–2 KiB.
+pub const MAX_CSR_BYTES: usize = 16 << 10;
+
+/// The file holding the URL-signing key, in the data directory.
+pub const KEY_FILE: &str = ".csr-url-signing-key";
+
+/// Why the authority could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum CaError {
+    /// A file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The CA certificate or key is not usable.
+    #[error("{what}: {source}")]
+    Invalid {
+        /// Which and why.
+        what: String,
+        /// The parser's reason.
+        source: rcgen::Error,
+    },
+    /// The URL-signing key.
+    #[error("the CSR URL signing key: {0}")]
+    Key(String),
+}
+
+/// Why a CSR was not signed (a 400 to the device).
+#[derive(Debug, thiserror::Error)]
+pub enum CsrError {
+    /// Not a PEM CSR, or its signature does not verify.
+    #[error("not a valid certificate signing request (PEM PKCS#10 with a valid signature): {0}")]
+    Malformed(String),
+    /// Signing failed.
+    #[error("cannot sign the certificate: {0}")]
+    Signing(String),
+}
+
+/// The CA, its URL signer, and what its certificates look like.
+pub struct CertificateAuthority {
+    issuer: Issuer<'static, KeyPair>,
+    base: String,
+    ttl: Duration,
+    validity: Duration,
+    key: [u8; 32],
+}
+
+/// Hand-written so that no key reaches a log.
+impl std::fmt::Debug for CertificateAuthority {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CertificateAuthority")
+            .field("base", &self.base)
+            .field("validity", &self.validity)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CertificateAuthority {
+    /// Loads the CA from `cert` and `key` (PEM); URLs point at
+    /// `public_base_url` and expire after `ttl`; the URL-signing key lives
+    /// in `data_dir` ([`KEY_FILE`]).
+    pub fn load(
+        cert: &Path,
+        key: &Path,
+        data_dir: &Path,
+        public_base_url: &str,
+        ttl: Duration,
+    ) -> Result<Self, CaError> {
+        let read = |path: &Path| {
+            std::fs::read_to_string(path).map_err(|source| CaError::Read {
+                path: path.to_owned(),
+                source,
+            })
+        };
+        let signing_key = KeyPair::from_pem(&read(key)?).map_err(|source| CaError::Invalid {
+            what: format!("the CA key {}", key.display()),
+            source,
+        })?;
+        let issuer = Issuer::from_ca_cert_pem(&read(cert)?, signing_key).map_err(|source| {
+            CaError::Invalid {
+                what: format!("the CA certificate {}", cert.display()),
+                source,
+            }
+        })?;
+        let url_key = crate::artifacts::load_or_create_key(&data_dir.join(KEY_FILE))
+            .map_err(|e| CaError::Key(e.to_string()))?;
+        Ok(Self {
+            issuer,
+            base: public_base_url.trim_end_matches('/').to_owned(),
+            ttl,
+            validity: DEFAULT_VALIDITY,
+            key: url_key,
+        })
+    }
+
+    /// Issues certificates valid for `validity` instead.
+    pub fn with_validity(mut self, validity: Duration) -> Self {
+        self.validity = validity;
+        self
+    }
+
+    /// The unsigned URL for (thing, job).
+    pub fn url_of(&self, thing: &str, job_id: &str) -> String {
+        format!("{}/certificates/{thing}/{job_id}", self.base)
+    }
+
+    /// A URL that lets `thing` have one CSR signed for `job_id` until
+    /// `now` + the TTL; None for an invalid thing or job.
+    pub fn presign(&self, thing: &str, job_id: &str, now: i64) -> Option<String> {
+        if !is_valid_thing_name(thing) || !is_valid_job_id(job_id) {
+            return None;
+        }
+        let ttl = i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX);
+        let expires = now.saturating_add(ttl);
+        let signature = hex::encode(self.mac(thing, job_id, expires).finalize().into_bytes());
+        Some(format!(
+            "{}?expires={expires}&signature={signature}",
+            self.url_of(thing, job_id)
+        ))
+    }
+
+    /// Whether `signature` is ours for (thing, job) until `expires` and
+    /// `now` is not past it. Constant-time comparison.
+    pub fn verify(
+        &self,
+        thing: &str,
+        job_id: &str,
+        expires: i64,
+        signature: &str,
+        now: i64,
+    ) -> bool {
+        if !is_valid_thing_name(thing) || !is_valid_job_id(job_id) || now > expires {
+            return false;
+        }
+        let Ok(signature) = hex::decode(signature) else {
+            return false;
+        };
+        self.mac(thing, job_id, expires)
+            .verify_slice(&signature)
+            .is_ok()
+    }
+
+    /// `document` with every [`PLACEHOLDER`], in any string at any depth,
+    /// replaced by a fresh URL for `thing` and `job_id`.
+    pub fn resolve_placeholders(
+        &self,
+        document: &serde_json::Value,
+        thing: &str,
+        job_id: &str,
+        now: i64,
+    ) -> serde_json::Value {
+        use serde_json::Value;
+        match document {
+            Value::String(s) if s.contains(PLACEHOLDER) => match self.presign(thing, job_id, now) {
+                Some(url) => Value::String(s.replace(PLACEHOLDER, &url)),
+                None => {
+                    tracing::warn!(
+                        thing,
+                        job_id,
+                        "leaving a CSR-URL placeholder unresolved: invalid thing or job"
+                    );
+                    document.clone()
+                }
+            },
+            Value::Array(items) => Value::Array(
+                items
+                    .iter()
+                    .map(|v| self.resolve_placeholders(v, thing, job_id, now))
+                    .collect(),
+            ),
+            Value::Object(map) => Value::Object(
+                map.iter()
+                    .map(|(k, v)| (k.clone(), self.resolve_placeholders(v, thing, job_id, now)))
+                    .collect(),
+            ),
+            other => other.clone(),
+        }
+    }
+
+    /// Verifies `csr` (PEM) and issues a client certificate for its public
+    /// key, with subject CN = `thing` whatever the CSR asked for, valid from
+    /// a few minutes before `now` (clock skew) for the configured validity.
+    /// Returns the certificate PEM.
+    pub fn issue(&self, thing: &str, csr: &str, now: i64) -> Result<String, CsrError> {
+        let request = CertificateSigningRequestParams::from_pem(csr)
+            .map_err(|e| CsrError::Malformed(e.to_string()))?;
+        let mut params = request.params;
+        params.distinguished_name = DistinguishedName::new();
+        params.distinguished_name.push(DnType::CommonName, thing);
+        // Nothing the device asked for beyond its key is honoured.
+        params.subject_alt_names = Vec::new();
+        params.custom_extensions = Vec::new();
+        params.is_ca = IsCa::ExplicitNoCa;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        params.use_authority_key_identifier_extension = true;
+        let mut serial = [0u8; 16];
+        getrandom::getrandom(&mut serial).map_err(|e| CsrError::Signing(e.to_string()))?;
+        serial[0] &= 0x7f; // positive
+        params.serial_number = Some(SerialNumber::from_slice(&serial));
+        let at = |secs: i64| {
+            time::OffsetDateTime::from_unix_timestamp(secs)
+                .map_err(|e| CsrError::Signing(format!("validity: {e}")))
+        };
+        let validity = i64::try_from(self.validity.as_secs()).unwrap_or(i64::MAX);
+        params.not_before = at(now.saturating_sub(300))?;
+        params.not_after = at(now.saturating_add(validity))?;
+        let request = CertificateSigningRequestParams {
+            params,
+            public_key: request.public_key,
+        };
+        request
+            .signed_by(&self.issuer)
+            .map(|c| c.pem())
+            .map_err(|e| CsrError::Signing(e.to_string()))
+    }
+
+    /// The MAC over `POST|thing|job|expires`: neither part can hold a `|`,
+    /// and the method in front keeps it from matching an upload signature.
+    fn mac(&self, thing: &str, job_id: &str, expires: i64) -> HmacSha256 {
+        let mut mac = <HmacSha256 as Mac>::new_from_slice(&self.key)
+            .unwrap_or_else(|_| unreachable!("HMAC accepts 32-byte keys"));
+        mac.update(format!("POST|{thing}|{job_id}|{expires}").as_bytes());
+        mac
+    }
+}
+
+#[cfg(test)]
+#[path = "certificates_tests.rs"]
+mod tests;

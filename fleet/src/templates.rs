@@ -1,0 +1,473 @@
+//! The AWS managed job templates (AWS-Download-File, AWS-Reboot,
+//! AWS-Run-Command, …): their documents, their parameters, and the
+//! substitution of `${aws:iot:parameter:<key>}` that CreateJob performs
+//! with `jobTemplateArn` + `documentParameters`.
+//!
+//! The documents are AWS's own, version 1.0 (job-templates-managed.md):
+//! one step in the AWS IoT Device Client schema naming a handler script.
+//! The jobhost agent routes each handler to a signed plugin
+//! (`jobhost::document`), and the AWS Device Client runs them as it always
+//! did, so the same job works on both.
+//!
+//! Substitution works on the parsed document, string by string: a value is
+//! inserted as a JSON string's content and escaped when the document is
+//! serialised, so no parameter value can change the document's structure.
+//! A parameter that is not given becomes "" (what AWS does; the Device
+//! Client reads an empty `runAsUser` as "its own user" and an empty `path`
+//! as "search PATH"). `${aws:iot:s3-presigned-url:…}` in a value is
+//! ordinary text here; it is replaced by a signed URL at every delivery.
+
+use serde::Serialize;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+/// The only version of each managed template.
+pub const TEMPLATE_VERSION: &str = "1.0";
+
+/// What AWS lists as each template's environment.
+pub const ENVIRONMENT: &str = "LINUX";
+
+/// How a parameter is written in a template's document.
+pub const PARAMETER_PREFIX: &str = "${aws:iot:parameter:";
+
+/// The region part of our template ARNs, as in our job ARNs.
+const ARN_REGION: &str = "local";
+
+/// One managed template.
+#[derive(Debug)]
+pub struct Template {
+    /// `AWS-Download-File`.
+    pub name: &'static str,
+    /// AWS's description; also a job's default description.
+    pub description: &'static str,
+    /// Its `documentParameters`, required ones first.
+    pub parameters: &'static [Parameter],
+    action: &'static str,
+    step: Step,
+}
+
+#[derive(Debug)]
+enum Step {
+    /// `runHandler` with `handler` and these parameters as `args`.
+    Handler {
+        handler: &'static str,
+        args: &'static [&'static str],
+    },
+    /// `runCommand` with `input.command = ${aws:iot:parameter:command}`.
+    Command,
+}
+
+/// One document parameter, as DescribeManagedJobTemplate lists it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Parameter {
+    /// The `documentParameters` key.
+    pub key: &'static str,
+    /// What it is.
+    pub description: &'static str,
+    /// AWS's pattern for it (informative; the limit is `max_chars`).
+    pub regex: &'static str,
+    /// An example value.
+    pub example: &'static str,
+    /// Whether it may be left out.
+    pub optional: bool,
+    /// Longest accepted value, in characters.
+    #[serde(skip)]
+    pub max_chars: usize,
+}
+
+/// Why a template or its parameters are refused.
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    /// No such template (or version).
+    #[error("{0}")]
+    NotFound(String),
+    /// A malformed reference or bad parameters.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Longest value of a required parameter: a job document holds at most
+/// 32 KiB anyway.
+const MAX_VALUE_CHARS: usize = 32 * 1024;
+
+const fn required(
+    key: &'static str,
+    description: &'static str,
+    example: &'static str,
+) -> Parameter {
+    Parameter {
+        key,
+        description,
+        regex: "(.*?)",
+        example,
+        optional: false,
+        max_chars: MAX_VALUE_CHARS,
+    }
+}
+
+const RUN_AS_USER: Parameter = Parameter {
+    key: "runAsUser",
+    description: "Execute handler as another user. If not specified, then handler is executed as \
+                  the same user as device client.",
+    regex: "(.){0,256}",
+    example: "user1",
+    optional: true,
+    max_chars: 256,
+};
+
+const PATH_TO_HANDLER: Parameter = Parameter {
+    key: "pathToHandler",
+    description: "Path to handler on the device. If not specified, then device client will use \
+                  the current working directory.",
+    regex: "(.){0,4096}",
+    example: "/path/to/handler/script",
+    optional: true,
+    max_chars: 4096,
+};
+
+const PACKAGES_EXAMPLE: &str = "mosquitto htop";
+const SERVICES_EXAMPLE: &str = "mosquitto cron";
+
+/// Every managed template, by name.
+pub static TEMPLATES: &[Template] = &[
+    Template {
+        name: "AWS-Download-File",
+        description: "A managed job template for downloading a file.",
+        parameters: &[
+            required(
+                "downloadUrl",
+                "URL of file to download.",
+                "http://www.example.com/index.html",
+            ),
+            required(
+                "filePath",
+                "Path on the device where downloaded file is written.",
+                "/path/to/file",
+            ),
+            RUN_AS_USER,
+            PATH_TO_HANDLER,
+        ],
+        action: "Download-File",
+        step: Step::Handler {
+            handler: "download-file.sh",
+            args: &["downloadUrl", "filePath"],
+        },
+    },
+    Template {
+        name: "AWS-Install-Application",
+        description: "A managed job template for installing one or more applications.",
+        parameters: &[
+            required(
+                "packages",
+                "Space separated list of packages to install.",
+                PACKAGES_EXAMPLE,
+            ),
+            RUN_AS_USER,
+            PATH_TO_HANDLER,
+        ],
+        action: "Install-Application",
+        step: Step::Handler {
+            handler: "install-packages.sh",
+            args: &["packages"],
+        },
+    },
+    Template {
+        name: "AWS-Reboot",
+        description: "A managed job template for rebooting the device.",
+        parameters: &[RUN_AS_USER, PATH_TO_HANDLER],
+        action: "Reboot",
+        step: Step::Handler {
+            handler: "reboot.sh",
+            args: &[],
+        },
+    },
+    Template {
+        name: "AWS-Remove-Application",
+        description: "A managed job template for uninstalling one or more applications.",
+        parameters: &[
+            required(
+                "packages",
+                "Space separated list of packages to remove.",
+                PACKAGES_EXAMPLE,
+            ),
+            RUN_AS_USER,
+            PATH_TO_HANDLER,
+        ],
+        action: "Remove-Application",
+        step: Step::Handler {
+            handler: "remove-packages.sh",
+            args: &["packages"],
+        },
+    },
+    Template {
+        name: "AWS-Restart-Application",
+        description: "A managed job template for restarting one or more system services.",
+        parameters: &[
+            required(
+                "services",
+                "Space separated list of services to restart.",
+                SERVICES_EXAMPLE,
+            ),
+            RUN_AS_USER,
+            PATH_TO_HANDLER,
+        ],
+        action: "Restart-Application",
+        step: Step::Handler {
+            handler: "restart-services.sh",
+            args: &["services"],
+        },
+    },
+    Template {
+        name: "AWS-Run-Command",
+        description: "A managed job template for running a command.",
+        parameters: &[
+            required(
+                "command",
+                "A command to run: the program and its arguments separated by commas; a comma \
+                 inside an argument is written \\,",
+                "ls,-l,/tmp",
+            ),
+            RUN_AS_USER,
+        ],
+        action: "Run-Command",
+        step: Step::Command,
+    },
+    Template {
+        name: "AWS-Start-Application",
+        description: "A managed job template for starting one or more system services.",
+        parameters: &[
+            required(
+                "services",
+                "Space separated list of services to start.",
+                SERVICES_EXAMPLE,
+            ),
+            RUN_AS_USER,
+            PATH_TO_HANDLER,
+        ],
+        action: "Start-Application",
+        step: Step::Handler {
+            handler: "start-services.sh",
+            args: &["services"],
+        },
+    },
+    Template {
+        name: "AWS-Stop-Application",
+        description: "A managed job template for stopping one or more system services.",
+        parameters: &[
+            required(
+                "services",
+                "Space separated list of services to stop.",
+                SERVICES_EXAMPLE,
+            ),
+            RUN_AS_USER,
+            PATH_TO_HANDLER,
+        ],
+        action: "Stop-Application",
+        step: Step::Handler {
+            handler: "stop-services.sh",
+            args: &["services"],
+        },
+    },
+];
+
+/// The template a `jobTemplateArn` names: a managed template's ARN
+/// (`arn:aws:iot:<region>::jobtemplate/AWS-Download-File:1.0`, any region),
+/// or just its name, with or without `:1.0`.
+pub fn lookup(reference: &str) -> Result<&'static Template, TemplateError> {
+    let resource = match reference.strip_prefix("arn:") {
+        None => reference,
+        Some(rest) => {
+            let parts: Vec<&str> = rest.splitn(5, ':').collect();
+            let [partition, service, _region, account, resource] = parts[..] else {
+                return Err(TemplateError::Invalid(format!(
+                    "{reference:?} is not a job template ARN \
+                     (arn:aws:iot:<region>::jobtemplate/<name>:<version>)"
+                )));
+            };
+            let Some(resource) = resource.strip_prefix("jobtemplate/") else {
+                return Err(TemplateError::Invalid(format!(
+                    "{reference:?} is not a job template ARN \
+                     (arn:aws:iot:<region>::jobtemplate/<name>:<version>)"
+                )));
+            };
+            if !partition.starts_with("aws") || service != "iot" {
+                return Err(TemplateError::Invalid(format!(
+                    "{reference:?} is not an AWS IoT ARN"
+                )));
+            }
+            if !account.is_empty() {
+                return Err(TemplateError::NotFound(format!(
+                    "{reference:?} names a custom job template (it has an account); this service \
+                     offers only the AWS managed templates ({})",
+                    names()
+                )));
+            }
+            resource
+        }
+    };
+    let (name, version) = match resource.split_once(':') {
+        Some((name, version)) => (name, Some(version)),
+        None => (resource, None),
+    };
+    let template = find(name)?;
+    match version {
+        None => Ok(template),
+        Some(v) => template.version(v).map(|()| template),
+    }
+}
+
+/// The template called `name` exactly.
+pub fn find(name: &str) -> Result<&'static Template, TemplateError> {
+    TEMPLATES.iter().find(|t| t.name == name).ok_or_else(|| {
+        TemplateError::NotFound(format!(
+            "no managed job template {name:?}; the managed templates are {}",
+            names()
+        ))
+    })
+}
+
+fn names() -> String {
+    TEMPLATES
+        .iter()
+        .map(|t| t.name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Template {
+    /// `arn:aws:iot:local::jobtemplate/<name>:1.0`.
+    pub fn arn(&self) -> String {
+        format!(
+            "arn:aws:iot:{ARN_REGION}::jobtemplate/{}:{TEMPLATE_VERSION}",
+            self.name
+        )
+    }
+
+    /// `Ok` when `version` is one this template has.
+    pub fn version(&self, version: &str) -> Result<(), TemplateError> {
+        if version == TEMPLATE_VERSION {
+            Ok(())
+        } else {
+            Err(TemplateError::NotFound(format!(
+                "{} has no version {version:?} (only {TEMPLATE_VERSION})",
+                self.name
+            )))
+        }
+    }
+
+    /// The document with its `${aws:iot:parameter:…}` placeholders, as
+    /// DescribeManagedJobTemplate shows it.
+    pub fn raw_document(&self) -> Value {
+        let placeholder = |key: &str| format!("{PARAMETER_PREFIX}{key}}}");
+        let run_as_user = placeholder(RUN_AS_USER.key);
+        let action = match self.step {
+            Step::Command => json!({
+                "name": self.action,
+                "type": "runCommand",
+                "input": {"command": placeholder("command")},
+                "runAsUser": run_as_user,
+            }),
+            Step::Handler { handler, args } => {
+                let mut input = json!({"handler": handler});
+                if !args.is_empty() {
+                    let args: Vec<String> = args.iter().map(|a| placeholder(a)).collect();
+                    input["args"] = json!(args);
+                }
+                input["path"] = json!(placeholder(PATH_TO_HANDLER.key));
+                json!({
+                    "name": self.action,
+                    "type": "runHandler",
+                    "input": input,
+                    "runAsUser": run_as_user,
+                })
+            }
+        };
+        json!({"version": TEMPLATE_VERSION, "steps": [{"action": action}]})
+    }
+
+    /// The job document for `parameters` (CreateJob's
+    /// `documentParameters`): every parameter checked, then substituted.
+    pub fn document(&self, parameters: &BTreeMap<String, String>) -> Result<Value, TemplateError> {
+        let invalid = |m: String| TemplateError::Invalid(format!("documentParameters: {m}"));
+        let keys = || {
+            self.parameters
+                .iter()
+                .map(|p| p.key)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if let Some(unknown) = parameters
+            .keys()
+            .find(|k| !self.parameters.iter().any(|p| p.key == k.as_str()))
+        {
+            return Err(invalid(format!(
+                "{} has no parameter {unknown:?} (it takes {})",
+                self.name,
+                keys()
+            )));
+        }
+        for p in self.parameters {
+            match parameters.get(p.key) {
+                None if p.optional => {}
+                None => {
+                    return Err(invalid(format!(
+                        "{} needs {:?} ({})",
+                        self.name, p.key, p.description
+                    )))
+                }
+                Some(v) if v.trim().is_empty() && !p.optional => {
+                    return Err(invalid(format!("{:?} must not be empty", p.key)))
+                }
+                Some(v) if v.chars().count() > p.max_chars => {
+                    return Err(invalid(format!(
+                        "{:?} is {} characters long; at most {} are allowed",
+                        p.key,
+                        v.chars().count(),
+                        p.max_chars
+                    )))
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(substitute(&self.raw_document(), parameters))
+    }
+}
+
+/// `value` with every `${aws:iot:parameter:<key>}` in its strings replaced
+/// by `parameters[key]` ("" when absent). One pass over the template's own
+/// text: a value that itself contains a placeholder is not expanded again.
+fn substitute(value: &Value, parameters: &BTreeMap<String, String>) -> Value {
+    match value {
+        Value::String(text) => {
+            let mut out = String::with_capacity(text.len());
+            let mut rest = text.as_str();
+            while let Some(start) = rest.find(PARAMETER_PREFIX) {
+                out.push_str(&rest[..start]);
+                let after = &rest[start + PARAMETER_PREFIX.len()..];
+                let Some(end) = after.find('}') else {
+                    out.push_str(&rest[start..]);
+                    rest = "";
+                    break;
+                };
+                out.push_str(parameters.get(&after[..end]).map_or("", String::as_str));
+                rest = &after[end + 1..];
+            }
+            out.push_str(rest);
+            Value::String(out)
+        }
+        Value::Array(items) => {
+            Value::Array(items.iter().map(|v| substitute(v, parameters)).collect())
+        }
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), substitute(v, parameters)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+#[cfg(test)]
+#[path = "templates_tests.rs"]
+mod tests;

@@ -1,0 +1,254 @@
+//! Certificate rotation end to end, through the embedded broker in mTLS
+//! mode with a test CA: the real agent runs the real `rotate-certificate`
+//! plugin, which has the agent make a key pair, sends the CSR to the
+//! fleet's CA endpoint (`${jobhost:csr-url}`), and has the agent switch to
+//! the new certificate and reconnect. When the fleet signs with a CA the
+//! broker does not trust, the reconnect is refused and the agent goes back
+//! to its previous certificate. Either way a next job runs.
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
+mod support;
+
+use jobhost_fleet::broker::{install_crypto_provider, BrokerTls};
+use jobhost_fleet::server::{BrokerChoice, CaFiles, Server};
+use jobhost_protocol::JobExecutionStatus;
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use support::agent::Agent;
+use support::service::{create, detail, start_server_with_ca, wait_terminal};
+use support::tls::TestPki;
+
+/// The service in mTLS mode trusting `pki`'s CA for clients, and signing
+/// CSRs with `signer` (None: no CA configured).
+async fn start(dir: &Path, pki: &TestPki, signer: Option<&TestPki>) -> Server {
+    install_crypto_provider();
+    let broker = BrokerChoice::EmbeddedTls {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        tls: BrokerTls {
+            cert: pki.server_cert(),
+            key: pki.server_key(),
+            client_ca: pki.ca(),
+        },
+    };
+    let ca = signer.map(|s| CaFiles {
+        cert: s.ca(),
+        key: s.ca_key_file(),
+    });
+    start_server_with_ca(dir, broker, ca).await
+}
+
+fn new_pki(dir: &Path, name: &str) -> TestPki {
+    let d = dir.join(name);
+    std::fs::create_dir_all(&d).unwrap();
+    TestPki::generate(&d)
+}
+
+/// The device: its certificate for `t1` in `agent/certs`, the echo and
+/// rotate-certificate plugins, rotation granted with the fleet's HTTP
+/// address as the CSR endpoint's host.
+fn start_agent(dir: &Path, pki: &TestPki, server: &Server) -> (Agent, PathBuf) {
+    let agent = dir.join("agent");
+    let certs = agent.join("certs");
+    std::fs::create_dir_all(&certs).unwrap();
+    let (key, public) = support::plugins::operator_key(&agent, "operator.key");
+    support::plugins::provision(
+        &agent.join("plugins"),
+        &key,
+        &["echo", "rotate-certificate"],
+    );
+    let (cert_pem, key_pem) = pki.client("t1");
+    std::fs::write(certs.join("device.pem"), cert_pem).unwrap();
+    std::fs::write(certs.join("device.key"), key_pem).unwrap();
+    let config = agent.join("jobhost.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"thing_name = "t1"
+state_dir = "state"
+plugin_dir = "plugins"
+[broker]
+host = "127.0.0.1"
+port = {port}
+keep_alive_secs = 5
+[broker.tls]
+ca = "{ca}"
+cert = "certs/device.pem"
+key = "certs/device.key"
+[trust]
+keys = ["{public}"]
+[device]
+certificate_dir = "certs"
+[plugins.rotate-certificate]
+certificates = "rw"
+download_hosts = ["{http}"]
+allow_http = true
+"#,
+            port = server.mqtt_addr.port(),
+            ca = pki.ca().display(),
+            public = public.display(),
+            http = server.http_addr,
+        ),
+    )
+    .unwrap();
+    (Agent::start(&config), certs)
+}
+
+/// The raw public key of the first certificate in `path`.
+fn public_key(path: &Path) -> Vec<u8> {
+    let pem = std::fs::read(path).unwrap();
+    let block = x509_parser::pem::Pem::iter_from_buffer(&pem)
+        .next()
+        .unwrap()
+        .unwrap();
+    let cert = block.parse_x509().unwrap();
+    cert.public_key().subject_public_key.data.to_vec()
+}
+
+fn rotate_job() -> serde_json::Value {
+    json!({"operation": "rotate-certificate", "csrUrl": "${jobhost:csr-url}"})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_device_rotates_to_a_certificate_from_the_brokers_ca_and_keeps_working() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = new_pki(dir.path(), "pki");
+    let server = start(dir.path(), &pki, Some(&pki)).await;
+    let (agent, certs) = start_agent(dir.path(), &pki, &server);
+    let old_cert = std::fs::read_to_string(certs.join("device.pem")).unwrap();
+    let old_public = public_key(&certs.join("device.pem"));
+
+    create(&server, "t1", "rotate-1", rotate_job());
+    let e = wait_terminal(&server, "t1", "rotate-1").await;
+    assert_eq!(e.status, JobExecutionStatus::Succeeded, "{e:?}");
+    assert_eq!(detail(&e, "subject"), Some("CN=t1"));
+    assert_eq!(detail(&e, "fingerprint").map(str::len), Some(64));
+    assert!(detail(&e, "notAfter").is_some(), "{e:?}");
+
+    // On disk: a new certificate for a new key, the old pair kept.
+    let new_public = public_key(&certs.join("device.pem"));
+    assert_ne!(new_public, old_public, "the key pair is new");
+    assert_eq!(
+        std::fs::read_to_string(certs.join("device.pem.prev")).unwrap(),
+        old_cert
+    );
+    assert!(!certs.join("device.key.next").exists());
+    assert!(!certs.join("device.pem.next").exists());
+    // The new private key never left the device: nothing reported holds it.
+    let key = std::fs::read_to_string(certs.join("device.key")).unwrap();
+    let body: String = key.lines().filter(|l| !l.starts_with("-----")).collect();
+    let reported = serde_json::to_string(&e.status_details).unwrap();
+    assert!(!reported.contains("PRIVATE"), "{reported}");
+    assert!(!reported.contains(&body[..32]), "{reported}");
+
+    // The connection now runs on the new certificate: a next job works.
+    create(
+        &server,
+        "t1",
+        "after-rotation",
+        json!({"operation": "echo", "message": "still here"}),
+    );
+    let e = wait_terminal(&server, "t1", "after-rotation").await;
+    assert_eq!(e.status, JobExecutionStatus::Succeeded, "{e:?}");
+    assert_eq!(detail(&e, "message"), Some("still here"));
+    agent.stop().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_certificate_the_broker_refuses_is_rolled_back_and_reported_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = new_pki(dir.path(), "pki");
+    let rogue = new_pki(dir.path(), "rogue");
+    let server = start(dir.path(), &pki, Some(&rogue)).await;
+    let (agent, certs) = start_agent(dir.path(), &pki, &server);
+    let old_cert = std::fs::read_to_string(certs.join("device.pem")).unwrap();
+    let old_key = std::fs::read_to_string(certs.join("device.key")).unwrap();
+
+    create(&server, "t1", "rotate-rogue", rotate_job());
+    let e = wait_terminal(&server, "t1", "rotate-rogue").await;
+    assert_eq!(e.status, JobExecutionStatus::Failed, "{e:?}");
+    let reason = detail(&e, "reason").unwrap();
+    assert!(
+        reason.contains("the broker refused the new certificate")
+            && reason.contains("the previous certificate is back in use"),
+        "{reason}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(certs.join("device.pem")).unwrap(),
+        old_cert
+    );
+    assert_eq!(
+        std::fs::read_to_string(certs.join("device.key")).unwrap(),
+        old_key
+    );
+
+    // Back on the old certificate, the device keeps taking jobs.
+    create(
+        &server,
+        "t1",
+        "after-rollback",
+        json!({"operation": "echo", "message": "old cert"}),
+    );
+    let e = wait_terminal(&server, "t1", "after-rollback").await;
+    assert_eq!(e.status, JobExecutionStatus::Succeeded, "{e:?}");
+    agent.stop().await;
+    server.stop().await;
+}
+
+/// The CSR endpoint over real HTTP: presigned URLs only, CSRs only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_csr_endpoint_refuses_forged_expired_and_malformed_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = new_pki(dir.path(), "pki");
+    let server = start(dir.path(), &pki, Some(&pki)).await;
+    let ca = server.artifacts.certificates().unwrap().clone();
+    let now = support::service::clock()();
+    let http = reqwest::Client::new();
+    let post = |url: String, body: &'static str| http.post(url).body(body).send();
+    let base = format!("http://{}", server.http_addr);
+
+    let valid = ca
+        .presign("t1", "job-1", now)
+        .unwrap()
+        .replace("http://", "")
+        .split_once('/')
+        .map(|(_, path)| format!("{base}/{path}"))
+        .unwrap();
+    let status = |r: reqwest::Response| r.status().as_u16();
+    assert_eq!(status(post(valid.clone(), "not a csr").await.unwrap()), 400);
+    let other_thing = valid.replace("/t1/", "/t2/");
+    assert_eq!(status(post(other_thing, "x").await.unwrap()), 403);
+    let unsigned = format!("{base}/certificates/t1/job-1");
+    assert_eq!(status(post(unsigned, "x").await.unwrap()), 403);
+    let expired_url = ca.presign("t1", "job-1", now - 10_000).unwrap();
+    let expired = format!(
+        "{base}/{}",
+        expired_url
+            .split_once("//")
+            .unwrap()
+            .1
+            .split_once('/')
+            .unwrap()
+            .1
+    );
+    let response = post(expired, "x").await.unwrap();
+    assert_eq!(status(response), 403);
+    server.stop().await;
+
+    // Without --ca-cert/--ca-key: 501 saying so.
+    let dir = tempfile::tempdir().unwrap();
+    let pki = new_pki(dir.path(), "pki");
+    let server = start(dir.path(), &pki, None).await;
+    let response = http
+        .post(format!(
+            "http://{}/certificates/t1/job-1?expires=1&signature=00",
+            server.http_addr
+        ))
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 501);
+    assert!(response.text().await.unwrap().contains("--ca-cert"));
+    server.stop().await;
+}

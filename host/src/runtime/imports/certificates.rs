@@ -1,0 +1,369 @@
+//! `jobhost:plugin/certificates`: rotating the device's MQTT client
+//! certificate without the private key ever entering the sandbox.
+//!
+//! The host makes the key pair and keeps it in a pending file next to the
+//! agent's current key (`<key>.next`, mode 0600); the plugin only ever sees
+//! the CSR and the certificate that comes back. The certificate is checked
+//! against the pending key and staged as `<cert>.next`; `install` asks the
+//! agent to swap the files once the run returns `ok` (`crate::agent`'s
+//! `rotate` module does the swap, the reconnect and the rollback).
+//!
+//! The CSR endpoint is reached under the plugin's `download` grant (host
+//! allow-list, https unless allowed otherwise, no redirects, never a name
+//! that resolves to the device itself), and its query, where a presigned
+//! URL's signature lives, is never logged.
+
+use super::download::http::{block_on, client, redact, without_url};
+use crate::runtime::bindings::certificates::{CertificateInfo, Host};
+use crate::runtime::bindings::types::HostError;
+use crate::runtime::sandbox::CertificateTarget;
+use crate::runtime::store::HostState;
+use reqwest::header::CONTENT_TYPE;
+use reqwest::Url;
+use sha2::{Digest, Sha256};
+use std::ffi::OsString;
+use std::fs::{self, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use zeroize::Zeroizing;
+
+/// Largest answer accepted from the CSR endpoint: a certificate and its
+/// chain are a few KiB; anything far larger is not a certificate.
+pub const MAX_CERTIFICATE_RESPONSE_BYTES: usize = 64 << 10;
+
+/// How long the host waits on the server before checking cancellation and
+/// the deadline again (the host call is where epoch interruption cannot
+/// reach).
+const POLL: Duration = Duration::from_millis(100);
+
+/// A server that accepts the request and never answers is given up on
+/// after this long (the run's own time limit bounds it too).
+const STALL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The suffix of the pending (staged) key and certificate files.
+pub(crate) const NEXT: &str = ".next";
+/// The suffix of the previous generation, kept after a rotation.
+pub(crate) const PREV: &str = ".prev";
+
+/// `path` with `suffix` appended to its file name (`device.key` →
+/// `device.key.next`).
+pub(crate) fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name: OsString = path.file_name().map(OsString::from).unwrap_or_default();
+    name.push(suffix);
+    path.with_file_name(name)
+}
+
+/// Replaces `path` with `bytes` atomically (temporary file, fsync, rename,
+/// fsync the directory), the file created with `mode` from the start so a
+/// private key is never readable by others, not even for a moment.
+pub(crate) fn write_file(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+    let tmp = with_suffix(path, ".tmp");
+    // A leftover from a crash may have other permissions: start afresh.
+    match fs::remove_file(&tmp) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    fs::rename(&tmp, path)?;
+    crate::durable::sync_parent(path)
+}
+
+/// Mode of private key files.
+pub(crate) const KEY_MODE: u32 = 0o600;
+/// Mode of certificate files (public).
+pub(crate) const CERT_MODE: u32 = 0o644;
+
+/// A parsed certificate's report, and its raw public key, for matching.
+pub(crate) struct Parsed {
+    pub info: CertificateInfo,
+    pub public_key: Vec<u8>,
+}
+
+/// Parses the first certificate of a PEM bundle (the leaf).
+pub(crate) fn parse_leaf(pem: &[u8]) -> Result<Parsed, String> {
+    let block = x509_parser::pem::Pem::iter_from_buffer(pem)
+        .next()
+        .ok_or("the answer holds no PEM certificate")?
+        .map_err(|e| format!("the answer is not a PEM certificate: {e}"))?;
+    if block.label != "CERTIFICATE" {
+        return Err(format!(
+            "the answer starts with a PEM `{}` block, not a CERTIFICATE",
+            block.label
+        ));
+    }
+    let cert = block
+        .parse_x509()
+        .map_err(|e| format!("the certificate does not parse: {e}"))?;
+    let info = CertificateInfo {
+        subject: cert.subject().to_string(),
+        serial: hex::encode(cert.raw_serial()),
+        not_after: rfc3339(cert.validity().not_after.timestamp()),
+        sha256_fingerprint: hex::encode(Sha256::digest(&block.contents)),
+    };
+    Ok(Parsed {
+        info,
+        public_key: cert.public_key().subject_public_key.data.to_vec(),
+    })
+}
+
+/// The raw public key of a PEM private key.
+pub(crate) fn key_public(pem: &str) -> Result<Vec<u8>, String> {
+    use rcgen::PublicKeyData;
+    rcgen::KeyPair::from_pem(pem)
+        .map(|k| k.der_bytes().to_vec())
+        .map_err(|e| format!("the key does not parse: {e}"))
+}
+
+/// Whether the certificate PEM `cert` is for the private key PEM `key`.
+pub(crate) fn pair_matches(cert: &[u8], key: &str) -> Result<Parsed, String> {
+    let parsed = parse_leaf(cert)?;
+    if parsed.public_key != key_public(key)? {
+        return Err("the certificate is not for this key".into());
+    }
+    Ok(parsed)
+}
+
+/// Seconds since the epoch as `2026-01-31T12:00:00Z` (Howard Hinnant's
+/// `civil_from_days`; no date library for one format).
+fn rfc3339(secs: i64) -> String {
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+impl HostState {
+    /// The files to act on, once the capability and the agent's mTLS
+    /// configuration are both there.
+    fn certificate_target(&self) -> Result<CertificateTarget, HostError> {
+        if !self.job.sandbox.certificates {
+            return Err(super::not_granted(self, "certificates (read-write)"));
+        }
+        if self.job.should_stop() {
+            return Err(HostError::Cancelled);
+        }
+        self.job.sandbox.certificate_target.clone().ok_or_else(|| {
+            HostError::Failed(
+                "this agent does not connect with a client certificate \
+                 ([broker.tls] cert and key): there is no certificate to rotate"
+                    .into(),
+            )
+        })
+    }
+
+    fn log_info(&self, message: &str) {
+        let tag = &self.job.tag;
+        tracing::info!(target: "plugin", plugin = %tag.plugin, job_id = %tag.job_id, "{message}");
+    }
+}
+
+/// A CSR for `key` with subject CN = `thing`.
+fn csr_for(key: &rcgen::KeyPair, thing: &str) -> Result<String, HostError> {
+    let failed = |e: rcgen::Error| HostError::Failed(format!("cannot make the CSR: {e}"));
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(failed)?;
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, thing);
+    params
+        .serialize_request(key)
+        .map_err(failed)?
+        .pem()
+        .map_err(failed)
+}
+
+impl Host for HostState {
+    fn create_csr(&mut self) -> Result<String, HostError> {
+        let target = self.certificate_target()?;
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
+            .map_err(|e| HostError::Failed(format!("cannot make a key pair: {e}")))?;
+        let csr = csr_for(&key, &target.thing_name)?;
+        // A certificate staged for an earlier key is of no use any more.
+        let staged = with_suffix(&target.cert, NEXT);
+        match fs::remove_file(&staged) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                return Err(HostError::Failed(format!(
+                    "cannot remove {}: {e}",
+                    staged.display()
+                )))
+            }
+            _ => {}
+        }
+        let pending = with_suffix(&target.key, NEXT);
+        let secret = Zeroizing::new(key.serialize_pem());
+        write_file(&pending, secret.as_bytes(), KEY_MODE).map_err(|e| {
+            HostError::Failed(format!(
+                "cannot write the new key {}: {e}",
+                pending.display()
+            ))
+        })?;
+        self.log_info(&format!(
+            "new key pair made for {}; the private key stays in {}",
+            target.thing_name,
+            pending.display()
+        ));
+        Ok(csr)
+    }
+
+    fn submit_csr(&mut self, url: String) -> Result<CertificateInfo, HostError> {
+        let target = self.certificate_target()?;
+        let Some(grant) = self.job.sandbox.download.clone() else {
+            return Err(super::not_granted(self, "download"));
+        };
+        let url = Url::parse(&url)
+            .map_err(|e| HostError::InvalidArgument(format!("invalid url: {e}")))?;
+        if let Err(why) = grant.check(&url) {
+            tracing::warn!(target: "plugin", plugin = %self.job.tag.plugin, job_id = %self.job.tag.job_id,
+                "CSR submission to {} refused: {why}", redact(&url));
+            return Err(HostError::NotPermitted(why));
+        }
+        let pending = with_suffix(&target.key, NEXT);
+        let key_pem = match fs::read_to_string(&pending) {
+            Ok(pem) => Zeroizing::new(pem),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(HostError::InvalidArgument(
+                    "no pending key: call create-csr first".into(),
+                ))
+            }
+            Err(e) => {
+                return Err(HostError::Failed(format!(
+                    "cannot read {}: {e}",
+                    pending.display()
+                )))
+            }
+        };
+        let key = rcgen::KeyPair::from_pem(&key_pem)
+            .map_err(|e| HostError::Failed(format!("the pending key does not parse: {e}")))?;
+        let csr = csr_for(&key, &target.thing_name)?;
+        self.log_info(&format!("sending the CSR to {}", redact(&url)));
+        let job = &self.job;
+        let stopped = || job.should_stop();
+        let body = block_on(post(&url, csr, &stopped))
+            .ok_or_else(|| HostError::Failed("no async runtime for the request".into()))??;
+        let parsed = pair_matches(&body, &key_pem).map_err(|why| {
+            HostError::Failed(format!("the CSR endpoint's answer was refused: {why}"))
+        })?;
+        let staged = with_suffix(&target.cert, NEXT);
+        write_file(&staged, &body, CERT_MODE)
+            .map_err(|e| HostError::Failed(format!("cannot stage {}: {e}", staged.display())))?;
+        self.log_info(&format!(
+            "new certificate staged: {} serial {} until {}",
+            parsed.info.subject, parsed.info.serial, parsed.info.not_after
+        ));
+        Ok(parsed.info)
+    }
+
+    fn install(&mut self) -> Result<(), HostError> {
+        let target = self.certificate_target()?;
+        for staged in [
+            with_suffix(&target.cert, NEXT),
+            with_suffix(&target.key, NEXT),
+        ] {
+            if !staged.is_file() {
+                return Err(HostError::InvalidArgument(format!(
+                    "nothing staged ({} is missing): call create-csr and submit-csr first",
+                    staged.display()
+                )));
+            }
+        }
+        self.log_info("certificate installation requested");
+        self.job.install_certificate = true;
+        Ok(())
+    }
+}
+
+/// POSTs `csr` to `url` and returns the body of a 200 answer (at most
+/// [`MAX_CERTIFICATE_RESPONSE_BYTES`]), checking `stopped` while waiting.
+async fn post(url: &Url, csr: String, stopped: &dyn Fn() -> bool) -> Result<Vec<u8>, HostError> {
+    let request = client()
+        .post(url.clone())
+        .header(CONTENT_TYPE, "application/pkcs10")
+        .body(csr)
+        .send();
+    let started = Instant::now();
+    tokio::pin!(request);
+    let mut response = loop {
+        if stopped() {
+            return Err(HostError::Cancelled);
+        }
+        match tokio::time::timeout(POLL, &mut request).await {
+            Ok(Ok(response)) => break response,
+            Ok(Err(e)) => {
+                return Err(HostError::Failed(format!(
+                    "the CSR request failed: {}",
+                    without_url(&e)
+                )))
+            }
+            Err(_) if started.elapsed() >= STALL_TIMEOUT => {
+                return Err(HostError::Failed(format!(
+                    "the CSR endpoint did not answer within {} s",
+                    STALL_TIMEOUT.as_secs()
+                )))
+            }
+            Err(_) => {}
+        }
+    };
+    let status = response.status();
+    let mut body = Vec::new();
+    loop {
+        if stopped() {
+            return Err(HostError::Cancelled);
+        }
+        let chunk = match tokio::time::timeout(POLL, response.chunk()).await {
+            Err(_) if started.elapsed() >= STALL_TIMEOUT => {
+                return Err(HostError::Failed(
+                    "the CSR endpoint's answer stalled".into(),
+                ))
+            }
+            Err(_) => continue,
+            Ok(Err(e)) => {
+                return Err(HostError::Failed(format!(
+                    "reading the CSR endpoint's answer: {}",
+                    without_url(&e)
+                )))
+            }
+            Ok(Ok(None)) => break,
+            Ok(Ok(Some(chunk))) => chunk,
+        };
+        if body.len() + chunk.len() > MAX_CERTIFICATE_RESPONSE_BYTES {
+            return Err(HostError::LimitExceeded(format!(
+                "the CSR endpoint's answer is over {MAX_CERTIFICATE_RESPONSE_BYTES} bytes"
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    if status != reqwest::StatusCode::OK {
+        let text = String::from_utf8_lossy(&body);
+        let message = crate::runtime::one_line(text.trim());
+        let message: String = message.chars().take(200).collect();
+        return Err(HostError::Failed(format!(
+            "the CSR endpoint answered HTTP {}: {message}",
+            status.as_u16()
+        )));
+    }
+    Ok(body)
+}
+
+#[cfg(test)]
+#[path = "certificates_tests.rs"]
+mod tests;

@@ -1,0 +1,254 @@
+//! The `certificates` import against a real HTTP server on loopback that
+//! plays the operator's CA: it signs what it is sent, or answers with a
+//! certificate for some other key.
+
+use super::*;
+use crate::executor::{CancelToken, NullObserver};
+use crate::runtime::store::{new_store, JobTag};
+use crate::runtime::{
+    AllocatorChoice, DownloadGrant, EngineConfig, ExecutionLimits, Runtime, Sandbox,
+};
+use std::net::SocketAddr;
+use std::sync::OnceLock;
+use wasmtime::Store;
+
+fn runtime() -> &'static Runtime {
+    static RUNTIME: OnceLock<std::sync::Arc<Runtime>> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        Runtime::new(&EngineConfig {
+            allocator: AllocatorChoice::OnDemand,
+            ..EngineConfig::default()
+        })
+        .unwrap()
+    })
+}
+
+/// A test CA's issuer.
+fn ca() -> rcgen::Issuer<'static, rcgen::KeyPair> {
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "test CA");
+    rcgen::Issuer::new(params, rcgen::KeyPair::generate().unwrap())
+}
+
+/// `POST /sign` signs the CSR's key (CN from the CSR); `POST /other`
+/// answers with a certificate for a key of its own; `POST /refuse` is 403.
+fn server() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let app = axum::Router::new()
+                .route(
+                    "/sign",
+                    axum::routing::post(
+                        |headers: axum::http::HeaderMap, body: String| async move {
+                            assert_eq!(headers.get("content-type").unwrap(), "application/pkcs10");
+                            let csr =
+                                rcgen::CertificateSigningRequestParams::from_pem(&body).unwrap();
+                            csr.signed_by(&ca()).unwrap().pem()
+                        },
+                    ),
+                )
+                .route(
+                    "/other",
+                    axum::routing::post(|| async {
+                        let key = rcgen::KeyPair::generate().unwrap();
+                        let mut params =
+                            rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+                        params
+                            .distinguished_name
+                            .push(rcgen::DnType::CommonName, "t1");
+                        params.signed_by(&key, &ca()).unwrap().pem()
+                    }),
+                )
+                .route(
+                    "/refuse",
+                    axum::routing::post(|| async {
+                        (
+                            axum::http::StatusCode::FORBIDDEN,
+                            r#"{"message":"expired"}"#,
+                        )
+                    }),
+                );
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    addr
+}
+
+struct Setup {
+    dir: tempfile::TempDir,
+    store: Store<HostState>,
+}
+
+fn setup(certificates: bool, download: Option<&SocketAddr>) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("device.pem"), "current cert").unwrap();
+    std::fs::write(dir.path().join("device.key"), "current key").unwrap();
+    let sandbox = Sandbox {
+        certificates,
+        certificate_target: Some(CertificateTarget {
+            thing_name: "t1".into(),
+            cert: dir.path().join("device.pem"),
+            key: dir.path().join("device.key"),
+        }),
+        download: download.map(|addr| DownloadGrant {
+            hosts: vec![addr.to_string()],
+            allow_http: true,
+        }),
+        ..Sandbox::empty()
+    };
+    let tag = JobTag {
+        plugin: "rotate-certificate".into(),
+        job_id: "job-1".into(),
+        execution_number: 1,
+    };
+    let store = new_store(
+        runtime(),
+        &sandbox,
+        &ExecutionLimits::default(),
+        tag,
+        Box::new(NullObserver::default()),
+        CancelToken::new(),
+    )
+    .unwrap();
+    Setup { dir, store }
+}
+
+#[test]
+fn the_csr_names_the_thing_and_carries_the_pending_key() {
+    let mut s = setup(true, None);
+    let csr = s.store.data_mut().create_csr().unwrap();
+    let parsed = rcgen::CertificateSigningRequestParams::from_pem(&csr).unwrap();
+    let cn = parsed
+        .params
+        .distinguished_name
+        .get(&rcgen::DnType::CommonName)
+        .cloned();
+    assert_eq!(cn, Some(rcgen::DnValue::Utf8String("t1".into())));
+    let pending = s.dir.path().join("device.key.next");
+    let key = std::fs::read_to_string(&pending).unwrap();
+    use rcgen::PublicKeyData;
+    assert_eq!(parsed.public_key.der_bytes(), key_public(&key).unwrap());
+    assert!(!csr.contains("PRIVATE"), "the CSR carries no private key");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&pending).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    // The current pair is untouched.
+    assert_eq!(
+        std::fs::read_to_string(s.dir.path().join("device.key")).unwrap(),
+        "current key"
+    );
+    // A second CSR replaces the pending key.
+    s.store.data_mut().create_csr().unwrap();
+    assert_ne!(std::fs::read_to_string(&pending).unwrap(), key);
+}
+
+#[test]
+fn a_certificate_for_the_pending_key_is_staged_and_installable() {
+    let addr = server();
+    let mut s = setup(true, Some(&addr));
+    let state = s.store.data_mut();
+    assert!(matches!(
+        state.install(),
+        Err(HostError::InvalidArgument(_))
+    ));
+    state.create_csr().unwrap();
+    let info = state
+        .submit_csr(format!("http://{addr}/sign?signature=secret"))
+        .unwrap();
+    assert_eq!(info.subject, "CN=t1");
+    assert_eq!(info.sha256_fingerprint.len(), 64);
+    assert!(info.not_after.ends_with('Z'), "{}", info.not_after);
+    let staged = std::fs::read(s.dir.path().join("device.pem.next")).unwrap();
+    let leaf = parse_leaf(&staged).unwrap().info;
+    assert_eq!(
+        (leaf.serial, leaf.sha256_fingerprint),
+        (info.serial, info.sha256_fingerprint)
+    );
+    state.install().unwrap();
+    assert!(state.job.install_certificate);
+}
+
+#[test]
+fn a_certificate_for_another_key_is_refused() {
+    let addr = server();
+    let mut s = setup(true, Some(&addr));
+    let state = s.store.data_mut();
+    state.create_csr().unwrap();
+    match state.submit_csr(format!("http://{addr}/other")) {
+        Err(HostError::Failed(m)) => assert!(m.contains("not for this key"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(!s.dir.path().join("device.pem.next").exists());
+    match s
+        .store
+        .data_mut()
+        .submit_csr(format!("http://{addr}/refuse"))
+    {
+        Err(HostError::Failed(m)) => {
+            assert!(m.contains("HTTP 403: {\"message\":\"expired\"}"), "{m}")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn ungranted_or_off_the_allow_list_is_not_permitted() {
+    let addr = server();
+    let mut s = setup(false, Some(&addr));
+    let state = s.store.data_mut();
+    for result in [
+        state.create_csr().map(drop),
+        state.submit_csr(format!("http://{addr}/sign")).map(drop),
+        state.install(),
+    ] {
+        match result {
+            Err(HostError::NotPermitted(m)) => assert!(m.contains("certificates"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(!s.dir.path().join("device.key.next").exists());
+    let mut s = setup(true, Some(&addr));
+    s.store.data_mut().create_csr().unwrap();
+    match s
+        .store
+        .data_mut()
+        .submit_csr("http://elsewhere.example/sign".into())
+    {
+        Err(HostError::NotPermitted(m)) => assert!(m.contains("allow-list"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    let mut s = setup(true, None);
+    s.store.data_mut().create_csr().unwrap();
+    match s.store.data_mut().submit_csr(format!("http://{addr}/sign")) {
+        Err(HostError::NotPermitted(m)) => assert!(m.contains("download"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn without_a_client_certificate_there_is_nothing_to_rotate() {
+    let mut s = setup(true, None);
+    s.store.data_mut().job.sandbox.certificate_target = None;
+    match s.store.data_mut().create_csr() {
+        Err(HostError::Failed(m)) => assert!(m.contains("[broker.tls] cert and key"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn rfc3339_dates() {
+    assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+    assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+    assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
+}

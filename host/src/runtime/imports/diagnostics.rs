@@ -1,0 +1,136 @@
+//! `jobhost:plugin/diagnostics`: `take-snapshot`, the agent as a plugin
+//! granted the `diagnostics` capability sees it. The data comes from
+//! [`crate::diagnostics`]; this file only checks the grant and converts
+//! to the WIT records.
+
+use crate::diagnostics::{PluginInfo, Snapshot};
+use crate::runtime::bindings::diagnostics as wit;
+use crate::runtime::bindings::types::HostError;
+use crate::runtime::store::HostState;
+
+impl wit::Host for HostState {
+    fn take_snapshot(&mut self) -> Result<wit::Snapshot, HostError> {
+        if !self.job.sandbox.diagnostics {
+            return Err(super::not_granted(self, "diagnostics"));
+        }
+        if self.job.should_stop() {
+            return Err(HostError::Cancelled);
+        }
+        let Some(source) = &self.job.diagnostics else {
+            // Only an embedder that runs executions by hand gets here.
+            return Err(HostError::Failed(
+                "this host offers no diagnostics for the execution".into(),
+            ));
+        };
+        let snapshot = source.snapshot();
+        let tag = &self.job.tag;
+        tracing::info!(target: "plugin", plugin = %tag.plugin, job_id = %tag.job_id,
+            "diagnostics snapshot taken ({} plugins, {} log lines)", snapshot.plugins.len(), snapshot.recent_log.len());
+        Ok(to_wit(snapshot))
+    }
+}
+
+fn to_wit(s: Snapshot) -> wit::Snapshot {
+    wit::Snapshot {
+        agent_version: s.agent_version,
+        thing_name: s.thing_name,
+        agent_uptime_secs: s.agent_uptime_secs,
+        system_uptime_secs: s.system_uptime_secs,
+        memory_total_bytes: s.memory_total_bytes,
+        memory_available_bytes: s.memory_available_bytes,
+        disk_total_bytes: s.disk_total_bytes,
+        disk_free_bytes: s.disk_free_bytes,
+        plugins: s.plugins.into_iter().map(plugin_to_wit).collect(),
+        broker_endpoint: s.broker_endpoint,
+        broker_connected: s.broker_connected,
+        broker_reconnects: s.broker_reconnects,
+        recent_log: s.recent_log,
+    }
+}
+
+fn plugin_to_wit(p: PluginInfo) -> wit::PluginInfo {
+    wit::PluginInfo {
+        name: p.name,
+        version: p.version,
+        digest: p.digest,
+        key_id: p.key_id,
+        operations: p.operations,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnostics::AgentDiagnostics;
+    use crate::executor::{CancelToken, NullObserver};
+    use crate::runtime::store::{new_store, JobTag};
+    use crate::runtime::{AllocatorChoice, EngineConfig, ExecutionLimits, Runtime, Sandbox};
+    use wit::Host as _;
+
+    fn snapshot(
+        granted: bool,
+        source: Option<AgentDiagnostics>,
+    ) -> Result<wit::Snapshot, HostError> {
+        let runtime = Runtime::new(&EngineConfig {
+            allocator: AllocatorChoice::OnDemand,
+            ..EngineConfig::default()
+        })
+        .unwrap();
+        let sandbox = Sandbox {
+            diagnostics: granted,
+            ..Sandbox::empty()
+        };
+        let tag = JobTag {
+            plugin: "diag".into(),
+            job_id: "job-1".into(),
+            execution_number: 1,
+        };
+        let mut store = new_store(
+            &runtime,
+            &sandbox,
+            &ExecutionLimits::default(),
+            tag,
+            Box::new(NullObserver::default()),
+            CancelToken::new(),
+        )
+        .unwrap();
+        store.data_mut().job.diagnostics = source;
+        store.data_mut().take_snapshot()
+    }
+
+    fn local() -> AgentDiagnostics {
+        AgentDiagnostics::local(
+            PluginInfo {
+                name: "diag".into(),
+                version: "1.2.3".into(),
+                digest: "ab".repeat(32),
+                key_id: "0123456789abcdef01234567".into(),
+                operations: vec!["diagnostics".into()],
+            },
+            std::path::PathBuf::from("."),
+        )
+    }
+
+    #[test]
+    fn without_the_grant_the_call_is_not_permitted() {
+        match snapshot(false, Some(local())) {
+            Err(HostError::NotPermitted(m)) => {
+                assert!(m.contains("`diagnostics` capability"), "{m}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn with_the_grant_the_snapshot_describes_the_agent() {
+        let s = snapshot(true, Some(local())).unwrap();
+        assert_eq!(s.agent_version, env!("CARGO_PKG_VERSION"));
+        assert!(!s.broker_connected);
+        assert_eq!(s.plugins.len(), 1);
+        assert_eq!(
+            (s.plugins[0].name.as_str(), s.plugins[0].version.as_str()),
+            ("diag", "1.2.3")
+        );
+        assert!(matches!(snapshot(true, None), Err(HostError::Failed(_))));
+    }
+}

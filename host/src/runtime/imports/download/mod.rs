@@ -1,0 +1,218 @@
+//! `jobhost:plugin/download`: streaming HTTP(S) downloads into a granted,
+//! writable directory.
+//!
+//! The body streams to a temporary file next to the destination while its
+//! sha256 and size are checked; only a complete, matching file is renamed
+//! into place, so a plugin never sees half a firmware image under the final
+//! name. Paths go through `cap-std`, so a symlink planted inside the granted
+//! directory cannot redirect the write outside it.
+//!
+//! Field networks drop: an interrupted download resumes where it stopped
+//! (`Range` / `If-Range`), transient failures are retried with backoff, and
+//! an expired presigned URL is replaced by a fresh one from the job document
+//! fetched again (`transfer`, `refresh`). While the body streams, the
+//! execution's statusDetails carry the progress ([`PROGRESS_KEY`]).
+
+/// The HTTP client and log redaction, shared with other transfers.
+pub(crate) mod http;
+mod refresh;
+mod transfer;
+
+use http::{block_on, redact};
+
+use crate::runtime::bindings::download::{Host, Request, Response};
+use crate::runtime::bindings::types::HostError;
+use crate::runtime::sandbox::DownloadGrant;
+use crate::runtime::store::{HostState, JobCtx};
+use cap_std::fs::Dir;
+use reqwest::Url;
+use std::path::Path;
+use std::time::{Duration, Instant};
+use transfer::{Hooks, Target};
+
+/// The statusDetails key with the download's progress, e.g. `"42%"`.
+pub const PROGRESS_KEY: &str = "downloadProgress";
+
+/// The statusDetails key with the bytes on disk so far.
+pub const BYTES_KEY: &str = "downloadedBytes";
+
+/// Progress is reported at most this often (the agent rate-limits what it
+/// publishes as well; this keeps the plugin's thread from flooding it).
+const PROGRESS_INTERVAL: Duration = Duration::from_secs(1);
+
+impl Host for HostState {
+    fn fetch(&mut self, request: Request) -> Result<Response, HostError> {
+        let Some(grant) = self.job.sandbox.download.clone() else {
+            return Err(super::not_granted(self, "download"));
+        };
+        let url = Url::parse(&request.url)
+            .map_err(|e| HostError::InvalidArgument(format!("invalid url: {e}")))?;
+        if let Err(why) = grant.check(&url) {
+            tracing::warn!(target: "plugin", plugin = %self.job.tag.plugin, "download refused: {why}");
+            return Err(HostError::NotPermitted(why));
+        }
+        let expected = match &request.sha256 {
+            Some(h) if h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                Some(h.to_ascii_lowercase())
+            }
+            Some(h) => {
+                return Err(HostError::InvalidArgument(format!(
+                    "sha256 {h:?} is not 64 hex characters"
+                )))
+            }
+            None => None,
+        };
+        let (dir_grant, relative) = self
+            .job
+            .sandbox
+            .resolve_writable(&request.destination)
+            .map_err(HostError::InvalidArgument)?;
+        let dir = Dir::open_ambient_dir(&dir_grant.host, cap_std::ambient_authority())
+            .map_err(|e| HostError::Failed(format!("cannot open {}: {e}", dir_grant.guest)))?;
+        let started = Instant::now();
+        let shown = redact(&url);
+        let target = Target {
+            dir: &dir,
+            relative: &relative,
+            max_bytes: request.max_bytes,
+            expected: expected.as_deref(),
+        };
+        let mut hooks = PluginHooks {
+            job: &mut self.job,
+            grant: &grant,
+            last_progress: None,
+        };
+        let result = block_on(transfer::download(url, &target, &mut hooks)).unwrap_or_else(|| {
+            Err(HostError::Failed(
+                "cannot start an async runtime for the download".into(),
+            ))
+        });
+        let job = &self.job;
+        match &result {
+            Ok(r) => {
+                tracing::info!(target: "plugin", plugin = %job.tag.plugin, job_id = %job.tag.job_id,
+                "downloaded {} bytes from {shown} to {} in {:.1} s", r.bytes, request.destination, started.elapsed().as_secs_f64())
+            }
+            Err(e) => {
+                tracing::warn!(target: "plugin", plugin = %job.tag.plugin, job_id = %job.tag.job_id,
+                "download from {shown} failed: {}", transfer::message(e))
+            }
+        }
+        result
+    }
+}
+
+/// What a plugin's download reports to and asks of its execution.
+struct PluginHooks<'a> {
+    job: &'a mut JobCtx,
+    grant: &'a DownloadGrant,
+    /// When progress was last reported, and the percentage then.
+    last_progress: Option<(Instant, Option<u64>)>,
+}
+
+impl Hooks for PluginHooks<'_> {
+    fn stopped(&self) -> bool {
+        self.job.should_stop()
+    }
+
+    fn progress(&mut self, done: u64, total: Option<u64>) {
+        let percent = total.map(|t| done.saturating_mul(100).checked_div(t).unwrap_or(100));
+        let due = match self.last_progress {
+            None => true,
+            Some((at, last)) => {
+                percent != last && (percent == Some(100) || at.elapsed() >= PROGRESS_INTERVAL)
+            }
+        };
+        if !due {
+            return;
+        }
+        self.last_progress = Some((Instant::now(), percent));
+        // On top of what the plugin itself last reported ("step": …).
+        let mut details = self.job.last_progress.clone();
+        if let Some(percent) = percent {
+            details.insert(PROGRESS_KEY, &format!("{percent}%"));
+        }
+        details.insert(BYTES_KEY, &done.to_string());
+        details.fit(self.job.max_details_bytes, &[PROGRESS_KEY, BYTES_KEY]);
+        self.job.observer.progress(&details);
+    }
+
+    fn refresh(&mut self, url: &Url) -> Option<Url> {
+        let (cancel, deadline) = (self.job.cancel.clone(), self.job.deadline);
+        let stop = move || cancel.is_cancelled() || Instant::now() >= deadline;
+        let fresh_document = match self.job.observer.refresh_document(&stop) {
+            Ok(document) => document,
+            Err(why) => {
+                self.note(&format!("cannot fetch the job document again: {why}"));
+                return None;
+            }
+        };
+        let fresh = refresh::fresh_url(&self.job.document, &fresh_document, url.as_str())
+            .and_then(|fresh| Url::parse(&fresh).ok())?;
+        if let Err(why) = self.grant.check(&fresh) {
+            self.note(&format!("the fresh URL is refused: {why}"));
+            return None;
+        }
+        self.job.document = fresh_document;
+        Some(fresh)
+    }
+
+    fn note(&self, message: &str) {
+        let tag = &self.job.tag;
+        tracing::warn!(target: "plugin", plugin = %tag.plugin, job_id = %tag.job_id, "{message}");
+    }
+}
+
+/// Downloads `url` into `dir/name` for the host itself (the built-in
+/// `install-plugin`): the same streaming, size cap, resume, retries and
+/// rename-into-place as the plugin import; the caller compares the returned
+/// sha256 (a mismatch is the job's fault, not the network's). Blocks the
+/// calling thread (a blocking-pool thread in the agent). Errors never
+/// contain the URL's query, where presigned credentials live.
+pub(crate) fn fetch_for_host(
+    url: &Url,
+    dir: &Path,
+    name: &str,
+    max_bytes: u64,
+    stop: &dyn Fn() -> bool,
+) -> Result<Response, HostError> {
+    let dir = Dir::open_ambient_dir(dir, cap_std::ambient_authority())
+        .map_err(|e| HostError::Failed(format!("cannot open {}: {e}", dir.display())))?;
+    let started = Instant::now();
+    let target = Target {
+        dir: &dir,
+        relative: Path::new(name),
+        max_bytes: Some(max_bytes),
+        expected: None,
+    };
+    let mut hooks = HostHooks { stop };
+    let result =
+        block_on(transfer::download(url.clone(), &target, &mut hooks)).unwrap_or_else(|| {
+            Err(HostError::Failed(
+                "cannot start an async runtime for the download".into(),
+            ))
+        })?;
+    tracing::info!(target: "agent", "downloaded {} bytes from {} in {:.1} s", result.bytes, redact(url), started.elapsed().as_secs_f64());
+    Ok(result)
+}
+
+/// The host's own downloads: no progress to report, no document to refresh.
+struct HostHooks<'a> {
+    stop: &'a dyn Fn() -> bool,
+}
+
+impl Hooks for HostHooks<'_> {
+    fn stopped(&self) -> bool {
+        (self.stop)()
+    }
+
+    fn progress(&mut self, _done: u64, _total: Option<u64>) {}
+
+    fn refresh(&mut self, _url: &Url) -> Option<Url> {
+        None
+    }
+
+    fn note(&self, message: &str) {
+        tracing::warn!(target: "agent", "{message}");
+    }
+}
