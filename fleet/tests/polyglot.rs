@@ -5,9 +5,10 @@
 //!
 //! Their components are 12–19 MB, and the agent compiles each one when it
 //! starts (later starts read the compiled cache in the state directory).
-//! In a debug build of wasmtime that first compile takes minutes, so the
-//! first job of each agent waits with a longer guard ([`FIRST_JOB_WAIT`]);
-//! each test prints how long it took.
+//! Test builds optimise Cranelift (root Cargo.toml), which brings that
+//! first compile from minutes down to ~20 s; the first job of each agent
+//! still waits with a longer guard ([`FIRST_JOB_WAIT`]) for a loaded
+//! machine. Each test prints how long it took.
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
 mod support;
@@ -23,7 +24,7 @@ use support::service::{
 };
 
 /// Failure guard for the first job of an agent: it includes compiling the
-/// plugin in a debug-built wasmtime on a loaded 2-core machine.
+/// plugin, on a loaded 2-core machine.
 const FIRST_JOB_WAIT: Duration = Duration::from_secs(900);
 
 /// A device running one plugin, granted `grants` (its `[plugins.<name>]`
