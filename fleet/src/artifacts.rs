@@ -9,31 +9,29 @@
 //! for a limited time. The signature is the only credential a download
 //! needs, so devices never hold the operator's API token.
 //!
-//! The signing key is 32 random bytes created next to the artifacts on
-//! first use, readable by the owner only, like an SSH host key: URLs stay
-//! valid across restarts, and deleting the key revokes every URL at once.
+//! The signing key ([`KEY_FILE`], `crate::presign`) is created next to
+//! the artifacts on first use: URLs stay valid across restarts, and
+//! deleting the key revokes every URL at once.
 
 mod setup;
-mod writer;
 
 #[cfg(test)]
 mod tests;
 
-pub use writer::ArtifactWriter;
+// The upload area opens its directory the same way.
+pub(crate) use setup::{check_base_url, create_private_dir};
 
-// The upload area opens its directory and key the same way.
-pub(crate) use setup::{check_base_url, create_private_dir, load_or_create_key};
-
+use crate::presign::{KeyError, Signer};
+use crate::staged::{FileError, Receipt, StagedWriter};
 use crate::uploads::Uploads;
-use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-type HmacSha256 = Hmac<Sha256>;
+/// An artifact being written; see [`Artifacts::create`].
+pub type ArtifactWriter = StagedWriter<ArtifactInfo>;
 
 /// The file holding the URL-signing key. Its leading dot makes it an
 /// invalid artifact name, so it can never be served.
@@ -44,10 +42,6 @@ pub const PLACEHOLDER_PREFIX: &str = "${aws:iot:s3-presigned-url:";
 
 /// Longest artifact name.
 pub const NAME_MAX_CHARS: usize = 128;
-
-/// Uploads in progress are written under this prefix; the leading dot keeps
-/// half-written files unservable.
-const TEMP_PREFIX: &str = ".upload-";
 
 /// Why an artifact operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -97,6 +91,31 @@ pub struct ArtifactInfo {
     pub url: String,
 }
 
+/// The writer fills in what it counted and hashed.
+impl Receipt for ArtifactInfo {
+    fn complete(&mut self, size: u64, sha256: String) {
+        self.size = size;
+        self.sha256 = sha256;
+    }
+}
+
+/// The same path and OS error, as an artifact error.
+impl From<FileError> for ArtifactError {
+    fn from(FileError { path, source }: FileError) -> Self {
+        Self::Io { path, source }
+    }
+}
+
+/// The same messages as before the key moved to `crate::presign`.
+impl From<KeyError> for ArtifactError {
+    fn from(e: KeyError) -> Self {
+        match e {
+            KeyError::Unusable { path, reason } => Self::Key { path, reason },
+            KeyError::Io { path, source } => Self::Io { path, source },
+        }
+    }
+}
+
 /// The placeholder an operator writes into a job document to have `url`
 /// presigned on every delivery.
 pub fn placeholder(url: &str) -> String {
@@ -123,9 +142,8 @@ pub fn check_name(name: &str) -> Result<(), ArtifactError> {
 /// The artifact directory, its signing key, and how URLs to it look.
 pub struct Artifacts {
     dir: PathBuf,
-    key: [u8; 32],
+    signer: Signer,
     base: String,
-    ttl: Duration,
     /// The other direction: devices' uploads, whose placeholders are
     /// resolved at the same deliveries ([`Artifacts::resolve_document`]).
     uploads: Option<Arc<Uploads>>,
@@ -140,7 +158,7 @@ impl std::fmt::Debug for Artifacts {
         f.debug_struct("Artifacts")
             .field("dir", &self.dir)
             .field("base", &self.base)
-            .field("ttl", &self.ttl)
+            .field("ttl", &self.signer.ttl())
             .finish_non_exhaustive()
     }
 }
@@ -153,12 +171,11 @@ impl Artifacts {
     pub fn open(dir: &Path, public_base_url: &str, ttl: Duration) -> Result<Self, ArtifactError> {
         let base = setup::check_base_url(public_base_url)?;
         setup::create_private_dir(dir)?;
-        let key = setup::load_or_create_key(&dir.join(KEY_FILE))?;
+        let signer = Signer::open(&dir.join(KEY_FILE), ttl)?;
         Ok(Self {
             dir: dir.to_owned(),
-            key,
+            signer,
             base,
-            ttl,
             uploads: None,
             certificates: None,
         })
@@ -223,7 +240,7 @@ impl Artifacts {
     pub fn put(&self, name: &str, bytes: &[u8]) -> Result<ArtifactInfo, ArtifactError> {
         let mut w = self.create(name)?;
         w.write(bytes)?;
-        w.finish()
+        Ok(w.finish()?)
     }
 
     /// Starts writing artifact `name` piece by piece, for uploads too large
@@ -231,25 +248,13 @@ impl Artifacts {
     /// [`ArtifactWriter::finish`]; dropping the writer discards the upload.
     pub fn create(&self, name: &str) -> Result<ArtifactWriter, ArtifactError> {
         check_name(name)?;
-        let file = tempfile::Builder::new()
-            .prefix(TEMP_PREFIX)
-            .tempfile_in(&self.dir)
-            .map_err(|source| ArtifactError::Io {
-                path: self.dir.clone(),
-                source,
-            })?;
-        Ok(ArtifactWriter {
-            file,
-            hasher: Sha256::new(),
+        let info = ArtifactInfo {
+            name: name.to_owned(),
             size: 0,
-            path: self.dir.join(name),
-            info: ArtifactInfo {
-                name: name.to_owned(),
-                size: 0,
-                sha256: String::new(),
-                url: self.url_of(name),
-            },
-        })
+            sha256: String::new(),
+            url: self.url_of(name),
+        };
+        Ok(StagedWriter::create(&self.dir, name, info)?)
     }
 
     /// A presigned version of `url`, valid until `now` + the TTL, or None
@@ -260,23 +265,14 @@ impl Artifacts {
             .strip_prefix(self.base.as_str())?
             .strip_prefix("/artifacts/")?;
         check_name(name).ok()?;
-        let ttl = i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX);
-        let expires = now.saturating_add(ttl);
-        let signature = hex::encode(self.mac(name, expires).finalize().into_bytes());
-        Some(format!("{url}?expires={expires}&signature={signature}"))
+        self.signer.sign_url(url, &[name], now)
     }
 
     /// Whether `signature` is ours for `name` and `expires`, and `now` is
-    /// not past `expires`. The comparison is constant-time, so a forger
-    /// learns nothing from how long a refusal takes.
+    /// not past `expires` (constant-time: `crate::presign`). The signed
+    /// message is `name|expires`: URLs already handed out depend on it.
     pub fn verify(&self, name: &str, expires: i64, signature: &str, now: i64) -> bool {
-        if check_name(name).is_err() || now > expires {
-            return false;
-        }
-        let Ok(signature) = hex::decode(signature) else {
-            return false;
-        };
-        self.mac(name, expires).verify_slice(&signature).is_ok()
+        check_name(name).is_ok() && self.signer.verify(&[name], expires, signature, now)
     }
 
     /// `document` with every `${aws:iot:s3-presigned-url:<url>}`, in any
@@ -289,60 +285,18 @@ impl Artifacts {
         document: &serde_json::Value,
         now: i64,
     ) -> serde_json::Value {
-        use serde_json::Value;
-        match document {
-            Value::String(s) => Value::String(self.resolve_in_str(s, now)),
-            Value::Array(items) => Value::Array(
-                items
-                    .iter()
-                    .map(|v| self.resolve_placeholders(v, now))
-                    .collect(),
-            ),
-            Value::Object(map) => Value::Object(
-                map.iter()
-                    .map(|(k, v)| (k.clone(), self.resolve_placeholders(v, now)))
-                    .collect(),
-            ),
-            other => other.clone(),
-        }
-    }
-
-    fn resolve_in_str(&self, s: &str, now: i64) -> String {
-        let mut out = String::with_capacity(s.len());
-        let mut rest = s;
-        while let Some(start) = rest.find(PLACEHOLDER_PREFIX) {
-            out.push_str(&rest[..start]);
-            let after = &rest[start + PLACEHOLDER_PREFIX.len()..];
-            let Some(end) = after.find('}') else {
-                // Unterminated: not a placeholder, keep the text.
-                out.push_str(&rest[start..]);
-                return out;
-            };
-            let url = &after[..end];
-            match self.presign(url, now) {
-                Some(signed) => out.push_str(&signed),
-                None => {
+        crate::placeholders::map_strings(document, &|s| {
+            crate::placeholders::replace(s, PLACEHOLDER_PREFIX, |url| {
+                let signed = self.presign(url, now);
+                if signed.is_none() {
                     tracing::warn!(
                         url,
                         base = %self.base,
                         "leaving a presigned-URL placeholder unresolved: the URL is not an artifact of this server"
                     );
-                    out.push_str(&rest[start..start + PLACEHOLDER_PREFIX.len() + end + 1]);
                 }
-            }
-            rest = &after[end + 1..];
-        }
-        out.push_str(rest);
-        out
-    }
-
-    /// The MAC over `name|expires`; `|` cannot occur in a name, so no two
-    /// (name, expires) pairs share an input.
-    fn mac(&self, name: &str, expires: i64) -> HmacSha256 {
-        // HMAC takes keys of any length: this cannot fail.
-        let mut mac = <HmacSha256 as Mac>::new_from_slice(&self.key)
-            .unwrap_or_else(|_| unreachable!("HMAC accepts 32-byte keys"));
-        mac.update(format!("{name}|{expires}").as_bytes());
-        mac
+                signed
+            })
+        })
     }
 }

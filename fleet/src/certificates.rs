@@ -12,17 +12,14 @@
 //! `jobhost-fleet serve --ca-cert/--ca-key`. In mTLS mode that is normally
 //! the CA the broker trusts for client certificates (`--tls-client-ca`).
 
-use hmac::{Hmac, Mac};
+use crate::presign::Signer;
 use jobhost_protocol::topics::{is_valid_job_id, is_valid_thing_name};
 use rcgen::{
     CertificateSigningRequestParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     Issuer, KeyPair, KeyUsagePurpose, SerialNumber,
 };
-use sha2::Sha256;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-type HmacSha256 = Hmac<Sha256>;
 
 /// What an operator writes into a job document for the CSR endpoint.
 pub const PLACEHOLDER: &str = "${jobhost:csr-url}";
@@ -75,9 +72,8 @@ pub enum CsrError {
 pub struct CertificateAuthority {
     issuer: Issuer<'static, KeyPair>,
     base: String,
-    ttl: Duration,
     validity: Duration,
-    key: [u8; 32],
+    signer: Signer,
 }
 
 /// Hand-written so that no key reaches a log.
@@ -117,14 +113,13 @@ impl CertificateAuthority {
                 source,
             }
         })?;
-        let url_key = crate::artifacts::load_or_create_key(&data_dir.join(KEY_FILE))
-            .map_err(|e| CaError::Key(e.to_string()))?;
+        let signer =
+            Signer::open(&data_dir.join(KEY_FILE), ttl).map_err(|e| CaError::Key(e.to_string()))?;
         Ok(Self {
             issuer,
             base: public_base_url.trim_end_matches('/').to_owned(),
-            ttl,
             validity: DEFAULT_VALIDITY,
-            key: url_key,
+            signer,
         })
     }
 
@@ -145,13 +140,8 @@ impl CertificateAuthority {
         if !is_valid_thing_name(thing) || !is_valid_job_id(job_id) {
             return None;
         }
-        let ttl = i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX);
-        let expires = now.saturating_add(ttl);
-        let signature = hex::encode(self.mac(thing, job_id, expires).finalize().into_bytes());
-        Some(format!(
-            "{}?expires={expires}&signature={signature}",
-            self.url_of(thing, job_id)
-        ))
+        let url = self.url_of(thing, job_id);
+        self.signer.sign_url(&url, &parts(thing, job_id), now)
     }
 
     /// Whether `signature` is ours for (thing, job) until `expires` and
@@ -164,15 +154,11 @@ impl CertificateAuthority {
         signature: &str,
         now: i64,
     ) -> bool {
-        if !is_valid_thing_name(thing) || !is_valid_job_id(job_id) || now > expires {
-            return false;
-        }
-        let Ok(signature) = hex::decode(signature) else {
-            return false;
-        };
-        self.mac(thing, job_id, expires)
-            .verify_slice(&signature)
-            .is_ok()
+        is_valid_thing_name(thing)
+            && is_valid_job_id(job_id)
+            && self
+                .signer
+                .verify(&parts(thing, job_id), expires, signature, now)
     }
 
     /// `document` with every [`PLACEHOLDER`], in any string at any depth,
@@ -184,32 +170,22 @@ impl CertificateAuthority {
         job_id: &str,
         now: i64,
     ) -> serde_json::Value {
-        use serde_json::Value;
-        match document {
-            Value::String(s) if s.contains(PLACEHOLDER) => match self.presign(thing, job_id, now) {
-                Some(url) => Value::String(s.replace(PLACEHOLDER, &url)),
+        crate::placeholders::map_strings(document, &|s| {
+            if !s.contains(PLACEHOLDER) {
+                return s.to_owned();
+            }
+            match self.presign(thing, job_id, now) {
+                Some(url) => s.replace(PLACEHOLDER, &url),
                 None => {
                     tracing::warn!(
                         thing,
                         job_id,
                         "leaving a CSR-URL placeholder unresolved: invalid thing or job"
                     );
-                    document.clone()
+                    s.to_owned()
                 }
-            },
-            Value::Array(items) => Value::Array(
-                items
-                    .iter()
-                    .map(|v| self.resolve_placeholders(v, thing, job_id, now))
-                    .collect(),
-            ),
-            Value::Object(map) => Value::Object(
-                map.iter()
-                    .map(|(k, v)| (k.clone(), self.resolve_placeholders(v, thing, job_id, now)))
-                    .collect(),
-            ),
-            other => other.clone(),
-        }
+            }
+        })
     }
 
     /// Verifies `csr` (PEM) and issues a client certificate for its public
@@ -249,15 +225,14 @@ impl CertificateAuthority {
             .map(|c| c.pem())
             .map_err(|e| CsrError::Signing(e.to_string()))
     }
+}
 
-    /// The MAC over `POST|thing|job|expires`: neither part can hold a `|`,
-    /// and the method in front keeps it from matching an upload signature.
-    fn mac(&self, thing: &str, job_id: &str, expires: i64) -> HmacSha256 {
-        let mut mac = <HmacSha256 as Mac>::new_from_slice(&self.key)
-            .unwrap_or_else(|_| unreachable!("HMAC accepts 32-byte keys"));
-        mac.update(format!("POST|{thing}|{job_id}|{expires}").as_bytes());
-        mac
-    }
+/// What a CSR URL's signature allows: a `POST` for (thing, job). The
+/// method in front keeps it from ever matching an upload signature; the
+/// signed message is `POST|thing|job|expires` (`crate::presign`), which
+/// URLs already handed out depend on.
+fn parts<'a>(thing: &'a str, job_id: &'a str) -> [&'a str; 3] {
+    ["POST", thing, job_id]
 }
 
 #[cfg(test)]

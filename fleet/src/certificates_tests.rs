@@ -46,6 +46,12 @@ fn urls_are_bound_to_thing_job_and_time() {
         "{url}"
     );
     let signature = url.rsplit("signature=").next().unwrap();
+    let key = dir.path().join(KEY_FILE);
+    let legacy = crate::presign::legacy_signature(&key, "POST|t1|job-1|1600");
+    assert_eq!(
+        signature, legacy,
+        "the signed message is POST|thing|job|expires"
+    );
     assert!(ca.verify("t1", "job-1", 1600, signature, 1600));
     assert!(!ca.verify("t1", "job-1", 1600, signature, 1601), "expired");
     assert!(

@@ -30,30 +30,9 @@ pub(super) async fn sign(
         )
             .into_response());
     };
-    let (mut expires, mut signature) = (None, None);
-    for pair in query.as_deref().unwrap_or("").split('&') {
-        match pair.split_once('=') {
-            Some(("expires", v)) => expires = Some(v.to_owned()),
-            Some(("signature", v)) => signature = Some(v.to_owned()),
-            _ => {}
-        }
-    }
-    let (Some(expires), Some(signature)) = (expires, signature) else {
-        return Err(ApiError::Forbidden(
-            "certificate requests need a presigned URL (expires and signature)".into(),
-        ));
-    };
-    let Ok(expires) = expires.parse::<i64>() else {
-        return Err(ApiError::Forbidden(
-            "the URL's expiry is not a number".into(),
-        ));
-    };
     let now = state.now();
-    if now > expires {
-        return Err(ApiError::Forbidden(format!(
-            "this URL expired at {expires} (now {now}); fetch the job document again for a fresh one"
-        )));
-    }
+    let query = query.as_deref().unwrap_or("");
+    let (expires, signature) = super::presigned::unexpired(query, "certificate requests", now)?;
     if !ca.verify(&thing, &job_id, expires, &signature, now) {
         return Err(ApiError::Forbidden(
             "the URL's signature is not valid for this thing and job".into(),

@@ -18,6 +18,8 @@
 //!   (management).
 //! - `certificates`: devices' CSRs signed behind presigned URLs (public).
 //! - `if_range`: the If-Range evaluation that tower-http's ServeFile lacks.
+//! - `presigned`: the `expires`/`signature` query the public routes share.
+//! - `body`: streaming an artifact's or upload's body to disk, size-capped.
 //!
 //! Every mutation sends the things whose pending lists changed on
 //! [`ApiState::changes`]; the MQTT side of the service turns them into
@@ -25,12 +27,14 @@
 
 mod artifacts;
 mod auth;
+mod body;
 mod certificates;
 mod error;
 mod executions;
 mod extract;
 mod if_range;
 mod jobs;
+mod presigned;
 mod templates;
 mod uploads;
 mod views;

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 use super::*;
+use crate::staged::TEMP_PREFIX;
 use serde_json::json;
 use std::fs;
 
@@ -61,6 +62,8 @@ fn signatures_expire_survive_restarts_and_resist_forgery() {
     let (_, query) = signed.split_once('?').unwrap();
     let sig = query.split_once("&signature=").unwrap().1;
     assert!(query.starts_with("expires=1600&"));
+    let legacy = crate::presign::legacy_signature(&dir.path().join(KEY_FILE), "fw.bin|1600");
+    assert_eq!(sig, legacy, "the signed message is name|expires");
     assert!(a.verify("fw.bin", 1600, sig, 1600));
     assert!(!a.verify("fw.bin", 1600, sig, 1601), "expired");
     assert!(!a.verify("fw.bin", 1700, sig, 1000), "expiry changed");

@@ -23,34 +23,34 @@
 //! # Layout
 //!
 //! - `signing`: URLs, signatures and document placeholders.
-//! - `writer`: one upload being written.
+//! - writing one upload is `crate::staged` (as for artifacts), signing
+//!   `crate::presign`.
 
 mod signing;
-mod writer;
 
 #[cfg(test)]
 mod tests;
 
 pub use signing::PLACEHOLDER_PREFIX;
-pub use writer::UploadWriter;
 
+use crate::presign::Signer;
+use crate::staged::{FileError, Receipt, StagedWriter};
 use jobhost_protocol::topics::{is_valid_job_id, is_valid_thing_name};
 use serde::{Deserialize, Serialize};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// An upload being written; see [`Uploads::create`].
+pub type UploadWriter = StagedWriter<UploadInfo>;
 
 /// Default cap on one upload: a diagnostics bundle is a few MiB; 64 MiB
 /// leaves room for logs without letting one device fill the server's disk.
 pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 64 << 20;
 
-/// Longest upload name.
-pub const NAME_MAX_CHARS: usize = 128;
-
-/// Temporary files while an upload is in progress; the leading dot keeps
-/// them out of listings and unservable.
-const TEMP_PREFIX: &str = ".upload-";
+/// Longest upload name: upload names follow the artifact naming rule.
+pub use crate::artifacts::NAME_MAX_CHARS;
 
 /// Why an upload operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -99,6 +99,24 @@ pub struct UploadInfo {
     pub sha256: Option<String>,
 }
 
+/// The writer fills in what it counted and hashed, and when it finished.
+impl Receipt for UploadInfo {
+    fn complete(&mut self, size: u64, sha256: String) {
+        self.size = size;
+        self.sha256 = Some(sha256);
+        self.uploaded_at = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    }
+}
+
+/// The same path and OS error, as an upload error.
+impl From<FileError> for UploadError {
+    fn from(FileError { path, source }: FileError) -> Self {
+        Self::Io { path, source }
+    }
+}
+
 /// Checks an upload name: 1-128 characters of `[A-Za-z0-9._-]`, not
 /// starting with a dot (the same rule as artifact names).
 pub fn check_name(name: &str) -> Result<(), UploadError> {
@@ -120,9 +138,8 @@ pub fn check_target(thing: &str, job_id: &str, name: &str) -> Result<(), UploadE
 /// size cap.
 pub struct Uploads {
     dir: PathBuf,
-    key: [u8; 32],
+    signer: Signer,
     base: String,
-    ttl: Duration,
     max_bytes: AtomicU64,
 }
 
@@ -132,7 +149,7 @@ impl std::fmt::Debug for Uploads {
         f.debug_struct("Uploads")
             .field("dir", &self.dir)
             .field("base", &self.base)
-            .field("ttl", &self.ttl)
+            .field("ttl", &self.signer.ttl())
             .field("max_bytes", &self.max_bytes())
             .finish_non_exhaustive()
     }
@@ -146,12 +163,12 @@ impl Uploads {
     pub fn open(dir: &Path, public_base_url: &str, ttl: Duration) -> Result<Self, UploadError> {
         let base = crate::artifacts::check_base_url(public_base_url)?;
         crate::artifacts::create_private_dir(dir)?;
-        let key = crate::artifacts::load_or_create_key(&dir.join(crate::artifacts::KEY_FILE))?;
+        let key_file = dir.join(crate::artifacts::KEY_FILE);
+        let signer = Signer::open(&key_file, ttl).map_err(crate::artifacts::ArtifactError::from)?;
         Ok(Self {
             dir: dir.to_owned(),
-            key,
+            signer,
             base,
-            ttl,
             max_bytes: AtomicU64::new(DEFAULT_MAX_UPLOAD_BYTES),
         })
     }
@@ -190,25 +207,15 @@ impl Uploads {
             path: job_dir.clone(),
             source,
         })?;
-        let file = tempfile::Builder::new()
-            .prefix(TEMP_PREFIX)
-            .tempfile_in(&job_dir)
-            .map_err(|source| UploadError::Io {
-                path: job_dir.clone(),
-                source,
-            })?;
-        Ok(UploadWriter::new(
-            file,
-            job_dir.join(name),
-            UploadInfo {
-                thing_name: thing.to_owned(),
-                job_id: job_id.to_owned(),
-                name: name.to_owned(),
-                size: 0,
-                uploaded_at: 0,
-                sha256: None,
-            },
-        ))
+        let info = UploadInfo {
+            thing_name: thing.to_owned(),
+            job_id: job_id.to_owned(),
+            name: name.to_owned(),
+            size: 0,
+            uploaded_at: 0,
+            sha256: None,
+        };
+        Ok(StagedWriter::create(&job_dir, name, info)?)
     }
 
     /// The stored uploads, optionally only one thing's and/or one job's,

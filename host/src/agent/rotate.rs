@@ -396,4 +396,72 @@ mod tests {
         assert!(err.contains("do not belong together"), "{err}");
         assert_eq!(std::fs::read_to_string(&files.cert).unwrap(), old_cert);
     }
+
+    /// kill -9 (or a power cut) after the swap, before the report: the
+    /// next start puts the previous pair back before connecting, and the
+    /// config it connects with holds that pair too.
+    #[test]
+    fn after_a_crash_mid_rotation_the_previous_pair_is_back_before_connecting() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = Files {
+            cert: dir.path().join("device.pem"),
+            key: dir.path().join("device.key"),
+        };
+        let (old_cert, old_key) = pair("old");
+        let (new_cert, new_key) = pair("new");
+        std::fs::write(&files.cert, &old_cert).unwrap();
+        std::fs::write(&files.key, &old_key).unwrap();
+        std::fs::write(dir.path().join("ca.pem"), &old_cert).unwrap();
+        std::fs::write(with_suffix(&files.cert, NEXT), &new_cert).unwrap();
+        std::fs::write(with_suffix(&files.key, NEXT), &new_key).unwrap();
+        let previous_sha256 = sha256_of(&files.cert).unwrap();
+        swap(&files).unwrap();
+
+        let state = dir.path().join("state");
+        std::fs::create_dir_all(&state).unwrap();
+        let mut journal = Journal::open(&state).unwrap();
+        journal
+            .update(|s| {
+                s.running = Some(super::super::journal::RunningEntry {
+                    job_id: "rotate-1".into(),
+                    execution_number: 1,
+                    checkpoint: None,
+                    reboot: None,
+                    rotation: Some(RotationEntry { previous_sha256 }),
+                })
+            })
+            .unwrap();
+        let config_path = dir.path().join("jobhost.toml");
+        std::fs::write(
+            &config_path,
+            "thing_name = \"t\"\nstate_dir = \"state\"\nplugin_dir = \"plugins\"\n\
+             [broker]\nhost = \"127.0.0.1\"\nport = 8883\n\
+             [broker.tls]\nca = \"ca.pem\"\ncert = \"device.pem\"\nkey = \"device.key\"\n",
+        )
+        .unwrap();
+        let mut config = Config::load(&config_path).unwrap();
+        let loaded = config
+            .broker
+            .tls
+            .as_ref()
+            .and_then(|t| t.client_auth.clone());
+        assert_eq!(
+            loaded.unwrap().0,
+            new_cert.as_bytes(),
+            "the crash left the new pair"
+        );
+
+        recover(&mut config, &journal);
+        assert_eq!(std::fs::read_to_string(&files.cert).unwrap(), old_cert);
+        assert_eq!(std::fs::read_to_string(&files.key).unwrap(), old_key);
+        let (cert, key) = config
+            .broker
+            .tls
+            .as_ref()
+            .and_then(|t| t.client_auth.clone())
+            .unwrap();
+        assert_eq!((cert, key), (old_cert.into_bytes(), old_key.into_bytes()));
+        // Still journaled: the execution, when it comes back, ends FAILED.
+        assert!(journal.state().running.as_ref().unwrap().rotation.is_some());
+    }
 }

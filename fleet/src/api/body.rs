@@ -1,0 +1,104 @@
+//! Streaming a request body into a stored file (an artifact, a device's
+//! upload) without holding it in memory: the request side reads chunks
+//! and enforces the size cap, a blocking task writes them through a
+//! [`StagedWriter`], and the file becomes visible only once the whole body
+//! arrived. A body over the cap, an interrupted body or a failed write
+//! leaves nothing behind.
+
+use super::ApiError;
+use crate::staged::{FileError, Receipt, StagedWriter};
+use axum::body::Bytes;
+use axum::extract::Request;
+use axum::http::header;
+use futures_util::StreamExt;
+use std::fmt::Display;
+
+/// How many body chunks may wait for the disk writer: enough to keep it
+/// busy, few enough that a slow disk slows the client instead of filling
+/// memory.
+const PIPE_DEPTH: usize = 8;
+
+/// What the request side hands the blocking writer.
+enum Piece {
+    Data(Bytes),
+    /// The whole body arrived: make the file visible.
+    Commit,
+}
+
+/// Stores `request`'s body through the writer `create` opens, refusing
+/// (413) a body over `limit` bytes, by its Content-Length before anything
+/// is written or by counting as it streams. `what` names the file in
+/// messages ("artifact", "upload"). Returns the writer's completed receipt.
+pub(super) async fn store<R, E>(
+    request: Request,
+    limit: u64,
+    what: &'static str,
+    create: impl FnOnce() -> Result<StagedWriter<R>, E> + Send + 'static,
+) -> Result<R, ApiError>
+where
+    R: Receipt + Send + 'static,
+    E: From<FileError> + Display + Send + 'static,
+{
+    let too_large = || ApiError::TooLarge(format!("the {what} is larger than {limit} bytes"));
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Piece>(PIPE_DEPTH);
+    let writer = tokio::task::spawn_blocking(move || -> Result<Option<R>, E> {
+        let mut w = create()?;
+        while let Some(piece) = rx.blocking_recv() {
+            match piece {
+                Piece::Data(bytes) => w.write(&bytes)?,
+                Piece::Commit => return Ok(Some(w.finish()?)),
+            }
+        }
+        // The request side gave up: dropping `w` removes the partial file.
+        Ok(None)
+    });
+
+    let mut received = 0u64;
+    let mut stream = request.into_body().into_data_stream();
+    let mut outcome = Ok(());
+    while let Some(chunk) = stream.next().await {
+        let chunk = match chunk {
+            Ok(c) => c,
+            Err(e) => {
+                outcome = Err(ApiError::InvalidRequest(format!(
+                    "the upload was interrupted: {e}"
+                )));
+                break;
+            }
+        };
+        received += chunk.len() as u64;
+        if received > limit {
+            outcome = Err(too_large());
+            break;
+        }
+        if tx.send(Piece::Data(chunk)).await.is_err() {
+            // The writer failed; its error is reported below.
+            break;
+        }
+    }
+    if outcome.is_ok() {
+        // A failed send means the writer stopped with an error, reported below.
+        let _ = tx.send(Piece::Commit).await;
+    }
+    drop(tx);
+    let written = writer
+        .await
+        .map_err(|e| ApiError::Internal(format!("the {what} writer failed: {e}")))?;
+    outcome?;
+    match written {
+        Ok(Some(receipt)) => Ok(receipt),
+        Ok(None) => Err(ApiError::Internal(format!(
+            "the {what} writer stopped before the upload ended"
+        ))),
+        Err(e) => Err(ApiError::Internal(format!("cannot store the {what}: {e}"))),
+    }
+}
