@@ -184,9 +184,9 @@ impl Actor {
                         }
                     }
                     Some(MqttEvent::Message { topic, payload }) => self.on_message(&topic, &payload),
-                    Some(MqttEvent::Disconnected(why)) => {
+                    Some(MqttEvent::Disconnected { why, busy }) => {
                         self.diagnostics.broker().disconnected();
-                        self.on_rotation_disconnected(&why);
+                        self.on_rotation_disconnected(&why, busy);
                     }
                     None => return,
                 },

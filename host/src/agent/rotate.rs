@@ -283,9 +283,16 @@ impl Actor {
         true
     }
 
-    /// The connection failed: with the new certificate when rotating.
-    pub(super) fn on_rotation_disconnected(&mut self, why: &str) {
+    /// The connection failed: with the new certificate when rotating. A
+    /// broker that is only `busy` (taking over the previous connection of
+    /// the same client id) has not judged the certificate: the connection
+    /// task tries again, within [`ROTATION_TIMEOUT`].
+    pub(super) fn on_rotation_disconnected(&mut self, why: &str, busy: bool) {
         if let State::Rotating { current, .. } = &self.state {
+            if busy {
+                tracing::info!(target: "agent", job_id = %current.job_id, "the broker is busy ({why}); trying the new certificate again");
+                return;
+            }
             let current = current.clone();
             self.roll_back(
                 current,

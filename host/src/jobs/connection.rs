@@ -6,8 +6,8 @@
 use super::backoff::Backoff;
 use crate::config::Broker;
 use rumqttc::{
-    AsyncClient, ConnectionError, Event, EventLoop, MqttOptions, Packet, QoS, StateError,
-    SubscribeFilter, TlsConfiguration, Transport,
+    AsyncClient, ConnectReturnCode, ConnectionError, Event, EventLoop, MqttOptions, Packet, QoS,
+    StateError, SubscribeFilter, TlsConfiguration, Transport,
 };
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -29,8 +29,17 @@ pub enum MqttEvent {
         /// Payload.
         payload: Vec<u8>,
     },
-    /// The connection dropped; the task is backing off and will reconnect.
-    Disconnected(String),
+    /// The connection dropped or was refused; the task is backing off and
+    /// will reconnect.
+    Disconnected {
+        /// What happened, for the log.
+        why: String,
+        /// The broker answered but said it is unavailable right now (MQTT
+        /// 3.1.1 CONNACK "server unavailable"): a reason to try again, not a
+        /// verdict on the client's credentials. rmqtt answers so while it
+        /// still tears down the previous connection of the same client id.
+        busy: bool,
+    },
 }
 
 /// Publishes from any task without blocking.
@@ -234,7 +243,15 @@ impl Task {
                 tracing::warn!(target: "mqtt", "connection lost: {e}; retrying in {:.1} s", delay.as_secs_f64());
                 if self
                     .tx
-                    .try_send(MqttEvent::Disconnected(e.to_string()))
+                    .try_send(MqttEvent::Disconnected {
+                        why: e.to_string(),
+                        busy: matches!(
+                            e,
+                            ConnectionError::ConnectionRefused(
+                                ConnectReturnCode::ServiceUnavailable
+                            )
+                        ),
+                    })
                     .is_err()
                     && self.tx.is_closed()
                 {
