@@ -41,4 +41,5 @@ pub mod executor;
 pub mod jobs;
 pub mod plugins;
 pub mod runtime;
+mod timestamp;
 pub mod trust;

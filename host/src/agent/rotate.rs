@@ -350,19 +350,34 @@ mod tests {
         (cert, key.serialize_pem())
     }
 
+    /// The agent's pair (`old`) in `dir` and a new pair staged beside it.
+    struct Staged {
+        files: Files,
+        old: (String, String),
+        new: (String, String),
+    }
+
+    fn staged(dir: &Path) -> Staged {
+        let files = Files {
+            cert: dir.join("device.pem"),
+            key: dir.join("device.key"),
+        };
+        let (old, new) = (pair("old"), pair("new"));
+        std::fs::write(&files.cert, &old.0).unwrap();
+        std::fs::write(&files.key, &old.1).unwrap();
+        std::fs::write(with_suffix(&files.cert, NEXT), &new.0).unwrap();
+        std::fs::write(with_suffix(&files.key, NEXT), &new.1).unwrap();
+        Staged { files, old, new }
+    }
+
     #[test]
     fn swap_keeps_the_previous_pair_and_restore_puts_it_back() {
         let dir = tempfile::tempdir().unwrap();
-        let files = Files {
-            cert: dir.path().join("device.pem"),
-            key: dir.path().join("device.key"),
-        };
-        let (old_cert, old_key) = pair("old");
-        let (new_cert, new_key) = pair("new");
-        std::fs::write(&files.cert, &old_cert).unwrap();
-        std::fs::write(&files.key, &old_key).unwrap();
-        std::fs::write(with_suffix(&files.cert, NEXT), &new_cert).unwrap();
-        std::fs::write(with_suffix(&files.key, NEXT), &new_key).unwrap();
+        let Staged {
+            files,
+            old: (old_cert, old_key),
+            new: (new_cert, new_key),
+        } = staged(dir.path());
 
         let details = swap(&files).unwrap();
         assert_eq!(details.get("subject"), Some("CN=new"));
@@ -410,17 +425,12 @@ mod tests {
     #[test]
     fn after_a_crash_mid_rotation_the_previous_pair_is_back_before_connecting() {
         let dir = tempfile::tempdir().unwrap();
-        let files = Files {
-            cert: dir.path().join("device.pem"),
-            key: dir.path().join("device.key"),
-        };
-        let (old_cert, old_key) = pair("old");
-        let (new_cert, new_key) = pair("new");
-        std::fs::write(&files.cert, &old_cert).unwrap();
-        std::fs::write(&files.key, &old_key).unwrap();
+        let Staged {
+            files,
+            old: (old_cert, old_key),
+            new: (new_cert, _),
+        } = staged(dir.path());
         std::fs::write(dir.path().join("ca.pem"), &old_cert).unwrap();
-        std::fs::write(with_suffix(&files.cert, NEXT), &new_cert).unwrap();
-        std::fs::write(with_suffix(&files.key, NEXT), &new_key).unwrap();
         let previous_sha256 = sha256_of(&files.cert).unwrap();
         swap(&files).unwrap();
 

@@ -186,27 +186,12 @@ fn clean(line: &str) -> String {
     out
 }
 
-/// `2025-01-31T12:34:56.789Z`, without a date library: days since the epoch
-/// to a civil date (Howard Hinnant's `civil_from_days`).
+/// `2025-01-31T12:34:56.789Z`.
 fn utc_timestamp(time: SystemTime) -> String {
     let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = since.as_secs();
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    let z = i64::try_from(days).unwrap_or(0) + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        since.subsec_millis()
+    crate::timestamp::rfc3339(
+        i64::try_from(since.as_secs()).unwrap_or(i64::MAX),
+        Some(since.subsec_millis()),
     )
 }
 

@@ -131,25 +131,9 @@ pub(crate) fn pair_matches(cert: &[u8], key: &str) -> Result<Parsed, String> {
     Ok(parsed)
 }
 
-/// Seconds since the epoch as `2026-01-31T12:00:00Z` (Howard Hinnant's
-/// `civil_from_days`; no date library for one format).
+/// Seconds since the epoch as `2026-01-31T12:00:00Z`.
 fn rfc3339(secs: i64) -> String {
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    crate::timestamp::rfc3339(secs, None)
 }
 
 impl HostState {
