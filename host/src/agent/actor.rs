@@ -202,11 +202,13 @@ impl Actor {
     // ----- MQTT -----
 
     fn on_connected(&mut self) {
+        // A status journaled before a restart goes first, and only once:
+        // it was just published, so the resend below must not repeat it.
+        if matches!(self.state, State::Idle) && self.resume_pending_report() {
+            return;
+        }
         // Replay what was in flight: rumqttc drops unacked QoS 1 publishes
         // when the broker has no session for us (eventloop.rs:160).
-        if matches!(self.state, State::Idle) {
-            self.resume_pending_report();
-        }
         match &mut self.state {
             State::Starting { request, .. }
             | State::Reporting { request, .. }

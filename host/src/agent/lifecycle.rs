@@ -300,11 +300,14 @@ impl Actor {
     }
 
     /// A terminal status from before a restart is sent before anything new.
-    pub(super) fn resume_pending_report(&mut self) {
-        if let Some(pending) = self.journal_state().pending_report {
-            tracing::info!(target: "agent", job_id = %pending.job_id, status = %pending.status, "re-sending the status journaled before restart");
-            self.send_report(pending);
-        }
+    /// Returns whether there was one (and it is now being reported).
+    pub(super) fn resume_pending_report(&mut self) -> bool {
+        let Some(pending) = self.journal_state().pending_report else {
+            return false;
+        };
+        tracing::info!(target: "agent", job_id = %pending.job_id, status = %pending.status, "re-sending the status journaled before restart");
+        self.send_report(pending);
+        true
     }
 
     pub(super) fn finish_report(&mut self, job_id: String, execution_number: u64) {

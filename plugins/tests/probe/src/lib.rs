@@ -2,6 +2,16 @@
 //! host contains a plugin. Not shipped.
 //!
 //! Document fields (all optional, applied in this order):
+//! - `"started": "path"` appends one line to that file as the run begins:
+//!   `checkpoint=<the checkpoint this run was handed, or ->` (how tests
+//!   count runs and see what a resumed run got);
+//! - `"checkpoint": "state"` saves a checkpoint (fails the run if the host
+//!   refuses it);
+//! - `"wait_for": "path"` waits until that file exists, looking every 5 ms:
+//!   a run the test can hold mid-way and release (or cancel, kill) at a
+//!   point it chooses; interruptible, since wasm runs between looks; with
+//!   `"heartbeat": true` it also reports progress `{"waited": <ms>}` every
+//!   100 ms meanwhile (something to stop sending once cancelled);
 //! - `"panic": "message"` panics;
 //! - `"trap": true` executes `unreachable`;
 //! - `"spin": true` loops forever without calling the host (timeouts,
@@ -38,6 +48,10 @@ use serde::Deserialize;
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct Doc {
+    started: Option<String>,
+    checkpoint: Option<String>,
+    wait_for: Option<String>,
+    heartbeat: bool,
     panic: Option<String>,
     trap: bool,
     spin: bool,
@@ -89,6 +103,24 @@ struct Probe;
 impl Operation for Probe {
     fn run(job: Job) -> Result<Outcome, Failure> {
         let doc: Doc = job.document()?;
+        if let Some(path) = &doc.started {
+            let line = format!("checkpoint={}\n", job.checkpoint_text().unwrap_or("-"));
+            append(path, &line).map_err(|e| Failure::retryable(format!("{path}: {e}")))?;
+        }
+        if let Some(state) = &doc.checkpoint {
+            jobhost_sdk::host::checkpoint(state)
+                .map_err(|e| Failure::retryable(jobhost_sdk::host::describe(&e)))?;
+        }
+        if let Some(path) = &doc.wait_for {
+            let mut waited_ms: u64 = 0;
+            while std::fs::metadata(path).is_err() {
+                if doc.heartbeat && waited_ms % 100 == 0 {
+                    let _ = jobhost_sdk::host::progress(&[("waited", &waited_ms.to_string())]);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(5));
+                waited_ms += 5;
+            }
+        }
         if let Some(message) = doc.panic {
             panic!("{message}");
         }
@@ -180,13 +212,7 @@ impl Operation for Probe {
             outcome = outcome.detail(format!("write:{}", w.path), report(result));
         }
         for a in &doc.append {
-            use std::io::Write;
-            let result = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&a.path)
-                .and_then(|mut f| f.write_all(a.content.as_bytes()))
-                .map(|()| "appended".to_owned());
+            let result = append(&a.path, &a.content).map(|()| "appended".to_owned());
             outcome = outcome.detail(format!("append:{}", a.path), report(result));
         }
         for path in &doc.read {
@@ -235,6 +261,15 @@ fn outcome_depth(depth: u64) -> u64 {
         return depth;
     }
     outcome_depth(depth + 1).wrapping_mul(std::hint::black_box(3))
+}
+
+fn append(path: &str, content: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .and_then(|mut f| f.write_all(content.as_bytes()))
 }
 
 fn describe<T: std::fmt::Debug>(result: Result<T, jobhost_sdk::HostError>) -> String {

@@ -1,0 +1,67 @@
+//! The agent's reliability promises (README "How a job flows", steps 5-6),
+//! each pinned by a test that fails when the promise is broken:
+//!
+//! - `reliability`: the terminal status is journaled before it is
+//!   published, re-sent with the same clientToken on reconnect and after
+//!   10 s of silence; only InternalError/RequestThrottled are retried, with
+//!   growing delays; a permanent rejection ends the resending; claims and
+//!   dedupe on (jobId, executionNumber);
+//! - `crash`: SIGKILL at chosen points, then a restart: the journal's status
+//!   is the one sent, the journal's checkpoint is the one handed back, a run
+//!   whose status was journaled is not run again;
+//! - `cancel`: every way the agent learns that its job is over interrupts
+//!   the plugin and publishes nothing more for it.
+//!
+//! Everything runs through the real `jobhost agent` binary, a real broker
+//! (embedded rmqtt) and the `test-probe` plugin built from source. The jobs
+//! service is [`scripted::ScriptedService`], which the test plays message
+//! by message: what the agent publishes is observed on the broker, never
+//! inferred from a service's store.
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
+#[path = "agent/device.rs"]
+mod device;
+#[path = "agent/link.rs"]
+mod link;
+#[path = "agent/scripted.rs"]
+mod scripted;
+
+#[path = "agent/cancel.rs"]
+mod cancel;
+#[path = "agent/crash.rs"]
+mod crash;
+#[path = "agent/reliability.rs"]
+mod reliability;
+
+use device::Device;
+use link::Link;
+use scripted::ScriptedService;
+
+/// A scripted service, a link the test can cut, and a device behind it
+/// whose agent is running.
+pub struct Rig {
+    pub service: ScriptedService,
+    pub link: Link,
+    pub device: Device,
+}
+
+impl Rig {
+    pub async fn start(thing: &str) -> Rig {
+        let service = ScriptedService::start(thing).await;
+        let link = Link::start(service.addr()).await;
+        let mut device = Device::new(thing, link.addr());
+        device.start();
+        Rig {
+            service,
+            link,
+            device,
+        }
+    }
+}
+
+/// A `test-probe` document: `fields` plus the operation.
+pub fn probe(fields: serde_json::Value) -> serde_json::Value {
+    let mut doc = fields;
+    doc["operation"] = "test-probe".into();
+    doc
+}

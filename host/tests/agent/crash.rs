@@ -1,0 +1,172 @@
+//! SIGKILL at chosen points, then a restart of the binary: what the journal
+//! promises (README "How a job flows", step 6) holds.
+
+use serde_json::json;
+
+use crate::scripted::execution;
+use crate::{probe, Rig};
+
+/// Waits until the probe has appended `n` lines to `/data/<name>`.
+async fn lines_until(rig: &Rig, name: &str, n: usize) {
+    let deadline = std::time::Instant::now() + crate::scripted::WAIT;
+    while rig.device.lines(name).len() < n {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the plugin never started\n{}",
+            rig.device.log()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_right_after_its_claim_the_job_is_claimed_again_and_finished() {
+    let mut rig = Rig::start("t-kill-claimed").await;
+    let document = probe(json!({"started": "/data/runs", "wait_for": "/data/release"}));
+    let get = rig.service.expect_next_get().await;
+    let queued = execution("job-1", 1, 1, "QUEUED", document.clone());
+    rig.service.accept(&get, json!({"execution": queued})).await;
+    let claim = rig.service.expect_update("job-1").await;
+    // The journal names the execution before the claim is even sent.
+    let running = rig
+        .device
+        .journal()
+        .running
+        .expect("journaled before the claim");
+    assert_eq!(
+        (running.job_id.as_str(), running.execution_number),
+        ("job-1", 1)
+    );
+    rig.service.accept(&claim, json!({})).await;
+    rig.device.kill();
+
+    rig.device.release("release");
+    rig.device.start();
+    let get = rig.service.expect_next_get().await;
+    let in_progress = execution("job-1", 1, 2, "IN_PROGRESS", document);
+    rig.service
+        .accept(&get, json!({"execution": in_progress}))
+        .await;
+    let claim = rig.service.expect_update("job-1").await;
+    assert_eq!(claim.status(), "IN_PROGRESS");
+    assert_eq!(claim.body["expectedVersion"], 2, "{claim:?}");
+    rig.service.accept(&claim, json!({})).await;
+    let report = rig.service.expect_update("job-1").await;
+    assert_eq!(report.status(), "SUCCEEDED", "{report:?}");
+    rig.service.accept(&report, json!({})).await;
+    rig.service.expect_next_get().await;
+    let journal = rig.device.journal();
+    assert_eq!((journal.running, journal.pending_report), (None, None));
+}
+
+/// Killed while the plugin waits, after it saved checkpoint `step-2`, whose
+/// update to the cloud was lost: the cloud still says `step-1`.
+async fn killed_mid_run(thing: &str) -> Rig {
+    let mut rig = Rig::start(thing).await;
+    let document = probe(json!({
+        "started": "/data/runs", "checkpoint": "step-2", "wait_for": "/data/release"
+    }));
+    let get = rig.service.expect_next_get().await;
+    let queued = execution("job-1", 1, 1, "QUEUED", document.clone());
+    rig.service.accept(&get, json!({"execution": queued})).await;
+    let claim = rig.service.expect_update("job-1").await;
+    rig.service.accept(&claim, json!({})).await;
+    // Published only once the checkpoint is durable; left unanswered.
+    let saved = rig.service.expect_update("job-1").await;
+    assert_eq!(
+        saved.body["statusDetails"]["checkpoint"], "step-2",
+        "{saved:?}"
+    );
+    rig.device.kill();
+    let running = rig.device.journal().running.expect("the running execution");
+    assert_eq!(running.checkpoint.as_deref(), Some("step-2"));
+    rig
+}
+
+/// Restarts the killed device and offers the execution back as the cloud
+/// has it (IN_PROGRESS, checkpoint `step-1`); returns what the resumed run
+/// was handed.
+async fn resume(rig: &mut Rig) -> String {
+    let document = probe(json!({
+        "started": "/data/runs", "checkpoint": "step-2", "wait_for": "/data/release"
+    }));
+    rig.device.release("release");
+    rig.device.start();
+    let get = rig.service.expect_next_get().await;
+    let mut in_progress = execution("job-1", 1, 2, "IN_PROGRESS", document);
+    in_progress["statusDetails"] = json!({"checkpoint": "step-1"});
+    rig.service
+        .accept(&get, json!({"execution": in_progress}))
+        .await;
+    let claim = rig.service.expect_update("job-1").await;
+    rig.service.accept(&claim, json!({})).await;
+    let report = rig.service.skip_progress("job-1").await;
+    assert_eq!(report.status(), "SUCCEEDED", "{report:?}");
+    rig.service.accept(&report, json!({})).await;
+    rig.service.expect_next_get().await;
+    let runs = rig.device.lines("runs");
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    assert_eq!(runs[0], "checkpoint=-", "the first run starts fresh");
+    runs[1].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_mid_run_it_resumes_from_the_journal_not_the_stale_cloud_copy() {
+    let mut rig = killed_mid_run("t-kill-midrun").await;
+    assert_eq!(resume(&mut rig).await, "checkpoint=step-2");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_mid_run_with_its_disk_wiped_it_resumes_from_the_cloud_copy() {
+    let mut rig = killed_mid_run("t-kill-wiped").await;
+    std::fs::remove_file(rig.device.state_dir().join("journal.json")).unwrap();
+    assert_eq!(resume(&mut rig).await, "checkpoint=step-1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_between_journaling_its_status_and_publishing_it_the_status_is_sent_and_not_rerun() {
+    let mut rig = Rig::start("t-kill-report").await;
+    let document = probe(json!({"started": "/data/runs", "wait_for": "/data/release"}));
+    let get = rig.service.expect_next_get().await;
+    let queued = execution("job-1", 1, 1, "QUEUED", document.clone());
+    rig.service.accept(&get, json!({"execution": queued})).await;
+    let claim = rig.service.expect_update("job-1").await;
+    rig.service.accept(&claim, json!({})).await;
+    lines_until(&rig, "runs", 1).await;
+
+    // The plugin finishes while the broker is unreachable: the status is
+    // journaled, its publish cannot leave the device; then the power goes.
+    rig.link.cut();
+    rig.device.release("release");
+    rig.device
+        .journal_until("the terminal status", |j| j.pending_report.is_some())
+        .await;
+    rig.device.kill();
+    let journaled = rig.device.journal().pending_report.unwrap();
+    assert_eq!(rig.device.journal().running, None);
+
+    rig.link.restore();
+    rig.device.start();
+    // Before anything else: the journaled status, as journaled.
+    let report = rig.service.expect_update("job-1").await;
+    assert_eq!(
+        serde_json::to_value(journaled.status).unwrap(),
+        report.body["status"]
+    );
+    assert_eq!(
+        serde_json::to_value(&journaled.status_details).unwrap(),
+        report.body["statusDetails"]
+    );
+    assert_eq!(report.body["executionNumber"], 1);
+    rig.service.accept(&report, json!({})).await;
+
+    // A service view that lags still offers the execution: not run again.
+    let get = rig.service.expect_next_get().await;
+    let stale = execution("job-1", 1, 2, "IN_PROGRESS", document);
+    rig.service.accept(&get, json!({"execution": stale})).await;
+    let next = execution("job-2", 1, 1, "QUEUED", json!({"operation": "echo"}));
+    rig.service.notify_next(Some(next)).await;
+    let claim = rig.service.expect_update("job-2").await;
+    assert_eq!(claim.status(), "IN_PROGRESS");
+    assert_eq!(rig.device.lines("runs").len(), 1, "job-1 ran once");
+}

@@ -1,0 +1,177 @@
+//! The device: the real `jobhost agent` binary as a process, with its own
+//! directory (config, trust key, signed plugins, state), that a test starts,
+//! kills with SIGKILL and starts again, as power cuts and OOM kills do.
+//!
+//! Plugins are `test-probe` and `echo`, built from source by
+//! `scripts/build-plugins` and signed here as an operator would.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use jobhost::agent::journal::JournalState;
+
+#[allow(dead_code)] // shared with the fleet tests, which use more of it
+#[path = "../../../fleet/tests/support/plugins.rs"]
+mod plugins;
+
+/// The probe's wall-clock limit: long, so that only cancellation (never
+/// the deadline) can end a held run within a test's guard.
+pub const PROBE_TIMEOUT_SECS: u64 = 3600;
+
+/// A device and its agent process (if running).
+pub struct Device {
+    dir: tempfile::TempDir,
+    thing: String,
+    child: Option<Child>,
+    starts: u32,
+}
+
+impl Device {
+    /// Prepares a device for `thing` connecting to `broker` (the agent is
+    /// not started yet).
+    pub fn new(thing: &str, broker: std::net::SocketAddr) -> Device {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("data")).expect("data dir");
+        let (key, _) = plugins::operator_key(root, "operator.key");
+        plugins::provision(&root.join("plugins"), &key, &["echo", "test-probe"]);
+        let config = format!(
+            r#"thing_name = "{thing}"
+state_dir = "state"
+plugin_dir = "plugins"
+[broker]
+host = "127.0.0.1"
+port = {port}
+[trust]
+keys = ["operator.key.pub"]
+[limits]
+progress_interval_secs = 1
+[plugins.test-probe]
+dirs = ["data:/data"]
+[plugins.test-probe.limits]
+timeout_secs = {PROBE_TIMEOUT_SECS}
+"#,
+            port = broker.port()
+        );
+        std::fs::write(root.join("jobhost.toml"), config).expect("write the config");
+        Device {
+            dir,
+            thing: thing.to_owned(),
+            child: None,
+            starts: 0,
+        }
+    }
+
+    /// Starts `jobhost agent`; its log goes to `agent-<n>.log`.
+    pub fn start(&mut self) {
+        assert!(
+            self.child.is_none(),
+            "{}: the agent is already running",
+            self.thing
+        );
+        self.starts += 1;
+        let log = std::fs::File::create(self.log_path(self.starts)).expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_jobhost"))
+            .arg("agent")
+            .arg("--config")
+            .arg(self.dir.path().join("jobhost.toml"))
+            .current_dir(self.dir.path())
+            .env("JOBHOST_LOG", "info,agent=debug,mqtt=debug")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start jobhost agent");
+        self.child = Some(child);
+    }
+
+    /// SIGKILL: no handler runs, nothing is flushed, as in a power cut
+    /// (minus the page cache, which is why the journal fsyncs).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().expect("SIGKILL the agent");
+            child.wait().expect("reap the agent");
+        }
+    }
+
+    /// The host directory the probe sees as `/data`.
+    pub fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// The agent's state directory.
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    /// The journal as it is on disk now.
+    pub fn journal(&self) -> JournalState {
+        match std::fs::read(self.state_dir().join("journal.json")) {
+            Ok(bytes) => serde_json::from_slice(&bytes).expect("the journal parses"),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => JournalState::default(),
+            Err(e) => panic!("read the journal: {e}"),
+        }
+    }
+
+    /// Waits until the journal on disk satisfies `test` (polled: the agent
+    /// announces nothing when it writes; the guard fails the test).
+    pub async fn journal_until(&self, what: &str, test: impl Fn(&JournalState) -> bool) {
+        let deadline = Instant::now() + super::scripted::WAIT;
+        while !test(&self.journal()) {
+            assert!(
+                Instant::now() < deadline,
+                "{}: the journal never showed {what}: {:?}\n{}",
+                self.thing,
+                self.journal(),
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// The lines the probe appended to `/data/<name>` (`"started"`), one
+    /// per run: `checkpoint=<what the run was handed>`.
+    pub fn lines(&self, name: &str) -> Vec<String> {
+        std::fs::read_to_string(self.data().join(name))
+            .map(|s| s.lines().map(str::to_owned).collect())
+            .unwrap_or_default()
+    }
+
+    /// Lets a probe waiting for `/data/<name>` go on.
+    pub fn release(&self, name: &str) {
+        std::fs::write(self.data().join(name), b"go").expect("release file");
+    }
+
+    /// Makes a probe waiting for `/data/<name>` wait again.
+    pub fn hold(&self, name: &str) {
+        match std::fs::remove_file(self.data().join(name)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => panic!("remove the release file: {e}"),
+        }
+    }
+
+    /// Every log the agent wrote so far, for failure messages.
+    pub fn log(&self) -> String {
+        (1..=self.starts)
+            .map(|n| std::fs::read_to_string(self.log_path(n)).unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("\n--- restart ---\n")
+    }
+
+    fn log_path(&self, n: u32) -> PathBuf {
+        self.dir.path().join(format!("agent-{n}.log"))
+    }
+
+    /// The device's directory.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Device {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
