@@ -7,9 +7,11 @@
 //! Every test starts its own server on port 0 with a temporary data
 //! directory and an injected clock, so timestamps are exact and timeouts
 //! fire by moving the clock and calling [`Server::sweep_timeouts`], never by
-//! sleeping. Waits are on messages ([`support::TestClient`]); a test that
-//! claims something is *not* sent publishes a later request and checks that
-//! its reply is the very next message.
+//! sleeping; `conformance/timers.rs` instead leaves it to the service's own
+//! timer loop (and has the real agent react to a timeout). Waits are on
+//! messages ([`support::TestClient`]); a test that claims something is
+//! *not* sent publishes a later request and checks that its reply is the
+//! very next message.
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
 mod support;
@@ -20,6 +22,8 @@ mod lifecycle;
 mod notifications;
 #[path = "conformance/requests.rs"]
 mod requests;
+#[path = "conformance/timers.rs"]
+mod timers;
 
 use jobhost_fleet::server::{BrokerChoice, Server, ServerConfig};
 use jobhost_fleet::store::{Changes, CreateJob};

@@ -13,6 +13,7 @@ pub mod agent;
 pub mod mosquitto;
 pub mod plugins;
 pub mod proxy;
+pub mod recorder;
 pub mod service;
 pub mod tls;
 
