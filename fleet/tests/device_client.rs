@@ -223,14 +223,9 @@ async fn managed_templates_and_device_client_documents_run_in_plugins() {
     )
     .await;
     let e = wait_terminal(&server, THING, "dl-wrong-sha").await;
-    assert_ne!(e.status, JobExecutionStatus::Succeeded, "{e:?}");
-    assert!(
-        detail(&e, "reason")
-            .unwrap_or_default()
-            .contains("sha256 mismatch"),
-        "{:?}",
-        e.status_details
-    );
+    // Exactly FAILED, as the README promises (`sha256 mismatch` → FAILED):
+    // REJECTED or TIMED_OUT would be a different promise broken.
+    assert_reason(&e, JobExecutionStatus::Failed, "sha256 mismatch");
     assert!(!downloads.join("checked.bin").exists());
 
     // runCommand as the Device Client splits it: `\,` is a comma.

@@ -10,15 +10,33 @@
 mod support;
 
 use jobhost_fleet::server::Server;
+use jobhost_fleet::store::ExecutionChange;
 use jobhost_protocol::{JobExecution, JobExecutionStatus};
 use serde_json::json;
 use std::path::PathBuf;
+use std::sync::{Mutex, OnceLock};
+use std::time::Instant;
 use support::agent::Agent;
 use support::service::{create, detail, embedded, start_server, wait_terminal};
 
 const THING: &str = "hostile";
-/// The probe's own wall-clock limit ([plugins.test-probe.limits]).
+/// The probe's own wall-clock limit ([plugins.test-probe.limits]) where a
+/// test waits for it to strike (a loop, a blocked call): short, since
+/// the test waits that long.
 const PROBE_TIMEOUT_SECS: u64 = 3;
+/// The limit where every run must complete (floods, sandbox probes): long,
+/// so that a loaded 2-core machine (the host's runtime unoptimised in
+/// test builds, five of these tests in parallel) cannot turn a slow run
+/// into FAILED "timed out". What the runs must achieve is asserted
+/// directly.
+const COMPLETING_PROBE_TIMEOUT_SECS: u64 = 20;
+/// Its log rate ([plugins.test-probe.limits] max_log_lines_per_sec).
+const PROBE_LOG_LINES_PER_SEC: u64 = 50;
+/// Its log volume (max_log_kib): more than the rate can let through
+/// within [`COMPLETING_PROBE_TIMEOUT_SECS`] (50 lines/s of 1 KB, plus a
+/// burst of 100, is about 1.1 MB), so that in a log flood every line is
+/// either logged or dropped *by the rate limit*, which counts it.
+const PROBE_LOG_KIB: u64 = 4096;
 /// Its handle limit.
 const PROBE_HANDLES: usize = 64;
 
@@ -34,8 +52,9 @@ struct Harness {
 
 impl Harness {
     /// The service, a server that accepts connections and never answers
-    /// (for the blocked host call), and an agent with the probe and echo.
-    async fn start() -> Self {
+    /// (for the blocked host call), and an agent with the probe and echo;
+    /// the probe's runs are limited to `probe_timeout_secs`.
+    async fn start(probe_timeout_secs: u64) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let server = start_server(dir.path(), embedded()).await;
         let (stall_port, stall) = stalling_server().await;
@@ -66,11 +85,12 @@ download_hosts = ["127.0.0.1:{stall_port}"]
 allow_http = true
 run_commands = ["/bin/echo"]
 [plugins.test-probe.limits]
-timeout_secs = {PROBE_TIMEOUT_SECS}
+timeout_secs = {probe_timeout_secs}
 memory_mib = 64
 max_handles = {PROBE_HANDLES}
 max_details_kib = 8
-max_log_lines_per_sec = 50
+max_log_lines_per_sec = {PROBE_LOG_LINES_PER_SEC}
+max_log_kib = {PROBE_LOG_KIB}
 "#
             ),
         );
@@ -92,12 +112,18 @@ max_log_lines_per_sec = 50
     /// Runs a probe job, then checks the agent still runs an echo job.
     async fn probe(&self, document: serde_json::Value) -> JobExecution {
         let n = self.jobs.get() + 1;
+        self.probe_named(&format!("hostile-{n}"), document).await
+    }
+
+    /// [`Self::probe`] as job `job`: a name no other test in this binary
+    /// uses, for picking out its lines from the process-wide log.
+    async fn probe_named(&self, job: &str, document: serde_json::Value) -> JobExecution {
+        let n = self.jobs.get() + 1;
         self.jobs.set(n);
         let mut doc = document;
         doc["operation"] = json!("test-probe");
-        let job = format!("hostile-{n}");
-        create(&self.server, THING, &job, doc);
-        let e = wait_terminal(&self.server, THING, &job).await;
+        create(&self.server, THING, job, doc);
+        let e = wait_terminal(&self.server, THING, job).await;
         let next = format!("next-{n}");
         create(
             &self.server,
@@ -173,7 +199,7 @@ fn assert_succeeded(e: &JobExecution) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runaway_computation_is_stopped() {
-    let h = Harness::start().await;
+    let h = Harness::start(PROBE_TIMEOUT_SECS).await;
     let timed_out = format!("timed out after {PROBE_TIMEOUT_SECS} s");
 
     assert_failed(&h.probe(json!({"spin": true})).await, &timed_out);
@@ -197,11 +223,40 @@ async fn runaway_computation_is_stopped() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn floods_are_capped() {
-    let h = Harness::start().await;
+    capture_plugin_log();
+    let h = Harness::start(COMPLETING_PROBE_TIMEOUT_SECS).await;
 
-    // 20,000 log lines: dropped over the rate, the run is not slowed to a
-    // crawl by the agent's own logging, and it completes.
-    assert_succeeded(&h.probe(json!({"log_lines": 20000})).await);
+    // 20,000 log lines of 1 KB: the run completes, at most the rate gets
+    // through (a burst of two seconds' worth, then the rate, for at most as
+    // long as the job took), and every other line is counted as dropped.
+    const LINES: u64 = 20_000;
+    let line = "x".repeat(1000);
+    let started = Instant::now();
+    assert_succeeded(
+        &h.probe_named("log-flood", json!({"log_lines": LINES}))
+            .await,
+    );
+    let took = started.elapsed().as_secs_f64();
+    let logged = plugin_log("log-flood");
+    let passed = logged.iter().filter(|l| **l == line).count() as u64;
+    let counts: Vec<u64> = logged
+        .iter()
+        .filter_map(|l| l.strip_suffix(" log lines dropped by the rate limit"))
+        .map(|n| n.parse().unwrap())
+        .collect();
+    let rate = PROBE_LOG_LINES_PER_SEC as f64;
+    let most = 2.0 * rate + rate * took;
+    assert!(
+        (passed as f64) <= most,
+        "{passed} lines logged in {took:.1} s; the rate allows {most:.0}"
+    );
+    assert_eq!(counts.len(), 1, "one drop count per run: {counts:?}");
+    assert_eq!(
+        passed + counts[0],
+        LINES,
+        "every line is logged or counted as dropped ({passed} logged, {} counted)",
+        counts[0]
+    );
 
     // 500 details of 1,000 characters: the report keeps under 8 KiB and
     // says how many entries it dropped (the update still fits MQTT).
@@ -216,14 +271,111 @@ async fn floods_are_capped() {
         e.status_details
     );
 
-    // 5,000 progress calls: rate-limited by the agent, each within limits.
-    assert_succeeded(&h.probe(json!({"progress_updates": 5000})).await);
+    // 5,000 progress calls: the agent sends at most one IN_PROGRESS update
+    // a second (progress_interval_secs = 1), the first at once. Counted in
+    // the store's change events (the claim is IN_PROGRESS too, without the
+    // probe's `step`): updates at least a second apart within the time the
+    // job took number at most floor(took) + 1.
+    let mut changes = h.server.store.lock().unwrap().subscribe();
+    let started = Instant::now();
+    let e = h
+        .probe_named("progress-flood", json!({"progress_updates": 5000}))
+        .await;
+    let took = started.elapsed();
+    assert_succeeded(&e);
+    let mut updates = Vec::new();
+    loop {
+        use tokio::sync::broadcast::error::TryRecvError;
+        match changes.try_recv() {
+            Ok(ExecutionChange::Updated(r))
+                if r.execution.job_id == "progress-flood"
+                    && r.execution.status == JobExecutionStatus::InProgress =>
+            {
+                updates.push(r.execution)
+            }
+            Ok(_) => {}
+            Err(TryRecvError::Empty) => break,
+            Err(TryRecvError::Lagged(n)) => panic!(
+                "{n} store changes missed: more than {} for two jobs, so progress was not \
+                 rate-limited",
+                jobhost_fleet::store::EVENT_CAPACITY
+            ),
+            Err(TryRecvError::Closed) => panic!("the store went away"),
+        }
+    }
+    let reports = updates
+        .iter()
+        .filter(|u| detail(u, "step").is_some())
+        .count();
+    let most = took.as_secs() as usize + 1;
+    assert!(reports >= 1, "no progress reached the service: {updates:?}");
+    assert!(
+        reports <= most,
+        "{reports} progress updates in {took:?}; at most {most} at one a second"
+    );
     h.server.stop().await;
+}
+
+/// Every line logged under the `plugin` target (the plugins' own lines and
+/// the host's notes about them) with its job id, from every agent in this
+/// test binary: the agents run in-process, so the process's subscriber
+/// sees what `jobhost agent` would write to its log.
+static PLUGIN_LOG: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
+
+/// Installs the subscriber that fills [`PLUGIN_LOG`] (once per process).
+fn capture_plugin_log() {
+    use tracing_subscriber::prelude::*;
+    static INSTALLED: OnceLock<()> = OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        let only_plugin_lines =
+            tracing_subscriber::filter::Targets::new().with_target("plugin", tracing::Level::TRACE);
+        let subscriber =
+            tracing_subscriber::registry().with(PluginLog.with_filter(only_plugin_lines));
+        tracing::subscriber::set_global_default(subscriber).expect("no other subscriber");
+    });
+}
+
+/// The messages logged for `job`, in order.
+fn plugin_log(job: &str) -> Vec<String> {
+    PLUGIN_LOG
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(j, _)| j == job)
+        .map(|(_, m)| m.clone())
+        .collect()
+}
+
+struct PluginLog;
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for PluginLog {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        #[derive(Default)]
+        struct Fields {
+            job_id: String,
+            message: String,
+        }
+        impl tracing::field::Visit for Fields {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                match field.name() {
+                    "job_id" => self.job_id = format!("{value:?}"),
+                    "message" => self.message = format!("{value:?}"),
+                    _ => {}
+                }
+            }
+        }
+        let mut fields = Fields::default();
+        event.record(&mut fields);
+        PLUGIN_LOG
+            .lock()
+            .unwrap()
+            .push((fields.job_id, fields.message));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_filesystem_sandbox_holds() {
-    let h = Harness::start().await;
+    let h = Harness::start(COMPLETING_PROBE_TIMEOUT_SECS).await;
     let agent = h.agent_dir();
 
     let e = h
@@ -288,7 +440,7 @@ async fn the_filesystem_sandbox_holds() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ungranted_capabilities_are_refused() {
-    let h = Harness::start().await;
+    let h = Harness::start(COMPLETING_PROBE_TIMEOUT_SECS).await;
 
     let e = h
         .probe(json!({"download": {"url": "https://evil.example.com/x", "destination": "/data/x"}}))
@@ -317,7 +469,7 @@ async fn ungranted_capabilities_are_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exhaustion_and_blocking_are_contained() {
-    let h = Harness::start().await;
+    let h = Harness::start(PROBE_TIMEOUT_SECS).await;
 
     // Opening handles without end: the run ends at the handle limit, not
     // at the agent's own descriptor limit; the files it made are its own.

@@ -15,10 +15,13 @@ use std::path::Path;
 use jobhost_fleet::broker::{install_crypto_provider, BrokerTls};
 use jobhost_fleet::server::{BrokerChoice, Server, SERVICE_IDENTITY};
 use jobhost_protocol::JobExecutionStatus;
-use rumqttc::{ConnectReturnCode, ConnectionError, MqttOptions, QoS, SubscribeReasonCode};
+use rumqttc::{
+    ConnectReturnCode, ConnectionError, MqttOptions, QoS, StateError, SubscribeReasonCode,
+};
+use rustls::AlertDescription;
 use serde_json::{json, Value};
 use support::service::{create, detail, execution, start_server, wait_terminal};
-use support::tls::TestPki;
+use support::tls::{handshake_refused, TestPki};
 use support::{options, TestClient};
 use tokio::sync::watch;
 
@@ -55,18 +58,6 @@ fn refused(result: Result<TestClient, ConnectionError>) -> ConnectReturnCode {
         Err(ConnectionError::ConnectionRefused(code)) => code,
         Err(e) => panic!("expected a refused CONNECT, got {e}"),
         Ok(_) => panic!("expected a refused CONNECT, but it was accepted"),
-    }
-}
-
-/// Fails unless the connection attempt ended before MQTT: no CONNACK at all
-/// (a failed TLS handshake, or a TLS server answering plain MQTT).
-fn no_mqtt_session(result: Result<TestClient, ConnectionError>, what: &str) {
-    match result {
-        Err(ConnectionError::ConnectionRefused(code)) => {
-            panic!("{what}: expected no MQTT session at all, got CONNACK {code:?}")
-        }
-        Err(_) => {}
-        Ok(_) => panic!("{what}: was accepted"),
     }
 }
 
@@ -213,25 +204,73 @@ async fn clients_without_a_trusted_certificate_are_refused() {
     let (server, pki) = start_mtls(dir.path()).await;
     let addr = server.mqtt_addr;
 
-    no_mqtt_session(
-        TestClient::connect(tls(&pki, addr, "t1", None)).await,
-        "TLS without a client certificate",
+    // The control: the same listener admits a client with a certificate
+    // from the trusted CA, so what follows is refused for its credentials.
+    let mut t1 = TestClient::connect(tls(&pki, addr, "t1", Some("t1")))
+        .await
+        .unwrap();
+    assert_eq!(
+        t1.subscribe("$aws/things/t1/jobs/notify-next").await,
+        GRANTED
     );
-    // A CN=t1 certificate from a CA the broker does not trust.
+
+    // TLS 1.3: the broker asks for a client certificate and refuses the
+    // handshake without one.
+    assert_eq!(
+        handshake_refused(
+            TestClient::connect(tls(&pki, addr, "t2", None)).await,
+            "TLS without a client certificate",
+        ),
+        AlertDescription::CertificateRequired
+    );
+    // A CN=t1 certificate from a CA the broker does not trust. The rogue CA
+    // has the trusted one's name, so the chain is built and its signature
+    // fails (decrypt_error); a differently named CA gets unknown_ca.
     let rogue_dir = dir.path().join("rogue");
     std::fs::create_dir_all(&rogue_dir).unwrap();
     let rogue = TestPki::generate(&rogue_dir);
     let mut o = options("t1", addr);
     o.set_transport(pki.transport_presenting(Some(rogue.client("t1"))));
-    no_mqtt_session(
+    let alert = handshake_refused(
         TestClient::connect(o).await,
         "a certificate from another CA",
     );
-    no_mqtt_session(
-        TestClient::connect(options("t1", addr)).await,
-        "plain MQTT to the TLS listener",
+    assert!(
+        matches!(
+            alert,
+            AlertDescription::DecryptError
+                | AlertDescription::UnknownCA
+                | AlertDescription::BadCertificate
+        ),
+        "a certificate from another CA: {alert:?}"
     );
+    plain_mqtt_gets_a_tls_alert(addr).await;
     server.stop().await;
+}
+
+/// Plain MQTT to the TLS listener: the broker answers the CONNECT with a
+/// TLS alert record, not a CONNACK, and rumqttc, reading it as MQTT, fails
+/// to parse it. Checked on the wire too, where the alert is unambiguous.
+async fn plain_mqtt_gets_a_tls_alert(addr: SocketAddr) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    match TestClient::connect(options("t3", addr)).await {
+        Err(ConnectionError::MqttState(StateError::Deserialization(_))) => {}
+        Err(e) => panic!("plain MQTT: expected an answer that is not MQTT, got {e:?}"),
+        Ok(_) => panic!("plain MQTT: was accepted"),
+    }
+    // MQTT 3.1.1 CONNECT, client id "x", clean session, 60 s keep-alive.
+    const CONNECT: &[u8] = b"\x10\x0d\x00\x04MQTT\x04\x02\x00\x3c\x00\x01x";
+    /// The first byte of a TLS record carrying an alert (content type 21);
+    /// a CONNACK would start with 0x20.
+    const TLS_ALERT: u8 = 0x15;
+    let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+    socket.write_all(CONNECT).await.unwrap();
+    let mut first = [0u8; 1];
+    tokio::time::timeout(support::WAIT, socket.read_exact(&mut first))
+        .await
+        .expect("the broker answers a plain CONNECT")
+        .expect("the broker answers before closing");
+    assert_eq!(first[0], TLS_ALERT, "plain MQTT: the answer's first byte");
 }
 
 /// The service's credentials as the server uses them, and the address of

@@ -18,6 +18,7 @@ use scripted::{Answer, File, Scripted};
 use sha2::{Digest, Sha256};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use support::{execution, load, run_with};
 
 const FIRMWARE: &[u8] = b"firmware image v1.4.2 \x00\x01\x02 (pretend this is large)";
@@ -459,6 +460,28 @@ fn server_errors_are_retried_with_backoff() {
         std::fs::read(downloads.path().join("fw.bin")).unwrap(),
         fw.body
     );
+    assert_backoff(&server.arrivals());
+}
+
+/// The delay before the first retry (host `FIRST_RETRY_DELAY`); it doubles
+/// for each further retry, and jitter takes off at most a quarter.
+const FIRST_RETRY_DELAY: Duration = Duration::from_secs(1);
+
+/// Asserts that retry i (1-based) came at least ¾ × 2^(i-1) ×
+/// [`FIRST_RETRY_DELAY`] after the attempt before it: doubling, jittered
+/// delays as the README promises. Lower bounds only (a loaded machine
+/// only makes gaps longer); a retry without a pause, or with a pause that
+/// does not grow, fails.
+fn assert_backoff(arrivals: &[Instant]) {
+    for (i, pair) in arrivals.windows(2).enumerate() {
+        let gap = pair[1] - pair[0];
+        let least = FIRST_RETRY_DELAY.mul_f64(0.75 * f64::from(1u32 << i));
+        assert!(
+            gap >= least,
+            "retry {} came {gap:?} after the attempt before it; the backoff is at least {least:?}",
+            i + 1
+        );
+    }
 }
 
 #[test]
@@ -481,15 +504,30 @@ fn retries_are_bounded() {
         "{report:?}"
     );
     assert_eq!(server.requests().len(), 5);
+    assert_backoff(&server.arrivals());
 }
 
-/// Keeps every progress report.
+/// Keeps every progress report, with when it was made.
 #[derive(Default, Clone)]
-struct Recorder(Arc<Mutex<Vec<StatusDetails>>>);
+struct Recorder(Arc<Mutex<Vec<(Instant, StatusDetails)>>>);
+
+impl Recorder {
+    fn reports(&self) -> Vec<StatusDetails> {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, d)| d.clone())
+            .collect()
+    }
+}
 
 impl Observer for Recorder {
     fn progress(&mut self, details: &StatusDetails) {
-        self.0.lock().unwrap().push(details.clone());
+        self.0
+            .lock()
+            .unwrap()
+            .push((Instant::now(), details.clone()));
     }
 
     fn checkpoint(&mut self, _state: &str) -> Result<(), String> {
@@ -505,7 +543,7 @@ fn progress_is_reported_in_percent_on_top_of_the_plugins_own_details() {
     let recorder = Recorder::default();
     let report = fetch(&server, &sandbox, &fw.body, Box::new(recorder.clone()));
     assert_eq!(report.status, TerminalStatus::Succeeded, "{report:?}");
-    let reports = recorder.0.lock().unwrap().clone();
+    let reports = recorder.reports();
     let percents: Vec<u64> = reports
         .iter()
         .filter_map(|d| d.get("downloadProgress"))
@@ -518,4 +556,53 @@ fn progress_is_reported_in_percent_on_top_of_the_plugins_own_details() {
     assert_eq!(last.get("downloadedBytes"), Some("300000"));
     // The plugin said "step: downloading" before fetching; it stays.
     assert_eq!(last.get("step"), Some("downloading"), "{last:?}");
+}
+
+#[test]
+fn download_progress_is_reported_at_most_once_a_second() {
+    // 20 pieces 150 ms apart: the body takes at least 2.85 s, each piece
+    // is 5 %, so without a limit there would be a report every 150 ms.
+    let fw = file(300_000, 10, "v1");
+    let server = Scripted::start(
+        fw.clone(),
+        vec![Answer::Trickle {
+            pieces: 20,
+            pause: Duration::from_millis(150),
+        }],
+    );
+    let (_downloads, sandbox) = grant(&server);
+    let recorder = Recorder::default();
+    let report = fetch(&server, &sandbox, &fw.body, Box::new(recorder.clone()));
+    assert_eq!(report.status, TerminalStatus::Succeeded, "{report:?}");
+    let reports: Vec<(Instant, String)> = recorder
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|(at, d)| d.get("downloadProgress").map(|p| (*at, p.to_owned())))
+        .collect();
+    let shown: Vec<&str> = reports.iter().map(|(_, p)| p.as_str()).collect();
+    assert_eq!(
+        reports.last().map(|(_, p)| p.as_str()),
+        Some("100%"),
+        "{shown:?}"
+    );
+    // 100 % is sent as soon as it is reached; every report before it comes
+    // a second after the one before. The host measures the second just
+    // before it calls the observer, so allow for that call being delayed.
+    let limited = &reports[..reports.len() - 1];
+    assert!(
+        limited.len() >= 2,
+        "a {:?} download made no report between 0 % and 100 %: {shown:?}",
+        Duration::from_millis(150 * 19)
+    );
+    for pair in limited.windows(2) {
+        let gap = pair[1].0 - pair[0].0;
+        assert!(
+            gap >= Duration::from_millis(900),
+            "{} then {} only {gap:?} later: {shown:?}",
+            pair[0].1,
+            pair[1].1
+        );
+    }
 }

@@ -335,31 +335,61 @@ fn endless_loop_is_stopped_at_the_timeout() {
     assert_eq!(report.reason(), Some("timed out after 0.2 s"));
 }
 
+/// Signals on the plugin's first progress report: proof that the plugin is
+/// running, not merely that `execute` was called.
+struct StartSignal(Option<std::sync::mpsc::Sender<()>>);
+
+impl Observer for StartSignal {
+    fn progress(&mut self, _details: &StatusDetails) {
+        if let Some(started) = self.0.take() {
+            let _ = started.send(());
+        }
+    }
+    fn checkpoint(&mut self, _state: &str) -> Result<(), String> {
+        Ok(())
+    }
+}
+
 #[test]
 fn cancellation_interrupts_a_running_plugin_and_reports_nothing() {
+    // The plugin waits for a file that never appears, reporting progress
+    // every 100 ms; only cancellation can end it before its deadline. The
+    // deadline is ten minutes and the guard 20 s: if cancellation did not
+    // interrupt the plugin, the result would come at the deadline (and the
+    // executor would still say `Cancelled`, since the token is set), so
+    // the time bound is what tells the two apart. The README promises the
+    // next 10 ms epoch tick; 20 s is only a guard for a loaded machine.
+    const DEADLINE: Duration = Duration::from_secs(600);
+    const GUARD: Duration = Duration::from_secs(20);
     let probe = load("test-probe");
     let cancel = CancelToken::new();
     let (started_tx, started_rx) = std::sync::mpsc::channel();
-    let canceller = {
-        let cancel = cancel.clone();
-        std::thread::spawn(move || {
-            // Cancel once the executor is running; the plugin spins until
-            // interrupted, so there is no race on when exactly this lands.
-            started_rx.recv().unwrap();
-            cancel.cancel();
-        })
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let limits = ExecutionLimits {
+        timeout: DEADLINE,
+        ..ExecutionLimits::default()
     };
-    started_tx.send(()).unwrap();
-    let conclusion = executor::execute(
-        &runtime(),
-        &probe,
-        &execution(r#"{"spin":true}"#),
-        &Sandbox::empty(),
-        &ExecutionLimits::default(),
-        Box::new(Recorder::default()),
-        cancel,
-    );
-    canceller.join().unwrap();
+    let token = cancel.clone();
+    std::thread::spawn(move || {
+        let conclusion = executor::execute(
+            &runtime(),
+            &probe,
+            &execution(r#"{"wait_for":"/never","heartbeat":true}"#),
+            &Sandbox::empty(),
+            &limits,
+            Box::new(StartSignal(Some(started_tx))),
+            token,
+        );
+        let _ = done_tx.send(conclusion);
+    });
+    // Cancel only once the plugin is running (its first progress report).
+    started_rx
+        .recv_timeout(GUARD)
+        .expect("the plugin reported its first progress");
+    cancel.cancel();
+    let conclusion = done_rx.recv_timeout(GUARD).unwrap_or_else(|_| {
+        panic!("the cancelled plugin still ran {GUARD:?} later (its deadline is {DEADLINE:?})")
+    });
     assert_eq!(conclusion, Conclusion::Cancelled);
 }
 

@@ -78,8 +78,39 @@ mod tests {
             serde_json::from_str(r#"{"code":"SomethingNew","message":"m","timestamp":1}"#).unwrap();
         assert_eq!(e.code, ErrorCode::Unknown);
         assert!(e.code.is_transient());
-        assert!(!ErrorCode::VersionMismatch.is_transient());
-        assert!(ErrorCode::RequestThrottled.is_transient());
+    }
+
+    /// §5: a resend can only help with InternalError and RequestThrottled
+    /// (and a code we do not know, see above); every other code is final,
+    /// and resending it would only repeat the rejection.
+    #[test]
+    fn only_internal_errors_throttling_and_unknown_codes_are_transient() {
+        use ErrorCode as C;
+        for code in [
+            C::InvalidTopic,
+            C::InvalidJson,
+            C::InvalidRequest,
+            C::InvalidStateTransition,
+            C::ResourceNotFound,
+            C::VersionMismatch,
+            C::InternalError,
+            C::RequestThrottled,
+            C::TerminalStateReached,
+            C::Unknown,
+        ] {
+            // Exhaustive: a new code must be classified here too.
+            let transient = match code {
+                C::InternalError | C::RequestThrottled | C::Unknown => true,
+                C::InvalidTopic
+                | C::InvalidJson
+                | C::InvalidRequest
+                | C::InvalidStateTransition
+                | C::ResourceNotFound
+                | C::VersionMismatch
+                | C::TerminalStateReached => false,
+            };
+            assert_eq!(code.is_transient(), transient, "{code}");
+        }
     }
 
     #[test]

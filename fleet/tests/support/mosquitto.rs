@@ -7,12 +7,30 @@
 //! process on a free loopback port and the process is killed on drop.
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// Where Debian puts them, for when they are not on `PATH` (`/usr/sbin` is
+/// not on an ordinary user's). `scripts/test` looks them up the same way:
+/// `PATH` first, then here.
 const MOSQUITTO: &str = "/usr/sbin/mosquitto";
 const MOSQUITTO_PASSWD: &str = "/usr/bin/mosquitto_passwd";
+
+/// `name` as `PATH` finds it, else `fallback` if that exists.
+fn find(name: &str, fallback: &str) -> Option<PathBuf> {
+    let on_path = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join(name))
+            .find(|candidate| is_executable(candidate))
+    });
+    on_path.or_else(|| Some(PathBuf::from(fallback)).filter(|p| is_executable(p)))
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
 
 /// Credentials of the privileged jobs-service user.
 pub struct MosquittoOptions {
@@ -34,16 +52,22 @@ impl Mosquitto {
     /// Panics with an install hint if mosquitto is missing, or with the
     /// broker's log if it does not come up.
     pub fn start(opts: MosquittoOptions) -> Mosquitto {
-        if !Path::new(MOSQUITTO).exists() || !Path::new(MOSQUITTO_PASSWD).exists() {
-            panic!("mosquitto is not installed: run `apt-get install mosquitto` (CI does)");
-        }
+        let (Some(mosquitto), Some(mosquitto_passwd)) = (
+            find("mosquitto", MOSQUITTO),
+            find("mosquitto_passwd", MOSQUITTO_PASSWD),
+        ) else {
+            panic!(
+                "mosquitto is not installed (neither on PATH nor {MOSQUITTO} and \
+                 {MOSQUITTO_PASSWD}): run `apt-get install mosquitto` (scripts/test does)"
+            );
+        };
         let mut dir = tempfile::tempdir().expect("tempdir for mosquitto");
         let passwd = dir.path().join("passwd");
         let acl = dir.path().join("acl");
         let log = dir.path().join("mosquitto.log");
         let conf = dir.path().join("mosquitto.conf");
 
-        let status = Command::new(MOSQUITTO_PASSWD)
+        let status = Command::new(&mosquitto_passwd)
             .arg("-c")
             .arg("-b")
             .arg(&passwd)
@@ -69,7 +93,7 @@ impl Mosquitto {
         for attempt in 1..=5 {
             let port = free_port();
             write(&conf, &config(port, &passwd, &acl, &log));
-            let child = Command::new(MOSQUITTO)
+            let child = Command::new(&mosquitto)
                 .arg("-c")
                 .arg(&conf)
                 .stdin(Stdio::null())

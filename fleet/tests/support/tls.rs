@@ -140,3 +140,39 @@ impl TestPki {
         path
     }
 }
+
+/// The TLS alert a refused connection attempt received, if that is how it
+/// failed. rustls's error reaches rumqttc inside an `io::Error`, wrapped
+/// according to where it surfaced: during the handshake, or (TLS 1.3, where
+/// the server checks the client's certificate after the client's side of the
+/// handshake is done) while reading the CONNACK.
+pub fn tls_alert(error: &rumqttc::ConnectionError) -> Option<rustls::AlertDescription> {
+    use rumqttc::{ConnectionError as C, StateError as S, TlsError as T};
+    let io = match error {
+        C::Tls(T::TLS(rustls::Error::AlertReceived(alert))) => return Some(*alert),
+        C::Io(e)
+        | C::Tls(T::Io(e))
+        | C::MqttState(S::Io(e))
+        | C::MqttState(S::Deserialization(rumqttc::Error::Io(e))) => e,
+        _ => return None,
+    };
+    match io.get_ref()?.downcast_ref::<rustls::Error>()? {
+        rustls::Error::AlertReceived(alert) => Some(*alert),
+        _ => None,
+    }
+}
+
+/// The alert with which the broker refused `what`'s TLS handshake. Fails
+/// on anything else: an accepted session, a CONNACK (the handshake passed
+/// and MQTT refused), or any other error (nothing listening, a reset, a
+/// timeout), none of which shows that the TLS layer refused the client.
+pub fn handshake_refused(
+    result: Result<super::TestClient, rumqttc::ConnectionError>,
+    what: &str,
+) -> rustls::AlertDescription {
+    match result {
+        Ok(_) => panic!("{what}: was accepted"),
+        Err(e) => tls_alert(&e)
+            .unwrap_or_else(|| panic!("{what}: expected a TLS alert from the broker, got {e:?}")),
+    }
+}

@@ -100,10 +100,17 @@ mod tests {
 
     #[test]
     fn this_machine_reports_plausible_values() {
-        // Linux CI and devices have /proc; the numbers only need to be sane.
-        if let (Some(total), Some(available)) = memory() {
-            assert!(available <= total && total > 1 << 20);
-        }
+        // Linux CI and devices have /proc (and MemAvailable, since Linux
+        // 3.14), so `None` here means the parsing broke: fail, do not skip.
+        // The numbers only need to be sane.
+        let (total, available) = memory();
+        let total = total.expect("MemTotal from /proc/meminfo");
+        let available = available.expect("MemAvailable from /proc/meminfo");
+        assert!(
+            available <= total && total > 1 << 20,
+            "{available} of {total}"
+        );
+        assert!(system_uptime_secs().is_some(), "/proc/uptime");
         let (total, free) = disk(Path::new(".")).expect("statvfs of the current directory");
         assert!(free <= total && total > 0);
         assert!(disk(Path::new("/nonexistent/jobhost")).is_none());

@@ -1,11 +1,13 @@
 //! A tiny HTTP/1.1 server whose answers the test scripts, for what a real
 //! server only does by accident: break a body off halfway, fail on
-//! purpose, change the file between two requests. Each connection carries
-//! one request (`Connection: close`); every request head is recorded.
+//! purpose, change the file between two requests, trickle a body out
+//! slowly. Each connection carries one request (`Connection: close`); every
+//! request head is recorded, with when it arrived.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// One scripted answer.
 #[derive(Debug, Clone)]
@@ -23,6 +25,9 @@ pub enum Answer {
     /// A server that supports resuming: 206 for `Range: bytes=N-` with a
     /// matching `If-Range`, 200 with the whole body otherwise.
     Ranged,
+    /// 200 with the whole body in `pieces` equal pieces, `pause` apart (a
+    /// slow network): the download lasts at least `(pieces - 1) × pause`.
+    Trickle { pieces: usize, pause: Duration },
 }
 
 /// The file being served: its bytes and its strong ETag.
@@ -42,6 +47,8 @@ struct State {
     file: File,
     script: Vec<Answer>,
     requests: Vec<String>,
+    /// When each request's head had arrived.
+    arrivals: Vec<Instant>,
 }
 
 impl Scripted {
@@ -54,6 +61,7 @@ impl Scripted {
             file,
             script,
             requests: Vec::new(),
+            arrivals: Vec::new(),
         }));
         let shared = state.clone();
         std::thread::spawn(move || {
@@ -67,6 +75,14 @@ impl Scripted {
     /// The heads of the requests so far, lowercased.
     pub fn requests(&self) -> Vec<String> {
         self.state.lock().expect("state").requests.clone()
+    }
+
+    /// When each request's head had arrived, in order. The gap between two
+    /// is at least the client's pause between them (the server answers
+    /// request i before request i + 1 can be sent), plus noise: good for
+    /// lower bounds only.
+    pub fn arrivals(&self) -> Vec<Instant> {
+        self.state.lock().expect("state").arrivals.clone()
     }
 
     /// Replaces the file (a new release under the same URL) and the script.
@@ -94,6 +110,7 @@ fn serve(stream: TcpStream, state: &Mutex<State>) {
         let mut state = state.lock().expect("state");
         let index = state.requests.len();
         state.requests.push(head.clone());
+        state.arrivals.push(Instant::now());
         let answer = state.script.get(index).cloned().unwrap_or(Answer::Ranged);
         let file = state.file.clone();
         if let Answer::CutThenRelease(_, next) = &answer {
@@ -126,6 +143,18 @@ fn serve(stream: TcpStream, state: &Mutex<State>) {
             ),
             _ => (header("200 OK", "", len), &file.body),
         },
+        Answer::Trickle { pieces, pause } => {
+            let _ = out.write_all(header("200 OK", "", len).as_bytes());
+            for (i, piece) in file.body.chunks(len.div_ceil(pieces.max(1))).enumerate() {
+                if i > 0 {
+                    std::thread::sleep(pause);
+                }
+                let _ = out.write_all(piece);
+                let _ = out.flush();
+            }
+            let _ = out.shutdown(std::net::Shutdown::Both);
+            return;
+        }
     };
     let _ = out.write_all(head_out.as_bytes());
     let _ = out.write_all(body);
