@@ -9,6 +9,7 @@
 //! - `crash`: SIGKILL at chosen points, then a restart: the journal's status
 //!   is the one sent, the journal's checkpoint is the one handed back, a run
 //!   whose status was journaled is not run again;
+//!   The same against the real jobs service: nothing is left IN_PROGRESS;
 //! - `cancel`: every way the agent learns that its job is over interrupts
 //!   the plugin and publishes nothing more for it.
 //!
@@ -25,6 +26,9 @@ mod device;
 mod link;
 #[path = "agent/scripted.rs"]
 mod scripted;
+#[allow(dead_code)] // shared with the fleet tests, which use more of it
+#[path = "../../fleet/tests/support/service.rs"]
+mod service;
 
 #[path = "agent/cancel.rs"]
 mod cancel;

@@ -3,17 +3,23 @@
 
 use serde_json::json;
 
+use jobhost_fleet::server::Server;
+use jobhost_protocol::JobExecutionStatus;
+
+use crate::device::Device;
+use crate::link::Link;
 use crate::scripted::execution;
+use crate::service::{create, embedded, start_server, wait_terminal, wait_until};
 use crate::{probe, Rig};
 
 /// Waits until the probe has appended `n` lines to `/data/<name>`.
-async fn lines_until(rig: &Rig, name: &str, n: usize) {
+async fn lines_until(device: &Device, name: &str, n: usize) {
     let deadline = std::time::Instant::now() + crate::scripted::WAIT;
-    while rig.device.lines(name).len() < n {
+    while device.lines(name).len() < n {
         assert!(
             std::time::Instant::now() < deadline,
             "the plugin never started\n{}",
-            rig.device.log()
+            device.log()
         );
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
@@ -132,7 +138,7 @@ async fn killed_between_journaling_its_status_and_publishing_it_the_status_is_se
     rig.service.accept(&get, json!({"execution": queued})).await;
     let claim = rig.service.expect_update("job-1").await;
     rig.service.accept(&claim, json!({})).await;
-    lines_until(&rig, "runs", 1).await;
+    lines_until(&rig.device, "runs", 1).await;
 
     // The plugin finishes while the broker is unreachable: the status is
     // journaled, its publish cannot leave the device; then the power goes.
@@ -169,4 +175,91 @@ async fn killed_between_journaling_its_status_and_publishing_it_the_status_is_se
     let claim = rig.service.expect_update("job-2").await;
     assert_eq!(claim.status(), "IN_PROGRESS");
     assert_eq!(rig.device.lines("runs").len(), 1, "job-1 ran once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sigterm_stops_the_agent_cleanly_and_the_run_resumes_at_the_next_start() {
+    let mut rig = Rig::start("t-sigterm").await;
+    let document = probe(json!({
+        "started": "/data/runs", "checkpoint": "step-2", "wait_for": "/data/release"
+    }));
+    let get = rig.service.expect_next_get().await;
+    let queued = execution("job-1", 1, 1, "QUEUED", document.clone());
+    rig.service.accept(&get, json!({"execution": queued})).await;
+    let claim = rig.service.expect_update("job-1").await;
+    rig.service.accept(&claim, json!({})).await;
+    let saved = rig.service.expect_update("job-1").await;
+    rig.service.accept(&saved, json!({})).await;
+    // systemd's stop: the agent exits 0 without waiting for the plugin.
+    let status = rig.device.terminate().await;
+    assert!(status.success(), "{status}\n{}", rig.device.log());
+    assert_eq!(resume(&mut rig).await, "checkpoint=step-2");
+}
+
+/// The same kills against the real jobs service (embedded broker, SQLite):
+/// what the operator sees ends terminal, with the right status, and no run
+/// whose status was journaled runs again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn against_the_real_service_no_execution_is_left_in_progress() {
+    const THING: &str = "t-kill-real";
+    let dir = tempfile::tempdir().unwrap();
+    let server: Server = start_server(dir.path(), embedded()).await;
+    let link = Link::start(server.mqtt_addr).await;
+    let mut device = Device::new(THING, link.addr());
+    device.start();
+
+    // Mid-run, after a checkpoint the service recorded.
+    let document = probe(json!({
+        "started": "/data/mid", "checkpoint": "half", "wait_for": "/data/release-mid"
+    }));
+    create(&server, THING, "mid", document);
+    wait_until(&server, THING, "mid", "the checkpoint recorded", |e| {
+        e.status_details
+            .as_ref()
+            .is_some_and(|d| d.get("checkpoint") == Some("half"))
+    })
+    .await;
+    device.kill();
+    device.release("release-mid");
+    device.start();
+    let e = wait_terminal(&server, THING, "mid").await;
+    assert_eq!(
+        e.status,
+        JobExecutionStatus::Succeeded,
+        "{e:?}\n{}",
+        device.log()
+    );
+    assert_eq!(device.lines("mid"), ["checkpoint=-", "checkpoint=half"]);
+
+    // Between journaling the status and publishing it.
+    let document = probe(json!({"started": "/data/end", "wait_for": "/data/release-end"}));
+    create(&server, THING, "end", document);
+    lines_until(&device, "end", 1).await;
+    link.cut();
+    device.release("release-end");
+    device
+        .journal_until("the terminal status", |j| j.pending_report.is_some())
+        .await;
+    device.kill();
+    link.restore();
+    device.start();
+    let e = wait_terminal(&server, THING, "end").await;
+    assert_eq!(
+        e.status,
+        JobExecutionStatus::Succeeded,
+        "{e:?}\n{}",
+        device.log()
+    );
+    // The agent takes the next job: nothing of either is left on it.
+    create(&server, THING, "after", json!({"operation": "echo"}));
+    let e = wait_terminal(&server, THING, "after").await;
+    assert_eq!(e.status, JobExecutionStatus::Succeeded, "{e:?}");
+    assert_eq!(device.lines("end").len(), 1, "ran once");
+    // (The service records the status before the agent hears it accepted.)
+    device
+        .journal_until("nothing left to resume or resend", |j| {
+            j.running.is_none() && j.pending_report.is_none()
+        })
+        .await;
+    server.stop().await;
 }

@@ -95,6 +95,29 @@ timeout_secs = {PROBE_TIMEOUT_SECS}
         }
     }
 
+    /// SIGTERM, as systemd stops the service; returns how it exited.
+    pub async fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("the agent is running");
+        let pid = child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status();
+        assert!(sent.expect("run kill").success(), "SIGTERM {pid}");
+        let deadline = Instant::now() + super::scripted::WAIT;
+        loop {
+            if let Some(status) = child.try_wait().expect("wait for the agent") {
+                return status;
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                panic!(
+                    "{}: still running after SIGTERM\n{}",
+                    self.thing,
+                    self.log()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// The host directory the probe sees as `/data`.
     pub fn data(&self) -> PathBuf {
         self.dir.path().join("data")
