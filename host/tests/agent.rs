@@ -13,6 +13,8 @@
 //! - `cancel`: every way the agent learns that its job is over interrupts
 //!   the plugin and publishes nothing more for it.
 //!
+//! - `start`: `jobhost init`'s config runs as written once named.
+//!
 //! Everything runs through the real `jobhost agent` binary, a real broker
 //! (embedded rmqtt) and the `test-probe` plugin built from source. The jobs
 //! service is [`scripted::ScriptedService`], which the test plays message
@@ -36,6 +38,8 @@ mod cancel;
 mod crash;
 #[path = "agent/reliability.rs"]
 mod reliability;
+#[path = "agent/start.rs"]
+mod start;
 
 use device::Device;
 use link::Link;

@@ -128,6 +128,30 @@ fn malformed_document_is_rejected_like_the_agent_would() {
 }
 
 #[test]
+fn a_document_of_exactly_32_kib_runs_and_one_byte_more_is_rejected() {
+    let h = Harness::new();
+    let out = h.run(&plugin_path("echo"), &document_of(32 * 1024), &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(report(&out)["status"], "SUCCEEDED");
+
+    let out = h.run(&plugin_path("echo"), &document_of(32 * 1024 + 1), &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let r = report(&out);
+    assert_eq!(r["status"], "REJECTED");
+    assert_eq!(
+        r["statusDetails"]["reason"],
+        "job document is 32769 bytes, over the 32768-byte limit"
+    );
+}
+
+/// A valid JSON document of exactly `bytes` bytes.
+fn document_of(bytes: usize) -> String {
+    let doc = format!(r#"{{"pad":"{}"}}"#, "x".repeat(bytes - 10));
+    assert_eq!(doc.len(), bytes);
+    doc
+}
+
+#[test]
 fn trap_is_failed_with_the_trap_message() {
     let h = Harness::new();
     let out = h.run(&plugin_path("test-probe"), r#"{"trap":true}"#, &[]);
