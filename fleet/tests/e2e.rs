@@ -116,19 +116,26 @@ async fn a_job_runs_to_succeeded_through_the_embedded_broker() {
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_job_runs_to_succeeded_through_mosquitto() {
+/// Debian's mosquitto, with the service's identity, as the service's
+/// external broker (kept running while the returned guard lives).
+fn mosquitto_broker() -> (Mosquitto, BrokerChoice) {
     let password = "e2e-service-secret";
     let mosquitto = Mosquitto::start(MosquittoOptions {
         service_username: SERVICE_IDENTITY.into(),
         service_password: password.into(),
     });
-    let dir = tempfile::tempdir().unwrap();
     let broker = BrokerChoice::External {
         host: "127.0.0.1".into(),
         port: mosquitto.port,
         credentials: Some((SERVICE_IDENTITY.into(), password.into())),
     };
+    (mosquitto, broker)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_runs_to_succeeded_through_mosquitto() {
+    let (_mosquitto, broker) = mosquitto_broker();
+    let dir = tempfile::tempdir().unwrap();
     let server = start_server(dir.path(), broker).await;
     let _agent = start_agent(dir.path(), server.mqtt_addr, 60);
     create(
@@ -286,7 +293,26 @@ async fn malformed_payloads_on_every_subscribed_topic_are_ignored() {
 async fn a_cancelled_job_is_interrupted_and_the_next_one_runs() {
     let dir = tempfile::tempdir().unwrap();
     let server = start_server(dir.path(), embedded()).await;
-    let _agent = start_agent(dir.path(), server.mqtt_addr, 600);
+    cancel_interrupts_and_nothing_follows(dir.path(), server).await;
+}
+
+/// The same through mosquitto, which grants every SUBSCRIBE and filters
+/// what it delivers, and accepts forbidden PUBLISHes silently: the agent
+/// must learn of the cancel all the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_job_is_interrupted_through_mosquitto() {
+    let (mosquitto, broker) = mosquitto_broker();
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(dir.path(), broker).await;
+    cancel_interrupts_and_nothing_follows(dir.path(), server).await;
+    drop(mosquitto);
+}
+
+/// A spinning plugin's job is force-cancelled: the plugin is interrupted
+/// (the next job can only run after it), and the agent publishes nothing
+/// for the cancelled job afterwards, as seen on the broker.
+async fn cancel_interrupts_and_nothing_follows(dir: &Path, server: Server) {
+    let _agent = start_agent(dir, server.mqtt_addr, 600);
     create(
         &server,
         "forever",
