@@ -24,6 +24,8 @@ pub struct Device {
     dir: tempfile::TempDir,
     thing: String,
     child: Option<Child>,
+    /// `child` is strace, and the agent its child.
+    traced: bool,
     starts: u32,
 }
 
@@ -59,12 +61,24 @@ timeout_secs = {PROBE_TIMEOUT_SECS}
             dir,
             thing: thing.to_owned(),
             child: None,
+            traced: false,
             starts: 0,
         }
     }
 
     /// Starts `jobhost agent`; its log goes to `agent-<n>.log`.
     pub fn start(&mut self) {
+        self.start_with(None);
+    }
+
+    /// Starts it under `strace -f -y`, recording to `trace` the syscalls
+    /// that make a file durable and those that send bytes on a socket, with
+    /// their data: the order in which the kernel saw them.
+    pub fn start_traced(&mut self, trace: &Path) {
+        self.start_with(Some(trace));
+    }
+
+    fn start_with(&mut self, trace: Option<&Path>) {
         assert!(
             self.child.is_none(),
             "{}: the agent is already running",
@@ -72,7 +86,21 @@ timeout_secs = {PROBE_TIMEOUT_SECS}
         );
         self.starts += 1;
         let log = std::fs::File::create(self.log_path(self.starts)).expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_jobhost"))
+        let mut command = match trace {
+            None => Command::new(env!("CARGO_BIN_EXE_jobhost")),
+            Some(trace) => {
+                let mut strace = Command::new("strace");
+                strace
+                    .args(["-f", "-y", "-qq", "-s", "4096", "-e"])
+                    .arg("trace=fsync,fdatasync,rename,renameat,renameat2,write,writev,sendto,sendmsg")
+                    .arg("-o")
+                    .arg(trace)
+                    .arg(env!("CARGO_BIN_EXE_jobhost"));
+                strace
+            }
+        };
+        self.traced = trace.is_some();
+        let child = command
             .arg("agent")
             .arg("--config")
             .arg(self.dir.path().join("jobhost.toml"))
@@ -90,7 +118,17 @@ timeout_secs = {PROBE_TIMEOUT_SECS}
     /// (minus the page cache, which is why the journal fsyncs).
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
-            child.kill().expect("SIGKILL the agent");
+            if self.traced {
+                // The agent is strace's child; killing strace alone would
+                // detach it and leave it running.
+                let pid = child.id();
+                let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+                    .unwrap_or_default();
+                for agent in children.split_whitespace() {
+                    let _ = Command::new("kill").args(["-KILL", agent]).status();
+                }
+            }
+            let _ = child.kill();
             child.wait().expect("reap the agent");
         }
     }

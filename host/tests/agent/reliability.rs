@@ -255,3 +255,76 @@ async fn an_execution_runs_once_per_execution_number() {
     assert_eq!(report.body["executionNumber"], 2);
     assert_eq!(rig.device.lines("runs").len(), 2, "one run per execution");
 }
+
+/// The journal's promise at the level where it matters, the kernel: the
+/// terminal status is written to the journal's temporary file, that file
+/// is fsynced, renamed over the journal, and the directory fsynced, all
+/// before the first byte of the report is written to the socket. (Reading
+/// the journal when the report arrives cannot tell an fsync from a write
+/// still in the page cache.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_status_is_fsynced_before_it_leaves_the_process() {
+    let mut service = crate::scripted::ScriptedService::start("t-fsync").await;
+    let mut device = crate::device::Device::new("t-fsync", service.addr());
+    let trace = device.dir().join("strace.log");
+    device.start_traced(&trace);
+    let get = service.expect_next_get().await;
+    let queued = execution("job-1", 1, 1, "QUEUED", probe(json!({})));
+    service.accept(&get, json!({"execution": queued})).await;
+    let claim = service.expect_update("job-1").await;
+    service.accept(&claim, json!({})).await;
+    let report = service.skip_progress("job-1").await;
+    assert_eq!(report.status(), "SUCCEEDED", "{report:?}");
+    service.accept(&report, json!({})).await;
+    service.expect_next_get().await;
+    device.kill();
+
+    let trace = std::fs::read_to_string(&trace).unwrap();
+    let lines: Vec<&str> = trace.lines().collect();
+    // The first line at or after `from` that passes `test`, as the line
+    // where that call returned.
+    let find = |from: usize, what: &str, test: &dyn Fn(&str) -> bool| -> usize {
+        let at = lines[from..]
+            .iter()
+            .position(|l| test(l))
+            .unwrap_or_else(|| panic!("no {what} after line {from} in:\n{trace}"));
+        returned(&lines, from + at)
+    };
+    let state = device.state_dir();
+    let state = state.to_str().unwrap();
+    let tmp = format!("{state}/journal.tmp>");
+    let written = find(0, "journal write of the status", &|l| {
+        l.contains(&tmp) && l.contains("write(") && l.contains("SUCCEEDED")
+    });
+    let synced = find(written, "fsync of the journal", &|l| {
+        l.contains("fsync(") && l.contains(&tmp)
+    });
+    let renamed = find(synced, "rename over the journal", &|l| {
+        l.contains("rename") && l.contains(&format!("{state}/journal.json\""))
+    });
+    let dir_synced = find(renamed, "fsync of the state directory", &|l| {
+        l.contains("fsync(") && l.contains(&format!("<{state}>"))
+    });
+    let sent = lines
+        .iter()
+        .position(|l| l.contains("socket:") && l.contains("SUCCEEDED"))
+        .unwrap_or_else(|| panic!("the report never reached a socket:\n{trace}"));
+    assert!(
+        dir_synced < sent,
+        "the report left (line {sent}) before the journal was durable (line {dir_synced}):\n{trace}"
+    );
+}
+
+/// The line where the syscall that starts on line `at` returned: strace
+/// splits a call another thread interrupts into `<unfinished ...>` and a
+/// later `<... NAME resumed>` line of the same thread.
+fn returned(lines: &[&str], at: usize) -> usize {
+    if !lines[at].contains("<unfinished ...>") {
+        return at;
+    }
+    let pid = lines[at].split_whitespace().next().unwrap_or_default();
+    lines[at + 1..]
+        .iter()
+        .position(|l| l.starts_with(pid) && l.contains("resumed>"))
+        .map_or(lines.len(), |n| at + 1 + n)
+}
