@@ -74,6 +74,21 @@ pub(super) struct Pending {
     pub(super) backoff: Backoff,
 }
 
+impl Pending {
+    /// A request just published: re-sent after [`REPLY_TIMEOUT`] without a
+    /// reply, then with doubling (jittered) delays up to five minutes.
+    pub(super) fn sent_now(token: String, topic: String, payload: Vec<u8>) -> Self {
+        Pending {
+            token,
+            topic,
+            payload,
+            sent_at: Instant::now(),
+            wait: REPLY_TIMEOUT,
+            backoff: Backoff::new(REPLY_TIMEOUT, Duration::from_secs(300)),
+        }
+    }
+}
+
 #[derive(Debug)]
 pub(super) enum State {
     Idle,
@@ -121,6 +136,9 @@ pub(crate) struct Actor {
     pub(super) diagnostics: crate::diagnostics::AgentDiagnostics,
     /// A running plugin waiting for its job document again.
     pub(super) refreshing: Option<Refreshing>,
+    /// The last `$next/get`, until a reply to it arrives: re-sent while
+    /// the agent is idle (see [`Actor::on_tick`]).
+    pub(super) next_request: Option<Pending>,
 }
 
 /// A describe request sent for [`super::Event::RefreshDocument`].
@@ -155,6 +173,7 @@ impl Actor {
             last_progress: None,
             progress_due: false,
             refreshing: None,
+            next_request: None,
         }
     }
 
@@ -243,7 +262,10 @@ impl Actor {
                 parse::<NotifyNext>(payload).map(|n| self.on_next(n.execution))
             }
             JobsTopic::Reply(Operation::Describe(job), Reply::Accepted) if job == NEXT => {
-                parse::<ExecutionAccepted>(payload).map(|a| self.on_next(a.execution))
+                parse::<ExecutionAccepted>(payload).map(|a| {
+                    self.next_answered(a.client_token.as_deref());
+                    self.on_next(a.execution)
+                })
             }
             JobsTopic::Reply(Operation::Describe(job), Reply::Accepted) => {
                 parse::<ExecutionAccepted>(payload).map(|a| {
@@ -266,6 +288,10 @@ impl Actor {
             }
             JobsTopic::Reply(Operation::Describe(job), Reply::Rejected) => {
                 parse::<ErrorResponse>(payload).map(|e| {
+                    if job == NEXT && !e.code.is_transient() {
+                        // Asking again would be refused again.
+                        self.next_answered(e.client_token.as_deref());
+                    }
                     self.answer_refresh(&job, e.client_token.as_deref(), || {
                         Err(format!("describe rejected: {} {}", e.code, e.message))
                     });

@@ -5,11 +5,10 @@
 use super::actor::{
     is, raw, Actor, Current, Pending, Refreshing, State, REPLY_TIMEOUT, SEEN_CAPACITY,
 };
-use crate::jobs::Backoff;
 use jobhost_protocol::requests::{DescribeRequest, UpdateRequest};
 use jobhost_protocol::topics::{JobsTopic, Operation, NEXT};
 use jobhost_protocol::JobExecutionStatus;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 impl Actor {
     pub(super) fn on_tick(&mut self) {
@@ -30,6 +29,7 @@ impl Actor {
             tracing::info!(target: "agent", "no reply yet on {topic}; re-sending");
             self.publish(topic, payload);
         }
+        self.resend_next();
         self.maybe_publish_progress();
         self.check_reboot_timeout();
     }
@@ -65,15 +65,56 @@ impl Actor {
 
     // ----- plumbing -----
 
+    /// `$next/get`: the head of the queue. Kept until answered, and
+    /// re-sent (same clientToken) by [`Self::resend_next`].
     pub(super) fn request_next(&mut self) {
+        let token = self.token();
         let req = DescribeRequest {
             include_job_document: Some(true),
-            client_token: Some(self.token()),
+            client_token: Some(token.clone()),
             ..DescribeRequest::default()
         };
         let topic =
             JobsTopic::Request(Operation::Describe(NEXT.into())).for_thing(&self.config.thing_name);
-        self.publish_json(topic, &req);
+        let payload = serde_json::to_vec(&req).unwrap_or_default();
+        self.publish(topic.clone(), payload.clone());
+        self.next_request = Some(Pending::sent_now(token, topic, payload));
+    }
+
+    /// An idle agent whose `$next/get` went unanswered asks again after
+    /// [`REPLY_TIMEOUT`], then less and less often. Without a reply it
+    /// would wait for a notify-next, which only a change of the queue's
+    /// head sends, while its queued jobs wait for it: a request is lost
+    /// without any reconnect when the service is not subscribed as it is
+    /// sent (jobhost-fleet restarting on an external broker, or not yet
+    /// subscribed again after the broker restarted: the broker drops a
+    /// message nobody subscribes to). Found by `scripts/soak`.
+    fn resend_next(&mut self) {
+        if !matches!(self.state, State::Idle) {
+            return;
+        }
+        let Some(request) = &mut self.next_request else {
+            return;
+        };
+        if request.sent_at.elapsed() < request.wait {
+            return;
+        }
+        request.sent_at = Instant::now();
+        request.wait = request.backoff.next_delay().max(REPLY_TIMEOUT);
+        let (topic, payload) = (request.topic.clone(), request.payload.clone());
+        tracing::info!(target: "agent", "no reply yet on {topic}; re-sending");
+        self.publish(topic, payload);
+    }
+
+    /// A reply to `$next/get` with `token` arrived: stop re-sending it.
+    pub(super) fn next_answered(&mut self, token: Option<&str>) {
+        if self
+            .next_request
+            .as_ref()
+            .is_some_and(|r| token == Some(r.token.as_str()))
+        {
+            self.next_request = None;
+        }
     }
 
     /// Asks for the running execution's document again, for a plugin
@@ -147,14 +188,7 @@ impl Actor {
             .for_thing(&self.config.thing_name);
         let payload = serde_json::to_vec(&update).unwrap_or_default();
         self.publish(topic.clone(), payload.clone());
-        Pending {
-            token,
-            topic,
-            payload,
-            sent_at: Instant::now(),
-            wait: REPLY_TIMEOUT,
-            backoff: Backoff::new(REPLY_TIMEOUT, Duration::from_secs(300)),
-        }
+        Pending::sent_now(token, topic, payload)
     }
 
     pub(super) fn publish_json<T: serde::Serialize>(&self, topic: String, body: &T) {

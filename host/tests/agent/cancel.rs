@@ -20,10 +20,7 @@ fn held() -> Value {
 /// Offers `job` (held), accepts its claim, and returns once the plugin is
 /// running (its first progress update has arrived, and was accepted).
 async fn running(rig: &mut Rig, job: &str) {
-    let get = rig.service.expect_next_get().await;
-    let queued = execution(job, 1, 1, "QUEUED", held());
-    rig.service.accept(&get, json!({"execution": queued})).await;
-    let claim = rig.service.expect_update(job).await;
+    let claim = rig.service.offer(job, held()).await;
     rig.service.accept(&claim, json!({})).await;
     let progress = rig.service.expect_update(job).await;
     assert_eq!(progress.status(), "IN_PROGRESS", "{progress:?}");
@@ -117,10 +114,7 @@ async fn a_timeout_on_the_service_cancels_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rejected_progress_update_cancels_it() {
     let mut rig = Rig::start("t-cancel-progress").await;
-    let get = rig.service.expect_next_get().await;
-    let queued = execution("job-1", 1, 1, "QUEUED", held());
-    rig.service.accept(&get, json!({"execution": queued})).await;
-    let claim = rig.service.expect_update("job-1").await;
+    let claim = rig.service.offer("job-1", held()).await;
     rig.service.accept(&claim, json!({})).await;
     // No notification at all: the agent learns only from this answer.
     let progress = rig.service.expect_update("job-1").await;
@@ -138,10 +132,7 @@ async fn a_rejected_progress_update_cancels_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_cancelled_before_its_claim_is_answered_never_runs() {
     let mut rig = Rig::start("t-cancel-starting").await;
-    let get = rig.service.expect_next_get().await;
-    let queued = execution("job-1", 1, 1, "QUEUED", held());
-    rig.service.accept(&get, json!({"execution": queued})).await;
-    let _claim = rig.service.expect_update("job-1").await;
+    let _claim = rig.service.offer("job-1", held()).await;
     // The claim is lost; meanwhile the job is cancelled.
     rig.service.notify(json!({})).await;
     let describe = rig.service.expect_describe("job-1").await;

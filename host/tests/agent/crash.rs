@@ -29,10 +29,7 @@ async fn lines_until(device: &Device, name: &str, n: usize) {
 async fn killed_right_after_its_claim_the_job_is_claimed_again_and_finished() {
     let mut rig = Rig::start("t-kill-claimed").await;
     let document = probe(json!({"started": "/data/runs", "wait_for": "/data/release"}));
-    let get = rig.service.expect_next_get().await;
-    let queued = execution("job-1", 1, 1, "QUEUED", document.clone());
-    rig.service.accept(&get, json!({"execution": queued})).await;
-    let claim = rig.service.expect_update("job-1").await;
+    let claim = rig.service.offer("job-1", document.clone()).await;
     // The journal names the execution before the claim is even sent.
     let running = rig
         .device
@@ -72,10 +69,7 @@ async fn killed_mid_run(thing: &str) -> Rig {
     let document = probe(json!({
         "started": "/data/runs", "checkpoint": "step-2", "wait_for": "/data/release"
     }));
-    let get = rig.service.expect_next_get().await;
-    let queued = execution("job-1", 1, 1, "QUEUED", document.clone());
-    rig.service.accept(&get, json!({"execution": queued})).await;
-    let claim = rig.service.expect_update("job-1").await;
+    let claim = rig.service.offer("job-1", document.clone()).await;
     rig.service.accept(&claim, json!({})).await;
     // Published only once the checkpoint is durable; left unanswered.
     let saved = rig.service.expect_update("job-1").await;
@@ -133,10 +127,7 @@ async fn killed_mid_run_with_its_disk_wiped_it_resumes_from_the_cloud_copy() {
 async fn killed_between_journaling_its_status_and_publishing_it_the_status_is_sent_and_not_rerun() {
     let mut rig = Rig::start("t-kill-report").await;
     let document = probe(json!({"started": "/data/runs", "wait_for": "/data/release"}));
-    let get = rig.service.expect_next_get().await;
-    let queued = execution("job-1", 1, 1, "QUEUED", document.clone());
-    rig.service.accept(&get, json!({"execution": queued})).await;
-    let claim = rig.service.expect_update("job-1").await;
+    let claim = rig.service.offer("job-1", document.clone()).await;
     rig.service.accept(&claim, json!({})).await;
     lines_until(&rig.device, "runs", 1).await;
 
@@ -183,10 +174,7 @@ async fn a_sigterm_stops_the_agent_cleanly_and_the_run_resumes_at_the_next_start
     let document = probe(json!({
         "started": "/data/runs", "checkpoint": "step-2", "wait_for": "/data/release"
     }));
-    let get = rig.service.expect_next_get().await;
-    let queued = execution("job-1", 1, 1, "QUEUED", document.clone());
-    rig.service.accept(&get, json!({"execution": queued})).await;
-    let claim = rig.service.expect_update("job-1").await;
+    let claim = rig.service.offer("job-1", document.clone()).await;
     rig.service.accept(&claim, json!({})).await;
     let saved = rig.service.expect_update("job-1").await;
     rig.service.accept(&saved, json!({})).await;

@@ -13,10 +13,7 @@ const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Offers `job` (execution 1) in answer to the agent's first `$next/get`,
 /// accepts its claim and returns the terminal update it then publishes.
 async fn run_to_report(rig: &mut Rig, job: &str, document: serde_json::Value) -> Request {
-    let get = rig.service.expect_next_get().await;
-    let queued = execution(job, 1, 1, "QUEUED", document);
-    rig.service.accept(&get, json!({"execution": queued})).await;
-    let claim = rig.service.expect_update(job).await;
+    let claim = rig.service.offer(job, document).await;
     assert_eq!(claim.status(), "IN_PROGRESS", "{claim:?}");
     assert_eq!(claim.body["expectedVersion"], 1, "the claim is conditional");
     rig.service.accept(&claim, json!({})).await;
@@ -149,6 +146,40 @@ async fn a_permanent_rejection_ends_the_resending() {
         .await;
 }
 
+/// An idle agent's `$next/get` that nobody answers is asked again (same
+/// clientToken) after the reply timeout, and the job offered in the reply
+/// runs. The broker drops a request when no service is subscribed as it
+/// arrives (jobhost-fleet restarting on an external broker); without the
+/// resend the agent waited for a notify-next that only a new head of its
+/// queue sends, with jobs queued (`scripts/soak` found it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unanswered_next_get_is_asked_again() {
+    let mut rig = Rig::start("t-next-lost").await;
+    let lost = rig.service.expect_next_get().await;
+    let again = rig.service.expect_next_get().await;
+    assert_eq!(again.body, lost.body, "re-sent unchanged, same clientToken");
+    assert!(
+        again.at - lost.at >= REPLY_TIMEOUT,
+        "re-sent after {:?}, before the reply timeout",
+        again.at - lost.at
+    );
+    let queued = execution(
+        "job-1",
+        1,
+        1,
+        "QUEUED",
+        probe(json!({"started": "/data/runs"})),
+    );
+    rig.service
+        .accept(&again, json!({"execution": queued}))
+        .await;
+    let claim = rig.service.expect_update("job-1").await;
+    rig.service.accept(&claim, json!({})).await;
+    let report = rig.service.skip_progress("job-1").await;
+    assert_eq!(report.status(), "SUCCEEDED", "{report:?}");
+    assert_eq!(rig.device.lines("runs"), ["checkpoint=-"]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_claim_that_lost_a_version_race_is_made_again_at_the_current_version() {
     let mut rig = Rig::start("t-claim-race").await;
@@ -268,10 +299,7 @@ async fn the_status_is_fsynced_before_it_leaves_the_process() {
     let mut device = crate::device::Device::new("t-fsync", service.addr());
     let trace = device.dir().join("strace.log");
     device.start_traced(&trace);
-    let get = service.expect_next_get().await;
-    let queued = execution("job-1", 1, 1, "QUEUED", probe(json!({})));
-    service.accept(&get, json!({"execution": queued})).await;
-    let claim = service.expect_update("job-1").await;
+    let claim = service.offer("job-1", probe(json!({}))).await;
     service.accept(&claim, json!({})).await;
     let report = service.skip_progress("job-1").await;
     assert_eq!(report.status(), "SUCCEEDED", "{report:?}");

@@ -195,6 +195,18 @@ impl ScriptedService {
         request
     }
 
+    /// Answers the agent's next request, which must be `$next/get`, with
+    /// `job` (execution 1, version 1, QUEUED); returns the claim that must
+    /// follow it, unanswered.
+    pub async fn offer(&mut self, job: &str, document: Value) -> Request {
+        let get = self.expect_next_get().await;
+        let queued = execution(job, 1, 1, "QUEUED", document);
+        self.accept(&get, json!({ "execution": queued })).await;
+        let claim = self.expect_update(job).await;
+        assert_eq!(claim.status(), "IN_PROGRESS", "{claim:?}");
+        claim
+    }
+
     /// The next request, which must be `$next/get`.
     pub async fn expect_next_get(&mut self) -> Request {
         self.expect_describe(NEXT).await
