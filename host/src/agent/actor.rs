@@ -134,6 +134,9 @@ pub(crate) struct Actor {
     /// What plugins granted `diagnostics` see; the broker link is kept
     /// up to date here.
     pub(super) diagnostics: crate::diagnostics::AgentDiagnostics,
+    /// Runs started so far: tells the watchdog's alarm for an abandoned
+    /// run from one for the run in progress.
+    pub(super) runs: u64,
     /// A running plugin waiting for its job document again.
     pub(super) refreshing: Option<Refreshing>,
     /// The last `$next/get`, until a reply to it arrives: re-sent while
@@ -174,6 +177,7 @@ impl Actor {
             progress_due: false,
             refreshing: None,
             next_request: None,
+            runs: 0,
         }
     }
 

@@ -10,6 +10,14 @@ use crate::executor::{self, CancelToken, Conclusion, Execution, Report};
 use crate::plugins::Builtin;
 use jobhost_protocol::requests::UpdateRequest;
 use jobhost_protocol::{JobExecution, JobExecutionStatus, StatusDetails, TerminalStatus};
+use std::time::Duration;
+
+/// How long past its deadline a plugin run may still take to stop before
+/// the agent abandons it. The deadline normally ends a run within one epoch
+/// tick (10 ms); a run still going this long after it is blocked inside a
+/// host call the deadline cannot interrupt, and the device must not stop
+/// taking jobs because of it.
+pub(super) const WATCHDOG_GRACE: Duration = Duration::from_secs(10);
 
 impl Actor {
     /// Plans the execution and claims it with IN_PROGRESS.
@@ -151,6 +159,8 @@ impl Actor {
         });
         let (runtime, events, token) = (self.runtime.clone(), self.events.clone(), cancel.clone());
         tracing::info!(target: "agent", job_id = %current.job_id, plugin = plugin.name(), "running");
+        self.runs += 1;
+        self.arm_watchdog(&current, limits.timeout);
         // wasmtime calls are synchronous: keep them off the async workers.
         tokio::task::spawn_blocking(move || {
             let conclusion = executor::execute(
@@ -163,6 +173,44 @@ impl Actor {
             });
         });
         self.state = State::Running { current, cancel };
+    }
+
+    /// The outer watchdog: an alarm for the run just started, at its
+    /// deadline plus [`WATCHDOG_GRACE`] (see [`Self::on_overran`]).
+    fn arm_watchdog(&self, current: &Current, deadline: Duration) {
+        let events = self.events.clone();
+        let alarm = Event::Overran {
+            job_id: current.job_id.clone(),
+            execution_number: current.execution_number,
+            run: self.runs,
+            deadline,
+        };
+        tokio::spawn(async move {
+            tokio::time::sleep(deadline + WATCHDOG_GRACE).await;
+            let _ = events.send(alarm);
+        });
+    }
+
+    /// The watchdog's alarm: if that run is still the one going, it is stuck
+    /// where its deadline cannot reach. It is told to stop (should it ever
+    /// come back to wasm), reported FAILED, and left behind on its thread;
+    /// whatever it returns later is ignored, and the agent takes the next job.
+    fn on_overran(&mut self, job_id: &str, execution_number: u64, run: u64, deadline: Duration) {
+        let State::Running { current, cancel } = &self.state else {
+            return;
+        };
+        if run != self.runs || !is(current, job_id, execution_number) {
+            return;
+        }
+        cancel.cancel();
+        let reason = format!(
+            "timed out after {} s and did not stop within {} s more (blocked in a host call): abandoned",
+            deadline.as_secs(),
+            WATCHDOG_GRACE.as_secs()
+        );
+        tracing::error!(target: "agent", job_id = %job_id, "{reason}");
+        let report = Report::failure(TerminalStatus::Failed, &reason, StatusDetails::new());
+        self.report(job_id.to_owned(), execution_number, report);
     }
 
     /// Runs a built-in operation (install-plugin, remove-plugin) off the
@@ -204,6 +252,15 @@ impl Actor {
         } = event
         {
             return self.refresh_document(&job_id, execution_number, reply);
+        }
+        if let Event::Overran {
+            job_id,
+            execution_number,
+            run,
+            deadline,
+        } = event
+        {
+            return self.on_overran(&job_id, execution_number, run, deadline);
         }
         let State::Running { current, cancel } = &mut self.state else {
             return;

@@ -57,6 +57,15 @@ pub(crate) enum Event {
         execution_number: u64,
         result: Result<(), String>,
     },
+    /// The run `run` of this execution is still going at its deadline plus
+    /// [`lifecycle::WATCHDOG_GRACE`]: it is blocked where the deadline cannot
+    /// reach it (inside a host call), and is abandoned.
+    Overran {
+        job_id: String,
+        execution_number: u64,
+        run: u64,
+        deadline: std::time::Duration,
+    },
     /// The run ended.
     Finished {
         job_id: String,

@@ -33,6 +33,15 @@ impl Device {
     /// Prepares a device for `thing` connecting to `broker` (the agent is
     /// not started yet).
     pub fn new(thing: &str, broker: std::net::SocketAddr) -> Device {
+        Device::with_probe_timeout(thing, broker, PROBE_TIMEOUT_SECS)
+    }
+
+    /// The same, with the probe's wall-clock limit `timeout_secs`.
+    pub fn with_probe_timeout(
+        thing: &str,
+        broker: std::net::SocketAddr,
+        timeout_secs: u64,
+    ) -> Device {
         let dir = tempfile::tempdir().expect("temp dir");
         let root = dir.path();
         std::fs::create_dir_all(root.join("data")).expect("data dir");
@@ -52,7 +61,7 @@ progress_interval_secs = 1
 [plugins.test-probe]
 dirs = ["data:/data"]
 [plugins.test-probe.limits]
-timeout_secs = {PROBE_TIMEOUT_SECS}
+timeout_secs = {timeout_secs}
 "#,
             port = broker.port()
         );

@@ -12,6 +12,8 @@
 //!   point it chooses; interruptible, since wasm runs between looks; with
 //!   `"heartbeat": true` it also reports progress `{"waited": <ms>}` every
 //!   100 ms meanwhile (something to stop sending once cancelled);
+//! - `"sleep_ms": N` sleeps N ms in one call (WASI's monotonic clock): a
+//!   run blocked inside a host call, where an epoch deadline cannot reach;
 //! - `"panic": "message"` panics;
 //! - `"trap": true` executes `unreachable`;
 //! - `"spin": true` loops forever without calling the host (timeouts,
@@ -52,6 +54,7 @@ struct Doc {
     checkpoint: Option<String>,
     wait_for: Option<String>,
     heartbeat: bool,
+    sleep_ms: u64,
     panic: Option<String>,
     trap: bool,
     spin: bool,
@@ -120,6 +123,9 @@ impl Operation for Probe {
                 std::thread::sleep(std::time::Duration::from_millis(5));
                 waited_ms += 5;
             }
+        }
+        if doc.sleep_ms > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(doc.sleep_ms));
         }
         if let Some(message) = doc.panic {
             panic!("{message}");
