@@ -5,18 +5,18 @@ use super::actor::{is, raw, Actor, Current, Plan, State, CHECKPOINT_KEY};
 use super::journal::{PendingReport, RunningEntry};
 use super::observer::AgentObserver;
 use super::reboot;
-use super::Event;
+use super::{Event, Overrun};
 use crate::executor::{self, CancelToken, Conclusion, Execution, Report};
 use crate::plugins::Builtin;
 use jobhost_protocol::requests::UpdateRequest;
 use jobhost_protocol::{JobExecution, JobExecutionStatus, StatusDetails, TerminalStatus};
 use std::time::Duration;
 
-/// How long past its deadline a plugin run may still take to stop before
-/// the agent abandons it. The deadline normally ends a run within one epoch
-/// tick (10 ms); a run still going this long after it is blocked inside a
-/// host call the deadline cannot interrupt, and the device must not stop
-/// taking jobs because of it.
+/// How long past its deadline, or after its job was cancelled, a plugin run
+/// may still take to stop before the agent abandons it. Both normally end a
+/// run within one epoch tick (10 ms); a run still going this long after is
+/// blocked inside a host call they cannot interrupt, and the device must
+/// not stop taking jobs because of it.
 pub(super) const WATCHDOG_GRACE: Duration = Duration::from_secs(10);
 
 impl Actor {
@@ -160,7 +160,7 @@ impl Actor {
         let (runtime, events, token) = (self.runtime.clone(), self.events.clone(), cancel.clone());
         tracing::info!(target: "agent", job_id = %current.job_id, plugin = plugin.name(), "running");
         self.runs += 1;
-        self.arm_watchdog(&current, limits.timeout);
+        self.arm_watchdog(&current, Overrun::Deadline(limits.timeout));
         // wasmtime calls are synchronous: keep them off the async workers.
         tokio::task::spawn_blocking(move || {
             let conclusion = executor::execute(
@@ -175,42 +175,66 @@ impl Actor {
         self.state = State::Running { current, cancel };
     }
 
-    /// The outer watchdog: an alarm for the run just started, at its
-    /// deadline plus [`WATCHDOG_GRACE`] (see [`Self::on_overran`]).
-    fn arm_watchdog(&self, current: &Current, deadline: Duration) {
+    /// The outer watchdog: an alarm for the run in progress, `limit` plus
+    /// [`WATCHDOG_GRACE`] from now (see [`Self::on_overran`]).
+    fn arm_watchdog(&self, current: &Current, limit: Overrun) {
         let events = self.events.clone();
+        let after = match limit {
+            Overrun::Deadline(deadline) => deadline + WATCHDOG_GRACE,
+            Overrun::Cancel => WATCHDOG_GRACE,
+        };
         let alarm = Event::Overran {
             job_id: current.job_id.clone(),
             execution_number: current.execution_number,
             run: self.runs,
-            deadline,
+            limit,
         };
         tokio::spawn(async move {
-            tokio::time::sleep(deadline + WATCHDOG_GRACE).await;
+            tokio::time::sleep(after).await;
             let _ = events.send(alarm);
         });
     }
 
     /// The watchdog's alarm: if that run is still the one going, it is stuck
-    /// where its deadline cannot reach. It is told to stop (should it ever
-    /// come back to wasm), reported FAILED, and left behind on its thread;
-    /// whatever it returns later is ignored, and the agent takes the next job.
-    fn on_overran(&mut self, job_id: &str, execution_number: u64, run: u64, deadline: Duration) {
+    /// where neither its deadline nor a cancel can reach. It is told to stop
+    /// (should it ever come back to wasm) and left behind on its thread;
+    /// whatever it returns later is ignored. Past its deadline it is
+    /// reported FAILED; if its job was cancelled, nothing is reported. The
+    /// agent then takes the next job.
+    fn on_overran(&mut self, job_id: &str, execution_number: u64, run: u64, limit: Overrun) {
         let State::Running { current, cancel } = &self.state else {
             return;
         };
         if run != self.runs || !is(current, job_id, execution_number) {
             return;
         }
+        let cancelled = cancel.is_cancelled();
         cancel.cancel();
-        let reason = format!(
-            "timed out after {} s and did not stop within {} s more (blocked in a host call): abandoned",
-            deadline.as_secs(),
-            WATCHDOG_GRACE.as_secs()
-        );
-        tracing::error!(target: "agent", job_id = %job_id, "{reason}");
-        let report = Report::failure(TerminalStatus::Failed, &reason, StatusDetails::new());
-        self.report(job_id.to_owned(), execution_number, report);
+        match limit {
+            Overrun::Deadline(deadline) if !cancelled => {
+                let reason = format!(
+                    "timed out after {} s and did not stop within {} s more (blocked in a host call): abandoned",
+                    deadline.as_secs(),
+                    WATCHDOG_GRACE.as_secs()
+                );
+                tracing::error!(target: "agent", job_id = %job_id, "{reason}");
+                let report = Report::failure(TerminalStatus::Failed, &reason, StatusDetails::new());
+                self.report(job_id.to_owned(), execution_number, report);
+            }
+            _ => {
+                tracing::error!(target: "agent", job_id = %job_id, "cancelled, but the plugin did not stop within {} s (blocked in a host call): abandoned; reporting nothing", WATCHDOG_GRACE.as_secs());
+                let current = current.clone();
+                self.drop_cancelled(&current);
+            }
+        }
+    }
+
+    /// A cancelled run is over: report nothing, forget it, ask for more.
+    fn drop_cancelled(&mut self, current: &Current) {
+        self.forget_running(current);
+        self.remember(&current.job_id, current.execution_number);
+        self.state = State::Idle;
+        self.request_next();
     }
 
     /// Runs a built-in operation (install-plugin, remove-plugin) off the
@@ -225,6 +249,8 @@ impl Actor {
         );
         let (job_id, execution_number) = (current.job_id.clone(), current.execution_number);
         tracing::info!(target: "agent", job_id = %job_id, operation = builtin.operation(), "running built-in operation");
+        // A new run: no watchdog alarm of an earlier one applies to it.
+        self.runs += 1;
         tokio::task::spawn_blocking(move || {
             let conclusion = builtin.run(&plugins, &runtime, &token);
             let _ = events.send(Event::Finished {
@@ -257,10 +283,10 @@ impl Actor {
             job_id,
             execution_number,
             run,
-            deadline,
+            limit,
         } = event
         {
-            return self.on_overran(&job_id, execution_number, run, deadline);
+            return self.on_overran(&job_id, execution_number, run, limit);
         }
         let State::Running { current, cancel } = &mut self.state else {
             return;
@@ -304,10 +330,7 @@ impl Actor {
                 Conclusion::Cancelled => {
                     tracing::info!(target: "agent", job_id = %job_id, "cancelled; reporting nothing");
                     let current = current.clone();
-                    self.forget_running(&current);
-                    self.remember(&job_id, execution_number);
-                    self.state = State::Idle;
-                    self.request_next();
+                    self.drop_cancelled(&current);
                 }
                 Conclusion::Report(report) => self.report(job_id, execution_number, report),
                 Conclusion::Reboot {
@@ -382,6 +405,11 @@ impl Actor {
                 if !cancel.is_cancelled() {
                     tracing::warn!(target: "agent", job_id = %job, "job cancelled ({why}); interrupting the plugin");
                     cancel.cancel();
+                    // Built-ins stop at their own checkpoints (a compile
+                    // in progress finishes); a plugin must stop now.
+                    if matches!(current.plan, Plan::Run(_)) {
+                        self.arm_watchdog(&current, Overrun::Cancel);
+                    }
                 }
                 // Stay Running until the plugin has stopped (Finished).
                 self.state = State::Running { current, cancel };

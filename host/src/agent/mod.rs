@@ -57,14 +57,15 @@ pub(crate) enum Event {
         execution_number: u64,
         result: Result<(), String>,
     },
-    /// The run `run` of this execution is still going at its deadline plus
-    /// [`lifecycle::WATCHDOG_GRACE`]: it is blocked where the deadline cannot
-    /// reach it (inside a host call), and is abandoned.
+    /// The run `run` of this execution is still going
+    /// [`lifecycle::WATCHDOG_GRACE`] after it should have stopped: it is
+    /// blocked where neither the deadline nor a cancel can reach it (inside
+    /// a host call), and is abandoned.
     Overran {
         job_id: String,
         execution_number: u64,
         run: u64,
-        deadline: std::time::Duration,
+        limit: Overrun,
     },
     /// The run ended.
     Finished {
@@ -72,6 +73,15 @@ pub(crate) enum Event {
         execution_number: u64,
         conclusion: crate::executor::Conclusion,
     },
+}
+
+/// What a run outlived.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Overrun {
+    /// Its wall-clock deadline.
+    Deadline(std::time::Duration),
+    /// The cancellation of its job.
+    Cancel,
 }
 
 /// Why the agent could not start.

@@ -207,3 +207,22 @@ async fn a_run_blocked_past_its_deadline_is_abandoned_and_the_next_job_runs() {
     assert_eq!(report.status(), "SUCCEEDED", "{report:?}");
     assert_eq!(rig.device.lines("runs").len(), 1);
 }
+
+/// The same watchdog for a cancel: a plugin blocked inside a host call
+/// cannot be interrupted, so shortly after the cancel the agent abandons it,
+/// reports nothing for the job, and takes the next one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_run_blocked_in_a_host_call_is_abandoned_without_a_report() {
+    let mut rig = Rig::start("t-cancel-blocked").await;
+    let blocked = probe(json!({"started": "/data/runs", "sleep_ms": 3_600_000}));
+    let claim = rig.service.offer("job-1", blocked.clone()).await;
+    rig.service.accept(&claim, json!({})).await;
+    rig.device.lines_until("runs", 1).await;
+    rig.service.notify(json!({})).await;
+    let describe = rig.service.expect_describe("job-1").await;
+    let cancelled = execution("job-1", 1, 3, "CANCELED", blocked);
+    rig.service
+        .accept(&describe, json!({"execution": cancelled}))
+        .await;
+    interrupted_then_next_job_runs(&mut rig, "job-1").await;
+}

@@ -12,19 +12,6 @@ use crate::scripted::execution;
 use crate::service::{create, embedded, start_server, wait_terminal, wait_until};
 use crate::{probe, Rig};
 
-/// Waits until the probe has appended `n` lines to `/data/<name>`.
-async fn lines_until(device: &Device, name: &str, n: usize) {
-    let deadline = std::time::Instant::now() + crate::scripted::WAIT;
-    while device.lines(name).len() < n {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the plugin never started\n{}",
-            device.log()
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_right_after_its_claim_the_job_is_claimed_again_and_finished() {
     let mut rig = Rig::start("t-kill-claimed").await;
@@ -129,7 +116,7 @@ async fn killed_between_journaling_its_status_and_publishing_it_the_status_is_se
     let document = probe(json!({"started": "/data/runs", "wait_for": "/data/release"}));
     let claim = rig.service.offer("job-1", document.clone()).await;
     rig.service.accept(&claim, json!({})).await;
-    lines_until(&rig.device, "runs", 1).await;
+    rig.device.lines_until("runs", 1).await;
 
     // The plugin finishes while the broker is unreachable: the status is
     // journaled, its publish cannot leave the device; then the power goes.
@@ -222,7 +209,7 @@ async fn against_the_real_service_no_execution_is_left_in_progress() {
     // Between journaling the status and publishing it.
     let document = probe(json!({"started": "/data/end", "wait_for": "/data/release-end"}));
     create(&server, THING, "end", document);
-    lines_until(&device, "end", 1).await;
+    device.lines_until("end", 1).await;
     link.cut();
     device.release("release-end");
     device

@@ -208,6 +208,21 @@ timeout_secs = {timeout_secs}
             .unwrap_or_default()
     }
 
+    /// Waits until the probe has appended `n` lines to `/data/<name>`
+    /// (polled with the guard, like the journal).
+    pub async fn lines_until(&self, name: &str, n: usize) {
+        let deadline = Instant::now() + super::scripted::WAIT;
+        while self.lines(name).len() < n {
+            assert!(
+                Instant::now() < deadline,
+                "{}: the plugin never wrote {n} lines to /data/{name}\n{}",
+                self.thing,
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// Lets a probe waiting for `/data/<name>` go on.
     pub fn release(&self, name: &str) {
         std::fs::write(self.data().join(name), b"go").expect("release file");
