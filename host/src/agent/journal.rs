@@ -37,6 +37,16 @@ pub struct RunningEntry {
     /// stopped mid-rotation (see `agent::rotate::recover`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rotation: Option<RotationEntry>,
+    /// How many agent starts in a row found this execution running here and
+    /// resumed it (a planned reboot does not count): a run that keeps
+    /// taking the agent down, or is always cut short, is not resumed
+    /// forever (`agent::lifecycle::MAX_RESTARTS`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub restarts: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// A certificate rotation in progress.
@@ -150,6 +160,7 @@ mod tests {
                 checkpoint: Some("c".into()),
                 reboot: None,
                 rotation: None,
+                restarts: 2,
             })
         })
         .unwrap();

@@ -19,6 +19,12 @@ use std::time::Duration;
 /// not stop taking jobs because of it.
 pub(super) const WATCHDOG_GRACE: Duration = Duration::from_secs(10);
 
+/// Agent starts in a row that may resume the same execution. A run killed
+/// by a power cut resumes (from its checkpoint); one that takes the agent
+/// down every time, or is always cut short, is reported FAILED at the next
+/// start instead of being run forever. Planned reboots do not count.
+pub(super) const MAX_RESTARTS: u32 = 5;
+
 impl Actor {
     /// Plans the execution and claims it with IN_PROGRESS.
     pub(super) fn start(&mut self, e: JobExecution) {
@@ -62,17 +68,25 @@ impl Actor {
             .running
             .filter(|r| r.job_id == e.job_id && r.execution_number == e.execution_number);
         let interrupted_rotation = journaled.as_ref().is_some_and(|r| r.rotation.is_some());
-        let plan =
-            match self.after_reboot(journaled.as_ref().and_then(|r| r.reboot.as_ref()), &details) {
-                Some(result) => {
-                    for key in [reboot::STEP_KEY, reboot::BOOT_ID_KEY, "rebootReason"] {
-                        details.remove(key);
-                    }
-                    reboot::plan_after_reboot(result, plan)
+        let restarts = match &journaled {
+            Some(r) if r.reboot.is_none() && r.rotation.is_none() => r.restarts + 1,
+            _ => 0,
+        };
+        let plan = match self
+            .after_reboot(journaled.as_ref().and_then(|r| r.reboot.as_ref()), &details)
+        {
+            Some(result) => {
+                for key in [reboot::STEP_KEY, reboot::BOOT_ID_KEY, "rebootReason"] {
+                    details.remove(key);
                 }
-                None if interrupted_rotation => Plan::Fail(super::rotate::INTERRUPTED.into()),
-                None => plan,
-            };
+                reboot::plan_after_reboot(result, plan)
+            }
+            None if interrupted_rotation => Plan::Fail(super::rotate::INTERRUPTED.into()),
+            None if restarts > MAX_RESTARTS => Plan::Fail(format!(
+                "the agent restarted {restarts} times in a row during this run; not resumed again"
+            )),
+            None => plan,
+        };
         let checkpoint = match journaled {
             Some(r) => r.checkpoint,
             None if e.status == JobExecutionStatus::InProgress => {
@@ -98,6 +112,7 @@ impl Actor {
             checkpoint: current.checkpoint.clone(),
             reboot: None,
             rotation: None,
+            restarts,
         };
         if let Err(err) = self.journal_update(|s| s.running = Some(entry)) {
             // Without a journal a crash would lose the checkpoint; the

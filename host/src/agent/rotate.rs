@@ -445,6 +445,7 @@ mod tests {
                     checkpoint: None,
                     reboot: None,
                     rotation: Some(RotationEntry { previous_sha256 }),
+                    restarts: 0,
                 })
             })
             .unwrap();

@@ -238,3 +238,38 @@ async fn against_the_real_service_no_execution_is_left_in_progress() {
         .await;
     server.stop().await;
 }
+
+/// A run that takes the agent down every time (here: a SIGKILL each time it
+/// is running) is resumed at most 5 times in a row (README "The agent");
+/// the next start reports it FAILED with the reason instead of running it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_the_agent_never_gets_through_is_not_resumed_forever() {
+    const MAX_RESTARTS: usize = 5;
+    let mut rig = Rig::start("t-kill-loop").await;
+    let document = probe(json!({"started": "/data/runs", "wait_for": "/data/never"}));
+    let claim = rig.service.offer("job-1", document.clone()).await;
+    rig.service.accept(&claim, json!({})).await;
+    for run in 1..=MAX_RESTARTS + 1 {
+        rig.device.lines_until("runs", run).await;
+        rig.device.kill();
+        rig.device.start();
+        let get = rig.service.expect_next_get().await;
+        let in_progress = execution("job-1", 1, run as u64 + 1, "IN_PROGRESS", document.clone());
+        rig.service
+            .accept(&get, json!({"execution": in_progress}))
+            .await;
+        let claim = rig.service.expect_update("job-1").await;
+        rig.service.accept(&claim, json!({})).await;
+    }
+    let report = rig.service.expect_update("job-1").await;
+    assert_eq!(report.status(), "FAILED", "{report:?}");
+    assert_eq!(
+        report.body["statusDetails"]["reason"],
+        "the agent restarted 6 times in a row during this run; not resumed again"
+    );
+    assert_eq!(
+        rig.device.lines("runs").len(),
+        MAX_RESTARTS + 1,
+        "the first run and five resumes, then no more"
+    );
+}
