@@ -151,6 +151,43 @@ fn document_of(bytes: usize) -> String {
     doc
 }
 
+/// A plugin blocked inside a host call (a one-hour WASI sleep) is out of
+/// the deadline's reach; the harness's watchdog reports it FAILED 10 s
+/// after the deadline and exits instead of waiting for it.
+#[test]
+fn a_run_blocked_in_a_host_call_past_its_timeout_is_abandoned() {
+    let h = Harness::new();
+    let document = h.file("blocked.json", r#"{"sleep_ms": 3600000}"#);
+    let plugin = plugin_path("test-probe");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_jobhost"))
+        .args(["run", "--timeout", "1", "--plugin"])
+        .arg(&plugin)
+        .arg("--document")
+        .arg(&document)
+        .env("XDG_CACHE_HOME", h.cache.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A guard, not a timing claim: without the watchdog this waits an hour.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("jobhost run still waiting for a blocked plugin");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let r = report(&out);
+    assert_eq!(r["status"], "FAILED");
+    assert_eq!(
+        r["statusDetails"]["reason"],
+        "timed out after 1 s and did not stop within 10 s more (blocked in a host call): abandoned"
+    );
+}
+
 #[test]
 fn trap_is_failed_with_the_trap_message() {
     let h = Harness::new();

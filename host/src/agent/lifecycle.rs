@@ -6,18 +6,10 @@ use super::journal::{PendingReport, RunningEntry};
 use super::observer::AgentObserver;
 use super::reboot;
 use super::{Event, Overrun};
-use crate::executor::{self, CancelToken, Conclusion, Execution, Report};
+use crate::executor::{self, CancelToken, Conclusion, Execution, Report, WATCHDOG_GRACE};
 use crate::plugins::Builtin;
 use jobhost_protocol::requests::UpdateRequest;
 use jobhost_protocol::{JobExecution, JobExecutionStatus, StatusDetails, TerminalStatus};
-use std::time::Duration;
-
-/// How long past its deadline, or after its job was cancelled, a plugin run
-/// may still take to stop before the agent abandons it. Both normally end a
-/// run within one epoch tick (10 ms); a run still going this long after is
-/// blocked inside a host call they cannot interrupt, and the device must
-/// not stop taking jobs because of it.
-pub(super) const WATCHDOG_GRACE: Duration = Duration::from_secs(10);
 
 /// Agent starts in a row that may resume the same execution. A run killed
 /// by a power cut resumes (from its checkpoint); one that takes the agent
@@ -72,21 +64,20 @@ impl Actor {
             Some(r) if r.reboot.is_none() && r.rotation.is_none() => r.restarts + 1,
             _ => 0,
         };
-        let plan = match self
-            .after_reboot(journaled.as_ref().and_then(|r| r.reboot.as_ref()), &details)
-        {
-            Some(result) => {
-                for key in [reboot::STEP_KEY, reboot::BOOT_ID_KEY, "rebootReason"] {
-                    details.remove(key);
+        let plan =
+            match self.after_reboot(journaled.as_ref().and_then(|r| r.reboot.as_ref()), &details) {
+                Some(result) => {
+                    for key in [reboot::STEP_KEY, reboot::BOOT_ID_KEY, "rebootReason"] {
+                        details.remove(key);
+                    }
+                    reboot::plan_after_reboot(result, plan)
                 }
-                reboot::plan_after_reboot(result, plan)
-            }
-            None if interrupted_rotation => Plan::Fail(super::rotate::INTERRUPTED.into()),
-            None if restarts > MAX_RESTARTS => Plan::Fail(format!(
+                None if interrupted_rotation => Plan::Fail(super::rotate::INTERRUPTED.into()),
+                None if restarts > MAX_RESTARTS => Plan::Fail(format!(
                 "the agent restarted {restarts} times in a row during this run; not resumed again"
             )),
-            None => plan,
-        };
+                None => plan,
+            };
         let checkpoint = match journaled {
             Some(r) => r.checkpoint,
             None if e.status == JobExecutionStatus::InProgress => {
@@ -227,11 +218,7 @@ impl Actor {
         cancel.cancel();
         match limit {
             Overrun::Deadline(deadline) if !cancelled => {
-                let reason = format!(
-                    "timed out after {} s and did not stop within {} s more (blocked in a host call): abandoned",
-                    deadline.as_secs(),
-                    WATCHDOG_GRACE.as_secs()
-                );
+                let reason = executor::abandoned_reason(deadline);
                 tracing::error!(target: "agent", job_id = %job_id, "{reason}");
                 let report = Report::failure(TerminalStatus::Failed, &reason, StatusDetails::new());
                 self.report(job_id.to_owned(), execution_number, report);

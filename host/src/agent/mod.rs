@@ -58,7 +58,7 @@ pub(crate) enum Event {
         result: Result<(), String>,
     },
     /// The run `run` of this execution is still going
-    /// [`lifecycle::WATCHDOG_GRACE`] after it should have stopped: it is
+    /// [`crate::executor::WATCHDOG_GRACE`] after it should have stopped: it is
     /// blocked where neither the deadline nor a cancel can reach it (inside
     /// a host call), and is abandoned.
     Overran {

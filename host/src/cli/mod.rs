@@ -4,6 +4,7 @@ mod agent;
 mod init;
 mod plugin;
 mod run;
+mod watchdog;
 
 pub use agent::install_crypto_provider;
 

@@ -229,7 +229,8 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
                 timeout: Duration::from_secs(args.timeout),
                 ..ExecutionLimits::default()
             };
-            match executor::execute(
+            let watchdog = super::watchdog::Watchdog::arm(limits.timeout);
+            let conclusion = executor::execute(
                 &runtime,
                 &plugin,
                 &execution,
@@ -237,7 +238,9 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
                 &limits,
                 observer,
                 CancelToken::new(),
-            ) {
+            );
+            watchdog.disarm();
+            match conclusion {
                 Conclusion::Report(report) => report,
                 Conclusion::Cancelled => bail!("the run was cancelled"),
                 // The agent would reboot now and run the plugin again with

@@ -19,6 +19,22 @@ use serde::Serialize;
 /// execution (the AWS IoT Device Client uses the same key).
 pub const REASON_KEY: &str = "reason";
 
+/// How long past its deadline, or after its job was cancelled, a run may
+/// still take to stop before it is abandoned (the agent's watchdog, and
+/// `jobhost run`'s). Both normally end a run within one epoch tick
+/// (10 ms); a run still going this long after is blocked inside a host call
+/// they cannot interrupt, and must not keep the device from its next job.
+pub const WATCHDOG_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The reason reported for a run abandoned past its deadline `deadline`.
+pub fn abandoned_reason(deadline: std::time::Duration) -> String {
+    format!(
+        "timed out after {} s and did not stop within {} s more (blocked in a host call): abandoned",
+        deadline.as_secs(),
+        WATCHDOG_GRACE.as_secs()
+    )
+}
+
 /// One attempt at a job execution, as the agent received it.
 #[derive(Debug, Clone)]
 pub struct Execution {
