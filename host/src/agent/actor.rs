@@ -87,6 +87,23 @@ impl Pending {
             backoff: Backoff::new(REPLY_TIMEOUT, Duration::from_secs(300)),
         }
     }
+
+    /// Waits longer before the next resend: after a resend, or a transient
+    /// rejection.
+    pub(super) fn back_off(&mut self) {
+        self.wait = self.backoff.next_delay().max(REPLY_TIMEOUT);
+    }
+
+    /// The request to publish again if its wait is over (the next wait
+    /// then starts, longer).
+    pub(super) fn resend_due(&mut self) -> Option<(String, Vec<u8>)> {
+        if self.sent_at.elapsed() < self.wait {
+            return None;
+        }
+        self.sent_at = Instant::now();
+        self.back_off();
+        Some((self.topic.clone(), self.payload.clone()))
+    }
 }
 
 #[derive(Debug)]
@@ -139,8 +156,14 @@ pub(crate) struct Actor {
     pub(super) runs: u64,
     /// A running plugin waiting for its job document again.
     pub(super) refreshing: Option<Refreshing>,
-    /// The last `$next/get`, until a reply to it arrives: re-sent while
-    /// the agent is idle (see [`Actor::on_tick`]).
+    /// The last `$next/get`, until a reply to it arrives: re-sent while the
+    /// agent is idle (see [`Actor::on_tick`]). Without a reply an idle agent
+    /// would wait for a notify-next, which only a change of the queue's
+    /// head sends, while its queued jobs wait for it; and a request is lost
+    /// without any reconnect when the service is not subscribed as it is
+    /// sent (jobhost-fleet restarting on an external broker, or not yet
+    /// subscribed again after the broker restarted: the broker drops a
+    /// message nobody subscribes to). Found by `scripts/soak`.
     pub(super) next_request: Option<Pending>,
 }
 
@@ -420,7 +443,7 @@ impl Actor {
                     }
                 }
                 if error.code.is_transient() {
-                    request.wait = request.backoff.next_delay().max(REPLY_TIMEOUT);
+                    request.back_off();
                     self.state = State::Starting { current, request };
                     return;
                 }
@@ -435,7 +458,7 @@ impl Actor {
                 mut request,
             } if job_id == job && token == Some(request.token.as_str()) => {
                 if error.code.is_transient() {
-                    request.wait = request.backoff.next_delay().max(REPLY_TIMEOUT);
+                    request.back_off();
                     self.state = State::Reporting {
                         job_id,
                         execution_number,
@@ -451,7 +474,7 @@ impl Actor {
                 phase: super::reboot::Phase::Announcing(mut request),
             } if current.job_id == job && token == Some(request.token.as_str()) => {
                 if error.code.is_transient() {
-                    request.wait = request.backoff.next_delay().max(REPLY_TIMEOUT);
+                    request.back_off();
                     self.state = State::Rebooting {
                         current,
                         phase: super::reboot::Phase::Announcing(request),

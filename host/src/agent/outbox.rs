@@ -2,9 +2,7 @@
 //! carries a clientToken and is re-sent with the same token until a reply
 //! arrives; progress is rate-limited.
 
-use super::actor::{
-    is, raw, Actor, Current, Pending, Refreshing, State, REPLY_TIMEOUT, SEEN_CAPACITY,
-};
+use super::actor::{is, raw, Actor, Current, Pending, Refreshing, State, SEEN_CAPACITY};
 use jobhost_protocol::requests::{DescribeRequest, UpdateRequest};
 use jobhost_protocol::topics::{JobsTopic, Operation, NEXT};
 use jobhost_protocol::JobExecutionStatus;
@@ -18,18 +16,15 @@ impl Actor {
             | State::Rebooting {
                 phase: super::reboot::Phase::Announcing(request),
                 ..
-            } if request.sent_at.elapsed() >= request.wait => {
-                request.sent_at = Instant::now();
-                request.wait = request.backoff.next_delay().max(REPLY_TIMEOUT);
-                Some((request.topic.clone(), request.payload.clone()))
-            }
+            } => request.resend_due(),
+            // An idle agent asks for the head of its queue until answered.
+            State::Idle => self.next_request.as_mut().and_then(Pending::resend_due),
             _ => None,
         };
         if let Some((topic, payload)) = resend {
             tracing::info!(target: "agent", "no reply yet on {topic}; re-sending");
             self.publish(topic, payload);
         }
-        self.resend_next();
         self.maybe_publish_progress();
         self.check_reboot_timeout();
     }
@@ -66,7 +61,7 @@ impl Actor {
     // ----- plumbing -----
 
     /// `$next/get`: the head of the queue. Kept until answered, and
-    /// re-sent (same clientToken) by [`Self::resend_next`].
+    /// re-sent (same clientToken) by [`Self::on_tick`] while idle.
     pub(super) fn request_next(&mut self) {
         let token = self.token();
         let req = DescribeRequest {
@@ -79,31 +74,6 @@ impl Actor {
         let payload = serde_json::to_vec(&req).unwrap_or_default();
         self.publish(topic.clone(), payload.clone());
         self.next_request = Some(Pending::sent_now(token, topic, payload));
-    }
-
-    /// An idle agent whose `$next/get` went unanswered asks again after
-    /// [`REPLY_TIMEOUT`], then less and less often. Without a reply it
-    /// would wait for a notify-next, which only a change of the queue's
-    /// head sends, while its queued jobs wait for it: a request is lost
-    /// without any reconnect when the service is not subscribed as it is
-    /// sent (jobhost-fleet restarting on an external broker, or not yet
-    /// subscribed again after the broker restarted: the broker drops a
-    /// message nobody subscribes to). Found by `scripts/soak`.
-    fn resend_next(&mut self) {
-        if !matches!(self.state, State::Idle) {
-            return;
-        }
-        let Some(request) = &mut self.next_request else {
-            return;
-        };
-        if request.sent_at.elapsed() < request.wait {
-            return;
-        }
-        request.sent_at = Instant::now();
-        request.wait = request.backoff.next_delay().max(REPLY_TIMEOUT);
-        let (topic, payload) = (request.topic.clone(), request.payload.clone());
-        tracing::info!(target: "agent", "no reply yet on {topic}; re-sending");
-        self.publish(topic, payload);
     }
 
     /// A reply to `$next/get` with `token` arrived: stop re-sending it.
