@@ -54,11 +54,19 @@ pub struct Rig {
 }
 
 impl Rig {
+    /// The rig with the default device, its agent started.
     pub async fn start(thing: &str) -> Rig {
+        let mut rig = Rig::prepare(thing, |link| Device::new(thing, link)).await;
+        rig.device.start();
+        rig
+    }
+
+    /// The rig with the device `make` prepares for the link's address; its
+    /// agent is not started yet.
+    pub async fn prepare(thing: &str, make: impl FnOnce(std::net::SocketAddr) -> Device) -> Rig {
         let service = ScriptedService::start(thing).await;
         let link = Link::start(service.addr()).await;
-        let mut device = Device::new(thing, link.addr());
-        device.start();
+        let device = make(link.addr());
         Rig {
             service,
             link,

@@ -175,14 +175,10 @@ async fn a_cancel_missed_while_the_broker_was_unreachable_is_found_on_reconnect(
 /// period the agent reports it FAILED, abandons it and takes the next job.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_blocked_past_its_deadline_is_abandoned_and_the_next_job_runs() {
-    let service = crate::scripted::ScriptedService::start("t-watchdog").await;
-    let link = crate::link::Link::start(service.addr()).await;
-    let device = crate::device::Device::with_probe_timeout("t-watchdog", link.addr(), 1);
-    let mut rig = Rig {
-        service,
-        link,
-        device,
-    };
+    let mut rig = Rig::prepare("t-watchdog", |link| {
+        crate::device::Device::with_probe_timeout("t-watchdog", link, 1)
+    })
+    .await;
     rig.device.start();
     let blocked = probe(json!({"started": "/data/runs", "sleep_ms": 3_600_000}));
     let claim = rig.service.offer("job-1", blocked).await;
@@ -198,10 +194,10 @@ async fn a_run_blocked_past_its_deadline_is_abandoned_and_the_next_job_runs() {
     );
     assert!(report.at - claim.at >= std::time::Duration::from_secs(1));
     rig.service.accept(&report, json!({})).await;
-    let get = rig.service.expect_next_get().await;
-    let next = execution("job-2", 1, 1, "QUEUED", json!({"operation": "echo"}));
-    rig.service.accept(&get, json!({"execution": next})).await;
-    let claim = rig.service.expect_update("job-2").await;
+    let claim = rig
+        .service
+        .offer("job-2", json!({"operation": "echo"}))
+        .await;
     rig.service.accept(&claim, json!({})).await;
     let report = rig.service.expect_update("job-2").await;
     assert_eq!(report.status(), "SUCCEEDED", "{report:?}");

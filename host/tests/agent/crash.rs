@@ -32,12 +32,8 @@ async fn killed_right_after_its_claim_the_job_is_claimed_again_and_finished() {
 
     rig.device.release("release");
     rig.device.start();
-    let get = rig.service.expect_next_get().await;
     let in_progress = execution("job-1", 1, 2, "IN_PROGRESS", document);
-    rig.service
-        .accept(&get, json!({"execution": in_progress}))
-        .await;
-    let claim = rig.service.expect_update("job-1").await;
+    let claim = rig.service.offer_execution(in_progress).await;
     assert_eq!(claim.status(), "IN_PROGRESS");
     assert_eq!(claim.body["expectedVersion"], 2, "{claim:?}");
     rig.service.accept(&claim, json!({})).await;
@@ -79,13 +75,9 @@ async fn resume(rig: &mut Rig) -> String {
     }));
     rig.device.release("release");
     rig.device.start();
-    let get = rig.service.expect_next_get().await;
     let mut in_progress = execution("job-1", 1, 2, "IN_PROGRESS", document);
     in_progress["statusDetails"] = json!({"checkpoint": "step-1"});
-    rig.service
-        .accept(&get, json!({"execution": in_progress}))
-        .await;
-    let claim = rig.service.expect_update("job-1").await;
+    let claim = rig.service.offer_execution(in_progress).await;
     rig.service.accept(&claim, json!({})).await;
     let report = rig.service.skip_progress("job-1").await;
     assert_eq!(report.status(), "SUCCEEDED", "{report:?}");
@@ -253,12 +245,8 @@ async fn a_run_the_agent_never_gets_through_is_not_resumed_forever() {
         rig.device.lines_until("runs", run).await;
         rig.device.kill();
         rig.device.start();
-        let get = rig.service.expect_next_get().await;
         let in_progress = execution("job-1", 1, run as u64 + 1, "IN_PROGRESS", document.clone());
-        rig.service
-            .accept(&get, json!({"execution": in_progress}))
-            .await;
-        let claim = rig.service.expect_update("job-1").await;
+        let claim = rig.service.offer_execution(in_progress).await;
         rig.service.accept(&claim, json!({})).await;
     }
     let report = rig.service.expect_update("job-1").await;

@@ -295,8 +295,14 @@ async fn an_execution_runs_once_per_execution_number() {
 /// still in the page cache.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_status_is_fsynced_before_it_leaves_the_process() {
-    let mut service = crate::scripted::ScriptedService::start("t-fsync").await;
-    let mut device = crate::device::Device::new("t-fsync", service.addr());
+    let Rig {
+        mut service,
+        mut device,
+        link: _link,
+    } = Rig::prepare("t-fsync", |link| {
+        crate::device::Device::new("t-fsync", link)
+    })
+    .await;
     let trace = device.dir().join("strace.log");
     device.start_traced(&trace);
     let claim = service.offer("job-1", probe(json!({}))).await;

@@ -199,10 +199,17 @@ impl ScriptedService {
     /// `job` (execution 1, version 1, QUEUED); returns the claim that must
     /// follow it, unanswered.
     pub async fn offer(&mut self, job: &str, document: Value) -> Request {
+        self.offer_execution(execution(job, 1, 1, "QUEUED", document))
+            .await
+    }
+
+    /// [`Self::offer`] with any execution (one IN_PROGRESS after a restart,
+    /// say).
+    pub async fn offer_execution(&mut self, execution: Value) -> Request {
+        let job = execution["jobId"].as_str().unwrap_or_default().to_owned();
         let get = self.expect_next_get().await;
-        let queued = execution(job, 1, 1, "QUEUED", document);
-        self.accept(&get, json!({ "execution": queued })).await;
-        let claim = self.expect_update(job).await;
+        self.accept(&get, json!({ "execution": execution })).await;
+        let claim = self.expect_update(&job).await;
         assert_eq!(claim.status(), "IN_PROGRESS", "{claim:?}");
         claim
     }
