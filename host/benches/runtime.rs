@@ -31,9 +31,21 @@ fn plugin_bytes(name: &str) -> Vec<u8> {
         .unwrap_or_else(|e| panic!("{}: {e}; run scripts/build-plugins first", path.display()))
 }
 
+/// What polls the runs, as the agent's run thread does: made once, not
+/// per iteration.
+fn tokio() -> &'static tokio::runtime::Runtime {
+    static TOKIO: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    TOKIO.get_or_init(|| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a tokio runtime")
+    })
+}
+
 /// One whole attempt with default limits and an empty sandbox.
 fn run_once(runtime: &Runtime, plugin: &Plugin, execution: &Execution) -> Report {
-    match executor::execute(
+    match tokio().block_on(executor::execute(
         runtime,
         plugin,
         execution,
@@ -41,7 +53,7 @@ fn run_once(runtime: &Runtime, plugin: &Plugin, execution: &Execution) -> Report
         &ExecutionLimits::default(),
         Box::new(NullObserver::default()),
         CancelToken::new(),
-    ) {
+    )) {
         Conclusion::Report(report) => report,
         Conclusion::Cancelled
         | Conclusion::Reboot { .. }
@@ -87,7 +99,11 @@ fn breakdown(c: &mut Criterion) {
         b.iter(|| jobhost::runtime::bench_support::store_only(&runtime))
     });
     group.bench_function("instantiate-only", |b| {
-        b.iter(|| jobhost::runtime::bench_support::instantiate_only(&runtime, &plugin))
+        b.iter(|| {
+            tokio().block_on(jobhost::runtime::bench_support::instantiate_only(
+                &runtime, &plugin,
+            ))
+        })
     });
     group.finish();
 }

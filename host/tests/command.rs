@@ -293,7 +293,7 @@ fn cancelling_the_job_kills_the_program() {
         })
     };
     let started = Instant::now();
-    let conclusion = executor::execute(
+    let conclusion = support::block_on(executor::execute(
         &support::runtime(),
         &load("test-probe"),
         &execution(&document("/bin/sleep", &[&seconds], 60_000)),
@@ -301,7 +301,7 @@ fn cancelling_the_job_kills_the_program() {
         &ExecutionLimits::default(),
         Box::new(NullObserver::default()),
         cancel,
-    );
+    ));
     assert!(canceller.join().unwrap(), "the program never started");
     assert!(matches!(conclusion, Conclusion::Cancelled));
     assert!(
@@ -432,7 +432,7 @@ fn cancelling_kills_grandchildren_too() {
         })
     };
     let started = Instant::now();
-    let conclusion = executor::execute(
+    let conclusion = support::block_on(executor::execute(
         &support::runtime(),
         &load("test-probe"),
         &execution(&document("/bin/sh", &["-c", &script], 60_000)),
@@ -440,7 +440,7 @@ fn cancelling_kills_grandchildren_too() {
         &ExecutionLimits::default(),
         Box::new(NullObserver::default()),
         cancel,
-    );
+    ));
     assert!(canceller.join().unwrap(), "the script never started");
     assert!(matches!(conclusion, Conclusion::Cancelled));
     assert!(started.elapsed() < Duration::from_secs(25));

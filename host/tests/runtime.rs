@@ -5,6 +5,10 @@
 
 mod support;
 
+/// Runs blocked inside host calls (deadline and cancellation).
+#[path = "runtime/blocked.rs"]
+mod blocked;
+
 use jobhost::executor::{self, CancelToken, Conclusion, Execution, Observer};
 use jobhost::runtime::{
     CacheStatus, DirGrant, EngineConfig, ExecutionLimits, LoadError, Plugin, Runtime, Sandbox,
@@ -376,7 +380,7 @@ fn cancellation_interrupts_a_running_plugin_and_reports_nothing() {
     };
     let token = cancel.clone();
     std::thread::spawn(move || {
-        let conclusion = executor::execute(
+        let conclusion = support::block_on(executor::execute(
             &runtime(),
             &probe,
             &execution(r#"{"wait_for":"/never","heartbeat":true}"#),
@@ -384,7 +388,7 @@ fn cancellation_interrupts_a_running_plugin_and_reports_nothing() {
             &limits,
             Box::new(StartSignal(Some(started_tx))),
             token,
-        );
+        ));
         let _ = done_tx.send(conclusion);
     });
     // Cancel only once the plugin is running (its first progress report).
@@ -544,7 +548,7 @@ fn run_in(rt: &Runtime, plugin: &Plugin) -> jobhost::executor::Report {
         document: r#"{"message":"cached"}"#.into(),
         ..execution("{}")
     };
-    match executor::execute(
+    match support::block_on(executor::execute(
         rt,
         plugin,
         &exec,
@@ -552,7 +556,7 @@ fn run_in(rt: &Runtime, plugin: &Plugin) -> jobhost::executor::Report {
         &ExecutionLimits::default(),
         Box::new(Recorder::default()),
         CancelToken::new(),
-    ) {
+    )) {
         Conclusion::Report(r) => r,
         Conclusion::Cancelled => panic!("cancelled"),
         Conclusion::Reboot { reason, .. } => panic!("unexpected reboot request: {reason}"),

@@ -167,11 +167,13 @@ impl Actor {
         tracing::info!(target: "agent", job_id = %current.job_id, plugin = plugin.name(), "running");
         self.runs += 1;
         self.arm_watchdog(&current, Overrun::Deadline(limits.timeout));
-        // wasmtime calls are synchronous: keep them off the async workers.
+        // A run is a future, but wasm between two epoch ticks does not
+        // yield: it gets a thread of its own, off the async workers.
+        let handle = tokio::runtime::Handle::current();
         tokio::task::spawn_blocking(move || {
-            let conclusion = executor::execute(
+            let conclusion = handle.block_on(executor::execute(
                 &runtime, &plugin, &execution, &sandbox, &limits, observer, token,
-            );
+            ));
             let _ = events.send(Event::Finished {
                 job_id: execution.job_id,
                 execution_number: execution.execution_number,

@@ -229,8 +229,14 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
                 timeout: Duration::from_secs(args.timeout),
                 ..ExecutionLimits::default()
             };
+            // WASI and the imports need a runtime's timers and blocking
+            // pool; this thread polls the run (and runs the wasm).
+            let tokio = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
             let watchdog = super::watchdog::Watchdog::arm(limits.timeout);
-            let conclusion = executor::execute(
+            let conclusion = tokio.block_on(executor::execute(
                 &runtime,
                 &plugin,
                 &execution,
@@ -238,8 +244,11 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
                 &limits,
                 observer,
                 CancelToken::new(),
-            );
+            ));
             watchdog.disarm();
+            // A host call the run was dropped in may still hold a blocking
+            // thread (an open of a FIFO, say): do not wait for it to exit.
+            tokio.shutdown_background();
             match conclusion {
                 Conclusion::Report(report) => report,
                 Conclusion::Cancelled => bail!("the run was cancelled"),

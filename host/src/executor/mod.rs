@@ -19,6 +19,12 @@ use serde::Serialize;
 /// execution (the AWS IoT Device Client uses the same key).
 pub const REASON_KEY: &str = "reason";
 
+/// Most statusDetails entries a plugin may hand the host at once: more
+/// could never fit the size limit (`ExecutionLimits::max_details_bytes`),
+/// and sanitising a list of millions would cost the host seconds outside
+/// any deadline. Progress over it is refused; an outcome keeps its first.
+pub const MAX_DETAIL_ENTRIES: usize = 1024;
+
 /// How long past its deadline, or after its job was cancelled, a run may
 /// still take to stop before it is abandoned (the agent's watchdog, and
 /// `jobhost run`'s). Both normally end a run within one epoch tick
@@ -108,7 +114,15 @@ pub enum Conclusion {
 
 /// Runs one attempt of `execution` with `plugin`. Never panics on anything a
 /// plugin or a document can do; every path ends in a [`Conclusion`].
-pub fn execute(
+///
+/// The run is a future raced against its deadline and `cancel`: a plugin
+/// computing is interrupted by the epoch callback within a tick, and one
+/// waiting in a host call (a WASI sleep, a blocking read, an HTTP body) is
+/// dropped the moment either fires. Must be polled inside a tokio runtime
+/// (WASI and the jobhost imports use its timers and blocking pool); the
+/// agent and `jobhost run` drive it on a thread of its own, off the async
+/// workers, since wasm between two epoch ticks does not yield.
+pub async fn execute(
     runtime: &Runtime,
     plugin: &Plugin,
     execution: &Execution,
@@ -129,6 +143,7 @@ pub fn execute(
         job_id: execution.job_id.clone(),
         execution_number: execution.execution_number,
     };
+    let stop = cancel.clone();
     let mut store = match new_store(runtime, sandbox, limits, tag, observer, cancel) {
         Ok(store) => store,
         // A grant that cannot be opened is the device's problem, not the
@@ -150,11 +165,28 @@ pub fn execute(
         document: execution.document.clone(),
         checkpoint: execution.checkpoint.clone(),
     };
-    let result = plugin.pre.instantiate(&mut store).and_then(|instance| {
-        instance
-            .jobhost_plugin_operation()
-            .call_run(&mut store, &job)
-    });
+    let deadline = tokio::time::Instant::from_std(store.data().job.deadline);
+    let result = {
+        let run = async {
+            let instance = plugin.pre.instantiate_async(&mut store).await?;
+            instance
+                .jobhost_plugin_operation()
+                .call_run(&mut store, &job)
+                .await
+        };
+        tokio::select! {
+            // The run first: one that finished at the same moment keeps its
+            // own result.
+            biased;
+            result = run => result,
+            // Dropping `run` ends whatever host call it was waiting in;
+            // `conclude` then reads the token and the clock, as for a trap.
+            () = stop.cancelled() => Err(Interrupted::Cancelled.into()),
+            () = tokio::time::sleep_until(deadline) => {
+                Err(Interrupted::TimedOut(limits.timeout).into())
+            }
+        }
+    };
     let conclusion = conclude(result, &store, limits);
     let job = &store.data().job;
     if job.log_rate_dropped > 0 {
@@ -206,7 +238,9 @@ fn conclude(
     let timed_out = std::time::Instant::now() >= job.deadline;
     match result {
         Ok(Ok(outcome)) => {
-            let (details, _) = StatusDetails::from_pairs(outcome.status_details);
+            let (details, _) = StatusDetails::from_pairs(
+                outcome.status_details.into_iter().take(MAX_DETAIL_ENTRIES),
+            );
             match &job.reboot_requested {
                 Some(reason) => Conclusion::Reboot {
                     reason: reason.clone(),
@@ -237,7 +271,9 @@ fn conclude(
             } else {
                 TerminalStatus::Rejected
             };
-            let (details, _) = StatusDetails::from_pairs(failure.status_details);
+            let (details, _) = StatusDetails::from_pairs(
+                failure.status_details.into_iter().take(MAX_DETAIL_ENTRIES),
+            );
             Conclusion::Report(Report::failure(status, &failure.reason, details))
         }
         Err(error) => conclude_trap(&error, job.last_error.clone(), limits),

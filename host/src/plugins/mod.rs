@@ -257,7 +257,7 @@ impl Plugins {
         &self,
         runtime: &Runtime,
         request: &InstallRequest,
-        stop: &dyn Fn() -> bool,
+        stop: &(dyn Fn() -> bool + Sync),
     ) -> Result<InstallReport, Refusal> {
         let Some(grant) = &self.trust.install_from else {
             return Err(Refusal::NotPermitted(
@@ -284,7 +284,7 @@ impl Plugins {
         runtime: &Runtime,
         request: &InstallRequest,
         incoming: &Path,
-        stop: &dyn Fn() -> bool,
+        stop: &(dyn Fn() -> bool + Sync),
     ) -> Result<InstallReport, Refusal> {
         use crate::runtime::bindings::types::HostError;
         let response = crate::runtime::imports::fetch_for_host(

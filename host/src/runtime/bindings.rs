@@ -1,13 +1,20 @@
 //! Host bindings for the `jobhost:plugin` world (the repository's `wit/`).
 //!
-//! Imports are synchronous: each execution runs on its own blocking thread,
-//! and a host call that waits (a download, a command) checks cancellation
-//! itself. Only the functions that can fail for a host-side reason are
-//! `trappable`; everything a plugin can cause is a WIT `result`.
+//! Every import and the `run` export are `async` on the host side. A run is
+//! a future the executor races against its deadline and its cancellation
+//! (`crate::executor`): whatever a host call waits for (an HTTP body, a
+//! file, a WASI sleep, a program), dropping the future ends the wait. A new
+//! import is async by this default, so it cannot bring back a call that
+//! holds a run past its limits; host code that must make a blocking system
+//! call does it on tokio's blocking pool and awaits the result.
+//!
+//! Everything a plugin can cause is a WIT `result`, never a trap.
 
 wasmtime::component::bindgen!({
     path: "../wit",
     world: "operation-plugin",
+    imports: { default: async },
+    exports: { default: async },
 });
 
 pub use self::jobhost::plugin::{

@@ -106,7 +106,11 @@ impl Runtime {
     pub(crate) fn build(config: &EngineConfig, epochs: bool) -> Result<Arc<Self>, RuntimeError> {
         let (engine, allocator) = build_engine(config, epochs)?;
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+        // The async WASI: a run is a future (`crate::executor`), and a
+        // plugin waiting in any WASI call (a sleep, a read, an open) is
+        // dropped at its deadline or on cancel, which a synchronous call
+        // blocked in the kernel could not be.
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|e| RuntimeError::Linker(format!("{e:#}")))?;
         OperationPlugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
             .map_err(|e| RuntimeError::Linker(format!("{e:#}")))?;

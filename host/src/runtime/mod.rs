@@ -11,6 +11,7 @@
 //! - `plugin`: reading a plugin file and preparing it for instantiation.
 //! - `sandbox`: what a plugin can see (directory grants → WASI preopens).
 //! - `store`: per-execution store data, memory limits and deadlines.
+//! - `limiter`: one memory budget across all of a run's memories and tables.
 //! - `imports`: the host side of each imported WIT interface.
 //!
 //! [`Engine`]: wasmtime::Engine
@@ -20,6 +21,7 @@ pub(crate) mod bindings;
 mod cache;
 mod engine;
 pub(crate) mod imports;
+mod limiter;
 mod plugin;
 mod sandbox;
 pub(crate) mod store;
@@ -76,10 +78,11 @@ pub mod bench_support {
     }
 
     /// Creates a store and instantiates the plugin, without calling it.
-    pub fn instantiate_only(runtime: &Runtime, plugin: &Plugin) {
+    pub async fn instantiate_only(runtime: &Runtime, plugin: &Plugin) {
         plugin
             .pre
-            .instantiate(&mut store(runtime))
+            .instantiate_async(&mut store(runtime))
+            .await
             .expect("instantiates");
     }
 }

@@ -2,19 +2,21 @@
 //! deadline and cancellation checks that run on every epoch tick.
 
 use super::engine::Runtime;
+use super::limiter::RunLimiter;
 use super::sandbox::Sandbox;
 use crate::executor::{CancelToken, Observer};
 use jobhost_protocol::StatusDetails;
 use std::fmt;
 use std::time::{Duration, Instant};
-use wasmtime::{Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline};
+use wasmtime::{Store, StoreLimitsBuilder, UpdateDeadline};
 use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxView, WasiView};
 
 /// Resource limits for one execution.
 #[derive(Debug, Clone)]
 pub struct ExecutionLimits {
-    /// Linear memory the plugin may grow to (all its memories together are
-    /// also capped by the engine's pool slot size).
+    /// Memory the run may use: all its linear memories and tables
+    /// together (`RunLimiter`), whatever number of core instances the
+    /// component has.
     pub memory_bytes: usize,
     /// Wall-clock time for one `run`; past it the plugin is interrupted and
     /// the execution ends FAILED ("timed out after N s").
@@ -132,10 +134,43 @@ pub(crate) struct JobCtx {
     pub last_progress: StatusDetails,
 }
 
+/// Whether a run should stop (cancelled or past its deadline), apart from
+/// the store: a host future or a blocking-pool thread can own one.
+#[derive(Debug, Clone)]
+pub(crate) struct StopSignal {
+    cancel: CancelToken,
+    deadline: Instant,
+}
+
+impl StopSignal {
+    /// Cancelled, or past the deadline.
+    pub fn is_set(&self) -> bool {
+        self.is_cancelled() || Instant::now() >= self.deadline
+    }
+
+    /// Cancelled (as opposed to out of time).
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
+
+    /// When the run's time is up.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+}
+
 impl JobCtx {
     /// Whether the plugin should stop: cancelled or past its deadline.
     pub fn should_stop(&self) -> bool {
-        self.cancel.is_cancelled() || Instant::now() >= self.deadline
+        self.stop_signal().is_set()
+    }
+
+    /// The same question, detached from the store.
+    pub fn stop_signal(&self) -> StopSignal {
+        StopSignal {
+            cancel: self.cancel.clone(),
+            deadline: self.deadline,
+        }
     }
 
     /// Takes one line from the log-rate bucket (refilled at `log_rate`
@@ -159,7 +194,7 @@ impl JobCtx {
 pub(crate) struct HostState {
     wasi: WasiCtx,
     table: ResourceTable,
-    limits: StoreLimits,
+    limits: RunLimiter,
     pub job: JobCtx,
 }
 
@@ -187,20 +222,25 @@ pub(crate) fn new_store(
     let mut table = ResourceTable::new();
     table.set_max_capacity(limits.max_handles);
     let rate = f64::from(limits.max_log_lines_per_sec.max(1));
+    // One budget for all the run's memories and tables (`RunLimiter`).
+    let memory_bytes = limits.memory_bytes.min(runtime.max_memory_bytes);
     let state = HostState {
         wasi,
         table,
-        limits: StoreLimitsBuilder::new()
-            .memory_size(limits.memory_bytes.min(runtime.max_memory_bytes))
-            .instances(limits.max_instances)
-            .tables(limits.max_tables)
-            .memories(limits.max_memories)
-            .table_elements(limits.max_table_elements)
-            // A failed memory.grow traps with a message naming the limit,
-            // rather than returning -1 and letting the guest abort with a
-            // bare "unreachable".
-            .trap_on_grow_failure(true)
-            .build(),
+        limits: RunLimiter::new(
+            StoreLimitsBuilder::new()
+                .memory_size(memory_bytes)
+                .instances(limits.max_instances)
+                .tables(limits.max_tables)
+                .memories(limits.max_memories)
+                .table_elements(limits.max_table_elements)
+                // A failed memory.grow traps with a message naming the limit,
+                // rather than returning -1 and letting the guest abort with a
+                // bare "unreachable".
+                .trap_on_grow_failure(true)
+                .build(),
+            memory_bytes,
+        ),
         job: JobCtx {
             tag,
             sandbox: sandbox.clone(),
@@ -239,4 +279,35 @@ pub(crate) fn new_store(
         Ok(UpdateDeadline::Continue(1))
     });
     Ok(store)
+}
+
+/// A store for unit tests of the imports: on-demand allocation, `plugin`
+/// running `job-1`, observed by nothing; with its runtime, for tests that
+/// compile something to run in it.
+#[cfg(test)]
+pub(crate) fn test_store(
+    sandbox: &Sandbox,
+    limits: &ExecutionLimits,
+) -> (std::sync::Arc<Runtime>, Store<HostState>) {
+    use super::{AllocatorChoice, EngineConfig};
+    let runtime = Runtime::new(&EngineConfig {
+        allocator: AllocatorChoice::OnDemand,
+        ..EngineConfig::default()
+    })
+    .expect("a runtime");
+    let tag = JobTag {
+        plugin: "plugin".into(),
+        job_id: "job-1".into(),
+        execution_number: 1,
+    };
+    let store = new_store(
+        &runtime,
+        sandbox,
+        limits,
+        tag,
+        Box::new(crate::executor::NullObserver::default()),
+        CancelToken::new(),
+    )
+    .expect("a store");
+    (runtime, store)
 }

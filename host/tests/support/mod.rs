@@ -21,6 +21,20 @@ pub fn plugin_path(name: &str) -> PathBuf {
     path
 }
 
+/// Polls a run to its end on this thread, as the agent and `jobhost run`
+/// do: in a runtime of its own (WASI and the imports need its timers and
+/// blocking pool), which is not waited for at the end, since a run dropped
+/// in a blocking call (an open of a FIFO) leaves that thread behind.
+pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    let tokio = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let output = tokio.block_on(future);
+    tokio.shutdown_background();
+    output
+}
+
 /// One runtime per test binary, with a compiled cache in a temporary
 /// directory, so each plugin is compiled once per binary.
 pub fn runtime() -> Arc<Runtime> {
@@ -72,7 +86,7 @@ pub fn run_with(
     limits: &ExecutionLimits,
     observer: Box<dyn Observer>,
 ) -> Report {
-    match executor::execute(
+    match block_on(executor::execute(
         &runtime(),
         plugin,
         execution,
@@ -80,7 +94,7 @@ pub fn run_with(
         limits,
         observer,
         CancelToken::new(),
-    ) {
+    )) {
         Conclusion::Report(report) => report,
         Conclusion::Cancelled => panic!("unexpected cancellation"),
         Conclusion::Reboot { reason, .. } => panic!("unexpected reboot request: {reason}"),

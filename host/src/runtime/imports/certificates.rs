@@ -13,11 +13,12 @@
 //! that resolves to the device itself), and its query, where a presigned
 //! URL's signature lives, is never logged.
 
-use super::download::http::{block_on, client, redact, without_url};
+use super::download::http::{client, redact, without_url};
 use crate::runtime::bindings::certificates::{CertificateInfo, Host};
 use crate::runtime::bindings::types::HostError;
 use crate::runtime::sandbox::CertificateTarget;
 use crate::runtime::store::HostState;
+use crate::runtime::store::StopSignal;
 use reqwest::header::CONTENT_TYPE;
 use reqwest::Url;
 use sha2::{Digest, Sha256};
@@ -177,7 +178,7 @@ fn csr_for(key: &rcgen::KeyPair, thing: &str) -> Result<String, HostError> {
 }
 
 impl Host for HostState {
-    fn create_csr(&mut self) -> Result<String, HostError> {
+    async fn create_csr(&mut self) -> Result<String, HostError> {
         let target = self.certificate_target()?;
         let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
             .map_err(|e| HostError::Failed(format!("cannot make a key pair: {e}")))?;
@@ -209,7 +210,7 @@ impl Host for HostState {
         Ok(csr)
     }
 
-    fn submit_csr(&mut self, url: String) -> Result<CertificateInfo, HostError> {
+    async fn submit_csr(&mut self, url: String) -> Result<CertificateInfo, HostError> {
         let target = self.certificate_target()?;
         let Some(grant) = self.job.sandbox.download.clone() else {
             return Err(super::not_granted(self, "download"));
@@ -240,10 +241,7 @@ impl Host for HostState {
             .map_err(|e| HostError::Failed(format!("the pending key does not parse: {e}")))?;
         let csr = csr_for(&key, &target.thing_name)?;
         self.log_info(&format!("sending the CSR to {}", redact(&url)));
-        let job = &self.job;
-        let stopped = || job.should_stop();
-        let body = block_on(post(&url, csr, &stopped))
-            .ok_or_else(|| HostError::Failed("no async runtime for the request".into()))??;
+        let body = post(&url, csr, &self.job.stop_signal()).await?;
         let parsed = pair_matches(&body, &key_pem).map_err(|why| {
             HostError::Failed(format!("the CSR endpoint's answer was refused: {why}"))
         })?;
@@ -257,7 +255,7 @@ impl Host for HostState {
         Ok(parsed.info)
     }
 
-    fn install(&mut self) -> Result<(), HostError> {
+    async fn install(&mut self) -> Result<(), HostError> {
         let target = self.certificate_target()?;
         for staged in [
             with_suffix(&target.cert, NEXT),
@@ -277,8 +275,8 @@ impl Host for HostState {
 }
 
 /// POSTs `csr` to `url` and returns the body of a 200 answer (at most
-/// [`MAX_CERTIFICATE_RESPONSE_BYTES`]), checking `stopped` while waiting.
-async fn post(url: &Url, csr: String, stopped: &dyn Fn() -> bool) -> Result<Vec<u8>, HostError> {
+/// [`MAX_CERTIFICATE_RESPONSE_BYTES`]), checking `stop` while waiting.
+async fn post(url: &Url, csr: String, stop: &StopSignal) -> Result<Vec<u8>, HostError> {
     let request = client()
         .post(url.clone())
         .header(CONTENT_TYPE, "application/pkcs10")
@@ -287,7 +285,7 @@ async fn post(url: &Url, csr: String, stopped: &dyn Fn() -> bool) -> Result<Vec<
     let started = Instant::now();
     tokio::pin!(request);
     let mut response = loop {
-        if stopped() {
+        if stop.is_set() {
             return Err(HostError::Cancelled);
         }
         match tokio::time::timeout(POLL, &mut request).await {
@@ -310,7 +308,7 @@ async fn post(url: &Url, csr: String, stopped: &dyn Fn() -> bool) -> Result<Vec<
     let status = response.status();
     let mut body = Vec::new();
     loop {
-        if stopped() {
+        if stop.is_set() {
             return Err(HostError::Cancelled);
         }
         let chunk = match tokio::time::timeout(POLL, response.chunk()).await {

@@ -124,10 +124,10 @@ fn setup(certificates: bool, download: Option<&SocketAddr>) -> Setup {
     Setup { dir, store }
 }
 
-#[test]
-fn the_csr_names_the_thing_and_carries_the_pending_key() {
+#[tokio::test]
+async fn the_csr_names_the_thing_and_carries_the_pending_key() {
     let mut s = setup(true, None);
-    let csr = s.store.data_mut().create_csr().unwrap();
+    let csr = s.store.data_mut().create_csr().await.unwrap();
     let parsed = rcgen::CertificateSigningRequestParams::from_pem(&csr).unwrap();
     let cn = parsed
         .params
@@ -149,22 +149,23 @@ fn the_csr_names_the_thing_and_carries_the_pending_key() {
         "current key"
     );
     // A second CSR replaces the pending key.
-    s.store.data_mut().create_csr().unwrap();
+    s.store.data_mut().create_csr().await.unwrap();
     assert_ne!(std::fs::read_to_string(&pending).unwrap(), key);
 }
 
-#[test]
-fn a_certificate_for_the_pending_key_is_staged_and_installable() {
+#[tokio::test]
+async fn a_certificate_for_the_pending_key_is_staged_and_installable() {
     let addr = server();
     let mut s = setup(true, Some(&addr));
     let state = s.store.data_mut();
     assert!(matches!(
-        state.install(),
+        state.install().await,
         Err(HostError::InvalidArgument(_))
     ));
-    state.create_csr().unwrap();
+    state.create_csr().await.unwrap();
     let info = state
         .submit_csr(format!("http://{addr}/sign?signature=secret"))
+        .await
         .unwrap();
     assert_eq!(info.subject, "CN=t1");
     assert_eq!(info.sha256_fingerprint.len(), 64);
@@ -175,17 +176,17 @@ fn a_certificate_for_the_pending_key_is_staged_and_installable() {
         (leaf.serial, leaf.sha256_fingerprint),
         (info.serial, info.sha256_fingerprint)
     );
-    state.install().unwrap();
+    state.install().await.unwrap();
     assert!(state.job.install_certificate);
 }
 
-#[test]
-fn a_certificate_for_another_key_is_refused() {
+#[tokio::test]
+async fn a_certificate_for_another_key_is_refused() {
     let addr = server();
     let mut s = setup(true, Some(&addr));
     let state = s.store.data_mut();
-    state.create_csr().unwrap();
-    match state.submit_csr(format!("http://{addr}/other")) {
+    state.create_csr().await.unwrap();
+    match state.submit_csr(format!("http://{addr}/other")).await {
         Err(HostError::Failed(m)) => assert!(m.contains("not for this key"), "{m}"),
         other => panic!("{other:?}"),
     }
@@ -194,6 +195,7 @@ fn a_certificate_for_another_key_is_refused() {
         .store
         .data_mut()
         .submit_csr(format!("http://{addr}/refuse"))
+        .await
     {
         Err(HostError::Failed(m)) => {
             assert!(m.contains("HTTP 403: {\"message\":\"expired\"}"), "{m}")
@@ -202,15 +204,18 @@ fn a_certificate_for_another_key_is_refused() {
     }
 }
 
-#[test]
-fn ungranted_or_off_the_allow_list_is_not_permitted() {
+#[tokio::test]
+async fn ungranted_or_off_the_allow_list_is_not_permitted() {
     let addr = server();
     let mut s = setup(false, Some(&addr));
     let state = s.store.data_mut();
     for result in [
-        state.create_csr().map(drop),
-        state.submit_csr(format!("http://{addr}/sign")).map(drop),
-        state.install(),
+        state.create_csr().await.map(drop),
+        state
+            .submit_csr(format!("http://{addr}/sign"))
+            .await
+            .map(drop),
+        state.install().await,
     ] {
         match result {
             Err(HostError::NotPermitted(m)) => assert!(m.contains("certificates"), "{m}"),
@@ -219,28 +224,34 @@ fn ungranted_or_off_the_allow_list_is_not_permitted() {
     }
     assert!(!s.dir.path().join("device.key.next").exists());
     let mut s = setup(true, Some(&addr));
-    s.store.data_mut().create_csr().unwrap();
+    s.store.data_mut().create_csr().await.unwrap();
     match s
         .store
         .data_mut()
         .submit_csr("http://elsewhere.example/sign".into())
+        .await
     {
         Err(HostError::NotPermitted(m)) => assert!(m.contains("allow-list"), "{m}"),
         other => panic!("{other:?}"),
     }
     let mut s = setup(true, None);
-    s.store.data_mut().create_csr().unwrap();
-    match s.store.data_mut().submit_csr(format!("http://{addr}/sign")) {
+    s.store.data_mut().create_csr().await.unwrap();
+    match s
+        .store
+        .data_mut()
+        .submit_csr(format!("http://{addr}/sign"))
+        .await
+    {
         Err(HostError::NotPermitted(m)) => assert!(m.contains("download"), "{m}"),
         other => panic!("{other:?}"),
     }
 }
 
-#[test]
-fn without_a_client_certificate_there_is_nothing_to_rotate() {
+#[tokio::test]
+async fn without_a_client_certificate_there_is_nothing_to_rotate() {
     let mut s = setup(true, None);
     s.store.data_mut().job.sandbox.certificate_target = None;
-    match s.store.data_mut().create_csr() {
+    match s.store.data_mut().create_csr().await {
         Err(HostError::Failed(m)) => assert!(m.contains("[broker.tls] cert and key"), "{m}"),
         other => panic!("{other:?}"),
     }

@@ -27,13 +27,15 @@
 use crate::runtime::bindings::command::{Host, Output, Request};
 use crate::runtime::bindings::types::HostError;
 use crate::runtime::sandbox::{CommandGrant, ProgramRefused, MAX_PROGRAM_BYTES};
-use crate::runtime::store::{HostState, JobCtx};
+use crate::runtime::store::{HostState, StopSignal};
 use rustix::event::{PollFd, PollFlags, Timespec};
 use rustix::process::{Pid, Signal, WaitId, WaitIdOptions};
 use std::collections::VecDeque;
 use std::io::{self, Read};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, ChildStderr, ChildStdout, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 /// The only environment variable a program gets.
@@ -62,13 +64,13 @@ const DRAIN_GRACE: Duration = Duration::from_secs(1);
 const CHUNK: usize = 64 << 10;
 
 impl Host for HostState {
-    fn run(&mut self, request: Request) -> Result<Output, HostError> {
+    async fn run(&mut self, request: Request) -> Result<Output, HostError> {
         let Some(grant) = self.job.sandbox.command.clone() else {
             return Err(super::not_granted(self, "run-command"));
         };
-        let job = &self.job;
+        let tag = self.job.tag.clone();
         let refuse = |error: HostError| {
-            tracing::warn!(target: "plugin", plugin = %job.tag.plugin, job_id = %job.tag.job_id,
+            tracing::warn!(target: "plugin", plugin = %tag.plugin, job_id = %tag.job_id,
                 "run-command refused: {}", describe(&error));
             error
         };
@@ -83,9 +85,28 @@ impl Host for HostState {
             })?
             .to_owned();
         let started = Instant::now();
-        let result = run_program(&program, &request, &grant, job);
-        let elapsed = started.elapsed().as_secs_f64();
         let args = request.args.len();
+        // The wait is a blocking poll loop: on the blocking pool, so that
+        // the run's future stays droppable; `Waiter` ends the program if it
+        // is dropped.
+        let (waiter, done) = Waiter::new(self.job.stop_signal());
+        let stop = waiter.stop.clone();
+        let result = tokio::task::spawn_blocking({
+            let program = program.clone();
+            move || {
+                let result = run_program(&program, &request, &grant, &stop);
+                let _ = done.send(());
+                result
+            }
+        })
+        .await
+        .unwrap_or_else(|e| {
+            Err(HostError::Failed(format!(
+                "the command's waiter failed: {e}"
+            )))
+        });
+        drop(waiter);
+        let elapsed = started.elapsed().as_secs_f64();
         // Arguments may carry secrets (tokens, passwords): only their count
         // is logged.
         match &result {
@@ -93,15 +114,73 @@ impl Host for HostState {
                 let exit = o
                     .exit_code
                     .map_or_else(|| "killed by a signal".to_owned(), |c| format!("exit {c}"));
-                tracing::info!(target: "plugin", plugin = %job.tag.plugin, job_id = %job.tag.job_id,
+                tracing::info!(target: "plugin", plugin = %tag.plugin, job_id = %tag.job_id,
                     "ran {program} ({args} args): {exit} in {elapsed:.2} s");
             }
             Err(e) => {
-                tracing::warn!(target: "plugin", plugin = %job.tag.plugin, job_id = %job.tag.job_id,
+                tracing::warn!(target: "plugin", plugin = %tag.plugin, job_id = %tag.job_id,
                     "run {program} ({args} args) ended after {elapsed:.2} s: {}", describe(e));
             }
         }
         result
+    }
+}
+
+/// What ends a program early: the run's cancel and deadline, and the
+/// call itself going away.
+#[derive(Clone)]
+struct CallStop {
+    run: StopSignal,
+    /// Set when the call's future was dropped (the executor gave up on
+    /// the run): the program must not outlive the call.
+    abandoned: Arc<AtomicBool>,
+}
+
+impl CallStop {
+    fn is_cancelled(&self) -> bool {
+        self.run.is_cancelled() || self.abandoned.load(Ordering::SeqCst)
+    }
+
+    fn deadline(&self) -> Instant {
+        self.run.deadline()
+    }
+
+    fn is_set(&self) -> bool {
+        self.is_cancelled() || Instant::now() >= self.deadline()
+    }
+}
+
+/// Held by the call while the program runs on the blocking pool. Dropped
+/// before the program finished (the run was dropped at its deadline or on
+/// cancel), it tells the waiter to kill the program group and waits, up to
+/// [`DRAIN_GRACE`], until it is killed and reaped: nothing a plugin starts
+/// outlives the call, however the call ends.
+struct Waiter {
+    stop: CallStop,
+    finished: mpsc::Receiver<()>,
+}
+
+impl Waiter {
+    /// The waiter, and what the blocking side sends when it is done.
+    fn new(run: StopSignal) -> (Self, mpsc::Sender<()>) {
+        let (done, finished) = mpsc::channel();
+        let stop = CallStop {
+            run,
+            abandoned: Arc::new(AtomicBool::new(false)),
+        };
+        (Self { stop, finished }, done)
+    }
+}
+
+impl Drop for Waiter {
+    fn drop(&mut self) {
+        if !matches!(self.finished.try_recv(), Err(mpsc::TryRecvError::Empty)) {
+            return;
+        }
+        self.stop.abandoned.store(true, Ordering::SeqCst);
+        // A short blocking wait inside a drop: the waiter looks every
+        // `POLL` and kills at once, so this is milliseconds.
+        let _ = self.finished.recv_timeout(DRAIN_GRACE);
     }
 }
 
@@ -161,7 +240,7 @@ fn run_program(
     program: &str,
     request: &Request,
     grant: &CommandGrant,
-    job: &JobCtx,
+    signal: &CallStop,
 ) -> Result<Output, HostError> {
     let requested = Duration::from_millis(u64::from(request.timeout_ms));
     let by_operator = grant.timeout < requested;
@@ -209,9 +288,9 @@ fn run_program(
             break running.reap().map_err(|e| failed("cannot wait for", e))?;
         }
         let now = Instant::now();
-        let stop = if job.cancel.is_cancelled() {
+        let stop = if signal.is_cancelled() {
             Some(Stop::Cancelled)
-        } else if now >= job.deadline {
+        } else if now >= signal.deadline() {
             Some(Stop::Deadline)
         } else if now >= ends {
             Some(Stop::Timeout { limit, by_operator })
@@ -244,7 +323,7 @@ fn run_program(
     // Whatever is still in the pipes. The group is dead, so EOF comes at
     // once unless something escaped it; do not wait on that for long.
     let drain_until = Instant::now() + DRAIN_GRACE;
-    while streams.open() && Instant::now() < drain_until && !job.should_stop() {
+    while streams.open() && Instant::now() < drain_until && !signal.is_set() {
         streams
             .pump(POLL)
             .map_err(|e| failed("cannot read the output of", e))?;

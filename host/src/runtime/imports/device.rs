@@ -9,7 +9,7 @@ use crate::runtime::store::HostState;
 use jobhost_protocol::StatusDetails;
 
 impl Host for HostState {
-    fn request_reboot(&mut self, reason: String) -> Result<(), HostError> {
+    async fn request_reboot(&mut self, reason: String) -> Result<(), HostError> {
         if !self.job.sandbox.reboot {
             return Err(super::not_granted(self, "reboot"));
         }

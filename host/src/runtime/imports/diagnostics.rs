@@ -9,7 +9,7 @@ use crate::runtime::bindings::types::HostError;
 use crate::runtime::store::HostState;
 
 impl wit::Host for HostState {
-    fn take_snapshot(&mut self) -> Result<wit::Snapshot, HostError> {
+    async fn take_snapshot(&mut self) -> Result<wit::Snapshot, HostError> {
         if !self.job.sandbox.diagnostics {
             return Err(super::not_granted(self, "diagnostics"));
         }
@@ -62,40 +62,23 @@ fn plugin_to_wit(p: PluginInfo) -> wit::PluginInfo {
 mod tests {
     use super::*;
     use crate::diagnostics::AgentDiagnostics;
-    use crate::executor::{CancelToken, NullObserver};
-    use crate::runtime::store::{new_store, JobTag};
-    use crate::runtime::{AllocatorChoice, EngineConfig, ExecutionLimits, Runtime, Sandbox};
+    use crate::runtime::store::test_store;
+    use crate::runtime::{ExecutionLimits, Sandbox};
     use wit::Host as _;
 
     fn snapshot(
         granted: bool,
         source: Option<AgentDiagnostics>,
     ) -> Result<wit::Snapshot, HostError> {
-        let runtime = Runtime::new(&EngineConfig {
-            allocator: AllocatorChoice::OnDemand,
-            ..EngineConfig::default()
-        })
-        .unwrap();
         let sandbox = Sandbox {
             diagnostics: granted,
             ..Sandbox::empty()
         };
-        let tag = JobTag {
-            plugin: "diag".into(),
-            job_id: "job-1".into(),
-            execution_number: 1,
-        };
-        let mut store = new_store(
-            &runtime,
-            &sandbox,
-            &ExecutionLimits::default(),
-            tag,
-            Box::new(NullObserver::default()),
-            CancelToken::new(),
-        )
-        .unwrap();
+        let (_runtime, mut store) = test_store(&sandbox, &ExecutionLimits::default());
         store.data_mut().job.diagnostics = source;
-        store.data_mut().take_snapshot()
+        // Nothing in it waits: one poll finishes it.
+        futures_util::FutureExt::now_or_never(store.data_mut().take_snapshot())
+            .expect("the snapshot does not wait")
     }
 
     fn local() -> AgentDiagnostics {

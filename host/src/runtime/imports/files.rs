@@ -12,7 +12,7 @@ use crate::runtime::store::HostState;
 use cap_std::fs::{Dir, Permissions, PermissionsExt};
 
 impl Host for HostState {
-    fn set_executable(&mut self, path: String, executable: bool) -> Result<(), HostError> {
+    async fn set_executable(&mut self, path: String, executable: bool) -> Result<(), HostError> {
         let (grant, relative) = self
             .job
             .sandbox

@@ -1,5 +1,6 @@
 //! `jobhost:plugin/host`: log, progress, checkpoint, cancelled.
 
+use crate::executor::MAX_DETAIL_ENTRIES;
 use crate::runtime::bindings::host::{Host, Level};
 use crate::runtime::bindings::types::HostError;
 use crate::runtime::store::HostState;
@@ -14,7 +15,7 @@ const MAX_LOG_LINE_BYTES: usize = 4096;
 pub const MAX_CHECKPOINT_BYTES: usize = 1024;
 
 impl Host for HostState {
-    fn log(&mut self, level: Level, message: String) {
+    async fn log(&mut self, level: Level, message: String) {
         let job = &mut self.job;
         if job.log_budget < message.len() {
             if !job.log_dropped {
@@ -57,9 +58,17 @@ impl Host for HostState {
         }
     }
 
-    fn progress(&mut self, details: Vec<(String, String)>) -> Result<(), HostError> {
+    async fn progress(&mut self, details: Vec<(String, String)>) -> Result<(), HostError> {
         if self.job.should_stop() {
             return Err(HostError::Cancelled);
+        }
+        // Counted before anything is sanitised or copied: a huge list must
+        // cost the host no more than its refusal.
+        if details.len() > MAX_DETAIL_ENTRIES {
+            return Err(HostError::LimitExceeded(format!(
+                "{} progress entries; at most {MAX_DETAIL_ENTRIES} are allowed",
+                details.len()
+            )));
         }
         let (mut details, _) = StatusDetails::from_pairs(details);
         details.fit(self.job.max_details_bytes, &[]);
@@ -68,7 +77,7 @@ impl Host for HostState {
         Ok(())
     }
 
-    fn checkpoint(&mut self, state: String) -> Result<(), HostError> {
+    async fn checkpoint(&mut self, state: String) -> Result<(), HostError> {
         if self.job.should_stop() {
             return Err(HostError::Cancelled);
         }
@@ -91,7 +100,7 @@ impl Host for HostState {
             .map_err(|e| HostError::Failed(format!("checkpoint not saved: {e}")))
     }
 
-    fn cancelled(&mut self) -> bool {
+    async fn cancelled(&mut self) -> bool {
         self.job.should_stop()
     }
 }
@@ -116,6 +125,30 @@ fn clean_line(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::clean_line;
+    use crate::executor::MAX_DETAIL_ENTRIES;
+    use crate::runtime::bindings::host::Host;
+    use crate::runtime::bindings::types::HostError;
+    use crate::runtime::store::test_store;
+    use crate::runtime::{ExecutionLimits, Sandbox};
+    use futures_util::FutureExt;
+
+    #[test]
+    fn a_progress_list_over_the_entry_cap_is_refused_before_any_work() {
+        let (_runtime, mut store) = test_store(&Sandbox::empty(), &ExecutionLimits::default());
+        let entries = |n: usize| (0..n).map(|i| (format!("k{i}"), "v".to_owned())).collect();
+        let state = store.data_mut();
+        match state
+            .progress(entries(MAX_DETAIL_ENTRIES + 1))
+            .now_or_never()
+        {
+            Some(Err(HostError::LimitExceeded(m))) => assert!(m.contains("at most 1024"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(state.job.last_progress.is_empty(), "nothing was taken");
+        let taken = state.progress(entries(10)).now_or_never();
+        assert!(matches!(taken, Some(Ok(()))), "{taken:?}");
+        assert_eq!(state.job.last_progress.len(), 10);
+    }
 
     #[test]
     fn log_lines_cannot_forge_new_lines() {

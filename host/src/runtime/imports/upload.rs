@@ -10,11 +10,11 @@
 //! declared up front (presigned PUTs, S3's included, want a
 //! `Content-Length`), hashed on the way.
 
-use super::download::http::{block_on, client, redact, without_url};
+use super::download::http::{client, redact, without_url};
 use crate::runtime::bindings::types::HostError;
 use crate::runtime::bindings::upload::{Host, Request, Response};
-use crate::runtime::store::HostState;
-use cap_std::fs::Dir;
+use crate::runtime::store::{HostState, StopSignal};
+use cap_std::fs::{Dir, OpenOptionsExt};
 use futures_util::Stream;
 use reqwest::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE};
 use reqwest::Url;
@@ -39,7 +39,7 @@ const MAX_CONTENT_TYPE: usize = 256;
 const MAX_SERVER_MESSAGE: usize = 200;
 
 impl Host for HostState {
-    fn put(&mut self, request: Request) -> Result<Response, HostError> {
+    async fn put(&mut self, request: Request) -> Result<Response, HostError> {
         let Some(grant) = self.job.sandbox.upload.clone() else {
             return Err(super::not_granted(self, "upload"));
         };
@@ -59,16 +59,24 @@ impl Host for HostState {
         let dir = Dir::open_ambient_dir(&dir_grant.host, cap_std::ambient_authority())
             .map_err(|e| HostError::Failed(format!("cannot open {}: {e}", dir_grant.guest)))?;
         let source = &request.source;
-        let file = dir.open(&relative).map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound => {
-                HostError::InvalidArgument(format!("{source} does not exist"))
-            }
-            // cap-std refuses a symlink that leads out of the grant this way.
-            io::ErrorKind::PermissionDenied => {
-                HostError::InvalidArgument(format!("cannot open {source}: {e}"))
-            }
-            _ => HostError::Failed(format!("cannot open {source}: {e}")),
-        })?;
+        // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a
+        // writer forever; the regular-file check below then refuses it.
+        let mut options = cap_std::fs::OpenOptions::new();
+        options
+            .read(true)
+            .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32);
+        let file = dir
+            .open_with(&relative, &options)
+            .map_err(|e| match e.kind() {
+                io::ErrorKind::NotFound => {
+                    HostError::InvalidArgument(format!("{source} does not exist"))
+                }
+                // cap-std refuses a symlink that leads out of the grant this way.
+                io::ErrorKind::PermissionDenied => {
+                    HostError::InvalidArgument(format!("cannot open {source}: {e}"))
+                }
+                _ => HostError::Failed(format!("cannot open {source}: {e}")),
+            })?;
         let metadata = file
             .metadata()
             .map_err(|e| HostError::Failed(format!("cannot read {source}: {e}")))?;
@@ -84,16 +92,10 @@ impl Host for HostState {
                 grant.max_bytes
             )));
         }
-        let job = &self.job;
-        let stop = || job.should_stop();
+        let stop = self.job.stop_signal();
         let started = Instant::now();
-        let result = block_on(send(&url, file.into_std(), size, content_type, &stop))
-            .unwrap_or_else(|| {
-                Err(HostError::Failed(
-                    "cannot start an async runtime for the upload".into(),
-                ))
-            });
-        let tag = &job.tag;
+        let result = send(&url, file.into_std(), size, content_type, &stop).await;
+        let tag = &self.job.tag;
         match &result {
             Ok(r) => tracing::info!(target: "plugin", plugin = %tag.plugin, job_id = %tag.job_id,
                 "uploaded {source} ({} bytes) to {} (HTTP {}) in {:.1} s", r.bytes, redact(&url), r.status, started.elapsed().as_secs_f64()),
@@ -131,7 +133,7 @@ async fn send(
     file: std::fs::File,
     size: u64,
     content_type: HeaderValue,
-    stop: &dyn Fn() -> bool,
+    stop: &StopSignal,
 ) -> Result<Response, HostError> {
     let hasher = Arc::new(Mutex::new(Sha256::new()));
     let body = reqwest::Body::wrap_stream(file_stream(
@@ -147,7 +149,7 @@ async fn send(
         .send();
     tokio::pin!(send);
     let response = loop {
-        if stop() {
+        if stop.is_set() {
             return Err(HostError::Cancelled);
         }
         if let Ok(result) = tokio::time::timeout(POLL, &mut send).await {
@@ -228,10 +230,8 @@ async fn server_message(mut response: reqwest::Response) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::executor::{CancelToken, NullObserver};
-    use crate::runtime::store::{new_store, JobTag};
-    use crate::runtime::{AllocatorChoice, EngineConfig, ExecutionLimits, Runtime, Sandbox};
-    use crate::runtime::{DirGrant, UploadGrant};
+    use crate::runtime::store::test_store;
+    use crate::runtime::{DirGrant, ExecutionLimits, Sandbox, UploadGrant};
     use axum::body::Bytes;
     use axum::extract::{Path as UrlPath, State};
     use axum::http::{HeaderMap, StatusCode};
@@ -324,33 +324,20 @@ mod tests {
         source: &str,
         ct: Option<&str>,
     ) -> Result<Response, HostError> {
-        let runtime = Runtime::new(&EngineConfig {
-            allocator: AllocatorChoice::OnDemand,
-            ..EngineConfig::default()
-        })
-        .unwrap();
-        let tag = JobTag {
-            plugin: "uploader".into(),
-            job_id: "job-1".into(),
-            execution_number: 1,
-        };
-        let mut store = new_store(
-            &runtime,
-            sandbox,
-            &ExecutionLimits::default(),
-            tag,
-            Box::new(NullObserver::default()),
-            CancelToken::new(),
-        )
-        .unwrap();
-        Host::put(
+        let (_runtime, mut store) = test_store(sandbox, &ExecutionLimits::default());
+        let put = Host::put(
             store.data_mut(),
             Request {
                 url: url.into(),
                 source: source.into(),
                 content_type: ct.map(str::to_owned),
             },
-        )
+        );
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(put)
     }
 
     #[test]
@@ -453,6 +440,30 @@ mod tests {
                 Err(HostError::InvalidArgument(_)) => {}
                 other => panic!("{source}: {other:?}"),
             }
+        }
+        assert!(received.lock().unwrap().is_empty(), "nothing was sent");
+    }
+
+    /// A FIFO would block the open until a writer comes, holding the run
+    /// (and, before runs were futures, the agent) forever.
+    #[test]
+    fn a_fifo_is_refused_without_waiting_for_a_writer() {
+        let (addr, received) = server();
+        let s = setup(&[addr.to_string()], 1024);
+        let fifo = s.dir.path().join("granted/fifo");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        match put(
+            &s.sandbox,
+            &format!("http://{addr}/up/x"),
+            "/bundles/fifo",
+            None,
+        ) {
+            Err(HostError::InvalidArgument(m)) => assert!(m.contains("not a regular file"), "{m}"),
+            other => panic!("{other:?}"),
         }
         assert!(received.lock().unwrap().is_empty(), "nothing was sent");
     }

@@ -41,7 +41,7 @@ pub const BYTES_KEY: &str = "downloadedBytes";
 const PROGRESS_INTERVAL: Duration = Duration::from_secs(1);
 
 impl Host for HostState {
-    fn fetch(&mut self, request: Request) -> Result<Response, HostError> {
+    async fn fetch(&mut self, request: Request) -> Result<Response, HostError> {
         let Some(grant) = self.job.sandbox.download.clone() else {
             return Err(super::not_granted(self, "download"));
         };
@@ -82,11 +82,7 @@ impl Host for HostState {
             grant: &grant,
             last_progress: None,
         };
-        let result = block_on(transfer::download(url, &target, &mut hooks)).unwrap_or_else(|| {
-            Err(HostError::Failed(
-                "cannot start an async runtime for the download".into(),
-            ))
-        });
+        let result = transfer::download(url, &target, &mut hooks).await;
         let job = &self.job;
         match &result {
             Ok(r) => {
@@ -174,7 +170,7 @@ pub(crate) fn fetch_for_host(
     dir: &Path,
     name: &str,
     max_bytes: u64,
-    stop: &dyn Fn() -> bool,
+    stop: &(dyn Fn() -> bool + Sync),
 ) -> Result<Response, HostError> {
     let dir = Dir::open_ambient_dir(dir, cap_std::ambient_authority())
         .map_err(|e| HostError::Failed(format!("cannot open {}: {e}", dir.display())))?;
@@ -198,7 +194,7 @@ pub(crate) fn fetch_for_host(
 
 /// The host's own downloads: no progress to report, no document to refresh.
 struct HostHooks<'a> {
-    stop: &'a dyn Fn() -> bool,
+    stop: &'a (dyn Fn() -> bool + Sync),
 }
 
 impl Hooks for HostHooks<'_> {

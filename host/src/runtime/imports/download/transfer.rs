@@ -55,7 +55,7 @@ const STALL_TIMEOUT: Duration = Duration::from_secs(60);
 const CHUNK: usize = 64 << 10;
 
 /// What the download needs from whoever asked for it.
-pub(super) trait Hooks {
+pub(super) trait Hooks: Send {
     /// Cancelled or past the deadline: stop now.
     fn stopped(&self) -> bool;
     /// `done` bytes of `total` are on disk.
@@ -160,7 +160,7 @@ fn jittered(delay: Duration) -> Duration {
 }
 
 /// Waits `wait`, or less if the job stops meanwhile.
-async fn pause(wait: Duration, hooks: &dyn Hooks) -> Result<(), HostError> {
+async fn pause(wait: Duration, hooks: &mut dyn Hooks) -> Result<(), HostError> {
     let until = Instant::now() + wait;
     while Instant::now() < until {
         if hooks.stopped() {
@@ -318,7 +318,7 @@ async fn attempt_once(
 /// call is where epoch interruption cannot reach).
 async fn send(
     request: reqwest::RequestBuilder,
-    hooks: &dyn Hooks,
+    hooks: &mut dyn Hooks,
 ) -> Result<reqwest::Response, Failed> {
     let started = Instant::now();
     let send = request.send();
