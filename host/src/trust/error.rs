@@ -49,6 +49,13 @@ pub enum FormatError {
         /// What is wrong.
         reason: String,
     },
+    /// More top-level sections than any real component has; walking on
+    /// would only spend time on a hostile file.
+    #[error("more than {max} top-level sections; no real component has that many")]
+    TooManySections {
+        /// The limit.
+        max: usize,
+    },
 }
 
 /// Why a signed plugin was refused. Checked in this order: size, format,

@@ -4,9 +4,10 @@
 
 #![allow(clippy::unwrap_used)]
 
-use super::format::{put_u32, read_u32};
+use super::format::{put_u32, read_u32, Section};
 use super::sigdata::SignatureData;
 use super::*;
+use sha2::{Digest, Sha256};
 
 const MANIFEST: &str = r#"
 name = "echo"
@@ -38,6 +39,11 @@ fn trust(keys: &[&SecretKey]) -> TrustStore {
 
 const MAX: u64 = 1 << 20;
 
+/// Every section of a (test-made, well-formed) file.
+fn all_sections(bytes: &[u8]) -> Vec<Section<'_>> {
+    format::sections(bytes).collect::<Result<_, _>>().unwrap()
+}
+
 #[test]
 fn sign_then_verify_round_trips() {
     let k = key();
@@ -46,10 +52,7 @@ fn sign_then_verify_round_trips() {
     assert_eq!(v.manifest(), &manifest());
     assert_eq!(v.key_id(), k.public_key().id());
     assert_eq!(v.bytes(), signed.as_slice());
-    assert_eq!(
-        v.digest(),
-        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&signed))
-    );
+    assert_eq!(v.digest(), hex::encode(Sha256::digest(&signed)));
     assert_eq!(&signed[..8], &COMPONENT_PREAMBLE);
 }
 
@@ -59,7 +62,7 @@ fn signing_keeps_the_component_bytes_and_replaces_old_sections() {
     let c = component();
     let once = sign(&c, &manifest(), &k).unwrap();
     // The component's sections appear unchanged right after the signature.
-    let sections = format::sections(&once).unwrap();
+    let sections = all_sections(&once);
     assert!(sections[0].is_custom(SIGNATURE_SECTION));
     assert!(sections.last().unwrap().is_custom(MANIFEST_SECTION));
     let start = sections[1].offset;
@@ -70,7 +73,7 @@ fn signing_keeps_the_component_bytes_and_replaces_old_sections() {
     let mut m = manifest();
     m.version = semver::Version::new(2, 0, 0);
     let twice = sign(&once, &m, &k2).unwrap();
-    let sections = format::sections(&twice).unwrap();
+    let sections = all_sections(&twice);
     let count = |name| sections.iter().filter(|s| s.is_custom(name)).count();
     assert_eq!(count(SIGNATURE_SECTION), 1);
     assert_eq!(count(MANIFEST_SECTION), 1);
@@ -144,7 +147,7 @@ fn refusals_name_what_failed() {
     let mut flipped = signed.clone();
     *flipped.last_mut().unwrap() ^= 1;
     assert!(matches!(err(flipped), VerifyError::ContentChanged { .. }));
-    let sig_end = format::sections(&signed).unwrap()[1].offset;
+    let sig_end = all_sections(&signed)[1].offset;
     let mut flipped = signed.clone();
     flipped[sig_end - 10] ^= 0x40;
     let e = err(flipped);
@@ -179,7 +182,7 @@ fn refusals_name_what_failed() {
 fn a_signature_not_first_is_unsigned() {
     let k = key();
     let signed = sign(&component(), &manifest(), &k).unwrap();
-    let sections = format::sections(&signed).unwrap();
+    let sections = all_sections(&signed);
     // Move the signature section to the end.
     let mut moved = COMPONENT_PREAMBLE.to_vec();
     for s in &sections[1..] {
@@ -198,6 +201,46 @@ fn a_valid_signature_without_manifest_is_refused() {
     let bytes = wasmsign2_sign(&component(), &k, true);
     let e = trust(&[&k]).verify(bytes, MAX).unwrap_err();
     assert!(matches!(e, VerifyError::ManifestMissing), "{e}");
+}
+
+#[test]
+fn sections_are_walked_up_to_a_cap() {
+    // Security review M5: the walk keeps no per-section record, and a file
+    // that could be accepted has at most MAX_SECTIONS sections.
+    let k = key();
+    let signed = sign(&component(), &manifest(), &k).unwrap();
+    let count = all_sections(&signed).len();
+    let padded = |total: usize| {
+        let mut out = signed.clone();
+        out.extend([0x01, 0x00].repeat(total - count));
+        out
+    };
+    // At the cap: walked to the end (and the padding changed the content).
+    let e = trust(&[&k])
+        .verify(padded(format::MAX_SECTIONS), MAX)
+        .unwrap_err();
+    assert!(matches!(e, VerifyError::ContentChanged { .. }), "{e}");
+    let e = trust(&[&k])
+        .verify(padded(format::MAX_SECTIONS + 1), MAX)
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            VerifyError::Format(FormatError::TooManySections {
+                max: format::MAX_SECTIONS
+            })
+        ),
+        "{e}"
+    );
+    assert!(matches!(
+        inspect(&padded(format::MAX_SECTIONS + 1)),
+        Err(FormatError::TooManySections { .. })
+    ));
+    // A file refused anyway still says why: unsigned, not "too many".
+    let mut unsigned = component();
+    unsigned.extend([0x01, 0x00].repeat(format::MAX_SECTIONS));
+    let e = trust(&[&k]).verify(unsigned, MAX).unwrap_err();
+    assert!(matches!(e, VerifyError::Unsigned), "{e}");
 }
 
 #[test]
@@ -412,8 +455,7 @@ fn jobhost_verifies_what_the_wasmsign2_library_signs() {
         let v = trust(&[&key(), &k]).verify(signed.clone(), MAX).unwrap();
         assert_eq!(v.key_id(), k.public_key().id());
         assert_eq!(v.manifest(), &manifest());
-        let data =
-            SignatureData::decode(format::sections(&signed).unwrap()[0].custom.unwrap().1).unwrap();
+        let data = SignatureData::decode(all_sections(&signed)[0].custom.unwrap().1).unwrap();
         assert_eq!(
             data.signed_hashes_set[0].signatures[0].key_id.is_some(),
             with_key_id
