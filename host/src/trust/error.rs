@@ -126,6 +126,21 @@ pub enum VerifyError {
         /// The key the signature claims, or the only trusted key tried.
         key_id: KeyId,
     },
+    /// A trusted key's signature verifies, but over several hashes
+    /// (wasmsign2 `--split`, or delimiter sections): each hash covers a part
+    /// of the file, and a file cut at a part's end would still carry a valid
+    /// signature, so jobhost accepts only one hash over the whole content.
+    #[error(
+        "signature by key {key_id} covers {hashes} hashes (a split or delimited wasmsign2 \
+         signature); jobhost accepts only a signature over the whole file: sign it with \
+         `jobhost plugin sign`, or with `wasmsign2 sign` without --split"
+    )]
+    SplitSignature {
+        /// The trusted key whose signature it is.
+        key_id: KeyId,
+        /// How many hashes its set holds.
+        hashes: usize,
+    },
     /// A trusted key's signature verifies, but over different content: the
     /// code or the manifest changed after signing.
     #[error(

@@ -138,15 +138,18 @@ impl TrustStore {
         })
     }
 
-    /// Finds a signature by a trusted, unrevoked key whose hashes include
-    /// `hash` (the content's); otherwise says as precisely as possible why
-    /// not.
+    /// Finds a signature by a trusted, unrevoked key over exactly one
+    /// hash, `hash` (the content's); otherwise says as precisely as possible
+    /// why not. A set of several hashes (wasmsign2 `--split`) is refused even
+    /// when one of them matches: each covers only a prefix of the file, so
+    /// a file cut at a delimiter would verify (security review L1).
     fn check_signature(&self, data: &SignatureData, hash: &[u8; 32]) -> Result<KeyId, VerifyError> {
         if self.keys.is_empty() {
             return Err(VerifyError::NoTrustedKeys);
         }
         // The best explanation so far, from most to least telling.
         let mut revoked = None;
+        let mut split = None;
         let mut changed = None;
         let mut bad = None;
         let mut named = Vec::new();
@@ -171,16 +174,25 @@ impl TrustStore {
                     }
                     if self.revoked.contains(&key.id()) {
                         revoked.get_or_insert(key.id());
-                    } else if set.hashes.contains(hash) {
-                        return Ok(key.id());
-                    } else {
-                        changed.get_or_insert(key.id());
+                        continue;
+                    }
+                    match set.hashes.as_slice() {
+                        [only] if only == hash => return Ok(key.id()),
+                        [_] => {
+                            changed.get_or_insert(key.id());
+                        }
+                        many => {
+                            split.get_or_insert((key.id(), many.len()));
+                        }
                     }
                 }
             }
         }
         if let Some(key_id) = revoked {
             return Err(VerifyError::RevokedKey { key_id });
+        }
+        if let Some((key_id, hashes)) = split {
+            return Err(VerifyError::SplitSignature { key_id, hashes });
         }
         if let Some(key_id) = changed {
             return Err(VerifyError::ContentChanged { key_id });

@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 use super::format::{put_u32, read_u32, Section};
-use super::sigdata::SignatureData;
+use super::sigdata::{signed_message, SignatureData, SignatureEntry, SignedHashes};
 use super::*;
 use sha2::{Digest, Sha256};
 
@@ -201,6 +201,74 @@ fn a_valid_signature_without_manifest_is_refused() {
     let bytes = wasmsign2_sign(&component(), &k, true);
     let e = trust(&[&k]).verify(bytes, MAX).unwrap_err();
     assert!(matches!(e, VerifyError::ManifestMissing), "{e}");
+}
+
+/// The bytes a normal signature of `signed` covers: everything after its
+/// signature section.
+fn content_of(signed: &[u8]) -> &[u8] {
+    &signed[all_sections(signed)[1].offset..]
+}
+
+/// The preamble, a signature section holding `payload`, then `content`.
+fn with_signature_payload(payload: &[u8], content: &[u8]) -> Vec<u8> {
+    let mut out = COMPONENT_PREAMBLE.to_vec();
+    out.extend(format::custom_section(SIGNATURE_SECTION, payload));
+    out.extend_from_slice(content);
+    out
+}
+
+/// A signature section by `k` over `hashes` (one set, one signature), as
+/// wasmsign2 writes it.
+fn signature_over(hashes: Vec<[u8; 32]>, k: &SecretKey) -> Vec<u8> {
+    let signature = k.sign(&signed_message(&hashes)).to_vec();
+    SignatureData {
+        signed_hashes_set: vec![SignedHashes {
+            hashes,
+            signatures: vec![SignatureEntry {
+                key_id: Some(k.public_key().id().as_bytes().to_vec()),
+                signature,
+            }],
+        }],
+    }
+    .encode()
+}
+
+#[test]
+fn a_split_signature_is_refused_so_a_cut_file_cannot_verify() {
+    // Security review L1. wasmsign2 --split signs one hash per delimited
+    // part: the hash of the content up to each delimiter, then of all of
+    // it. The part up to the first delimiter is a complete plugin here.
+    let k = key();
+    let store = trust(&[&k]);
+    let signed = sign(&component(), &manifest(), &k).unwrap();
+    let prefix = content_of(&signed).to_vec();
+    let mut full = prefix.clone();
+    full.extend(format::custom_section("extension", b"more signed content"));
+    let payload = signature_over(
+        vec![Sha256::digest(&prefix).into(), Sha256::digest(&full).into()],
+        &k,
+    );
+
+    // Cut at the delimiter: its own hash is in the signed set.
+    let cut = with_signature_payload(&payload, &prefix);
+    let e = store.verify(cut, MAX).unwrap_err();
+    assert!(
+        matches!(e, VerifyError::SplitSignature { hashes: 2, .. }),
+        "{e}"
+    );
+    // The whole file: refused as well, saying what to do instead.
+    let e = store
+        .verify(with_signature_payload(&payload, &full), MAX)
+        .unwrap_err();
+    let message = e.to_string();
+    assert!(message.contains("covers 2 hashes"), "{message}");
+    assert!(message.contains("jobhost plugin sign"), "{message}");
+    assert!(message.contains("without --split"), "{message}");
+    // One hash over the same whole file is the accepted form.
+    let one = signature_over(vec![Sha256::digest(&full).into()], &k);
+    store
+        .verify(with_signature_payload(&one, &full), MAX)
+        .unwrap();
 }
 
 #[test]
