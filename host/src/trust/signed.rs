@@ -134,6 +134,7 @@ impl TrustStore {
             bytes,
             manifest,
             digest,
+            content_digest: hex::encode(hash),
             key_id,
         })
     }
@@ -236,6 +237,7 @@ pub struct VerifiedPlugin {
     bytes: Vec<u8>,
     manifest: Manifest,
     digest: String,
+    content_digest: String,
     key_id: KeyId,
 }
 
@@ -251,9 +253,21 @@ impl VerifiedPlugin {
         &self.manifest
     }
 
-    /// sha256 of the whole file, lowercase hex.
+    /// sha256 of the whole file, lowercase hex: what a job's `sha256` and
+    /// the compiled cache name. It changes when the same content is signed
+    /// again (another key, another signature), see
+    /// [`VerifiedPlugin::content_digest`].
     pub fn digest(&self) -> &str {
         &self.digest
+    }
+
+    /// sha256 of what the signature covers (every byte after the signature
+    /// section: code and manifest), lowercase hex. The signature section
+    /// itself is unsigned, so only this digest names the signed content:
+    /// re-signing, adding a signature or any other change to that section
+    /// leaves it unchanged (security review L2).
+    pub fn content_digest(&self) -> &str {
+        &self.content_digest
     }
 
     /// The trusted key whose signature verified.
@@ -268,6 +282,7 @@ impl std::fmt::Debug for VerifiedPlugin {
             .field("name", &self.manifest.name)
             .field("version", &self.manifest.version.to_string())
             .field("digest", &self.digest)
+            .field("content_digest", &self.content_digest)
             .field("key_id", &self.key_id)
             .field("size", &self.bytes.len())
             .finish()
@@ -318,6 +333,9 @@ pub fn sign(component: &[u8], manifest: &Manifest, key: &SecretKey) -> Result<Ve
 pub struct Inspection {
     /// sha256 of the whole file, lowercase hex.
     pub digest: String,
+    /// sha256 of every byte after the signature section (what a signature
+    /// covers), when the file starts with one.
+    pub content_digest: Option<String>,
     /// File size.
     pub size: usize,
     /// `component`, `core-module`, or the hex of an unknown preamble.
@@ -371,6 +389,8 @@ pub fn inspect(bytes: &[u8]) -> Result<Inspection, FormatError> {
     };
     Ok(Inspection {
         digest: hex::encode(Sha256::digest(bytes)),
+        content_digest: signature
+            .map(|(s, _)| hex::encode(Sha256::digest(&bytes[s.offset + s.raw.len()..]))),
         size: bytes.len(),
         preamble,
         signed: signature.is_some(),
