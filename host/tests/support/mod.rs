@@ -40,7 +40,7 @@ pub fn runtime() -> Arc<Runtime> {
 }
 
 pub fn load(name: &str) -> Plugin {
-    Plugin::load_file(&runtime(), &plugin_path(name)).expect("plugin loads")
+    Plugin::load_unverified_file(&runtime(), &plugin_path(name)).expect("plugin loads")
 }
 
 pub fn execution(document: &str) -> Execution {
