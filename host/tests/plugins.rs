@@ -14,7 +14,7 @@ use jobhost::plugins::{InstallRequest, Plugins};
 use jobhost::trust::{inspect, sign, Manifest, SecretKey};
 use sha2::{Digest, Sha256};
 use std::path::Path;
-use support::{plugin_path, runtime};
+use support::{plugin_path, runtime, serve};
 
 /// A device directory: config pieces, a key, a plugin dir.
 struct Device {
@@ -260,30 +260,6 @@ fn a_certificates_grant_needs_the_certificate_dir() {
     );
 }
 
-/// Serves each `(name, bytes)` at `/name` over HTTP on loopback, for as
-/// long as the test runs; returns the base URL.
-fn serve(files: Vec<(&'static str, Vec<u8>)>) -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let mut app = axum::Router::new();
-            for (name, bytes) in files {
-                let get = move || std::future::ready(bytes.clone());
-                app = app.route(&format!("/{name}"), axum::routing::get(get));
-            }
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            axum::serve(listener, app).await.unwrap();
-        });
-    });
-    format!("http://{addr}")
-}
-
 /// `signed` with a second signature by `key`, added by the wasmsign2
 /// library (without a key id): another file over the same content.
 fn with_another_signature(signed: &[u8], key: &SecretKey) -> Vec<u8> {
@@ -314,10 +290,19 @@ fn the_same_content_signed_again_is_not_a_reused_version() {
     let mut manifest = Manifest::from_toml(&toml).unwrap();
     manifest.operations.push("echo-too".into());
     let changed = sign(&wasm, &manifest, &d.key).unwrap();
-    let base = serve(vec![
-        ("resigned.wasm", resigned.clone()),
-        ("changed.wasm", changed.clone()),
-    ]);
+    let files = [
+        ("/resigned.wasm", resigned.clone()),
+        ("/changed.wasm", changed.clone()),
+    ];
+    let app = files
+        .into_iter()
+        .fold(axum::Router::new(), |app, (path, bytes)| {
+            app.route(
+                path,
+                axum::routing::get(move || std::future::ready(bytes.clone())),
+            )
+        });
+    let base = format!("http://{}", serve(app));
     let plugins = d
         .open(
             "install_hosts = [\"127.0.0.1\"]\ninstall_allow_http = true",
