@@ -10,10 +10,11 @@
 mod support;
 
 use jobhost::config::{Config, RawConfig};
-use jobhost::plugins::Plugins;
-use jobhost::trust::{sign, Manifest, SecretKey};
+use jobhost::plugins::{InstallRequest, Plugins};
+use jobhost::trust::{inspect, sign, Manifest, SecretKey};
+use sha2::{Digest, Sha256};
 use std::path::Path;
-use support::{plugin_path, runtime};
+use support::{plugin_path, runtime, serve};
 
 /// A device directory: config pieces, a key, a plugin dir.
 struct Device {
@@ -256,5 +257,75 @@ fn a_certificates_grant_needs_the_certificate_dir() {
     assert!(
         err.contains("plugins.x.certificates needs [device] certificate_dir"),
         "{err}"
+    );
+}
+
+/// `signed` with a second signature by `key`, added by the wasmsign2
+/// library (without a key id): another file over the same content.
+fn with_another_signature(signed: &[u8], key: &SecretKey) -> Vec<u8> {
+    let sk = wasmsign2::SecretKey::from_bytes(&key.to_bytes()).unwrap();
+    let module = wasmsign2::Module::deserialize(&mut std::io::Cursor::new(signed)).unwrap();
+    let (module, _) = sk.sign_multi(module, None, false, false).unwrap();
+    let mut out = Vec::new();
+    module.serialize(&mut out).unwrap();
+    out
+}
+
+#[test]
+fn the_same_content_signed_again_is_not_a_reused_version() {
+    // Security review L2: the signature section is not signed, so the same
+    // plugin has many whole-file digests; a version is reused only when the
+    // signed content (code or manifest) differs.
+    let d = Device::new();
+    d.install("echo", "echo.wasm", &d.key, |_| {});
+    let installed = std::fs::read(d.path().join("plugins/echo.wasm")).unwrap();
+    let resigned = with_another_signature(&installed, &d.key);
+    assert_ne!(resigned, installed);
+    assert_eq!(
+        inspect(&resigned).unwrap().content_digest,
+        inspect(&installed).unwrap().content_digest
+    );
+    let wasm = std::fs::read(plugin_path("echo")).unwrap();
+    let toml = std::fs::read_to_string(plugin_path("echo").with_extension("toml")).unwrap();
+    let mut manifest = Manifest::from_toml(&toml).unwrap();
+    manifest.operations.push("echo-too".into());
+    let changed = sign(&wasm, &manifest, &d.key).unwrap();
+    let files = [
+        ("/resigned.wasm", resigned.clone()),
+        ("/changed.wasm", changed.clone()),
+    ];
+    let app = files
+        .into_iter()
+        .fold(axum::Router::new(), |app, (path, bytes)| {
+            app.route(
+                path,
+                axum::routing::get(move || std::future::ready(bytes.clone())),
+            )
+        });
+    let base = format!("http://{}", serve(app));
+    let plugins = d
+        .open(
+            "install_hosts = [\"127.0.0.1\"]\ninstall_allow_http = true",
+            "",
+        )
+        .unwrap();
+    let install = |file: &str, bytes: &[u8]| {
+        let request = InstallRequest {
+            url: format!("{base}/{file}").parse().unwrap(),
+            sha256: hex::encode(Sha256::digest(bytes)),
+        };
+        plugins.install(&runtime(), &request, &|| false)
+    };
+
+    let report = install("resigned.wasm", &resigned).unwrap();
+    assert!(!report.unchanged, "another file: installed, not skipped");
+    assert_eq!(
+        report.installed.digest,
+        hex::encode(Sha256::digest(&resigned))
+    );
+    let e = install("changed.wasm", &changed).err().unwrap().to_string();
+    assert!(
+        e.contains("already installed with different content"),
+        "{e}"
     );
 }

@@ -431,34 +431,40 @@ fn memory_limit_is_enforced() {
 #[test]
 fn not_wasm_core_module_and_wrong_world_are_refused_with_precise_errors() {
     let rt = runtime();
-    let err = Plugin::from_bytes(&rt, "text", b"#!/bin/sh\necho hi\n")
+    let err = Plugin::from_unverified_bytes(&rt, "text", b"#!/bin/sh\necho hi\n")
         .err()
         .unwrap();
     assert!(matches!(err, LoadError::NotWasm { .. }), "{err}");
 
     let core = wat::parse_str("(module)").unwrap();
-    let err = Plugin::from_bytes(&rt, "core", &core).err().unwrap();
+    let err = Plugin::from_unverified_bytes(&rt, "core", &core)
+        .err()
+        .unwrap();
     assert!(matches!(err, LoadError::CoreModule { .. }), "{err}");
     assert!(err.to_string().contains("wasm32-wasip2"));
 
     let empty = wat::parse_str("(component)").unwrap();
-    let err = Plugin::from_bytes(&rt, "empty", &empty).err().unwrap();
+    let err = Plugin::from_unverified_bytes(&rt, "empty", &empty)
+        .err()
+        .unwrap();
     assert!(matches!(err, LoadError::WrongWorld { .. }), "{err}");
     assert!(!err.to_string().contains('\n'));
 
     let foreign = wat::parse_str(r#"(component (import "evil:net/socket" (func)))"#).unwrap();
-    let err = Plugin::from_bytes(&rt, "foreign", &foreign).err().unwrap();
+    let err = Plugin::from_unverified_bytes(&rt, "foreign", &foreign)
+        .err()
+        .unwrap();
     assert!(matches!(err, LoadError::WrongWorld { .. }), "{err}");
     assert!(err.to_string().contains("evil:net/socket"), "{err}");
 
     let mut truncated = std::fs::read(plugin_path("echo")).unwrap();
     truncated.truncate(truncated.len() / 2);
-    let err = Plugin::from_bytes(&rt, "truncated", &truncated)
+    let err = Plugin::from_unverified_bytes(&rt, "truncated", &truncated)
         .err()
         .unwrap();
     assert!(matches!(err, LoadError::Invalid { .. }), "{err}");
 
-    let err = Plugin::load_file(&rt, std::path::Path::new("/nonexistent/plugin.wasm"))
+    let err = Plugin::load_unverified_file(&rt, std::path::Path::new("/nonexistent/plugin.wasm"))
         .err()
         .unwrap();
     assert!(matches!(err, LoadError::Read { .. }), "{err}");
@@ -474,13 +480,13 @@ fn compiled_cache_is_reused_and_a_corrupted_entry_is_recompiled_not_loaded() {
     let wasm = std::fs::read(plugin_path("echo")).unwrap();
 
     let rt = Runtime::new(&config).unwrap();
-    let first = Plugin::from_bytes(&rt, "echo", &wasm).unwrap();
+    let first = Plugin::from_unverified_bytes(&rt, "echo", &wasm).unwrap();
     assert_eq!(first.cache_status(), CacheStatus::Miss);
     drop(first);
 
     // A new process (runtime) with the same cache reuses the entry.
     let rt = Runtime::new(&config).unwrap();
-    let second = Plugin::from_bytes(&rt, "echo", &wasm).unwrap();
+    let second = Plugin::from_unverified_bytes(&rt, "echo", &wasm).unwrap();
     assert_eq!(second.cache_status(), CacheStatus::Hit);
     assert_eq!(run_in(&rt, &second).status, TerminalStatus::Succeeded);
 
@@ -496,14 +502,14 @@ fn compiled_cache_is_reused_and_a_corrupted_entry_is_recompiled_not_loaded() {
     std::fs::write(&entry, &bytes).unwrap();
 
     let rt = Runtime::new(&config).unwrap();
-    let third = Plugin::from_bytes(&rt, "echo", &wasm).unwrap();
+    let third = Plugin::from_unverified_bytes(&rt, "echo", &wasm).unwrap();
     assert_eq!(third.cache_status(), CacheStatus::Recompiled);
     assert_eq!(run_in(&rt, &third).status, TerminalStatus::Succeeded);
 
     // The entry was replaced by a good one.
     let rt = Runtime::new(&config).unwrap();
     assert_eq!(
-        Plugin::from_bytes(&rt, "echo", &wasm)
+        Plugin::from_unverified_bytes(&rt, "echo", &wasm)
             .unwrap()
             .cache_status(),
         CacheStatus::Hit
@@ -521,13 +527,13 @@ fn a_cache_entry_from_another_host_key_is_not_loaded() {
         ..EngineConfig::default()
     })
     .unwrap();
-    Plugin::from_bytes(&rt_a, "echo", &wasm).unwrap();
+    Plugin::from_unverified_bytes(&rt_a, "echo", &wasm).unwrap();
     let rt_b = Runtime::new(&EngineConfig {
         cache_dir: Some(b.path().into()),
         ..EngineConfig::default()
     })
     .unwrap();
-    Plugin::from_bytes(&rt_b, "echo", &wasm).unwrap(); // creates b's key
+    Plugin::from_unverified_bytes(&rt_b, "echo", &wasm).unwrap(); // creates b's key
     for entry in std::fs::read_dir(a.path()).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|x| x == "cwasm") {
@@ -539,7 +545,7 @@ fn a_cache_entry_from_another_host_key_is_not_loaded() {
         ..EngineConfig::default()
     })
     .unwrap();
-    let plugin = Plugin::from_bytes(&rt_b, "echo", &wasm).unwrap();
+    let plugin = Plugin::from_unverified_bytes(&rt_b, "echo", &wasm).unwrap();
     assert_eq!(plugin.cache_status(), CacheStatus::Recompiled);
 }
 

@@ -196,6 +196,9 @@ fn keygen_sign_verify_inspect_round_trip() {
     let info: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
     assert_eq!(info["signature"], "signed, not verified");
     assert_eq!(info["sha256"], digest.as_str());
+    let content = &bytes[signature_section_end(&bytes)..];
+    let content = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(content));
+    assert_eq!(info["content_sha256"], content.as_str());
     assert_eq!(info["key_ids"], serde_json::json!([id]));
     assert_eq!(info["preamble"], "component");
     assert_eq!(info["manifest"]["name"], "echo");

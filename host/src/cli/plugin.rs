@@ -82,8 +82,9 @@ struct VerifyArgs {
     file: PathBuf,
 }
 
-/// Print one JSON object describing a plugin file: manifest, sha256, key
-/// id(s), signature status. Without --pub the signature is only read
+/// Print one JSON object describing a plugin file: manifest, sha256 (and
+/// content_sha256, of what a signature covers), key id(s), signature
+/// status. Without --pub the signature is only read
 /// ("signed, not verified"); with --pub it is verified.
 #[derive(Debug, Args)]
 struct InspectArgs {
@@ -218,6 +219,11 @@ fn inspect(args: InspectArgs) -> Result<ExitCode> {
         "manifest": manifest,
         "key_ids": info.key_ids,
     });
+    // What the signature covers: the same for every signature of the same
+    // code and manifest, where `sha256` changes with each signing.
+    if let Some(content) = &info.content_digest {
+        out["content_sha256"] = content.as_str().into();
+    }
     if let Some(e) = manifest_error {
         out["manifest_error"] = e.into();
     }

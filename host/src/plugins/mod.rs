@@ -70,7 +70,10 @@ pub enum Refusal {
         /// The floor.
         floor: Version,
     },
-    /// Same name and version as the installed plugin, different bytes.
+    /// Same name and version as the installed plugin, different signed
+    /// content (code or manifest). The same content signed again (another
+    /// key, another signature section) is not refused: only the content
+    /// digest is compared, because the signature section is not signed.
     #[error(
         "{name} {version} is already installed with different content (sha256 {installed}); \
          a changed plugin needs a new version"
@@ -316,6 +319,8 @@ impl Plugins {
         let name = verified.manifest().name.clone();
         let mut floors = self.floors.lock().unwrap_or_else(PoisonError::into_inner);
         let current = self.registry().get(&name);
+        // The very same file changes nothing. The same content signed again
+        // is installed: the recorded signer follows the newest signature.
         if let Some(current) = current.as_ref().filter(|c| c.digest == verified.digest()) {
             return Ok(InstallReport {
                 installed: current.clone(),
@@ -439,7 +444,9 @@ impl Plugins {
             }
         }
         if let Some(current) = registry.get(&m.name) {
-            if current.manifest.version == m.version && current.digest != verified.digest() {
+            if current.manifest.version == m.version
+                && current.content_digest != verified.content_digest()
+            {
                 return Err(Refusal::VersionReused {
                     name: m.name.clone(),
                     version: m.version.clone(),
@@ -472,6 +479,7 @@ impl Plugins {
             plugin: Arc::new(plugin),
             manifest: verified.manifest().clone(),
             digest: verified.digest().to_owned(),
+            content_digest: verified.content_digest().to_owned(),
             key_id: verified.key_id(),
             sandbox: resolution.sandbox,
             limits: self

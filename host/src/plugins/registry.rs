@@ -15,6 +15,9 @@ pub struct Installed {
     pub manifest: Manifest,
     /// sha256 of the signed file, lowercase hex.
     pub digest: String,
+    /// sha256 of what its signature covers (code and manifest), lowercase
+    /// hex: unlike `digest`, the same for every signing of that content.
+    pub content_digest: String,
     /// The trusted key that signed it.
     pub key_id: KeyId,
     /// Manifest requests ∩ operator policy: all it may touch.

@@ -85,8 +85,11 @@ pub struct Plugin {
 }
 
 impl Plugin {
-    /// Loads the plugin at `path`, named after the file stem.
-    pub fn load_file(runtime: &Runtime, path: &Path) -> Result<Self, LoadError> {
+    /// Loads the plugin at `path`, named after the file stem, WITHOUT
+    /// checking any signature: for `jobhost run` without `--pub` (a
+    /// developer's own build), tests and benches. The agent loads only
+    /// [`Plugin::from_verified`]; the name says so at every other call.
+    pub fn load_unverified_file(runtime: &Runtime, path: &Path) -> Result<Self, LoadError> {
         let name = path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
@@ -109,11 +112,16 @@ impl Plugin {
         file.take(MAX_PLUGIN_BYTES + 1)
             .read_to_end(&mut bytes)
             .map_err(read_err)?;
-        Self::from_bytes(runtime, &name, &bytes)
+        Self::from_unverified_bytes(runtime, &name, &bytes)
     }
 
-    /// Loads a plugin from memory.
-    pub fn from_bytes(runtime: &Runtime, name: &str, bytes: &[u8]) -> Result<Self, LoadError> {
+    /// Loads a plugin from memory WITHOUT checking any signature, like
+    /// [`Plugin::load_unverified_file`].
+    pub fn from_unverified_bytes(
+        runtime: &Runtime,
+        name: &str,
+        bytes: &[u8],
+    ) -> Result<Self, LoadError> {
         let name = name.to_owned();
         if bytes.len() as u64 > MAX_PLUGIN_BYTES {
             return Err(LoadError::TooLarge {
@@ -175,7 +183,7 @@ impl Plugin {
     ///
     /// [`TrustStore::verify`]: crate::trust::TrustStore::verify
     pub fn from_verified(runtime: &Runtime, plugin: &VerifiedPlugin) -> Result<Self, LoadError> {
-        Self::from_bytes(runtime, &plugin.manifest().name, plugin.bytes())
+        Self::from_unverified_bytes(runtime, &plugin.manifest().name, plugin.bytes())
     }
 
     /// The plugin's name (its manifest's name for a verified plugin, else

@@ -49,6 +49,13 @@ pub enum FormatError {
         /// What is wrong.
         reason: String,
     },
+    /// More top-level sections than any real component has; walking on
+    /// would only spend time on a hostile file.
+    #[error("more than {max} top-level sections; no real component has that many")]
+    TooManySections {
+        /// The limit.
+        max: usize,
+    },
 }
 
 /// Why a signed plugin was refused. Checked in this order: size, format,
@@ -118,6 +125,21 @@ pub enum VerifyError {
     BadSignature {
         /// The key the signature claims, or the only trusted key tried.
         key_id: KeyId,
+    },
+    /// A trusted key's signature verifies, but over several hashes
+    /// (wasmsign2 `--split`, or delimiter sections): each hash covers a part
+    /// of the file, and a file cut at a part's end would still carry a valid
+    /// signature, so jobhost accepts only one hash over the whole content.
+    #[error(
+        "signature by key {key_id} covers {hashes} hashes (a split or delimited wasmsign2 \
+         signature); jobhost accepts only a signature over the whole file: sign it with \
+         `jobhost plugin sign`, or with `wasmsign2 sign` without --split"
+    )]
+    SplitSignature {
+        /// The trusted key whose signature it is.
+        key_id: KeyId,
+        /// How many hashes its set holds.
+        hashes: usize,
     },
     /// A trusted key's signature verifies, but over different content: the
     /// code or the manifest changed after signing.

@@ -32,10 +32,18 @@ pub(crate) struct Section<'a> {
     pub custom: Option<(&'a [u8], &'a [u8])>,
 }
 
-impl Section<'_> {
+impl<'a> Section<'a> {
     /// Whether this is the custom section called `name`.
     pub fn is_custom(&self, name: &str) -> bool {
-        matches!(self.custom, Some((n, _)) if n == name.as_bytes())
+        self.custom_data(name).is_some()
+    }
+
+    /// The data (after the name) of this section if it is the custom
+    /// section called `name`.
+    pub fn custom_data(&self, name: &str) -> Option<&'a [u8]> {
+        self.custom
+            .filter(|(n, _)| *n == name.as_bytes())
+            .map(|(_, data)| data)
     }
 }
 
@@ -84,52 +92,90 @@ pub(crate) fn preamble(bytes: &[u8]) -> Result<Preamble, FormatError> {
     })
 }
 
-/// Splits everything after the 8-byte preamble into sections. Every section
+/// No real component has anywhere near this many top-level sections (a
+/// componentize-py plugin has a few hundred). Files that could be accepted
+/// are refused beyond it, so a hostile file of millions of empty sections
+/// costs a bounded walk, never a per-section record.
+pub(crate) const MAX_SECTIONS: usize = 100_000;
+
+/// The top-level sections after the 8-byte preamble, one at a time and
+/// borrowed from the file: walking a file allocates nothing per section
+/// (security review M5), whatever the number of sections. Every section
 /// must end inside the file; a section running past the end is reported as
-/// a truncated file.
-pub(crate) fn sections(bytes: &[u8]) -> Result<Vec<Section<'_>>, FormatError> {
-    let mut out = Vec::new();
-    let mut pos = 8;
-    while pos < bytes.len() {
-        let index = out.len();
-        let offset = pos;
-        let id = bytes[pos];
-        let (size, after_size) = read_u32(bytes, pos + 1).map_err(|e| e.at(index, offset))?;
-        let end = after_size
-            .checked_add(size as usize)
-            .filter(|&end| end <= bytes.len())
-            .ok_or_else(|| FormatError::Truncated {
-                what: format!(
-                    "section {index} at offset {offset} declares {size} bytes but only {} remain",
-                    bytes.len() - after_size
+/// a truncated file, after which the walk stops.
+pub(crate) fn sections(bytes: &[u8]) -> Sections<'_> {
+    Sections {
+        bytes,
+        pos: 8,
+        index: 0,
+        failed: false,
+    }
+}
+
+/// The iterator [`sections`] returns.
+#[derive(Debug, Clone)]
+pub(crate) struct Sections<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+    index: usize,
+    failed: bool,
+}
+
+impl<'a> Iterator for Sections<'a> {
+    type Item = Result<Section<'a>, FormatError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed || self.pos >= self.bytes.len() {
+            return None;
+        }
+        let section = section_at(self.bytes, self.pos, self.index);
+        match &section {
+            Ok(s) => {
+                self.pos = s.offset + s.raw.len();
+                self.index += 1;
+            }
+            Err(_) => self.failed = true,
+        }
+        Some(section)
+    }
+}
+
+/// Reads the section whose id is at `offset`.
+fn section_at(bytes: &[u8], offset: usize, index: usize) -> Result<Section<'_>, FormatError> {
+    let id = bytes[offset];
+    let (size, after_size) = read_u32(bytes, offset + 1).map_err(|e| e.at(index, offset))?;
+    let end = after_size
+        .checked_add(size as usize)
+        .filter(|&end| end <= bytes.len())
+        .ok_or_else(|| FormatError::Truncated {
+            what: format!(
+                "section {index} at offset {offset} declares {size} bytes but only {} remain",
+                bytes.len() - after_size
+            ),
+        })?;
+    let custom = if id == CUSTOM_SECTION_ID {
+        let payload = &bytes[after_size..end];
+        let (name_len, name_start) = read_u32(payload, 0).map_err(|e| e.at(index, offset))?;
+        let name_end = name_start
+            .checked_add(name_len as usize)
+            .filter(|&e| e <= payload.len())
+            .ok_or_else(|| FormatError::Malformed {
+                index,
+                offset,
+                reason: format!(
+                    "custom section name of {name_len} bytes is longer than the section"
                 ),
             })?;
-        let custom = if id == CUSTOM_SECTION_ID {
-            let payload = &bytes[after_size..end];
-            let (name_len, name_start) = read_u32(payload, 0).map_err(|e| e.at(index, offset))?;
-            let name_end = name_start
-                .checked_add(name_len as usize)
-                .filter(|&e| e <= payload.len())
-                .ok_or_else(|| FormatError::Malformed {
-                    index,
-                    offset,
-                    reason: format!(
-                        "custom section name of {name_len} bytes is longer than the section"
-                    ),
-                })?;
-            Some((&payload[name_start..name_end], &payload[name_end..]))
-        } else {
-            None
-        };
-        out.push(Section {
-            index,
-            offset,
-            raw: &bytes[offset..end],
-            custom,
-        });
-        pos = end;
-    }
-    Ok(out)
+        Some((&payload[name_start..name_end], &payload[name_end..]))
+    } else {
+        None
+    };
+    Ok(Section {
+        index,
+        offset,
+        raw: &bytes[offset..end],
+        custom,
+    })
 }
 
 /// Encodes a custom section: id 0, size, name, data.

@@ -97,8 +97,11 @@ impl SignatureData {
         out
     }
 
-    /// Decodes a section payload. Trailing bytes after the last entry are
-    /// ignored, as wasmsign2 ignores them.
+    /// Decodes a section payload. Bytes after the last hash set, after a
+    /// set's last signature or after an entry's signature are refused,
+    /// where wasmsign2 ignores them: the payload is not signed, so every
+    /// ignored byte would be another file, another whole-file digest, for
+    /// the same signed content (security review L2).
     pub fn decode(payload: &[u8]) -> Result<Self, String> {
         let mut r = Reader::new(payload);
         let version = r.u7("specification version")?;
@@ -139,6 +142,7 @@ impl SignatureData {
                 let key_id = e.bytes("key id")?;
                 let alg = e.take(1, "algorithm id")?[0];
                 let signature = e.bytes("signature")?;
+                e.finish("the signature of a signature entry")?;
                 if alg == ALG_ED25519 {
                     signatures.push(SignatureEntry {
                         key_id: (!key_id.is_empty()).then(|| key_id.to_vec()),
@@ -146,8 +150,10 @@ impl SignatureData {
                     });
                 }
             }
+            s.finish("the last signature of a signed hash set")?;
             signed_hashes_set.push(SignedHashes { hashes, signatures });
         }
+        r.finish("the last signed hash set")?;
         Ok(Self { signed_hashes_set })
     }
 }
@@ -205,5 +211,13 @@ impl<'a> Reader<'a> {
     fn bytes(&mut self, what: &str) -> Result<&'a [u8], String> {
         let n = self.u32(what)? as usize;
         self.take(n, what)
+    }
+
+    /// Refuses bytes left after `what`, the last field.
+    fn finish(&self, what: &str) -> Result<(), String> {
+        match self.bytes.len() - self.pos {
+            0 => Ok(()),
+            n => Err(format!("{n} unexpected byte(s) after {what}")),
+        }
     }
 }

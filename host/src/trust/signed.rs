@@ -89,6 +89,10 @@ impl TrustStore {
     /// preamble (exactly the component preamble), section framing, a
     /// signature by a trusted, unrevoked key over everything after the
     /// signature section, and the manifest.
+    ///
+    /// The sections are walked one at a time and only the manifest is kept:
+    /// memory stays the file plus a constant, whatever the file holds
+    /// (security review M5).
     pub fn verify(&self, bytes: Vec<u8>, max_bytes: u64) -> Result<VerifiedPlugin, VerifyError> {
         if bytes.len() as u64 > max_bytes {
             return Err(VerifyError::Oversize {
@@ -97,29 +101,56 @@ impl TrustStore {
             });
         }
         format::check_preamble(&bytes)?;
-        let sections = format::sections(&bytes)?;
-        let (signature, content) = split_signature(&bytes, &sections)?;
-        let key_id = self.check_signature(&signature, content)?;
-        let manifest = find_manifest(&sections[1..])?.ok_or(VerifyError::ManifestMissing)?;
+        let mut sections = format::sections(&bytes);
+        let first = sections.next().transpose()?;
+        let Some((first, payload)) =
+            first.and_then(|s| Some((s, s.custom_data(SIGNATURE_SECTION)?)))
+        else {
+            // Refused whatever follows; the walk only says why, as
+            // precisely as it can (and a framing error first).
+            let rest = Walk::over(sections, None)?;
+            return Err(match rest.signature {
+                Some(index) => VerifyError::SignatureNotFirst { index },
+                None => VerifyError::Unsigned,
+            });
+        };
+        let rest = Walk::over(sections, Some(format::MAX_SECTIONS))?;
+        if let Some(index) = rest.signature {
+            return Err(VerifyError::MalformedSignature {
+                reason: format!("a second `signature` section (section {index})"),
+            });
+        }
+        let signature = SignatureData::decode(payload)
+            .map_err(|reason| VerifyError::MalformedSignature { reason })?;
+        // The covered bytes are one slice of the file: hashing them needs
+        // no copy.
+        let content = &bytes[first.offset + first.raw.len()..];
+        let hash: [u8; 32] = Sha256::digest(content).into();
+        let key_id = self.check_signature(&signature, &hash)?;
+        let manifest = rest.manifest()?.ok_or(VerifyError::ManifestMissing)?;
         let manifest = Manifest::from_json(manifest).map_err(VerifyError::ManifestInvalid)?;
         let digest = hex::encode(Sha256::digest(&bytes));
         Ok(VerifiedPlugin {
             bytes,
             manifest,
             digest,
+            content_digest: hex::encode(hash),
             key_id,
         })
     }
 
-    /// Finds a signature by a trusted, unrevoked key whose hashes include
-    /// the content's; otherwise says as precisely as possible why not.
-    fn check_signature(&self, data: &SignatureData, content: &[u8]) -> Result<KeyId, VerifyError> {
+    /// Finds a signature by a trusted, unrevoked key over exactly one
+    /// hash, `hash` (the content's); otherwise says as precisely as possible
+    /// why not. A set of several hashes (wasmsign2 `--split`) is refused even
+    /// when one of them matches: each covers only a prefix of the file, so
+    /// a file cut at a delimiter would verify (security review L1).
+    fn check_signature(&self, data: &SignatureData, hash: &[u8; 32]) -> Result<KeyId, VerifyError> {
         if self.keys.is_empty() {
             return Err(VerifyError::NoTrustedKeys);
         }
-        let hash: [u8; 32] = Sha256::digest(content).into();
         // The best explanation so far, from most to least telling.
         let mut revoked = None;
+        let mut split = None;
         let mut changed = None;
         let mut bad = None;
         let mut named = Vec::new();
@@ -144,16 +175,25 @@ impl TrustStore {
                     }
                     if self.revoked.contains(&key.id()) {
                         revoked.get_or_insert(key.id());
-                    } else if set.hashes.contains(&hash) {
-                        return Ok(key.id());
-                    } else {
-                        changed.get_or_insert(key.id());
+                        continue;
+                    }
+                    match set.hashes.as_slice() {
+                        [only] if only == hash => return Ok(key.id()),
+                        [_] => {
+                            changed.get_or_insert(key.id());
+                        }
+                        many => {
+                            split.get_or_insert((key.id(), many.len()));
+                        }
                     }
                 }
             }
         }
         if let Some(key_id) = revoked {
             return Err(VerifyError::RevokedKey { key_id });
+        }
+        if let Some((key_id, hashes)) = split {
+            return Err(VerifyError::SplitSignature { key_id, hashes });
         }
         if let Some(key_id) = changed {
             return Err(VerifyError::ContentChanged { key_id });
@@ -197,6 +237,7 @@ pub struct VerifiedPlugin {
     bytes: Vec<u8>,
     manifest: Manifest,
     digest: String,
+    content_digest: String,
     key_id: KeyId,
 }
 
@@ -212,9 +253,21 @@ impl VerifiedPlugin {
         &self.manifest
     }
 
-    /// sha256 of the whole file, lowercase hex.
+    /// sha256 of the whole file, lowercase hex: what a job's `sha256` and
+    /// the compiled cache name. It changes when the same content is signed
+    /// again (another key, another signature), see
+    /// [`VerifiedPlugin::content_digest`].
     pub fn digest(&self) -> &str {
         &self.digest
+    }
+
+    /// sha256 of what the signature covers (every byte after the signature
+    /// section: code and manifest), lowercase hex. The signature section
+    /// itself is unsigned, so only this digest names the signed content:
+    /// re-signing, adding a signature or any other change to that section
+    /// leaves it unchanged (security review L2).
+    pub fn content_digest(&self) -> &str {
+        &self.content_digest
     }
 
     /// The trusted key whose signature verified.
@@ -229,6 +282,7 @@ impl std::fmt::Debug for VerifiedPlugin {
             .field("name", &self.manifest.name)
             .field("version", &self.manifest.version.to_string())
             .field("digest", &self.digest)
+            .field("content_digest", &self.content_digest)
             .field("key_id", &self.key_id)
             .field("size", &self.bytes.len())
             .finish()
@@ -242,9 +296,9 @@ impl std::fmt::Debug for VerifiedPlugin {
 pub fn sign(component: &[u8], manifest: &Manifest, key: &SecretKey) -> Result<Vec<u8>, SignError> {
     manifest.validate()?;
     format::check_preamble(component)?;
-    let sections = format::sections(component)?;
     let mut content = Vec::with_capacity(component.len() + 1024);
-    for s in &sections {
+    for s in format::sections(component) {
+        let s = s?;
         if !(s.is_custom(SIGNATURE_SECTION) || s.is_custom(MANIFEST_SECTION)) {
             content.extend_from_slice(s.raw);
         }
@@ -279,6 +333,9 @@ pub fn sign(component: &[u8], manifest: &Manifest, key: &SecretKey) -> Result<Ve
 pub struct Inspection {
     /// sha256 of the whole file, lowercase hex.
     pub digest: String,
+    /// sha256 of every byte after the signature section (what a signature
+    /// covers), when the file starts with one.
+    pub content_digest: Option<String>,
     /// File size.
     pub size: usize,
     /// `component`, `core-module`, or the hex of an unknown preamble.
@@ -293,18 +350,27 @@ pub struct Inspection {
     pub manifest: Option<Result<Manifest, String>>,
 }
 
-/// Looks inside a plugin file without any trust decision.
+/// Looks inside a plugin file without any trust decision. Like
+/// [`TrustStore::verify`], it walks the sections without collecting them,
+/// and refuses a file of more than [`format::MAX_SECTIONS`] sections.
 pub fn inspect(bytes: &[u8]) -> Result<Inspection, FormatError> {
     let preamble = match format::preamble(bytes)? {
         Preamble::Component => "component".to_owned(),
         Preamble::CoreModule => "core-module".to_owned(),
         Preamble::Other => super::error::hex_bytes(&bytes[..8]),
     };
-    let sections = format::sections(bytes)?;
-    let first = sections.first().filter(|s| s.is_custom(SIGNATURE_SECTION));
+    let mut sections = format::sections(bytes);
+    let first = sections.next().transpose()?;
+    // The first section counts too: an unsigned file may start with its
+    // manifest.
+    let walk = Walk::over(
+        first.into_iter().map(Ok).chain(sections),
+        Some(format::MAX_SECTIONS),
+    )?;
+    let signature = first.and_then(|s| Some((s, s.custom_data(SIGNATURE_SECTION)?)));
     let mut key_ids = Vec::new();
     let mut signature_error = None;
-    if let Some((_, payload)) = first.and_then(|s| s.custom) {
+    if let Some((_, payload)) = signature {
         match SignatureData::decode(payload) {
             Ok(data) => {
                 for set in &data.signed_hashes_set {
@@ -316,62 +382,68 @@ pub fn inspect(bytes: &[u8]) -> Result<Inspection, FormatError> {
             Err(e) => signature_error = Some(e),
         }
     }
-    let manifest = match find_manifest(&sections) {
+    let manifest = match walk.manifest() {
         Ok(None) => None,
         Ok(Some(json)) => Some(Manifest::from_json(json).map_err(|e| e.to_string())),
         Err(e) => Some(Err(e.to_string())),
     };
     Ok(Inspection {
         digest: hex::encode(Sha256::digest(bytes)),
+        content_digest: signature
+            .map(|(s, _)| hex::encode(Sha256::digest(&bytes[s.offset + s.raw.len()..]))),
         size: bytes.len(),
         preamble,
-        signed: first.is_some(),
+        signed: signature.is_some(),
         key_ids,
         signature_error,
         manifest,
     })
 }
 
-/// The decoded signature section and the bytes it covers (everything
-/// after it).
-fn split_signature<'a>(
-    bytes: &'a [u8],
-    sections: &[Section<'a>],
-) -> Result<(SignatureData, &'a [u8]), VerifyError> {
-    let Some(first) = sections.first().filter(|s| s.is_custom(SIGNATURE_SECTION)) else {
-        return Err(
-            match sections.iter().find(|s| s.is_custom(SIGNATURE_SECTION)) {
-                Some(s) => VerifyError::SignatureNotFirst { index: s.index },
-                None => VerifyError::Unsigned,
-            },
-        );
-    };
-    if let Some(again) = sections[1..]
-        .iter()
-        .find(|s| s.is_custom(SIGNATURE_SECTION))
-    {
-        return Err(VerifyError::MalformedSignature {
-            reason: format!("a second `signature` section (section {})", again.index),
-        });
-    }
-    let (_, payload) = first.custom.expect("a custom section has a name and data");
-    let data = SignatureData::decode(payload)
-        .map_err(|reason| VerifyError::MalformedSignature { reason })?;
-    Ok((data, &bytes[first.offset + first.raw.len()..]))
+/// What one walk over sections keeps: where a `signature` section was met
+/// and the `jobhost-manifest` sections, never a list of sections.
+#[derive(Debug, Default)]
+struct Walk<'a> {
+    /// Index of the first `signature` section met.
+    signature: Option<usize>,
+    /// How many `jobhost-manifest` sections were met.
+    manifests: usize,
+    /// The first one's data.
+    manifest: Option<&'a [u8]>,
 }
 
-/// The data of the one manifest section, if there is one.
-fn find_manifest<'a>(sections: &[Section<'a>]) -> Result<Option<&'a [u8]>, VerifyError> {
-    let found: Vec<&[u8]> = sections
-        .iter()
-        .filter(|s| s.is_custom(MANIFEST_SECTION))
-        .filter_map(|s| s.custom.map(|(_, data)| data))
-        .collect();
-    match found.as_slice() {
-        [] => Ok(None),
-        [one] => Ok(Some(one)),
-        many => Err(VerifyError::ManifestInvalid(
-            super::error::ManifestError::Duplicate { count: many.len() },
-        )),
+impl<'a> Walk<'a> {
+    /// Walks every section, stopping at the first framing error. `cap`
+    /// bounds the index a section may have ([`FormatError::TooManySections`]
+    /// beyond it); `None` for a file that is refused whatever the walk
+    /// finds, so the walk only says why, as it did before the cap existed.
+    fn over(
+        sections: impl Iterator<Item = Result<Section<'a>, FormatError>>,
+        cap: Option<usize>,
+    ) -> Result<Self, FormatError> {
+        let mut walk = Self::default();
+        for section in sections {
+            let section = section?;
+            if let Some(max) = cap.filter(|&max| section.index >= max) {
+                return Err(FormatError::TooManySections { max });
+            }
+            if section.is_custom(SIGNATURE_SECTION) {
+                walk.signature.get_or_insert(section.index);
+            } else if let Some(data) = section.custom_data(MANIFEST_SECTION) {
+                walk.manifests += 1;
+                walk.manifest.get_or_insert(data);
+            }
+        }
+        Ok(walk)
+    }
+
+    /// The data of the one manifest section, if there is one.
+    fn manifest(&self) -> Result<Option<&'a [u8]>, VerifyError> {
+        match self.manifests {
+            0 | 1 => Ok(self.manifest),
+            count => Err(VerifyError::ManifestInvalid(
+                super::error::ManifestError::Duplicate { count },
+            )),
+        }
     }
 }

@@ -4,9 +4,10 @@
 
 #![allow(clippy::unwrap_used)]
 
-use super::format::{put_u32, read_u32};
-use super::sigdata::SignatureData;
+use super::format::{put_u32, read_u32, Section};
+use super::sigdata::{signed_message, SignatureData, SignatureEntry, SignedHashes};
 use super::*;
+use sha2::{Digest, Sha256};
 
 const MANIFEST: &str = r#"
 name = "echo"
@@ -38,6 +39,11 @@ fn trust(keys: &[&SecretKey]) -> TrustStore {
 
 const MAX: u64 = 1 << 20;
 
+/// Every section of a (test-made, well-formed) file.
+fn all_sections(bytes: &[u8]) -> Vec<Section<'_>> {
+    format::sections(bytes).collect::<Result<_, _>>().unwrap()
+}
+
 #[test]
 fn sign_then_verify_round_trips() {
     let k = key();
@@ -46,10 +52,7 @@ fn sign_then_verify_round_trips() {
     assert_eq!(v.manifest(), &manifest());
     assert_eq!(v.key_id(), k.public_key().id());
     assert_eq!(v.bytes(), signed.as_slice());
-    assert_eq!(
-        v.digest(),
-        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&signed))
-    );
+    assert_eq!(v.digest(), hex::encode(Sha256::digest(&signed)));
     assert_eq!(&signed[..8], &COMPONENT_PREAMBLE);
 }
 
@@ -59,7 +62,7 @@ fn signing_keeps_the_component_bytes_and_replaces_old_sections() {
     let c = component();
     let once = sign(&c, &manifest(), &k).unwrap();
     // The component's sections appear unchanged right after the signature.
-    let sections = format::sections(&once).unwrap();
+    let sections = all_sections(&once);
     assert!(sections[0].is_custom(SIGNATURE_SECTION));
     assert!(sections.last().unwrap().is_custom(MANIFEST_SECTION));
     let start = sections[1].offset;
@@ -70,7 +73,7 @@ fn signing_keeps_the_component_bytes_and_replaces_old_sections() {
     let mut m = manifest();
     m.version = semver::Version::new(2, 0, 0);
     let twice = sign(&once, &m, &k2).unwrap();
-    let sections = format::sections(&twice).unwrap();
+    let sections = all_sections(&twice);
     let count = |name| sections.iter().filter(|s| s.is_custom(name)).count();
     assert_eq!(count(SIGNATURE_SECTION), 1);
     assert_eq!(count(MANIFEST_SECTION), 1);
@@ -144,7 +147,7 @@ fn refusals_name_what_failed() {
     let mut flipped = signed.clone();
     *flipped.last_mut().unwrap() ^= 1;
     assert!(matches!(err(flipped), VerifyError::ContentChanged { .. }));
-    let sig_end = format::sections(&signed).unwrap()[1].offset;
+    let sig_end = all_sections(&signed)[1].offset;
     let mut flipped = signed.clone();
     flipped[sig_end - 10] ^= 0x40;
     let e = err(flipped);
@@ -179,7 +182,7 @@ fn refusals_name_what_failed() {
 fn a_signature_not_first_is_unsigned() {
     let k = key();
     let signed = sign(&component(), &manifest(), &k).unwrap();
-    let sections = format::sections(&signed).unwrap();
+    let sections = all_sections(&signed);
     // Move the signature section to the end.
     let mut moved = COMPONENT_PREAMBLE.to_vec();
     for s in &sections[1..] {
@@ -198,6 +201,197 @@ fn a_valid_signature_without_manifest_is_refused() {
     let bytes = wasmsign2_sign(&component(), &k, true);
     let e = trust(&[&k]).verify(bytes, MAX).unwrap_err();
     assert!(matches!(e, VerifyError::ManifestMissing), "{e}");
+}
+
+/// The bytes a normal signature of `signed` covers: everything after its
+/// signature section.
+fn content_of(signed: &[u8]) -> &[u8] {
+    &signed[all_sections(signed)[1].offset..]
+}
+
+/// The preamble, a signature section holding `payload`, then `content`.
+fn with_signature_payload(payload: &[u8], content: &[u8]) -> Vec<u8> {
+    let mut out = COMPONENT_PREAMBLE.to_vec();
+    out.extend(format::custom_section(SIGNATURE_SECTION, payload));
+    out.extend_from_slice(content);
+    out
+}
+
+/// A signature section by `k` over `hashes` (one set, one signature), as
+/// wasmsign2 writes it.
+fn signature_over(hashes: Vec<[u8; 32]>, k: &SecretKey) -> Vec<u8> {
+    let signature = k.sign(&signed_message(&hashes)).to_vec();
+    SignatureData {
+        signed_hashes_set: vec![SignedHashes {
+            hashes,
+            signatures: vec![SignatureEntry {
+                key_id: Some(k.public_key().id().as_bytes().to_vec()),
+                signature,
+            }],
+        }],
+    }
+    .encode()
+}
+
+#[test]
+fn a_split_signature_is_refused_so_a_cut_file_cannot_verify() {
+    // Security review L1. wasmsign2 --split signs one hash per delimited
+    // part: the hash of the content up to each delimiter, then of all of
+    // it. The part up to the first delimiter is a complete plugin here.
+    let k = key();
+    let store = trust(&[&k]);
+    let signed = sign(&component(), &manifest(), &k).unwrap();
+    let prefix = content_of(&signed).to_vec();
+    let mut full = prefix.clone();
+    full.extend(format::custom_section("extension", b"more signed content"));
+    let payload = signature_over(
+        vec![Sha256::digest(&prefix).into(), Sha256::digest(&full).into()],
+        &k,
+    );
+
+    // Cut at the delimiter: its own hash is in the signed set.
+    let cut = with_signature_payload(&payload, &prefix);
+    let e = store.verify(cut, MAX).unwrap_err();
+    assert!(
+        matches!(e, VerifyError::SplitSignature { hashes: 2, .. }),
+        "{e}"
+    );
+    // The whole file: refused as well, saying what to do instead.
+    let e = store
+        .verify(with_signature_payload(&payload, &full), MAX)
+        .unwrap_err();
+    let message = e.to_string();
+    assert!(message.contains("covers 2 hashes"), "{message}");
+    assert!(message.contains("jobhost plugin sign"), "{message}");
+    assert!(message.contains("without --split"), "{message}");
+    // One hash over the same whole file is the accepted form.
+    let one = signature_over(vec![Sha256::digest(&full).into()], &k);
+    store
+        .verify(with_signature_payload(&one, &full), MAX)
+        .unwrap();
+}
+
+#[test]
+fn bytes_the_signature_section_does_not_need_are_refused() {
+    // Security review L2: the signature section is not signed, so anything
+    // the decoder skipped would make another file of the same content.
+    let k = key();
+    let store = trust(&[&k]);
+    let signed = sign(&component(), &manifest(), &k).unwrap();
+    let content = content_of(&signed);
+    let hash: [u8; 32] = Sha256::digest(content).into();
+    let signature = k.sign(&signed_message(&[hash]));
+    // The payload by hand, with `extra` after the entry's signature, after
+    // the set's signatures, and after the last set.
+    let payload = |extra: [&[u8]; 3]| {
+        let bytes = |out: &mut Vec<u8>, b: &[u8]| {
+            put_u32(out, b.len() as u32);
+            out.extend_from_slice(b);
+        };
+        let mut entry = Vec::new();
+        bytes(&mut entry, k.public_key().id().as_bytes());
+        entry.push(0x01);
+        bytes(&mut entry, &signature);
+        entry.extend_from_slice(extra[0]);
+        let mut set = vec![1];
+        set.extend_from_slice(&hash);
+        set.push(1);
+        bytes(&mut set, &entry);
+        set.extend_from_slice(extra[1]);
+        let mut out = vec![0x01, 0x01, 0x01, 1];
+        bytes(&mut out, &set);
+        out.extend_from_slice(extra[2]);
+        out
+    };
+    let canonical = with_signature_payload(&payload([b"", b"", b""]), content);
+    assert_eq!(canonical, signed, "the hand encoding is jobhost's own");
+    for (extra, after) in [
+        (
+            [&b"\0"[..], b"", b""],
+            "after the signature of a signature entry",
+        ),
+        (
+            [b"", b"\0\0", b""],
+            "after the last signature of a signed hash set",
+        ),
+        ([b"", b"", b"\0"], "after the last signed hash set"),
+    ] {
+        let e = store
+            .verify(with_signature_payload(&payload(extra), content), MAX)
+            .unwrap_err();
+        assert!(matches!(e, VerifyError::MalformedSignature { .. }), "{e}");
+        assert!(e.to_string().contains(after), "{e}");
+    }
+}
+
+#[test]
+fn the_content_digest_names_the_signed_content_whoever_signed_it() {
+    // Security review L2: the whole-file digest changes with the signature
+    // section; the content digest only with what the signature covers.
+    let (k1, k2) = (key(), key());
+    let store = trust(&[&k1, &k2]);
+    let by_k1 = store
+        .verify(sign(&component(), &manifest(), &k1).unwrap(), MAX)
+        .unwrap();
+    let by_k2 = store
+        .verify(sign(&component(), &manifest(), &k2).unwrap(), MAX)
+        .unwrap();
+    assert_ne!(by_k1.digest(), by_k2.digest());
+    assert_eq!(by_k1.content_digest(), by_k2.content_digest());
+    assert_eq!(
+        by_k1.content_digest(),
+        hex::encode(Sha256::digest(content_of(by_k1.bytes())))
+    );
+    let i = inspect(by_k1.bytes()).unwrap();
+    assert_eq!(i.content_digest.as_deref(), Some(by_k1.content_digest()));
+    assert_eq!(inspect(&component()).unwrap().content_digest, None);
+    // Other content, other digest.
+    let mut m = manifest();
+    m.version = semver::Version::new(1, 2, 4);
+    let other = store
+        .verify(sign(&component(), &m, &k1).unwrap(), MAX)
+        .unwrap();
+    assert_ne!(other.content_digest(), by_k1.content_digest());
+}
+
+#[test]
+fn sections_are_walked_up_to_a_cap() {
+    // Security review M5: the walk keeps no per-section record, and a file
+    // that could be accepted has at most MAX_SECTIONS sections.
+    let k = key();
+    let signed = sign(&component(), &manifest(), &k).unwrap();
+    let count = all_sections(&signed).len();
+    let padded = |total: usize| {
+        let mut out = signed.clone();
+        out.extend([0x01, 0x00].repeat(total - count));
+        out
+    };
+    // At the cap: walked to the end (and the padding changed the content).
+    let e = trust(&[&k])
+        .verify(padded(format::MAX_SECTIONS), MAX)
+        .unwrap_err();
+    assert!(matches!(e, VerifyError::ContentChanged { .. }), "{e}");
+    let e = trust(&[&k])
+        .verify(padded(format::MAX_SECTIONS + 1), MAX)
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            VerifyError::Format(FormatError::TooManySections {
+                max: format::MAX_SECTIONS
+            })
+        ),
+        "{e}"
+    );
+    assert!(matches!(
+        inspect(&padded(format::MAX_SECTIONS + 1)),
+        Err(FormatError::TooManySections { .. })
+    ));
+    // A file refused anyway still says why: unsigned, not "too many".
+    let mut unsigned = component();
+    unsigned.extend([0x01, 0x00].repeat(format::MAX_SECTIONS));
+    let e = trust(&[&k]).verify(unsigned, MAX).unwrap_err();
+    assert!(matches!(e, VerifyError::Unsigned), "{e}");
 }
 
 #[test]
@@ -412,8 +606,7 @@ fn jobhost_verifies_what_the_wasmsign2_library_signs() {
         let v = trust(&[&key(), &k]).verify(signed.clone(), MAX).unwrap();
         assert_eq!(v.key_id(), k.public_key().id());
         assert_eq!(v.manifest(), &manifest());
-        let data =
-            SignatureData::decode(format::sections(&signed).unwrap()[0].custom.unwrap().1).unwrap();
+        let data = SignatureData::decode(all_sections(&signed)[0].custom.unwrap().1).unwrap();
         assert_eq!(
             data.signed_hashes_set[0].signatures[0].key_id.is_some(),
             with_key_id

@@ -54,7 +54,7 @@ pub fn runtime() -> Arc<Runtime> {
 }
 
 pub fn load(name: &str) -> Plugin {
-    Plugin::load_file(&runtime(), &plugin_path(name)).expect("plugin loads")
+    Plugin::load_unverified_file(&runtime(), &plugin_path(name)).expect("plugin loads")
 }
 
 pub fn execution(document: &str) -> Execution {
@@ -100,4 +100,25 @@ pub fn run_with(
         Conclusion::Reboot { reason, .. } => panic!("unexpected reboot request: {reason}"),
         Conclusion::RotateCertificate { .. } => panic!("unexpected certificate installation"),
     }
+}
+
+/// Serves `app` over HTTP on a loopback port, on its own thread, for as long
+/// as the test binary runs; returns the address.
+pub fn serve(app: axum::Router) -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+    listener
+        .set_nonblocking(true)
+        .expect("non-blocking listener");
+    let addr = listener.local_addr().expect("its address");
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime for the server");
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
+            axum::serve(listener, app).await.expect("the server runs");
+        });
+    });
+    addr
 }
