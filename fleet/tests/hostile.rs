@@ -17,7 +17,9 @@ use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 use support::agent::Agent;
-use support::service::{create, detail, embedded, start_server, wait_terminal};
+use support::service::{
+    clock, create, detail, embedded, execution, start_server, wait_terminal, wait_until,
+};
 
 const THING: &str = "hostile";
 /// The probe's own wall-clock limit ([plugins.test-probe.limits]) where a
@@ -327,8 +329,11 @@ fn capture_plugin_log() {
     use tracing_subscriber::prelude::*;
     static INSTALLED: OnceLock<()> = OnceLock::new();
     INSTALLED.get_or_init(|| {
-        let only_plugin_lines =
-            tracing_subscriber::filter::Targets::new().with_target("plugin", tracing::Level::TRACE);
+        // The plugins' lines, and the agent's errors (the watchdog's
+        // "abandoned" among them).
+        let only_plugin_lines = tracing_subscriber::filter::Targets::new()
+            .with_target("plugin", tracing::Level::TRACE)
+            .with_target("agent", tracing::Level::ERROR);
         let subscriber =
             tracing_subscriber::registry().with(PluginLog.with_filter(only_plugin_lines));
         tracing::subscriber::set_global_default(subscriber).expect("no other subscriber");
@@ -497,5 +502,74 @@ async fn exhaustion_and_blocking_are_contained() {
         .probe(json!({"download": {"url": url, "destination": "/data/never"}}))
         .await;
     assert_failed(&e, &format!("timed out after {PROBE_TIMEOUT_SECS} s"));
+    h.server.stop().await;
+}
+
+/// A plugin waiting inside a host call (a one-hour WASI sleep, the open of
+/// a FIFO nobody writes to) ends at its deadline with the plain "timed out"
+/// reason, and a cancelled one stops at once, neither left to the
+/// watchdog ("abandoned", 10 s later); the agent then runs the next job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_blocked_in_a_host_call_is_stopped_by_its_deadline_and_by_a_cancel() {
+    capture_plugin_log();
+    let h = Harness::start(PROBE_TIMEOUT_SECS).await;
+    let fifo = h.agent_dir().join("data/fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    for (job, document) in [
+        ("blocked-sleep", json!({"sleep_ms": 3_600_000})),
+        ("blocked-fifo", json!({"read": ["/data/fifo"]})),
+    ] {
+        let e = h.probe_named(job, document).await;
+        assert_eq!(
+            (e.status, reason(&e)),
+            (
+                JobExecutionStatus::Failed,
+                format!("timed out after {PROBE_TIMEOUT_SECS} s").as_str()
+            ),
+            "{job}: {:?}",
+            e.status_details
+        );
+        assert!(plugin_log(job).iter().all(|l| !l.contains("abandoned")));
+    }
+    h.server.stop().await;
+
+    // The cancel: a deadline long enough that only the cancel can end
+    // the run before the next job is due.
+    let h = Harness::start(COMPLETING_PROBE_TIMEOUT_SECS).await;
+    let job = "blocked-cancelled";
+    create(
+        &h.server,
+        THING,
+        job,
+        json!({"operation": "test-probe", "sleep_ms": 3_600_000}),
+    );
+    wait_until(&h.server, THING, job, "IN_PROGRESS", |e| {
+        e.status == JobExecutionStatus::InProgress
+    })
+    .await;
+    let changes = h
+        .server
+        .store
+        .lock()
+        .unwrap()
+        .cancel_job(job, true, Some("operator cancel"), clock()())
+        .unwrap();
+    h.server.changes.send(changes).unwrap();
+    create(&h.server, THING, "after-cancel", json!({"operation": "echo"}));
+    let after = wait_terminal(&h.server, THING, "after-cancel").await;
+    assert_eq!(after.status, JobExecutionStatus::Succeeded, "{after:?}");
+    assert_eq!(
+        execution(&h.server, THING, job).status,
+        JobExecutionStatus::Canceled
+    );
+    let log = plugin_log(job);
+    assert!(
+        log.iter().all(|l| !l.contains("abandoned")),
+        "stopped by the watchdog, not the cancel: {log:?}"
+    );
     h.server.stop().await;
 }
