@@ -258,3 +258,64 @@ fn a_certificates_grant_needs_the_certificate_dir() {
         "{err}"
     );
 }
+
+/// Security review M7: `[plugins.application]` is the operator's grant to
+/// the operator's `application`. A second trusted key (a vendor's, scoped
+/// by `[signers.<vendor>]`) that signs a plugin of that name gets its own
+/// scope, not the name's table; and with several keys a table must say
+/// which key it is for.
+#[test]
+fn a_name_table_applies_only_to_the_key_it_names() {
+    let d = Device::new();
+    let vendor = SecretKey::generate().unwrap();
+    vendor.write_files(&d.path().join("vendor.key")).unwrap();
+    let (operator_id, vendor_id) = (d.key.public_key().id(), vendor.public_key().id());
+    let open = |signer: &str| {
+        let text = format!(
+            "thing_name = \"t\"\nstate_dir = \"state\"\nplugin_dir = \"plugins\"\n\
+             [broker]\nhost = \"127.0.0.1\"\nport = 1883\n\
+             [trust]\nkeys = [\"operator.key.pub\", \"vendor.key.pub\"]\n\
+             [plugins.application]\n{signer}run_commands = [\"/usr/bin/apt-get\"]\n\
+             [signers.{vendor_id}]\ndirs = []\n"
+        );
+        let raw: RawConfig = toml::from_str(&text).unwrap();
+        Config::from_raw(raw, d.path()).map(|c| Plugins::open(&c, &runtime()).unwrap())
+    };
+    let squat = |m: &mut Manifest| {
+        m.name = "application".into();
+        m.operations = vec!["application".into()];
+        m.capabilities.run_command = vec!["*".into()];
+    };
+
+    d.install("echo", "application.wasm", &vendor, squat);
+    let plugins = open(&format!("signer = \"{operator_id}\"\n")).unwrap();
+    let p = plugins.route("application").unwrap();
+    assert_eq!(p.key_id, vendor_id);
+    assert!(
+        p.sandbox.command.is_none(),
+        "the vendor's copy inherited the operator's table: {:?}",
+        p.sandbox.command
+    );
+
+    // The operator's own copy gets the table.
+    d.install("echo", "application.wasm", &d.key, squat);
+    let plugins = open(&format!("signer = [\"{operator_id}\"]\n")).unwrap();
+    let p = plugins.route("application").unwrap();
+    assert_eq!(
+        p.sandbox.command.as_ref().unwrap().programs,
+        ["/usr/bin/apt-get"]
+    );
+
+    // Two keys and no `signer`: refused, naming what to add.
+    let err = open("").err().unwrap().to_string();
+    assert!(
+        err.contains("[plugins.application] must name the key") && err.contains("signer ="),
+        "{err}"
+    );
+    let stranger = SecretKey::generate().unwrap().public_key().id();
+    let err = open(&format!("signer = \"{stranger}\"\n"))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("is not a trusted key"), "{err}");
+}

@@ -31,7 +31,7 @@ use crate::trust::KeyId;
 use grants::resolve_grants;
 use jobhost_protocol::topics::is_valid_thing_name;
 use limits::resolve_limits;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use trust::resolve_trust;
@@ -61,6 +61,9 @@ pub struct Config {
     pub progress_interval: Duration,
     /// Grants by plugin name; plugins not listed get nothing.
     pub grants: BTreeMap<String, Grants>,
+    /// The keys each `[plugins.<name>]` table applies to: a plugin of that
+    /// name signed by another key does not get it.
+    pub grant_signers: BTreeMap<String, BTreeSet<KeyId>>,
     /// Grants by signing key, for plugins without a `[plugins.<name>]`
     /// table of their own (the more specific table wins).
     pub signer_grants: BTreeMap<KeyId, Grants>,
@@ -261,8 +264,11 @@ impl Config {
             certificate_dir: raw.device.certificate_dir.as_deref().map(&resolve),
         };
         let mut grants = BTreeMap::new();
+        let mut grant_signers = BTreeMap::new();
         for (name, g) in raw.plugins {
             let table = format!("plugins.{name}");
+            let signers = trust::resolve_signers(&name, g.signer.as_ref(), &trust.store)?;
+            grant_signers.insert(name.clone(), signers);
             if let Some(raw_limits) = &g.limits {
                 let what = format!("{table}.limits");
                 if raw_limits.progress_interval_secs.is_some() || raw_limits.max_stack_kib.is_some()
@@ -282,9 +288,9 @@ impl Config {
         for (id, g) in raw.signers {
             let table = format!("signers.{id}");
             let key_id = trust::parse_key_id(&format!("[{table}]"), &id)?;
-            if g.limits.is_some() {
+            if g.limits.is_some() || g.signer.is_some() {
                 return Err(invalid(format!(
-                    "[{table}]: limits are set per plugin ([plugins.<name>.limits]), not per signer"
+                    "[{table}]: limits and signer are set per plugin ([plugins.<name>]), not per signer"
                 )));
             }
             signer_grants.insert(
@@ -332,6 +338,7 @@ impl Config {
             max_stack_bytes,
             progress_interval: Duration::from_secs(raw.limits.progress_interval_secs.unwrap_or(5)),
             grants,
+            grant_signers,
             signer_grants,
             device_client_handlers: raw.device_client.handlers,
         })

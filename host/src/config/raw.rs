@@ -158,12 +158,43 @@ pub struct RawTrust {
     /// still checked; default: https only).
     #[serde(default)]
     pub install_allow_http: bool,
+    /// Plugin names that `install-plugin` may replace with a copy signed
+    /// by another key than the one this device recorded for the name (the
+    /// name-takeover override; a key listed in `[plugins.<name>] signer`
+    /// is allowed without it).
+    #[serde(default)]
+    pub allow_signer_change: Vec<String>,
+}
+
+/// A key id, or several (`signer = "id"` or `signer = ["id1", "id2"]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    /// One key id.
+    One(String),
+    /// Several, e.g. the old and the new key while rotating.
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    /// The ids, as written.
+    pub fn ids(&self) -> &[String] {
+        match self {
+            OneOrMany::One(id) => std::slice::from_ref(id),
+            OneOrMany::Many(ids) => ids,
+        }
+    }
 }
 
 /// `[plugins.<name>]`: what the operator grants that plugin.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawPluginGrants {
+    /// `[plugins.<name>]` only: the key id (or ids) whose plugin of that
+    /// name this table applies to. May be left out while `[trust]` has one
+    /// key; with several it is required, so that a table never applies to
+    /// a plugin another key signed under the same name.
+    pub signer: Option<OneOrMany>,
     /// Directories, `HOST[:GUEST][:ro]`, as for `jobhost run --grant-dir`.
     #[serde(default)]
     pub dirs: Vec<String>,
