@@ -369,6 +369,7 @@ impl Plugins {
         self.record_floor(&mut floors, &verified)?;
         self.record_owner(&verified)?;
         let installed = self.commit(installed);
+        self.prune_cache(runtime);
         Ok(InstallReport {
             installed,
             replaced: current.map(|c| c.manifest.version.clone()),
@@ -400,6 +401,27 @@ impl Plugins {
             .unwrap_or_else(PoisonError::into_inner)
             .remove(name);
         removed.ok_or_else(|| Refusal::BadRequest(format!("no plugin named {name} is installed")))
+    }
+
+    /// Removes the compiled cache's entries of plugins not installed now
+    /// (removed, replaced, refused): at start and after each install, so
+    /// install and remove cycles do not grow the cache without bound. A
+    /// failure costs disk space only, so it is logged.
+    pub fn prune_cache(&self, runtime: &Runtime) {
+        let Some(cache) = runtime.cache() else {
+            return;
+        };
+        let installed = self.inventory();
+        let digests: Vec<&str> = installed.iter().map(|p| p.digest.as_str()).collect();
+        match cache.retain(&digests) {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::info!(target: "agent", "removed {n} compiled entries of plugins no longer installed")
+            }
+            Err(e) => {
+                tracing::warn!(target: "agent", "cannot prune the compiled cache {}: {e}", cache.dir().display())
+            }
+        }
     }
 
     /// The files in the plugin directory that were refused at start, with
