@@ -17,6 +17,7 @@ use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 use support::agent::Agent;
+use support::plugins::probe_key;
 use support::service::{create, detail, embedded, start_server, wait_terminal};
 
 const THING: &str = "hostile";
@@ -154,20 +155,6 @@ async fn stalling_server() -> (u16, tokio::task::JoinHandle<()>) {
         }
     });
     (port, task)
-}
-
-/// The probe reports `<verb>:<path>`; statusDetails keys allow only
-/// `[a-zA-Z0-9:_-]`, so the path's other characters arrive as `_`.
-fn probe_key(key: &str) -> String {
-    key.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, ':' | '_' | '-') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
 }
 
 fn reason(e: &JobExecution) -> &str {

@@ -9,11 +9,14 @@
 //! - `raw`: the TOML structs ([`RawConfig`] and its tables).
 //! - `trust`, `limits`, `grants`: resolving `[trust]`, `[limits]` and
 //!   `[plugins.<name>]`.
+//! - `overlap`: no grant reaches the key, the state, the plugins or the
+//!   config itself.
 //! - `example`: [`EXAMPLE`], what `jobhost init` writes.
 
 mod example;
 mod grants;
 mod limits;
+mod overlap;
 mod raw;
 mod trust;
 
@@ -129,8 +132,9 @@ pub struct Device {
     pub boot_id_file: PathBuf,
     /// Longest wait for the device to go down after the reboot command.
     pub reboot_timeout: Duration,
-    /// The device's certificate store (its MQTT certificate and key live
-    /// here), for plugins granted `certificates`.
+    /// The device's certificate store (its MQTT certificate lives here,
+    /// never its private key: a config with `[broker.tls] key` inside it is
+    /// refused), for plugins granted `certificates`.
     pub certificate_dir: Option<PathBuf>,
 }
 
@@ -159,6 +163,18 @@ pub enum ConfigError {
     /// A value is out of range or inconsistent.
     #[error("invalid config: {0}")]
     Invalid(String),
+    /// A grant reaches something the agent keeps from plugins (the
+    /// private key, its state, its plugins, its config), or two grants of
+    /// one table nest.
+    #[error("invalid config: {grant} overlaps {protected}: {why}")]
+    Overlap {
+        /// The grant: table, entry and host path.
+        grant: String,
+        /// What it reaches, and where.
+        protected: String,
+        /// What a plugin could do through it, and the fix.
+        why: String,
+    },
 }
 
 impl Config {
@@ -174,11 +190,17 @@ impl Config {
             message: e.to_string().trim().replace('\n', " "),
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
-        Self::from_raw(raw, base)
+        Self::resolve(raw, base, Some(path))
     }
 
     /// Resolves a parsed config; `base` anchors relative paths.
     pub fn from_raw(raw: RawConfig, base: &Path) -> Result<Self, ConfigError> {
+        Self::resolve(raw, base, None)
+    }
+
+    /// [`Config::from_raw`], keeping grants off `file` (the config file)
+    /// too when there is one.
+    fn resolve(raw: RawConfig, base: &Path, file: Option<&Path>) -> Result<Self, ConfigError> {
         let invalid = |m: String| ConfigError::Invalid(m);
         if !is_valid_thing_name(&raw.thing_name) {
             return Err(invalid(format!(
@@ -244,6 +266,7 @@ impl Config {
         };
         let mut plugin_limits = BTreeMap::new();
         let trust = resolve_trust(&raw.trust, &resolve)?;
+        let protected_files = overlap::protected_files(&raw, &resolve, file);
         let device = Device {
             reboot_command: match &raw.device.reboot_command {
                 Some(argv) if argv.is_empty() || !argv[0].starts_with('/') => {
@@ -318,11 +341,20 @@ impl Config {
                 "{table}.reboot = true needs [device] reboot_command (how this device reboots)"
             )));
         }
+        let state_dir = resolve(&raw.state_dir);
+        let plugin_dir = resolve(&raw.plugin_dir);
+        overlap::check_overlaps(
+            protected_files,
+            [&state_dir, &plugin_dir],
+            device.certificate_dir.as_deref(),
+            &grants,
+            &signer_grants,
+        )?;
         Ok(Self {
             device,
             thing_name: raw.thing_name.clone(),
-            state_dir: resolve(&raw.state_dir),
-            plugin_dir: resolve(&raw.plugin_dir),
+            state_dir,
+            plugin_dir,
             trust,
             broker: Broker {
                 host: raw.broker.host,

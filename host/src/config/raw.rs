@@ -65,7 +65,9 @@ pub struct RawDevice {
     /// device to go down before reporting FAILED (default 300).
     pub reboot_timeout_secs: Option<u64>,
     /// The device's certificate store, offered to plugins granted
-    /// `certificates` as the directory `/certificates`.
+    /// `certificates` as the directory `/certificates`. Certificates only:
+    /// `[broker.tls] key` inside it is refused (its private key would be
+    /// readable by those plugins); the key lives in a host-only directory.
     pub certificate_dir: Option<PathBuf>,
 }
 
@@ -101,7 +103,8 @@ pub struct RawTls {
     pub ca: PathBuf,
     /// Device certificate (PEM), for mutual TLS.
     pub cert: Option<PathBuf>,
-    /// Device private key (PEM), for mutual TLS.
+    /// Device private key (PEM), for mutual TLS. In a directory of its own
+    /// that no grant reaches (rotation keeps `.next`/`.prev` beside it).
     pub key: Option<PathBuf>,
     /// ALPN protocols, e.g. `["x-amzn-mqtt-ca"]` for AWS IoT on port 443.
     #[serde(default)]
