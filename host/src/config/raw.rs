@@ -201,7 +201,8 @@ pub struct RawPluginGrants {
     /// Directories, `HOST[:GUEST][:ro]`, as for `jobhost run --grant-dir`.
     #[serde(default)]
     pub dirs: Vec<String>,
-    /// Hosts (`name` or `name:port`) the plugin may download from.
+    /// Hosts (`name` or `name:port`) the plugin may download from; a bare
+    /// name allows the scheme's default port only.
     #[serde(default)]
     pub download_hosts: Vec<String>,
     /// Allow `http://` downloads from those hosts (default: https only).
