@@ -17,6 +17,7 @@ use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 use support::agent::Agent;
+use support::plugins::probe_key;
 use support::service::{
     clock, create, detail, embedded, execution, start_server, wait_terminal, wait_until,
 };
@@ -156,20 +157,6 @@ async fn stalling_server() -> (u16, tokio::task::JoinHandle<()>) {
         }
     });
     (port, task)
-}
-
-/// The probe reports `<verb>:<path>`; statusDetails keys allow only
-/// `[a-zA-Z0-9:_-]`, so the path's other characters arrive as `_`.
-fn probe_key(key: &str) -> String {
-    key.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, ':' | '_' | '-') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
 }
 
 fn reason(e: &JobExecution) -> &str {
@@ -559,7 +546,12 @@ async fn a_plugin_blocked_in_a_host_call_is_stopped_by_its_deadline_and_by_a_can
         .cancel_job(job, true, Some("operator cancel"), clock()())
         .unwrap();
     h.server.changes.send(changes).unwrap();
-    create(&h.server, THING, "after-cancel", json!({"operation": "echo"}));
+    create(
+        &h.server,
+        THING,
+        "after-cancel",
+        json!({"operation": "echo"}),
+    );
     let after = wait_terminal(&h.server, THING, "after-cancel").await;
     assert_eq!(after.status, JobExecutionStatus::Succeeded, "{after:?}");
     assert_eq!(

@@ -36,12 +36,26 @@ struct Keys {
 /// allowed to install from the service's HTTP server, with a 1 MiB plugin
 /// size limit.
 fn start_agent(dir: &Path, server: &Server) -> Agent {
+    let revoked_id = jobhost::trust::PublicKey::read_file(&dir.join("agent/revoked.key.pub"))
+        .unwrap()
+        .id();
+    start_agent_trusting(
+        dir,
+        server,
+        &format!(
+            "keys = [\"trusted.key.pub\", \"revoked.key.pub\"]\nrevoked = [\"{revoked_id}\"]\n\
+             max_plugin_mib = 1\n"
+        ),
+    )
+}
+
+/// An agent with NO plugins, allowed to install from the service's HTTP
+/// server, whose `[trust]` table starts with `trust` (the rest of the
+/// config may follow it).
+fn start_agent_trusting(dir: &Path, server: &Server, trust: &str) -> Agent {
     let agent = dir.join("agent");
     std::fs::create_dir_all(&agent).unwrap();
     let config = agent.join("jobhost.toml");
-    let revoked_id = jobhost::trust::PublicKey::read_file(&agent.join("revoked.key.pub"))
-        .unwrap()
-        .id();
     std::fs::write(
         &config,
         format!(
@@ -52,12 +66,9 @@ plugin_dir = "plugins"
 host = "127.0.0.1"
 port = {}
 [trust]
-keys = ["trusted.key.pub", "revoked.key.pub"]
-revoked = ["{revoked_id}"]
-max_plugin_mib = 1
 install_hosts = ["127.0.0.1:{}"]
 install_allow_http = true
-"#,
+{trust}"#,
             server.mqtt_addr.port(),
             server.http_addr.port(),
         ),
@@ -118,6 +129,16 @@ async fn echo(server: &Server, job_id: &str) -> JobExecution {
 
 fn version(v: &str) -> impl FnOnce(&mut Manifest) + '_ {
     move |m: &mut Manifest| m.version = semver::Version::parse(v).unwrap()
+}
+
+fn assert_succeeded(e: &JobExecution) {
+    assert_eq!(
+        e.status,
+        JobExecutionStatus::Succeeded,
+        "{}: {:?}",
+        e.job_id,
+        e.status_details
+    );
 }
 
 fn assert_rejected(e: &JobExecution, why: &str) {
@@ -410,4 +431,59 @@ fn plugin_files(dir: &Path) -> Vec<String> {
         .collect();
     names.sort();
     names
+}
+
+/// Security review M7: a name is not an identity. Once a key has signed the
+/// `echo` this device runs, another trusted key cannot replace it by
+/// install, not even after a remove-plugin; the first key still can.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_key_cannot_take_over_an_installed_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = keys(dir.path());
+    let (vendor, _) = operator_key(&dir.path().join("agent"), "vendor.key");
+    let vendor_id = vendor.public_key().id().to_string();
+    let trusted_id = keys.trusted.public_key().id().to_string();
+    let server = start_server(dir.path(), embedded()).await;
+    // The vendor's key is trusted, and scoped to nothing of its own.
+    let agent = start_agent_trusting(
+        dir.path(),
+        &server,
+        &format!("keys = [\"trusted.key.pub\", \"vendor.key.pub\"]\n[signers.{vendor_id}]\n"),
+    );
+
+    let e = install(
+        &server,
+        "own",
+        &signed("echo", &keys.trusted, version("1.0.0")),
+        None,
+    )
+    .await;
+    assert_succeeded(&e);
+    let squat = signed("echo", &vendor, version("9.9.9"));
+    let why = format!(
+        "echo was signed by key {trusted_id} on this device, and this copy by key {vendor_id}"
+    );
+    assert_rejected(&install(&server, "squat", &squat, None).await, &why);
+    assert_succeeded(&echo(&server, "still-own").await);
+
+    let e = run(
+        &server,
+        "remove",
+        serde_json::json!({"operation": "remove-plugin", "name": "echo"}),
+    )
+    .await;
+    assert_succeeded(&e);
+    assert_rejected(&install(&server, "squat-again", &squat, None).await, &why);
+
+    let e = install(
+        &server,
+        "own-again",
+        &signed("echo", &keys.trusted, version("2.0.0")),
+        None,
+    )
+    .await;
+    assert_succeeded(&e);
+    assert_succeeded(&echo(&server, "echo-own").await);
+    agent.stop().await;
+    server.stop().await;
 }

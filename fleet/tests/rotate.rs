@@ -11,10 +11,11 @@ mod support;
 
 use jobhost_fleet::broker::{install_crypto_provider, BrokerTls};
 use jobhost_fleet::server::{BrokerChoice, CaFiles, Server};
-use jobhost_protocol::JobExecutionStatus;
+use jobhost_protocol::{JobExecution, JobExecutionStatus};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use support::agent::Agent;
+use support::plugins::probe_key;
 use support::service::{create, detail, start_server_with_ca, wait_terminal};
 use support::tls::TestPki;
 
@@ -43,22 +44,51 @@ fn new_pki(dir: &Path, name: &str) -> TestPki {
     TestPki::generate(&d)
 }
 
-/// The device: its certificate for `t1` in `agent/certs`, the echo and
-/// rotate-certificate plugins, rotation granted with the fleet's HTTP
-/// address as the CSR endpoint's host.
-fn start_agent(dir: &Path, pki: &TestPki, server: &Server) -> (Agent, PathBuf) {
+/// Where the device keeps its pair: the certificate in the store plugins
+/// may be granted (`certificate_dir`), the private key in a host-only
+/// directory no grant can reach (security review H2).
+struct Layout {
+    certs: PathBuf,
+    keys: PathBuf,
+}
+
+/// The device: its certificate for `t1` in `agent/certs` and its key in
+/// `agent/private`, the echo and rotate-certificate plugins, rotation
+/// granted with the fleet's HTTP address as the CSR endpoint's host.
+fn start_agent(dir: &Path, pki: &TestPki, server: &Server) -> (Agent, Layout) {
+    start_agent_with_probe(dir, pki, server, "ro")
+}
+
+/// [`start_agent`] with the test-probe too, its manifest asking for the
+/// certificate store read-write, granted `probe_access` (`"ro"`/`"rw"`).
+fn start_agent_with_probe(
+    dir: &Path,
+    pki: &TestPki,
+    server: &Server,
+    probe_access: &str,
+) -> (Agent, Layout) {
     let agent = dir.join("agent");
     let certs = agent.join("certs");
+    let keys = agent.join("private");
     std::fs::create_dir_all(&certs).unwrap();
+    std::fs::create_dir_all(&keys).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
     let (key, public) = support::plugins::operator_key(&agent, "operator.key");
     support::plugins::provision(
         &agent.join("plugins"),
         &key,
         &["echo", "rotate-certificate"],
     );
+    let probe = support::plugins::signed("test-probe", &key, |m| {
+        m.capabilities.certificates = Some(jobhost::trust::Access::Rw)
+    });
+    std::fs::write(agent.join("plugins/test-probe.wasm"), probe).unwrap();
     let (cert_pem, key_pem) = pki.client("t1");
     std::fs::write(certs.join("device.pem"), cert_pem).unwrap();
-    std::fs::write(certs.join("device.key"), key_pem).unwrap();
+    std::fs::write(keys.join("device.key"), key_pem).unwrap();
     let config = agent.join("jobhost.toml");
     std::fs::write(
         &config,
@@ -73,7 +103,7 @@ keep_alive_secs = 5
 [broker.tls]
 ca = "{ca}"
 cert = "certs/device.pem"
-key = "certs/device.key"
+key = "private/device.key"
 [trust]
 keys = ["{public}"]
 [device]
@@ -82,6 +112,8 @@ certificate_dir = "certs"
 certificates = "rw"
 download_hosts = ["{http}"]
 allow_http = true
+[plugins.test-probe]
+certificates = "{probe_access}"
 "#,
             port = server.mqtt_addr.port(),
             ca = pki.ca().display(),
@@ -90,7 +122,7 @@ allow_http = true
         ),
     )
     .unwrap();
-    (Agent::start(&config), certs)
+    (Agent::start(&config), Layout { certs, keys })
 }
 
 /// The raw public key of the first certificate in `path`.
@@ -113,7 +145,7 @@ async fn the_device_rotates_to_a_certificate_from_the_brokers_ca_and_keeps_worki
     let dir = tempfile::tempdir().unwrap();
     let pki = new_pki(dir.path(), "pki");
     let server = start(dir.path(), &pki, Some(&pki)).await;
-    let (agent, certs) = start_agent(dir.path(), &pki, &server);
+    let (agent, Layout { certs, keys }) = start_agent(dir.path(), &pki, &server);
     let old_cert = std::fs::read_to_string(certs.join("device.pem")).unwrap();
     let old_public = public_key(&certs.join("device.pem"));
 
@@ -131,10 +163,20 @@ async fn the_device_rotates_to_a_certificate_from_the_brokers_ca_and_keeps_worki
         std::fs::read_to_string(certs.join("device.pem.prev")).unwrap(),
         old_cert
     );
-    assert!(!certs.join("device.key.next").exists());
+    assert!(!keys.join("device.key.next").exists());
     assert!(!certs.join("device.pem.next").exists());
+    // No key material ever was in the certificate store.
+    for entry in std::fs::read_dir(&certs).unwrap() {
+        let name = entry.unwrap().file_name();
+        let text = std::fs::read_to_string(certs.join(&name)).unwrap();
+        assert!(!text.contains("PRIVATE KEY"), "{name:?} holds a key");
+    }
+    assert!(
+        keys.join("device.key.prev").exists(),
+        "the old key kept, beside the key"
+    );
     // The new private key never left the device: nothing reported holds it.
-    let key = std::fs::read_to_string(certs.join("device.key")).unwrap();
+    let key = std::fs::read_to_string(keys.join("device.key")).unwrap();
     let body: String = key.lines().filter(|l| !l.starts_with("-----")).collect();
     let reported = serde_json::to_string(&e.status_details).unwrap();
     assert!(!reported.contains("PRIVATE"), "{reported}");
@@ -160,9 +202,9 @@ async fn a_certificate_the_broker_refuses_is_rolled_back_and_reported_failed() {
     let pki = new_pki(dir.path(), "pki");
     let rogue = new_pki(dir.path(), "rogue");
     let server = start(dir.path(), &pki, Some(&rogue)).await;
-    let (agent, certs) = start_agent(dir.path(), &pki, &server);
+    let (agent, Layout { certs, keys }) = start_agent(dir.path(), &pki, &server);
     let old_cert = std::fs::read_to_string(certs.join("device.pem")).unwrap();
-    let old_key = std::fs::read_to_string(certs.join("device.key")).unwrap();
+    let old_key = std::fs::read_to_string(keys.join("device.key")).unwrap();
 
     create(&server, "t1", "rotate-rogue", rotate_job());
     let e = wait_terminal(&server, "t1", "rotate-rogue").await;
@@ -178,7 +220,7 @@ async fn a_certificate_the_broker_refuses_is_rolled_back_and_reported_failed() {
         old_cert
     );
     assert_eq!(
-        std::fs::read_to_string(certs.join("device.key")).unwrap(),
+        std::fs::read_to_string(keys.join("device.key")).unwrap(),
         old_key
     );
 
@@ -250,5 +292,140 @@ async fn the_csr_endpoint_refuses_forged_expired_and_malformed_requests() {
         .unwrap();
     assert_eq!(response.status().as_u16(), 501);
     assert!(response.text().await.unwrap().contains("--ca-cert"));
+    server.stop().await;
+}
+
+/// Runs `document` in the test-probe, then checks an echo job still runs.
+async fn probe(server: &Server, job: &str, document: serde_json::Value) -> JobExecution {
+    let mut document = document;
+    document["operation"] = json!("test-probe");
+    create(server, "t1", job, document);
+    let e = wait_terminal(server, "t1", job).await;
+    let next = format!("{job}-next");
+    create(
+        server,
+        "t1",
+        &next,
+        json!({"operation": "echo", "message": "next"}),
+    );
+    let after = wait_terminal(server, "t1", &next).await;
+    assert_eq!(after.status, JobExecutionStatus::Succeeded, "{after:?}");
+    e
+}
+
+/// Security review H2: in the documented layout the private key is not in
+/// the certificate store, so a plugin granted the store cannot read it;
+/// the certificate is there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_granted_the_certificate_store_cannot_read_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = new_pki(dir.path(), "pki");
+    let server = start(dir.path(), &pki, Some(&pki)).await;
+    let (agent, Layout { keys, .. }) = start_agent_with_probe(dir.path(), &pki, &server, "ro");
+    let key = std::fs::read_to_string(keys.join("device.key")).unwrap();
+    let key_body: String = key.lines().filter(|l| !l.starts_with("-----")).collect();
+
+    let e = probe(
+        &server,
+        "read-key",
+        json!({"read": ["/certificates/device.key", "/certificates/../private/device.key",
+                        "/certificates/device.pem"],
+               "list": ["/certificates"]}),
+    )
+    .await;
+    assert_eq!(e.status, JobExecutionStatus::Succeeded, "{e:?}");
+    assert!(
+        detail(&e, &probe_key("read:/certificates/device.key"))
+            .is_some_and(|v| v.starts_with("err:")),
+        "{e:?}"
+    );
+    assert!(
+        detail(&e, &probe_key("read:/certificates/../private/device.key"))
+            .is_some_and(|v| v.starts_with("err:")),
+        "{e:?}"
+    );
+    assert!(
+        detail(&e, &probe_key("read:/certificates/device.pem"))
+            .is_some_and(|v| v.contains("BEGIN CERTIFICATE")),
+        "{e:?}"
+    );
+    assert_eq!(
+        detail(&e, &probe_key("list:/certificates")),
+        Some("ok:device.pem")
+    );
+    let reported = serde_json::to_string(&e.status_details).unwrap();
+    assert!(!reported.contains("PRIVATE KEY"), "{reported}");
+    assert!(!reported.contains(&key_body[..32]), "{reported}");
+    agent.stop().await;
+    server.stop().await;
+}
+
+/// Security review H3 end to end: a plugin with the store read-write
+/// replaces the certificate by a symlink to a host file (through WASI,
+/// which allows creating a relative link); the rotation that follows
+/// refuses to read through it, copies nothing, reports FAILED, and the
+/// agent keeps serving on its certificate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_planted_symlink_does_not_leak_its_target_through_the_rotation() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = new_pki(dir.path(), "pki");
+    let server = start(dir.path(), &pki, Some(&pki)).await;
+    let (agent, Layout { certs, .. }) = start_agent_with_probe(dir.path(), &pki, &server, "rw");
+    let outside = dir.path().join("agent/outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    const SECRET: &str = "root:the-shadow-file";
+    std::fs::write(outside.join("secret.txt"), SECRET).unwrap();
+
+    let e = probe(
+        &server,
+        "plant",
+        json!({"symlink": [{"path": "/certificates/device.pem", "target": "../outside/secret.txt"}]}),
+    )
+    .await;
+    assert_eq!(
+        detail(&e, &probe_key("symlink:/certificates/device.pem")),
+        Some("ok:linked"),
+        "{e:?}"
+    );
+    assert!(
+        std::fs::symlink_metadata(certs.join("device.pem"))
+            .unwrap()
+            .file_type()
+            .is_symlink(),
+        "the plugin planted the link"
+    );
+
+    create(&server, "t1", "rotate-planted", rotate_job());
+    let e = wait_terminal(&server, "t1", "rotate-planted").await;
+    assert_eq!(e.status, JobExecutionStatus::Failed, "{e:?}");
+    let reason = detail(&e, "reason").unwrap();
+    assert!(reason.contains("symbolic link"), "{reason}");
+    let reported = serde_json::to_string(&e.status_details).unwrap();
+    assert!(!reported.contains(SECRET), "{reported}");
+    for entry in std::fs::read_dir(&certs).unwrap() {
+        let path = entry.unwrap().path();
+        if std::fs::symlink_metadata(&path).unwrap().is_file() {
+            let text = std::fs::read_to_string(&path).unwrap();
+            assert!(
+                !text.contains(SECRET),
+                "{} holds the secret",
+                path.display()
+            );
+        }
+    }
+
+    // And the plugin finds nothing of it either.
+    let e = probe(
+        &server,
+        "look",
+        json!({"read": ["/certificates/device.pem.prev"]}),
+    )
+    .await;
+    assert!(
+        detail(&e, &probe_key("read:/certificates/device.pem.prev"))
+            .is_some_and(|v| v.starts_with("err:")),
+        "{e:?}"
+    );
+    agent.stop().await;
     server.stop().await;
 }

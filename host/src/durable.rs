@@ -25,3 +25,83 @@ pub fn sync_parent(path: &Path) -> io::Result<()> {
         _ => File::open(".")?.sync_all(),
     }
 }
+
+/// Reads `path` only if it is a regular file, never following a symlink
+/// in its last component and never waiting on a FIFO or device, and at
+/// most `max_bytes` of it.
+///
+/// For files a plugin may have replaced (the certificate store it can
+/// write): `std::fs::read` would follow a planted `device.pem ->
+/// ../../etc/shadow` and hand the target to whoever copies the bytes on
+/// (security review H3). cap-std refuses to *follow* such a link inside the
+/// sandbox, but not to *create* one, so the host must not follow it either.
+pub fn read_regular_file(path: &Path, max_bytes: u64) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK;
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(flags.bits() as i32)
+        .open(path)
+        .map_err(|e| {
+            if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("{} is a symbolic link, not followed", path.display()),
+                )
+            } else {
+                e
+            }
+        })?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} is not a regular file", path.display()),
+        ));
+    }
+    let mut bytes = Vec::new();
+    file.take(max_bytes + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max_bytes {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{} is larger than {max_bytes} bytes", path.display()),
+        ));
+    }
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_regular_files_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f");
+        fs::write(&file, b"content").unwrap();
+        assert_eq!(read_regular_file(&file, 64).unwrap(), b"content");
+        let err = read_regular_file(&file, 3).unwrap_err().to_string();
+        assert!(err.contains("larger than 3 bytes"), "{err}");
+
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink("f", &link).unwrap();
+        let err = read_regular_file(&link, 64).unwrap_err().to_string();
+        assert!(err.contains("symbolic link"), "{err}");
+        let err = read_regular_file(dir.path(), 64).unwrap_err().to_string();
+        assert!(err.contains("not a regular file"), "{err}");
+        let fifo = dir.path().join("fifo");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        let err = read_regular_file(&fifo, 64).unwrap_err().to_string();
+        assert!(err.contains("not a regular file"), "{err}");
+        let missing = read_regular_file(&dir.path().join("none"), 64).unwrap_err();
+        assert_eq!(missing.kind(), io::ErrorKind::NotFound);
+    }
+}

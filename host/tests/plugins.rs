@@ -11,6 +11,7 @@ mod support;
 
 use jobhost::config::{Config, RawConfig};
 use jobhost::plugins::{InstallRequest, Plugins};
+use jobhost::runtime::{EngineConfig, Runtime};
 use jobhost::trust::{inspect, sign, Manifest, SecretKey};
 use sha2::{Digest, Sha256};
 use std::path::Path;
@@ -45,6 +46,11 @@ impl Device {
     /// The agent's view of the plugin directory with `extra` config lines
     /// (`[trust]` keys are always the operator key).
     fn open(&self, trust: &str, extra: &str) -> std::io::Result<Plugins> {
+        self.open_in(&runtime(), trust, extra)
+    }
+
+    /// [`Device::open`] on `runtime` (the tests' shared one by default).
+    fn open_in(&self, runtime: &Runtime, trust: &str, extra: &str) -> std::io::Result<Plugins> {
         let text = format!(
             "thing_name = \"t\"\nstate_dir = \"state\"\nplugin_dir = \"plugins\"\n\
              [broker]\nhost = \"127.0.0.1\"\nport = 1883\n\
@@ -52,7 +58,7 @@ impl Device {
         );
         let raw: RawConfig = toml::from_str(&text).unwrap();
         let config = Config::from_raw(raw, self.dir.path()).unwrap();
-        Plugins::open(&config, &runtime())
+        Plugins::open(&config, runtime)
     }
 
     fn path(&self) -> &Path {
@@ -328,4 +334,126 @@ fn the_same_content_signed_again_is_not_a_reused_version() {
         e.contains("already installed with different content"),
         "{e}"
     );
+}
+
+/// The compiled cache keeps the entries of the installed plugins only:
+/// replacing or removing a plugin does not leave its native code behind
+/// (review L7), whatever number of times it happens.
+#[test]
+fn the_compiled_cache_keeps_only_installed_plugins() {
+    let d = Device::new();
+    let cache = d.path().join("state/compiled");
+    let rt = Runtime::new(&EngineConfig {
+        cache_dir: Some(cache.clone()),
+        ..EngineConfig::default()
+    })
+    .unwrap();
+    let entries = || {
+        let mut names: Vec<String> = std::fs::read_dir(&cache)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".cwasm"))
+            .collect();
+        names.sort();
+        names
+    };
+    let digest_prefixes = |plugins: &Plugins| {
+        let mut digests: Vec<String> = plugins
+            .inventory()
+            .iter()
+            .map(|p| format!("{}-", p.digest))
+            .collect();
+        digests.sort();
+        digests
+    };
+    d.install("echo", "echo.wasm", &d.key, |_| {});
+    d.install("download-file", "download-file.wasm", &d.key, |_| {});
+    let plugins = d.open_in(&rt, "", "").unwrap();
+    plugins.prune_cache(&rt);
+    assert_eq!(entries().len(), 2);
+
+    // Each new signed copy is a new digest, so a new entry: the old one
+    // goes at the next prune.
+    for v in ["1.1.0", "1.2.0", "1.3.0"] {
+        d.install("echo", "echo.wasm", &d.key, version(v));
+        let plugins = d.open_in(&rt, "", "").unwrap();
+        assert_eq!(entries().len(), 3, "before pruning: {:?}", entries());
+        plugins.prune_cache(&rt);
+        let kept = entries();
+        let wanted = digest_prefixes(&plugins);
+        assert_eq!(kept.len(), 2, "{kept:?}");
+        for (entry, digest) in kept.iter().zip(&wanted) {
+            assert!(
+                entry.starts_with(digest.as_str()),
+                "{entry} is not {digest}"
+            );
+        }
+    }
+
+    std::fs::remove_file(d.path().join("plugins/download-file.wasm")).unwrap();
+    let plugins = d.open_in(&rt, "", "").unwrap();
+    plugins.prune_cache(&rt);
+    assert_eq!(entries().len(), 1);
+    assert!(entries()[0].starts_with(&digest_prefixes(&plugins)[0]));
+}
+
+/// Security review M7: `[plugins.application]` is the operator's grant to
+/// the operator's `application`. A second trusted key (a vendor's, scoped
+/// by `[signers.<vendor>]`) that signs a plugin of that name gets its own
+/// scope, not the name's table; and with several keys a table must say
+/// which key it is for.
+#[test]
+fn a_name_table_applies_only_to_the_key_it_names() {
+    let d = Device::new();
+    let vendor = SecretKey::generate().unwrap();
+    vendor.write_files(&d.path().join("vendor.key")).unwrap();
+    let (operator_id, vendor_id) = (d.key.public_key().id(), vendor.public_key().id());
+    let open = |signer: &str| {
+        let text = format!(
+            "thing_name = \"t\"\nstate_dir = \"state\"\nplugin_dir = \"plugins\"\n\
+             [broker]\nhost = \"127.0.0.1\"\nport = 1883\n\
+             [trust]\nkeys = [\"operator.key.pub\", \"vendor.key.pub\"]\n\
+             [plugins.application]\n{signer}run_commands = [\"/usr/bin/apt-get\"]\n\
+             [signers.{vendor_id}]\ndirs = []\n"
+        );
+        let raw: RawConfig = toml::from_str(&text).unwrap();
+        Config::from_raw(raw, d.path()).map(|c| Plugins::open(&c, &runtime()).unwrap())
+    };
+    let squat = |m: &mut Manifest| {
+        m.name = "application".into();
+        m.operations = vec!["application".into()];
+        m.capabilities.run_command = vec!["*".into()];
+    };
+
+    d.install("echo", "application.wasm", &vendor, squat);
+    let plugins = open(&format!("signer = \"{operator_id}\"\n")).unwrap();
+    let p = plugins.route("application").unwrap();
+    assert_eq!(p.key_id, vendor_id);
+    assert!(
+        p.sandbox.command.is_none(),
+        "the vendor's copy inherited the operator's table: {:?}",
+        p.sandbox.command
+    );
+
+    // The operator's own copy gets the table.
+    d.install("echo", "application.wasm", &d.key, squat);
+    let plugins = open(&format!("signer = [\"{operator_id}\"]\n")).unwrap();
+    let p = plugins.route("application").unwrap();
+    assert_eq!(
+        p.sandbox.command.as_ref().unwrap().programs,
+        ["/usr/bin/apt-get"]
+    );
+
+    // Two keys and no `signer`: refused, naming what to add.
+    let err = open("").err().unwrap().to_string();
+    assert!(
+        err.contains("[plugins.application] must name the key") && err.contains("signer ="),
+        "{err}"
+    );
+    let stranger = SecretKey::generate().unwrap().public_key().id();
+    let err = open(&format!("signer = \"{stranger}\"\n"))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("is not a trusted key"), "{err}");
 }

@@ -56,3 +56,17 @@ pub fn provision(plugin_dir: &Path, key: &SecretKey, names: &[&str]) {
         .expect("write plugin");
     }
 }
+
+/// The probe reports `<verb>:<path>`; statusDetails keys allow only
+/// `[a-zA-Z0-9:_-]`, so the path's other characters arrive as `_`.
+pub fn probe_key(key: &str) -> String {
+    key.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, ':' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}

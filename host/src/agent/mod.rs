@@ -137,6 +137,7 @@ pub async fn run(mut config: Config, shutdown: watch::Receiver<bool>) -> Result<
         path: config.plugin_dir.clone(),
         source,
     })?;
+    plugins.prune_cache(&runtime);
     tracing::info!(target: "agent", thing = %config.thing_name, operations = ?plugins.operations(), "agent starting");
 
     let (mqtt, mqtt_events) = jobs::spawn(

@@ -28,7 +28,8 @@ use super::journal::{Journal, RotationEntry};
 use crate::config::Config;
 use crate::executor::Report;
 use crate::runtime::imports::certificates::{
-    pair_matches, with_suffix, write_file, CERT_MODE, KEY_MODE, NEXT, PREV,
+    pair_matches, with_suffix, write_file, CERT_MODE, KEY_MODE, MAX_CERTIFICATE_RESPONSE_BYTES,
+    NEXT, PREV,
 };
 use crate::runtime::CertificateTarget;
 use jobhost_protocol::{StatusDetails, TerminalStatus};
@@ -65,42 +66,77 @@ impl Files {
     }
 }
 
-fn sha256_of(path: &Path) -> Result<String, String> {
-    std::fs::read(path)
-        .map(|b| hex::encode(Sha256::digest(&b)))
+/// Largest certificate or key file the rotation reads: a PEM chain is a
+/// few KiB; the limit is the one the CSR endpoint's answer has.
+const MAX_PEM_BYTES: u64 = MAX_CERTIFICATE_RESPONSE_BYTES as u64;
+
+/// Reads one of the rotation's files: a regular file only, never through a
+/// symlink. A plugin granted `certificates = "rw"` can plant `device.pem ->
+/// ../../etc/shadow`; following it would copy the target into `.prev`
+/// (security review H3). Nothing the agent did not itself read as a
+/// regular file is ever copied.
+fn read_pem(path: &Path) -> Result<Vec<u8>, String> {
+    crate::durable::read_regular_file(path, MAX_PEM_BYTES)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))
+}
+
+fn sha256_of(path: &Path) -> Result<String, String> {
+    read_pem(path).map(|b| hex::encode(Sha256::digest(&b)))
 }
 
 fn read_key(path: &Path) -> Result<Zeroizing<String>, String> {
-    std::fs::read_to_string(path)
-        .map(Zeroizing::new)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))
+    let bytes = Zeroizing::new(read_pem(path)?);
+    std::str::from_utf8(&bytes)
+        .map(|s| Zeroizing::new(s.to_owned()))
+        .map_err(|_| format!("{} is not a PEM key", path.display()))
+}
+
+/// Why [`swap`] did not install the staged pair.
+#[derive(Debug)]
+enum SwapError {
+    /// Refused before anything on disk changed: the current pair is in
+    /// place and `.prev` (perhaps an older generation) must not be put back.
+    Untouched(String),
+    /// Failed part-way: the `.prev` pair just written must be put back.
+    Partial(String),
 }
 
 /// Installs the staged pair: keeps the current one as `.prev`, then
-/// renames the staged files over the current ones. Returns the new
-/// certificate's details.
-fn swap(files: &Files) -> Result<StatusDetails, String> {
+/// replaces the current files with the staged content. Everything is read
+/// (as regular files) and checked before the first write, and what is
+/// written is the bytes read, never a rename of a file the plugin could
+/// have swapped for a symlink. Returns the new certificate's details.
+fn swap(files: &Files) -> Result<StatusDetails, SwapError> {
     let (next_cert, next_key) = (
         with_suffix(&files.cert, NEXT),
         with_suffix(&files.key, NEXT),
     );
-    let cert_pem = std::fs::read(&next_cert)
-        .map_err(|e| format!("cannot read {}: {e}", next_cert.display()))?;
-    let parsed = pair_matches(&cert_pem, &read_key(&next_key)?)
-        .map_err(|e| format!("the staged certificate and key do not belong together: {e}"))?;
-    let old_cert = std::fs::read(&files.cert)
-        .map_err(|e| format!("cannot read {}: {e}", files.cert.display()))?;
-    let old_key = read_key(&files.key)?;
+    let untouched = SwapError::Untouched;
+    let cert_pem = read_pem(&next_cert).map_err(untouched)?;
+    let key_pem = read_key(&next_key).map_err(untouched)?;
+    let parsed = pair_matches(&cert_pem, &key_pem).map_err(|e| {
+        untouched(format!(
+            "the staged certificate and key do not belong together: {e}"
+        ))
+    })?;
+    let old_cert = read_pem(&files.cert).map_err(untouched)?;
+    let old_key = read_key(&files.key).map_err(untouched)?;
     let write = |path: &Path, bytes: &[u8], mode| {
-        write_file(path, bytes, mode).map_err(|e| format!("cannot write {}: {e}", path.display()))
+        write_file(path, bytes, mode)
+            .map_err(|e| SwapError::Partial(format!("cannot write {}: {e}", path.display())))
     };
     write(&with_suffix(&files.cert, PREV), &old_cert, CERT_MODE)?;
     write(&with_suffix(&files.key, PREV), old_key.as_bytes(), KEY_MODE)?;
-    for (from, to) in [(&next_cert, &files.cert), (&next_key, &files.key)] {
-        std::fs::rename(from, to)
-            .and_then(|()| crate::durable::sync_parent(to))
-            .map_err(|e| format!("cannot move {} to {}: {e}", from.display(), to.display()))?;
+    write(&files.cert, &cert_pem, CERT_MODE)?;
+    write(&files.key, key_pem.as_bytes(), KEY_MODE)?;
+    for staged in [&next_cert, &next_key] {
+        // Installed already: a leftover only costs a later create-csr a
+        // removal, so it is logged, not a failure.
+        if let Err(e) =
+            std::fs::remove_file(staged).and_then(|()| crate::durable::sync_parent(staged))
+        {
+            tracing::warn!(target: "agent", "cannot remove {}: {e}", staged.display());
+        }
     }
     let mut details = StatusDetails::new();
     details.insert("subject", &parsed.info.subject);
@@ -116,8 +152,7 @@ fn restore(files: &Files) -> Result<(), String> {
         with_suffix(&files.cert, PREV),
         with_suffix(&files.key, PREV),
     );
-    let cert = std::fs::read(&prev_cert)
-        .map_err(|e| format!("cannot read {}: {e}", prev_cert.display()))?;
+    let cert = read_pem(&prev_cert)?;
     let key = read_key(&prev_key)?;
     write_file(&files.key, key.as_bytes(), KEY_MODE)
         .and_then(|()| write_file(&files.cert, &cert, CERT_MODE))
@@ -128,10 +163,8 @@ fn restore(files: &Files) -> Result<(), String> {
 /// from disk again (as they are now).
 fn options_from_disk(config: &Config, files: &Files) -> Result<rumqttc::MqttOptions, String> {
     let mut broker = config.broker.clone();
-    let cert = std::fs::read(&files.cert)
-        .map_err(|e| format!("cannot read {}: {e}", files.cert.display()))?;
-    let key = std::fs::read(&files.key)
-        .map_err(|e| format!("cannot read {}: {e}", files.key.display()))?;
+    let cert = read_pem(&files.cert)?;
+    let key = read_pem(&files.key)?;
     if let Some(tls) = broker.tls.as_mut() {
         tls.client_auth = Some((cert, key));
     }
@@ -158,7 +191,7 @@ pub(super) fn recover(config: &mut Config, journal: &Journal) {
     let current = sha256_of(&files.cert).ok();
     if current.as_deref() == Some(entry.previous_sha256.as_str()) {
         // Not swapped yet, or already restored: the key must match too.
-        let matches = std::fs::read(&files.cert)
+        let matches = read_pem(&files.cert)
             .ok()
             .zip(read_key(&files.key).ok())
             .is_some_and(|(c, k)| pair_matches(&c, &k).is_ok());
@@ -174,9 +207,7 @@ pub(super) fn recover(config: &mut Config, journal: &Journal) {
     match restore(&files) {
         Ok(()) => {
             tracing::warn!(target: "agent", "the agent stopped during a certificate rotation; the previous certificate is back in use");
-            let reread = std::fs::read(&files.cert)
-                .ok()
-                .zip(std::fs::read(&files.key).ok());
+            let reread = read_pem(&files.cert).ok().zip(read_pem(&files.key).ok());
             if let (Some(tls), Some(pair)) = (config.broker.tls.as_mut(), reread) {
                 tls.client_auth = Some(pair);
             }
@@ -231,7 +262,17 @@ impl Actor {
         }
         let installed = match swap(&files) {
             Ok(details) => details,
-            Err(why) => {
+            Err(SwapError::Untouched(why)) => {
+                return fail(
+                    self,
+                    &current,
+                    format!(
+                        "cannot install the new certificate: {why}; nothing was changed, \
+                         the current certificate is in use"
+                    ),
+                );
+            }
+            Err(SwapError::Partial(why)) => {
                 let undone = match restore(&files) {
                     Ok(()) => "the previous certificate is in use".to_owned(),
                     Err(e) => e,
@@ -400,6 +441,57 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&files.key).unwrap(), old_key);
     }
 
+    /// Security review H3: a plugin with rw on the certificate store
+    /// replaced the certificate by a relative symlink to a host file. The
+    /// swap refuses it and copies nothing anywhere.
+    #[test]
+    fn a_symlinked_certificate_is_refused_and_its_target_never_copied() {
+        let dir = tempfile::tempdir().unwrap();
+        let certs = dir.path().join("certs");
+        let outside = dir.path().join("outside");
+        std::fs::create_dir_all(&certs).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        let Staged { files, .. } = staged(&certs);
+        std::fs::write(outside.join("secret.txt"), "the host's secret").unwrap();
+        std::fs::remove_file(&files.cert).unwrap();
+        std::os::unix::fs::symlink("../outside/secret.txt", &files.cert).unwrap();
+
+        let err = swap(&files).unwrap_err();
+        assert!(
+            matches!(&err, SwapError::Untouched(why) if why.contains("symbolic link")),
+            "{err:?}"
+        );
+        assert!(!with_suffix(&files.cert, PREV).exists(), "nothing copied");
+        assert!(!with_suffix(&files.key, PREV).exists());
+        for entry in std::fs::read_dir(&certs).unwrap() {
+            let path = entry.unwrap().path();
+            if let Ok(text) = crate::durable::read_regular_file(&path, 1 << 20) {
+                assert!(
+                    !String::from_utf8_lossy(&text).contains("secret"),
+                    "{} holds the secret",
+                    path.display()
+                );
+            }
+        }
+        assert!(sha256_of(&files.cert).is_err(), "not followed either");
+
+        // The same through the staged certificate, and through `.prev` at
+        // recovery: never followed.
+        std::fs::remove_file(&files.cert).unwrap();
+        std::fs::write(&files.cert, pair("old").0).unwrap();
+        let next_cert = with_suffix(&files.cert, NEXT);
+        std::fs::remove_file(&next_cert).unwrap();
+        std::os::unix::fs::symlink("../outside/secret.txt", &next_cert).unwrap();
+        assert!(matches!(swap(&files), Err(SwapError::Untouched(_))));
+        let prev = with_suffix(&files.cert, PREV);
+        std::os::unix::fs::symlink("../outside/secret.txt", &prev).unwrap();
+        assert!(restore(&files).unwrap_err().contains("symbolic link"));
+        assert_ne!(
+            std::fs::read_to_string(&files.cert).unwrap(),
+            "the host's secret"
+        );
+    }
+
     #[test]
     fn a_staged_certificate_for_another_key_is_not_installed() {
         let dir = tempfile::tempdir().unwrap();
@@ -415,7 +507,10 @@ mod tests {
         std::fs::write(with_suffix(&files.cert, NEXT), &new_cert).unwrap();
         std::fs::write(with_suffix(&files.key, NEXT), &other_key).unwrap();
         let err = swap(&files).unwrap_err();
-        assert!(err.contains("do not belong together"), "{err}");
+        assert!(
+            matches!(&err, SwapError::Untouched(why) if why.contains("do not belong together")),
+            "{err:?}"
+        );
         assert_eq!(std::fs::read_to_string(&files.cert).unwrap(), old_cert);
     }
 

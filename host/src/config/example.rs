@@ -26,11 +26,14 @@ port = 1883
 # keep_alive_secs = 30
 # clean_session = true
 
-# For AWS IoT Core: port 8883, or 443 with ALPN.
+# For AWS IoT Core: port 8883, or 443 with ALPN. Keep the private key in
+# a directory of its own that only the agent's user can read (mode 0700):
+# no plugin grant may reach it (the agent refuses to start otherwise), and
+# it must not be inside [device] certificate_dir.
 # [broker.tls]
 # ca = "AmazonRootCA1.pem"
-# cert = "device.pem.crt"
-# key = "private.pem.key"
+# cert = "/etc/jobhost/certs/device.pem.crt"
+# key = "/etc/jobhost/private/device.pem.key"
 # alpn = ["x-amzn-mqtt-ca"]      # only with port 443
 
 # Only plugins signed by one of these keys are loaded or installed
@@ -43,6 +46,10 @@ port = 1883
 # A plugin never goes back to an older version than this device has run,
 # unless listed here:
 # allow_downgrade = ["download-file"]
+# install-plugin never replaces a plugin with a copy of the same name
+# signed by another key, unless the key is listed in [plugins.<name>]
+# signer or the name here:
+# allow_signer_change = ["download-file"]
 # Hosts the built-in install-plugin operation may download from (https
 # only unless install_allow_http = true). Empty: install-plugin is refused.
 # install_hosts = ["fleet.example.com"]
@@ -59,9 +66,17 @@ port = 1883
 
 # What each plugin may use. Nothing is granted unless listed here, and a
 # plugin gets only what its signed manifest requests AND this grants.
+# A table applies to the plugin of that name signed by `signer` (a key id,
+# or a list while rotating keys); with a single key in [trust] it may be
+# left out, with several it is required.
+# Granted directories must not contain, or be inside, state_dir,
+# plugin_dir or the private key's directory, nor contain this file or the
+# files it names, nor contain one another within a table: the agent
+# refuses to start otherwise.
 # [plugins.download-file]
-# dirs = ["/var/lib/jobhost/downloads:/downloads"]
-# download_hosts = ["updates.example.com"]
+# signer = "0123456789abcdef01234567"
+# dirs = ["/var/lib/jobhost-data/downloads:/downloads"]
+# download_hosts = ["updates.example.com"]   # port 443 only; "host:8443" for another
 # allow_http = false
 #
 # Programs a plugin may run (absolute paths; never a shell, never a PATH
@@ -83,7 +98,7 @@ port = 1883
 # reboot_command = ["/usr/bin/systemctl", "reboot"]
 # boot_id_file = "/proc/sys/kernel/random/boot_id"
 # reboot_timeout_secs = 300
-# certificate_dir = "/etc/jobhost/certs"   # offered as /certificates
+# certificate_dir = "/etc/jobhost/certs"   # offered as /certificates; never the key's directory
 # [plugins.reboot]
 # reboot = true
 # [plugins.rotate-certificate]
@@ -97,7 +112,7 @@ port = 1883
 # upload_hosts = ["fleet.example.com"]
 # upload_allow_http = false      # https only unless true
 # upload_max_mib = 64            # largest file one upload sends
-# dirs = ["/var/lib/jobhost/diagnostics:/diagnostics", "/var/log/myapp:/logs:ro"]
+# dirs = ["/var/lib/jobhost-data/diagnostics:/diagnostics", "/var/log/myapp:/logs:ro"]
 
 # Jobs in the AWS IoT Device Client schema (the AWS managed templates:
 # AWS-Download-File, AWS-Reboot, AWS-Run-Command, ...) run in the plugin
@@ -111,5 +126,5 @@ port = 1883
 # Grants for every plugin signed by a key (by key id), used by plugins
 # without a [plugins.<name>] table of their own. Same keys, no limits.
 # [signers.0123456789abcdef01234567]
-# dirs = ["/var/lib/jobhost/data:/data"]
+# dirs = ["/var/lib/jobhost-data/data:/data"]
 "#;

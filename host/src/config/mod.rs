@@ -9,11 +9,14 @@
 //! - `raw`: the TOML structs ([`RawConfig`] and its tables).
 //! - `trust`, `limits`, `grants`: resolving `[trust]`, `[limits]` and
 //!   `[plugins.<name>]`.
+//! - `overlap`: no grant reaches the key, the state, the plugins or the
+//!   config itself.
 //! - `example`: [`EXAMPLE`], what `jobhost init` writes.
 
 mod example;
 mod grants;
 mod limits;
+mod overlap;
 mod raw;
 mod trust;
 
@@ -31,7 +34,7 @@ use crate::trust::KeyId;
 use grants::resolve_grants;
 use jobhost_protocol::topics::is_valid_thing_name;
 use limits::resolve_limits;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use trust::resolve_trust;
@@ -61,6 +64,9 @@ pub struct Config {
     pub progress_interval: Duration,
     /// Grants by plugin name; plugins not listed get nothing.
     pub grants: BTreeMap<String, Grants>,
+    /// The keys each `[plugins.<name>]` table applies to: a plugin of that
+    /// name signed by another key does not get it.
+    pub grant_signers: BTreeMap<String, BTreeSet<KeyId>>,
     /// Grants by signing key, for plugins without a `[plugins.<name>]`
     /// table of their own (the more specific table wins).
     pub signer_grants: BTreeMap<KeyId, Grants>,
@@ -126,8 +132,9 @@ pub struct Device {
     pub boot_id_file: PathBuf,
     /// Longest wait for the device to go down after the reboot command.
     pub reboot_timeout: Duration,
-    /// The device's certificate store (its MQTT certificate and key live
-    /// here), for plugins granted `certificates`.
+    /// The device's certificate store (its MQTT certificate lives here,
+    /// never its private key: a config with `[broker.tls] key` inside it is
+    /// refused), for plugins granted `certificates`.
     pub certificate_dir: Option<PathBuf>,
 }
 
@@ -156,6 +163,18 @@ pub enum ConfigError {
     /// A value is out of range or inconsistent.
     #[error("invalid config: {0}")]
     Invalid(String),
+    /// A grant reaches something the agent keeps from plugins (the
+    /// private key, its state, its plugins, its config), or two grants of
+    /// one table nest.
+    #[error("invalid config: {grant} overlaps {protected}: {why}")]
+    Overlap {
+        /// The grant: table, entry and host path.
+        grant: String,
+        /// What it reaches, and where.
+        protected: String,
+        /// What a plugin could do through it, and the fix.
+        why: String,
+    },
 }
 
 impl Config {
@@ -171,11 +190,17 @@ impl Config {
             message: e.to_string().trim().replace('\n', " "),
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
-        Self::from_raw(raw, base)
+        Self::resolve(raw, base, Some(path))
     }
 
     /// Resolves a parsed config; `base` anchors relative paths.
     pub fn from_raw(raw: RawConfig, base: &Path) -> Result<Self, ConfigError> {
+        Self::resolve(raw, base, None)
+    }
+
+    /// [`Config::from_raw`], keeping grants off `file` (the config file)
+    /// too when there is one.
+    fn resolve(raw: RawConfig, base: &Path, file: Option<&Path>) -> Result<Self, ConfigError> {
         let invalid = |m: String| ConfigError::Invalid(m);
         if !is_valid_thing_name(&raw.thing_name) {
             return Err(invalid(format!(
@@ -241,6 +266,7 @@ impl Config {
         };
         let mut plugin_limits = BTreeMap::new();
         let trust = resolve_trust(&raw.trust, &resolve)?;
+        let protected_files = overlap::protected_files(&raw, &resolve, file);
         let device = Device {
             reboot_command: match &raw.device.reboot_command {
                 Some(argv) if argv.is_empty() || !argv[0].starts_with('/') => {
@@ -261,8 +287,11 @@ impl Config {
             certificate_dir: raw.device.certificate_dir.as_deref().map(&resolve),
         };
         let mut grants = BTreeMap::new();
+        let mut grant_signers = BTreeMap::new();
         for (name, g) in raw.plugins {
             let table = format!("plugins.{name}");
+            let signers = trust::resolve_signers(&name, g.signer.as_ref(), &trust.store)?;
+            grant_signers.insert(name.clone(), signers);
             if let Some(raw_limits) = &g.limits {
                 let what = format!("{table}.limits");
                 if raw_limits.progress_interval_secs.is_some() || raw_limits.max_stack_kib.is_some()
@@ -282,9 +311,9 @@ impl Config {
         for (id, g) in raw.signers {
             let table = format!("signers.{id}");
             let key_id = trust::parse_key_id(&format!("[{table}]"), &id)?;
-            if g.limits.is_some() {
+            if g.limits.is_some() || g.signer.is_some() {
                 return Err(invalid(format!(
-                    "[{table}]: limits are set per plugin ([plugins.<name>.limits]), not per signer"
+                    "[{table}]: limits and signer are set per plugin ([plugins.<name>]), not per signer"
                 )));
             }
             signer_grants.insert(
@@ -312,11 +341,20 @@ impl Config {
                 "{table}.reboot = true needs [device] reboot_command (how this device reboots)"
             )));
         }
+        let state_dir = resolve(&raw.state_dir);
+        let plugin_dir = resolve(&raw.plugin_dir);
+        overlap::check_overlaps(
+            protected_files,
+            [&state_dir, &plugin_dir],
+            device.certificate_dir.as_deref(),
+            &grants,
+            &signer_grants,
+        )?;
         Ok(Self {
             device,
             thing_name: raw.thing_name.clone(),
-            state_dir: resolve(&raw.state_dir),
-            plugin_dir: resolve(&raw.plugin_dir),
+            state_dir,
+            plugin_dir,
             trust,
             broker: Broker {
                 host: raw.broker.host,
@@ -332,6 +370,7 @@ impl Config {
             max_stack_bytes,
             progress_interval: Duration::from_secs(raw.limits.progress_interval_secs.unwrap_or(5)),
             grants,
+            grant_signers,
             signer_grants,
             device_client_handlers: raw.device_client.handlers,
         })

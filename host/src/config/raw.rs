@@ -65,7 +65,9 @@ pub struct RawDevice {
     /// device to go down before reporting FAILED (default 300).
     pub reboot_timeout_secs: Option<u64>,
     /// The device's certificate store, offered to plugins granted
-    /// `certificates` as the directory `/certificates`.
+    /// `certificates` as the directory `/certificates`. Certificates only:
+    /// `[broker.tls] key` inside it is refused (its private key would be
+    /// readable by those plugins); the key lives in a host-only directory.
     pub certificate_dir: Option<PathBuf>,
 }
 
@@ -101,7 +103,8 @@ pub struct RawTls {
     pub ca: PathBuf,
     /// Device certificate (PEM), for mutual TLS.
     pub cert: Option<PathBuf>,
-    /// Device private key (PEM), for mutual TLS.
+    /// Device private key (PEM), for mutual TLS. In a directory of its own
+    /// that no grant reaches (rotation keeps `.next`/`.prev` beside it).
     pub key: Option<PathBuf>,
     /// ALPN protocols, e.g. `["x-amzn-mqtt-ca"]` for AWS IoT on port 443.
     #[serde(default)]
@@ -158,16 +161,48 @@ pub struct RawTrust {
     /// still checked; default: https only).
     #[serde(default)]
     pub install_allow_http: bool,
+    /// Plugin names that `install-plugin` may replace with a copy signed
+    /// by another key than the one this device recorded for the name (the
+    /// name-takeover override; a key listed in `[plugins.<name>] signer`
+    /// is allowed without it).
+    #[serde(default)]
+    pub allow_signer_change: Vec<String>,
+}
+
+/// A key id, or several (`signer = "id"` or `signer = ["id1", "id2"]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    /// One key id.
+    One(String),
+    /// Several, e.g. the old and the new key while rotating.
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    /// The ids, as written.
+    pub fn ids(&self) -> &[String] {
+        match self {
+            OneOrMany::One(id) => std::slice::from_ref(id),
+            OneOrMany::Many(ids) => ids,
+        }
+    }
 }
 
 /// `[plugins.<name>]`: what the operator grants that plugin.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawPluginGrants {
+    /// `[plugins.<name>]` only: the key id (or ids) whose plugin of that
+    /// name this table applies to. May be left out while `[trust]` has one
+    /// key; with several it is required, so that a table never applies to
+    /// a plugin another key signed under the same name.
+    pub signer: Option<OneOrMany>,
     /// Directories, `HOST[:GUEST][:ro]`, as for `jobhost run --grant-dir`.
     #[serde(default)]
     pub dirs: Vec<String>,
-    /// Hosts (`name` or `name:port`) the plugin may download from.
+    /// Hosts (`name` or `name:port`) the plugin may download from; a bare
+    /// name allows the scheme's default port only.
     #[serde(default)]
     pub download_hosts: Vec<String>,
     /// Allow `http://` downloads from those hosts (default: https only).

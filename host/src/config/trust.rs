@@ -18,6 +18,9 @@ pub struct Trust {
     pub max_plugin_bytes: u64,
     /// Plugins allowed to go below their anti-rollback floor.
     pub allow_downgrade: BTreeSet<String>,
+    /// Plugins `install-plugin` may move to another signer than the one
+    /// recorded for the name.
+    pub allow_signer_change: BTreeSet<String>,
     /// Where `install-plugin` may download from; `None`: it is refused.
     pub install_from: Option<DownloadGrant>,
 }
@@ -28,6 +31,7 @@ impl Default for Trust {
             store: TrustStore::default(),
             max_plugin_bytes: DEFAULT_MAX_PLUGIN_MIB << 20,
             allow_downgrade: BTreeSet::new(),
+            allow_signer_change: BTreeSet::new(),
             install_from: None,
         }
     }
@@ -74,9 +78,64 @@ pub(super) fn resolve_trust(
         store: TrustStore::new(keys, revoked),
         max_plugin_bytes: mib << 20,
         allow_downgrade: raw.allow_downgrade.iter().cloned().collect(),
+        allow_signer_change: raw.allow_signer_change.iter().cloned().collect(),
         install_from: (!raw.install_hosts.is_empty()).then(|| DownloadGrant {
             hosts: raw.install_hosts.clone(),
             allow_http: raw.install_allow_http,
         }),
     })
+}
+
+/// The keys `[plugins.<name>]` applies to (security review M7): its
+/// `signer` ids, each a trusted, unrevoked key; without `signer`, the one
+/// trusted key. With several keys a table must say which: a name is not an
+/// identity, and any trusted key could sign a plugin called `application`
+/// to inherit `[plugins.application]`.
+pub(super) fn resolve_signers(
+    name: &str,
+    signer: Option<&super::raw::OneOrMany>,
+    store: &TrustStore,
+) -> Result<BTreeSet<KeyId>, ConfigError> {
+    let usable: Vec<KeyId> = store
+        .keys()
+        .iter()
+        .map(PublicKey::id)
+        .filter(|id| !store.revoked().contains(id))
+        .collect();
+    let key = format!("plugins.{name}.signer");
+    let Some(signer) = signer else {
+        return match usable.as_slice() {
+            [] | [_] => Ok(usable.into_iter().collect()),
+            several => Err(ConfigError::Invalid(format!(
+                "[plugins.{name}] must name the key it applies to: [trust] has {} keys, and a \
+                 table without `signer` would apply to a plugin named {name} signed by any of \
+                 them; add signer = \"<key id>\" (or a list while rotating keys): {}",
+                several.len(),
+                several
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+        };
+    };
+    if signer.ids().is_empty() {
+        return Err(ConfigError::Invalid(format!(
+            "{key}: name at least one key id"
+        )));
+    }
+    signer
+        .ids()
+        .iter()
+        .map(|id| {
+            let id = parse_key_id(&key, id)?;
+            if usable.contains(&id) {
+                Ok(id)
+            } else {
+                Err(ConfigError::Invalid(format!(
+                    "{key}: {id} is not a trusted key ([trust] keys, not revoked)"
+                )))
+            }
+        })
+        .collect()
 }

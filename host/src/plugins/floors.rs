@@ -22,26 +22,12 @@ pub struct Floors {
 }
 
 impl Floors {
-    /// Reads the floors in `state_dir` (created if missing). A file that exists but cannot be
-    /// read or parsed is an error, not an empty table: silently forgetting
-    /// the floors would re-open every rollback they close.
+    /// Reads the floors in `state_dir` (created if missing); see
+    /// [`read_table`] for a damaged file.
     pub fn open(state_dir: &Path) -> io::Result<Self> {
         std::fs::create_dir_all(state_dir)?;
         let path = state_dir.join(FILE_NAME);
-        let floors = match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!(
-                        "{} is unreadable ({e}); fix or delete it deliberately \
-                         (deleting it forgets every plugin's anti-rollback floor)",
-                        path.display()
-                    ),
-                )
-            })?,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => BTreeMap::new(),
-            Err(e) => return Err(e),
-        };
+        let floors = read_table(&path, "every plugin's anti-rollback floor")?;
         Ok(Self { path, floors })
     }
 
@@ -62,11 +48,43 @@ impl Floors {
         }
         let mut next = self.floors.clone();
         next.insert(name.to_owned(), version.clone());
-        let bytes = serde_json::to_vec_pretty(&next).map_err(io::Error::other)?;
-        write_atomically(&self.path, &bytes)?;
+        write_table(&self.path, &next)?;
         self.floors = next;
         Ok(())
     }
+}
+
+/// Reads a persisted `name → value` table; a missing file is an empty
+/// table. A file that exists but cannot be read or parsed is an error, not
+/// an empty table: silently forgetting `forgets` would re-open what the
+/// table closes.
+pub(super) fn read_table<V: serde::de::DeserializeOwned>(
+    path: &Path,
+    forgets: &str,
+) -> io::Result<BTreeMap<String, V>> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "{} is unreadable ({e}); fix or delete it deliberately \
+                     (deleting it forgets {forgets})",
+                    path.display()
+                ),
+            )
+        }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(BTreeMap::new()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Replaces the table at `path` with `table`, durably.
+pub(super) fn write_table<V: serde::Serialize>(
+    path: &Path,
+    table: &BTreeMap<String, V>,
+) -> io::Result<()> {
+    let bytes = serde_json::to_vec_pretty(table).map_err(io::Error::other)?;
+    write_atomically(path, &bytes)
 }
 
 #[cfg(test)]

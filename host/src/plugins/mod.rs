@@ -12,16 +12,19 @@
 //!
 //! - `registry`: operation → installed plugin.
 //! - `floors`: anti-rollback minimum versions, persisted.
+//! - `owners`: the key that signed each plugin name, persisted.
 //! - `policy`: capabilities = manifest requests ∩ operator grants.
 //! - `builtin`: the `install-plugin` / `remove-plugin` job documents.
 
 mod builtin;
 mod floors;
+mod owners;
 mod policy;
 mod registry;
 
 pub use builtin::{Builtin, InstallRequest};
 pub use floors::Floors;
+pub use owners::Owners;
 pub use policy::{resolve as resolve_capabilities, Resolution};
 pub use registry::{Installed, Registry};
 
@@ -31,7 +34,7 @@ use crate::runtime::{ExecutionLimits, LoadError, Plugin, Runtime};
 use crate::trust::{KeyId, VerifiedPlugin, VerifyError};
 use jobhost_protocol::StatusDetails;
 use semver::Version;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -85,6 +88,20 @@ pub enum Refusal {
         version: Version,
         /// The installed file's sha256.
         installed: String,
+    },
+    /// Another key than the one recorded for the name signed it.
+    #[error(
+        "{name} was signed by key {recorded} on this device, and this copy by key {signer}; \
+         to let the name change hands, list {signer} in [plugins.{name}] signer (or {name} in \
+         [trust] allow_signer_change) on the device"
+    )]
+    SignerChanged {
+        /// Plugin name.
+        name: String,
+        /// The key recorded for the name.
+        recorded: KeyId,
+        /// The key that signed the refused copy.
+        signer: KeyId,
     },
     /// Another plugin already handles one of its operations.
     #[error("operation `{operation}` is already handled by plugin {owner}; remove it first")]
@@ -164,10 +181,12 @@ pub struct Plugins {
     dir: PathBuf,
     trust: Trust,
     grants: BTreeMap<String, Grants>,
+    grant_signers: BTreeMap<String, BTreeSet<KeyId>>,
     signer_grants: BTreeMap<KeyId, Grants>,
     limits: ExecutionLimits,
     plugin_limits: BTreeMap<String, ExecutionLimits>,
     floors: Mutex<Floors>,
+    owners: Mutex<Owners>,
     registry: RwLock<Registry>,
     /// Files refused when the directory was opened, and why.
     refused: Vec<(PathBuf, String)>,
@@ -199,10 +218,12 @@ impl Plugins {
             dir: config.plugin_dir.clone(),
             trust: config.trust.clone(),
             grants: config.grants.clone(),
+            grant_signers: config.grant_signers.clone(),
             signer_grants: config.signer_grants.clone(),
             limits: config.limits.clone(),
             plugin_limits: config.plugin_limits.clone(),
             floors: Mutex::new(Floors::open(&config.state_dir)?),
+            owners: Mutex::new(Owners::open(&config.state_dir)?),
             registry: RwLock::new(Registry::default()),
         };
         if plugins.trust.store.keys().is_empty() {
@@ -248,6 +269,9 @@ impl Plugins {
         }
         let installed = self.compile(runtime, &verified, resolution)?;
         self.record_floor(&mut floors, &verified)?;
+        // The file in the directory is the operator's (or a checked
+        // install's): what it was signed with becomes the name's signer.
+        self.record_owner(&verified)?;
         let installed = self.commit(installed);
         Ok(installed)
     }
@@ -328,6 +352,7 @@ impl Plugins {
                 unchanged: true,
             });
         }
+        self.check_owner(&verified)?;
         let resolution = self.admit(&verified, &self.registry(), &floors)?;
         if !resolution.denied.is_empty() {
             return Err(Refusal::Denied {
@@ -347,8 +372,11 @@ impl Plugins {
         )))?;
         sync_parent(&target).map_err(io_err(format!("cannot sync {}", self.dir.display())))?;
         self.record_floor(&mut floors, &verified)?;
+        self.record_owner(&verified)?;
+        let installed = self.commit(installed);
+        self.prune_cache(runtime);
         Ok(InstallReport {
-            installed: self.commit(installed),
+            installed,
             replaced: current.map(|c| c.manifest.version.clone()),
             unchanged: false,
         })
@@ -378,6 +406,27 @@ impl Plugins {
             .unwrap_or_else(PoisonError::into_inner)
             .remove(name);
         removed.ok_or_else(|| Refusal::BadRequest(format!("no plugin named {name} is installed")))
+    }
+
+    /// Removes the compiled cache's entries of plugins not installed now
+    /// (removed, replaced, refused): at start and after each install, so
+    /// install and remove cycles do not grow the cache without bound. A
+    /// failure costs disk space only, so it is logged.
+    pub fn prune_cache(&self, runtime: &Runtime) {
+        let Some(cache) = runtime.cache() else {
+            return;
+        };
+        let installed = self.inventory();
+        let digests: Vec<&str> = installed.iter().map(|p| p.digest.as_str()).collect();
+        match cache.retain(&digests) {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::info!(target: "agent", "removed {n} compiled entries of plugins no longer installed")
+            }
+            Err(e) => {
+                tracing::warn!(target: "agent", "cannot prune the compiled cache {}: {e}", cache.dir().display())
+            }
+        }
     }
 
     /// The files in the plugin directory that were refused at start, with
@@ -460,12 +509,61 @@ impl Plugins {
                 owner: owner.to_owned(),
             });
         }
-        // The plugin's own table, else its signer's: the more specific wins.
-        let grants = self
-            .grants
-            .get(&m.name)
-            .or_else(|| self.signer_grants.get(&verified.key_id()));
+        // The plugin's own table, else its signer's: the more specific
+        // wins. The own table only for the keys it names (security review
+        // M7): a plugin another key signed under the same name is that
+        // key's plugin, with that key's grants.
+        let key = verified.key_id();
+        let own = self.grants.get(&m.name).filter(|_| {
+            let bound = self.grant_signers.get(&m.name);
+            let applies = bound.is_some_and(|keys| keys.contains(&key));
+            if !applies {
+                tracing::warn!(target: "agent", plugin = %m.name, key_id = %key,
+                    "[plugins.{}] does not apply: it is for key(s) {}, and this copy is signed by {key}",
+                    m.name, bound.map(|k| k.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")).unwrap_or_default());
+            }
+            applies
+        });
+        let grants = own.or_else(|| self.signer_grants.get(&key));
         Ok(policy::resolve(m, grants))
+    }
+
+    /// Refuses an install of a name signed by another key than the one
+    /// recorded for it, unless the operator allows that key for the name.
+    fn check_owner(&self, verified: &VerifiedPlugin) -> Result<(), Refusal> {
+        let name = &verified.manifest().name;
+        let signer = verified.key_id();
+        let owners = self.owners.lock().unwrap_or_else(PoisonError::into_inner);
+        match owners.get(name) {
+            Some(recorded) if *recorded != signer => {
+                let allowed = self.trust.allow_signer_change.contains(name)
+                    || self
+                        .grant_signers
+                        .get(name)
+                        .is_some_and(|keys| keys.contains(&signer));
+                if allowed {
+                    Ok(())
+                } else {
+                    Err(Refusal::SignerChanged {
+                        name: name.clone(),
+                        recorded: *recorded,
+                        signer,
+                    })
+                }
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn record_owner(&self, verified: &VerifiedPlugin) -> Result<(), Refusal> {
+        self.owners
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .record(&verified.manifest().name, &verified.key_id())
+            .map_err(|source| Refusal::Io {
+                what: "cannot record the plugin's signer".into(),
+                source,
+            })
     }
 
     fn compile(

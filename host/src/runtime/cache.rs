@@ -15,13 +15,30 @@
 //!   truncated, copied from another machine — is never deserialised: the
 //!   component is compiled again and the entry replaced;
 //! - entries are written to a temporary file, synced, then renamed, so a
-//!   crash leaves either the old entry or the new one.
+//!   crash leaves either the old entry or the new one;
+//! - the key and the entries are opened without following symlinks and
+//!   must be regular files, and the directory must belong to the agent's
+//!   user and be writable by no one else: a cache others can write is
+//!   refused at start, not trusted.
+//!
+//! The key stays beside the entries on purpose. It protects against
+//! corruption and against entries copied from another device, not against
+//! the agent's own user: whoever can write the directory as that user can
+//! replace the key or the entries alike, and could as well replace the
+//! agent. What must never reach the directory are plugins, and no grant
+//! can: the config refuses any grant that overlaps `state_dir`, where the
+//! agent keeps this cache (`crate::config`'s `overlap` module). Moving
+//! the key elsewhere would add a path to protect and gain nothing.
+//!
+//! Entries of plugins no longer installed are removed ([`CompiledCache::retain`])
+//! so that installing and removing plugins does not grow the cache without
+//! bound.
 
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use std::fs::{self, File, OpenOptions};
 use std::hash::{Hash, Hasher};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use wasmtime::component::Component;
 use wasmtime::Engine;
@@ -33,6 +50,9 @@ const KEY_LEN: usize = 32;
 /// File header: magic and format version, then the 32-byte HMAC.
 const MAGIC: &[u8; 8] = b"JHCWASM1";
 const HEADER_LEN: usize = MAGIC.len() + 32;
+/// Largest entry read: a Python or JavaScript component compiles to some
+/// 50 MiB of native code; this is far above, and still bounds the read.
+const MAX_ENTRY_BYTES: u64 = 1 << 30;
 
 /// Why the cache directory could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +64,15 @@ pub enum CacheError {
         path: PathBuf,
         /// What the OS said.
         source: io::Error,
+    },
+    /// Others could write the cache: its entries would be native code
+    /// anyone with that access chose.
+    #[error("compiled cache {path} {why}: the agent runs code from it, so only its own user may write it (fix: chown it to the agent's user and chmod 700, or remove it to start afresh)")]
+    Insecure {
+        /// The cache directory.
+        path: PathBuf,
+        /// What is wrong with it.
+        why: String,
     },
     /// The key file exists but is not a key this host wrote.
     #[error("compiled cache key {path} is malformed ({len} bytes, expected {KEY_LEN}); remove the cache directory to start afresh")]
@@ -82,7 +111,15 @@ impl CompiledCache {
             let path = path.to_path_buf();
             move |source| CacheError::Io { path, source }
         };
-        fs::create_dir_all(dir).map_err(io_err(dir))?;
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(io_err(dir))?;
+        }
+        check_private(dir)?;
         let key = load_or_create_key(&dir.join(KEY_FILE))?;
         Ok(Self {
             dir: dir.to_path_buf(),
@@ -106,7 +143,7 @@ impl CompiledCache {
     ) -> wasmtime::Result<(Component, CacheStatus)> {
         let path = self.entry_path(digest);
         let mut status = CacheStatus::Miss;
-        match fs::read(&path) {
+        match crate::durable::read_regular_file(&path, MAX_ENTRY_BYTES) {
             Ok(bytes) => match self.verified_payload(digest, &bytes) {
                 Some(payload) => {
                     // SAFETY: `payload` carries a valid HMAC under this host's
@@ -144,8 +181,31 @@ impl CompiledCache {
     }
 
     fn entry_path(&self, digest: &str) -> PathBuf {
-        self.dir
-            .join(format!("{digest}-{}.cwasm", self.engine_hash))
+        self.dir.join(self.entry_name(digest))
+    }
+
+    fn entry_name(&self, digest: &str) -> String {
+        format!("{digest}-{}.cwasm", self.engine_hash)
+    }
+
+    /// Removes every entry but those of `digests` (the installed plugins)
+    /// for this engine: entries of removed or replaced plugins, and of
+    /// other wasmtime versions, which can never load again. Returns how
+    /// many were removed. Without this, install and remove cycles (each
+    /// re-signed copy is a new digest) would fill the disk (review L7).
+    pub fn retain(&self, digests: &[&str]) -> io::Result<usize> {
+        let keep: Vec<String> = digests.iter().map(|d| self.entry_name(d)).collect();
+        let mut removed = 0;
+        for entry in fs::read_dir(&self.dir)? {
+            let entry = entry?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if name.ends_with(".cwasm") && !keep.iter().any(|k| k == name) {
+                fs::remove_file(entry.path())?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
     }
 
     fn mac(&self, digest: &str) -> HmacSha256 {
@@ -175,7 +235,13 @@ impl CompiledCache {
         let tag = mac.finalize().into_bytes();
         let tmp = path.with_extension(format!("tmp{}", std::process::id()));
         let result = (|| {
-            let mut f = File::create(&tmp)?;
+            // A leftover from a crash (or a planted symlink) is removed,
+            // and the file is created new, never opened through a link.
+            match fs::remove_file(&tmp) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+            let mut f = new_private_file(&tmp)?;
             f.write_all(MAGIC)?;
             f.write_all(&tag)?;
             f.write_all(code)?;
@@ -219,12 +285,12 @@ fn load_or_create_key(path: &Path) -> Result<[u8; KEY_LEN], CacheError> {
         let mut key = [0u8; KEY_LEN];
         getrandom::getrandom(&mut key).map_err(|e| io_err(io::Error::other(e.to_string())))?;
         let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-        let mut options = OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let written = options
-            .open(&tmp)
+        let written = fs::remove_file(&tmp)
+            .or_else(|e| match e.kind() {
+                io::ErrorKind::NotFound => Ok(()),
+                _ => Err(e),
+            })
+            .and_then(|()| new_private_file(&tmp))
             .and_then(|mut f| f.write_all(&key).and_then(|()| f.sync_all()))
             .and_then(|()| fs::hard_link(&tmp, path));
         let _ = fs::remove_file(&tmp);
@@ -234,12 +300,99 @@ fn load_or_create_key(path: &Path) -> Result<[u8; KEY_LEN], CacheError> {
             Err(e) => return Err(io_err(e)),
         }
     }
-    let mut bytes = Vec::new();
-    File::open(path)
-        .and_then(|f| f.take(KEY_LEN as u64 + 1).read_to_end(&mut bytes))
-        .map_err(io_err)?;
+    let bytes = crate::durable::read_regular_file(path, KEY_LEN as u64 + 1).map_err(io_err)?;
     <[u8; KEY_LEN]>::try_from(bytes.as_slice()).map_err(|_| CacheError::BadKey {
         path: path.to_path_buf(),
         len: bytes.len(),
     })
+}
+
+/// Creates `path` new (failing if anything, a symlink included, is there),
+/// mode 0600.
+fn new_private_file(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+}
+
+/// Refuses a cache directory that is not the agent's own, or that its
+/// group or others may write.
+fn check_private(dir: &Path) -> Result<(), CacheError> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = fs::metadata(dir).map_err(|source| CacheError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let uid = rustix::process::geteuid().as_raw();
+    let why = if !meta.is_dir() {
+        Some("is not a directory".to_owned())
+    } else if meta.uid() != uid {
+        Some(format!(
+            "belongs to uid {}, not the agent's uid {uid}",
+            meta.uid()
+        ))
+    } else if meta.mode() & 0o022 != 0 {
+        Some(format!(
+            "is writable by its group or others (mode {:o})",
+            meta.mode() & 0o7777
+        ))
+    } else {
+        None
+    };
+    match why {
+        Some(why) => Err(CacheError::Insecure {
+            path: dir.to_path_buf(),
+            why,
+        }),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn engine() -> Engine {
+        Engine::default()
+    }
+
+    #[test]
+    fn a_cache_others_can_write_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("compiled");
+        CompiledCache::open(&cache, &engine()).unwrap();
+        let mode = fs::metadata(&cache).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700, "created private");
+        fs::set_permissions(&cache, fs::Permissions::from_mode(0o775)).unwrap();
+        let err = CompiledCache::open(&cache, &engine())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains(&cache.display().to_string())
+                && err.contains("writable by its group or others")
+                && err.contains("chmod 700"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_symlinked_key_is_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("compiled");
+        fs::create_dir(&cache).unwrap();
+        fs::set_permissions(&cache, fs::Permissions::from_mode(0o700)).unwrap();
+        let elsewhere = dir.path().join("chosen.key");
+        fs::write(&elsewhere, [7u8; KEY_LEN]).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, cache.join(KEY_FILE)).unwrap();
+        let err = CompiledCache::open(&cache, &engine())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("symbolic link"), "{err}");
+    }
 }

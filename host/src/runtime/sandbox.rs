@@ -85,7 +85,8 @@ impl fmt::Display for DirGrant {
 /// The `download` capability: which servers a plugin may fetch from.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DownloadGrant {
-    /// Allowed `host` or `host:port` entries (a bare host allows any port).
+    /// Allowed `host` or `host:port` entries (a bare host allows the
+    /// scheme's default port only: 443, or 80 for http).
     pub hosts: Vec<String>,
     /// Whether `http://` is allowed (otherwise https only).
     pub allow_http: bool,
@@ -108,7 +109,8 @@ pub const DEFAULT_UPLOAD_MAX_BYTES: u64 = 64 << 20;
 /// how large a file it may send.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UploadGrant {
-    /// Allowed `host` or `host:port` entries (a bare host allows any port).
+    /// Allowed `host` or `host:port` entries (a bare host allows the
+    /// scheme's default port only: 443, or 80 for http).
     pub hosts: Vec<String>,
     /// Whether `http://` is allowed (otherwise https only).
     pub allow_http: bool,
@@ -150,10 +152,13 @@ fn check_url(
     let host = url.host_str().unwrap_or_default();
     let port = url.port_or_known_default().unwrap_or_default();
     let with_port = format!("{host}:{port}");
-    if hosts
-        .iter()
-        .any(|h| h.eq_ignore_ascii_case(host) || h.eq_ignore_ascii_case(&with_port))
-    {
+    // A bare host allows the scheme's default port only (443, or 80 for
+    // http; `Url::port` is `None` exactly then): other ports on an allowed
+    // host are often admin interfaces, and need `host:port` (review L3).
+    let default_port = url.port().is_none();
+    if hosts.iter().any(|h| {
+        (default_port && h.eq_ignore_ascii_case(host)) || h.eq_ignore_ascii_case(&with_port)
+    }) {
         Ok(())
     } else {
         Err(format!(
@@ -467,11 +472,23 @@ mod tests {
             .unwrap_err()
             .contains("https only"));
         assert!(grant.check(&url("file:///etc/passwd")).is_err());
+        // A bare host is its scheme's default port, nothing else.
+        assert!(grant
+            .check(&url("https://updates.example.com:443/fw.bin"))
+            .is_ok());
+        assert!(grant
+            .check(&url("https://updates.example.com:8443/admin"))
+            .unwrap_err()
+            .contains("updates.example.com:8443"));
         let http = DownloadGrant {
             allow_http: true,
             ..grant
         };
         assert!(http.check(&url("http://127.0.0.1:8080/a")).is_ok());
+        assert!(http.check(&url("http://updates.example.com/a")).is_ok());
+        assert!(http
+            .check(&url("http://updates.example.com:443/a"))
+            .is_err());
     }
 
     #[test]

@@ -83,6 +83,13 @@ impl serde::Serialize for KeyId {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for KeyId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// An operator's public key: what a device trusts.
 #[derive(Clone, PartialEq, Eq)]
 pub struct PublicKey {

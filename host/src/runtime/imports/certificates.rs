@@ -223,8 +223,19 @@ impl Host for HostState {
             return Err(HostError::NotPermitted(why));
         }
         let pending = with_suffix(&target.key, NEXT);
-        let key_pem = match fs::read_to_string(&pending) {
-            Ok(pem) => Zeroizing::new(pem),
+        // Never through a symlink, never a FIFO: only the file create-csr
+        // wrote (see `crate::durable::read_regular_file`).
+        let key_pem = match crate::durable::read_regular_file(
+            &pending,
+            MAX_CERTIFICATE_RESPONSE_BYTES as u64,
+        )
+        .map(Zeroizing::new)
+        .and_then(|bytes| {
+            String::from_utf8(bytes.to_vec())
+                .map(Zeroizing::new)
+                .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "not a PEM key"))
+        }) {
+            Ok(pem) => pem,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return Err(HostError::InvalidArgument(
                     "no pending key: call create-csr first".into(),
@@ -261,7 +272,8 @@ impl Host for HostState {
             with_suffix(&target.cert, NEXT),
             with_suffix(&target.key, NEXT),
         ] {
-            if !staged.is_file() {
+            // The staged files as they are, not what a symlink points to.
+            if !fs::symlink_metadata(&staged).is_ok_and(|m| m.is_file()) {
                 return Err(HostError::InvalidArgument(format!(
                     "nothing staged ({} is missing): call create-csr and submit-csr first",
                     staged.display()

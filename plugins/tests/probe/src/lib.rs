@@ -22,6 +22,9 @@
 //! - `"write": [{"path": "...", "content": "..."}]` writes files;
 //! - `"append": [{"path": "...", "content": "..."}]` appends to files (how
 //!   tests count runs);
+//! - `"symlink": [{"path": "...", "target": "..."}]` replaces `path` by a
+//!   symlink to `target` (removing what was there), as a plugin granted a
+//!   writable directory can (how tests plant links for the host to trip on);
 //! - `"read": ["path", ...]` reads files;
 //! - `"list": ["dir", ...]` lists directories;
 //! - `"capabilities": true` calls download, run-command and request-reboot
@@ -62,6 +65,7 @@ struct Doc {
     write: Vec<WriteFile>,
     append: Vec<WriteFile>,
     read: Vec<String>,
+    symlink: Vec<Symlink>,
     list: Vec<String>,
     capabilities: bool,
     recurse: bool,
@@ -93,6 +97,12 @@ struct DownloadDoc {
     url: String,
     destination: String,
     sha256: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Symlink {
+    path: String,
+    target: String,
 }
 
 #[derive(Deserialize)]
@@ -216,6 +226,14 @@ impl Operation for Probe {
         for w in &doc.write {
             let result = std::fs::write(&w.path, &w.content).map(|()| "written".to_owned());
             outcome = outcome.detail(format!("write:{}", w.path), report(result));
+        }
+        for l in &doc.symlink {
+            let _ = std::fs::remove_file(&l.path);
+            // std::os::wasi::fs::symlink_path is unstable; soft_link is the
+            // stable spelling of the same call.
+            #[allow(deprecated)]
+            let result = std::fs::soft_link(&l.target, &l.path).map(|()| "linked".to_owned());
+            outcome = outcome.detail(format!("symlink:{}", l.path), report(result));
         }
         for a in &doc.append {
             let result = append(&a.path, &a.content).map(|()| "appended".to_owned());
