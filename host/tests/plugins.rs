@@ -308,10 +308,11 @@ fn the_same_content_signed_again_is_not_a_reused_version() {
                 axum::routing::get(move || std::future::ready(bytes.clone())),
             )
         });
-    let base = format!("http://{}", serve(app));
+    let server = serve(app);
+    let base = format!("http://{server}");
     let plugins = d
         .open(
-            "install_hosts = [\"127.0.0.1\"]\ninstall_allow_http = true",
+            &format!("install_hosts = [\"{server}\"]\ninstall_allow_http = true"),
             "",
         )
         .unwrap();
