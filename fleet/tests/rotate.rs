@@ -10,6 +10,7 @@
 mod support;
 
 use jobhost_fleet::broker::{install_crypto_provider, BrokerTls};
+use jobhost_fleet::certificates::DEFAULT_VALIDITY;
 use jobhost_fleet::server::{BrokerChoice, CaFiles, Server};
 use jobhost_protocol::JobExecutionStatus;
 use serde_json::json;
@@ -33,6 +34,7 @@ async fn start(dir: &Path, pki: &TestPki, signer: Option<&TestPki>) -> Server {
     let ca = signer.map(|s| CaFiles {
         cert: s.ca(),
         key: s.ca_key_file(),
+        validity: DEFAULT_VALIDITY,
     });
     start_server_with_ca(dir, broker, ca).await
 }
