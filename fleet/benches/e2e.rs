@@ -178,6 +178,7 @@ async fn start_server(dir: &Path) -> Server {
         data_dir: dir.join("fleet"),
         broker: BrokerChoice::Embedded {
             listen: "127.0.0.1:0".parse().expect("loopback address"),
+            allow_plain_mqtt: false,
         },
         http: "127.0.0.1:0".parse().expect("loopback address"),
         public_url: None,

@@ -204,20 +204,25 @@ impl Artifacts {
         self.uploads.as_ref()
     }
 
-    /// `document` as the device `thing` gets it for job `job_id`: artifact
-    /// placeholders presigned ([`Artifacts::resolve_placeholders`]) and
-    /// upload placeholders turned into PUT URLs for that thing and job
-    /// ([`Uploads::resolve_placeholders`]), fresh at every delivery.
+    /// `document` as the device `thing` gets it for execution `execution`
+    /// of job `job_id`: artifact placeholders presigned
+    /// ([`Artifacts::resolve_placeholders`]), upload placeholders turned
+    /// into PUT URLs for that thing and job
+    /// ([`Uploads::resolve_placeholders`]) and, in a rotation document, the
+    /// CSR placeholder into a URL for that execution
+    /// (`CertificateAuthority::resolve_placeholders`), fresh at every
+    /// delivery.
     pub fn resolve_document(
         &self,
         document: &serde_json::Value,
         thing: &str,
         job_id: &str,
+        execution: u64,
         now: i64,
     ) -> serde_json::Value {
         let mut resolved = self.resolve_placeholders(document, now);
         if let Some(ca) = &self.certificates {
-            resolved = ca.resolve_placeholders(&resolved, thing, job_id, now);
+            resolved = ca.resolve_placeholders(&resolved, thing, job_id, execution, now);
         }
         match &self.uploads {
             Some(uploads) => uploads.resolve_placeholders(&resolved, thing, job_id, now),

@@ -1,16 +1,29 @@
 //! The device certificate authority: signs the CSRs devices send during a
 //! certificate rotation (the `rotate-certificate` plugin).
 //!
-//! An operator writes `${jobhost:csr-url}` into a job document; at every
-//! delivery it becomes a presigned, expiring URL bound to the thing and the
-//! job, `<base>/certificates/<thing>/<jobId>?expires=…&signature=…`
-//! (HMAC-SHA256 over `POST|thing|job|expires`). A device POSTs its CSR
-//! there (`POST /certificates/{thing}/{jobId}`, `crate::api`), and gets a
-//! certificate for the CSR's public key with CN = the thing the URL names —
-//! never what the CSR asks for — valid for [`DEFAULT_VALIDITY`], for
+//! An operator writes `${jobhost:csr-url}` into a job document whose
+//! operation is [`ROTATION_OPERATION`]; at every delivery it becomes a
+//! presigned, expiring URL bound to the thing, the job and the execution,
+//! `<base>/certificates/<thing>/<jobId>/<executionNumber>?expires=…&signature=…`
+//! (HMAC-SHA256 over `POST|thing|job|executionNumber|expires`). A device
+//! POSTs its CSR there (`crate::api`), and gets a certificate for the CSR's
+//! public key with CN = the thing the URL names — never what the CSR asks
+//! for — valid for [`DEFAULT_VALIDITY`] (`--cert-validity-days`), for
 //! client authentication only, signed by the CA given to
 //! `jobhost-fleet serve --ca-cert/--ca-key`. In mTLS mode that is normally
 //! the CA the broker trusts for client certificates (`--tls-client-ca`).
+//!
+//! A CSR URL is a credential that mints a device identity, so it is kept
+//! as narrow as the rotation needs (review M3):
+//!
+//! - it signs one certificate, only while its execution is IN_PROGRESS
+//!   (`Store::claim_csr`): a URL copied from the wire or a log after the
+//!   device used it, or after the job ended, mints nothing;
+//! - it is resolved only in documents of the rotation operation, so a job
+//!   of another operation (say `echo`, which reports its document back)
+//!   cannot reflect a live URL into statusDetails, where anyone with read
+//!   access to the API would find it. Elsewhere the placeholder is left as
+//!   written (and logged), and the device's plugin sees it unresolved.
 
 use crate::presign::Signer;
 use jobhost_protocol::topics::{is_valid_job_id, is_valid_thing_name};
@@ -24,8 +37,16 @@ use std::time::Duration;
 /// What an operator writes into a job document for the CSR endpoint.
 pub const PLACEHOLDER: &str = "${jobhost:csr-url}";
 
-/// How long an issued certificate is valid: a year, rotated well before.
-pub const DEFAULT_VALIDITY: Duration = Duration::from_secs(365 * 86_400);
+/// The job operation whose documents get CSR URLs: the first-party
+/// `rotate-certificate` plugin's.
+pub const ROTATION_OPERATION: &str = "rotate-certificate";
+
+/// How long an issued certificate is valid by default: 90 days. Nothing
+/// revokes a certificate at the broker, so validity is the bound on how
+/// long a leaked one works; a device offline for longer than this cannot
+/// reconnect with it (its next rotation must come before), which is why it
+/// is not shorter. `jobhost-fleet serve --cert-validity-days` changes it.
+pub const DEFAULT_VALIDITY: Duration = Duration::from_secs(90 * 86_400);
 
 /// Largest CSR accepted (PEM): a P-256 or RSA-4096 CSR is 0.5–2 KiB.
 pub const MAX_CSR_BYTES: usize = 16 << 10;
@@ -66,6 +87,19 @@ pub enum CsrError {
     /// Signing failed.
     #[error("cannot sign the certificate: {0}")]
     Signing(String),
+}
+
+/// A certificate signing request whose self-signature verified: what
+/// [`CertificateAuthority::issue`] signs.
+pub struct Csr(CertificateSigningRequestParams);
+
+impl Csr {
+    /// Parses a PEM PKCS#10 request and checks its signature.
+    pub fn parse(pem: &str) -> Result<Self, CsrError> {
+        CertificateSigningRequestParams::from_pem(pem)
+            .map(Self)
+            .map_err(|e| CsrError::Malformed(e.to_string()))
+    }
 }
 
 /// The CA, its URL signer, and what its certificates look like.
@@ -129,52 +163,75 @@ impl CertificateAuthority {
         self
     }
 
-    /// The unsigned URL for (thing, job).
-    pub fn url_of(&self, thing: &str, job_id: &str) -> String {
-        format!("{}/certificates/{thing}/{job_id}", self.base)
+    /// How long the certificates it issues are valid.
+    pub fn validity(&self) -> Duration {
+        self.validity
     }
 
-    /// A URL that lets `thing` have one CSR signed for `job_id` until
-    /// `now` + the TTL; None for an invalid thing or job.
-    pub fn presign(&self, thing: &str, job_id: &str, now: i64) -> Option<String> {
+    /// The unsigned URL for execution `execution` of (thing, job).
+    pub fn url_of(&self, thing: &str, job_id: &str, execution: u64) -> String {
+        format!("{}/certificates/{thing}/{job_id}/{execution}", self.base)
+    }
+
+    /// A URL that lets `thing` have one CSR signed during execution
+    /// `execution` of `job_id`, until `now` + the TTL; None for an invalid
+    /// thing or job.
+    pub fn presign(&self, thing: &str, job_id: &str, execution: u64, now: i64) -> Option<String> {
         if !is_valid_thing_name(thing) || !is_valid_job_id(job_id) {
             return None;
         }
-        let url = self.url_of(thing, job_id);
-        self.signer.sign_url(&url, &parts(thing, job_id), now)
+        let url = self.url_of(thing, job_id, execution);
+        let execution = execution.to_string();
+        self.signer
+            .sign_url(&url, &parts(thing, job_id, &execution), now)
     }
 
-    /// Whether `signature` is ours for (thing, job) until `expires` and
-    /// `now` is not past it. Constant-time comparison.
+    /// Whether `signature` is ours for execution `execution` of (thing,
+    /// job) until `expires` and `now` is not past it. Constant-time
+    /// comparison. Whether the URL was used already is the store's to say
+    /// (`Store::claim_csr`).
     pub fn verify(
         &self,
         thing: &str,
         job_id: &str,
+        execution: u64,
         expires: i64,
         signature: &str,
         now: i64,
     ) -> bool {
+        let execution = execution.to_string();
         is_valid_thing_name(thing)
             && is_valid_job_id(job_id)
             && self
                 .signer
-                .verify(&parts(thing, job_id), expires, signature, now)
+                .verify(&parts(thing, job_id, &execution), expires, signature, now)
     }
 
     /// `document` with every [`PLACEHOLDER`], in any string at any depth,
-    /// replaced by a fresh URL for `thing` and `job_id`.
+    /// replaced by a fresh URL for execution `execution` of `thing` and
+    /// `job_id`, if the document's operation is [`ROTATION_OPERATION`].
+    /// Any other document is returned as it is, placeholder included (see
+    /// the module documentation for why), with a warning in the log.
     pub fn resolve_placeholders(
         &self,
         document: &serde_json::Value,
         thing: &str,
         job_id: &str,
+        execution: u64,
         now: i64,
     ) -> serde_json::Value {
-        crate::placeholders::map_strings(document, &|s| {
+        let operation = document.get("operation").and_then(|o| o.as_str());
+        let rotation = operation == Some(ROTATION_OPERATION);
+        let refused = std::cell::Cell::new(false);
+        let resolved = crate::placeholders::map_strings(document, &|s| {
             if !s.contains(PLACEHOLDER) {
                 return s.to_owned();
             }
-            match self.presign(thing, job_id, now) {
+            if !rotation {
+                refused.set(true);
+                return s.to_owned();
+            }
+            match self.presign(thing, job_id, execution, now) {
                 Some(url) => s.replace(PLACEHOLDER, &url),
                 None => {
                     tracing::warn!(
@@ -185,16 +242,24 @@ impl CertificateAuthority {
                     s.to_owned()
                 }
             }
-        })
+        });
+        if refused.get() {
+            tracing::warn!(
+                thing,
+                job_id,
+                operation,
+                "leaving a CSR-URL placeholder unresolved: only {ROTATION_OPERATION} documents get one"
+            );
+        }
+        resolved
     }
 
-    /// Verifies `csr` (PEM) and issues a client certificate for its public
-    /// key, with subject CN = `thing` whatever the CSR asked for, valid from
-    /// a few minutes before `now` (clock skew) for the configured validity.
-    /// Returns the certificate PEM.
-    pub fn issue(&self, thing: &str, csr: &str, now: i64) -> Result<String, CsrError> {
-        let request = CertificateSigningRequestParams::from_pem(csr)
-            .map_err(|e| CsrError::Malformed(e.to_string()))?;
+    /// Issues a client certificate for `csr`'s public key, with subject
+    /// CN = `thing` whatever the CSR asked for, valid from a few minutes
+    /// before `now` (clock skew) for the configured validity. Returns the
+    /// certificate PEM.
+    pub fn issue(&self, thing: &str, csr: Csr, now: i64) -> Result<String, CsrError> {
+        let request = csr.0;
         let mut params = request.params;
         params.distinguished_name = DistinguishedName::new();
         params.distinguished_name.push(DnType::CommonName, thing);
@@ -227,12 +292,14 @@ impl CertificateAuthority {
     }
 }
 
-/// What a CSR URL's signature allows: a `POST` for (thing, job). The
-/// method in front keeps it from ever matching an upload signature; the
-/// signed message is `POST|thing|job|expires` (`crate::presign`), which
-/// URLs already handed out depend on.
-fn parts<'a>(thing: &'a str, job_id: &'a str) -> [&'a str; 3] {
-    ["POST", thing, job_id]
+/// What a CSR URL's signature allows: a `POST` for one execution of
+/// (thing, job). The method in front keeps it from ever matching an upload
+/// signature (`PUT|thing|job|name`, where a name can be all digits too: the
+/// method differs); the signed message is `POST|thing|job|execution|expires`
+/// (`crate::presign`). URLs signed before the execution was part of it
+/// (`POST|thing|job|expires`) no longer verify: they were multi-use.
+fn parts<'a>(thing: &'a str, job_id: &'a str, execution: &'a str) -> [&'a str; 4] {
+    ["POST", thing, job_id, execution]
 }
 
 #[cfg(test)]

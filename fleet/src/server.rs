@@ -16,6 +16,9 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
+/// The job database, in the data directory.
+pub const DATABASE_FILE: &str = "jobs.sqlite";
+
 /// The service's MQTT identity (client id and username).
 pub const SERVICE_IDENTITY: &str = "jobhost-fleet";
 
@@ -35,10 +38,14 @@ const SERVICE_LISTEN: SocketAddr =
 #[derive(Debug, Clone)]
 pub enum BrokerChoice {
     /// Start rmqtt in-process on this address (port 0: any free port),
-    /// plain TCP; a device is identified by its MQTT client id.
+    /// plain TCP; a device is identified by its MQTT client id, which
+    /// nothing proves, so a non-loopback address is refused unless
+    /// `allow_plain_mqtt` ([`BrokerConfig::allow_plain_mqtt`]).
     Embedded {
         /// Listen address.
         listen: SocketAddr,
+        /// Accept a non-loopback `listen` (with a warning in the log).
+        allow_plain_mqtt: bool,
     },
     /// Start rmqtt in-process with TLS on this address, requiring a client
     /// certificate signed by `tls.client_ca` (mTLS); a device is identified
@@ -74,7 +81,8 @@ pub struct ServerConfig {
     pub public_url: Option<String>,
     /// Lifetime of presigned URLs.
     pub url_ttl: Duration,
-    /// Bearer token for the management API.
+    /// Bearer token for the management API. Required when `http` is not a
+    /// loopback address ([`ServerError::NoToken`]).
     pub token: Option<String>,
 }
 
@@ -86,6 +94,9 @@ pub struct CaFiles {
     pub cert: PathBuf,
     /// Its private key (PEM).
     pub key: PathBuf,
+    /// How long the certificates it issues are valid
+    /// ([`crate::certificates::DEFAULT_VALIDITY`] unless told otherwise).
+    pub validity: Duration,
 }
 
 /// A running service.
@@ -117,6 +128,21 @@ pub enum ServerError {
     /// Broker start.
     #[error(transparent)]
     Broker(#[from] crate::broker::BrokerError),
+    /// The management API would be reachable from the network without a
+    /// token: anyone there could create jobs for every device.
+    #[error(
+        "refusing to serve the HTTP API on {addr} without a token: it is not a loopback address, \
+         so anyone who can reach it could create jobs for every device and replace artifacts; \
+         set --token (or JOBHOST_FLEET_TOKEN) to a long random secret, or listen on 127.0.0.1 \
+         behind a reverse proxy that authenticates"
+    )]
+    NoToken {
+        /// The `--http` address.
+        addr: SocketAddr,
+    },
+    /// An empty token would let `Authorization: Bearer ` in.
+    #[error("the management token is empty")]
+    EmptyToken,
     /// HTTP bind.
     #[error("cannot listen on {addr}: {source}")]
     Http {
@@ -183,14 +209,9 @@ impl Server {
         now: Clock,
         ready_timeout: Duration,
     ) -> Result<Self, ServerError> {
+        check_exposure(&config)?;
         crate::broker::install_crypto_provider();
-        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
-            ServerError::Storage(format!("cannot create {}: {e}", config.data_dir.display()))
-        })?;
-        let db = config.data_dir.join("jobs.sqlite");
-        let store = Store::open(&db)
-            .map_err(|e| ServerError::Storage(format!("cannot open {}: {e}", db.display())))?;
-        let store = Arc::new(Mutex::new(store));
+        let store = Arc::new(Mutex::new(open_store(&config.data_dir)?));
 
         let listener = tokio::net::TcpListener::bind(config.http)
             .await
@@ -224,15 +245,19 @@ impl Server {
                 &public_url,
                 config.url_ttl,
             )
-            .map_err(|e| ServerError::Storage(format!("the device CA: {e}")))?;
+            .map_err(|e| ServerError::Storage(format!("the device CA: {e}")))?
+            .with_validity(ca.validity);
             artifacts = artifacts.with_certificates(Arc::new(authority));
         }
         let artifacts = Arc::new(artifacts);
 
         let (broker, options) = match &config.broker {
-            BrokerChoice::Embedded { listen } => embedded(*listen, None).await?,
+            BrokerChoice::Embedded {
+                listen,
+                allow_plain_mqtt,
+            } => embedded(*listen, None, *allow_plain_mqtt).await?,
             BrokerChoice::EmbeddedTls { listen, tls } => {
-                embedded(*listen, Some(tls.clone())).await?
+                embedded(*listen, Some(tls.clone()), false).await?
             }
             BrokerChoice::External {
                 host,
@@ -257,7 +282,7 @@ impl Server {
             }
             (
                 None,
-                BrokerChoice::Embedded { listen } | BrokerChoice::EmbeddedTls { listen, .. },
+                BrokerChoice::Embedded { listen, .. } | BrokerChoice::EmbeddedTls { listen, .. },
             ) => *listen,
         };
 
@@ -366,12 +391,14 @@ impl Server {
 async fn embedded(
     listen: SocketAddr,
     tls: Option<BrokerTls>,
+    allow_plain_mqtt: bool,
 ) -> Result<(Option<Broker>, MqttOptions), ServerError> {
     let password = random_secret()?;
     let broker = Broker::start(BrokerConfig {
         listen,
         tls,
         service_listen: Some(SERVICE_LISTEN),
+        allow_plain_mqtt,
         ..BrokerConfig::new(SERVICE_IDENTITY, password.clone())
     })
     .await?;
@@ -380,6 +407,29 @@ async fn embedded(
     let mut options = service_options(&addr.ip().to_string(), addr.port());
     options.set_credentials(SERVICE_IDENTITY, password);
     Ok((Some(broker), options))
+}
+
+/// Refuses, before anything is started, a management API that the network
+/// could reach without a token (review M1): devices need the HTTP port for
+/// artifacts, uploads and CSRs, so a real deployment binds it off
+/// loopback, and must then protect the management routes. The presigned
+/// routes need no token either way: their signature is the credential.
+fn check_exposure(config: &ServerConfig) -> Result<(), ServerError> {
+    match &config.token {
+        Some(token) if token.trim().is_empty() => Err(ServerError::EmptyToken),
+        None if !config.http.ip().is_loopback() => Err(ServerError::NoToken { addr: config.http }),
+        _ => Ok(()),
+    }
+}
+
+/// Creates the data directory owner-only (it holds the job database,
+/// signing keys and devices' uploads) and opens the store in it; the
+/// database file is created owner-only too ([`Store::open`]).
+pub(crate) fn open_store(data_dir: &std::path::Path) -> Result<Store, ServerError> {
+    crate::artifacts::create_private_dir(data_dir)
+        .map_err(|e| ServerError::Storage(format!("cannot create {}: {e}", data_dir.display())))?;
+    let db = data_dir.join(DATABASE_FILE);
+    Store::open(&db).map_err(|e| ServerError::Storage(format!("cannot open {}: {e}", db.display())))
 }
 
 /// Waits until the service's subscription is acknowledged, the broker
@@ -443,3 +493,7 @@ fn random_secret() -> Result<String, ServerError> {
     })?;
     Ok(hex::encode(bytes))
 }
+
+#[cfg(test)]
+#[path = "server_tests.rs"]
+mod tests;

@@ -125,6 +125,7 @@ async fn the_aws_iot_device_sdk_for_python_runs_jobs_unchanged() {
             data_dir: dir.path().join("fleet"),
             broker: BrokerChoice::Embedded {
                 listen: "127.0.0.1:0".parse().unwrap(),
+                allow_plain_mqtt: false,
             },
             http: "127.0.0.1:0".parse().unwrap(),
             public_url: None,

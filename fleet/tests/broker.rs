@@ -1,7 +1,7 @@
 //! The embedded broker (`jobhost_fleet::broker`) and Debian's mosquitto,
 //! exercised by real rumqttc clients over loopback: the per-thing isolation
-//! that DESIGN.md relies on, the service's credentials, packet size, mTLS
-//! identities and shutdown.
+//! (README.md, "The jobs service", **Broker**), the service's credentials,
+//! packet size, mTLS identities, plain TCP kept on loopback, and shutdown.
 #![allow(clippy::unwrap_used)]
 
 mod support;
@@ -370,6 +370,43 @@ async fn bad_configurations_are_reported() {
         err.to_string().contains("/nonexistent/jobhost-test.pem"),
         "{err}"
     );
+}
+
+/// Review M2: on plain TCP a device is whatever client id it claims, so a
+/// plain listener off loopback would let anyone who reaches it connect as
+/// any thing. It is refused unless explicitly allowed.
+#[tokio::test]
+async fn plain_mqtt_off_loopback_is_refused_unless_allowed() {
+    let anywhere: SocketAddr = "0.0.0.0:0".parse().unwrap();
+    let err = Broker::start(BrokerConfig {
+        listen: anywhere,
+        ..config()
+    })
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(err, BrokerError::PlainNotLoopback(a) if a == anywhere),
+        "{err}"
+    );
+    let message = err.to_string();
+    assert!(
+        message.contains("--allow-plain-mqtt") && message.contains("client id"),
+        "{message}"
+    );
+
+    let allowed = Broker::start(BrokerConfig {
+        listen: anywhere,
+        allow_plain_mqtt: true,
+        ..config()
+    })
+    .await
+    .unwrap();
+    let port = allowed.local_addr().port();
+    let device = TestClient::connect(options("t1", SocketAddr::from(([127, 0, 0, 1], port))))
+        .await
+        .unwrap();
+    drop(device);
+    allowed.shutdown();
 }
 
 /// The same isolation on mosquitto 2.0 with the ACL file from

@@ -151,6 +151,7 @@ impl Fleet {
 pub fn embedded() -> BrokerChoice {
     BrokerChoice::Embedded {
         listen: "127.0.0.1:0".parse().unwrap(),
+        allow_plain_mqtt: false,
     }
 }
 

@@ -390,7 +390,14 @@ async fn the_terminal_status_survives_a_broker_and_service_restart_mid_job() {
     // after it). Which of the agent's own mechanisms delivers it (the
     // journal, the resend on reconnect, the 10 s resend) is pinned one by
     // one in host/tests/agent.rs; this is the outcome with the real parts.
-    let server = start_server(dir.path(), BrokerChoice::Embedded { listen: mqtt }).await;
+    let server = start_server(
+        dir.path(),
+        BrokerChoice::Embedded {
+            listen: mqtt,
+            allow_plain_mqtt: false,
+        },
+    )
+    .await;
     let e = wait_terminal(&server, "outage").await;
     assert_eq!(e.status, JobExecutionStatus::Failed, "{e:?}");
     assert_eq!(detail(&e, "reason"), Some("timed out after 3 s"));

@@ -10,6 +10,7 @@
 mod support;
 
 use jobhost_fleet::broker::{install_crypto_provider, BrokerTls};
+use jobhost_fleet::certificates::DEFAULT_VALIDITY;
 use jobhost_fleet::server::{BrokerChoice, CaFiles, Server};
 use jobhost_protocol::{JobExecution, JobExecutionStatus};
 use serde_json::json;
@@ -34,6 +35,7 @@ async fn start(dir: &Path, pki: &TestPki, signer: Option<&TestPki>) -> Server {
     let ca = signer.map(|s| CaFiles {
         cert: s.ca(),
         key: s.ca_key_file(),
+        validity: DEFAULT_VALIDITY,
     });
     start_server_with_ca(dir, broker, ca).await
 }
@@ -192,6 +194,19 @@ async fn the_device_rotates_to_a_certificate_from_the_brokers_ca_and_keeps_worki
     let e = wait_terminal(&server, "t1", "after-rotation").await;
     assert_eq!(e.status, JobExecutionStatus::Succeeded, "{e:?}");
     assert_eq!(detail(&e, "message"), Some("still here"));
+
+    // Review M3, reflection: echo reports its document back, so a CSR URL
+    // in it would be readable by whoever reads executions. Only rotation
+    // documents get one; here the placeholder comes back as written.
+    create(
+        &server,
+        "t1",
+        "reflect",
+        json!({"operation": "echo", "u": "${jobhost:csr-url}"}),
+    );
+    let e = wait_terminal(&server, "t1", "reflect").await;
+    assert_eq!(e.status, JobExecutionStatus::Succeeded, "{e:?}");
+    assert_eq!(detail(&e, "u"), Some("${jobhost:csr-url}"), "{e:?}");
     agent.stop().await;
     server.stop().await;
 }
@@ -250,7 +265,7 @@ async fn the_csr_endpoint_refuses_forged_expired_and_malformed_requests() {
     let base = format!("http://{}", server.http_addr);
 
     let valid = ca
-        .presign("t1", "job-1", now)
+        .presign("t1", "job-1", 1, now)
         .unwrap()
         .replace("http://", "")
         .split_once('/')
@@ -260,9 +275,9 @@ async fn the_csr_endpoint_refuses_forged_expired_and_malformed_requests() {
     assert_eq!(status(post(valid.clone(), "not a csr").await.unwrap()), 400);
     let other_thing = valid.replace("/t1/", "/t2/");
     assert_eq!(status(post(other_thing, "x").await.unwrap()), 403);
-    let unsigned = format!("{base}/certificates/t1/job-1");
+    let unsigned = format!("{base}/certificates/t1/job-1/1");
     assert_eq!(status(post(unsigned, "x").await.unwrap()), 403);
-    let expired_url = ca.presign("t1", "job-1", now - 10_000).unwrap();
+    let expired_url = ca.presign("t1", "job-1", 1, now - 10_000).unwrap();
     let expired = format!(
         "{base}/{}",
         expired_url
@@ -283,7 +298,7 @@ async fn the_csr_endpoint_refuses_forged_expired_and_malformed_requests() {
     let server = start(dir.path(), &pki, None).await;
     let response = http
         .post(format!(
-            "http://{}/certificates/t1/job-1?expires=1&signature=00",
+            "http://{}/certificates/t1/job-1/1?expires=1&signature=00",
             server.http_addr
         ))
         .body("x")

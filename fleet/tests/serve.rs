@@ -1,7 +1,9 @@
 //! `jobhost-fleet serve` as a process: with `--tls-cert`, `--tls-key` and
 //! `--tls-client-ca` its embedded broker requires client certificates and
 //! answers a device with one at once (the service is subscribed before the
-//! address is printed); the flags are checked together and documented.
+//! address is printed); the flags are checked together and documented; and
+//! the service refuses to expose what the network must not reach without a
+//! credential (`Server::start` and `serve` alike).
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
 mod support;
@@ -10,7 +12,8 @@ use std::net::SocketAddr;
 use std::process::Stdio;
 use std::time::Duration;
 
-use jobhost_fleet::broker::install_crypto_provider;
+use jobhost_fleet::broker::{install_crypto_provider, BrokerError};
+use jobhost_fleet::server::{BrokerChoice, Server, ServerConfig, ServerError};
 use rumqttc::{QoS, SubscribeReasonCode};
 use rustls::AlertDescription;
 use serde_json::Value;
@@ -30,13 +33,18 @@ const PATIENCE: Duration = Duration::from_secs(60);
 /// process must not miss it, and it stays 4 s clear of the resend.
 const PROMPT: Duration = Duration::from_secs(6);
 
+/// `serve` with its data in `dir`, HTTP on a free loopback port unless
+/// `args` say `--http`.
 fn serve(dir: &std::path::Path, args: &[&str]) -> Command {
     let mut command = Command::new(BIN);
     command
         .arg("serve")
         .arg("--data-dir")
-        .arg(dir.join("fleet-data"))
-        .args(["--http", "127.0.0.1:0"])
+        .arg(dir.join("fleet-data"));
+    if !args.contains(&"--http") {
+        command.args(["--http", "127.0.0.1:0"]);
+    }
+    command
         .args(args)
         .env_clear()
         .env("JOBHOST_FLEET_LOG", "warn")
@@ -198,7 +206,111 @@ async fn help_documents_the_tls_flags() {
         "--tls-key",
         "--tls-client-ca",
         "loopback-only",
+        "--allow-plain-mqtt",
+        "--cert-validity-days",
+        "--max-concurrent-uploads",
+        "reverse proxy",
     ] {
         assert!(help.contains(flag), "{flag} missing from:\n{help}");
     }
+}
+
+fn config(dir: &std::path::Path, http: &str, token: Option<&str>) -> ServerConfig {
+    ServerConfig {
+        data_dir: dir.join("fleet-data"),
+        broker: support::service::embedded(),
+        http: http.parse().unwrap(),
+        public_url: None,
+        url_ttl: Duration::from_secs(600),
+        token: token.map(str::to_owned),
+    }
+}
+
+/// Review M1: the management API on an address the network reaches needs
+/// the token; devices still fetch artifacts through presigned URLs
+/// without it.
+#[tokio::test]
+async fn an_api_off_loopback_needs_a_token_but_presigned_urls_do_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = support::service::clock();
+    let err = Server::start(config(dir.path(), "0.0.0.0:0", None), clock.clone())
+        .await
+        .err()
+        .expect("refused");
+    assert!(matches!(err, ServerError::NoToken { .. }), "{err}");
+    assert!(err.to_string().contains("--token"), "{err}");
+    let err = Server::start(config(dir.path(), "0.0.0.0:0", Some(" ")), clock.clone())
+        .await
+        .err()
+        .expect("refused");
+    assert!(matches!(err, ServerError::EmptyToken), "{err}");
+
+    let server = Server::start(
+        config(dir.path(), "0.0.0.0:0", Some("t0ken")),
+        clock.clone(),
+    )
+    .await
+    .unwrap();
+    let base = format!("http://127.0.0.1:{}", server.http_addr.port());
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let job = serde_json::json!({"targets": ["t1"], "document": {"operation": "echo"}});
+    let put = |token: Option<&str>| {
+        let request = http.put(format!("{base}/jobs/j1")).json(&job);
+        match token {
+            Some(t) => request.bearer_auth(t),
+            None => request,
+        }
+        .send()
+    };
+    assert_eq!(put(None).await.unwrap().status().as_u16(), 401);
+    assert_eq!(put(Some("t0ken")).await.unwrap().status().as_u16(), 200);
+
+    server.artifacts.put("fw.bin", b"firmware").unwrap();
+    let unsigned = server.artifacts.url_of("fw.bin");
+    let signed = server.artifacts.presign(&unsigned, clock()).unwrap();
+    let path = signed.split_once("/artifacts/").unwrap().1;
+    let download = http
+        .get(format!("{base}/artifacts/{path}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(download.status().as_u16(), 200, "no token needed");
+    assert_eq!(download.bytes().await.unwrap().as_ref(), b"firmware");
+    server.stop().await;
+}
+
+/// Review M2 through the service: plain MQTT off loopback is refused
+/// unless allowed.
+#[tokio::test]
+async fn plain_mqtt_off_loopback_needs_allow_plain_mqtt() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = BrokerChoice::Embedded {
+        listen: "0.0.0.0:0".parse().unwrap(),
+        allow_plain_mqtt: false,
+    };
+    let err = Server::start(
+        ServerConfig {
+            broker,
+            ..config(dir.path(), "127.0.0.1:0", None)
+        },
+        support::service::clock(),
+    )
+    .await
+    .err()
+    .expect("refused");
+    assert!(
+        matches!(err, ServerError::Broker(BrokerError::PlainNotLoopback(_))),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn serve_refuses_an_open_api_and_plain_mqtt_off_loopback() {
+    let err = fails(&["--http", "0.0.0.0:0"]).await;
+    assert!(
+        err.contains("without a token") && err.contains("--token"),
+        "{err}"
+    );
+    let err = fails(&["--mqtt", "0.0.0.0:0"]).await;
+    assert!(err.contains("--allow-plain-mqtt"), "{err}");
 }

@@ -24,9 +24,14 @@ pub(super) async fn upload(
 ) -> Result<Json<ArtifactInfo>, ApiError> {
     artifacts::check_name(&name).map_err(|e| ApiError::InvalidRequest(e.to_string()))?;
     let store = std::sync::Arc::clone(&state.artifacts);
-    let info = super::body::store(request, state.max_artifact_bytes, "artifact", move || {
-        store.create(&name)
-    })
+    let info = super::body::store(
+        request,
+        state.max_artifact_bytes,
+        "artifact",
+        move || store.create(&name),
+        // An operator may replace an artifact any number of times.
+        || Ok(()),
+    )
     .await?;
     tracing::info!(name = %info.name, size = info.size, "artifact stored");
     Ok(Json(info))

@@ -28,12 +28,16 @@ enum Piece {
 /// Stores `request`'s body through the writer `create` opens, refusing
 /// (413) a body over `limit` bytes, by its Content-Length before anything
 /// is written or by counting as it streams. `what` names the file in
-/// messages ("artifact", "upload"). Returns the writer's completed receipt.
+/// messages ("artifact", "upload"). `claim` runs once the whole body is on
+/// disk, just before the file becomes visible; its error is the answer and
+/// the file is discarded (an upload URL that another PUT used meanwhile).
+/// Returns the writer's completed receipt.
 pub(super) async fn store<R, E>(
     request: Request,
     limit: u64,
     what: &'static str,
     create: impl FnOnce() -> Result<StagedWriter<R>, E> + Send + 'static,
+    claim: impl FnOnce() -> Result<(), ApiError> + Send + 'static,
 ) -> Result<R, ApiError>
 where
     R: Receipt + Send + 'static,
@@ -50,12 +54,16 @@ where
     }
 
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Piece>(PIPE_DEPTH);
-    let writer = tokio::task::spawn_blocking(move || -> Result<Option<R>, E> {
-        let mut w = create()?;
+    let failed = move |e: E| ApiError::Internal(format!("cannot store the {what}: {e}"));
+    let writer = tokio::task::spawn_blocking(move || -> Result<Option<R>, ApiError> {
+        let mut w = create().map_err(failed)?;
         while let Some(piece) = rx.blocking_recv() {
             match piece {
-                Piece::Data(bytes) => w.write(&bytes)?,
-                Piece::Commit => return Ok(Some(w.finish()?)),
+                Piece::Data(bytes) => w.write(&bytes).map_err(|e| failed(e.into()))?,
+                Piece::Commit => {
+                    claim()?;
+                    return Ok(Some(w.finish().map_err(|e| failed(e.into()))?));
+                }
             }
         }
         // The request side gave up: dropping `w` removes the partial file.
@@ -94,11 +102,7 @@ where
         .await
         .map_err(|e| ApiError::Internal(format!("the {what} writer failed: {e}")))?;
     outcome?;
-    match written {
-        Ok(Some(receipt)) => Ok(receipt),
-        Ok(None) => Err(ApiError::Internal(format!(
-            "the {what} writer stopped before the upload ended"
-        ))),
-        Err(e) => Err(ApiError::Internal(format!("cannot store the {what}: {e}"))),
-    }
+    written?.ok_or_else(|| {
+        ApiError::Internal(format!("the {what} writer stopped before the upload ended"))
+    })
 }

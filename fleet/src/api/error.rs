@@ -41,7 +41,15 @@ pub enum ApiError {
     /// 500 InternalFailureException.
     #[error("{0}")]
     Internal(String),
+    /// 503 ServiceUnavailableException: a bounded resource (upload slots)
+    /// is in use; `Retry-After` says when to try again.
+    #[error("{0}")]
+    Busy(String),
 }
+
+/// The `Retry-After` a [`ApiError::Busy`] answer carries, in seconds:
+/// about how long a small upload takes to finish and free its slot.
+const BUSY_RETRY_AFTER_SECS: &str = "5";
 
 impl ApiError {
     /// The HTTP status and AWS exception name.
@@ -60,6 +68,10 @@ impl ApiError {
             Self::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "InternalFailureException",
+            ),
+            Self::Busy(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ServiceUnavailableException",
             ),
         }
     }
@@ -82,15 +94,24 @@ impl From<StoreError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, name) = self.kind();
-        if status.is_server_error() {
+        if matches!(self, Self::Internal(_)) {
             tracing::error!(error = %self, "request failed");
         }
         let body = serde_json::json!({ "message": self.to_string() });
         let mut response = (status, Json(body)).into_response();
         let headers = response.headers_mut();
         headers.insert(ERROR_TYPE_HEADER, HeaderValue::from_static(name));
-        if matches!(self, Self::Unauthorized) {
-            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        match &self {
+            Self::Unauthorized => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            Self::Busy(_) => {
+                headers.insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from_static(BUSY_RETRY_AFTER_SECS),
+                );
+            }
+            _ => {}
         }
         response
     }

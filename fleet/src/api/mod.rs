@@ -189,7 +189,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/artifacts/{name}", get(artifacts::download))
         .route("/uploads/{thing}/{job_id}/{name}", put(uploads::put))
         .route(
-            "/certificates/{thing}/{job_id}",
+            "/certificates/{thing}/{job_id}/{execution}",
             axum::routing::post(certificates::sign),
         )
         .route("/healthz", get(|| async { "ok\n" }));

@@ -3,12 +3,15 @@
 //! - `PUT /uploads/{thing}/{jobId}/{name}?expires=&signature=` (public: the
 //!   signature is the credential): a device stores a file, streamed to disk
 //!   up to the size cap (413 past it); anything but a valid, unexpired
-//!   signature for exactly that thing, job and name is 403.
+//!   signature for exactly that thing, job and name is 403; a URL that
+//!   already stored its file is 409; past the concurrent-upload limit 503
+//!   with `Retry-After`.
 //! - `GET /uploads?thingName=&jobId=` (management): what was uploaded.
 //! - `GET /uploads/{thing}/{jobId}/{name}` (management): the bytes.
 
 use super::extract::{Path, Query};
 use super::{ApiError, ApiState};
+use crate::store::StoreError;
 use crate::uploads::{check_target, UploadError, UploadInfo, Uploads};
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -18,7 +21,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 use tower::ServiceExt;
 use tower_http::services::ServeFile;
 
@@ -46,10 +49,42 @@ pub(super) async fn put(
             "the URL's signature is not valid for this thing, job and name".into(),
         ));
     }
+    // Cheap refusal of a used URL before any byte is staged; the claim at
+    // the end decides between PUTs that race on one URL.
+    let (t, j, n) = (thing.clone(), job_id.clone(), name.clone());
+    if state
+        .with_store(move |s| s.upload_claimed(&t, &j, &n, expires))
+        .await?
+    {
+        return Err(ApiError::from(StoreError::Conflict(format!(
+            "this URL has already been used: {thing} uploaded {name} for job {job_id} with it; \
+             an upload URL accepts one PUT"
+        ))));
+    }
+    let Some(_slot) = uploads.try_slot() else {
+        return Err(ApiError::Busy(format!(
+            "{} uploads are being stored already; try again shortly",
+            uploads.max_concurrent()
+        )));
+    };
     let limit = uploads.max_bytes();
-    let info = super::body::store(request, limit, "upload", move || {
-        uploads.create(&thing, &job_id, &name)
-    })
+    let store = Arc::clone(&state.store);
+    let (t, j, n) = (thing.clone(), job_id.clone(), name.clone());
+    let claim = move || {
+        store
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .claim_upload(&t, &j, &n, expires, now)
+            .map_err(ApiError::from)
+    };
+    let writer = Arc::clone(&uploads);
+    let info = super::body::store(
+        request,
+        limit,
+        "upload",
+        move || writer.create(&thing, &job_id, &name),
+        claim,
+    )
     .await?;
     tracing::info!(thing = %info.thing_name, job_id = %info.job_id, name = %info.name,
         size = info.size, "upload stored");

@@ -107,8 +107,13 @@ async fn a_signed_put_is_stored_listed_and_served() {
     assert_eq!(info["sha256"], hex::encode(Sha256::digest(b"bundle")));
     assert_eq!(info["thingName"], "dev-1");
 
-    // A retried job uploads again: the new body replaces the old.
-    let (status, _) = send(&f.app, Method::PUT, &local(&url), Body::from("bundle v2")).await;
+    // A retried job uploads again, through a later delivery's URL: the new
+    // body replaces the old.
+    let later = f
+        .uploads
+        .presign("dev-1", "diag-7", "bundle.tar.gz", T0 + 1)
+        .unwrap();
+    let (status, _) = send(&f.app, Method::PUT, &local(&later), Body::from("bundle v2")).await;
     assert_eq!(status, StatusCode::CREATED);
 
     let (status, body) = send(
@@ -272,4 +277,72 @@ async fn bad_filters_are_invalid_requests() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let (status, _) = send(&f.app, Method::GET, "/uploads?jobId=..", Body::empty()).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+/// Review L8: "accepts one PUT" (README) is true: a URL that stored its
+/// file refuses the next PUT, which changes nothing.
+#[tokio::test]
+async fn an_upload_url_stores_one_file() {
+    let f = fixture(None);
+    let url = local(&f.uploads.presign("dev-1", "diag-7", "b", T0).unwrap());
+    let (status, _) = send(&f.app, Method::PUT, &url, Body::from("first")).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, body) = send(&f.app, Method::PUT, &url, Body::from("second")).await;
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+    assert!(
+        message(&body).contains("already been used"),
+        "{}",
+        message(&body)
+    );
+    let stored = std::fs::read(f.uploads.path_of("dev-1", "diag-7", "b").unwrap()).unwrap();
+    assert_eq!(stored, b"first");
+}
+
+/// A body that the test feeds chunk by chunk, and the sender that feeds
+/// it. The channel holds one chunk, so a second `send` returns only once
+/// the server has read the first: proof that the upload is under way.
+fn fed_body() -> (tokio::sync::mpsc::Sender<axum::body::Bytes>, Body) {
+    let (tx, rx) = tokio::sync::mpsc::channel::<axum::body::Bytes>(1);
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|chunk| (Ok::<_, std::io::Error>(chunk), rx))
+    });
+    (tx, Body::from_stream(stream))
+}
+
+/// Review L8: at most `max_concurrent` uploads stage at once; the next is
+/// told to come back (503, Retry-After) and nothing of it is kept.
+#[tokio::test]
+async fn uploads_past_the_concurrency_limit_are_told_to_retry() {
+    let f = fixture(None);
+    f.uploads.set_max_concurrent(1);
+    let first = local(&f.uploads.presign("dev-1", "diag-7", "a", T0).unwrap());
+    let second = local(&f.uploads.presign("dev-2", "diag-7", "b", T0).unwrap());
+
+    let (feed, body) = fed_body();
+    let app = f.app.clone();
+    let running = tokio::spawn(async move { send(&app, Method::PUT, &first, body).await });
+    feed.send("part 1, ".into()).await.unwrap();
+    feed.send("part 2".into()).await.unwrap();
+
+    let request = axum::http::Request::builder()
+        .method(Method::PUT)
+        .uri(&second)
+        .body(Body::from("x"))
+        .unwrap();
+    let response = f.app.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(response.headers()["retry-after"], "5");
+
+    drop(feed);
+    let (status, _) = running.await.unwrap();
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _) = send(&f.app, Method::PUT, &second, Body::from("x")).await;
+    assert_eq!(status, StatusCode::CREATED, "the slot is free again");
 }

@@ -39,6 +39,14 @@ pub struct BrokerConfig {
     /// (even one holding a CA-signed certificate with the service's name) can
     /// never obtain the service's privileges over the public listener.
     pub service_listen: Option<SocketAddr>,
+    /// Lets a plain-TCP `listen` (no `tls`) be something other than a
+    /// loopback address. Off by default because on plain TCP a device's
+    /// identity is the client id it claims, with nothing to prove it:
+    /// whoever reaches the port can connect as any thing, take its session
+    /// over and read its job documents (with their presigned URLs). Only
+    /// for networks where every host that can reach the port is trusted;
+    /// [`Broker::start`](super::Broker::start) logs a warning when used.
+    pub allow_plain_mqtt: bool,
 }
 
 impl BrokerConfig {
@@ -50,6 +58,7 @@ impl BrokerConfig {
             service_password: service_password.into(),
             tls: None,
             service_listen: None,
+            allow_plain_mqtt: false,
         }
     }
 }
@@ -62,6 +71,7 @@ impl std::fmt::Debug for BrokerConfig {
             .field("service_password", &"<redacted>")
             .field("tls", &self.tls)
             .field("service_listen", &self.service_listen)
+            .field("allow_plain_mqtt", &self.allow_plain_mqtt)
             .finish()
     }
 }

@@ -17,6 +17,13 @@ pub enum BrokerError {
          service's password, so it must not be reachable from the network"
     )]
     ServiceListenerNotLoopback(SocketAddr),
+    #[error(
+        "refusing plain MQTT on {0}, which is not a loopback address: without TLS a device is \
+         whoever claims its client id, so anyone who can reach the port could connect as any \
+         thing; use mTLS (--tls-cert, --tls-key, --tls-client-ca), or pass --allow-plain-mqtt \
+         if every host that can reach it is trusted"
+    )]
+    PlainNotLoopback(SocketAddr),
     #[error("cannot listen for MQTT on {addr}: {reason}")]
     Bind { addr: SocketAddr, reason: String },
     #[error(

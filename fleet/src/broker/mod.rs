@@ -1,6 +1,7 @@
 //! The embedded MQTT broker: rmqtt 0.24 running in-process on the caller's
 //! tokio runtime, with the access rules that isolate devices from each other
-//! (DESIGN.md, "Isolation between devices").
+//! (README.md, "The jobs service", **Broker**; the rules are [`policy`],
+//! exercised in `fleet/tests/broker.rs`).
 //!
 //! * The jobs service connects with [`BrokerConfig::service_username`] and
 //!   the per-start password, and may use `$aws/things/+/jobs/#`. With
@@ -12,6 +13,9 @@
 //!   then equal the CN). A forbidden SUBSCRIBE gets SUBACK failure 0x80; a
 //!   forbidden PUBLISH is dropped and the device disconnected, as AWS IoT
 //!   does on a policy violation.
+//! * A plain-TCP public listener proves nothing about the client id, so it
+//!   is refused off loopback unless [`BrokerConfig::allow_plain_mqtt`] says
+//!   otherwise (then a warning is logged at every start).
 //!
 //! The service should use its username as its MQTT client id as well: no
 //! device may use that client id, so no device can take its session over.
@@ -83,6 +87,17 @@ impl Broker {
             if !addr.ip().is_loopback() {
                 return Err(BrokerError::ServiceListenerNotLoopback(addr));
             }
+        }
+        if config.tls.is_none() && !config.listen.ip().is_loopback() {
+            if !config.allow_plain_mqtt {
+                return Err(BrokerError::PlainNotLoopback(config.listen));
+            }
+            tracing::warn!(
+                listen = %config.listen,
+                "PLAIN MQTT OFF LOOPBACK: devices are not authenticated; a device's identity is \
+                 the MQTT client id it claims, so anyone who can reach this port can connect as \
+                 any thing, take over its session and read its jobs (use mTLS to prevent this)"
+            );
         }
         install_crypto_provider();
 

@@ -97,6 +97,7 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
             data_dir: work.join("fleet"),
             broker: BrokerChoice::Embedded {
                 listen: "127.0.0.1:0".parse()?,
+                allow_plain_mqtt: false,
             },
             http: "127.0.0.1:0".parse()?,
             public_url: None,

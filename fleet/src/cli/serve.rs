@@ -3,7 +3,9 @@
 
 use crate::api::system_clock;
 use crate::broker::BrokerTls;
+use crate::certificates::DEFAULT_VALIDITY;
 use crate::server::{BrokerChoice, CaFiles, Server, ServerConfig, READY_TIMEOUT};
+use crate::uploads::DEFAULT_MAX_CONCURRENT_UPLOADS;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -20,7 +22,13 @@ const DEFAULT_MQTT_TLS: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALH
 /// Jobs device API on it, and the HTTP API.
 #[derive(Debug, Args)]
 #[command(after_help = "\
-The global --token (or JOBHOST_FLEET_TOKEN), when given, is required on the management API.
+The global --token (or JOBHOST_FLEET_TOKEN), when given, is required on the management API, and
+serve refuses an --http address other than loopback without one (devices reach that port too, for
+artifacts, uploads and CSRs, through presigned URLs that need no token). The API speaks plain HTTP:
+off loopback, put a TLS-terminating reverse proxy in front of it and give --public-url https://...
+
+Without TLS the embedded broker cannot tell devices apart (a device is the client id it claims),
+so plain MQTT listens on loopback only, unless --allow-plain-mqtt.
 
 With --tls-cert, --tls-key and --tls-client-ca the embedded broker speaks MQTT over TLS and
 requires a client certificate signed by the client CA; a device's identity is its certificate's
@@ -42,6 +50,13 @@ pub struct ServeArgs {
     /// or 127.0.0.1:8883 with --tls-cert].
     #[arg(long, value_name = "ADDR", conflicts_with = "broker")]
     mqtt: Option<SocketAddr>,
+
+    /// Let the embedded broker listen for plain (non-TLS) MQTT on a
+    /// non-loopback --mqtt address. Devices are then NOT authenticated:
+    /// anyone who can reach the port can connect as any thing. Only for a
+    /// network where every host is trusted; prefer --tls-cert.
+    #[arg(long, conflicts_with_all = ["broker", "tls_cert"])]
+    allow_plain_mqtt: bool,
 
     /// Run the embedded broker with TLS and client-certificate
     /// authentication (mTLS): the broker's certificate chain (PEM). Needs
@@ -99,18 +114,33 @@ pub struct ServeArgs {
     #[arg(long, value_name = "MIB", default_value_t = 64)]
     max_upload_mib: u64,
 
+    /// How many device uploads may be written at the same time (more are
+    /// refused with 503 and Retry-After). Each URL stores one file.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CONCURRENT_UPLOADS)]
+    max_concurrent_uploads: usize,
+
     /// Sign devices' certificate requests (certificate rotation) with this
-    /// CA certificate (PEM): `${jobhost:csr-url}` in a job document becomes
-    /// a presigned URL where the device POSTs its CSR and gets a one-year
-    /// client certificate with CN = its thing name. With mTLS this is
-    /// normally the --tls-client-ca. Needs --ca-key.
+    /// CA certificate (PEM): `${jobhost:csr-url}` in a rotate-certificate
+    /// job document becomes a presigned URL where the device POSTs one CSR,
+    /// while its execution is IN_PROGRESS, and gets a client certificate
+    /// with CN = its thing name. With mTLS this is normally the
+    /// --tls-client-ca. Needs --ca-key.
     #[arg(long, value_name = "FILE", requires = "ca_key")]
     ca_cert: Option<PathBuf>,
 
     /// The private key of --ca-cert (PEM).
     #[arg(long, value_name = "FILE", requires = "ca_cert")]
     ca_key: Option<PathBuf>,
+
+    /// Validity of the certificates --ca-cert issues, in days. Nothing
+    /// revokes them, so this bounds how long a leaked one works; a device
+    /// must rotate before it runs out.
+    #[arg(long, value_name = "DAYS", default_value_t = DEFAULT_VALIDITY_DAYS, requires = "ca_cert")]
+    cert_validity_days: u64,
 }
+
+/// [`DEFAULT_VALIDITY`] in days, for `--cert-validity-days`.
+const DEFAULT_VALIDITY_DAYS: u64 = DEFAULT_VALIDITY.as_secs() / 86_400;
 
 pub async fn run(args: ServeArgs, token: Option<String>) -> Result<ExitCode> {
     let broker = match &args.broker {
@@ -147,16 +177,35 @@ pub async fn run(args: ServeArgs, token: Option<String>) -> Result<ExitCode> {
     if !(1..=1 << 20).contains(&args.max_upload_mib) {
         bail!("--max-upload-mib must be 1-1048576");
     }
+    if !(1..=1024).contains(&args.max_concurrent_uploads) {
+        bail!("--max-concurrent-uploads must be 1-1024");
+    }
+    if !(1..=3650).contains(&args.cert_validity_days) {
+        bail!("--cert-validity-days must be 1-3650");
+    }
+    let validity = Duration::from_secs(args.cert_validity_days * 86_400);
     let ca = args
         .ca_cert
         .clone()
         .zip(args.ca_key.clone())
-        .map(|(cert, key)| CaFiles { cert, key });
+        .map(|(cert, key)| CaFiles {
+            cert,
+            key,
+            validity,
+        });
     let server = Server::start_with_ca(config, ca, system_clock(), READY_TIMEOUT)
         .await
         .context("cannot start the jobs service")?;
     if let Some(uploads) = server.artifacts.uploads() {
         uploads.set_max_bytes(args.max_upload_mib << 20);
+        uploads.set_max_concurrent(args.max_concurrent_uploads);
+    }
+    if args.allow_plain_mqtt && !server.mqtt_addr.ip().is_loopback() {
+        eprintln!(
+            "jobhost-fleet: WARNING: plain MQTT on {} is not authenticated: anyone who can reach \
+             it can connect as any thing (--allow-plain-mqtt)",
+            server.mqtt_addr
+        );
     }
     eprintln!(
         "jobhost-fleet: {mqtt} on {}, HTTP API on http://{}, data in {}",
@@ -184,6 +233,7 @@ fn embedded_broker(args: &ServeArgs) -> BrokerChoice {
         },
         _ => BrokerChoice::Embedded {
             listen: args.mqtt.unwrap_or(DEFAULT_MQTT),
+            allow_plain_mqtt: args.allow_plain_mqtt,
         },
     }
 }

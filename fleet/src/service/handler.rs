@@ -139,7 +139,7 @@ fn dispatch(
         e.map(|mut e| {
             e.job_document = e
                 .job_document
-                .map(|d| artifacts.resolve_document(&d, thing, &e.job_id, now));
+                .map(|d| artifacts.resolve_document(&d, thing, &e.job_id, e.execution_number, now));
             e
         })
     };
@@ -203,7 +203,13 @@ fn dispatch(
                             .unwrap_or(false)
                             .then_some(result.execution_state),
                         job_document: r.include_job_document.unwrap_or(false).then(|| {
-                            artifacts.resolve_document(&result.job_document, thing, &job, now)
+                            artifacts.resolve_document(
+                                &result.job_document,
+                                thing,
+                                &job,
+                                result.execution_number,
+                                now,
+                            )
                         }),
                         timestamp: now,
                         client_token: None,

@@ -65,9 +65,15 @@ impl Notifier {
             if self.heads.get(&thing) != Some(&key) {
                 self.heads.insert(thing.clone(), key);
                 let execution = head.map(|mut e| {
-                    e.job_document = e
-                        .job_document
-                        .map(|d| self.artifacts.resolve_document(&d, &thing, &e.job_id, now));
+                    e.job_document = e.job_document.map(|d| {
+                        self.artifacts.resolve_document(
+                            &d,
+                            &thing,
+                            &e.job_id,
+                            e.execution_number,
+                            now,
+                        )
+                    });
                     e
                 });
                 self.publish(

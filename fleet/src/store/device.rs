@@ -210,6 +210,7 @@ impl Store {
         };
         let result = UpdateResult {
             execution_state: row.state(),
+            execution_number: row.execution_number,
             job_document,
         };
         Ok((result, changes))

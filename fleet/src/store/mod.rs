@@ -10,12 +10,14 @@
 //! - [`schema`]: the SQL schema and its migrations (`PRAGMA user_version`).
 //! - `types`: the public records (jobs, executions, [`Changes`], ...).
 //! - `rows`: mapping between SQL rows and protocol types, shared queries.
+//! - `claims`: single use of presigned CSR and upload URLs.
 //! - `control`: the control plane (CreateJob, CancelJob, DeleteJob, ...).
 //! - `device`: the device plane (the MQTT API) and what notifications need.
 //! - `timeouts`: the in-progress and step timers.
 //! - `events`: [`ExecutionChange`]s, sent after each commit to
 //!   [`Store::subscribe`]rs.
 
+mod claims;
 mod control;
 mod device;
 mod events;
@@ -73,12 +75,37 @@ pub enum StoreError {
         /// The newest version this build can migrate to.
         supported: i64,
     },
+    /// The database file could not be created.
+    #[error("cannot create {}: {source}", path.display())]
+    File {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
     /// SQLite failed (I/O, a locked file, a corrupt row).
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
     /// A job document or statusDetails could not be (de)serialised.
     #[error("JSON error: {0}")]
     Json(#[from] serde_json::Error),
+}
+
+/// Creates `path` empty with mode 0600 unless it exists (an existing
+/// database keeps the mode its owner gave it).
+fn create_private_file(path: &Path) -> Result<(), StoreError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(source) => Err(StoreError::File {
+            path: path.to_owned(),
+            source,
+        }),
+    }
 }
 
 /// The job store: every job, every job execution and their timers.
@@ -101,7 +128,13 @@ impl Store {
     /// service acknowledged to a device survives a power cut, not just a
     /// process crash: a device that was told "accepted" must never see the
     /// execution go back.
+    ///
+    /// A new file is created readable by the owner only, whatever the
+    /// umask: it holds every job document (commands, URLs, parameters) and
+    /// what devices reported. SQLite gives its `-wal` and `-shm` files the
+    /// database file's mode.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        create_private_file(path)?;
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;

@@ -60,6 +60,31 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX executions_in_progress_deadline ON executions (in_progress_deadline)
         WHERE status = 'IN_PROGRESS' AND in_progress_deadline IS NOT NULL;
     "#,
+    // 1 → 2: presigned URLs that have been used (`claims`): a CSR URL signs
+    // one certificate per execution, an upload URL stores one file.
+    r#"
+    CREATE TABLE csr_claims (
+        job_id           TEXT    NOT NULL,
+        thing_name       TEXT    NOT NULL,
+        execution_number INTEGER NOT NULL,
+        claimed_at       INTEGER NOT NULL,
+        PRIMARY KEY (job_id, thing_name, execution_number),
+        FOREIGN KEY (job_id, thing_name, execution_number)
+            REFERENCES executions (job_id, thing_name, execution_number) ON DELETE CASCADE
+    ) STRICT;
+
+    -- One row per upload URL that stored a file: the signed parts and the
+    -- expiry, which together are what its signature covers. Rows of
+    -- expired URLs are useless (those URLs are refused anyway) and pruned.
+    CREATE TABLE upload_claims (
+        thing_name TEXT    NOT NULL,
+        job_id     TEXT    NOT NULL,
+        name       TEXT    NOT NULL,
+        expires    INTEGER NOT NULL,
+        PRIMARY KEY (thing_name, job_id, name, expires)
+    ) STRICT;
+    CREATE INDEX upload_claims_by_expiry ON upload_claims (expires);
+    "#,
 ];
 
 /// The schema version this build creates and understands.

@@ -95,7 +95,9 @@ impl From<super::StoreError> for Rejection {
             E::NotFound(_) => ErrorCode::ResourceNotFound,
             E::InvalidRequest(_) => ErrorCode::InvalidRequest,
             E::Conflict(_) | E::AlreadyExists(_) => ErrorCode::InvalidStateTransition,
-            E::UnsupportedSchema { .. } | E::Sqlite(_) | E::Json(_) => ErrorCode::InternalError,
+            E::UnsupportedSchema { .. } | E::File { .. } | E::Sqlite(_) | E::Json(_) => {
+                ErrorCode::InternalError
+            }
         };
         Self::new(code, e.to_string())
     }
@@ -116,6 +118,8 @@ impl From<rusqlite::Error> for Rejection {
 pub struct UpdateResult {
     /// The state after the update.
     pub execution_state: JobExecutionState,
+    /// Which execution was updated (for the document's CSR URL).
+    pub execution_number: u64,
     /// The job document.
     pub job_document: serde_json::Value,
 }

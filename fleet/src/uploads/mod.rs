@@ -8,17 +8,21 @@
 //! [`Uploads::resolve_placeholders`] with that device's thing name and the
 //! job id, which swaps in
 //! `<base>/uploads/<thing>/<jobId>/<name>?expires=…&signature=…`. That URL
-//! accepts one thing: a `PUT` of at most [`Uploads::max_bytes`] to exactly
-//! that thing, job and name before it expires. The device needs no other
+//! accepts one thing: one successful `PUT` of at most [`Uploads::max_bytes`]
+//! to exactly that thing, job and name before it expires (the store records
+//! a used URL: `Store::claim_upload`). The device needs no other
 //! credential, and a device cannot write into another device's or another
-//! job's uploads. Operators list and fetch uploads through the management
+//! job's uploads. At most [`Uploads::max_concurrent`] uploads are written
+//! at once, so whoever holds URLs cannot fill the disk with parallel
+//! temporaries. Operators list and fetch uploads through the management
 //! API (`GET /uploads`, `GET /uploads/<thing>/<jobId>/<name>`).
 //!
 //! On disk: `<dir>/<thing>/<jobId>/<name>`, the signing key in
 //! `<dir>/.url-signing-key` (a thing name cannot start with a dot), and
 //! uploads in progress as `.upload-*` temporaries next to their target,
-//! renamed into place only when complete. A second upload to the same
-//! name replaces the first (a retried job uploads again).
+//! renamed into place only when complete. An upload through a later
+//! delivery's URL to the same name replaces the first (a retried job
+//! uploads again).
 //!
 //! # Layout
 //!
@@ -39,7 +43,7 @@ use jobhost_protocol::topics::{is_valid_job_id, is_valid_thing_name};
 use serde::{Deserialize, Serialize};
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// An upload being written; see [`Uploads::create`].
@@ -48,6 +52,11 @@ pub type UploadWriter = StagedWriter<UploadInfo>;
 /// Default cap on one upload: a diagnostics bundle is a few MiB; 64 MiB
 /// leaves room for logs without letting one device fill the server's disk.
 pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 64 << 20;
+
+/// Default number of uploads written at the same time: a fleet's
+/// diagnostics arrive a few at a time; with the default size cap this
+/// bounds the temporaries to 512 MiB of disk.
+pub const DEFAULT_MAX_CONCURRENT_UPLOADS: usize = 8;
 
 /// Longest upload name: upload names follow the artifact naming rule.
 pub use crate::artifacts::NAME_MAX_CHARS;
@@ -141,6 +150,20 @@ pub struct Uploads {
     signer: Signer,
     base: String,
     max_bytes: AtomicU64,
+    /// Uploads being written now, and how many may be.
+    in_flight: AtomicUsize,
+    max_concurrent: AtomicUsize,
+}
+
+/// One of the [`Uploads::max_concurrent`] slots, held while an upload is
+/// written; dropping it frees the slot.
+#[derive(Debug)]
+pub struct UploadSlot<'a>(&'a AtomicUsize);
+
+impl Drop for UploadSlot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// Hand-written so that the key never reaches a log.
@@ -151,6 +174,7 @@ impl std::fmt::Debug for Uploads {
             .field("base", &self.base)
             .field("ttl", &self.signer.ttl())
             .field("max_bytes", &self.max_bytes())
+            .field("max_concurrent", &self.max_concurrent())
             .finish_non_exhaustive()
     }
 }
@@ -170,7 +194,32 @@ impl Uploads {
             signer,
             base,
             max_bytes: AtomicU64::new(DEFAULT_MAX_UPLOAD_BYTES),
+            in_flight: AtomicUsize::new(0),
+            max_concurrent: AtomicUsize::new(DEFAULT_MAX_CONCURRENT_UPLOADS),
         })
+    }
+
+    /// How many uploads may be written at the same time.
+    pub fn max_concurrent(&self) -> usize {
+        self.max_concurrent.load(Ordering::Relaxed)
+    }
+
+    /// Changes [`Uploads::max_concurrent`] (`jobhost-fleet serve
+    /// --max-concurrent-uploads`); uploads already running keep their slot.
+    pub fn set_max_concurrent(&self, uploads: usize) {
+        self.max_concurrent.store(uploads, Ordering::Relaxed);
+    }
+
+    /// A slot to write one upload in, or None when
+    /// [`Uploads::max_concurrent`] uploads are being written already.
+    pub fn try_slot(&self) -> Option<UploadSlot<'_>> {
+        let max = self.max_concurrent();
+        self.in_flight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| UploadSlot(&self.in_flight))
     }
 
     /// The largest upload accepted, in bytes.
@@ -203,10 +252,8 @@ impl Uploads {
     ) -> Result<UploadWriter, UploadError> {
         check_target(thing, job_id, name)?;
         let job_dir = self.dir.join(thing).join(job_id);
-        std::fs::create_dir_all(&job_dir).map_err(|source| UploadError::Io {
-            path: job_dir.clone(),
-            source,
-        })?;
+        // Owner-only like the upload directory: bundles hold device logs.
+        crate::artifacts::create_private_dir(&job_dir)?;
         let info = UploadInfo {
             thing_name: thing.to_owned(),
             job_id: job_id.to_owned(),

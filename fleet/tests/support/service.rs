@@ -45,6 +45,7 @@ pub async fn start_server(dir: &Path, broker: BrokerChoice) -> Server {
 pub fn embedded() -> BrokerChoice {
     BrokerChoice::Embedded {
         listen: "127.0.0.1:0".parse().expect("addr"),
+        allow_plain_mqtt: false,
     }
 }
 
