@@ -522,6 +522,14 @@ async fn a_plugin_blocked_in_a_host_call_is_stopped_by_its_deadline_and_by_a_can
         );
         assert!(plugin_log(job).iter().all(|l| !l.contains("abandoned")));
     }
+    // The dropped run's open of the FIFO still waits on a blocking-pool
+    // thread (SECURITY.md); a writer lets it return, so that this test's
+    // runtime can shut down.
+    let _writer = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&fifo)
+        .unwrap();
     h.server.stop().await;
 
     // The cancel: a deadline long enough that only the cancel can end

@@ -16,6 +16,10 @@ pub struct AgentArgs {
     config: PathBuf,
 }
 
+/// How long a stopping agent waits for blocking-pool threads (a journal
+/// write finishing) before it exits anyway.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
 pub fn run(args: AgentArgs) -> Result<ExitCode> {
     install_crypto_provider();
     let config = Config::load(&args.config)?;
@@ -23,14 +27,19 @@ pub fn run(args: AgentArgs) -> Result<ExitCode> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(async {
+    let result = runtime.block_on(async {
         let (stop, stopped) = watch::channel(false);
         tokio::spawn(async move {
             wait_for_signal().await;
             let _ = stop.send(true);
         });
         crate::agent::run(config, stopped).await
-    })?;
+    });
+    // A run dropped while a blocking system call was in progress (the open
+    // of a FIFO) leaves that call on a blocking-pool thread; it must not
+    // keep a stopping agent from exiting.
+    runtime.shutdown_timeout(SHUTDOWN_GRACE);
+    result?;
     Ok(ExitCode::SUCCESS)
 }
 
