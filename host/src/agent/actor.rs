@@ -165,6 +165,12 @@ pub(crate) struct Actor {
     /// subscribed again after the broker restarted: the broker drops a
     /// message nobody subscribes to). Found by `scripts/soak`.
     pub(super) next_request: Option<Pending>,
+    /// Publishes the MQTT queue refused since it last took one (see
+    /// [`Actor::publish`]).
+    pub(super) refused_publishes: std::cell::Cell<u64>,
+    /// Job ids refused as invalid, so each is logged once (see
+    /// [`Actor::valid_job_id`]).
+    pub(super) invalid_ids: VecDeque<String>,
 }
 
 /// A describe request sent for [`super::Event::RefreshDocument`].
@@ -201,6 +207,8 @@ impl Actor {
             refreshing: None,
             next_request: None,
             runs: 0,
+            refused_publishes: std::cell::Cell::new(0),
+            invalid_ids: VecDeque::new(),
         }
     }
 
@@ -217,8 +225,12 @@ impl Actor {
                 _ = shutdown.changed() => {
                     if *shutdown.borrow() {
                         // A running plugin is left to the process exit; the
-                        // journal resumes it on the next start.
+                        // journal resumes it on the next start, from its
+                        // newest checkpoint.
                         tracing::info!(target: "agent", "shutting down");
+                        if let Err(e) = self.journal.lock().map_err(|_| std::io::Error::other("journal lock poisoned")).and_then(|mut j| j.flush()) {
+                            tracing::error!(target: "agent", "journal write failed: {e}; the newest checkpoint is lost");
+                        }
                         return;
                     }
                 }

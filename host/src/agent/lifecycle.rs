@@ -320,9 +320,11 @@ impl Actor {
                 }
                 current.details.insert(CHECKPOINT_KEY, &state);
                 current.checkpoint = Some(state);
-                // A checkpoint is what a wiped device resumes from: send it
-                // now, not at the next progress slot.
-                self.publish_progress();
+                // Rate-limited like progress (a plugin may checkpoint in a
+                // loop): the newest goes out at once if the last update is
+                // older than `progress_interval`, else at the next slot.
+                self.progress_due = true;
+                self.maybe_publish_progress();
             }
             Event::Finished {
                 job_id,

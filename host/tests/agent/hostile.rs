@@ -1,0 +1,82 @@
+//! What a hostile plugin, a hostile broker or a hostile download host can
+//! make the agent send, write or wait for: checkpoint floods are coalesced,
+//! invalid job ids never reach a topic, a plugin cannot forge the keys the
+//! agent writes, and a trickling install ends at its deadline. Each case
+//! ends with the agent running the next job normally.
+
+use std::time::Instant;
+
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::device::Device;
+use crate::scripted::{execution, Request, WAIT};
+use crate::{probe, Rig};
+
+/// The device's `progress_interval_secs`.
+const INTERVAL_SECS: u64 = 1;
+
+/// Offers `job` (a probe that does nothing) in answer to the agent's next
+/// `$next/get` and runs it to SUCCEEDED: the agent still serves.
+async fn runs_the_next_job(rig: &mut Rig, job: &str) {
+    let claim = rig.service.offer(job, probe(json!({}))).await;
+    rig.service.accept(&claim, json!({})).await;
+    let report = rig.service.skip_progress(job).await;
+    assert_eq!(report.status(), "SUCCEEDED", "{report:?}");
+    rig.service.accept(&report, json!({})).await;
+    rig.service.expect_next_get().await;
+}
+
+fn details(request: &Request) -> &Value {
+    &request.body["statusDetails"]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkpoint_flood_is_coalesced_and_the_newest_checkpoint_is_the_one_resumed() {
+    const CHECKPOINTS: usize = 2000;
+    let last = format!("c{CHECKPOINTS}");
+    let mut rig = Rig::start("t-checkpoint-flood").await;
+    let document = probe(json!({
+        "started": "/data/runs", "checkpoints": CHECKPOINTS, "wait_for": "/data/release"
+    }));
+    let claim = rig.service.offer("job-1", document.clone()).await;
+    rig.service.accept(&claim, json!({})).await;
+    let started = Instant::now();
+    let deadline = started + WAIT;
+    let mut updates = 0u64;
+    loop {
+        let update = rig.service.next_request_before(deadline).await;
+        assert!(
+            update.is_update("job-1") && update.status() == "IN_PROGRESS",
+            "{update:?}"
+        );
+        rig.service.accept(&update, json!({})).await;
+        updates += 1;
+        if details(&update)["checkpoint"] == last.as_str() {
+            break;
+        }
+    }
+    // At most one update a second, the first at once.
+    let most = started.elapsed().as_secs() / INTERVAL_SECS + 2;
+    assert!(
+        updates <= most,
+        "{updates} updates for {CHECKPOINTS} checkpoints in {:?}; at most {most} at one a second",
+        started.elapsed()
+    );
+    // The newest is durable while the plugin still runs, not only at its end.
+    rig.device
+        .journal_until("the newest checkpoint", |j| {
+            j.running
+                .as_ref()
+                .is_some_and(|r| r.checkpoint.as_deref() == Some(last.as_str()))
+        })
+        .await;
+    rig.device.kill();
+    let runs = crate::crash::resume_killed(&mut rig, document, "c1").await;
+    assert_eq!(
+        runs,
+        ["checkpoint=-".to_owned(), format!("checkpoint={last}")],
+        "the resumed run gets the newest checkpoint"
+    );
+    runs_the_next_job(&mut rig, "job-2").await;
+}
