@@ -80,3 +80,40 @@ async fn a_checkpoint_flood_is_coalesced_and_the_newest_checkpoint_is_the_one_re
     );
     runs_the_next_job(&mut rig, "job-2").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_job_ids_from_the_broker_are_ignored_and_the_agent_keeps_serving() {
+    let mut rig = Rig::start("t-bad-ids").await;
+    let get = rig.service.expect_next_get().await;
+    let offer = |id: &str| execution(id, 1, 1, "QUEUED", probe(json!({})));
+    rig.service
+        .accept(&get, json!({ "execution": offer("a/b") }))
+        .await;
+    for id in ["a/+", "a/+", "#", "job\nforged", &"j".repeat(65), ""] {
+        rig.service.notify_next(Some(offer(id))).await;
+    }
+    rig.service
+        .notify(json!({"QUEUED": [{"jobId": "a/#", "executionNumber": 1, "versionNumber": 1}]}))
+        .await;
+    // Delivered in order after all of the above: the first thing the
+    // agent publishes since is the claim of this one.
+    rig.service.notify_next(Some(offer("job-ok"))).await;
+    let claim = rig.service.expect_update("job-ok").await;
+    rig.service.accept(&claim, json!({})).await;
+    let report = rig.service.skip_progress("job-ok").await;
+    assert_eq!(report.status(), "SUCCEEDED", "{report:?}");
+    rig.service.accept(&report, json!({})).await;
+    rig.service.expect_next_get().await;
+    assert_eq!(rig.service.stray_topics(), Vec::<String>::new());
+
+    let log = rig.device.log();
+    let logged = |shown: &str| {
+        log.lines()
+            .filter(|l| l.contains(&format!("invalid jobId {shown}")))
+            .count()
+    };
+    assert_eq!(logged(r#""a/+""#), 1, "logged once:\n{log}");
+    assert_eq!(logged(r#""job\nforged""#), 1, "escaped:\n{log}");
+    assert_eq!(logged(r#""a/b""#), 1, "{log}");
+    runs_the_next_job(&mut rig, "job-2").await;
+}
