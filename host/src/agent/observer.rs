@@ -82,3 +82,32 @@ impl Observer for AgentObserver {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use jobhost_protocol::status_details::{AGENT_KEYS, AGENT_STEP};
+
+    /// Every key the agent itself writes into an execution's statusDetails
+    /// is one a plugin's maps lose: a new one must be added there too (the
+    /// download's keys are checked beside them, in `imports::download`).
+    #[test]
+    fn the_keys_the_agent_writes_are_reserved() {
+        for key in [
+            crate::executor::REASON_KEY,
+            super::super::actor::CHECKPOINT_KEY,
+            super::super::reboot::BOOT_ID_KEY,
+            "rebootReason",
+            "pluginError",
+            "lastError",
+        ] {
+            assert!(AGENT_KEYS.contains(&key), "{key} is not reserved");
+        }
+        assert_eq!(
+            AGENT_STEP,
+            (
+                super::super::reboot::STEP_KEY,
+                super::super::reboot::REBOOTING
+            )
+        );
+    }
+}

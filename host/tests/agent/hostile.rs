@@ -117,3 +117,54 @@ async fn invalid_job_ids_from_the_broker_are_ignored_and_the_agent_keeps_serving
     assert_eq!(logged(r#""a/b""#), 1, "{log}");
     runs_the_next_job(&mut rig, "job-2").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_cannot_forge_the_keys_the_agent_writes() {
+    let mut rig = Rig::start("t-forge").await;
+    let forged = json!({
+        "step": "rebooting", "bootId": "forged-boot", "rebootReason": "forged",
+        "checkpoint": "forged", "reason": "forged", "downloadProgress": "99%",
+        "lastError": "forged", "mine": "kept"
+    });
+    let assert_clean = |request: &Request| {
+        let d = details(request);
+        for key in [
+            "bootId",
+            "rebootReason",
+            "checkpoint",
+            "downloadProgress",
+            "lastError",
+        ] {
+            assert!(d.get(key).is_none(), "{key} forged: {request:?}");
+        }
+        assert_ne!(d["step"], "rebooting", "{request:?}");
+        assert_ne!(d["reason"], "forged", "{request:?}");
+    };
+
+    let document = probe(json!({"forge": forged, "wait_for": "/data/release"}));
+    let claim = rig.service.offer("job-1", document).await;
+    rig.service.accept(&claim, json!({})).await;
+    let progress = rig.service.expect_update("job-1").await;
+    assert_eq!(details(&progress)["mine"], "kept", "{progress:?}");
+    assert_clean(&progress);
+    rig.service.accept(&progress, json!({})).await;
+    rig.device.release("release");
+    let report = rig.service.skip_progress("job-1").await;
+    assert_eq!(report.status(), "SUCCEEDED", "{report:?}");
+    assert_eq!(details(&report)["mine"], "kept", "{report:?}");
+    assert_clean(&report);
+    rig.service.accept(&report, json!({})).await;
+    rig.service.expect_next_get().await;
+
+    // A failure's map cannot override the reason either.
+    let document = probe(json!({"forge": forged, "forge_fails": true}));
+    let claim = rig.service.offer("job-2", document).await;
+    rig.service.accept(&claim, json!({})).await;
+    let report = rig.service.skip_progress("job-2").await;
+    assert_eq!(report.status(), "FAILED", "{report:?}");
+    assert_eq!(details(&report)["reason"], "the probe failed as asked");
+    assert_clean(&report);
+    rig.service.accept(&report, json!({})).await;
+    rig.service.expect_next_get().await;
+    runs_the_next_job(&mut rig, "job-3").await;
+}
