@@ -250,11 +250,12 @@ impl Actor {
             cancel.clone(),
         );
         let (job_id, execution_number) = (current.job_id.clone(), current.execution_number);
+        let timeout = self.config.limits.timeout;
         tracing::info!(target: "agent", job_id = %job_id, operation = builtin.operation(), "running built-in operation");
         // A new run: no watchdog alarm of an earlier one applies to it.
         self.runs += 1;
         tokio::task::spawn_blocking(move || {
-            let conclusion = builtin.run(&plugins, &runtime, &token);
+            let conclusion = builtin.run(&plugins, &runtime, &token, timeout);
             let _ = events.send(Event::Finished {
                 job_id,
                 execution_number,

@@ -168,3 +168,67 @@ async fn a_plugin_cannot_forge_the_keys_the_agent_writes() {
     rig.service.expect_next_get().await;
     runs_the_next_job(&mut rig, "job-3").await;
 }
+
+/// A download host that answers with headers announcing 1 MB, then sends
+/// one byte a second: each byte resets the download's stall timer.
+async fn slow_drip_server() -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut head = [0u8; 4096];
+                let _ = socket.read(&mut head).await;
+                let headers = "HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n";
+                if socket.write_all(headers.as_bytes()).await.is_err() {
+                    return;
+                }
+                // The drip itself, not a wait for anything.
+                while socket.write_all(b"x").await.is_ok() {
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                }
+            });
+        }
+    });
+    (addr, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trickling_install_ends_failed_at_its_deadline() {
+    const TIMEOUT_SECS: u64 = 3;
+    let (drip, _server) = slow_drip_server().await;
+    let mut rig = Rig::prepare("t-slow-install", |broker| {
+        Device::with_settings(
+            "t-slow-install",
+            broker,
+            &format!("install_hosts = [\"{drip}\"]\ninstall_allow_http = true"),
+            &format!("timeout_secs = {TIMEOUT_SECS}"),
+        )
+    })
+    .await;
+    rig.device.start();
+    let document = json!({
+        "operation": "install-plugin",
+        "url": format!("http://{drip}/plugin.wasm"),
+        "sha256": "ab".repeat(32),
+    });
+    let claim = rig.service.offer("job-1", document).await;
+    rig.service.accept(&claim, json!({})).await;
+    let started = Instant::now();
+    let report = rig.service.skip_progress("job-1").await;
+    assert_eq!(report.status(), "FAILED", "{report:?}");
+    assert_eq!(
+        details(&report)["reason"],
+        format!("timed out after {TIMEOUT_SECS} s").as_str(),
+        "{report:?}"
+    );
+    // Generous: the point is that it ends, not when to the millisecond.
+    assert!(
+        started.elapsed() < WAIT / 2,
+        "ended only after {:?}",
+        started.elapsed()
+    );
+    rig.service.accept(&report, json!({})).await;
+    rig.service.expect_next_get().await;
+    runs_the_next_job(&mut rig, "job-2").await;
+}
