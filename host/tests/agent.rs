@@ -14,6 +14,9 @@
 //!   the plugin and publishes nothing more for it.
 //!
 //! - `start`: `jobhost init`'s config runs as written once named.
+//! - `hostile`: what a hostile plugin, broker or download host can make the
+//!   agent send or wait for (checkpoint floods, invalid job ids, forged
+//!   statusDetails keys, a trickling install) is bounded.
 //!
 //! Everything runs through the real `jobhost agent` binary, a real broker
 //! (embedded rmqtt) and the `test-probe` plugin built from source. The jobs
@@ -36,6 +39,8 @@ mod service;
 mod cancel;
 #[path = "agent/crash.rs"]
 mod crash;
+#[path = "agent/hostile.rs"]
+mod hostile;
 #[path = "agent/reliability.rs"]
 mod reliability;
 #[path = "agent/start.rs"]

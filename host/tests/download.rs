@@ -562,18 +562,7 @@ fn progress_is_reported_in_percent_on_top_of_the_plugins_own_details() {
 fn download_progress_is_reported_at_most_once_a_second() {
     // 20 pieces 150 ms apart: the body takes at least 2.85 s, each piece
     // is 5 %, so without a limit there would be a report every 150 ms.
-    let fw = file(300_000, 10, "v1");
-    let server = Scripted::start(
-        fw.clone(),
-        vec![Answer::Trickle {
-            pieces: 20,
-            pause: Duration::from_millis(150),
-        }],
-    );
-    let (_downloads, sandbox) = grant(&server);
-    let recorder = Recorder::default();
-    let report = fetch(&server, &sandbox, &fw.body, Box::new(recorder.clone()));
-    assert_eq!(report.status, TerminalStatus::Succeeded, "{report:?}");
+    let recorder = trickled(10, |pieces, pause| Answer::Trickle { pieces, pause });
     let reports: Vec<(Instant, String)> = recorder
         .0
         .lock()
@@ -605,4 +594,38 @@ fn download_progress_is_reported_at_most_once_a_second() {
             pair[1].1
         );
     }
+}
+
+#[test]
+fn a_body_of_unknown_size_reports_the_bytes_downloaded() {
+    // No Content-Length: no percent, but the byte count must keep moving
+    // (20 pieces 150 ms apart: the body takes at least 2.85 s).
+    let recorder = trickled(11, |pieces, pause| Answer::TrickleUnsized { pieces, pause });
+    let reports = recorder.reports();
+    assert!(
+        reports.iter().all(|d| d.get("downloadProgress").is_none()),
+        "a percent of an unknown size: {reports:?}"
+    );
+    let bytes: Vec<u64> = reports
+        .iter()
+        .filter_map(|d| d.get("downloadedBytes"))
+        .map(|b| b.parse().unwrap())
+        .collect();
+    assert!(
+        bytes.len() >= 2 && bytes.windows(2).all(|w| w[0] < w[1]),
+        "the byte count never moved: {bytes:?}"
+    );
+}
+
+/// Downloads a 300 kB file (its bytes made from `seed`) that the server
+/// trickles out as `answer(20 pieces, 150 ms apart)`, to SUCCEEDED; returns
+/// the progress it reported.
+fn trickled(seed: u8, answer: fn(usize, Duration) -> Answer) -> Recorder {
+    let fw = file(300_000, seed, "v1");
+    let server = Scripted::start(fw.clone(), vec![answer(20, Duration::from_millis(150))]);
+    let (_downloads, sandbox) = grant(&server);
+    let recorder = Recorder::default();
+    let report = fetch(&server, &sandbox, &fw.body, Box::new(recorder.clone()));
+    assert_eq!(report.status, TerminalStatus::Succeeded, "{report:?}");
+    recorder
 }

@@ -171,6 +171,49 @@ impl StatusDetails {
 /// The key [`StatusDetails::fit`] leaves to say entries were dropped.
 pub const TRUNCATED_KEY: &str = "detailsTruncated";
 
+/// statusDetails keys the jobhost agent writes itself, with a meaning it
+/// (or an operator) relies on: the failure `reason`, the resume
+/// `checkpoint`, the reboot's `bootId` and `rebootReason` (a wiped device
+/// decides "rebooted, resume" or "did not reboot" from them), the agent's
+/// notes on a run that went wrong (`pluginError`, `lastError`), a download's
+/// progress, and [`TRUNCATED_KEY`]. A plugin's own progress, outcome and
+/// failure maps lose them ([`StatusDetails::strip_agent_keys`]), so what the
+/// cloud holds under these keys always comes from the agent.
+pub const AGENT_KEYS: &[&str] = &[
+    "reason",
+    "checkpoint",
+    "bootId",
+    "rebootReason",
+    "pluginError",
+    "lastError",
+    "downloadProgress",
+    "downloadedBytes",
+    TRUNCATED_KEY,
+];
+
+/// `step` is shared: plugins report their own steps under it (first-party
+/// plugins do), but the value `rebooting` is the agent's announcement of a
+/// reboot, which a wiped device reads back; only that value is refused.
+pub const AGENT_STEP: (&str, &str) = ("step", "rebooting");
+
+impl StatusDetails {
+    /// Removes the entries only the agent may write ([`AGENT_KEYS`] and
+    /// [`AGENT_STEP`]) from a map a plugin supplied; returns the keys
+    /// removed, for the caller's log.
+    pub fn strip_agent_keys(&mut self) -> Vec<String> {
+        let mut removed: Vec<String> = AGENT_KEYS
+            .iter()
+            .filter_map(|k| self.0.remove_entry(*k).map(|(k, _)| k))
+            .collect();
+        let (step, rebooting) = AGENT_STEP;
+        if self.get(step) == Some(rebooting) {
+            self.0.remove(step);
+            removed.push(step.to_owned());
+        }
+        removed
+    }
+}
+
 /// Deserialising sanitises too, so details read back from the cloud or a
 /// journal can never smuggle an invalid entry past the type.
 impl<'de> Deserialize<'de> for StatusDetails {
@@ -234,6 +277,28 @@ fn is_other(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn agent_keys_are_stripped_from_plugin_maps_but_plugin_steps_stay() {
+        let (mut d, _) = StatusDetails::from_pairs([
+            ("step", "rebooting"),
+            ("bootId", "forged"),
+            ("checkpoint", "forged"),
+            ("reason", "forged"),
+            ("downloadProgress", "100%"),
+            ("mine", "kept"),
+        ]);
+        let mut removed = d.strip_agent_keys();
+        removed.sort();
+        assert_eq!(
+            removed,
+            ["bootId", "checkpoint", "downloadProgress", "reason", "step"]
+        );
+        assert_eq!(d.iter().collect::<Vec<_>>(), [("mine", "kept")]);
+        let (mut d, _) = StatusDetails::from_pairs([("step", "downloading")]);
+        assert!(d.strip_agent_keys().is_empty());
+        assert_eq!(d.get("step"), Some("downloading"));
+    }
 
     #[test]
     fn valid_entries_are_kept_verbatim() {

@@ -15,8 +15,10 @@ pub fn progress(details: &[(&str, &str)]) -> Result<(), HostError> {
 }
 
 /// Saves a resume point (at most 1024 bytes). It is durable when this
-/// returns `Ok`, and comes back as [`crate::Job::checkpoint_text`] if the
-/// execution is interrupted and run again.
+/// returns `Ok` (unless the plugin saves them faster than the agent's
+/// progress interval: then the newest is written within one interval), and
+/// comes back as [`crate::Job::checkpoint_text`] if the execution is
+/// interrupted and run again.
 pub fn checkpoint(state: &str) -> Result<(), HostError> {
     wit::checkpoint(state)
 }

@@ -20,7 +20,7 @@ use crate::jobs::{Backoff, MqttEvent, MqttHandle};
 use crate::plugins::{Builtin, Installed, Plugins};
 use crate::runtime::Runtime;
 use jobhost_protocol::responses::{ExecutionAccepted, Notify, NotifyNext};
-use jobhost_protocol::topics::{JobsTopic, Operation, Reply, NEXT};
+use jobhost_protocol::topics::{is_valid_job_id, JobsTopic, Operation, Reply, NEXT};
 use jobhost_protocol::{ErrorCode, ErrorResponse, JobExecution, StatusDetails};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -165,6 +165,12 @@ pub(crate) struct Actor {
     /// subscribed again after the broker restarted: the broker drops a
     /// message nobody subscribes to). Found by `scripts/soak`.
     pub(super) next_request: Option<Pending>,
+    /// Publishes the MQTT queue refused since it last took one (see
+    /// [`Actor::publish`]).
+    pub(super) refused_publishes: std::cell::Cell<u64>,
+    /// Job ids refused as invalid, so each is logged once (see
+    /// [`Actor::valid_job_id`]).
+    pub(super) invalid_ids: VecDeque<String>,
 }
 
 /// A describe request sent for [`super::Event::RefreshDocument`].
@@ -201,6 +207,8 @@ impl Actor {
             refreshing: None,
             next_request: None,
             runs: 0,
+            refused_publishes: std::cell::Cell::new(0),
+            invalid_ids: VecDeque::new(),
         }
     }
 
@@ -217,8 +225,12 @@ impl Actor {
                 _ = shutdown.changed() => {
                     if *shutdown.borrow() {
                         // A running plugin is left to the process exit; the
-                        // journal resumes it on the next start.
+                        // journal resumes it on the next start, from its
+                        // newest checkpoint.
                         tracing::info!(target: "agent", "shutting down");
+                        if let Err(e) = self.journal.lock().map_err(|_| std::io::Error::other("journal lock poisoned")).and_then(|mut j| j.flush()) {
+                            tracing::error!(target: "agent", "journal write failed: {e}; the newest checkpoint is lost");
+                        }
                         return;
                     }
                 }
@@ -285,17 +297,24 @@ impl Actor {
             return tracing::warn!(target: "agent", "ignoring message for another thing on {topic}");
         }
         let result = match parsed {
-            JobsTopic::NotifyNext => {
-                parse::<NotifyNext>(payload).map(|n| self.on_next(n.execution))
-            }
+            JobsTopic::NotifyNext => parse::<NotifyNext>(payload).map(|n| {
+                if self.valid_execution(n.execution.as_ref()) {
+                    self.on_next(n.execution)
+                }
+            }),
             JobsTopic::Reply(Operation::Describe(job), Reply::Accepted) if job == NEXT => {
                 parse::<ExecutionAccepted>(payload).map(|a| {
                     self.next_answered(a.client_token.as_deref());
-                    self.on_next(a.execution)
+                    if self.valid_execution(a.execution.as_ref()) {
+                        self.on_next(a.execution)
+                    }
                 })
             }
             JobsTopic::Reply(Operation::Describe(job), Reply::Accepted) => {
                 parse::<ExecutionAccepted>(payload).map(|a| {
+                    if !self.valid_execution(a.execution.as_ref()) {
+                        return;
+                    }
                     // The plugin got the document as routed (a Device
                     // Client document translated); so must its refresh.
                     let config = self.config.clone();
@@ -325,7 +344,14 @@ impl Actor {
                     self.on_describe_rejected(&job, &e)
                 })
             }
-            JobsTopic::Notify => parse::<Notify>(payload).map(|n| self.on_notify(&n)),
+            JobsTopic::Notify => parse::<Notify>(payload).map(|n| {
+                // Every invalid id is logged, not only the first.
+                let ids = n.jobs.values().flatten().map(|s| s.job_id.as_str());
+                let invalid = ids.filter(|id| !self.valid_job_id(id)).count();
+                if invalid == 0 {
+                    self.on_notify(&n)
+                }
+            }),
             JobsTopic::Reply(Operation::Update(job), Reply::Accepted) => {
                 parse::<serde_json::Value>(payload)
                     .map(|v| self.on_update_accepted(&job, token_of(&v)))
@@ -340,6 +366,35 @@ impl Actor {
         if let Err(e) = result {
             tracing::warn!(target: "agent", "ignoring malformed payload on {topic}: {e}");
         }
+    }
+
+    /// Whether `id`, a jobId from a broker payload, is one AWS could have
+    /// issued (1-64 of `[a-zA-Z0-9_-]`). Job ids go into topics and logs:
+    /// `+`/`#` would make every publish for it fail (a wedged agent), `/`
+    /// would address other topics, control characters would forge log
+    /// lines. Only a malicious or broken broker or service sends such an
+    /// id; the message is ignored, and each id logged once, escaped.
+    pub(super) fn valid_job_id(&mut self, id: &str) -> bool {
+        if is_valid_job_id(id) {
+            return true;
+        }
+        /// Enough of an id to recognise it in the log.
+        const SHOWN_CHARS: usize = 80;
+        let shown: String = id.chars().take(SHOWN_CHARS).collect();
+        if !self.invalid_ids.contains(&shown) {
+            if self.invalid_ids.len() == SEEN_CAPACITY {
+                self.invalid_ids.pop_front();
+            }
+            let cut = if shown.len() < id.len() { " (cut)" } else { "" };
+            tracing::warn!(target: "agent", "ignoring a message naming the invalid jobId {shown:?}{cut}");
+            self.invalid_ids.push_back(shown);
+        }
+        false
+    }
+
+    /// [`Self::valid_job_id`] for an execution a message may carry.
+    fn valid_execution(&mut self, execution: Option<&JobExecution>) -> bool {
+        execution.is_none_or(|e| self.valid_job_id(&e.job_id))
     }
 
     /// The head of the queue, from notify-next or `$next/get`.

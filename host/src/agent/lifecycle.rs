@@ -252,11 +252,12 @@ impl Actor {
             cancel.clone(),
         );
         let (job_id, execution_number) = (current.job_id.clone(), current.execution_number);
+        let timeout = self.config.limits.timeout;
         tracing::info!(target: "agent", job_id = %job_id, operation = builtin.operation(), "running built-in operation");
         // A new run: no watchdog alarm of an earlier one applies to it.
         self.runs += 1;
         tokio::task::spawn_blocking(move || {
-            let conclusion = builtin.run(&plugins, &runtime, &token);
+            let conclusion = builtin.run(&plugins, &runtime, &token, timeout);
             let _ = events.send(Event::Finished {
                 job_id,
                 execution_number,
@@ -322,9 +323,11 @@ impl Actor {
                 }
                 current.details.insert(CHECKPOINT_KEY, &state);
                 current.checkpoint = Some(state);
-                // A checkpoint is what a wiped device resumes from: send it
-                // now, not at the next progress slot.
-                self.publish_progress();
+                // Rate-limited like progress (a plugin may checkpoint in a
+                // loop): the newest goes out at once if the last update is
+                // older than `progress_interval`, else at the next slot.
+                self.progress_due = true;
+                self.maybe_publish_progress();
             }
             Event::Finished {
                 job_id,

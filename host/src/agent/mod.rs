@@ -38,7 +38,8 @@ pub(crate) enum Event {
         execution_number: u64,
         details: StatusDetails,
     },
-    /// A checkpoint, already durable in the journal, to publish.
+    /// A checkpoint, already in the journal (or waiting there for its
+    /// write slot), to publish with the next progress update.
     Checkpoint {
         job_id: String,
         execution_number: u64,
@@ -118,8 +119,9 @@ pub async fn run(mut config: Config, shutdown: watch::Receiver<bool>) -> Result<
         move |source| AgentError::Io { what, path, source }
     };
     std::fs::create_dir_all(&config.state_dir).map_err(io("state dir", &config.state_dir))?;
-    let journal =
-        journal::Journal::open(&config.state_dir).map_err(io("journal in", &config.state_dir))?;
+    let journal = journal::Journal::open(&config.state_dir)
+        .map_err(io("journal in", &config.state_dir))?
+        .with_checkpoint_interval(config.progress_interval);
     // Before connecting: a rotation cut short leaves the previous pair.
     rotate::recover(&mut config, &journal);
     let runtime = Runtime::new(&EngineConfig {

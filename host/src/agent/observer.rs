@@ -1,7 +1,9 @@
 //! The bridge from a plugin running on a blocking thread to the agent: the
-//! checkpoint is made durable in the journal right here (the plugin's call
-//! returns only once it is), then both checkpoints and progress are handed
-//! to the agent, which publishes them.
+//! checkpoint goes to the journal right here (durable when the plugin's
+//! call returns, unless the plugin saves them faster than the journal's
+//! write slots: then the newest is written at the next slot, see
+//! [`super::journal`]), then both checkpoints and progress are handed to
+//! the agent, which publishes them, rate-limited.
 
 use super::journal::Journal;
 use super::Event;
@@ -39,14 +41,9 @@ impl Observer for AgentObserver {
             .lock()
             .map_err(|_| "journal lock poisoned".to_owned())?;
         journal
-            .update(|s| {
-                if let Some(running) = s.running.as_mut().filter(|r| {
-                    r.job_id == self.job_id && r.execution_number == self.execution_number
-                }) {
-                    running.checkpoint = Some(state.to_owned());
-                }
-            })
+            .save_checkpoint(&self.job_id, self.execution_number, state)
             .map_err(|e| format!("journal write failed: {e}"))?;
+        drop(journal);
         let _ = self.events.send(Event::Checkpoint {
             job_id: self.job_id.clone(),
             execution_number: self.execution_number,
@@ -83,5 +80,34 @@ impl Observer for AgentObserver {
                 Err(sync_mpsc::RecvTimeoutError::Timeout) => {}
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use jobhost_protocol::status_details::{AGENT_KEYS, AGENT_STEP};
+
+    /// Every key the agent itself writes into an execution's statusDetails
+    /// is one a plugin's maps lose: a new one must be added there too (the
+    /// download's keys are checked beside them, in `imports::download`).
+    #[test]
+    fn the_keys_the_agent_writes_are_reserved() {
+        for key in [
+            crate::executor::REASON_KEY,
+            super::super::actor::CHECKPOINT_KEY,
+            super::super::reboot::BOOT_ID_KEY,
+            "rebootReason",
+            "pluginError",
+            "lastError",
+        ] {
+            assert!(AGENT_KEYS.contains(&key), "{key} is not reserved");
+        }
+        assert_eq!(
+            AGENT_STEP,
+            (
+                super::super::reboot::STEP_KEY,
+                super::super::reboot::REBOOTING
+            )
+        );
     }
 }

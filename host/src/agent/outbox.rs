@@ -26,7 +26,22 @@ impl Actor {
             self.publish(topic, payload);
         }
         self.maybe_publish_progress();
+        self.flush_checkpoint_if_due();
         self.check_reboot_timeout();
+    }
+
+    /// Writes a coalesced checkpoint once its journal slot has come, so
+    /// that the newest is durable within one interval even when the plugin
+    /// saves no other.
+    fn flush_checkpoint_if_due(&self) {
+        let flushed = self
+            .journal
+            .lock()
+            .map_err(|_| std::io::Error::other("journal lock poisoned"))
+            .and_then(|mut j| j.flush_due());
+        if let Err(e) = flushed {
+            tracing::error!(target: "agent", "journal write failed: {e}; the newest checkpoint is not durable yet");
+        }
     }
 
     pub(super) fn maybe_publish_progress(&mut self) {
@@ -168,10 +183,24 @@ impl Actor {
         }
     }
 
+    /// Queues a publish. While the queue refuses them (full: the broker is
+    /// slow or away) only the first refusal is logged, and the count when
+    /// it takes them again: a log line per refused publish would flood the
+    /// log for as long as the link is down.
     pub(super) fn publish(&self, topic: String, payload: Vec<u8>) {
-        if let Err(e) = self.mqtt.publish(topic.clone(), payload) {
+        match self.mqtt.publish(topic.clone(), payload) {
             // The request is kept by the caller and re-sent on reconnect.
-            tracing::warn!(target: "agent", "cannot queue publish to {topic}: {e}");
+            Err(e) if self.refused_publishes.get() == 0 => {
+                self.refused_publishes.set(1);
+                tracing::warn!(target: "agent", "cannot queue publish to {topic}: {e}; further refusals are counted");
+            }
+            Err(_) => self.refused_publishes.set(self.refused_publishes.get() + 1),
+            Ok(()) => {
+                let refused = self.refused_publishes.replace(0);
+                if refused > 0 {
+                    tracing::info!(target: "agent", "the publish queue takes publishes again after {refused} refused");
+                }
+            }
         }
     }
 

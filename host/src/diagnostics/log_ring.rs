@@ -30,8 +30,37 @@ pub const MAX_LOG_LINE_BYTES: usize = 2048;
 /// A bounded buffer of log lines, oldest first.
 #[derive(Debug)]
 pub struct LogRing {
-    lines: Mutex<VecDeque<String>>,
+    lines: Mutex<VecDeque<Entry>>,
     capacity: usize,
+}
+
+/// One line, with the plugin and job it is about (its `plugin` and
+/// `job_id` fields), if any: a plugin's snapshot gets only its own lines.
+#[derive(Debug, Clone)]
+struct Entry {
+    line: String,
+    plugin: Option<String>,
+    job_id: Option<String>,
+}
+
+/// Whose lines a snapshot may carry: those about no plugin and no job (the
+/// agent's own: MQTT, start-up) and those about this plugin and this job.
+/// Another plugin's lines, or those of another job, may hold what that
+/// plugin's operator does not mean this one to see (paths, hosts, errors
+/// with data in them).
+#[derive(Debug, Clone, Copy)]
+pub struct LogScope<'a> {
+    /// The plugin asking.
+    pub plugin: &'a str,
+    /// The job it runs for.
+    pub job_id: &'a str,
+}
+
+impl LogScope<'_> {
+    fn admits(&self, entry: &Entry) -> bool {
+        entry.plugin.as_deref().is_none_or(|p| p == self.plugin)
+            && entry.job_id.as_deref().is_none_or(|j| j == self.job_id)
+    }
 }
 
 impl LogRing {
@@ -46,23 +75,42 @@ impl LogRing {
     /// Adds `line` (cleaned: no control characters, at most
     /// [`MAX_LOG_LINE_BYTES`]), dropping the oldest line when full.
     pub fn push(&self, line: &str) {
+        self.push_entry(line, None, None);
+    }
+
+    /// [`Self::push`] for a line about `plugin` and `job_id`.
+    fn push_entry(&self, line: &str, plugin: Option<String>, job_id: Option<String>) {
         if self.capacity == 0 {
             return;
         }
-        let line = clean(line);
+        let entry = Entry {
+            line: clean(line),
+            plugin,
+            job_id,
+        };
         // A panic while the lock was held left at most one line half-done:
         // the lines themselves are still whole strings.
         let mut lines = self.lines.lock().unwrap_or_else(PoisonError::into_inner);
         while lines.len() >= self.capacity {
             lines.pop_front();
         }
-        lines.push_back(line);
+        lines.push_back(entry);
     }
 
     /// The lines kept, oldest first.
     pub fn lines(&self) -> Vec<String> {
         let lines = self.lines.lock().unwrap_or_else(PoisonError::into_inner);
-        lines.iter().cloned().collect()
+        lines.iter().map(|e| e.line.clone()).collect()
+    }
+
+    /// The lines kept that `scope` may see, oldest first.
+    pub fn lines_for(&self, scope: LogScope<'_>) -> Vec<String> {
+        let lines = self.lines.lock().unwrap_or_else(PoisonError::into_inner);
+        lines
+            .iter()
+            .filter(|e| scope.admits(e))
+            .map(|e| e.line.clone())
+            .collect()
     }
 }
 
@@ -72,10 +120,10 @@ fn global() -> &'static Arc<LogRing> {
     RING.get_or_init(|| Arc::new(LogRing::new(RECENT_LOG_LINES)))
 }
 
-/// The process's most recent log lines, oldest first; empty when no
-/// [`log_layer`] was installed.
-pub fn recent_log() -> Vec<String> {
-    global().lines()
+/// The process's most recent log lines that `scope` may see, oldest
+/// first; empty when no [`log_layer`] was installed.
+pub fn recent_log(scope: LogScope<'_>) -> Vec<String> {
+    global().lines_for(scope)
 }
 
 /// The layer that feeds the process's ring. Install it in the same
@@ -124,7 +172,7 @@ impl<S: Subscriber> Layer<S> for LogRingLayer {
         if !fields.rest.is_empty() {
             line.push_str(&fields.rest);
         }
-        self.ring.push(&line);
+        self.ring.push_entry(&line, fields.plugin, fields.job_id);
     }
 }
 
@@ -137,6 +185,19 @@ struct Fields {
     message: String,
     rest: String,
     log_target: Option<String>,
+    plugin: Option<String>,
+    job_id: Option<String>,
+}
+
+impl Fields {
+    /// Keeps the `plugin` and `job_id` fields' values for the scope.
+    fn note(&mut self, name: &str, value: &str) {
+        match name {
+            "plugin" => self.plugin = Some(value.to_owned()),
+            "job_id" => self.job_id = Some(value.to_owned()),
+            _ => {}
+        }
+    }
 }
 
 impl Visit for Fields {
@@ -146,6 +207,7 @@ impl Visit for Fields {
             "log.target" => self.log_target = Some(value.to_owned()),
             name if name.starts_with("log.") => {}
             name => {
+                self.note(name, value);
                 let _ = write!(self.rest, " {name}={value}");
             }
         }
@@ -158,7 +220,9 @@ impl Visit for Fields {
             }
             name if name.starts_with("log.") => {}
             name => {
-                let _ = write!(self.rest, " {name}={value:?}");
+                let value = format!("{value:?}");
+                self.note(name, &value);
+                let _ = write!(self.rest, " {name}={value}");
             }
         }
     }
@@ -257,6 +321,38 @@ mod tests {
             "{}",
             lines[1]
         );
+    }
+
+    #[test]
+    fn a_scope_sees_the_agent_lines_and_its_own_but_no_other_plugin_or_job() {
+        let ring = Arc::new(LogRing::new(20));
+        let subscriber =
+            tracing_subscriber::registry().with(LogRingLayer::feeding(Arc::clone(&ring)));
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!(target: "mqtt", "connected");
+            tracing::info!(target: "plugin", plugin = %"other", job_id = %"job-1", "secret of other");
+            tracing::info!(target: "agent", job_id = %"job-1", "reporting job-1");
+            tracing::info!(target: "plugin", plugin = %"mine", job_id = %"job-1", "mine in job-1");
+            tracing::info!(target: "agent", job_id = %"job-2", plugin = "mine", "running");
+            tracing::info!(target: "plugin", plugin = %"mine", job_id = %"job-2", "mine in job-2");
+        });
+        let seen = ring.lines_for(LogScope {
+            plugin: "mine",
+            job_id: "job-2",
+        });
+        let messages: Vec<&str> = seen
+            .iter()
+            .map(|l| l.split_once(": ").map_or("", |(_, m)| m))
+            .collect();
+        assert_eq!(
+            messages,
+            [
+                "connected",
+                "running job_id=job-2 plugin=mine",
+                "mine in job-2 plugin=mine job_id=job-2"
+            ]
+        );
+        assert_eq!(ring.lines().len(), 6, "the ring itself keeps every line");
     }
 
     #[test]

@@ -7,7 +7,9 @@
 //! # Layout
 //!
 //! - `log_ring`: the last [`RECENT_LOG_LINES`] lines of the agent's own log,
-//!   kept in memory by a `tracing` layer ([`log_layer`]).
+//!   kept in memory by a `tracing` layer ([`log_layer`]); a snapshot carries
+//!   only the agent's own lines and those of the plugin and job asking
+//!   ([`LogScope`]).
 //! - `system`: uptime, memory and disk figures from `/proc` and `statvfs`.
 //! - `source`: [`AgentDiagnostics`], one agent's identity, broker status
 //!   and plugin inventory, which makes the [`Snapshot`]s.
@@ -17,6 +19,6 @@ mod source;
 mod system;
 
 pub use log_ring::{
-    log_layer, recent_log, LogRing, LogRingLayer, MAX_LOG_LINE_BYTES, RECENT_LOG_LINES,
+    log_layer, recent_log, LogRing, LogRingLayer, LogScope, MAX_LOG_LINE_BYTES, RECENT_LOG_LINES,
 };
 pub use source::{AgentDiagnostics, BrokerStatus, PluginInfo, Snapshot, AGENT_VERSION};

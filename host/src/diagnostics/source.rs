@@ -101,7 +101,7 @@ pub struct Snapshot {
     pub broker_connected: bool,
     /// Reconnections since start.
     pub broker_reconnects: u64,
-    /// The ring's lines, oldest first.
+    /// The ring's lines this plugin and job may see, oldest first.
     pub recent_log: Vec<String>,
 }
 
@@ -191,9 +191,10 @@ impl AgentDiagnostics {
         &self.inner.broker
     }
 
-    /// Gathers a snapshot now. Reads a few small files under `/proc` and
-    /// one `statvfs`: cheap enough for a host call.
-    pub fn snapshot(&self) -> Snapshot {
+    /// Gathers a snapshot now for the plugin and job of `scope` (whose log
+    /// lines it carries, see [`log_ring::LogScope`]). Reads a few small
+    /// files under `/proc` and one `statvfs`: cheap enough for a host call.
+    pub fn snapshot(&self, scope: log_ring::LogScope<'_>) -> Snapshot {
         let inner = &self.inner;
         let (memory_total_bytes, memory_available_bytes) = system::memory();
         let disk = system::disk(&inner.state_dir);
@@ -212,7 +213,7 @@ impl AgentDiagnostics {
             broker_endpoint: inner.broker_endpoint.clone(),
             broker_connected: inner.broker.is_connected(),
             broker_reconnects: inner.broker.reconnects(),
-            recent_log: log_ring::recent_log(),
+            recent_log: log_ring::recent_log(scope),
         }
     }
 }
@@ -250,7 +251,10 @@ mod tests {
     #[test]
     fn a_local_snapshot_has_no_broker_and_the_one_plugin() {
         let source = AgentDiagnostics::local(info("diagnostics"), PathBuf::from("."));
-        let s = source.snapshot();
+        let s = source.snapshot(log_ring::LogScope {
+            plugin: "diagnostics",
+            job_id: "j",
+        });
         assert_eq!(s.agent_version, env!("CARGO_PKG_VERSION"));
         assert_eq!(
             (s.thing_name.as_str(), s.broker_endpoint.as_str()),

@@ -238,9 +238,7 @@ fn conclude(
     let timed_out = std::time::Instant::now() >= job.deadline;
     match result {
         Ok(Ok(outcome)) => {
-            let (details, _) = StatusDetails::from_pairs(
-                outcome.status_details.into_iter().take(MAX_DETAIL_ENTRIES),
-            );
+            let details = plugin_details(outcome.status_details, job);
             match &job.reboot_requested {
                 Some(reason) => Conclusion::Reboot {
                     reason: reason.clone(),
@@ -271,13 +269,27 @@ fn conclude(
             } else {
                 TerminalStatus::Rejected
             };
-            let (details, _) = StatusDetails::from_pairs(
-                failure.status_details.into_iter().take(MAX_DETAIL_ENTRIES),
-            );
+            let details = plugin_details(failure.status_details, job);
             Conclusion::Report(Report::failure(status, &failure.reason, details))
         }
         Err(error) => conclude_trap(&error, job.last_error.clone(), limits),
     }
+}
+
+/// A plugin's outcome or failure map, sanitised and without the keys only
+/// the agent may write (`jobhost_protocol::status_details::AGENT_KEYS`):
+/// a plugin cannot forge a reboot announcement, a checkpoint or the reason.
+fn plugin_details(
+    pairs: Vec<(String, String)>,
+    job: &crate::runtime::store::JobCtx,
+) -> StatusDetails {
+    let (mut details, _) = StatusDetails::from_pairs(pairs.into_iter().take(MAX_DETAIL_ENTRIES));
+    let removed = details.strip_agent_keys();
+    if !removed.is_empty() {
+        tracing::warn!(target: "plugin", plugin = %job.tag.plugin, job_id = %job.tag.job_id,
+            "dropped statusDetails keys reserved for the agent: {}", removed.join(", "));
+    }
+    details
 }
 
 fn validate_document(document: &str) -> Result<(), String> {

@@ -10,12 +10,19 @@
 //! `url` may be a `${aws:iot:s3-presigned-url:…}` placeholder: the jobs
 //! service resolves it before delivery. Both report the installed inventory
 //! in statusDetails (`plugin:<name>` = `<version> sha256:<digest> key:<id>`).
+//!
+//! They run under `[limits] timeout_secs`, as a plugin does: a download
+//! host that trickles a byte now and then (each byte resets the download's
+//! stall timer) would otherwise hold the device's only job slot for ever.
+//! Past it the install ends FAILED "timed out after N s"; a cancelled job
+//! stops it the same way (a compile in progress finishes first).
 
 use super::{Plugins, Refusal};
 use crate::executor::{CancelToken, Conclusion, Report};
 use crate::runtime::Runtime;
 use jobhost_protocol::{StatusDetails, TerminalStatus};
 use serde::Deserialize;
+use std::time::{Duration, Instant};
 
 /// `operation` of the built-in install.
 pub const INSTALL: &str = "install-plugin";
@@ -75,11 +82,19 @@ impl Builtin {
         }
     }
 
-    /// Runs it to a conclusion (on a blocking thread: it downloads and
-    /// compiles). A refusal that retrying cannot fix is REJECTED, one that
-    /// it might (network, disk) is FAILED.
-    pub fn run(&self, plugins: &Plugins, runtime: &Runtime, cancel: &CancelToken) -> Conclusion {
-        let stop = || cancel.is_cancelled();
+    /// Runs it to a conclusion within `timeout` (on a blocking thread: it
+    /// downloads and compiles). A refusal that retrying cannot fix is
+    /// REJECTED, one that it might (network, disk, the timeout) is FAILED.
+    pub fn run(
+        &self,
+        plugins: &Plugins,
+        runtime: &Runtime,
+        cancel: &CancelToken,
+        timeout: Duration,
+    ) -> Conclusion {
+        let deadline = Instant::now() + timeout;
+        let timed_out = || Instant::now() >= deadline;
+        let stop = || cancel.is_cancelled() || timed_out();
         let mut details = StatusDetails::new();
         let result = match self {
             Builtin::Install(request) => plugins.install(runtime, request, &stop).map(|r| {
@@ -109,7 +124,12 @@ impl Builtin {
                 status: TerminalStatus::Succeeded,
                 status_details: details,
             }),
-            Err(Refusal::Cancelled) => Conclusion::Cancelled,
+            Err(Refusal::Cancelled) if cancel.is_cancelled() => Conclusion::Cancelled,
+            Err(Refusal::Cancelled) => {
+                let reason = format!("timed out after {} s", timeout.as_secs());
+                tracing::warn!(target: "agent", "{}: {reason}", self.operation());
+                Conclusion::Report(Report::failure(TerminalStatus::Failed, &reason, details))
+            }
             Err(refusal) => {
                 let status = if refusal.is_retryable() {
                     TerminalStatus::Failed

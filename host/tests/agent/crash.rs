@@ -73,20 +73,32 @@ async fn resume(rig: &mut Rig) -> String {
     let document = probe(json!({
         "started": "/data/runs", "checkpoint": "step-2", "wait_for": "/data/release"
     }));
+    let runs = resume_killed(rig, document, "step-1").await;
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    assert_eq!(runs[0], "checkpoint=-", "the first run starts fresh");
+    runs[1].clone()
+}
+
+/// Starts the killed device again with its `/data/release` in place, offers
+/// the execution of `document` back as the cloud has it (IN_PROGRESS, with
+/// `cloud_checkpoint` in its statusDetails) and sees it to SUCCEEDED;
+/// returns the probe's `/data/runs` lines.
+pub async fn resume_killed(
+    rig: &mut Rig,
+    document: serde_json::Value,
+    cloud_checkpoint: &str,
+) -> Vec<String> {
     rig.device.release("release");
     rig.device.start();
     let mut in_progress = execution("job-1", 1, 2, "IN_PROGRESS", document);
-    in_progress["statusDetails"] = json!({"checkpoint": "step-1"});
+    in_progress["statusDetails"] = json!({ "checkpoint": cloud_checkpoint });
     let claim = rig.service.offer_execution(in_progress).await;
     rig.service.accept(&claim, json!({})).await;
     let report = rig.service.skip_progress("job-1").await;
     assert_eq!(report.status(), "SUCCEEDED", "{report:?}");
     rig.service.accept(&report, json!({})).await;
     rig.service.expect_next_get().await;
-    let runs = rig.device.lines("runs");
-    assert_eq!(runs.len(), 2, "{runs:?}");
-    assert_eq!(runs[0], "checkpoint=-", "the first run starts fresh");
-    runs[1].clone()
+    rig.device.lines("runs")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

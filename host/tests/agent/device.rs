@@ -42,6 +42,27 @@ impl Device {
         broker: std::net::SocketAddr,
         timeout_secs: u64,
     ) -> Device {
+        Device::configured(thing, broker, timeout_secs, "", "")
+    }
+
+    /// [`Device::new`] with `trust` and `limits` added to the config's
+    /// `[trust]` and `[limits]` tables (`key = value` lines).
+    pub fn with_settings(
+        thing: &str,
+        broker: std::net::SocketAddr,
+        trust: &str,
+        limits: &str,
+    ) -> Device {
+        Device::configured(thing, broker, PROBE_TIMEOUT_SECS, trust, limits)
+    }
+
+    fn configured(
+        thing: &str,
+        broker: std::net::SocketAddr,
+        timeout_secs: u64,
+        trust: &str,
+        limits: &str,
+    ) -> Device {
         let dir = tempfile::tempdir().expect("temp dir");
         let root = dir.path();
         std::fs::create_dir_all(root.join("data")).expect("data dir");
@@ -56,8 +77,10 @@ host = "127.0.0.1"
 port = {port}
 [trust]
 keys = ["operator.key.pub"]
+{trust}
 [limits]
 progress_interval_secs = 1
+{limits}
 [plugins.test-probe]
 dirs = ["data:/data"]
 [plugins.test-probe.limits]

@@ -11,6 +11,7 @@
 //! own types, so a shared misunderstanding cannot pass unnoticed.
 
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use jobhost_fleet::broker::{Broker, BrokerConfig};
@@ -84,6 +85,7 @@ pub struct ScriptedService {
     thing: String,
     requests: mpsc::UnboundedReceiver<Request>,
     poller: JoinHandle<()>,
+    stray: Arc<Mutex<Vec<String>>>,
 }
 
 impl ScriptedService {
@@ -110,6 +112,8 @@ impl ScriptedService {
             .expect("queue SUBSCRIBE");
         let (subscribed_tx, subscribed) = tokio::sync::oneshot::channel();
         let (tx, requests) = mpsc::unbounded_channel();
+        let stray = Arc::new(Mutex::new(Vec::new()));
+        let stray_log = Arc::clone(&stray);
         let poller = tokio::spawn(async move {
             let mut subscribed_tx = Some(subscribed_tx);
             loop {
@@ -121,10 +125,17 @@ impl ScriptedService {
                     }
                     Ok(Event::Incoming(Packet::Publish(p))) => {
                         // The filter also brings back our own replies and
-                        // notifications: only requests go to the test.
-                        let Ok((_, JobsTopic::Request(operation))) = JobsTopic::parse(&p.topic)
-                        else {
-                            continue;
+                        // notifications: only requests go to the test, and
+                        // what is no jobs API at all is kept aside.
+                        let operation = match JobsTopic::parse(&p.topic) {
+                            Ok((_, JobsTopic::Request(operation))) => operation,
+                            Ok(_) => continue,
+                            Err(_) => {
+                                if let Ok(mut stray) = stray_log.lock() {
+                                    stray.push(p.topic.clone());
+                                }
+                                continue;
+                            }
                         };
                         let body = serde_json::from_slice(&p.payload).unwrap_or(Value::Null);
                         let request = Request {
@@ -152,7 +163,14 @@ impl ScriptedService {
             thing: thing.to_owned(),
             requests,
             poller,
+            stray,
         }
+    }
+
+    /// Topics published under `$aws/things/+/jobs/` that are no jobs API
+    /// (a job id with `/` in it makes one), in order.
+    pub fn stray_topics(&self) -> Vec<String> {
+        self.stray.lock().map(|s| s.clone()).unwrap_or_default()
     }
 
     /// Where devices connect.

@@ -31,6 +31,19 @@ async fn the_config_jobhost_init_writes_runs_once_the_thing_and_broker_are_named
     };
     let out = init();
     assert!(out.status.success(), "{out:?}");
+    // It may come to hold a broker password: the owner's only, also when
+    // --force replaces a file others could read.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = || std::fs::metadata(&config).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(), 0o600, "{:o}", mode());
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let forced = Command::new(env!("CARGO_BIN_EXE_jobhost"))
+        .args(["init", "--force", "--output"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(forced.status.success(), "{forced:?}");
+    assert_eq!(mode(), 0o600, "{:o} after --force", mode());
     // Never over an edited file without --force.
     let again = init();
     assert!(!again.status.success());

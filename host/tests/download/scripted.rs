@@ -28,6 +28,9 @@ pub enum Answer {
     /// 200 with the whole body in `pieces` equal pieces, `pause` apart (a
     /// slow network): the download lasts at least `(pieces - 1) × pause`.
     Trickle { pieces: usize, pause: Duration },
+    /// [`Answer::Trickle`] without `Content-Length`: the body ends when the
+    /// connection closes, and its size is unknown until then.
+    TrickleUnsized { pieces: usize, pause: Duration },
 }
 
 /// The file being served: its bytes and its strong ETag.
@@ -143,8 +146,15 @@ fn serve(stream: TcpStream, state: &Mutex<State>) {
             ),
             _ => (header("200 OK", "", len), &file.body),
         },
-        Answer::Trickle { pieces, pause } => {
-            let _ = out.write_all(header("200 OK", "", len).as_bytes());
+        Answer::Trickle { pieces, pause } | Answer::TrickleUnsized { pieces, pause } => {
+            let head_out = match answer {
+                Answer::Trickle { .. } => header("200 OK", "", len),
+                _ => format!(
+                    "HTTP/1.1 200 OK\r\nETag: {}\r\nConnection: close\r\n\r\n",
+                    file.etag
+                ),
+            };
+            let _ = out.write_all(head_out.as_bytes());
             for (i, piece) in file.body.chunks(len.div_ceil(pieces.max(1))).enumerate() {
                 if i > 0 {
                     std::thread::sleep(pause);

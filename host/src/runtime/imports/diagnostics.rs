@@ -22,8 +22,11 @@ impl wit::Host for HostState {
                 "this host offers no diagnostics for the execution".into(),
             ));
         };
-        let snapshot = source.snapshot();
         let tag = &self.job.tag;
+        let snapshot = source.snapshot(crate::diagnostics::LogScope {
+            plugin: &tag.plugin,
+            job_id: &tag.job_id,
+        });
         tracing::info!(target: "plugin", plugin = %tag.plugin, job_id = %tag.job_id,
             "diagnostics snapshot taken ({} plugins, {} log lines)", snapshot.plugins.len(), snapshot.recent_log.len());
         Ok(to_wit(snapshot))

@@ -71,6 +71,10 @@ impl Host for HostState {
             )));
         }
         let (mut details, _) = StatusDetails::from_pairs(details);
+        // Keys only the agent writes (a reboot announcement, a checkpoint,
+        // a download's progress) are not the plugin's to report: dropped
+        // silently, since a log line per call would be a flood of its own.
+        details.strip_agent_keys();
         details.fit(self.job.max_details_bytes, &[]);
         self.job.observer.progress(&details);
         self.job.last_progress = details;

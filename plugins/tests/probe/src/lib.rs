@@ -7,6 +7,11 @@
 //!   count runs and see what a resumed run got);
 //! - `"checkpoint": "state"` saves a checkpoint (fails the run if the host
 //!   refuses it);
+//! - `"checkpoints": N` saves N checkpoints `c1` … `cN` in a row, as fast as
+//!   it can (a checkpoint flood; fails the run if the host refuses one);
+//! - `"forge": {"key": "value", …}` reports these pairs as progress and
+//!   returns them in its outcome (keys the agent reserves for itself); with
+//!   `"forge_fails": true` it returns them in a retryable failure instead;
 //! - `"wait_for": "path"` waits until that file exists, looking every 5 ms:
 //!   a run the test can hold mid-way and release (or cancel, kill) at a
 //!   point it chooses; interruptible, since wasm runs between looks; with
@@ -55,6 +60,9 @@ use serde::Deserialize;
 struct Doc {
     started: Option<String>,
     checkpoint: Option<String>,
+    checkpoints: usize,
+    forge: std::collections::BTreeMap<String, String>,
+    forge_fails: bool,
     wait_for: Option<String>,
     heartbeat: bool,
     sleep_ms: u64,
@@ -123,6 +131,18 @@ impl Operation for Probe {
         if let Some(state) = &doc.checkpoint {
             jobhost_sdk::host::checkpoint(state)
                 .map_err(|e| Failure::retryable(jobhost_sdk::host::describe(&e)))?;
+        }
+        for i in 1..=doc.checkpoints {
+            jobhost_sdk::host::checkpoint(&format!("c{i}"))
+                .map_err(|e| Failure::retryable(jobhost_sdk::host::describe(&e)))?;
+        }
+        if !doc.forge.is_empty() {
+            let pairs: Vec<(&str, &str)> = doc
+                .forge
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            let _ = jobhost_sdk::host::progress(&pairs);
         }
         if let Some(path) = &doc.wait_for {
             let mut waited_ms: u64 = 0;
@@ -270,6 +290,13 @@ impl Operation for Probe {
             outcome = outcome.detail("capability:command", describe(ran.map(|o| o.exit_code)));
             let reboot = device::request_reboot("probe");
             outcome = outcome.detail("capability:reboot", describe(reboot));
+        }
+        if doc.forge_fails {
+            let failure = Failure::retryable("the probe failed as asked");
+            return Err(doc.forge.iter().fold(failure, |f, (k, v)| f.detail(k, v)));
+        }
+        for (k, v) in &doc.forge {
+            outcome = outcome.detail(k, v);
         }
         Ok(outcome)
     }

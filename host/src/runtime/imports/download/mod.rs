@@ -102,8 +102,8 @@ impl Host for HostState {
 struct PluginHooks<'a> {
     job: &'a mut JobCtx,
     grant: &'a DownloadGrant,
-    /// When progress was last reported, and the percentage then.
-    last_progress: Option<(Instant, Option<u64>)>,
+    /// When progress was last reported, and the bytes on disk then.
+    last_progress: Option<(Instant, u64)>,
 }
 
 impl Hooks for PluginHooks<'_> {
@@ -112,17 +112,11 @@ impl Hooks for PluginHooks<'_> {
     }
 
     fn progress(&mut self, done: u64, total: Option<u64>) {
-        let percent = total.map(|t| done.saturating_mul(100).checked_div(t).unwrap_or(100));
-        let due = match self.last_progress {
-            None => true,
-            Some((at, last)) => {
-                percent != last && (percent == Some(100) || at.elapsed() >= PROGRESS_INTERVAL)
-            }
-        };
-        if !due {
+        if !progress_due(self.last_progress, done, total) {
             return;
         }
-        self.last_progress = Some((Instant::now(), percent));
+        let percent = total.map(|t| done.saturating_mul(100).checked_div(t).unwrap_or(100));
+        self.last_progress = Some((Instant::now(), done));
         // On top of what the plugin itself last reported ("step": …).
         let mut details = self.job.last_progress.clone();
         if let Some(percent) = percent {
@@ -156,6 +150,21 @@ impl Hooks for PluginHooks<'_> {
     fn note(&self, message: &str) {
         let tag = &self.job.tag;
         tracing::warn!(target: "plugin", plugin = %tag.plugin, job_id = %tag.job_id, "{message}");
+    }
+}
+
+/// Whether `done` bytes of `total` (unknown without `Content-Length`) are
+/// worth a progress report, given the last one (when, and the bytes then):
+/// the first always; then, if more bytes arrived, the end at once and
+/// anything else once [`PROGRESS_INTERVAL`] has passed. Compared in bytes,
+/// not percent: a body of unknown size has no percent, and only its byte
+/// count tells the operator it is moving.
+fn progress_due(last: Option<(Instant, u64)>, done: u64, total: Option<u64>) -> bool {
+    match last {
+        None => true,
+        Some((at, last_done)) => {
+            done != last_done && (Some(done) == total || at.elapsed() >= PROGRESS_INTERVAL)
+        }
     }
 }
 
@@ -210,5 +219,32 @@ impl Hooks for HostHooks<'_> {
 
     fn note(&self, message: &str) {
         tracing::warn!(target: "agent", "{message}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_of_a_body_of_unknown_size_is_reported_by_bytes() {
+        let long_ago = Instant::now() - PROGRESS_INTERVAL;
+        assert!(progress_due(None, 0, None), "the first report");
+        assert!(progress_due(Some((long_ago, 10)), 20, None));
+        assert!(!progress_due(Some((long_ago, 20)), 20, None), "nothing new");
+        assert!(
+            !progress_due(Some((Instant::now(), 10)), 20, None),
+            "too soon"
+        );
+        assert!(
+            progress_due(Some((Instant::now(), 10)), 30, Some(30)),
+            "the end"
+        );
+    }
+
+    #[test]
+    fn the_download_keys_are_reserved_for_the_agent() {
+        use jobhost_protocol::status_details::AGENT_KEYS;
+        assert!(AGENT_KEYS.contains(&PROGRESS_KEY) && AGENT_KEYS.contains(&BYTES_KEY));
     }
 }
