@@ -276,7 +276,8 @@ fn conclude(
     }
 }
 
-/// A plugin's outcome or failure map, sanitised and without the keys only
+/// A plugin's outcome or failure map (its first [`MAX_DETAIL_ENTRIES`]),
+/// sanitised and without the keys only
 /// the agent may write (`jobhost_protocol::status_details::AGENT_KEYS`):
 /// a plugin cannot forge a reboot announcement, a checkpoint or the reason.
 fn plugin_details(
