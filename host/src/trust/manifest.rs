@@ -147,12 +147,21 @@ impl Manifest {
         serde_json::to_vec(self).expect("a manifest always serializes")
     }
 
-    /// Checks every field; the first problem found is the error.
+    /// Checks every field, then the size of the JSON a device will read
+    /// (so that no manifest can be signed that every device refuses); the
+    /// first problem found is the error.
     pub fn validate(&self) -> Result<(), ManifestError> {
         validate_name(&self.name)?;
         validate_operations(&self.operations)?;
         self.capabilities.validate()?;
         validate_wit(&self.wit)?;
+        let size = self.to_json().len();
+        if size > MAX_MANIFEST_BYTES {
+            return Err(ManifestError::TooLarge {
+                size,
+                max: MAX_MANIFEST_BYTES,
+            });
+        }
         Ok(())
     }
 

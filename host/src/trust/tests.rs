@@ -423,6 +423,16 @@ fn manifest_validation_is_precise() {
     assert!(with("@0.1.0", "@1").contains("not semver"));
     assert!(with("operation-plugin@", "other@").contains("the world must be"));
     assert!(with("name = \"echo\"\n", "").contains("missing field `name`"));
+    // A manifest whose JSON no device would read (found by fuzzing): it
+    // cannot be signed either.
+    let programs: Vec<String> = (0..66)
+        .map(|i| format!("\"/usr/bin/p{i:03}{}\"", "x".repeat(1000)))
+        .collect();
+    let huge = with(
+        r#"["/usr/bin/systemctl"]"#,
+        &format!("[{}]", programs.join(", ")),
+    );
+    assert!(huge.contains("65536"), "{huge}");
 
     // Access defaults to read-only; capabilities default to nothing.
     let m = manifest();
