@@ -1,6 +1,7 @@
 //! Hostile plugins, through the real agent and the real service: a signed
 //! plugin (the `test-probe` fixture, built from source) that loops, bombs
-//! memory, recurses, traps, floods logs and statusDetails, tries to escape
+//! memory (also spread over many memories: `test-memories`, hand-written),
+//! recurses, traps, floods logs and statusDetails, tries to escape
 //! its directories, writes where it may only read, downloads and runs what
 //! it was not granted, exhausts handles and blocks inside a host call. Each
 //! case asserts it was contained, the job's status and reason, and that the
@@ -72,6 +73,11 @@ impl Harness {
         std::os::unix::fs::symlink(agent.join("outside"), agent.join("data/link")).unwrap();
         let (key, _) = support::plugins::operator_key(&agent, "operator.key");
         support::plugins::provision(&agent.join("plugins"), &key, &["echo", "test-probe"]);
+        std::fs::write(
+            agent.join("plugins/test-memories.wasm"),
+            many_memories(&key),
+        )
+        .unwrap();
         let config = support::agent::write_config(
             &agent,
             THING,
@@ -146,6 +152,56 @@ max_log_kib = {PROBE_LOG_KIB}
     }
 }
 
+/// Core instances in [`many_memories`], and the MiB of memory each starts with.
+const MEMORIES: usize = 8;
+const MEMORY_MIB: usize = 20;
+
+/// A signed plugin (`test-memories`) whose component instantiates
+/// [`MEMORIES`] core modules of [`MEMORY_MIB`] MiB of memory each: every
+/// memory alone is far under the default 128 MiB limit, together they are
+/// over it. Hand-written, since no language toolchain makes such a
+/// component; its `run` is never reached (the type check is structural).
+fn many_memories(key: &jobhost::trust::SecretKey) -> Vec<u8> {
+    let pages = MEMORY_MIB * 16;
+    let wat = format!(
+        r#"(component
+  (core module $big (memory {pages}))
+  {instances}
+  (core module $main
+    (memory (export "memory") 1)
+    (func (export "realloc") (param i32 i32 i32 i32) (result i32) unreachable)
+    (func (export "run") (param i32 i32 i64 i32 i32 i32 i32 i32 i32 i32) (result i32)
+      unreachable))
+  (core instance $main (instantiate $main))
+  (import "jobhost:plugin/types@0.1.0" (instance $types
+    (type $details (list (tuple string string)))
+    (type $job' (record (field "job-id" string) (field "execution-number" u64)
+      (field "operation" string) (field "document" string) (field "checkpoint" (option string))))
+    (export "job" (type (eq $job')))
+    (type $outcome' (record (field "status-details" $details)))
+    (export "outcome" (type (eq $outcome')))
+    (type $failure' (record (field "reason" string) (field "status-details" $details)
+      (field "retryable" bool)))
+    (export "failure" (type (eq $failure')))))
+  (alias export $types "job" (type $job))
+  (alias export $types "outcome" (type $outcome))
+  (alias export $types "failure" (type $failure))
+  (func $run (param "job" $job) (result (result $outcome (error $failure)))
+    (canon lift (core func $main "run") (memory (core memory $main "memory"))
+      (realloc (core func $main "realloc"))))
+  (instance $operation (export "run" (func $run)))
+  (export "jobhost:plugin/operation@0.1.0" (instance $operation)))"#,
+        instances = "(core instance (instantiate $big))\n  ".repeat(MEMORIES)
+    );
+    let component = wat::parse_str(&wat).unwrap();
+    let manifest = jobhost::trust::Manifest::from_toml(
+        "name = \"test-memories\"\nversion = \"0.1.0\"\noperations = [\"test-memories\"]\n\
+         wit = \"jobhost:plugin/operation-plugin@0.1.0\"\n",
+    )
+    .unwrap();
+    jobhost::trust::sign(&component, &manifest, key).unwrap()
+}
+
 /// A TCP server that accepts connections and never writes a byte.
 async fn stalling_server() -> (u16, tokio::task::JoinHandle<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -198,6 +254,22 @@ async fn runaway_computation_is_stopped() {
         "call stack exhausted",
     );
     assert_failed(&h.probe(json!({"trap": true})).await, "unreachable");
+    // Memory spread over many memories is held to one budget.
+    create(
+        &h.server,
+        THING,
+        "memories",
+        json!({"operation": "test-memories"}),
+    );
+    let e = wait_terminal(&h.server, THING, "memories").await;
+    assert_failed(&e, "over its 128 MiB limit");
+    create(
+        &h.server,
+        THING,
+        "after-memories",
+        json!({"operation": "echo"}),
+    );
+    assert_succeeded(&wait_terminal(&h.server, THING, "after-memories").await);
     let e = h.probe(json!({"panic": "hostile panic"})).await;
     assert_failed(&e, "plugin trapped");
     assert!(
