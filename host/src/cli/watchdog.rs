@@ -1,7 +1,8 @@
-//! `jobhost run`'s watchdog. A plugin blocked inside a host call (a long
-//! WASI sleep, say) is out of reach of its deadline; past the deadline and
-//! [`WATCHDOG_GRACE`] the harness reports it FAILED, as the agent would,
-//! and exits, which ends the blocked thread with the process.
+//! `jobhost run`'s watchdog, the last line behind the executor (which ends
+//! a run at its deadline whatever the plugin is doing): a run that has still
+//! not returned [`WATCHDOG_GRACE`] past its deadline is reported FAILED, as
+//! the agent would, and the harness exits, ending the stuck thread with the
+//! process.
 
 use super::run::EXIT_JOB_FAILED;
 use crate::executor::{abandoned_reason, Report, WATCHDOG_GRACE};

@@ -27,9 +27,10 @@ pub const MAX_DETAIL_ENTRIES: usize = 1024;
 
 /// How long past its deadline, or after its job was cancelled, a run may
 /// still take to stop before it is abandoned (the agent's watchdog, and
-/// `jobhost run`'s). Both normally end a run within one epoch tick
-/// (10 ms); a run still going this long after is blocked inside a host call
-/// they cannot interrupt, and must not keep the device from its next job.
+/// `jobhost run`'s). [`execute`] ends a run at once, whatever it is doing;
+/// one still going this long after is stuck where no future can be dropped
+/// (host code that blocks without awaiting), a bug this last line keeps
+/// from holding the device away from its next job.
 pub const WATCHDOG_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The reason reported for a run abandoned past its deadline `deadline`.
@@ -277,9 +278,9 @@ fn conclude(
 }
 
 /// A plugin's outcome or failure map (its first [`MAX_DETAIL_ENTRIES`]),
-/// sanitised and without the keys only
-/// the agent may write (`jobhost_protocol::status_details::AGENT_KEYS`):
-/// a plugin cannot forge a reboot announcement, a checkpoint or the reason.
+/// sanitised and without the keys only the agent may write
+/// (`jobhost_protocol::status_details::AGENT_KEYS`): a plugin cannot forge
+/// a reboot announcement, a checkpoint or the reason.
 fn plugin_details(
     pairs: Vec<(String, String)>,
     job: &crate::runtime::store::JobCtx,
