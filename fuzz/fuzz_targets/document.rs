@@ -14,6 +14,7 @@
 
 use jobhost::document::{route, Handlers, BUILTIN_HANDLERS, PARAMETER_PREFIX};
 use jobhost::trust::RESERVED_OPERATIONS;
+use jobhost_fuzz::has_float;
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 use std::sync::OnceLock;
@@ -29,15 +30,6 @@ fn no_parameter(value: &Value) -> bool {
         Value::Array(items) => items.iter().all(no_parameter),
         Value::Object(map) => map.values().all(no_parameter),
         _ => true,
-    }
-}
-
-fn has_float(value: &Value) -> bool {
-    match value {
-        Value::Number(n) => n.is_f64(),
-        Value::Array(items) => items.iter().any(has_float),
-        Value::Object(map) => map.values().any(has_float),
-        _ => false,
     }
 }
 

@@ -18,6 +18,7 @@
 //! is rebuilt exactly by `for_thing`.
 #![no_main]
 
+use jobhost_fuzz::has_float;
 use jobhost_protocol::requests::{
     DescribeRequest, GetPendingRequest, StartNextRequest, UpdateRequest,
 };
@@ -41,17 +42,6 @@ fn rescaled(v: &Value) -> bool {
             (time && x.as_f64().is_some_and(|n| n > 1e11)) || rescaled(x)
         }),
         Value::Array(items) => items.iter().any(rescaled),
-        _ => false,
-    }
-}
-
-/// serde_json without its `float_roundtrip` feature may read a float's
-/// printed form back one ulp off (a job document's numbers).
-fn has_float(value: &Value) -> bool {
-    match value {
-        Value::Number(n) => n.is_f64(),
-        Value::Array(items) => items.iter().any(has_float),
-        Value::Object(map) => map.values().any(has_float),
         _ => false,
     }
 }

@@ -7,6 +7,7 @@
 //! instead of fuzzing. `scripts/fuzz --seeds` does that for every target.
 
 use jobhost::trust::{PublicKey, SecretKey};
+use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 /// The environment variable that asks a target for its seeds.
@@ -134,4 +135,16 @@ pub fn plugin_manifests() -> Vec<(String, String)> {
     }
     out.sort();
     out
+}
+
+/// Whether a JSON value holds a float anywhere: serde_json without its
+/// `float_roundtrip` feature may read a float's printed form back one ulp
+/// off, so exact round-trip properties hold only for documents without one.
+pub fn has_float(value: &Value) -> bool {
+    match value {
+        Value::Number(n) => n.is_f64(),
+        Value::Array(items) => items.iter().any(has_float),
+        Value::Object(map) => map.values().any(has_float),
+        _ => false,
+    }
 }
