@@ -7,10 +7,27 @@ use std::path::Path;
 
 /// Replaces `path` with `bytes` so that a crash or power cut leaves either
 /// the old or the new content, never a mix: write a temporary file beside
-/// it, fsync it, rename it over `path`, fsync the directory.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    let mut f = File::create(&tmp)?;
+/// it (`<name>.tmp`), fsync it, rename it over `path`, fsync the directory.
+///
+/// With a `mode`, the file has it from its creation, before the first byte
+/// is written: a private key is never readable by others, not even for a
+/// moment. Without, it is created as `File::create` does (0666 less the
+/// umask).
+pub fn write_atomically(path: &Path, bytes: &[u8], mode: Option<u32>) -> io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = std::path::PathBuf::from(tmp);
+    // A leftover from a crash may have other permissions: start afresh.
+    match fs::remove_file(&tmp) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode.unwrap_or(0o666))
+        .open(&tmp)?;
     f.write_all(bytes)?;
     f.sync_all()?;
     fs::rename(&tmp, path)?;
@@ -74,6 +91,32 @@ pub fn read_regular_file(path: &Path, max_bytes: u64) -> io::Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_write_replaces_the_whole_file_with_the_mode_asked_for() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("device.key");
+        // A leftover from a crash, readable by all: not reused.
+        fs::write(dir.path().join("device.key.tmp"), b"half").unwrap();
+        fs::set_permissions(
+            dir.path().join("device.key.tmp"),
+            fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
+        write_atomically(&key, b"secret", Some(0o600)).unwrap();
+        assert_eq!(fs::read(&key).unwrap(), b"secret");
+        let mode = fs::metadata(&key).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert!(!dir.path().join("device.key.tmp").exists());
+
+        // Two files that differ only in extension never share a temporary.
+        let pem = dir.path().join("device.pem");
+        write_atomically(&pem, b"cert", None).unwrap();
+        write_atomically(&key, b"key 2", Some(0o600)).unwrap();
+        assert_eq!(fs::read(&pem).unwrap(), b"cert");
+        assert_eq!(fs::read(&key).unwrap(), b"key 2");
+    }
 
     #[test]
     fn only_regular_files_are_read() {

@@ -32,6 +32,7 @@
 //! The WIT contract plugins implement is in the repository's `wit/`.
 
 pub mod agent;
+mod certstore;
 pub mod cli;
 pub mod config;
 pub mod diagnostics;

@@ -236,6 +236,7 @@ impl Journal {
             write_atomically(
                 &self.path,
                 &serde_json::to_vec_pretty(&next).map_err(io::Error::other)?,
+                None,
             )?;
             self.state = next;
         }

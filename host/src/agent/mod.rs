@@ -149,8 +149,22 @@ pub async fn run(mut config: Config, shutdown: watch::Receiver<bool>) -> Result<
     );
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let plugins = Arc::new(plugins);
-    let diagnostics =
-        crate::diagnostics::AgentDiagnostics::for_agent(&config, Arc::clone(&plugins), started);
+    let diagnostics = {
+        let plugins = Arc::clone(&plugins);
+        crate::diagnostics::AgentDiagnostics::new(
+            &config.thing_name,
+            &format!("{}:{}", config.broker.host, config.broker.port),
+            config.state_dir.clone(),
+            started,
+            Box::new(move || {
+                plugins
+                    .inventory()
+                    .iter()
+                    .map(|p| p.as_ref().into())
+                    .collect()
+            }),
+        )
+    };
     let actor = actor::Actor::new(
         Arc::new(config),
         runtime,

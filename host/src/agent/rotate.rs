@@ -25,18 +25,14 @@
 
 use super::actor::{Actor, Current, State};
 use super::journal::{Journal, RotationEntry};
+use crate::certstore::{
+    pair_matches, read_key, read_pem, restore, sha256_of, swap, with_suffix, Files, SwapError, PREV,
+};
 use crate::config::Config;
 use crate::executor::Report;
-use crate::runtime::imports::certificates::{
-    pair_matches, with_suffix, write_file, CERT_MODE, KEY_MODE, MAX_CERTIFICATE_RESPONSE_BYTES,
-    NEXT, PREV,
-};
 use crate::runtime::CertificateTarget;
 use jobhost_protocol::{StatusDetails, TerminalStatus};
-use sha2::{Digest, Sha256};
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use zeroize::Zeroizing;
 
 /// How long the broker gets to accept the new certificate before the agent
 /// gives up on it and goes back to the previous one. The connection task
@@ -53,110 +49,11 @@ pub(crate) struct Phase {
     details: StatusDetails,
 }
 
-/// The certificate and key files of `[broker.tls]`.
-struct Files {
-    cert: PathBuf,
-    key: PathBuf,
-}
-
-impl Files {
-    fn of(config: &Config) -> Option<Self> {
-        let (cert, key) = config.broker.tls.as_ref()?.client_files.clone()?;
-        Some(Self { cert, key })
-    }
-}
-
-/// Largest certificate or key file the rotation reads: a PEM chain is a
-/// few KiB; the limit is the one the CSR endpoint's answer has.
-const MAX_PEM_BYTES: u64 = MAX_CERTIFICATE_RESPONSE_BYTES as u64;
-
-/// Reads one of the rotation's files: a regular file only, never through a
-/// symlink. A plugin granted `certificates = "rw"` can plant `device.pem ->
-/// ../../etc/shadow`; following it would copy the target into `.prev`
-/// (security review H3). Nothing the agent did not itself read as a
-/// regular file is ever copied.
-fn read_pem(path: &Path) -> Result<Vec<u8>, String> {
-    crate::durable::read_regular_file(path, MAX_PEM_BYTES)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))
-}
-
-fn sha256_of(path: &Path) -> Result<String, String> {
-    read_pem(path).map(|b| hex::encode(Sha256::digest(&b)))
-}
-
-fn read_key(path: &Path) -> Result<Zeroizing<String>, String> {
-    let bytes = Zeroizing::new(read_pem(path)?);
-    std::str::from_utf8(&bytes)
-        .map(|s| Zeroizing::new(s.to_owned()))
-        .map_err(|_| format!("{} is not a PEM key", path.display()))
-}
-
-/// Why [`swap`] did not install the staged pair.
-#[derive(Debug)]
-enum SwapError {
-    /// Refused before anything on disk changed: the current pair is in
-    /// place and `.prev` (perhaps an older generation) must not be put back.
-    Untouched(String),
-    /// Failed part-way: the `.prev` pair just written must be put back.
-    Partial(String),
-}
-
-/// Installs the staged pair: keeps the current one as `.prev`, then
-/// replaces the current files with the staged content. Everything is read
-/// (as regular files) and checked before the first write, and what is
-/// written is the bytes read, never a rename of a file the plugin could
-/// have swapped for a symlink. Returns the new certificate's details.
-fn swap(files: &Files) -> Result<StatusDetails, SwapError> {
-    let (next_cert, next_key) = (
-        with_suffix(&files.cert, NEXT),
-        with_suffix(&files.key, NEXT),
-    );
-    let untouched = SwapError::Untouched;
-    let cert_pem = read_pem(&next_cert).map_err(untouched)?;
-    let key_pem = read_key(&next_key).map_err(untouched)?;
-    let parsed = pair_matches(&cert_pem, &key_pem).map_err(|e| {
-        untouched(format!(
-            "the staged certificate and key do not belong together: {e}"
-        ))
-    })?;
-    let old_cert = read_pem(&files.cert).map_err(untouched)?;
-    let old_key = read_key(&files.key).map_err(untouched)?;
-    let write = |path: &Path, bytes: &[u8], mode| {
-        write_file(path, bytes, mode)
-            .map_err(|e| SwapError::Partial(format!("cannot write {}: {e}", path.display())))
-    };
-    write(&with_suffix(&files.cert, PREV), &old_cert, CERT_MODE)?;
-    write(&with_suffix(&files.key, PREV), old_key.as_bytes(), KEY_MODE)?;
-    write(&files.cert, &cert_pem, CERT_MODE)?;
-    write(&files.key, key_pem.as_bytes(), KEY_MODE)?;
-    for staged in [&next_cert, &next_key] {
-        // Installed already: a leftover only costs a later create-csr a
-        // removal, so it is logged, not a failure.
-        if let Err(e) =
-            std::fs::remove_file(staged).and_then(|()| crate::durable::sync_parent(staged))
-        {
-            tracing::warn!(target: "agent", "cannot remove {}: {e}", staged.display());
-        }
-    }
-    let mut details = StatusDetails::new();
-    details.insert("subject", &parsed.info.subject);
-    details.insert("serial", &parsed.info.serial);
-    details.insert("notAfter", &parsed.info.not_after);
-    details.insert("fingerprint", &parsed.info.sha256_fingerprint);
-    Ok(details)
-}
-
-/// Puts the `.prev` pair back in place (the `.prev` files stay).
-fn restore(files: &Files) -> Result<(), String> {
-    let (prev_cert, prev_key) = (
-        with_suffix(&files.cert, PREV),
-        with_suffix(&files.key, PREV),
-    );
-    let cert = read_pem(&prev_cert)?;
-    let key = read_key(&prev_key)?;
-    write_file(&files.key, key.as_bytes(), KEY_MODE)
-        .and_then(|()| write_file(&files.cert, &cert, CERT_MODE))
-        .map_err(|e| format!("cannot restore the previous certificate: {e}"))
+/// The certificate and key files of `[broker.tls]`, when the agent
+/// connects with a client certificate.
+fn client_files(config: &Config) -> Option<Files> {
+    let (cert, key) = config.broker.tls.as_ref()?.client_files.clone()?;
+    Some(Files { cert, key })
 }
 
 /// The config's broker options with the client certificate and key read
@@ -184,7 +81,7 @@ pub(super) fn recover(config: &mut Config, journal: &Journal) {
     else {
         return;
     };
-    let Some(files) = Files::of(config) else {
+    let Some(files) = client_files(config) else {
         return;
     };
     let prev = with_suffix(&files.cert, PREV);
@@ -224,7 +121,7 @@ impl Actor {
     /// What the `certificates` interface acts on, when the agent connects
     /// with a client certificate.
     pub(super) fn certificate_target(&self) -> Option<CertificateTarget> {
-        let files = Files::of(&self.config)?;
+        let files = client_files(&self.config)?;
         Some(CertificateTarget {
             thing_name: self.config.thing_name.clone(),
             cert: files.cert,
@@ -240,7 +137,7 @@ impl Actor {
             let report = Report::failure(TerminalStatus::Failed, &why, StatusDetails::new());
             this.report(current.job_id.clone(), current.execution_number, report);
         };
-        let Some(files) = Files::of(&self.config) else {
+        let Some(files) = client_files(&self.config) else {
             return fail(
                 self,
                 &current,
@@ -292,9 +189,10 @@ impl Actor {
             return self.roll_back(current, why);
         }
         let mut details = outcome;
-        for (k, v) in installed.iter() {
-            details.insert(k, v);
-        }
+        details.insert("subject", &installed.subject);
+        details.insert("serial", &installed.serial);
+        details.insert("notAfter", &installed.not_after);
+        details.insert("fingerprint", &installed.sha256_fingerprint);
         tracing::warn!(target: "agent", job_id = %current.job_id, "new certificate installed; reconnecting with it");
         self.state = State::Rotating {
             current,
@@ -361,7 +259,7 @@ impl Actor {
     /// Restores the previous pair, reconnects with it, and reports FAILED
     /// (sent once the connection is back: `Reporting` resends on connect).
     fn roll_back(&mut self, current: Current, why: String) {
-        let reason = match Files::of(&self.config)
+        let reason = match client_files(&self.config)
             .ok_or_else(|| "no [broker.tls] files".to_owned())
             .and_then(|files| {
                 restore(&files)?;
@@ -380,139 +278,7 @@ impl Actor {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn pair(name: &str) -> (String, String) {
-        let key = rcgen::KeyPair::generate().unwrap();
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, name);
-        let cert = params.self_signed(&key).unwrap().pem();
-        (cert, key.serialize_pem())
-    }
-
-    /// The agent's pair (`old`) in `dir` and a new pair staged beside it.
-    struct Staged {
-        files: Files,
-        old: (String, String),
-        new: (String, String),
-    }
-
-    fn staged(dir: &Path) -> Staged {
-        let files = Files {
-            cert: dir.join("device.pem"),
-            key: dir.join("device.key"),
-        };
-        let (old, new) = (pair("old"), pair("new"));
-        std::fs::write(&files.cert, &old.0).unwrap();
-        std::fs::write(&files.key, &old.1).unwrap();
-        std::fs::write(with_suffix(&files.cert, NEXT), &new.0).unwrap();
-        std::fs::write(with_suffix(&files.key, NEXT), &new.1).unwrap();
-        Staged { files, old, new }
-    }
-
-    #[test]
-    fn swap_keeps_the_previous_pair_and_restore_puts_it_back() {
-        let dir = tempfile::tempdir().unwrap();
-        let Staged {
-            files,
-            old: (old_cert, old_key),
-            new: (new_cert, new_key),
-        } = staged(dir.path());
-
-        let details = swap(&files).unwrap();
-        assert_eq!(details.get("subject"), Some("CN=new"));
-        assert_eq!(std::fs::read_to_string(&files.cert).unwrap(), new_cert);
-        assert_eq!(std::fs::read_to_string(&files.key).unwrap(), new_key);
-        assert_eq!(
-            std::fs::read_to_string(with_suffix(&files.cert, PREV)).unwrap(),
-            old_cert
-        );
-        assert!(!with_suffix(&files.key, NEXT).exists());
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(with_suffix(&files.key, PREV))
-            .unwrap()
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o777, 0o600, "the kept key is private");
-
-        restore(&files).unwrap();
-        assert_eq!(std::fs::read_to_string(&files.cert).unwrap(), old_cert);
-        assert_eq!(std::fs::read_to_string(&files.key).unwrap(), old_key);
-    }
-
-    /// Security review H3: a plugin with rw on the certificate store
-    /// replaced the certificate by a relative symlink to a host file. The
-    /// swap refuses it and copies nothing anywhere.
-    #[test]
-    fn a_symlinked_certificate_is_refused_and_its_target_never_copied() {
-        let dir = tempfile::tempdir().unwrap();
-        let certs = dir.path().join("certs");
-        let outside = dir.path().join("outside");
-        std::fs::create_dir_all(&certs).unwrap();
-        std::fs::create_dir_all(&outside).unwrap();
-        let Staged { files, .. } = staged(&certs);
-        std::fs::write(outside.join("secret.txt"), "the host's secret").unwrap();
-        std::fs::remove_file(&files.cert).unwrap();
-        std::os::unix::fs::symlink("../outside/secret.txt", &files.cert).unwrap();
-
-        let err = swap(&files).unwrap_err();
-        assert!(
-            matches!(&err, SwapError::Untouched(why) if why.contains("symbolic link")),
-            "{err:?}"
-        );
-        assert!(!with_suffix(&files.cert, PREV).exists(), "nothing copied");
-        assert!(!with_suffix(&files.key, PREV).exists());
-        for entry in std::fs::read_dir(&certs).unwrap() {
-            let path = entry.unwrap().path();
-            if let Ok(text) = crate::durable::read_regular_file(&path, 1 << 20) {
-                assert!(
-                    !String::from_utf8_lossy(&text).contains("secret"),
-                    "{} holds the secret",
-                    path.display()
-                );
-            }
-        }
-        assert!(sha256_of(&files.cert).is_err(), "not followed either");
-
-        // The same through the staged certificate, and through `.prev` at
-        // recovery: never followed.
-        std::fs::remove_file(&files.cert).unwrap();
-        std::fs::write(&files.cert, pair("old").0).unwrap();
-        let next_cert = with_suffix(&files.cert, NEXT);
-        std::fs::remove_file(&next_cert).unwrap();
-        std::os::unix::fs::symlink("../outside/secret.txt", &next_cert).unwrap();
-        assert!(matches!(swap(&files), Err(SwapError::Untouched(_))));
-        let prev = with_suffix(&files.cert, PREV);
-        std::os::unix::fs::symlink("../outside/secret.txt", &prev).unwrap();
-        assert!(restore(&files).unwrap_err().contains("symbolic link"));
-        assert_ne!(
-            std::fs::read_to_string(&files.cert).unwrap(),
-            "the host's secret"
-        );
-    }
-
-    #[test]
-    fn a_staged_certificate_for_another_key_is_not_installed() {
-        let dir = tempfile::tempdir().unwrap();
-        let files = Files {
-            cert: dir.path().join("device.pem"),
-            key: dir.path().join("device.key"),
-        };
-        let (old_cert, old_key) = pair("old");
-        let (new_cert, _) = pair("new");
-        let (_, other_key) = pair("other");
-        std::fs::write(&files.cert, &old_cert).unwrap();
-        std::fs::write(&files.key, &old_key).unwrap();
-        std::fs::write(with_suffix(&files.cert, NEXT), &new_cert).unwrap();
-        std::fs::write(with_suffix(&files.key, NEXT), &other_key).unwrap();
-        let err = swap(&files).unwrap_err();
-        assert!(
-            matches!(&err, SwapError::Untouched(why) if why.contains("do not belong together")),
-            "{err:?}"
-        );
-        assert_eq!(std::fs::read_to_string(&files.cert).unwrap(), old_cert);
-    }
+    use crate::certstore::tests::{staged, Staged};
 
     /// kill -9 (or a power cut) after the swap, before the report: the
     /// next start puts the previous pair back before connecting, and the

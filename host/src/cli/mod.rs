@@ -14,6 +14,8 @@ use std::process::ExitCode;
 /// Exit code for a usage error or a host-side failure (bad plugin file,
 /// unreadable document path, ...).
 pub const EXIT_ERROR: u8 = 1;
+/// Exit code of `jobhost run` when the job ended FAILED or REJECTED.
+pub const EXIT_JOB_FAILED: u8 = 2;
 
 #[derive(Debug, Parser)]
 #[command(

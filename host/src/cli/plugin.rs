@@ -9,7 +9,6 @@ use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use serde_json::json;
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -165,7 +164,8 @@ fn sign(args: SignArgs) -> Result<ExitCode> {
     let check = TrustStore::new([key.public_key()], [])
         .verify(signed.clone(), u64::MAX)
         .context("the signed output does not verify")?;
-    write_atomically(&args.output, &signed)
+    // A reader never sees half a plugin.
+    crate::durable::write_atomically(&args.output, &signed, None)
         .with_context(|| format!("cannot write {}", args.output.display()))?;
     println!(
         "signed: {} {} by {} -> {} (sha256 {})",
@@ -270,16 +270,4 @@ fn read_limited(path: &Path, max: u64) -> Result<Vec<u8>> {
         );
     }
     fs::read(path).with_context(|| format!("cannot read {}", path.display()))
-}
-
-/// Write to a temporary file beside `path`, sync, rename: a reader never
-/// sees half a plugin.
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    let mut f = fs::File::create(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    fs::rename(&tmp, path)
 }

@@ -21,8 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-/// Exit code when the job ended FAILED or REJECTED.
-pub const EXIT_JOB_FAILED: u8 = 2;
+use super::EXIT_JOB_FAILED;
 
 /// Run one plugin on one job document locally.
 #[derive(Debug, Args)]
@@ -362,17 +361,9 @@ impl Observer for HarnessObserver {
     fn checkpoint(&mut self, state: &str) -> std::result::Result<(), String> {
         tracing::info!(target: "run", "checkpoint saved ({} bytes)", state.len());
         match &self.checkpoint_file {
-            Some(path) => write_atomically(path, state.as_bytes())
+            Some(path) => crate::durable::write_atomically(path, state.as_bytes(), None)
                 .map_err(|e| format!("cannot write {}: {e}", path.display())),
             None => Ok(()),
         }
     }
-}
-
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    let mut f = fs::File::create(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    fs::rename(&tmp, path)
 }

@@ -4,7 +4,7 @@
 //! the agent would, and the harness exits, ending the stuck thread with the
 //! process.
 
-use super::run::EXIT_JOB_FAILED;
+use super::EXIT_JOB_FAILED;
 use crate::executor::{abandoned_reason, Report, WATCHDOG_GRACE};
 use jobhost_protocol::{StatusDetails, TerminalStatus};
 use std::io::Write;

@@ -3,8 +3,6 @@
 //! when a plugin granted `diagnostics` asks.
 
 use super::{log_ring, system};
-use crate::config::Config;
-use crate::plugins::{Installed, Plugins};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -61,18 +59,6 @@ pub struct PluginInfo {
     pub operations: Vec<String>,
 }
 
-impl From<&Installed> for PluginInfo {
-    fn from(p: &Installed) -> Self {
-        Self {
-            name: p.manifest.name.clone(),
-            version: p.manifest.version.to_string(),
-            digest: p.digest.clone(),
-            key_id: p.key_id.to_string(),
-            operations: p.manifest.operations.clone(),
-        }
-    }
-}
-
 /// The agent and the device at one moment (the WIT `snapshot`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -106,7 +92,7 @@ pub struct Snapshot {
 }
 
 /// Lists the installed plugins at the moment of a snapshot.
-type Inventory = Box<dyn Fn() -> Vec<PluginInfo> + Send + Sync>;
+pub type Inventory = Box<dyn Fn() -> Vec<PluginInfo> + Send + Sync>;
 
 /// The source of [`Snapshot`]s for one agent (or one `jobhost run`):
 /// cheap to clone, shared by every execution it hands to the executor.
@@ -136,25 +122,6 @@ impl std::fmt::Debug for AgentDiagnostics {
 }
 
 impl AgentDiagnostics {
-    /// The agent's: its thing and broker from `config`, disk figures for
-    /// its state directory, the plugins `plugins` holds at each snapshot;
-    /// `started` is when the agent started.
-    pub fn for_agent(config: &Config, plugins: Arc<Plugins>, started: Instant) -> Self {
-        Self::new(
-            &config.thing_name,
-            &format!("{}:{}", config.broker.host, config.broker.port),
-            config.state_dir.clone(),
-            started,
-            Box::new(move || {
-                plugins
-                    .inventory()
-                    .iter()
-                    .map(|p| p.as_ref().into())
-                    .collect()
-            }),
-        )
-    }
-
     /// `jobhost run`'s: no thing, no broker (never connected), the one
     /// plugin being run, disk figures for `dir`.
     pub fn local(plugin: PluginInfo, dir: PathBuf) -> Self {
@@ -167,7 +134,10 @@ impl AgentDiagnostics {
         )
     }
 
-    fn new(
+    /// One agent's: `thing_name` and `broker_endpoint` (`host:port`) as
+    /// reported, disk figures for `state_dir`, `inventory` called at each
+    /// snapshot; `started` is when the agent started.
+    pub fn new(
         thing_name: &str,
         broker_endpoint: &str,
         state_dir: PathBuf,

@@ -2,11 +2,9 @@
 //! plugin in a fresh limited store, call `run`, and turn whatever happened —
 //! outcome, failure, trap, timeout, cancellation — into the status to report.
 
-mod cancel;
-mod observer;
-
-pub use cancel::CancelToken;
-pub use observer::{NullObserver, Observer};
+// Inputs of a run, defined with the store that holds them; here too
+// because every caller of `execute` needs them.
+pub use crate::runtime::{CancelToken, NullObserver, Observer};
 
 use crate::runtime::bindings::types as wit;
 use crate::runtime::store::{new_store, JobTag};
@@ -19,11 +17,7 @@ use serde::Serialize;
 /// execution (the AWS IoT Device Client uses the same key).
 pub const REASON_KEY: &str = "reason";
 
-/// Most statusDetails entries a plugin may hand the host at once: more
-/// could never fit the size limit (`ExecutionLimits::max_details_bytes`),
-/// and sanitising a list of millions would cost the host seconds outside
-/// any deadline. Progress over it is refused; an outcome keeps its first.
-pub const MAX_DETAIL_ENTRIES: usize = 1024;
+pub use crate::runtime::MAX_DETAIL_ENTRIES;
 
 /// How long past its deadline, or after its job was cancelled, a run may
 /// still take to stop before it is abandoned (the agent's watchdog, and

@@ -84,7 +84,7 @@ pub(super) fn write_table<V: serde::Serialize>(
     table: &BTreeMap<String, V>,
 ) -> io::Result<()> {
     let bytes = serde_json::to_vec_pretty(table).map_err(io::Error::other)?;
-    write_atomically(path, &bytes)
+    write_atomically(path, &bytes, None)
 }
 
 #[cfg(test)]

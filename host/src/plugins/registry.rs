@@ -97,3 +97,16 @@ impl Registry {
         Some(removed)
     }
 }
+
+/// How the diagnostics snapshot lists an installed plugin.
+impl From<&Installed> for crate::diagnostics::PluginInfo {
+    fn from(p: &Installed) -> Self {
+        Self {
+            name: p.manifest.name.clone(),
+            version: p.manifest.version.to_string(),
+            digest: p.digest.clone(),
+            key_id: p.key_id.to_string(),
+            operations: p.manifest.operations.clone(),
+        }
+    }
+}

@@ -12,6 +12,8 @@
 //! - `sandbox`: what a plugin can see (directory grants → WASI preopens).
 //! - `store`: per-execution store data, memory limits and deadlines.
 //! - `limiter`: one memory budget across all of a run's memories and tables.
+//! - `cancel`, `observer`: what a run is given from outside (a way to be
+//!   cancelled, somewhere to send progress and checkpoints).
 //! - `imports`: the host side of each imported WIT interface.
 //!
 //! [`Engine`]: wasmtime::Engine
@@ -19,15 +21,19 @@
 
 pub(crate) mod bindings;
 mod cache;
+mod cancel;
 mod engine;
 pub(crate) mod imports;
 mod limiter;
+mod observer;
 mod plugin;
 mod sandbox;
 pub(crate) mod store;
 
 pub use cache::{CacheError, CacheStatus, CompiledCache};
+pub use cancel::CancelToken;
 pub use engine::{AllocatorChoice, AllocatorKind, EngineConfig, Runtime, RuntimeError};
+pub use observer::{NullObserver, Observer};
 pub(crate) use plugin::one_line;
 pub use plugin::{LoadError, Plugin, MAX_PLUGIN_BYTES};
 pub use sandbox::CertificateTarget;
@@ -36,7 +42,7 @@ pub use sandbox::{
     Sandbox, DEFAULT_COMMAND_OUTPUT_BYTES, DEFAULT_COMMAND_TIMEOUT, MAX_PROGRAM_BYTES,
 };
 pub use sandbox::{UploadGrant, DEFAULT_UPLOAD_MAX_BYTES};
-pub use store::{ExecutionLimits, Interrupted};
+pub use store::{ExecutionLimits, Interrupted, MAX_DETAIL_ENTRIES};
 
 /// Pieces of an execution, exposed for the benchmark's cost breakdown only.
 #[doc(hidden)]
@@ -52,7 +58,7 @@ pub mod bench_support {
     ) -> Result<Arc<Runtime>, RuntimeError> {
         Runtime::build(config, false)
     }
-    use crate::executor::{CancelToken, NullObserver};
+    use super::{CancelToken, NullObserver};
     use wasmtime::Store;
 
     fn store(runtime: &Runtime) -> Store<HostState> {

@@ -4,12 +4,18 @@
 use super::engine::Runtime;
 use super::limiter::RunLimiter;
 use super::sandbox::Sandbox;
-use crate::executor::{CancelToken, Observer};
+use super::{CancelToken, Observer};
 use jobhost_protocol::StatusDetails;
 use std::fmt;
 use std::time::{Duration, Instant};
 use wasmtime::{Store, StoreLimitsBuilder, UpdateDeadline};
 use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxView, WasiView};
+
+/// Most statusDetails entries a plugin may hand the host at once: more
+/// could never fit the size limit (`ExecutionLimits::max_details_bytes`),
+/// and sanitising a list of millions would cost the host seconds outside
+/// any deadline. Progress over it is refused; an outcome keeps its first.
+pub const MAX_DETAIL_ENTRIES: usize = 1024;
 
 /// Resource limits for one execution.
 #[derive(Debug, Clone)]
@@ -305,7 +311,7 @@ pub(crate) fn test_store(
         sandbox,
         limits,
         tag,
-        Box::new(crate::executor::NullObserver::default()),
+        Box::new(super::NullObserver::default()),
         CancelToken::new(),
     )
     .expect("a store");

@@ -6,7 +6,8 @@
 //! the CSR and the certificate that comes back. The certificate is checked
 //! against the pending key and staged as `<cert>.next`; `install` asks the
 //! agent to swap the files once the run returns `ok` (`crate::agent`'s
-//! `rotate` module does the swap, the reconnect and the rollback).
+//! `rotate` module does the swap, the reconnect and the rollback). The
+//! file rules both sides follow are in `crate::certstore`.
 //!
 //! The CSR endpoint is reached under the plugin's `download` grant (host
 //! allow-list, https unless allowed otherwise, no redirects, never a name
@@ -14,6 +15,9 @@
 //! URL's signature lives, is never logged.
 
 use super::download::http::{client, redact, without_url};
+use crate::certstore::{
+    pair_matches, with_suffix, write_file, CertInfo, CERT_MODE, KEY_MODE, MAX_PEM_BYTES, NEXT,
+};
 use crate::runtime::bindings::certificates::{CertificateInfo, Host};
 use crate::runtime::bindings::types::HostError;
 use crate::runtime::sandbox::CertificateTarget;
@@ -21,18 +25,13 @@ use crate::runtime::store::HostState;
 use crate::runtime::store::StopSignal;
 use reqwest::header::CONTENT_TYPE;
 use reqwest::Url;
-use sha2::{Digest, Sha256};
-use std::ffi::OsString;
-use std::fs::{self, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::fs;
+use std::io;
 use std::time::{Duration, Instant};
 use zeroize::Zeroizing;
 
-/// Largest answer accepted from the CSR endpoint: a certificate and its
-/// chain are a few KiB; anything far larger is not a certificate.
-pub const MAX_CERTIFICATE_RESPONSE_BYTES: usize = 64 << 10;
+/// Largest answer accepted from the CSR endpoint.
+pub const MAX_CERTIFICATE_RESPONSE_BYTES: usize = MAX_PEM_BYTES;
 
 /// How long the host waits on the server before checking cancellation and
 /// the deadline again (the host call is where epoch interruption cannot
@@ -43,98 +42,15 @@ const POLL: Duration = Duration::from_millis(100);
 /// after this long (the run's own time limit bounds it too).
 const STALL_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// The suffix of the pending (staged) key and certificate files.
-pub(crate) const NEXT: &str = ".next";
-/// The suffix of the previous generation, kept after a rotation.
-pub(crate) const PREV: &str = ".prev";
-
-/// `path` with `suffix` appended to its file name (`device.key` →
-/// `device.key.next`).
-pub(crate) fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
-    let mut name: OsString = path.file_name().map(OsString::from).unwrap_or_default();
-    name.push(suffix);
-    path.with_file_name(name)
-}
-
-/// Replaces `path` with `bytes` atomically (temporary file, fsync, rename,
-/// fsync the directory), the file created with `mode` from the start so a
-/// private key is never readable by others, not even for a moment.
-pub(crate) fn write_file(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
-    let tmp = with_suffix(path, ".tmp");
-    // A leftover from a crash may have other permissions: start afresh.
-    match fs::remove_file(&tmp) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-        _ => {}
+impl From<CertInfo> for CertificateInfo {
+    fn from(info: CertInfo) -> Self {
+        Self {
+            subject: info.subject,
+            serial: info.serial,
+            not_after: info.not_after,
+            sha256_fingerprint: info.sha256_fingerprint,
+        }
     }
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    fs::rename(&tmp, path)?;
-    crate::durable::sync_parent(path)
-}
-
-/// Mode of private key files.
-pub(crate) const KEY_MODE: u32 = 0o600;
-/// Mode of certificate files (public).
-pub(crate) const CERT_MODE: u32 = 0o644;
-
-/// A parsed certificate's report, and its raw public key, for matching.
-pub(crate) struct Parsed {
-    pub info: CertificateInfo,
-    pub public_key: Vec<u8>,
-}
-
-/// Parses the first certificate of a PEM bundle (the leaf).
-pub(crate) fn parse_leaf(pem: &[u8]) -> Result<Parsed, String> {
-    let block = x509_parser::pem::Pem::iter_from_buffer(pem)
-        .next()
-        .ok_or("the answer holds no PEM certificate")?
-        .map_err(|e| format!("the answer is not a PEM certificate: {e}"))?;
-    if block.label != "CERTIFICATE" {
-        return Err(format!(
-            "the answer starts with a PEM `{}` block, not a CERTIFICATE",
-            block.label
-        ));
-    }
-    let cert = block
-        .parse_x509()
-        .map_err(|e| format!("the certificate does not parse: {e}"))?;
-    let info = CertificateInfo {
-        subject: cert.subject().to_string(),
-        serial: hex::encode(cert.raw_serial()),
-        not_after: rfc3339(cert.validity().not_after.timestamp()),
-        sha256_fingerprint: hex::encode(Sha256::digest(&block.contents)),
-    };
-    Ok(Parsed {
-        info,
-        public_key: cert.public_key().subject_public_key.data.to_vec(),
-    })
-}
-
-/// The raw public key of a PEM private key.
-pub(crate) fn key_public(pem: &str) -> Result<Vec<u8>, String> {
-    use rcgen::PublicKeyData;
-    rcgen::KeyPair::from_pem(pem)
-        .map(|k| k.der_bytes().to_vec())
-        .map_err(|e| format!("the key does not parse: {e}"))
-}
-
-/// Whether the certificate PEM `cert` is for the private key PEM `key`.
-pub(crate) fn pair_matches(cert: &[u8], key: &str) -> Result<Parsed, String> {
-    let parsed = parse_leaf(cert)?;
-    if parsed.public_key != key_public(key)? {
-        return Err("the certificate is not for this key".into());
-    }
-    Ok(parsed)
-}
-
-/// Seconds since the epoch as `2026-01-31T12:00:00Z`.
-fn rfc3339(secs: i64) -> String {
-    crate::timestamp::rfc3339(secs, None)
 }
 
 impl HostState {
@@ -263,7 +179,7 @@ impl Host for HostState {
             "new certificate staged: {} serial {} until {}",
             parsed.info.subject, parsed.info.serial, parsed.info.not_after
         ));
-        Ok(parsed.info)
+        Ok(parsed.info.into())
     }
 
     async fn install(&mut self) -> Result<(), HostError> {

@@ -3,11 +3,12 @@
 //! certificate for some other key.
 
 use super::*;
-use crate::executor::{CancelToken, NullObserver};
+use crate::certstore::{key_public, parse_leaf};
 use crate::runtime::store::{new_store, JobTag};
 use crate::runtime::{
     AllocatorChoice, DownloadGrant, EngineConfig, ExecutionLimits, Runtime, Sandbox,
 };
+use crate::runtime::{CancelToken, NullObserver};
 use std::net::SocketAddr;
 use std::sync::OnceLock;
 use wasmtime::Store;
@@ -255,11 +256,4 @@ async fn without_a_client_certificate_there_is_nothing_to_rotate() {
         Err(HostError::Failed(m)) => assert!(m.contains("[broker.tls] cert and key"), "{m}"),
         other => panic!("{other:?}"),
     }
-}
-
-#[test]
-fn rfc3339_dates() {
-    assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-    assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
-    assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
 }

@@ -1,9 +1,9 @@
 //! `jobhost:plugin/host`: log, progress, checkpoint, cancelled.
 
-use crate::executor::MAX_DETAIL_ENTRIES;
 use crate::runtime::bindings::host::{Host, Level};
 use crate::runtime::bindings::types::HostError;
 use crate::runtime::store::HostState;
+use crate::runtime::MAX_DETAIL_ENTRIES;
 use jobhost_protocol::status_details::Sanitised;
 use jobhost_protocol::StatusDetails;
 
@@ -129,10 +129,10 @@ fn clean_line(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::clean_line;
-    use crate::executor::MAX_DETAIL_ENTRIES;
     use crate::runtime::bindings::host::Host;
     use crate::runtime::bindings::types::HostError;
     use crate::runtime::store::test_store;
+    use crate::runtime::MAX_DETAIL_ENTRIES;
     use crate::runtime::{ExecutionLimits, Sandbox};
     use futures_util::FutureExt;
 
