@@ -1,4 +1,5 @@
-//! The agent's reliability promises (README "How a job flows", steps 5-6),
+//! The agent's reliability promises (docs/agent.md, "How the agent runs a
+//! job", steps 5-6),
 //! each pinned by a test that fails when the promise is broken:
 //!
 //! - `reliability`: the terminal status is journaled before it is

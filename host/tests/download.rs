@@ -469,7 +469,7 @@ const FIRST_RETRY_DELAY: Duration = Duration::from_secs(1);
 
 /// Asserts that retry i (1-based) came at least ¾ × 2^(i-1) ×
 /// [`FIRST_RETRY_DELAY`] after the attempt before it: doubling, jittered
-/// delays as the README promises. Lower bounds only (a loaded machine
+/// delays as docs/agent.md promises. Lower bounds only (a loaded machine
 /// only makes gaps longer); a retry without a pause, or with a pause that
 /// does not grow, fails.
 fn assert_backoff(arrivals: &[Instant]) {

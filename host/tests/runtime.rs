@@ -366,8 +366,8 @@ fn cancellation_interrupts_a_running_plugin_and_reports_nothing() {
     // deadline is ten minutes and the guard 20 s: if cancellation did not
     // interrupt the plugin, the result would come at the deadline (and the
     // executor would still say `Cancelled`, since the token is set), so
-    // the time bound is what tells the two apart. The README promises the
-    // next 10 ms epoch tick; 20 s is only a guard for a loaded machine.
+    // the time bound is what tells the two apart. docs/agent.md promises
+    // the next 10 ms epoch tick; 20 s is only a guard for a loaded machine.
     const DEADLINE: Duration = Duration::from_secs(600);
     const GUARD: Duration = Duration::from_secs(20);
     let probe = load("test-probe");

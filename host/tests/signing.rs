@@ -286,7 +286,8 @@ fn sign_refuses_a_bad_manifest_and_a_core_module() {
     );
 }
 
-/// Every bad file of issue 4, each refused by the library with its own
+/// Every kind of bad file (the format's refusals, docs/plugin-format.md),
+/// each refused by the library with its own
 /// error and by `jobhost plugin verify` with exit 1 and the reason.
 #[test]
 fn each_bad_plugin_is_refused_with_a_precise_reason() {

@@ -1,4 +1,5 @@
-//! The `/rejected` payload and its codes (reference §5).
+//! The `/rejected` payload and its codes (`ErrorResponse` in
+//! <https://docs.aws.amazon.com/iot/latest/developerguide/jobs-api.html>).
 
 use crate::execution::{JobExecutionState, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -32,8 +33,10 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    /// Whether resending the same request later can succeed (§5: only
-    /// InternalError and RequestThrottled, plus codes we do not know).
+    /// Whether resending the same request later can succeed: only
+    /// InternalError and RequestThrottled describe a condition that passes
+    /// (the AWS IoT Device Client retries these two as well), plus codes we
+    /// do not know.
     pub fn is_transient(self) -> bool {
         matches!(
             self,
@@ -80,7 +83,7 @@ mod tests {
         assert!(e.code.is_transient());
     }
 
-    /// §5: a resend can only help with InternalError and RequestThrottled
+    /// A resend can only help with InternalError and RequestThrottled
     /// (and a code we do not know, see above); every other code is final,
     /// and resending it would only repeat the rejection.
     #[test]

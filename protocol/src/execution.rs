@@ -1,10 +1,13 @@
-//! The job execution as the device sees it (reference §4).
+//! The job execution as the device sees it
+//! (<https://docs.aws.amazon.com/iot/latest/apireference/API_iot-jobs-data_JobExecution.html>).
 
 use crate::{JobExecutionStatus, StatusDetails};
 use serde::{Deserialize, Deserializer, Serialize};
 
-/// Seconds since the Unix epoch. AWS sends seconds; some documentation shows
-/// milliseconds, so values above 10^11 are read as milliseconds (§2).
+/// Seconds since the Unix epoch. AWS sends seconds (the examples of
+/// <https://docs.aws.amazon.com/iot/latest/developerguide/jobs-mqtt-api.html>);
+/// some documentation shows milliseconds, so values above 10^11 are read as
+/// milliseconds.
 pub type Timestamp = i64;
 
 /// JobExecution (JobExecutionData in the AWS SDKs).
@@ -88,7 +91,8 @@ pub struct JobExecutionSummary {
 }
 
 /// A number that may arrive as a JSON string: the AWS embedded-C SDK sends
-/// `"expectedVersion":"2"` and the service accepts it (§3.4).
+/// `"expectedVersion":"2"` and AWS IoT accepts it
+/// (<https://github.com/aws/Jobs-for-AWS-IoT-embedded-sdk>, `source/jobs.c`).
 pub(crate) fn lenient_u64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]

@@ -1,5 +1,7 @@
-//! Limits from the AWS IoT Jobs documentation (see
-//! `shared/reference/aws-iot-jobs-protocol.md` §4.3 and the job limits page).
+//! Limits from the AWS IoT API reference: `document` of CreateJob
+//! (<https://docs.aws.amazon.com/iot/latest/apireference/API_CreateJob.html>),
+//! `jobId` and `statusDetails` of JobExecution
+//! (<https://docs.aws.amazon.com/iot/latest/apireference/API_iot-jobs-data_JobExecution.html>).
 //! The agent enforces them itself so that AWS never has to reject an update.
 
 /// Maximum size of a job document, in bytes ("Max 32 KB", CreateJob).

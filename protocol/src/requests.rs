@@ -1,4 +1,4 @@
-//! What a device publishes (reference §3). Every field but `status` on an
+//! What a device publishes (<https://docs.aws.amazon.com/iot/latest/developerguide/jobs-mqtt-api.html>). Every field but `status` on an
 //! update is optional, as in AWS.
 
 use crate::execution::lenient_u64_opt;

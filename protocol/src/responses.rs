@@ -1,4 +1,6 @@
-//! What the service publishes: accepted replies and notifications (§3, §3.5).
+//! What the service publishes: accepted replies and notifications
+//! (<https://docs.aws.amazon.com/iot/latest/developerguide/jobs-mqtt-api.html>,
+//! <https://docs.aws.amazon.com/iot/latest/developerguide/jobs-comm-notifications.html>).
 
 use crate::execution::{JobExecution, JobExecutionState, JobExecutionSummary, Timestamp};
 use serde::{Deserialize, Serialize};

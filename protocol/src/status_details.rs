@@ -1,8 +1,10 @@
 //! The statusDetails map of a job execution, always within AWS's limits.
 //!
 //! AWS rejects a whole UpdateJobExecution when one key or value breaks a rule
-//! (§4.3 of the protocol reference: keys 1–128 chars of `[a-zA-Z0-9:_-]`,
-//! values 1–1024 chars with no `\p{C}` character). A device that loses its
+//! (keys 1–128 chars of `[a-zA-Z0-9:_-]`, values 1–1024 chars with no
+//! `\p{C}` character: the `statusDetails` of
+//! <https://docs.aws.amazon.com/iot/latest/apireference/API_iot-jobs-data_UpdateJobExecution.html>
+//! and `JobExecutionState`). A device that loses its
 //! terminal status because a plugin printed a tab is a device stuck
 //! IN_PROGRESS, so this type can only hold entries that pass those rules:
 //! every way in goes through the sanitiser.

@@ -1,4 +1,5 @@
-//! The `$aws/things/{thing}/jobs/...` topic map (reference §1), built and
+//! The `$aws/things/{thing}/jobs/...` topic map
+//! (<https://docs.aws.amazon.com/iot/latest/developerguide/jobs-mqtt-api.html>), built and
 //! parsed in one place so that agent and service cannot disagree.
 
 use std::fmt;

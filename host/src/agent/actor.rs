@@ -1,4 +1,6 @@
-//! The job lifecycle, one execution at a time (reference §10):
+//! The job lifecycle, one execution at a time (the device workflow of
+//! <https://docs.aws.amazon.com/iot/latest/developerguide/jobs-workflow-jobs-online.html>,
+//! with a claim before any side effect):
 //!
 //! ```text
 //! Idle ──notify-next / $next──▶ Starting (UPDATE IN_PROGRESS, expectedVersion)
@@ -411,7 +413,7 @@ impl Actor {
             }
             State::Starting { current, .. } | State::Running { current, .. } => {
                 // Our execution is IN_PROGRESS, so it is the head unless it
-                // was cancelled or removed (reference §6: there is no
+                // was cancelled or removed (AWS IoT sends a device no
                 // "cancelled" message). Confirm before acting.
                 let ours = execution
                     .as_ref()

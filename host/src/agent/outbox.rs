@@ -54,8 +54,9 @@ impl Actor {
         }
     }
 
-    /// IN_PROGRESS with the complete statusDetails (the service replaces
-    /// the map, reference §3.4). No expectedVersion: progress must not race
+    /// IN_PROGRESS with the complete statusDetails (always the whole map:
+    /// UpdateJobExecution documents no merge of a partial one). No
+    /// expectedVersion: progress must not race
     /// the claim or a resend into VersionMismatch.
     pub(super) fn publish_progress(&mut self) {
         let State::Running { current, cancel } = &self.state else {

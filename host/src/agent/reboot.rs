@@ -1,4 +1,8 @@
-//! A plugin's reboot, across the reboot (reference §10, "reboot"):
+//! A plugin's reboot, across the reboot, as AWS's JavaScript jobs agent
+//! does it (`rebootHandler` in `examples/jobs-agent.js` of
+//! <https://github.com/aws/aws-iot-device-sdk-js>): the step goes to
+//! statusDetails before the reboot, so the same execution resumes after it;
+//! jobhost adds the boot id, to know that the reboot happened:
 //!
 //! ```text
 //! Running ──plugin returns ok after request-reboot──▶ journal {boot id, reason}

@@ -1,7 +1,9 @@
 //! Compiled components on disk.
 //!
-//! Compiling a component costs 15–40 ms for a small Rust plugin and ~5 s for
-//! a Python or JavaScript one (shared/reference/wasm-toolchain.md), so the
+//! Compiling a component costs tens of milliseconds for a small Rust plugin
+//! and seconds for a Python or JavaScript one (BENCHMARKS.md: 92 ms for
+//! `echo`; `sdk/README.md`: 7–10 s for the Python and JavaScript plugins),
+//! so the
 //! agent keeps the compiled form (`.cwasm`). That form is native code which
 //! `Component::deserialize` maps and runs without validation: anyone who can
 //! plant or alter a cache file could run arbitrary code. Hence:

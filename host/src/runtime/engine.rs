@@ -162,8 +162,9 @@ fn pooling_config(config: &EngineConfig) -> PoolingAllocationConfig {
     let slots = config.max_concurrent_instances.max(1);
     let mut pool = PoolingAllocationConfig::default();
     // Sized from what the language toolchains produce: a Rust or C component
-    // has 1–3 core instances, componentize-py's has dozens (measured in
-    // shared/reference/wasm-toolchain.md), hence the per-component headroom.
+    // has 1–3 core instances, componentize-py's has dozens (measured on
+    // components built with componentize-py 0.25.1), hence the
+    // per-component headroom.
     pool.total_component_instances(slots)
         .total_core_instances(slots * 64)
         .total_memories(slots * 8)

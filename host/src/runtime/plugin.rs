@@ -11,7 +11,8 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 /// Largest plugin file accepted. componentize-py output is ~18 MiB and
-/// componentize-js ~12 MiB (shared/reference/wasm-toolchain.md); 64 MiB
+/// componentize-js ~12 MiB (the `device-config` and `health-check` plugins,
+/// `sdk/README.md`); 64 MiB
 /// leaves room without letting a bad file exhaust a small device's memory.
 pub const MAX_PLUGIN_BYTES: u64 = 64 << 20;
 

@@ -1,5 +1,5 @@
-//! Every way the agent learns that its running job is over (there is no
-//! "cancelled" message, reference §6): the plugin is interrupted, nothing
+//! Every way the agent learns that its running job is over (AWS IoT sends a
+//! device no "cancelled" message): the plugin is interrupted, nothing
 //! more is published for the job, and the next job runs.
 //!
 //! The plugin is held (`wait_for` a file that never appears) with a one

@@ -1,5 +1,5 @@
 //! SIGKILL at chosen points, then a restart of the binary: what the journal
-//! promises (README "How a job flows", step 6) holds.
+//! promises (docs/agent.md, "How the agent runs a job", step 5) holds.
 
 use serde_json::json;
 
@@ -244,7 +244,8 @@ async fn against_the_real_service_no_execution_is_left_in_progress() {
 }
 
 /// A run that takes the agent down every time (here: a SIGKILL each time it
-/// is running) is resumed at most 5 times in a row (README "The agent");
+/// is running) is resumed at most 5 times in a row (docs/agent.md,
+/// "Restarts");
 /// the next start reports it FAILED with the reason instead of running it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_the_agent_never_gets_through_is_not_resumed_forever() {

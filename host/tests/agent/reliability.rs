@@ -7,7 +7,8 @@ use serde_json::json;
 use crate::scripted::{execution, state, Request};
 use crate::{probe, Rig};
 
-/// The agent's wait for a reply before re-sending (README step 5).
+/// The agent's wait for a reply before re-sending (docs/agent.md, "How the
+/// agent runs a job", step 5).
 const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Offers `job` (execution 1) in answer to the agent's first `$next/get`,

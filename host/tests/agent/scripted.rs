@@ -6,8 +6,10 @@
 //! publishes is handed to the test as a [`Request`], in the order the broker
 //! delivered it, and the test answers it (accepted, rejected with any code),
 //! drops it, answers twice, or sends notifications of its own, stale or
-//! not. Replies are written from the protocol reference
-//! (shared/reference/aws-iot-jobs-protocol.md §3, §5), not with the agent's
+//! not. Replies are written from AWS's documentation
+//! (<https://docs.aws.amazon.com/iot/latest/developerguide/jobs-mqtt-api.html>, and
+//! `ErrorResponse` in <https://docs.aws.amazon.com/iot/latest/developerguide/jobs-api.html>),
+//! not with the agent's
 //! own types, so a shared misunderstanding cannot pass unnoticed.
 
 use std::net::SocketAddr;
@@ -64,7 +66,7 @@ impl Request {
     }
 }
 
-/// A job execution as the service sends it (reference §4.1).
+/// A job execution as the service sends it (`JobExecution`).
 pub fn execution(job: &str, number: u64, version: u64, status: &str, document: Value) -> Value {
     json!({
         "jobId": job,
@@ -283,7 +285,8 @@ impl ScriptedService {
     }
 
     /// Answers `request` on `<topic>/rejected` with `code`, and the
-    /// `executionState` the codes that carry one send (reference §5).
+    /// `executionState` the codes that carry one send (InvalidStateTransition
+    /// and VersionMismatch).
     pub async fn reject(&self, request: &Request, code: &str, state: Option<Value>) {
         let mut body = json!({
             "code": code,
@@ -329,7 +332,7 @@ impl Drop for ScriptedService {
     }
 }
 
-/// An execution state (reference §4.2) for rejected replies.
+/// An execution state (`JobExecutionState`) for rejected replies.
 pub fn state(status: &str, version: u64) -> Value {
     json!({"status": status, "statusDetails": {}, "versionNumber": version})
 }

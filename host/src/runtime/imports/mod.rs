@@ -1,12 +1,12 @@
 //! The host side of each WIT interface the `operation-plugin` world imports,
 //! one file per interface (named like wasmtime-wasi's `p2/host/<iface>.rs`).
 //!
-//! Capabilities (`download`, `command`, `device`, `diagnostics`,
-//! `upload`) are deny-by-default: a
-//! call succeeds only when the operator granted that capability to the
-//! plugin (the `Sandbox`); otherwise it is refused with a `not-permitted`
-//! error naming the capability, and the attempt is logged. `device` has no
-//! grant yet and is always refused.
+//! Capabilities (`download`, `command`, `device` (the `reboot` grant),
+//! `diagnostics`, `upload`, `certificates`) are deny-by-default: a call
+//! succeeds only when the operator granted that capability to the plugin
+//! (the `Sandbox`); otherwise it is refused with a `not-permitted` error
+//! naming the capability, and the attempt is logged. `files` works only
+//! inside a writable directory grant; `host` is always available.
 
 pub(crate) mod certificates;
 mod command;
