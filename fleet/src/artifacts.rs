@@ -13,19 +13,16 @@
 //! the artifacts on first use: URLs stay valid across restarts, and
 //! deleting the key revokes every URL at once.
 
-mod setup;
-
 #[cfg(test)]
 mod tests;
 
-// The upload area opens its directory the same way.
-pub(crate) use setup::{check_base_url, create_private_dir};
+pub use crate::signed_dir::{KEY_FILE, NAME_MAX_CHARS};
 
-use crate::presign::{KeyError, Signer};
+use crate::presign::Signer;
+use crate::signed_dir::{is_valid_name, SetupError, SignedDir};
 use crate::staged::{FileError, Receipt, StagedWriter};
 use crate::uploads::Uploads;
 use serde::{Deserialize, Serialize};
-use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,15 +30,8 @@ use std::time::Duration;
 /// An artifact being written; see [`Artifacts::create`].
 pub type ArtifactWriter = StagedWriter<ArtifactInfo>;
 
-/// The file holding the URL-signing key. Its leading dot makes it an
-/// invalid artifact name, so it can never be served.
-pub const KEY_FILE: &str = ".url-signing-key";
-
 /// What AWS writes around a URL to have it presigned (reference §7).
 pub const PLACEHOLDER_PREFIX: &str = "${aws:iot:s3-presigned-url:";
-
-/// Longest artifact name.
-pub const NAME_MAX_CHARS: usize = 128;
 
 /// Why an artifact operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -51,30 +41,12 @@ pub enum ArtifactError {
         "invalid artifact name {0:?}: use 1-128 characters of [A-Za-z0-9._-], not starting with a dot"
     )]
     InvalidName(String),
-    /// The public base URL is unusable.
-    #[error("invalid public base URL {url:?}: {reason}")]
-    InvalidBaseUrl {
-        /// The URL given.
-        url: String,
-        /// What is wrong with it.
-        reason: &'static str,
-    },
-    /// The signing key file is unusable.
-    #[error("signing key {}: {reason}", path.display())]
-    Key {
-        /// The key file.
-        path: PathBuf,
-        /// What is wrong with it.
-        reason: String,
-    },
+    /// The public base URL, the directory or the signing key is unusable.
+    #[error(transparent)]
+    Setup(#[from] SetupError),
     /// Reading or writing a file failed.
-    #[error("{}: {source}", path.display())]
-    Io {
-        /// The file or directory.
-        path: PathBuf,
-        /// The OS error.
-        source: io::Error,
-    },
+    #[error(transparent)]
+    File(#[from] FileError),
 }
 
 /// A stored artifact, as `PUT /artifacts/{name}` returns it.
@@ -99,23 +71,6 @@ impl Receipt for ArtifactInfo {
     }
 }
 
-/// The same path and OS error, as an artifact error.
-impl From<FileError> for ArtifactError {
-    fn from(FileError { path, source }: FileError) -> Self {
-        Self::Io { path, source }
-    }
-}
-
-/// The same messages as before the key moved to `crate::presign`.
-impl From<KeyError> for ArtifactError {
-    fn from(e: KeyError) -> Self {
-        match e {
-            KeyError::Unusable { path, reason } => Self::Key { path, reason },
-            KeyError::Io { path, source } => Self::Io { path, source },
-        }
-    }
-}
-
 /// The placeholder an operator writes into a job document to have `url`
 /// presigned on every delivery.
 pub fn placeholder(url: &str) -> String {
@@ -123,16 +78,9 @@ pub fn placeholder(url: &str) -> String {
 }
 
 /// Checks an artifact name: 1-128 characters of `[A-Za-z0-9._-]`, not
-/// starting with a dot (so `..`, hidden files and our own temporary and key
-/// files can never be named).
+/// starting with a dot ([`is_valid_name`]).
 pub fn check_name(name: &str) -> Result<(), ArtifactError> {
-    let ok = !name.is_empty()
-        && name.len() <= NAME_MAX_CHARS
-        && !name.starts_with('.')
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-    if ok {
+    if is_valid_name(name) {
         Ok(())
     } else {
         Err(ArtifactError::InvalidName(name.to_owned()))
@@ -169,11 +117,9 @@ impl Artifacts {
     /// (`http://127.0.0.1:8080`); `ttl` is how long a presigned URL stays
     /// valid (AWS's `expiresInSec`, 60-3600 s there).
     pub fn open(dir: &Path, public_base_url: &str, ttl: Duration) -> Result<Self, ArtifactError> {
-        let base = setup::check_base_url(public_base_url)?;
-        setup::create_private_dir(dir)?;
-        let signer = Signer::open(&dir.join(KEY_FILE), ttl)?;
+        let SignedDir { dir, base, signer } = SignedDir::open(dir, public_base_url, ttl)?;
         Ok(Self {
-            dir: dir.to_owned(),
+            dir,
             signer,
             base,
             uploads: None,

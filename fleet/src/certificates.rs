@@ -25,7 +25,7 @@
 //!   access to the API would find it. Elsewhere the placeholder is left as
 //!   written (and logged), and the device's plugin sees it unresolved.
 
-use crate::presign::Signer;
+use crate::presign::{KeyError, Signer};
 use jobhost_protocol::topics::{is_valid_job_id, is_valid_thing_name};
 use rcgen::{
     CertificateSigningRequestParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
@@ -75,7 +75,7 @@ pub enum CaError {
     },
     /// The URL-signing key.
     #[error("the CSR URL signing key: {0}")]
-    Key(String),
+    Key(#[source] KeyError),
 }
 
 /// Why a CSR was not signed (a 400 to the device).
@@ -147,8 +147,7 @@ impl CertificateAuthority {
                 source,
             }
         })?;
-        let signer =
-            Signer::open(&data_dir.join(KEY_FILE), ttl).map_err(|e| CaError::Key(e.to_string()))?;
+        let signer = Signer::open(&data_dir.join(KEY_FILE), ttl).map_err(CaError::Key)?;
         Ok(Self {
             issuer,
             base: public_base_url.trim_end_matches('/').to_owned(),

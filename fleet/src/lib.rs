@@ -17,6 +17,7 @@ mod placeholders;
 pub mod presign;
 pub mod server;
 pub mod service;
+pub mod signed_dir;
 pub mod staged;
 pub mod store;
 pub mod templates;

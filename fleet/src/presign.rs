@@ -15,6 +15,7 @@
 //! only, like an SSH host key: URLs stay valid across restarts, and
 //! deleting the key revokes every URL it signed at once.
 
+use crate::staged::FileError;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use std::fs;
@@ -36,13 +37,8 @@ pub enum KeyError {
         reason: String,
     },
     /// Reading or writing the key file failed.
-    #[error("{}: {source}", path.display())]
-    Io {
-        /// The key file.
-        path: PathBuf,
-        /// The OS error.
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] FileError),
 }
 
 /// Signs and verifies one store's URLs. The key never reaches a log: the
@@ -122,9 +118,11 @@ impl Signer {
 /// starting on one directory agree on a single key. A key other users can
 /// read is refused: anyone holding it can sign URLs.
 fn load_or_create_key(path: &Path) -> Result<[u8; 32], KeyError> {
-    let io = |source| KeyError::Io {
-        path: path.to_owned(),
-        source,
+    let io = |source| {
+        KeyError::Io(FileError {
+            path: path.to_owned(),
+            source,
+        })
     };
     let unusable = |reason| KeyError::Unusable {
         path: path.to_owned(),

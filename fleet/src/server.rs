@@ -426,7 +426,7 @@ fn check_exposure(config: &ServerConfig) -> Result<(), ServerError> {
 /// signing keys and devices' uploads) and opens the store in it; the
 /// database file is created owner-only too ([`Store::open`]).
 pub(crate) fn open_store(data_dir: &std::path::Path) -> Result<Store, ServerError> {
-    crate::artifacts::create_private_dir(data_dir)
+    crate::signed_dir::create_private_dir(data_dir)
         .map_err(|e| ServerError::Storage(format!("cannot create {}: {e}", data_dir.display())))?;
     let db = data_dir.join(DATABASE_FILE);
     Store::open(&db).map_err(|e| ServerError::Storage(format!("cannot open {}: {e}", db.display())))

@@ -32,7 +32,7 @@ fn a_url_is_valid_only_for_its_thing_job_name_and_time() {
     assert!(url.starts_with("http://fleet.test:8080/uploads/dev:1/job-1/bundle.tar.gz?expires="));
     let (expires, sig) = parts(&url);
     assert_eq!(expires, T0 + 600);
-    let key = dir.path().join(crate::artifacts::KEY_FILE);
+    let key = dir.path().join(crate::signed_dir::KEY_FILE);
     let message = format!("PUT|dev:1|job-1|bundle.tar.gz|{expires}");
     assert_eq!(sig, crate::presign::legacy_signature(&key, &message));
     assert!(u.verify("dev:1", "job-1", "bundle.tar.gz", expires, &sig, T0 + 600));
