@@ -4,9 +4,9 @@
 //!
 //! This is our stand-in for S3 presigned URLs (reference §7). An operator
 //! writes `${aws:iot:s3-presigned-url:<our artifact URL>}` into a job
-//! document; each time the service hands the document to a device it calls
-//! [`Artifacts::resolve_placeholders`], which swaps in a URL that is valid
-//! for a limited time. The signature is the only credential a download
+//! document; each time the device API hands the document to a device
+//! (`crate::placeholders::Delivery`), [`Artifacts::presign`] swaps in a URL
+//! that is valid for a limited time. The signature is the only credential a download
 //! needs, so devices never hold the operator's API token.
 //!
 //! The signing key ([`KEY_FILE`], `crate::presign`) is created next to
@@ -21,10 +21,8 @@ pub use crate::signed_dir::{KEY_FILE, NAME_MAX_CHARS};
 use crate::presign::Signer;
 use crate::signed_dir::{is_valid_name, SetupError, SignedDir};
 use crate::staged::{FileError, Receipt, StagedWriter};
-use crate::uploads::Uploads;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 /// An artifact being written; see [`Artifacts::create`].
@@ -92,12 +90,6 @@ pub struct Artifacts {
     dir: PathBuf,
     signer: Signer,
     base: String,
-    /// The other direction: devices' uploads, whose placeholders are
-    /// resolved at the same deliveries ([`Artifacts::resolve_document`]).
-    uploads: Option<Arc<Uploads>>,
-    /// The device CA, whose `${jobhost:csr-url}` placeholders are resolved
-    /// at the same deliveries (`crate::certificates`).
-    certificates: Option<Arc<crate::certificates::CertificateAuthority>>,
 }
 
 /// Hand-written so that the key never reaches a log.
@@ -118,62 +110,13 @@ impl Artifacts {
     /// valid (AWS's `expiresInSec`, 60-3600 s there).
     pub fn open(dir: &Path, public_base_url: &str, ttl: Duration) -> Result<Self, ArtifactError> {
         let SignedDir { dir, base, signer } = SignedDir::open(dir, public_base_url, ttl)?;
-        Ok(Self {
-            dir,
-            signer,
-            base,
-            uploads: None,
-            certificates: None,
-        })
+        Ok(Self { dir, signer, base })
     }
 
-    /// Also resolves `${jobhost:upload-url:…}` placeholders on delivery,
-    /// with URLs into `uploads`.
-    pub fn with_uploads(mut self, uploads: Arc<Uploads>) -> Self {
-        self.uploads = Some(uploads);
-        self
-    }
-
-    /// Also resolves `${jobhost:csr-url}` on delivery, with URLs to `ca`.
-    pub fn with_certificates(mut self, ca: Arc<crate::certificates::CertificateAuthority>) -> Self {
-        self.certificates = Some(ca);
-        self
-    }
-
-    /// The device CA, when this server signs certificates.
-    pub fn certificates(&self) -> Option<&Arc<crate::certificates::CertificateAuthority>> {
-        self.certificates.as_ref()
-    }
-
-    /// The upload area, when this server has one.
-    pub fn uploads(&self) -> Option<&Arc<Uploads>> {
-        self.uploads.as_ref()
-    }
-
-    /// `document` as the device `thing` gets it for execution `execution`
-    /// of job `job_id`: artifact placeholders presigned
-    /// ([`Artifacts::resolve_placeholders`]), upload placeholders turned
-    /// into PUT URLs for that thing and job
-    /// ([`Uploads::resolve_placeholders`]) and, in a rotation document, the
-    /// CSR placeholder into a URL for that execution
-    /// (`CertificateAuthority::resolve_placeholders`), fresh at every
-    /// delivery.
-    pub fn resolve_document(
-        &self,
-        document: &serde_json::Value,
-        thing: &str,
-        job_id: &str,
-        execution: u64,
-        now: i64,
-    ) -> serde_json::Value {
-        let mut resolved = self.resolve_placeholders(document, now);
-        if let Some(ca) = &self.certificates {
-            resolved = ca.resolve_placeholders(&resolved, thing, job_id, execution, now);
-        }
-        match &self.uploads {
-            Some(uploads) => uploads.resolve_placeholders(&resolved, thing, job_id, now),
-            None => resolved,
-        }
+    /// How devices reach this server (`http://127.0.0.1:8080`), without a
+    /// trailing `/`.
+    pub fn base(&self) -> &str {
+        &self.base
     }
 
     /// The unsigned URL of artifact `name`.
@@ -224,30 +167,5 @@ impl Artifacts {
     /// message is `name|expires`: URLs already handed out depend on it.
     pub fn verify(&self, name: &str, expires: i64, signature: &str, now: i64) -> bool {
         check_name(name).is_ok() && self.signer.verify(&[name], expires, signature, now)
-    }
-
-    /// `document` with every `${aws:iot:s3-presigned-url:<url>}`, in any
-    /// string value at any depth, replaced by a freshly presigned URL.
-    /// Placeholders naming URLs that are not ours are left as they are (and
-    /// logged): the device will fail to download them and say so, which is
-    /// clearer than a silently rewritten document.
-    pub fn resolve_placeholders(
-        &self,
-        document: &serde_json::Value,
-        now: i64,
-    ) -> serde_json::Value {
-        crate::placeholders::map_strings(document, &|s| {
-            crate::placeholders::replace(s, PLACEHOLDER_PREFIX, |url| {
-                let signed = self.presign(url, now);
-                if signed.is_none() {
-                    tracing::warn!(
-                        url,
-                        base = %self.base,
-                        "leaving a presigned-URL placeholder unresolved: the URL is not an artifact of this server"
-                    );
-                }
-                signed
-            })
-        })
     }
 }

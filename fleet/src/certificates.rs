@@ -2,8 +2,8 @@
 //! certificate rotation (the `rotate-certificate` plugin).
 //!
 //! An operator writes `${jobhost:csr-url}` into a job document whose
-//! operation is [`ROTATION_OPERATION`]; at every delivery it becomes a
-//! presigned, expiring URL bound to the thing, the job and the execution,
+//! operation is [`ROTATION_OPERATION`]; at every delivery
+//! (`crate::placeholders::Delivery`) it becomes a presigned, expiring URL bound to the thing, the job and the execution,
 //! `<base>/certificates/<thing>/<jobId>/<executionNumber>?expires=…&signature=…`
 //! (HMAC-SHA256 over `POST|thing|job|executionNumber|expires`). A device
 //! POSTs its CSR there (`crate::api`), and gets a certificate for the CSR's
@@ -204,53 +204,6 @@ impl CertificateAuthority {
             && self
                 .signer
                 .verify(&parts(thing, job_id, &execution), expires, signature, now)
-    }
-
-    /// `document` with every [`PLACEHOLDER`], in any string at any depth,
-    /// replaced by a fresh URL for execution `execution` of `thing` and
-    /// `job_id`, if the document's operation is [`ROTATION_OPERATION`].
-    /// Any other document is returned as it is, placeholder included (see
-    /// the module documentation for why), with a warning in the log.
-    pub fn resolve_placeholders(
-        &self,
-        document: &serde_json::Value,
-        thing: &str,
-        job_id: &str,
-        execution: u64,
-        now: i64,
-    ) -> serde_json::Value {
-        let operation = document.get("operation").and_then(|o| o.as_str());
-        let rotation = operation == Some(ROTATION_OPERATION);
-        let refused = std::cell::Cell::new(false);
-        let resolved = crate::placeholders::map_strings(document, &|s| {
-            if !s.contains(PLACEHOLDER) {
-                return s.to_owned();
-            }
-            if !rotation {
-                refused.set(true);
-                return s.to_owned();
-            }
-            match self.presign(thing, job_id, execution, now) {
-                Some(url) => s.replace(PLACEHOLDER, &url),
-                None => {
-                    tracing::warn!(
-                        thing,
-                        job_id,
-                        "leaving a CSR-URL placeholder unresolved: invalid thing or job"
-                    );
-                    s.to_owned()
-                }
-            }
-        });
-        if refused.get() {
-            tracing::warn!(
-                thing,
-                job_id,
-                operation,
-                "leaving a CSR-URL placeholder unresolved: only {ROTATION_OPERATION} documents get one"
-            );
-        }
-        resolved
     }
 
     /// Issues a client certificate for `csr`'s public key, with subject

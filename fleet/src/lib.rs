@@ -13,7 +13,7 @@ pub mod artifacts;
 pub mod broker;
 pub mod certificates;
 pub mod cli;
-mod placeholders;
+pub mod placeholders;
 pub mod presign;
 pub mod server;
 pub mod service;

@@ -5,6 +5,8 @@
 use crate::api::{self, ApiState, Clock};
 use crate::artifacts::Artifacts;
 use crate::broker::{Broker, BrokerConfig, BrokerTls};
+use crate::certificates::CertificateAuthority;
+use crate::placeholders::Delivery;
 use crate::service::{JobsService, Readiness, SUBSCRIPTION};
 use crate::store::{Changes, Store, StoreError};
 use crate::uploads::Uploads;
@@ -107,9 +109,13 @@ pub struct Server {
     pub http_addr: SocketAddr,
     /// The store (shared with the running tasks).
     pub store: Arc<Mutex<Store>>,
-    /// The artifact store, with the upload area attached
-    /// ([`Artifacts::uploads`]).
+    /// The artifact store.
     pub artifacts: Arc<Artifacts>,
+    /// The upload area.
+    pub uploads: Arc<Uploads>,
+    /// The device CA, when the server signs devices' certificates
+    /// ([`CaFiles`]).
+    pub ca: Option<Arc<CertificateAuthority>>,
     /// Report control-plane changes made outside the API (tests, demo).
     pub changes: mpsc::UnboundedSender<Changes>,
     now: Clock,
@@ -232,24 +238,32 @@ impl Server {
         let uploads = Uploads::open(&uploads_dir, &public_url, config.url_ttl).map_err(|e| {
             ServerError::Storage(format!("uploads in {}: {e}", uploads_dir.display()))
         })?;
-        let mut artifacts = Artifacts::open(&artifacts_dir, &public_url, config.url_ttl)
-            .map_err(|e| {
+        let uploads = Arc::new(uploads);
+        let artifacts =
+            Artifacts::open(&artifacts_dir, &public_url, config.url_ttl).map_err(|e| {
                 ServerError::Storage(format!("artifacts in {}: {e}", artifacts_dir.display()))
-            })?
-            .with_uploads(Arc::new(uploads));
-        if let Some(ca) = &ca {
-            let authority = crate::certificates::CertificateAuthority::load(
-                &ca.cert,
-                &ca.key,
-                &config.data_dir,
-                &public_url,
-                config.url_ttl,
-            )
-            .map_err(|e| ServerError::Storage(format!("the device CA: {e}")))?
-            .with_validity(ca.validity);
-            artifacts = artifacts.with_certificates(Arc::new(authority));
-        }
+            })?;
         let artifacts = Arc::new(artifacts);
+        let ca = match &ca {
+            Some(ca) => {
+                let authority = CertificateAuthority::load(
+                    &ca.cert,
+                    &ca.key,
+                    &config.data_dir,
+                    &public_url,
+                    config.url_ttl,
+                )
+                .map_err(|e| ServerError::Storage(format!("the device CA: {e}")))?
+                .with_validity(ca.validity);
+                Some(Arc::new(authority))
+            }
+            None => None,
+        };
+        let delivery = Arc::new(Delivery {
+            artifacts: Some(artifacts.clone()),
+            uploads: Some(uploads.clone()),
+            ca: ca.clone(),
+        });
 
         let (broker, options) = match &config.broker {
             BrokerChoice::Embedded {
@@ -290,7 +304,7 @@ impl Server {
         let (changes, changes_rx) = mpsc::unbounded_channel();
         let service = JobsService {
             store: store.clone(),
-            artifacts: artifacts.clone(),
+            delivery,
             now: now.clone(),
         };
         let service_options = options.clone();
@@ -301,8 +315,12 @@ impl Server {
             stopped.clone(),
             ready_tx,
         ))];
-        let state = ApiState::new(store.clone(), changes.clone(), artifacts.clone())
+        let mut state = ApiState::new(store.clone(), changes.clone(), artifacts.clone())
+            .with_uploads(uploads.clone())
             .with_clock(now.clone());
+        if let Some(ca) = &ca {
+            state = state.with_ca(ca.clone());
+        }
         let state = match &config.token {
             Some(t) => state.with_token(t.clone()),
             None => state,
@@ -325,6 +343,8 @@ impl Server {
             http_addr,
             store,
             artifacts,
+            uploads,
+            ca,
             changes,
             now,
             broker,

@@ -39,15 +39,15 @@ fn fixture(token: Option<&str>) -> Fixture {
             BASE,
             Duration::from_secs(TTL),
         )
-        .unwrap()
-        .with_uploads(Arc::clone(&uploads)),
+        .unwrap(),
     );
     let store = Arc::new(Mutex::new(Store::open_in_memory().unwrap()));
     let (tx, _) = tokio::sync::mpsc::unbounded_channel();
     let clock = Arc::new(AtomicI64::new(T0));
     let c = Arc::clone(&clock);
-    let mut state =
-        ApiState::new(store, tx, artifacts).with_clock(Arc::new(move || c.load(Ordering::SeqCst)));
+    let mut state = ApiState::new(store, tx, artifacts)
+        .with_uploads(Arc::clone(&uploads))
+        .with_clock(Arc::new(move || c.load(Ordering::SeqCst)));
     if let Some(t) = token {
         state = state.with_token(t);
     }

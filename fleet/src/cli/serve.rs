@@ -196,10 +196,10 @@ pub async fn run(args: ServeArgs, token: Option<String>) -> Result<ExitCode> {
     let server = Server::start_with_ca(config, ca, system_clock(), READY_TIMEOUT)
         .await
         .context("cannot start the jobs service")?;
-    if let Some(uploads) = server.artifacts.uploads() {
-        uploads.set_max_bytes(args.max_upload_mib << 20);
-        uploads.set_max_concurrent(args.max_concurrent_uploads);
-    }
+    server.uploads.set_max_bytes(args.max_upload_mib << 20);
+    server
+        .uploads
+        .set_max_concurrent(args.max_concurrent_uploads);
     if args.allow_plain_mqtt && !server.mqtt_addr.ip().is_loopback() {
         eprintln!(
             "jobhost-fleet: WARNING: plain MQTT on {} is not authenticated: anyone who can reach \

@@ -4,7 +4,7 @@
 
 use super::connection::Publisher;
 use crate::api::Clock;
-use crate::artifacts::Artifacts;
+use crate::placeholders::Delivery;
 use crate::store::{Changes, Rejection, Store};
 use jobhost_protocol::requests::{
     DescribeRequest, GetPendingRequest, StartNextRequest, UpdateRequest,
@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 
 pub(crate) struct Handler {
     store: Arc<Mutex<Store>>,
-    artifacts: Arc<Artifacts>,
+    delivery: Arc<Delivery>,
     now: Clock,
     publisher: Publisher,
 }
@@ -30,13 +30,13 @@ type Outcome = Result<Value, Rejection>;
 impl Handler {
     pub(crate) fn new(
         store: Arc<Mutex<Store>>,
-        artifacts: Arc<Artifacts>,
+        delivery: Arc<Delivery>,
         now: Clock,
         publisher: Publisher,
     ) -> Self {
         Self {
             store,
-            artifacts,
+            delivery,
             now,
             publisher,
         }
@@ -80,7 +80,7 @@ impl Handler {
                 return Changes::none();
             }
         };
-        let (store, artifacts, now) = (self.store.clone(), self.artifacts.clone(), (self.now)());
+        let (store, delivery, now) = (self.store.clone(), self.delivery.clone(), (self.now)());
         let work = move || -> (Outcome, Changes) {
             let Ok(mut store) = store.lock() else {
                 return (
@@ -91,7 +91,7 @@ impl Handler {
                     Changes::none(),
                 );
             };
-            dispatch(&mut store, &artifacts, &thing, operation, json, now)
+            dispatch(&mut store, &delivery, &thing, operation, json, now)
         };
         let (outcome, changes) = tokio::task::spawn_blocking(work).await.unwrap_or_else(|_| {
             (
@@ -129,7 +129,7 @@ impl Handler {
 
 fn dispatch(
     store: &mut Store,
-    artifacts: &Artifacts,
+    delivery: &Delivery,
     thing: &str,
     operation: Operation,
     json: Value,
@@ -139,7 +139,7 @@ fn dispatch(
         e.map(|mut e| {
             e.job_document = e
                 .job_document
-                .map(|d| artifacts.resolve_document(&d, thing, &e.job_id, e.execution_number, now));
+                .map(|d| delivery.resolve(&d, thing, &e.job_id, e.execution_number, now));
             e
         })
     };
@@ -203,7 +203,7 @@ fn dispatch(
                             .unwrap_or(false)
                             .then_some(result.execution_state),
                         job_document: r.include_job_document.unwrap_or(false).then(|| {
-                            artifacts.resolve_document(
+                            delivery.resolve(
                                 &result.job_document,
                                 thing,
                                 &job,

@@ -17,7 +17,7 @@ mod handler;
 mod notifier;
 
 use crate::api::Clock;
-use crate::artifacts::Artifacts;
+use crate::placeholders::Delivery;
 use crate::store::{Changes, Store};
 use rumqttc::MqttOptions;
 use std::sync::{Arc, Mutex};
@@ -30,8 +30,8 @@ pub use connection::{Publisher, Readiness, SUBSCRIPTION};
 pub struct JobsService {
     /// The job store.
     pub store: Arc<Mutex<Store>>,
-    /// Resolves presigned URL placeholders at every delivery.
-    pub artifacts: Arc<Artifacts>,
+    /// Resolves the placeholders of every document delivered.
+    pub delivery: Arc<Delivery>,
     /// The clock (seconds since the epoch).
     pub now: Clock,
 }
@@ -66,13 +66,13 @@ impl JobsService {
         let (publisher, mut incoming) = connection::spawn(options, shutdown.clone(), ready);
         let mut notifier = notifier::Notifier::new(
             self.store.clone(),
-            self.artifacts.clone(),
+            self.delivery.clone(),
             self.now.clone(),
             publisher.clone(),
         );
         let handler = handler::Handler::new(
             self.store.clone(),
-            self.artifacts.clone(),
+            self.delivery.clone(),
             self.now.clone(),
             publisher,
         );

@@ -7,7 +7,7 @@
 
 use super::connection::Publisher;
 use crate::api::Clock;
-use crate::artifacts::Artifacts;
+use crate::placeholders::Delivery;
 use crate::store::{Changes, Store};
 use jobhost_protocol::responses::{Notify, NotifyNext};
 use jobhost_protocol::topics::JobsTopic;
@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 
 pub(crate) struct Notifier {
     store: Arc<Mutex<Store>>,
-    artifacts: Arc<Artifacts>,
+    delivery: Arc<Delivery>,
     now: Clock,
     publisher: Publisher,
     /// The head last announced per thing, as (job id, execution number).
@@ -27,13 +27,13 @@ pub(crate) struct Notifier {
 impl Notifier {
     pub(crate) fn new(
         store: Arc<Mutex<Store>>,
-        artifacts: Arc<Artifacts>,
+        delivery: Arc<Delivery>,
         now: Clock,
         publisher: Publisher,
     ) -> Self {
         Self {
             store,
-            artifacts,
+            delivery,
             now,
             publisher,
             heads: HashMap::new(),
@@ -66,13 +66,8 @@ impl Notifier {
                 self.heads.insert(thing.clone(), key);
                 let execution = head.map(|mut e| {
                     e.job_document = e.job_document.map(|d| {
-                        self.artifacts.resolve_document(
-                            &d,
-                            &thing,
-                            &e.job_id,
-                            e.execution_number,
-                            now,
-                        )
+                        self.delivery
+                            .resolve(&d, &thing, &e.job_id, e.execution_number, now)
                     });
                     e
                 });

@@ -4,9 +4,9 @@
 //!
 //! The counterpart of [`crate::artifacts`] for the other direction. An
 //! operator writes `${jobhost:upload-url:<name>}` into a job document; each
-//! time the service hands the document to a device it calls
-//! [`Uploads::resolve_placeholders`] with that device's thing name and the
-//! job id, which swaps in
+//! time the device API hands the document to a device
+//! (`crate::placeholders::Delivery`), [`Uploads::presign`] with that
+//! device's thing name and the job id swaps in
 //! `<base>/uploads/<thing>/<jobId>/<name>?expires=…&signature=…`. That URL
 //! accepts one thing: one successful `PUT` of at most [`Uploads::max_bytes`]
 //! to exactly that thing, job and name before it expires (the store records
@@ -26,7 +26,7 @@
 //!
 //! # Layout
 //!
-//! - `signing`: URLs, signatures and document placeholders.
+//! - `signing`: URLs, signatures and the document placeholder.
 //! - writing one upload is `crate::staged` (as for artifacts), signing
 //!   `crate::presign`.
 
