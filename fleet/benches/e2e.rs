@@ -44,7 +44,7 @@
 #[allow(dead_code)]
 mod plugins;
 
-use jobhost_fleet::api::system_clock;
+use jobhost_fleet::clock::system_clock;
 use jobhost_fleet::server::{BrokerChoice, Server, ServerConfig};
 use jobhost_fleet::store::{Changes, CreateJob};
 use jobhost_protocol::requests::UpdateRequest;

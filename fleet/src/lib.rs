@@ -13,6 +13,7 @@ pub mod artifacts;
 pub mod broker;
 pub mod certificates;
 pub mod cli;
+pub mod clock;
 pub mod placeholders;
 pub mod presign;
 pub mod server;

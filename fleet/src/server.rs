@@ -2,10 +2,11 @@
 //! jobs service, HTTP API. Used by `serve`, `demo` and the end-to-end tests,
 //! which need to start, stop and restart it on port 0.
 
-use crate::api::{self, ApiState, Clock};
+use crate::api::{self, ApiState};
 use crate::artifacts::Artifacts;
 use crate::broker::{Broker, BrokerConfig, BrokerTls};
 use crate::certificates::CertificateAuthority;
+use crate::clock::Clock;
 use crate::placeholders::Delivery;
 use crate::service::{JobsService, Readiness, SUBSCRIPTION};
 use crate::store::{Changes, Store, StoreError};

@@ -15,7 +15,7 @@
 //! a compatibility claim is not to be skipped silently.
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
-use jobhost_fleet::api::Clock;
+use jobhost_fleet::clock::Clock;
 use jobhost_fleet::server::{BrokerChoice, Server, ServerConfig};
 use jobhost_fleet::store::{Changes, CreateJob};
 use jobhost_protocol::{JobExecution, JobExecutionStatus};

@@ -44,27 +44,14 @@ pub use views::{job_arn, thing_arn};
 
 use crate::artifacts::Artifacts;
 use crate::certificates::CertificateAuthority;
+use crate::clock::{system_clock, Clock};
 use crate::store::{Changes, Store, StoreError};
 use crate::uploads::Uploads;
 use axum::routing::{get, put};
 use axum::Router;
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc::UnboundedSender;
-
-/// Seconds since the Unix epoch. Injectable so that tests can move time
-/// (expire a presigned URL) without sleeping.
-pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
-
-/// The wall clock.
-pub fn system_clock() -> Clock {
-    Arc::new(|| {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-    })
-}
 
 /// Default cap on one artifact upload: 512 MiB.
 pub const DEFAULT_MAX_ARTIFACT_BYTES: u64 = 512 * 1024 * 1024;

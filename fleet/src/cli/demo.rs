@@ -12,8 +12,8 @@
 //!    followed live, and checks the file on the device against the
 //!    artifact's sha256.
 
-use crate::api::system_clock;
 use crate::artifacts::placeholder;
+use crate::clock::system_clock;
 use crate::server::{BrokerChoice, Server, ServerConfig};
 use crate::store::{Changes, CreateJob, ExecutionChange, Store};
 use anyhow::{bail, Context, Result};

@@ -1,9 +1,9 @@
 //! `jobhost-fleet serve`: the jobs service, its broker and HTTP API, until
 //! SIGINT/SIGTERM.
 
-use crate::api::system_clock;
 use crate::broker::BrokerTls;
 use crate::certificates::DEFAULT_VALIDITY;
+use crate::clock::system_clock;
 use crate::server::{BrokerChoice, CaFiles, Server, ServerConfig, READY_TIMEOUT};
 use crate::uploads::DEFAULT_MAX_CONCURRENT_UPLOADS;
 use anyhow::{bail, Context, Result};

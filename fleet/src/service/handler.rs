@@ -3,7 +3,7 @@
 //! the clientToken, timestamps in seconds.
 
 use super::connection::Publisher;
-use crate::api::Clock;
+use crate::clock::Clock;
 use crate::placeholders::Delivery;
 use crate::store::{Changes, Rejection, Store};
 use jobhost_protocol::requests::{

@@ -16,7 +16,7 @@ mod connection;
 mod handler;
 mod notifier;
 
-use crate::api::Clock;
+use crate::clock::Clock;
 use crate::placeholders::Delivery;
 use crate::store::{Changes, Store};
 use rumqttc::MqttOptions;

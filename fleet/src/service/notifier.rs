@@ -6,7 +6,7 @@
 //!   or gone terminal) — the store reports exactly those as [`Changes`].
 
 use super::connection::Publisher;
-use crate::api::Clock;
+use crate::clock::Clock;
 use crate::placeholders::Delivery;
 use crate::store::{Changes, Store};
 use jobhost_protocol::responses::{Notify, NotifyNext};

@@ -2,7 +2,7 @@
 //! source of truth an operator sees. Waits poll it with a deadline
 //! ([`JOB_WAIT`]); nothing sleeps a fixed time to let something happen.
 
-use jobhost_fleet::api::Clock;
+use jobhost_fleet::clock::Clock;
 use jobhost_fleet::server::{BrokerChoice, Server, ServerConfig};
 use jobhost_fleet::store::{Changes, CreateJob};
 use jobhost_protocol::JobExecution;
