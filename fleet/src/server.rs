@@ -7,8 +7,8 @@ use crate::artifacts::Artifacts;
 use crate::broker::{Broker, BrokerConfig, BrokerTls};
 use crate::certificates::CertificateAuthority;
 use crate::clock::Clock;
+use crate::device_api::{DeviceApi, Readiness, SUBSCRIPTION};
 use crate::placeholders::Delivery;
-use crate::service::{JobsService, Readiness, SUBSCRIPTION};
 use crate::store::{Changes, Store, StoreError};
 use crate::uploads::Uploads;
 use rumqttc::MqttOptions;
@@ -303,7 +303,7 @@ impl Server {
 
         let (stop, stopped) = watch::channel(false);
         let (changes, changes_rx) = mpsc::unbounded_channel();
-        let service = JobsService {
+        let service = DeviceApi {
             store: store.clone(),
             delivery,
             now: now.clone(),

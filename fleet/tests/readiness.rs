@@ -12,8 +12,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use jobhost_fleet::broker::{Broker, BrokerConfig};
+use jobhost_fleet::device_api::SUBSCRIPTION;
 use jobhost_fleet::server::{BrokerChoice, Server, ServerConfig, ServerError, SERVICE_IDENTITY};
-use jobhost_fleet::service::SUBSCRIPTION;
 use rumqttc::{QoS, SubscribeReasonCode};
 use serde_json::{json, Value};
 use support::proxy::GatedProxy;

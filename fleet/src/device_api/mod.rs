@@ -1,6 +1,7 @@
-//! The jobs service: a privileged MQTT client on `$aws/things/+/jobs/#`
-//! that answers the device API exactly as AWS IoT does (reference §3) and
-//! publishes `notify` / `notify-next` when queues change (§3.5).
+//! The device API: the jobs service's privileged MQTT client on
+//! `$aws/things/+/jobs/#`, which answers devices' requests exactly as AWS
+//! IoT does (reference §3), and publishes `notify` / `notify-next` when
+//! queues change (§3.5).
 //!
 //! # Layout
 //!
@@ -26,8 +27,9 @@ use tokio::sync::{mpsc, watch};
 
 pub use connection::{Publisher, Readiness, SUBSCRIPTION};
 
-/// What the service needs.
-pub struct JobsService {
+/// What the device API needs; [`DeviceApi::run`] runs it. (`crate::server`
+/// starts it next to the broker and the HTTP API.)
+pub struct DeviceApi {
     /// The job store.
     pub store: Arc<Mutex<Store>>,
     /// Resolves the placeholders of every document delivered.
@@ -40,7 +42,7 @@ pub struct JobsService {
 /// with a timeout while the service sleeps is picked up within this.
 const MAX_TIMER_SLEEP: Duration = Duration::from_secs(5);
 
-impl JobsService {
+impl DeviceApi {
     /// Runs until `shutdown` turns true. `changes` carries control-plane
     /// changes (from the API) to notify devices about.
     pub async fn run(
@@ -53,7 +55,7 @@ impl JobsService {
         self.run_reporting(options, changes, shutdown, ready).await;
     }
 
-    /// [`JobsService::run`], reporting on `ready` whether device requests
+    /// [`DeviceApi::run`], reporting on `ready` whether device requests
     /// reach the service (connected and subscribed), for callers that must
     /// not announce the service before they do.
     pub async fn run_reporting(
