@@ -184,8 +184,9 @@ async fn start_server(dir: &Path) -> Server {
         public_url: None,
         url_ttl: Duration::from_secs(600),
         token: None,
+        ..ServerConfig::default()
     };
-    Server::start(config, system_clock())
+    Server::start(config)
         .await
         .expect("the jobs service starts")
 }

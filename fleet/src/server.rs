@@ -6,13 +6,13 @@ use crate::api::{self, ApiState};
 use crate::artifacts::Artifacts;
 use crate::broker::{Broker, BrokerConfig, BrokerTls};
 use crate::certificates::CertificateAuthority;
-use crate::clock::Clock;
+use crate::clock::{system_clock, Clock};
 use crate::device_api::{DeviceApi, Readiness, SUBSCRIPTION};
 use crate::placeholders::Delivery;
 use crate::store::{Changes, Store, StoreError};
 use crate::uploads::Uploads;
 use rumqttc::MqttOptions;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -25,7 +25,7 @@ pub const DATABASE_FILE: &str = "jobs.sqlite";
 /// The service's MQTT identity (client id and username).
 pub const SERVICE_IDENTITY: &str = "jobhost-fleet";
 
-/// How long [`Server::start`] waits for the broker to accept the service's
+/// How long [`Server::start`] waits by default ([`ServerConfig::ready_timeout`]) for the broker to accept the service's
 /// connection and acknowledge its subscription before giving up: long
 /// enough for a broker that is still starting (the service retries with
 /// backoff), short enough that a wrong address or a broker that never
@@ -34,8 +34,11 @@ pub const READY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where the embedded broker listens for the service alone: loopback, any
 /// free port (see [`BrokerConfig::service_listen`]).
-const SERVICE_LISTEN: SocketAddr =
-    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 0);
+const SERVICE_LISTEN: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
+
+/// Default lifetime of presigned URLs: an hour, the most AWS allows
+/// (`expiresInSec` 60-3600), and `jobhost-fleet serve --url-ttl`'s default.
+pub const DEFAULT_URL_TTL: Duration = Duration::from_secs(3600);
 
 /// Which broker the service uses.
 #[derive(Debug, Clone)]
@@ -71,8 +74,11 @@ pub enum BrokerChoice {
     },
 }
 
-/// Everything `start` needs.
-#[derive(Debug, Clone)]
+/// Everything [`Server::start`] needs. [`ServerConfig::default`] is a
+/// service a test or the demo can start: everything on loopback, on any
+/// free port, the system clock, no token and no CA; set what differs and
+/// take the rest with `..ServerConfig::default()`.
+#[derive(Clone)]
 pub struct ServerConfig {
     /// Holds `jobs.sqlite`, `artifacts/` and `uploads/`.
     pub data_dir: PathBuf,
@@ -87,6 +93,54 @@ pub struct ServerConfig {
     /// Bearer token for the management API. Required when `http` is not a
     /// loopback address ([`ServerError::NoToken`]).
     pub token: Option<String>,
+    /// The CA that signs devices' certificate requests (the
+    /// `${jobhost:csr-url}` placeholder and `POST /certificates/...`); none
+    /// by default.
+    pub ca: Option<CaFiles>,
+    /// How long [`Server::start`] waits for the broker to acknowledge the
+    /// service's subscription ([`READY_TIMEOUT`] by default).
+    pub ready_timeout: Duration,
+    /// The clock for timestamps, timeouts and URL expiry; tests inject one
+    /// they can move ([`system_clock`] by default).
+    pub clock: Clock,
+}
+
+/// Loopback addresses on port 0 (any free port), so that a default server
+/// never collides with another one or reaches the network.
+impl Default for ServerConfig {
+    fn default() -> Self {
+        let loopback_any_port = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
+        Self {
+            data_dir: PathBuf::from("fleet-data"),
+            broker: BrokerChoice::Embedded {
+                listen: loopback_any_port,
+                allow_plain_mqtt: false,
+            },
+            http: loopback_any_port,
+            public_url: None,
+            url_ttl: DEFAULT_URL_TTL,
+            token: None,
+            ca: None,
+            ready_timeout: READY_TIMEOUT,
+            clock: system_clock(),
+        }
+    }
+}
+
+/// Hand-written: the clock is a closure, which has no `Debug`.
+impl std::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("data_dir", &self.data_dir)
+            .field("broker", &self.broker)
+            .field("http", &self.http)
+            .field("public_url", &self.public_url)
+            .field("url_ttl", &self.url_ttl)
+            .field("token", &self.token)
+            .field("ca", &self.ca)
+            .field("ready_timeout", &self.ready_timeout)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The CA that signs devices' certificate requests
@@ -191,32 +245,12 @@ pub enum ServerError {
 impl Server {
     /// Starts everything; returns once the broker and HTTP API listen and
     /// the service is subscribed to the devices' requests, so that a device
-    /// may send one at once. Waits at most [`READY_TIMEOUT`] for the broker.
-    pub async fn start(config: ServerConfig, now: Clock) -> Result<Self, ServerError> {
-        Self::start_within(config, now, READY_TIMEOUT).await
-    }
-
-    /// [`Server::start`], waiting at most `ready_timeout` for the broker to
-    /// acknowledge the service's subscription. On failure everything that
-    /// was started is stopped again.
-    pub async fn start_within(
-        config: ServerConfig,
-        now: Clock,
-        ready_timeout: Duration,
-    ) -> Result<Self, ServerError> {
-        Self::start_with_ca(config, None, now, ready_timeout).await
-    }
-
-    /// [`Server::start_within`], also signing devices' certificate
-    /// requests with `ca` (the `${jobhost:csr-url}` placeholder and
-    /// `POST /certificates/...`) when given.
-    pub async fn start_with_ca(
-        config: ServerConfig,
-        ca: Option<CaFiles>,
-        now: Clock,
-        ready_timeout: Duration,
-    ) -> Result<Self, ServerError> {
+    /// may send one at once. Waits at most [`ServerConfig::ready_timeout`]
+    /// for the broker; on failure everything that was started is stopped
+    /// again.
+    pub async fn start(config: ServerConfig) -> Result<Self, ServerError> {
         check_exposure(&config)?;
+        let now = config.clock.clone();
         crate::broker::install_crypto_provider();
         let store = Arc::new(Mutex::new(open_store(&config.data_dir)?));
 
@@ -245,7 +279,7 @@ impl Server {
                 ServerError::Storage(format!("artifacts in {}: {e}", artifacts_dir.display()))
             })?;
         let artifacts = Arc::new(artifacts);
-        let ca = match &ca {
+        let ca = match &config.ca {
             Some(ca) => {
                 let authority = CertificateAuthority::load(
                     &ca.cert,
@@ -354,7 +388,7 @@ impl Server {
             tasks,
         };
         if let Err(e) =
-            wait_until_subscribed(&mut ready, &server.service_options, ready_timeout).await
+            wait_until_subscribed(&mut ready, &server.service_options, config.ready_timeout).await
         {
             server.stop().await;
             return Err(e);

@@ -92,20 +92,18 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
     let timeout = Duration::from_secs(args.timeout);
 
     // 1. The service, on free loopback ports.
-    let server = Server::start(
-        ServerConfig {
-            data_dir: work.join("fleet"),
-            broker: BrokerChoice::Embedded {
-                listen: "127.0.0.1:0".parse()?,
-                allow_plain_mqtt: false,
-            },
-            http: "127.0.0.1:0".parse()?,
-            public_url: None,
-            url_ttl: Duration::from_secs(600),
-            token: None,
+    let server = Server::start(ServerConfig {
+        data_dir: work.join("fleet"),
+        broker: BrokerChoice::Embedded {
+            listen: "127.0.0.1:0".parse()?,
+            allow_plain_mqtt: false,
         },
-        system_clock(),
-    )
+        http: "127.0.0.1:0".parse()?,
+        public_url: None,
+        url_ttl: Duration::from_secs(600),
+        token: None,
+        ..ServerConfig::default()
+    })
     .await?;
     println!(
         "service   MQTT {} (embedded broker), HTTP API http://{}",
