@@ -2,8 +2,7 @@
 //! §5): `<request topic>/accepted` or `<request topic>/rejected`, echoing
 //! the clientToken, timestamps in seconds.
 
-use super::connection::Publisher;
-use crate::clock::Clock;
+use super::DeviceApiCtx;
 use crate::placeholders::Delivery;
 use crate::store::{Changes, Rejection, Store};
 use jobhost_protocol::requests::{
@@ -15,31 +14,17 @@ use jobhost_protocol::{ErrorCode, JobExecution};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
-use std::sync::{Arc, Mutex};
 
 pub(crate) struct Handler {
-    store: Arc<Mutex<Store>>,
-    delivery: Arc<Delivery>,
-    now: Clock,
-    publisher: Publisher,
+    ctx: DeviceApiCtx,
 }
 
 /// A reply to publish: the accepted body, or a rejection.
 type Outcome = Result<Value, Rejection>;
 
 impl Handler {
-    pub(crate) fn new(
-        store: Arc<Mutex<Store>>,
-        delivery: Arc<Delivery>,
-        now: Clock,
-        publisher: Publisher,
-    ) -> Self {
-        Self {
-            store,
-            delivery,
-            now,
-            publisher,
-        }
+    pub(crate) fn new(ctx: DeviceApiCtx) -> Self {
+        Self { ctx }
     }
 
     /// Handles one message from the subscription; returns the things whose
@@ -80,7 +65,11 @@ impl Handler {
                 return Changes::none();
             }
         };
-        let (store, delivery, now) = (self.store.clone(), self.delivery.clone(), (self.now)());
+        let (store, delivery, now) = (
+            self.ctx.store.clone(),
+            self.ctx.delivery.clone(),
+            (self.ctx.now)(),
+        );
         let work = move || -> (Outcome, Changes) {
             let Ok(mut store) = store.lock() else {
                 return (
@@ -110,7 +99,8 @@ impl Handler {
                         map.insert("clientToken".into(), t.clone().into());
                     }
                 }
-                self.publisher
+                self.ctx
+                    .publisher
                     .publish(format!("{topic}/accepted"), to_vec(&body))
                     .await;
             }
@@ -120,8 +110,9 @@ impl Handler {
     }
 
     async fn reject(&self, topic: &str, rejection: Rejection, token: Option<String>) {
-        let body = rejection.into_response(token, (self.now)());
-        self.publisher
+        let body = rejection.into_response(token, (self.ctx.now)());
+        self.ctx
+            .publisher
             .publish(format!("{topic}/rejected"), to_vec(&body))
             .await;
     }

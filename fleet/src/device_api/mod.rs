@@ -38,6 +38,17 @@ pub struct DeviceApi {
     pub now: Clock,
 }
 
+/// What the request handler and the notifier share: the store they read
+/// and change, the resolver of the documents they deliver, the clock for
+/// timestamps, and the connection they publish on.
+#[derive(Clone)]
+pub(crate) struct DeviceApiCtx {
+    pub(crate) store: Arc<Mutex<Store>>,
+    pub(crate) delivery: Arc<Delivery>,
+    pub(crate) now: Clock,
+    pub(crate) publisher: Publisher,
+}
+
 /// Longest the timer sleeps without re-checking deadlines: a job created
 /// with a timeout while the service sleeps is picked up within this.
 const MAX_TIMER_SLEEP: Duration = Duration::from_secs(5);
@@ -66,18 +77,14 @@ impl DeviceApi {
         ready: watch::Sender<Readiness>,
     ) {
         let (publisher, mut incoming) = connection::spawn(options, shutdown.clone(), ready);
-        let mut notifier = notifier::Notifier::new(
-            self.store.clone(),
-            self.delivery.clone(),
-            self.now.clone(),
-            publisher.clone(),
-        );
-        let handler = handler::Handler::new(
-            self.store.clone(),
-            self.delivery.clone(),
-            self.now.clone(),
+        let ctx = DeviceApiCtx {
+            store: self.store.clone(),
+            delivery: self.delivery.clone(),
+            now: self.now.clone(),
             publisher,
-        );
+        };
+        let mut notifier = notifier::Notifier::new(ctx.clone());
+        let handler = handler::Handler::new(ctx);
         loop {
             let sleep = self.timer_sleep();
             tokio::select! {
