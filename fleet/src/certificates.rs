@@ -248,8 +248,9 @@ impl CertificateAuthority {
 /// (thing, job). The method in front keeps it from ever matching an upload
 /// signature (`PUT|thing|job|name`, where a name can be all digits too: the
 /// method differs); the signed message is `POST|thing|job|execution|expires`
-/// (`crate::presign`). URLs signed before the execution was part of it
-/// (`POST|thing|job|expires`) no longer verify: they were multi-use.
+/// (`crate::presign`). The execution is part of it so that a URL is good
+/// for one execution only, whose single use the store records
+/// (`Store::claim_csr`).
 fn parts<'a>(thing: &'a str, job_id: &'a str, execution: &'a str) -> [&'a str; 4] {
     ["POST", thing, job_id, execution]
 }

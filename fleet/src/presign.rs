@@ -1,7 +1,7 @@
 //! Presigned URLs: a URL signed for one purpose, with an expiry, by a
 //! per-store key. The artifact store (downloads), the upload area (a
 //! device's PUT) and the device CA (a device's CSR POST) each hold one
-//! [`Signer`] with its own key file; this module is the one place that
+//! `Signer` with its own key file; this module is the one place that
 //! loads those keys, builds the signed message, computes the HMAC and
 //! checks it, so that the three cannot drift apart.
 //!
@@ -165,10 +165,9 @@ fn load_or_create_key(path: &Path) -> Result<[u8; 32], KeyError> {
         .map_err(|_| unusable(format!("it holds {} bytes, a key is 32", bytes.len())))
 }
 
-/// The signature a URL handed out before this module existed carries:
-/// hex HMAC-SHA256 of `message` under the key in `key_file`, computed here
+/// Hex HMAC-SHA256 of `message` under the key in `key_file`, computed
 /// independently of [`Signer`], so that the stores' tests pin their message
-/// formats.
+/// formats: URLs already handed out must keep verifying.
 #[cfg(test)]
 pub(crate) fn legacy_signature(key_file: &Path, message: &str) -> String {
     let key = fs::read(key_file).unwrap_or_default();
