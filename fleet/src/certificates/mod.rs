@@ -256,5 +256,4 @@ fn parts<'a>(thing: &'a str, job_id: &'a str, execution: &'a str) -> [&'a str; 4
 }
 
 #[cfg(test)]
-#[path = "certificates_tests.rs"]
 mod tests;

@@ -469,5 +469,4 @@ fn substitute(value: &Value, parameters: &BTreeMap<String, String>) -> Value {
 }
 
 #[cfg(test)]
-#[path = "templates_tests.rs"]
 mod tests;

@@ -170,5 +170,4 @@ pub(super) async fn get(
 }
 
 #[cfg(test)]
-#[path = "uploads_tests.rs"]
 mod tests;

@@ -550,5 +550,4 @@ fn random_secret() -> Result<String, ServerError> {
 }
 
 #[cfg(test)]
-#[path = "server_tests.rs"]
 mod tests;
