@@ -2,7 +2,8 @@
 //! plugins), kept in one directory and handed to devices through expiring,
 //! HMAC-signed URLs.
 //!
-//! This is our stand-in for S3 presigned URLs (reference §7). An operator
+//! This is our stand-in for S3 presigned URLs ("Presigned URLs" in
+//! <https://docs.aws.amazon.com/iot/latest/developerguide/create-manage-jobs.html>). An operator
 //! writes `${aws:iot:s3-presigned-url:<our artifact URL>}` into a job
 //! document; each time the device API hands the document to a device
 //! (`crate::placeholders::Delivery`), [`Artifacts::presign`] swaps in a URL
@@ -28,7 +29,8 @@ use std::time::Duration;
 /// An artifact being written; see [`Artifacts::create`].
 pub type ArtifactWriter = StagedWriter<ArtifactInfo>;
 
-/// What AWS writes around a URL to have it presigned (reference §7).
+/// What AWS writes around a URL to have it presigned ("Presigned URLs" in
+/// <https://docs.aws.amazon.com/iot/latest/developerguide/create-manage-jobs.html>).
 pub const PLACEHOLDER_PREFIX: &str = "${aws:iot:s3-presigned-url:";
 
 /// Why an artifact operation failed.

@@ -14,7 +14,7 @@
 //! the CA the broker trusts for client certificates (`--tls-client-ca`).
 //!
 //! A CSR URL is a credential that mints a device identity, so it is kept
-//! as narrow as the rotation needs (review M3):
+//! as narrow as the rotation needs:
 //!
 //! - it signs one certificate, only while its execution is IN_PROGRESS
 //!   (`Store::claim_csr`): a URL copied from the wire or a log after the

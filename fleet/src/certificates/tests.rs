@@ -86,7 +86,7 @@ fn urls_are_bound_to_thing_job_execution_and_time() {
     assert_eq!(resolved["n"][0], url.as_str());
 }
 
-/// Review M3, reflection: `echo` reports its document back as
+/// Reflection: `echo` reports its document back as
 /// statusDetails, where whoever reads the API would find a live CSR URL
 /// for the thing. Only rotation documents get one.
 #[test]
@@ -193,7 +193,7 @@ fn base64(bytes: &[u8]) -> String {
 }
 
 /// The CSR route (`crate::api::certificates`) through the real router,
-/// with an in-memory store: single use per execution (review M3).
+/// with an in-memory store: single use per execution.
 mod route {
     use super::*;
     use crate::api::{router, ApiState, ERROR_TYPE_HEADER};

@@ -1,5 +1,7 @@
-//! One device request in, one reply out, as AWS IoT answers (reference §3,
-//! §5): `<request topic>/accepted` or `<request topic>/rejected`, echoing
+//! One device request in, one reply out, as AWS IoT answers
+//! (<https://docs.aws.amazon.com/iot/latest/developerguide/jobs-mqtt-api.html>, errors:
+//! <https://docs.aws.amazon.com/iot/latest/developerguide/jobs-api.html#jobs-mqtt-error-response>):
+//! `<request topic>/accepted` or `<request topic>/rejected`, echoing
 //! the clientToken, timestamps in seconds.
 
 use super::DeviceApiCtx;

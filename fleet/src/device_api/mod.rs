@@ -1,7 +1,8 @@
 //! The device API: the jobs service's privileged MQTT client on
 //! `$aws/things/+/jobs/#`, which answers devices' requests exactly as AWS
-//! IoT does (reference §3), and publishes `notify` / `notify-next` when
-//! queues change (§3.5).
+//! IoT does (<https://docs.aws.amazon.com/iot/latest/developerguide/jobs-mqtt-api.html>), and publishes
+//! `notify` / `notify-next` when queues change
+//! (<https://docs.aws.amazon.com/iot/latest/developerguide/jobs-comm-notifications.html>).
 //!
 //! # Layout
 //!

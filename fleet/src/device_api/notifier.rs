@@ -1,4 +1,5 @@
-//! `notify` and `notify-next` (reference §3.5):
+//! `notify` and `notify-next`, as AWS publishes them
+//! (<https://docs.aws.amazon.com/iot/latest/developerguide/jobs-comm-notifications.html>):
 //!
 //! - `notify-next` only when the head of a thing's queue changes (a new
 //!   first execution, or none): the head's own progress does not trigger it;

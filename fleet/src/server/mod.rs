@@ -408,11 +408,11 @@ impl Server {
         options
     }
 
-    /// Runs the timeout sweep (reference §6) at the server's clock now,
-    /// instead of when the service's timer next wakes (at most 5 s later),
-    /// and hands the things whose executions timed out to the notifier, as
-    /// the timer does. For tests that move an injected clock. Returns those
-    /// things; empty if the timer got there first.
+    /// Runs the timeout sweep ([`Store::expire_timeouts`]) at the server's
+    /// clock now, instead of when the service's timer next wakes (at most 5 s
+    /// later), and hands the things whose executions timed out to the
+    /// notifier, as the timer does. For tests that move an injected clock.
+    /// Returns those things; empty if the timer got there first.
     pub fn sweep_timeouts(&self) -> Result<Changes, StoreError> {
         let now = (self.now)();
         let changes = self
@@ -465,7 +465,7 @@ async fn embedded(
 }
 
 /// Refuses, before anything is started, a management API that the network
-/// could reach without a token (review M1): devices need the HTTP port for
+/// could reach without a token: devices need the HTTP port for
 /// artifacts, uploads and CSRs, so a real deployment binds it off
 /// loopback, and must then protect the management routes. The presigned
 /// routes need no token either way: their signature is the credential.

@@ -3,7 +3,8 @@
 //! substitution of `${aws:iot:parameter:<key>}` that CreateJob performs
 //! with `jobTemplateArn` + `documentParameters`.
 //!
-//! The documents are AWS's own, version 1.0 (job-templates-managed.md):
+//! The documents are AWS's own, version 1.0
+//! (<https://docs.aws.amazon.com/iot/latest/developerguide/job-templates-managed.html>):
 //! one step in the AWS IoT Device Client schema naming a handler script.
 //! The jobhost agent routes each handler to a signed plugin
 //! (`jobhost::document`), and the AWS Device Client runs them as it always

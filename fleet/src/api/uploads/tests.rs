@@ -279,7 +279,7 @@ async fn bad_filters_are_invalid_requests() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
 
-/// Review L8: "accepts one PUT" (README) is true: a URL that stored its
+/// "Accepts one PUT" (README) is true: a URL that stored its
 /// file refuses the next PUT, which changes nothing.
 #[tokio::test]
 async fn an_upload_url_stores_one_file() {
@@ -316,7 +316,7 @@ fn fed_body() -> (tokio::sync::mpsc::Sender<axum::body::Bytes>, Body) {
     (tx, Body::from_stream(stream))
 }
 
-/// Review L8: at most `max_concurrent` uploads stage at once; the next is
+/// At most `max_concurrent` uploads stage at once; the next is
 /// told to come back (503, Retry-After) and nothing of it is kept.
 #[tokio::test]
 async fn uploads_past_the_concurrency_limit_are_told_to_retry() {
