@@ -44,7 +44,7 @@
 #[allow(dead_code)]
 mod plugins;
 
-use jobhost_fleet::api::system_clock;
+use jobhost_fleet::clock::system_clock;
 use jobhost_fleet::server::{BrokerChoice, Server, ServerConfig};
 use jobhost_fleet::store::{Changes, CreateJob};
 use jobhost_protocol::requests::UpdateRequest;
@@ -184,8 +184,9 @@ async fn start_server(dir: &Path) -> Server {
         public_url: None,
         url_ttl: Duration::from_secs(600),
         token: None,
+        ..ServerConfig::default()
     };
-    Server::start(config, system_clock())
+    Server::start(config)
         .await
         .expect("the jobs service starts")
 }

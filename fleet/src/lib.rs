@@ -1,22 +1,58 @@
 //! `jobhost-fleet`: a self-hosted jobs service that speaks the AWS IoT Jobs
 //! device protocol, so that an unmodified AWS IoT Jobs agent (ours or
-//! anyone's) can be driven without AWS.
+//! anyone's) can be driven without AWS: an MQTT broker, the device API on
+//! it, AWS's job control-plane routes over HTTP, presigned downloads and
+//! uploads, a device CA, and the `jobhost-fleet` command line.
 //!
-//! This crate holds the durable part: [`store::Store`], the SQLite-backed
-//! job and job-execution state machine that the MQTT service and the HTTP
-//! control API call into. The store never reads the clock and never does
-//! network I/O; every method that depends on time takes `now` (seconds since
-//! the Unix epoch), so that the state machine is deterministic under test.
+//! # Layout
+//!
+//! In the order a job flows through them, from the operator to the device:
+//!
+//! - [`cli`]: the `jobhost-fleet` command line. `serve` and `demo` start a
+//!   [`server`]; `job`, `artifact` and `upload` are clients of its HTTP API.
+//! - [`server`]: the composition root. [`server::Server::start`] opens the
+//!   store and the file stores and starts the broker, the device API and
+//!   the HTTP API.
+//! - [`api`]: the HTTP API: AWS IoT's job control-plane routes for
+//!   operators, and the presigned routes devices download, upload and send
+//!   CSRs through.
+//! - [`templates`]: AWS's managed job templates, which CreateJob fills in.
+//! - [`store`]: the SQLite-backed job and job-execution state machine. It
+//!   never reads the clock and never does network I/O: every method that
+//!   depends on time takes `now`, so the state machine is deterministic
+//!   under test.
+//! - [`broker`]: the embedded MQTT broker (rmqtt) and the rules that keep
+//!   each device to its own topics.
+//! - [`device_api`]: the service's MQTT client on `$aws/things/+/jobs/#`:
+//!   answers devices' requests and publishes `notify` / `notify-next`.
+//! - [`placeholders`]: resolves a document's placeholders into fresh
+//!   presigned URLs at every delivery ([`placeholders::Delivery`]).
+//! - [`artifacts`]: files jobs download, behind presigned GET URLs.
+//! - [`uploads`]: files devices send back, behind presigned PUT URLs.
+//! - [`certificates`]: the device CA that signs CSRs during a certificate
+//!   rotation, behind presigned POST URLs.
+//! - [`signed_dir`]: what the artifact store and the upload area share:
+//!   base URL, owner-only directory, naming rule, signing key.
+//! - [`presign`]: signs and verifies presigned URLs (HMAC-SHA256).
+//! - [`staged`]: writes a stored file whole or not at all (temporary file,
+//!   fsync, rename).
+//! - [`clock`]: the clock, injectable so that tests can move time.
+//!
+//! Only [`server`] wires modules together: [`api`] and [`device_api`] never
+//! import each other, and [`artifacts`], [`uploads`] and [`certificates`]
+//! are siblings with no edges between them, joined only by [`placeholders`].
 
 pub mod api;
 pub mod artifacts;
 pub mod broker;
 pub mod certificates;
 pub mod cli;
-mod placeholders;
+pub mod clock;
+pub mod device_api;
+pub mod placeholders;
 pub mod presign;
 pub mod server;
-pub mod service;
+pub mod signed_dir;
 pub mod staged;
 pub mod store;
 pub mod templates;

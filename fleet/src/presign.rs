@@ -1,7 +1,7 @@
 //! Presigned URLs: a URL signed for one purpose, with an expiry, by a
 //! per-store key. The artifact store (downloads), the upload area (a
 //! device's PUT) and the device CA (a device's CSR POST) each hold one
-//! [`Signer`] with its own key file; this module is the one place that
+//! `Signer` with its own key file; this module is the one place that
 //! loads those keys, builds the signed message, computes the HMAC and
 //! checks it, so that the three cannot drift apart.
 //!
@@ -15,6 +15,7 @@
 //! only, like an SSH host key: URLs stay valid across restarts, and
 //! deleting the key revokes every URL it signed at once.
 
+use crate::staged::FileError;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use std::fs;
@@ -36,13 +37,8 @@ pub enum KeyError {
         reason: String,
     },
     /// Reading or writing the key file failed.
-    #[error("{}: {source}", path.display())]
-    Io {
-        /// The key file.
-        path: PathBuf,
-        /// The OS error.
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] FileError),
 }
 
 /// Signs and verifies one store's URLs. The key never reaches a log: the
@@ -122,9 +118,11 @@ impl Signer {
 /// starting on one directory agree on a single key. A key other users can
 /// read is refused: anyone holding it can sign URLs.
 fn load_or_create_key(path: &Path) -> Result<[u8; 32], KeyError> {
-    let io = |source| KeyError::Io {
-        path: path.to_owned(),
-        source,
+    let io = |source| {
+        KeyError::Io(FileError {
+            path: path.to_owned(),
+            source,
+        })
     };
     let unusable = |reason| KeyError::Unusable {
         path: path.to_owned(),
@@ -167,10 +165,9 @@ fn load_or_create_key(path: &Path) -> Result<[u8; 32], KeyError> {
         .map_err(|_| unusable(format!("it holds {} bytes, a key is 32", bytes.len())))
 }
 
-/// The signature a URL handed out before this module existed carries:
-/// hex HMAC-SHA256 of `message` under the key in `key_file`, computed here
+/// Hex HMAC-SHA256 of `message` under the key in `key_file`, computed
 /// independently of [`Signer`], so that the stores' tests pin their message
-/// formats.
+/// formats: URLs already handed out must keep verifying.
 #[cfg(test)]
 pub(crate) fn legacy_signature(key_file: &Path, message: &str) -> String {
     let key = fs::read(key_file).unwrap_or_default();

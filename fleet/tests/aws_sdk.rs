@@ -15,8 +15,8 @@
 //! a compatibility claim is not to be skipped silently.
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
-use jobhost_fleet::api::Clock;
-use jobhost_fleet::server::{BrokerChoice, Server, ServerConfig};
+use jobhost_fleet::clock::Clock;
+use jobhost_fleet::server::{Server, ServerConfig};
 use jobhost_fleet::store::{Changes, CreateJob};
 use jobhost_protocol::{JobExecution, JobExecutionStatus};
 use serde_json::{json, Value};
@@ -120,20 +120,12 @@ impl Steps {
 async fn the_aws_iot_device_sdk_for_python_runs_jobs_unchanged() {
     let python = python();
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(
-        ServerConfig {
-            data_dir: dir.path().join("fleet"),
-            broker: BrokerChoice::Embedded {
-                listen: "127.0.0.1:0".parse().unwrap(),
-                allow_plain_mqtt: false,
-            },
-            http: "127.0.0.1:0".parse().unwrap(),
-            public_url: None,
-            url_ttl: Duration::from_secs(600),
-            token: None,
-        },
-        clock(),
-    )
+    let server = Server::start(ServerConfig {
+        data_dir: dir.path().join("fleet"),
+        url_ttl: Duration::from_secs(600),
+        clock: clock(),
+        ..ServerConfig::default()
+    })
     .await
     .unwrap();
     create(&server, FIRST, json!({"operation": "echo"}));

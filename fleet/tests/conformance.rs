@@ -77,9 +77,12 @@ impl Fleet {
     /// to answer devices when this returns.
     pub async fn start_in(dir: tempfile::TempDir, clock: TestClock, broker: BrokerChoice) -> Fleet {
         let c = clock.clone();
-        let server = Server::start(config(dir.path(), broker), Arc::new(move || c.now()))
-            .await
-            .unwrap();
+        let server = Server::start(ServerConfig {
+            clock: Arc::new(move || c.now()),
+            ..config(dir.path(), broker)
+        })
+        .await
+        .unwrap();
         Fleet {
             server,
             clock,
@@ -163,6 +166,7 @@ fn config(dir: &Path, broker: BrokerChoice) -> ServerConfig {
         public_url: None,
         url_ttl: Duration::from_secs(URL_TTL as u64),
         token: None,
+        ..ServerConfig::default()
     }
 }
 

@@ -76,17 +76,16 @@ impl Fleet {
             let skew = skew.clone();
             Arc::new(move || wall() + skew.load(Ordering::SeqCst))
         };
-        let server = Server::start(
-            ServerConfig {
-                data_dir: root.path().join("fleet"),
-                broker: embedded(),
-                http: "127.0.0.1:0".parse().unwrap(),
-                public_url: Some(format!("http://{front}")),
-                url_ttl: TTL,
-                token: None,
-            },
-            now,
-        )
+        let server = Server::start(ServerConfig {
+            data_dir: root.path().join("fleet"),
+            broker: embedded(),
+            http: "127.0.0.1:0".parse().unwrap(),
+            public_url: Some(format!("http://{front}")),
+            url_ttl: TTL,
+            token: None,
+            clock: now,
+            ..ServerConfig::default()
+        })
         .await
         .unwrap();
         let dir = root.path().join("agent");

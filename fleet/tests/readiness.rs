@@ -12,8 +12,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use jobhost_fleet::broker::{Broker, BrokerConfig};
+use jobhost_fleet::device_api::SUBSCRIPTION;
 use jobhost_fleet::server::{BrokerChoice, Server, ServerConfig, ServerError, SERVICE_IDENTITY};
-use jobhost_fleet::service::SUBSCRIPTION;
 use rumqttc::{QoS, SubscribeReasonCode};
 use serde_json::{json, Value};
 use support::proxy::GatedProxy;
@@ -91,10 +91,9 @@ fn config(dir: &std::path::Path, broker: BrokerChoice) -> ServerConfig {
     ServerConfig {
         data_dir: dir.join("fleet"),
         broker,
-        http: "127.0.0.1:0".parse().unwrap(),
-        public_url: None,
         url_ttl: Duration::from_secs(600),
-        token: None,
+        clock: clock(),
+        ..ServerConfig::default()
     }
 }
 
@@ -159,11 +158,10 @@ async fn a_broker_refusing_the_subscription_fails_start_with_a_clear_error() {
         credentials: None,
     };
     // A bound far beyond the test's patience: a refusal must not wait it out.
-    let start = Server::start_within(
-        config(dir.path(), choice),
-        clock(),
-        Duration::from_secs(600),
-    );
+    let start = Server::start(ServerConfig {
+        ready_timeout: Duration::from_secs(600),
+        ..config(dir.path(), choice)
+    });
     let err = tokio::time::timeout(support::WAIT, start)
         .await
         .expect("a refused subscription ends start at once")
@@ -187,11 +185,10 @@ async fn a_broker_that_never_answers_fails_start_within_the_bound() {
     let silent = GatedProxy::start("127.0.0.1:9".parse().unwrap()).await;
     let dir = tempfile::tempdir().unwrap();
     let within = Duration::from_secs(1);
-    let start = Server::start_within(
-        config(dir.path(), external(silent.addr().port(), PASSWORD)),
-        clock(),
-        within,
-    );
+    let start = Server::start(ServerConfig {
+        ready_timeout: within,
+        ..config(dir.path(), external(silent.addr().port(), PASSWORD))
+    });
     let err = tokio::time::timeout(support::WAIT, start)
         .await
         .expect("start gives up after its bound")
@@ -220,11 +217,10 @@ async fn no_broker_at_all_fails_start_with_the_connection_error() {
         .unwrap()
         .port();
     let dir = tempfile::tempdir().unwrap();
-    let start = Server::start_within(
-        config(dir.path(), external(port, PASSWORD)),
-        clock(),
-        Duration::from_secs(1),
-    );
+    let start = Server::start(ServerConfig {
+        ready_timeout: Duration::from_secs(1),
+        ..config(dir.path(), external(port, PASSWORD))
+    });
     let err = tokio::time::timeout(support::WAIT, start)
         .await
         .expect("start gives up after its bound")

@@ -258,7 +258,7 @@ async fn the_csr_endpoint_refuses_forged_expired_and_malformed_requests() {
     let dir = tempfile::tempdir().unwrap();
     let pki = new_pki(dir.path(), "pki");
     let server = start(dir.path(), &pki, Some(&pki)).await;
-    let ca = server.artifacts.certificates().unwrap().clone();
+    let ca = server.ca.clone().unwrap();
     let now = support::service::clock()();
     let http = reqwest::Client::new();
     let post = |url: String, body: &'static str| http.post(url).body(body).send();

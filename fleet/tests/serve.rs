@@ -223,6 +223,8 @@ fn config(dir: &std::path::Path, http: &str, token: Option<&str>) -> ServerConfi
         public_url: None,
         url_ttl: Duration::from_secs(600),
         token: token.map(str::to_owned),
+        clock: support::service::clock(),
+        ..ServerConfig::default()
     }
 }
 
@@ -233,24 +235,21 @@ fn config(dir: &std::path::Path, http: &str, token: Option<&str>) -> ServerConfi
 async fn an_api_off_loopback_needs_a_token_but_presigned_urls_do_not() {
     let dir = tempfile::tempdir().unwrap();
     let clock = support::service::clock();
-    let err = Server::start(config(dir.path(), "0.0.0.0:0", None), clock.clone())
+    let err = Server::start(config(dir.path(), "0.0.0.0:0", None))
         .await
         .err()
         .expect("refused");
     assert!(matches!(err, ServerError::NoToken { .. }), "{err}");
     assert!(err.to_string().contains("--token"), "{err}");
-    let err = Server::start(config(dir.path(), "0.0.0.0:0", Some(" ")), clock.clone())
+    let err = Server::start(config(dir.path(), "0.0.0.0:0", Some(" ")))
         .await
         .err()
         .expect("refused");
     assert!(matches!(err, ServerError::EmptyToken), "{err}");
 
-    let server = Server::start(
-        config(dir.path(), "0.0.0.0:0", Some("t0ken")),
-        clock.clone(),
-    )
-    .await
-    .unwrap();
+    let server = Server::start(config(dir.path(), "0.0.0.0:0", Some("t0ken")))
+        .await
+        .unwrap();
     let base = format!("http://127.0.0.1:{}", server.http_addr.port());
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
     let job = serde_json::json!({"targets": ["t1"], "document": {"operation": "echo"}});
@@ -288,13 +287,10 @@ async fn plain_mqtt_off_loopback_needs_allow_plain_mqtt() {
         listen: "0.0.0.0:0".parse().unwrap(),
         allow_plain_mqtt: false,
     };
-    let err = Server::start(
-        ServerConfig {
-            broker,
-            ..config(dir.path(), "127.0.0.1:0", None)
-        },
-        support::service::clock(),
-    )
+    let err = Server::start(ServerConfig {
+        broker,
+        ..config(dir.path(), "127.0.0.1:0", None)
+    })
     .await
     .err()
     .expect("refused");

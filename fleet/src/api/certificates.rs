@@ -25,7 +25,7 @@ pub(super) async fn sign(
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let Some(ca) = state.artifacts.certificates().cloned() else {
+    let Some(ca) = state.ca.clone() else {
         return Ok((
             StatusCode::NOT_IMPLEMENTED,
             axum::Json(serde_json::json!({

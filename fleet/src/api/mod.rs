@@ -43,26 +43,15 @@ pub use error::{ApiError, ERROR_TYPE_HEADER};
 pub use views::{job_arn, thing_arn};
 
 use crate::artifacts::Artifacts;
+use crate::certificates::CertificateAuthority;
+use crate::clock::{system_clock, Clock};
 use crate::store::{Changes, Store, StoreError};
+use crate::uploads::Uploads;
 use axum::routing::{get, put};
 use axum::Router;
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc::UnboundedSender;
-
-/// Seconds since the Unix epoch. Injectable so that tests can move time
-/// (expire a presigned URL) without sleeping.
-pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
-
-/// The wall clock.
-pub fn system_clock() -> Clock {
-    Arc::new(|| {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-    })
-}
 
 /// Default cap on one artifact upload: 512 MiB.
 pub const DEFAULT_MAX_ARTIFACT_BYTES: u64 = 512 * 1024 * 1024;
@@ -76,6 +65,10 @@ pub struct ApiState {
     pub changes: UnboundedSender<Changes>,
     /// The artifact directory and URL signer.
     pub artifacts: Arc<Artifacts>,
+    /// The upload area; without it the upload routes answer 404.
+    pub uploads: Option<Arc<Uploads>>,
+    /// The device CA; without it the CSR route answers 501.
+    pub ca: Option<Arc<CertificateAuthority>>,
     /// When set, management routes require `Authorization: Bearer <token>`.
     /// Artifact downloads never do: their signature is the credential.
     pub token: Option<String>,
@@ -86,7 +79,8 @@ pub struct ApiState {
 }
 
 impl ApiState {
-    /// A state with no token, the system clock and the default upload cap.
+    /// A state with no token, no upload area, no CA, the system clock and
+    /// the default upload cap.
     pub fn new(
         store: Arc<Mutex<Store>>,
         changes: UnboundedSender<Changes>,
@@ -96,6 +90,8 @@ impl ApiState {
             store,
             changes,
             artifacts,
+            uploads: None,
+            ca: None,
             token: None,
             now: system_clock(),
             max_artifact_bytes: DEFAULT_MAX_ARTIFACT_BYTES,
@@ -105,6 +101,18 @@ impl ApiState {
     /// Requires `token` on management routes.
     pub fn with_token(mut self, token: impl Into<String>) -> Self {
         self.token = Some(token.into());
+        self
+    }
+
+    /// Accepts devices' uploads into `uploads`.
+    pub fn with_uploads(mut self, uploads: Arc<Uploads>) -> Self {
+        self.uploads = Some(uploads);
+        self
+    }
+
+    /// Signs devices' CSRs with `ca`.
+    pub fn with_ca(mut self, ca: Arc<CertificateAuthority>) -> Self {
+        self.ca = Some(ca);
         self
     }
 

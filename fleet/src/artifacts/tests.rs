@@ -99,7 +99,11 @@ fn a_key_readable_by_others_is_refused() {
 #[test]
 fn placeholders_are_resolved_anywhere_in_the_tree() {
     let dir = tempfile::tempdir().unwrap();
-    let a = open(dir.path());
+    let a = std::sync::Arc::new(open(dir.path()));
+    let delivery = crate::placeholders::Delivery {
+        artifacts: Some(a.clone()),
+        ..Default::default()
+    };
     let ours = placeholder("http://fleet.test:8080/artifacts/fw.bin");
     let foreign = placeholder("https://s3.amazonaws.com/b/k");
     let doc = json!({
@@ -108,7 +112,7 @@ fn placeholders_are_resolved_anywhere_in_the_tree() {
         "other": foreign,
         "broken": "${aws:iot:s3-presigned-url:http://fleet.test:8080/artifacts/x",
     });
-    let out = a.resolve_placeholders(&doc, 100);
+    let out = delivery.resolve(&doc, "t1", "job-1", 1, 100);
     let signed = a
         .presign("http://fleet.test:8080/artifacts/fw.bin", 100)
         .unwrap();

@@ -6,7 +6,8 @@
 /// rmqtt always pulls in rustls with `ring` (through quinn) while rumqttc
 /// and reqwest use `aws-lc-rs`; with both compiled in, rustls cannot pick a
 /// default and any client-side TLS config built without an explicit provider
-/// panics (reference pitfall (c)). The broker itself passes its provider
+/// panics ("Could not automatically determine the process-level
+/// CryptoProvider"). The broker itself passes its provider
 /// explicitly, but clients in the same process (the jobs service, tests)
 /// need this.
 pub fn install_crypto_provider() {

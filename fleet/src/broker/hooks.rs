@@ -1,8 +1,9 @@
 //! rmqtt hook handler that enforces [`policy`](super::policy): who may
 //! connect, and which topics each connected client may use.
 //!
-//! This is the "own hook" option of the reference (§3a option B): three hook
-//! points, no config-file plugin. rmqtt calls `ClientAuthenticate` for every
+//! Our own hook rather than the `rmqtt-acl` plugin, so that the rules are
+//! Rust we test ([`policy`](super::policy)) rather than a config file: three
+//! hook points, no plugin. rmqtt calls `ClientAuthenticate` for every
 //! CONNECT because the listener has `allow_anonymous(false)`; when no handler
 //! answers, rmqtt refuses, so a bug here fails closed. Sessions are never
 //! marked superuser, so the ACL hooks see every subscribe and publish.

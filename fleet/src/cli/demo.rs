@@ -12,8 +12,8 @@
 //!    followed live, and checks the file on the device against the
 //!    artifact's sha256.
 
-use crate::api::system_clock;
 use crate::artifacts::placeholder;
+use crate::clock::system_clock;
 use crate::server::{BrokerChoice, Server, ServerConfig};
 use crate::store::{Changes, CreateJob, ExecutionChange, Store};
 use anyhow::{bail, Context, Result};
@@ -27,6 +27,10 @@ use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::time::Instant;
 
 const THING: &str = "demo-device";
+
+/// The first-party plugins the demo signs: the agent starts with the first
+/// and installs the second through a job.
+const PLUGINS: [&str; 2] = ["echo", "download-file"];
 
 /// Run the end-to-end demo: service, operator key, signed plugins, agent,
 /// an install-plugin job, then a download job that uses the new plugin.
@@ -54,6 +58,50 @@ pub struct DemoArgs {
 }
 
 pub async fn run(args: DemoArgs) -> Result<ExitCode> {
+    let (jobhost, plugins) = locate(&args)?;
+    let temp = tempfile::tempdir()?;
+    let work = args
+        .dir
+        .clone()
+        .unwrap_or_else(|| temp.path().to_path_buf());
+    std::fs::create_dir_all(&work)?;
+    let timeout = Duration::from_secs(args.timeout);
+
+    let server = start_service(&work).await?;
+    let (key, signed) = sign_plugins(&jobhost, &plugins, &work.join("operator")).await?;
+    let [echo, download_file] = &signed;
+    let agent_dir = work.join("agent");
+    let (mut agent, log_path) = start_agent(&jobhost, &agent_dir, &server, &key, echo)?;
+    let outcome = async {
+        let (install, status) = install_plugin(&server, download_file, timeout).await?;
+        if status != JobExecutionStatus::Succeeded {
+            return Ok((install, status, None));
+        }
+        let (download, status, sha256) = download_firmware(&server, timeout).await?;
+        anyhow::Ok((download, status, Some(sha256)))
+    }
+    .await;
+    let _ = agent.start_kill();
+    let _ = agent.wait().await;
+    server.stop().await;
+    let (job_id, status, expected) = match outcome {
+        Ok(o) => o,
+        Err(e) => {
+            print_log_tail(&log_path);
+            return Err(e);
+        }
+    };
+    if status != JobExecutionStatus::Succeeded {
+        print_log_tail(&log_path);
+        println!("result    {job_id} ended {status}");
+        return Ok(ExitCode::from(2));
+    }
+    check_download(&agent_dir.join("downloads"), &expected.unwrap_or_default())
+}
+
+/// The `jobhost` binary and the plugins directory, checked before anything
+/// starts, so that a missing build is one clear error.
+fn locate(args: &DemoArgs) -> Result<(PathBuf, PathBuf)> {
     let exe_dir = std::env::current_exe()?
         .parent()
         .map(Path::to_path_buf)
@@ -72,7 +120,7 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
         .plugins
         .clone()
         .unwrap_or_else(|| exe_dir.join("../plugins"));
-    for name in ["echo", "download-file"] {
+    for name in PLUGINS {
         for ext in ["wasm", "toml"] {
             let file = plugins.join(format!("{name}.{ext}"));
             if !file.is_file() {
@@ -83,46 +131,47 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
             }
         }
     }
-    let temp = tempfile::tempdir()?;
-    let work = args
-        .dir
-        .clone()
-        .unwrap_or_else(|| temp.path().to_path_buf());
-    std::fs::create_dir_all(&work)?;
-    let timeout = Duration::from_secs(args.timeout);
+    Ok((jobhost, plugins))
+}
 
-    // 1. The service, on free loopback ports.
-    let server = Server::start(
-        ServerConfig {
-            data_dir: work.join("fleet"),
-            broker: BrokerChoice::Embedded {
-                listen: "127.0.0.1:0".parse()?,
-                allow_plain_mqtt: false,
-            },
-            http: "127.0.0.1:0".parse()?,
-            public_url: None,
-            url_ttl: Duration::from_secs(600),
-            token: None,
+/// Step 1: the service, on free loopback ports.
+async fn start_service(work: &Path) -> Result<Server> {
+    let server = Server::start(ServerConfig {
+        data_dir: work.join("fleet"),
+        broker: BrokerChoice::Embedded {
+            listen: "127.0.0.1:0".parse()?,
+            allow_plain_mqtt: false,
         },
-        system_clock(),
-    )
+        http: "127.0.0.1:0".parse()?,
+        public_url: None,
+        url_ttl: Duration::from_secs(600),
+        token: None,
+        ..ServerConfig::default()
+    })
     .await?;
     println!(
         "service   MQTT {} (embedded broker), HTTP API http://{}",
         server.mqtt_addr, server.http_addr
     );
+    Ok(server)
+}
 
-    // 2. The operator signs the first-party plugins.
-    let operator = work.join("operator");
-    std::fs::create_dir_all(&operator)?;
+/// Step 2: the operator makes a signing key in `operator` and signs the
+/// first-party plugins with it; returns the key and the signed plugins, in
+/// [`PLUGINS`] order.
+async fn sign_plugins(
+    jobhost: &Path,
+    plugins: &Path,
+    operator: &Path,
+) -> Result<(PathBuf, [PathBuf; 2])> {
+    std::fs::create_dir_all(operator)?;
     let key = operator.join("operator.key");
-    let key_id = tool(&jobhost, &["plugin", "keygen", "--out"], &[&key]).await?;
+    let key_id = tool(jobhost, &["plugin", "keygen", "--out"], &[&key]).await?;
     println!("operator  key {} ({})", key.display(), key_id.trim());
-    let mut signed = Vec::new();
-    for name in ["echo", "download-file"] {
-        let out = operator.join(format!("{name}.signed.wasm"));
+    let signed = PLUGINS.map(|name| operator.join(format!("{name}.signed.wasm")));
+    for (name, out) in PLUGINS.iter().zip(&signed) {
         tool(
-            &jobhost,
+            jobhost,
             &["plugin", "sign"],
             &[
                 Path::new("--key"),
@@ -131,20 +180,28 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
                 &plugins.join(format!("{name}.toml")),
                 &plugins.join(format!("{name}.wasm")),
                 Path::new("-o"),
-                &out,
+                out,
             ],
         )
         .await?;
         println!("signed    {}", out.display());
-        signed.push(out);
     }
+    Ok((key, signed))
+}
 
-    // 3. The agent: trusts the key, has echo, may install from the service.
-    let agent_dir = work.join("agent");
-    let downloads = agent_dir.join("downloads");
+/// Step 3: the agent in `agent_dir`. It trusts the operator's `key`, has
+/// the signed `echo` only, and may install plugins from the service.
+/// Returns the child process and its log file.
+fn start_agent(
+    jobhost: &Path,
+    agent_dir: &Path,
+    server: &Server,
+    key: &Path,
+    echo: &Path,
+) -> Result<(tokio::process::Child, PathBuf)> {
     std::fs::create_dir_all(agent_dir.join("plugins"))?;
-    std::fs::create_dir_all(&downloads)?;
-    std::fs::copy(&signed[0], agent_dir.join("plugins/echo.wasm"))?;
+    std::fs::create_dir_all(agent_dir.join("downloads"))?;
+    std::fs::copy(echo, agent_dir.join("plugins/echo.wasm"))?;
     std::fs::copy(
         format!("{}.pub", key.display()),
         agent_dir.join("operator.key.pub"),
@@ -156,7 +213,7 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
     )?;
     let log_path = agent_dir.join("agent.log");
     let log = std::fs::File::create(&log_path)?;
-    let mut agent = tokio::process::Command::new(&jobhost)
+    let agent = tokio::process::Command::new(jobhost)
         .args(["agent", "--config"])
         .arg(&config)
         .env("JOBHOST_LOG", "info")
@@ -170,74 +227,63 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
         agent.id().unwrap_or_default(),
         log_path.display()
     );
+    Ok((agent, log_path))
+}
 
-    let outcome = async {
-        // 4. A new operation, shipped as a signed plugin.
-        let plugin = server
-            .artifacts
-            .put("download-file.signed.wasm", &std::fs::read(&signed[1])?)?;
-        let install = format!("demo-install-{}", std::process::id());
-        println!(
-            "job       {install}: install-plugin {} (sha256 {})",
-            plugin.url, plugin.sha256
-        );
-        let document = serde_json::json!({
-            "operation": "install-plugin",
-            "url": placeholder(&plugin.url),
-            "sha256": plugin.sha256,
-        });
-        let status = run_job(
-            &server,
-            &install,
-            document,
-            "install download-file",
-            timeout,
-        )
-        .await?;
-        if status != JobExecutionStatus::Succeeded {
-            return Ok((install, status, None));
-        }
+/// Step 4: a new operation, shipped as a signed plugin: an `install-plugin`
+/// job for the signed `download-file`. Returns the job id and how it ended.
+async fn install_plugin(
+    server: &Server,
+    signed: &Path,
+    timeout: Duration,
+) -> Result<(String, JobExecutionStatus)> {
+    let plugin = server
+        .artifacts
+        .put("download-file.signed.wasm", &std::fs::read(signed)?)?;
+    let install = format!("demo-install-{}", std::process::id());
+    println!(
+        "job       {install}: install-plugin {} (sha256 {})",
+        plugin.url, plugin.sha256
+    );
+    let document = serde_json::json!({
+        "operation": "install-plugin",
+        "url": placeholder(&plugin.url),
+        "sha256": plugin.sha256,
+    });
+    let status = run_job(server, &install, document, "install download-file", timeout).await?;
+    Ok((install, status))
+}
 
-        // 5. A job that uses it.
-        let firmware = generate_firmware();
-        let info = server.artifacts.put("firmware.bin", &firmware)?;
-        println!(
-            "artifact  {} ({} bytes, sha256 {})",
-            info.name, info.size, info.sha256
-        );
-        let download = format!("demo-download-{}", std::process::id());
-        println!(
-            "job       {download}: download-file {} -> /downloads/firmware.bin",
-            info.url
-        );
-        let document = serde_json::json!({
-            "operation": "download-file",
-            "url": placeholder(&info.url),
-            "destination": "/downloads/firmware.bin",
-            "sha256": info.sha256,
-        });
-        let status = run_job(&server, &download, document, "download a file", timeout).await?;
-        anyhow::Ok((download, status, Some(info.sha256)))
-    }
-    .await;
-    let _ = agent.start_kill();
-    let _ = agent.wait().await;
-    server.stop().await;
-    let (job_id, status, expected) = match outcome {
-        Ok(o) => o,
-        Err(e) => {
-            print_log_tail(&log_path);
-            return Err(e);
-        }
-    };
+/// Step 5: a job that uses it: `download-file` of a generated "firmware"
+/// artifact. Returns the job id, how it ended, and the artifact's sha256.
+async fn download_firmware(
+    server: &Server,
+    timeout: Duration,
+) -> Result<(String, JobExecutionStatus, String)> {
+    let firmware = generate_firmware();
+    let info = server.artifacts.put("firmware.bin", &firmware)?;
+    println!(
+        "artifact  {} ({} bytes, sha256 {})",
+        info.name, info.size, info.sha256
+    );
+    let download = format!("demo-download-{}", std::process::id());
+    println!(
+        "job       {download}: download-file {} -> /downloads/firmware.bin",
+        info.url
+    );
+    let document = serde_json::json!({
+        "operation": "download-file",
+        "url": placeholder(&info.url),
+        "destination": "/downloads/firmware.bin",
+        "sha256": info.sha256,
+    });
+    let status = run_job(server, &download, document, "download a file", timeout).await?;
+    Ok((download, status, info.sha256))
+}
 
-    // 6. What landed on the device.
-    if status != JobExecutionStatus::Succeeded {
-        print_log_tail(&log_path);
-        println!("result    {job_id} ended {status}");
-        return Ok(ExitCode::from(2));
-    }
-    let expected = expected.unwrap_or_default();
+/// Step 6: what landed on the device: the downloaded file against the
+/// artifact's `expected` sha256.
+fn check_download(downloads: &Path, expected: &str) -> Result<ExitCode> {
     let downloaded =
         std::fs::read(downloads.join("firmware.bin")).context("the downloaded file is missing")?;
     let digest = hex::encode(Sha256::digest(&downloaded));

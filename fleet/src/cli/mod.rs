@@ -66,11 +66,6 @@ enum Command {
     /// List and fetch what devices uploaded (diagnostics bundles, logs).
     #[command(subcommand)]
     Upload(upload::UploadCommand),
-    // ----------------------------------------------------------------
-    // Owned by the lead: `serve` (cli/serve.rs) and `demo` (cli/demo.rs).
-    // Those two files are replaced wholesale; keep these variants and
-    // their dispatch in `run` below pointing at `serve::run` / `demo::run`.
-    // ----------------------------------------------------------------
     /// Run the jobs service: MQTT broker, jobs service and HTTP API.
     Serve(serve::ServeArgs),
     /// Run a self-contained demo of the service and an agent.

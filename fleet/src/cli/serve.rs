@@ -1,10 +1,9 @@
 //! `jobhost-fleet serve`: the jobs service, its broker and HTTP API, until
 //! SIGINT/SIGTERM.
 
-use crate::api::system_clock;
 use crate::broker::BrokerTls;
 use crate::certificates::DEFAULT_VALIDITY;
-use crate::server::{BrokerChoice, CaFiles, Server, ServerConfig, READY_TIMEOUT};
+use crate::server::{BrokerChoice, CaFiles, Server, ServerConfig, DEFAULT_URL_TTL};
 use crate::uploads::DEFAULT_MAX_CONCURRENT_UPLOADS;
 use anyhow::{bail, Context, Result};
 use clap::Args;
@@ -106,7 +105,7 @@ pub struct ServeArgs {
     public_url: Option<String>,
 
     /// Lifetime of presigned artifact URLs, in seconds (AWS: 60-3600).
-    #[arg(long, value_name = "SECS", default_value_t = 3600)]
+    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_URL_TTL.as_secs())]
     url_ttl: u64,
 
     /// Largest file a device may upload to a `${jobhost:upload-url:…}` URL,
@@ -168,6 +167,7 @@ pub async fn run(args: ServeArgs, token: Option<String>) -> Result<ExitCode> {
         public_url: args.public_url.clone(),
         url_ttl: Duration::from_secs(args.url_ttl),
         token,
+        ..ServerConfig::default()
     };
     let mqtt = if args.tls_cert.is_some() {
         "MQTT over mTLS"
@@ -184,22 +184,25 @@ pub async fn run(args: ServeArgs, token: Option<String>) -> Result<ExitCode> {
         bail!("--cert-validity-days must be 1-3650");
     }
     let validity = Duration::from_secs(args.cert_validity_days * 86_400);
-    let ca = args
-        .ca_cert
-        .clone()
-        .zip(args.ca_key.clone())
-        .map(|(cert, key)| CaFiles {
-            cert,
-            key,
-            validity,
-        });
-    let server = Server::start_with_ca(config, ca, system_clock(), READY_TIMEOUT)
+    let config = ServerConfig {
+        ca: args
+            .ca_cert
+            .clone()
+            .zip(args.ca_key.clone())
+            .map(|(cert, key)| CaFiles {
+                cert,
+                key,
+                validity,
+            }),
+        ..config
+    };
+    let server = Server::start(config)
         .await
         .context("cannot start the jobs service")?;
-    if let Some(uploads) = server.artifacts.uploads() {
-        uploads.set_max_bytes(args.max_upload_mib << 20);
-        uploads.set_max_concurrent(args.max_concurrent_uploads);
-    }
+    server.uploads.set_max_bytes(args.max_upload_mib << 20);
+    server
+        .uploads
+        .set_max_concurrent(args.max_concurrent_uploads);
     if args.allow_plain_mqtt && !server.mqtt_addr.ip().is_loopback() {
         eprintln!(
             "jobhost-fleet: WARNING: plain MQTT on {} is not authenticated: anyone who can reach \

@@ -1,5 +1,7 @@
 //! Plain-text output: aligned tables and timestamps.
 
+use time::format_description::well_known::Rfc3339;
+
 /// Renders `rows` under `headers`, each column as wide as its widest cell,
 /// separated by two spaces (no trailing spaces, so output diffs cleanly).
 pub fn render(headers: &[&str], rows: &[Vec<String>]) -> String {
@@ -26,33 +28,14 @@ pub fn render(headers: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
-/// Epoch seconds as RFC 3339 UTC (`2024-05-01T12:00:00Z`), computed here to
-/// avoid a date crate for one format.
+/// Epoch seconds as RFC 3339 UTC (`2024-05-01T12:00:00Z`). A time RFC
+/// 3339 cannot write (before year 0 or after 9999; no clock gives one) is
+/// printed as the raw seconds rather than failing the whole listing.
 pub fn format_time(ts: i64) -> String {
-    let days = ts.div_euclid(86_400);
-    let secs = ts.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
-}
-
-/// Howard Hinnant's `civil_from_days`: the proleptic Gregorian date of a
-/// day count since 1970-01-01.
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
+    time::OffsetDateTime::from_unix_timestamp(ts)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_else(|| ts.to_string())
 }
 
 #[cfg(test)]

@@ -14,7 +14,8 @@ use jobhost_protocol::topics::{is_valid_job_id, is_valid_thing_name};
 use jobhost_protocol::JobExecutionStatus;
 use rusqlite::{params, Connection, OptionalExtension};
 
-/// AWS's limit on an in-progress timeout: 1 minute to 7 days (reference §6).
+/// AWS's limit on an in-progress timeout: 1 minute to 7 days
+/// (<https://docs.aws.amazon.com/iot/latest/apireference/API_TimeoutConfig.html>).
 pub(crate) const TIMEOUT_MINUTES_MAX: u32 = 10_080;
 
 /// AWS's limit on a job description and a cancel comment (CreateJob,
@@ -131,7 +132,8 @@ impl Store {
 
     /// CancelJob. The job becomes CANCELED and its QUEUED executions too;
     /// IN_PROGRESS ones only with `force` (their devices find out when their
-    /// next update is rejected, reference §6). A COMPLETED job has nothing to
+    /// next update is rejected, as in AWS:
+    /// <https://docs.aws.amazon.com/iot/latest/developerguide/iot-jobs-lifecycle.html>). A COMPLETED job has nothing to
     /// cancel: Conflict. Cancelling a CANCELED job again is a no-op, unless
     /// `force` asks to cancel the IN_PROGRESS executions the first call left.
     pub fn cancel_job(
@@ -233,7 +235,8 @@ impl Store {
     /// end learns that it never will.
     ///
     /// `now` is unused today; it is in the signature so that deletion events
-    /// (reference §9) can be stamped without changing callers.
+    /// (AWS's `$aws/events/job/...`, <https://docs.aws.amazon.com/iot/latest/developerguide/events-jobs.html>) can be
+    /// stamped without changing callers.
     pub fn delete_job(
         &mut self,
         job_id: &str,
@@ -289,7 +292,8 @@ fn validate_create(req: &CreateJob) -> Result<Vec<String>, StoreError> {
         return invalid("a job needs at least one target".into());
     }
     if !req.document.is_object() {
-        // Devices read the document as an object (reference §4.1).
+        // Devices read the document as an object (`jobDocument` in
+        // https://docs.aws.amazon.com/iot/latest/apireference/API_iot-jobs-data_JobExecution.html).
         return invalid("the job document must be a JSON object".into());
     }
     if let Some(d) = &req.description {

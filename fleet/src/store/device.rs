@@ -1,6 +1,7 @@
-//! The device plane: the AWS IoT Jobs MQTT API (reference §3), and the
-//! reads that `notify` / `notify-next` need (§3.5). Errors are the AWS
-//! `/rejected` codes, as [`Rejection`]s.
+//! The device plane: the AWS IoT Jobs MQTT API
+//! (<https://docs.aws.amazon.com/iot/latest/developerguide/jobs-mqtt-api.html>), and the reads that `notify` /
+//! `notify-next` need (<https://docs.aws.amazon.com/iot/latest/developerguide/jobs-comm-notifications.html>).
+//! Errors are the AWS `/rejected` codes, as [`Rejection`]s.
 
 use super::rows::{
     complete_job_if_done, find_execution, job_document, job_status, pending, save_execution,
@@ -18,8 +19,9 @@ use jobhost_protocol::{
 };
 use rusqlite::Connection;
 
-/// How many executions a `notify` lists (reference §3.5; 15 only with
-/// scheduling, which this service does not have).
+/// How many executions a `notify` lists (10 in AWS's job execution limits;
+/// 15 only with scheduling, which this service does not have:
+/// <https://docs.aws.amazon.com/iot/latest/developerguide/job-limits.html>).
 pub const NOTIFY_MAX_ENTRIES: usize = 10;
 
 impl Store {
@@ -42,7 +44,8 @@ impl Store {
     /// StartNextPendingJobExecution: returns the head of the queue, with its
     /// document. A QUEUED head becomes IN_PROGRESS with the request's
     /// statusDetails; an IN_PROGRESS head keeps its details, so that a
-    /// restarted device can resume with this call (§3.2). A given
+    /// restarted device can resume with this call
+    /// (<https://docs.aws.amazon.com/iot/latest/apireference/API_iot-jobs-data_StartNextPendingJobExecution.html>). A given
     /// `stepTimeoutInMinutes` replaces the step timer either way; on an
     /// IN_PROGRESS head that changes nothing the device sees, so neither
     /// the version nor the pending list changes. None when nothing is
@@ -91,7 +94,8 @@ impl Store {
     /// execution of it, or execution `executionNumber`: ResourceNotFound if
     /// there is none, TerminalStateReached if it has ended. The document is
     /// included unless `includeJobDocument` is false (the MQTT default is
-    /// true, §3.3). Never changes state.
+    /// true: <https://docs.aws.amazon.com/iot/latest/apireference/API_iot-jobs-data_DescribeJobExecution.html>).
+    /// Never changes state.
     pub fn describe(
         &self,
         thing: &str,
@@ -122,7 +126,8 @@ impl Store {
         Ok(Some(row.execution(document)))
     }
 
-    /// UpdateJobExecution (§3.4), checked in this order: the status must be
+    /// UpdateJobExecution
+    /// (<https://docs.aws.amazon.com/iot/latest/apireference/API_iot-jobs-data_UpdateJobExecution.html>), checked in this order: the status must be
     /// one a device may set, the statusDetails and stepTimeoutInMinutes
     /// within limits (InvalidRequest); the execution must exist
     /// (ResourceNotFound); `expectedVersion` must match (VersionMismatch)
@@ -217,7 +222,7 @@ impl Store {
     }
 
     /// The head of `thing`'s queue, with its document: what `notify-next`
-    /// carries (§3.5). IN_PROGRESS first (oldest started), then QUEUED by
+    /// carries (<https://docs.aws.amazon.com/iot/latest/developerguide/jobs-comm-notifications.html>). IN_PROGRESS first (oldest started), then QUEUED by
     /// `queuedAt`; the same order as [`Store::pending_list`].
     pub fn head(&self, thing: &str) -> Result<Option<JobExecution>, StoreError> {
         let tx = self.read_tx()?;
@@ -230,7 +235,7 @@ impl Store {
 
     /// The first [`NOTIFY_MAX_ENTRIES`] pending executions of `thing`, in
     /// queue order, as (job id, status, summary): what `notify` lists,
-    /// grouped by status (§3.5).
+    /// grouped by status (<https://docs.aws.amazon.com/iot/latest/developerguide/jobs-comm-notifications.html>).
     pub fn pending_list(
         &self,
         thing: &str,
@@ -254,7 +259,9 @@ fn start(conn: &Connection, row: &mut ExecRow, now: i64) -> Result<(), StoreErro
 }
 
 /// Checks statusDetails without repairing them: AWS rejects the whole
-/// request (§4.3), and the message names the offending key.
+/// request (the `statusDetails` limits in
+/// <https://docs.aws.amazon.com/iot/latest/apireference/API_iot-jobs-data_UpdateJobExecution.html>), and the message
+/// names the offending key.
 fn validate_details(raw: &RawStatusDetails) -> Result<StatusDetails, Rejection> {
     StatusDetails::validate(raw).map_err(|m| Rejection::new(ErrorCode::InvalidRequest, m))
 }

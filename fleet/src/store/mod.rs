@@ -1,5 +1,8 @@
 //! Durable jobs and job executions, and the AWS IoT Jobs state machine over
-//! them (`shared/reference/aws-iot-jobs-protocol.md` §3-§6).
+//! them, as AWS documents it: the device API
+//! (<https://docs.aws.amazon.com/iot/latest/developerguide/jobs-mqtt-api.html>), notifications
+//! (<https://docs.aws.amazon.com/iot/latest/developerguide/jobs-comm-notifications.html>) and the execution
+//! states and timers (<https://docs.aws.amazon.com/iot/latest/developerguide/iot-jobs-lifecycle.html>).
 //!
 //! One [`Store`] owns one SQLite connection. The service wraps it in a
 //! `Mutex`: SQLite serialises writers anyway, and one connection keeps every

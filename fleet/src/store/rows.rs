@@ -16,7 +16,8 @@ pub(crate) const EXEC_COLUMNS: &str = "e.id, e.job_id, e.thing_name, e.execution
     e.status, e.status_details, e.queued_at, e.started_at, e.last_updated_at, \
     e.version_number, e.in_progress_deadline, e.step_deadline, e.force_canceled";
 
-/// The queue order of a thing's pending executions (reference §3.2, §3.5):
+/// The queue order of a thing's pending executions, as AWS lists them
+/// (<https://docs.aws.amazon.com/iot/latest/developerguide/jobs-comm-notifications.html>):
 /// IN_PROGRESS first, oldest started first; then QUEUED by `queuedAt`; the
 /// row id (creation order) breaks ties within one second.
 const PENDING_ORDER: &str = "ORDER BY (e.status <> 'IN_PROGRESS'), e.started_at, e.queued_at, e.id";
@@ -296,8 +297,8 @@ pub(crate) fn save_execution(conn: &Connection, row: &ExecRow) -> Result<(), Sto
     Ok(())
 }
 
-/// A snapshot job is COMPLETED once every execution is terminal (reference
-/// §8), unless an operator cancelled it first: CANCELED stays CANCELED.
+/// A snapshot job is COMPLETED once every execution is terminal
+/// (<https://docs.aws.amazon.com/iot/latest/developerguide/iot-jobs-lifecycle.html>), unless an operator cancelled it first: CANCELED stays CANCELED.
 pub(crate) fn complete_job_if_done(
     conn: &Connection,
     job_id: &str,

@@ -1,4 +1,6 @@
-//! The in-progress and step timers (reference §6).
+//! The in-progress and step timers, as AWS runs them
+//! (<https://docs.aws.amazon.com/iot/latest/apireference/API_TimeoutConfig.html>, `stepTimeoutInMinutes` in
+//! <https://docs.aws.amazon.com/iot/latest/apireference/API_iot-jobs-data_UpdateJobExecution.html>).
 //!
 //! Both are stored as absolute deadlines on the execution, so a restart
 //! loses none: the service calls [`Store::next_deadline`], sleeps until then

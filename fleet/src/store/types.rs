@@ -54,7 +54,8 @@ pub struct Rejection {
     /// Why, for a human.
     pub message: String,
     /// The execution's current state: only for `VersionMismatch` and
-    /// `InvalidStateTransition`, as in AWS (reference §5).
+    /// `InvalidStateTransition`, as in AWS
+    /// (<https://docs.aws.amazon.com/iot/latest/developerguide/jobs-api.html#jobs-mqtt-error-response>).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub execution_state: Option<JobExecutionState>,
 }

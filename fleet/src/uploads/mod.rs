@@ -4,9 +4,9 @@
 //!
 //! The counterpart of [`crate::artifacts`] for the other direction. An
 //! operator writes `${jobhost:upload-url:<name>}` into a job document; each
-//! time the service hands the document to a device it calls
-//! [`Uploads::resolve_placeholders`] with that device's thing name and the
-//! job id, which swaps in
+//! time the device API hands the document to a device
+//! (`crate::placeholders::Delivery`), [`Uploads::presign`] with that
+//! device's thing name and the job id swaps in
 //! `<base>/uploads/<thing>/<jobId>/<name>?expires=…&signature=…`. That URL
 //! accepts one thing: one successful `PUT` of at most [`Uploads::max_bytes`]
 //! to exactly that thing, job and name before it expires (the store records
@@ -26,7 +26,7 @@
 //!
 //! # Layout
 //!
-//! - `signing`: URLs, signatures and document placeholders.
+//! - `signing`: URLs, signatures and the document placeholder.
 //! - writing one upload is `crate::staged` (as for artifacts), signing
 //!   `crate::presign`.
 
@@ -38,6 +38,7 @@ mod tests;
 pub use signing::PLACEHOLDER_PREFIX;
 
 use crate::presign::Signer;
+use crate::signed_dir::{create_private_dir, is_valid_name, SetupError, SignedDir};
 use crate::staged::{FileError, Receipt, StagedWriter};
 use jobhost_protocol::topics::{is_valid_job_id, is_valid_thing_name};
 use serde::{Deserialize, Serialize};
@@ -59,7 +60,7 @@ pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 64 << 20;
 pub const DEFAULT_MAX_CONCURRENT_UPLOADS: usize = 8;
 
 /// Longest upload name: upload names follow the artifact naming rule.
-pub use crate::artifacts::NAME_MAX_CHARS;
+pub use crate::signed_dir::NAME_MAX_CHARS;
 
 /// Why an upload operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -75,17 +76,12 @@ pub enum UploadError {
     /// Not a job id.
     #[error("invalid job id {0:?}: use 1-64 characters of [a-zA-Z0-9_-]")]
     InvalidJob(String),
-    /// The public base URL or the signing key is unusable.
+    /// The public base URL, the directory or the signing key is unusable.
     #[error(transparent)]
-    Setup(#[from] crate::artifacts::ArtifactError),
+    Setup(#[from] SetupError),
     /// Reading or writing a file failed.
-    #[error("{}: {source}", path.display())]
-    Io {
-        /// The file or directory.
-        path: PathBuf,
-        /// The OS error.
-        source: io::Error,
-    },
+    #[error(transparent)]
+    File(#[from] FileError),
 }
 
 /// One stored upload, as the management API lists it.
@@ -119,17 +115,14 @@ impl Receipt for UploadInfo {
     }
 }
 
-/// The same path and OS error, as an upload error.
-impl From<FileError> for UploadError {
-    fn from(FileError { path, source }: FileError) -> Self {
-        Self::Io { path, source }
-    }
-}
-
 /// Checks an upload name: 1-128 characters of `[A-Za-z0-9._-]`, not
 /// starting with a dot (the same rule as artifact names).
 pub fn check_name(name: &str) -> Result<(), UploadError> {
-    crate::artifacts::check_name(name).map_err(|_| UploadError::InvalidName(name.to_owned()))
+    if is_valid_name(name) {
+        Ok(())
+    } else {
+        Err(UploadError::InvalidName(name.to_owned()))
+    }
 }
 
 /// Checks the (thing, job, name) an upload is addressed by.
@@ -185,12 +178,9 @@ impl Uploads {
     /// server and `ttl` how long a presigned URL stays valid. The size cap
     /// starts at [`DEFAULT_MAX_UPLOAD_BYTES`].
     pub fn open(dir: &Path, public_base_url: &str, ttl: Duration) -> Result<Self, UploadError> {
-        let base = crate::artifacts::check_base_url(public_base_url)?;
-        crate::artifacts::create_private_dir(dir)?;
-        let key_file = dir.join(crate::artifacts::KEY_FILE);
-        let signer = Signer::open(&key_file, ttl).map_err(crate::artifacts::ArtifactError::from)?;
+        let SignedDir { dir, base, signer } = SignedDir::open(dir, public_base_url, ttl)?;
         Ok(Self {
-            dir: dir.to_owned(),
+            dir,
             signer,
             base,
             max_bytes: AtomicU64::new(DEFAULT_MAX_UPLOAD_BYTES),
@@ -253,7 +243,7 @@ impl Uploads {
         check_target(thing, job_id, name)?;
         let job_dir = self.dir.join(thing).join(job_id);
         // Owner-only like the upload directory: bundles hold device logs.
-        crate::artifacts::create_private_dir(&job_dir)?;
+        create_private_dir(&job_dir)?;
         let info = UploadInfo {
             thing_name: thing.to_owned(),
             job_id: job_id.to_owned(),
@@ -328,10 +318,10 @@ impl Uploads {
             Ok(entries) => entries,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(source) => {
-                return Err(UploadError::Io {
+                return Err(UploadError::File(FileError {
                     path: dir.to_owned(),
                     source,
-                })
+                }))
             }
         };
         let mut names: Vec<String> = entries

@@ -1,7 +1,7 @@
 //! Presigned upload URLs: what they look like, how they are signed and
 //! checked, and the document placeholder that asks for one.
 
-use super::{check_name, check_target, Uploads};
+use super::{check_target, Uploads};
 
 /// What a signature allows: a `PUT`, so that an upload URL can never pass
 /// for another kind of presigned URL. The signed message is
@@ -45,34 +45,5 @@ impl Uploads {
             && self
                 .signer
                 .verify(&parts(thing, job_id, name), expires, signature, now)
-    }
-
-    /// `document` with every `${jobhost:upload-url:<name>}`, in any string
-    /// value at any depth, replaced by a fresh URL for `thing` and
-    /// `job_id`. A placeholder with an invalid name is left as it is (and
-    /// logged): the device fails to upload to it and says so.
-    pub fn resolve_placeholders(
-        &self,
-        document: &serde_json::Value,
-        thing: &str,
-        job_id: &str,
-        now: i64,
-    ) -> serde_json::Value {
-        crate::placeholders::map_strings(document, &|s| {
-            crate::placeholders::replace(s, PLACEHOLDER_PREFIX, |name| {
-                let url = self.presign(thing, job_id, name, now);
-                if url.is_none() {
-                    let why = check_name(name)
-                        .err()
-                        .map_or_else(|| "invalid thing or job".to_owned(), |e| e.to_string());
-                    tracing::warn!(
-                        thing,
-                        job_id,
-                        "leaving an upload-URL placeholder unresolved: {why}"
-                    );
-                }
-                url
-            })
-        })
     }
 }

@@ -32,7 +32,7 @@ fn a_url_is_valid_only_for_its_thing_job_name_and_time() {
     assert!(url.starts_with("http://fleet.test:8080/uploads/dev:1/job-1/bundle.tar.gz?expires="));
     let (expires, sig) = parts(&url);
     assert_eq!(expires, T0 + 600);
-    let key = dir.path().join(crate::artifacts::KEY_FILE);
+    let key = dir.path().join(crate::signed_dir::KEY_FILE);
     let message = format!("PUT|dev:1|job-1|bundle.tar.gz|{expires}");
     assert_eq!(sig, crate::presign::legacy_signature(&key, &message));
     assert!(u.verify("dev:1", "job-1", "bundle.tar.gz", expires, &sig, T0 + 600));
@@ -76,7 +76,11 @@ fn an_artifact_signature_is_not_an_upload_signature() {
 #[test]
 fn placeholders_become_fresh_urls_for_the_delivering_thing_and_job() {
     let dir = tempfile::tempdir().unwrap();
-    let u = open(dir.path());
+    let u = std::sync::Arc::new(open(dir.path()));
+    let delivery = crate::placeholders::Delivery {
+        uploads: Some(u.clone()),
+        ..Default::default()
+    };
     let doc = json!({
         "operation": "diagnostics",
         "uploadUrl": "${jobhost:upload-url:bundle.tar.gz}",
@@ -84,7 +88,7 @@ fn placeholders_become_fresh_urls_for_the_delivering_thing_and_job() {
         "bad": "${jobhost:upload-url:../etc}",
         "open": "${jobhost:upload-url:unterminated"
     });
-    let out = u.resolve_placeholders(&doc, "dev-1", "job-9", T0);
+    let out = delivery.resolve(&doc, "dev-1", "job-9", 1, T0);
     let url = out["uploadUrl"].as_str().unwrap();
     assert_eq!(
         url,
@@ -99,7 +103,7 @@ fn placeholders_become_fresh_urls_for_the_delivering_thing_and_job() {
         "an invalid name stays a placeholder"
     );
     assert_eq!(out["open"], doc["open"]);
-    let later = u.resolve_placeholders(&doc, "dev-1", "job-9", T0 + 60);
+    let later = delivery.resolve(&doc, "dev-1", "job-9", 1, T0 + 60);
     assert_ne!(
         later["uploadUrl"], out["uploadUrl"],
         "fresh at every delivery"

@@ -2,6 +2,7 @@
 //! forgery and the upload size cap.
 
 use super::*;
+use jobhost_fleet::placeholders::Delivery;
 
 /// `(expires, signature)` of a presigned URL.
 fn signed_parts(url: &str) -> (String, String) {
@@ -32,7 +33,11 @@ async fn artifacts_upload_and_download_through_presigned_urls() {
 
     // Devices get the URL through a resolved document: no token needed.
     let doc = json!({"files": [{"url": placeholder(&url)}]});
-    let signed = s.artifacts.resolve_placeholders(&doc, T0)["files"][0]["url"]
+    let delivery = Delivery {
+        artifacts: Some(Arc::clone(&s.artifacts)),
+        ..Default::default()
+    };
+    let signed = delivery.resolve(&doc, "t1", "job-1", 1, T0)["files"][0]["url"]
         .as_str()
         .unwrap()
         .to_owned();

@@ -1,4 +1,4 @@
-//! The service's own timeout loop (`fleet/src/service/mod.rs`), with no
+//! The service's own timeout loop (`fleet/src/device_api/mod.rs`), with no
 //! test calling [`Server::sweep_timeouts`]: the other timer tests sweep by
 //! hand, so without these the loop could be deleted and every test would
 //! stay green.

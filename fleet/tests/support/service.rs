@@ -2,7 +2,7 @@
 //! source of truth an operator sees. Waits poll it with a deadline
 //! ([`JOB_WAIT`]); nothing sleeps a fixed time to let something happen.
 
-use jobhost_fleet::api::Clock;
+use jobhost_fleet::clock::Clock;
 use jobhost_fleet::server::{BrokerChoice, Server, ServerConfig};
 use jobhost_fleet::store::{Changes, CreateJob};
 use jobhost_protocol::JobExecution;
@@ -26,19 +26,7 @@ pub fn clock() -> Clock {
 
 /// Starts the service with its data in `dir/fleet`, HTTP on a free port.
 pub async fn start_server(dir: &Path, broker: BrokerChoice) -> Server {
-    Server::start(
-        ServerConfig {
-            data_dir: dir.join("fleet"),
-            broker,
-            http: "127.0.0.1:0".parse().expect("addr"),
-            public_url: None,
-            url_ttl: Duration::from_secs(600),
-            token: None,
-        },
-        clock(),
-    )
-    .await
-    .expect("start the service")
+    start_server_with_ca(dir, broker, None).await
 }
 
 /// The embedded broker on a free loopback port.
@@ -154,19 +142,14 @@ pub async fn start_server_with_ca(
     broker: BrokerChoice,
     ca: Option<jobhost_fleet::server::CaFiles>,
 ) -> Server {
-    Server::start_with_ca(
-        ServerConfig {
-            data_dir: dir.join("fleet"),
-            broker,
-            http: "127.0.0.1:0".parse().expect("addr"),
-            public_url: None,
-            url_ttl: Duration::from_secs(600),
-            token: None,
-        },
+    Server::start(ServerConfig {
+        data_dir: dir.join("fleet"),
+        broker,
+        url_ttl: Duration::from_secs(600),
         ca,
-        clock(),
-        jobhost_fleet::server::READY_TIMEOUT,
-    )
+        clock: clock(),
+        ..ServerConfig::default()
+    })
     .await
     .expect("start the service")
 }

@@ -1,5 +1,5 @@
-//! Unit tests of the store: one per rule of the brief / reference, grouped
-//! by plane. Time is injected, so every test is deterministic.
+//! Unit tests of the store: one per rule of the AWS IoT Jobs state machine,
+//! grouped by plane. Time is injected, so every test is deterministic.
 
 mod control;
 mod device;

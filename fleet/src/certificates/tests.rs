@@ -39,7 +39,7 @@ fn csr(cn: &str) -> (String, KeyPair) {
 #[test]
 fn urls_are_bound_to_thing_job_execution_and_time() {
     let dir = tempfile::tempdir().unwrap();
-    let ca = authority(dir.path());
+    let ca = std::sync::Arc::new(authority(dir.path()));
     let url = ca.presign("t1", "job-1", 1, 1000).unwrap();
     assert!(
         url.starts_with(
@@ -77,18 +77,25 @@ fn urls_are_bound_to_thing_job_execution_and_time() {
     );
     assert!(!ca.verify("t1", "job-1", 1, 1600, "00", 1000), "forged");
     let doc = serde_json::json!({"operation": ROTATION_OPERATION, "csrUrl": PLACEHOLDER, "n": [PLACEHOLDER]});
-    let resolved = ca.resolve_placeholders(&doc, "t1", "job-1", 1, 1000);
+    let delivery = crate::placeholders::Delivery {
+        ca: Some(ca),
+        ..Default::default()
+    };
+    let resolved = delivery.resolve(&doc, "t1", "job-1", 1, 1000);
     assert_eq!(resolved["csrUrl"], url.as_str());
     assert_eq!(resolved["n"][0], url.as_str());
 }
 
-/// Review M3, reflection: `echo` reports its document back as
+/// Reflection: `echo` reports its document back as
 /// statusDetails, where whoever reads the API would find a live CSR URL
 /// for the thing. Only rotation documents get one.
 #[test]
 fn only_rotation_documents_get_a_csr_url() {
     let dir = tempfile::tempdir().unwrap();
-    let ca = authority(dir.path());
+    let delivery = crate::placeholders::Delivery {
+        ca: Some(std::sync::Arc::new(authority(dir.path()))),
+        ..Default::default()
+    };
     for doc in [
         serde_json::json!({"operation": "echo", "u": PLACEHOLDER}),
         serde_json::json!({"operation": "echo", "nested": {"u": format!("x {PLACEHOLDER}")}}),
@@ -96,7 +103,7 @@ fn only_rotation_documents_get_a_csr_url() {
         serde_json::json!({"operation": ["rotate-certificate"], "u": PLACEHOLDER}),
     ] {
         assert_eq!(
-            ca.resolve_placeholders(&doc, "t1", "job-1", 1, 1000),
+            delivery.resolve(&doc, "t1", "job-1", 1, 1000),
             doc,
             "left as written"
         );
@@ -186,11 +193,12 @@ fn base64(bytes: &[u8]) -> String {
 }
 
 /// The CSR route (`crate::api::certificates`) through the real router,
-/// with an in-memory store: single use per execution (review M3).
+/// with an in-memory store: single use per execution.
 mod route {
     use super::*;
     use crate::api::{router, ApiState, ERROR_TYPE_HEADER};
     use crate::artifacts::Artifacts;
+    use crate::placeholders::Delivery;
     use crate::store::{CreateJob, Store};
     use axum::body::Body;
     use axum::http::{Method, Request, StatusCode};
@@ -205,7 +213,7 @@ mod route {
     struct Fleet {
         app: axum::Router,
         store: Arc<Mutex<Store>>,
-        artifacts: Arc<Artifacts>,
+        delivery: Delivery,
         _dir: tempfile::TempDir,
     }
 
@@ -218,17 +226,22 @@ mod route {
                 BASE,
                 Duration::from_secs(600),
             )
-            .unwrap()
-            .with_certificates(ca),
+            .unwrap(),
         );
         let store = Arc::new(Mutex::new(Store::open_in_memory().unwrap()));
         let (tx, _) = tokio::sync::mpsc::unbounded_channel();
         let state = ApiState::new(Arc::clone(&store), tx, Arc::clone(&artifacts))
+            .with_ca(Arc::clone(&ca))
             .with_clock(Arc::new(|| NOW));
+        let delivery = Delivery {
+            artifacts: Some(artifacts),
+            ca: Some(ca),
+            ..Default::default()
+        };
         Fleet {
             app: router(state),
             store,
-            artifacts,
+            delivery,
             _dir: dir,
         }
     }
@@ -255,9 +268,7 @@ mod route {
         /// The CSR URL of execution 1 of `job_id` in a delivery at `at`.
         fn delivered(&self, job_id: &str, at: i64) -> String {
             let document = json!({"operation": ROTATION_OPERATION, "csrUrl": PLACEHOLDER});
-            let resolved = self
-                .artifacts
-                .resolve_document(&document, "t1", job_id, 1, at);
+            let resolved = self.delivery.resolve(&document, "t1", job_id, 1, at);
             let url = resolved["csrUrl"].as_str().unwrap();
             url.strip_prefix(BASE).unwrap().to_owned()
         }

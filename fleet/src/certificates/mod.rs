@@ -2,8 +2,8 @@
 //! certificate rotation (the `rotate-certificate` plugin).
 //!
 //! An operator writes `${jobhost:csr-url}` into a job document whose
-//! operation is [`ROTATION_OPERATION`]; at every delivery it becomes a
-//! presigned, expiring URL bound to the thing, the job and the execution,
+//! operation is [`ROTATION_OPERATION`]; at every delivery
+//! (`crate::placeholders::Delivery`) it becomes a presigned, expiring URL bound to the thing, the job and the execution,
 //! `<base>/certificates/<thing>/<jobId>/<executionNumber>?expires=…&signature=…`
 //! (HMAC-SHA256 over `POST|thing|job|executionNumber|expires`). A device
 //! POSTs its CSR there (`crate::api`), and gets a certificate for the CSR's
@@ -14,7 +14,7 @@
 //! the CA the broker trusts for client certificates (`--tls-client-ca`).
 //!
 //! A CSR URL is a credential that mints a device identity, so it is kept
-//! as narrow as the rotation needs (review M3):
+//! as narrow as the rotation needs:
 //!
 //! - it signs one certificate, only while its execution is IN_PROGRESS
 //!   (`Store::claim_csr`): a URL copied from the wire or a log after the
@@ -25,7 +25,7 @@
 //!   access to the API would find it. Elsewhere the placeholder is left as
 //!   written (and logged), and the device's plugin sees it unresolved.
 
-use crate::presign::Signer;
+use crate::presign::{KeyError, Signer};
 use jobhost_protocol::topics::{is_valid_job_id, is_valid_thing_name};
 use rcgen::{
     CertificateSigningRequestParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
@@ -75,7 +75,7 @@ pub enum CaError {
     },
     /// The URL-signing key.
     #[error("the CSR URL signing key: {0}")]
-    Key(String),
+    Key(#[source] KeyError),
 }
 
 /// Why a CSR was not signed (a 400 to the device).
@@ -147,8 +147,7 @@ impl CertificateAuthority {
                 source,
             }
         })?;
-        let signer =
-            Signer::open(&data_dir.join(KEY_FILE), ttl).map_err(|e| CaError::Key(e.to_string()))?;
+        let signer = Signer::open(&data_dir.join(KEY_FILE), ttl).map_err(CaError::Key)?;
         Ok(Self {
             issuer,
             base: public_base_url.trim_end_matches('/').to_owned(),
@@ -207,53 +206,6 @@ impl CertificateAuthority {
                 .verify(&parts(thing, job_id, &execution), expires, signature, now)
     }
 
-    /// `document` with every [`PLACEHOLDER`], in any string at any depth,
-    /// replaced by a fresh URL for execution `execution` of `thing` and
-    /// `job_id`, if the document's operation is [`ROTATION_OPERATION`].
-    /// Any other document is returned as it is, placeholder included (see
-    /// the module documentation for why), with a warning in the log.
-    pub fn resolve_placeholders(
-        &self,
-        document: &serde_json::Value,
-        thing: &str,
-        job_id: &str,
-        execution: u64,
-        now: i64,
-    ) -> serde_json::Value {
-        let operation = document.get("operation").and_then(|o| o.as_str());
-        let rotation = operation == Some(ROTATION_OPERATION);
-        let refused = std::cell::Cell::new(false);
-        let resolved = crate::placeholders::map_strings(document, &|s| {
-            if !s.contains(PLACEHOLDER) {
-                return s.to_owned();
-            }
-            if !rotation {
-                refused.set(true);
-                return s.to_owned();
-            }
-            match self.presign(thing, job_id, execution, now) {
-                Some(url) => s.replace(PLACEHOLDER, &url),
-                None => {
-                    tracing::warn!(
-                        thing,
-                        job_id,
-                        "leaving a CSR-URL placeholder unresolved: invalid thing or job"
-                    );
-                    s.to_owned()
-                }
-            }
-        });
-        if refused.get() {
-            tracing::warn!(
-                thing,
-                job_id,
-                operation,
-                "leaving a CSR-URL placeholder unresolved: only {ROTATION_OPERATION} documents get one"
-            );
-        }
-        resolved
-    }
-
     /// Issues a client certificate for `csr`'s public key, with subject
     /// CN = `thing` whatever the CSR asked for, valid from a few minutes
     /// before `now` (clock skew) for the configured validity. Returns the
@@ -296,12 +248,12 @@ impl CertificateAuthority {
 /// (thing, job). The method in front keeps it from ever matching an upload
 /// signature (`PUT|thing|job|name`, where a name can be all digits too: the
 /// method differs); the signed message is `POST|thing|job|execution|expires`
-/// (`crate::presign`). URLs signed before the execution was part of it
-/// (`POST|thing|job|expires`) no longer verify: they were multi-use.
+/// (`crate::presign`). The execution is part of it so that a URL is good
+/// for one execution only, whose single use the store records
+/// (`Store::claim_csr`).
 fn parts<'a>(thing: &'a str, job_id: &'a str, execution: &'a str) -> [&'a str; 4] {
     ["POST", thing, job_id, execution]
 }
 
 #[cfg(test)]
-#[path = "certificates_tests.rs"]
 mod tests;

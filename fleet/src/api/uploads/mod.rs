@@ -27,9 +27,8 @@ use tower_http::services::ServeFile;
 
 fn uploads(state: &ApiState) -> Result<Arc<Uploads>, ApiError> {
     state
-        .artifacts
-        .uploads()
-        .cloned()
+        .uploads
+        .clone()
         .ok_or_else(|| ApiError::NotFound("uploads are not enabled on this server".into()))
 }
 
@@ -171,5 +170,4 @@ pub(super) async fn get(
 }
 
 #[cfg(test)]
-#[path = "uploads_tests.rs"]
 mod tests;

@@ -1,10 +1,11 @@
-//! One device request in, one reply out, as AWS IoT answers (reference §3,
-//! §5): `<request topic>/accepted` or `<request topic>/rejected`, echoing
+//! One device request in, one reply out, as AWS IoT answers
+//! (<https://docs.aws.amazon.com/iot/latest/developerguide/jobs-mqtt-api.html>, errors:
+//! <https://docs.aws.amazon.com/iot/latest/developerguide/jobs-api.html#jobs-mqtt-error-response>):
+//! `<request topic>/accepted` or `<request topic>/rejected`, echoing
 //! the clientToken, timestamps in seconds.
 
-use super::connection::Publisher;
-use crate::api::Clock;
-use crate::artifacts::Artifacts;
+use super::DeviceApiCtx;
+use crate::placeholders::Delivery;
 use crate::store::{Changes, Rejection, Store};
 use jobhost_protocol::requests::{
     DescribeRequest, GetPendingRequest, StartNextRequest, UpdateRequest,
@@ -15,31 +16,17 @@ use jobhost_protocol::{ErrorCode, JobExecution};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
-use std::sync::{Arc, Mutex};
 
 pub(crate) struct Handler {
-    store: Arc<Mutex<Store>>,
-    artifacts: Arc<Artifacts>,
-    now: Clock,
-    publisher: Publisher,
+    ctx: DeviceApiCtx,
 }
 
 /// A reply to publish: the accepted body, or a rejection.
 type Outcome = Result<Value, Rejection>;
 
 impl Handler {
-    pub(crate) fn new(
-        store: Arc<Mutex<Store>>,
-        artifacts: Arc<Artifacts>,
-        now: Clock,
-        publisher: Publisher,
-    ) -> Self {
-        Self {
-            store,
-            artifacts,
-            now,
-            publisher,
-        }
+    pub(crate) fn new(ctx: DeviceApiCtx) -> Self {
+        Self { ctx }
     }
 
     /// Handles one message from the subscription; returns the things whose
@@ -80,7 +67,11 @@ impl Handler {
                 return Changes::none();
             }
         };
-        let (store, artifacts, now) = (self.store.clone(), self.artifacts.clone(), (self.now)());
+        let (store, delivery, now) = (
+            self.ctx.store.clone(),
+            self.ctx.delivery.clone(),
+            (self.ctx.now)(),
+        );
         let work = move || -> (Outcome, Changes) {
             let Ok(mut store) = store.lock() else {
                 return (
@@ -91,7 +82,7 @@ impl Handler {
                     Changes::none(),
                 );
             };
-            dispatch(&mut store, &artifacts, &thing, operation, json, now)
+            dispatch(&mut store, &delivery, &thing, operation, json, now)
         };
         let (outcome, changes) = tokio::task::spawn_blocking(work).await.unwrap_or_else(|_| {
             (
@@ -110,7 +101,8 @@ impl Handler {
                         map.insert("clientToken".into(), t.clone().into());
                     }
                 }
-                self.publisher
+                self.ctx
+                    .publisher
                     .publish(format!("{topic}/accepted"), to_vec(&body))
                     .await;
             }
@@ -120,8 +112,9 @@ impl Handler {
     }
 
     async fn reject(&self, topic: &str, rejection: Rejection, token: Option<String>) {
-        let body = rejection.into_response(token, (self.now)());
-        self.publisher
+        let body = rejection.into_response(token, (self.ctx.now)());
+        self.ctx
+            .publisher
             .publish(format!("{topic}/rejected"), to_vec(&body))
             .await;
     }
@@ -129,7 +122,7 @@ impl Handler {
 
 fn dispatch(
     store: &mut Store,
-    artifacts: &Artifacts,
+    delivery: &Delivery,
     thing: &str,
     operation: Operation,
     json: Value,
@@ -139,7 +132,7 @@ fn dispatch(
         e.map(|mut e| {
             e.job_document = e
                 .job_document
-                .map(|d| artifacts.resolve_document(&d, thing, &e.job_id, e.execution_number, now));
+                .map(|d| delivery.resolve(&d, thing, &e.job_id, e.execution_number, now));
             e
         })
     };
@@ -203,7 +196,7 @@ fn dispatch(
                             .unwrap_or(false)
                             .then_some(result.execution_state),
                         job_document: r.include_job_document.unwrap_or(false).then(|| {
-                            artifacts.resolve_document(
+                            delivery.resolve(
                                 &result.job_document,
                                 thing,
                                 &job,

@@ -2,14 +2,17 @@
 //! jobs service, HTTP API. Used by `serve`, `demo` and the end-to-end tests,
 //! which need to start, stop and restart it on port 0.
 
-use crate::api::{self, ApiState, Clock};
+use crate::api::{self, ApiState};
 use crate::artifacts::Artifacts;
 use crate::broker::{Broker, BrokerConfig, BrokerTls};
-use crate::service::{JobsService, Readiness, SUBSCRIPTION};
+use crate::certificates::CertificateAuthority;
+use crate::clock::{system_clock, Clock};
+use crate::device_api::{DeviceApi, Readiness, SUBSCRIPTION};
+use crate::placeholders::Delivery;
 use crate::store::{Changes, Store, StoreError};
 use crate::uploads::Uploads;
 use rumqttc::MqttOptions;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -22,7 +25,7 @@ pub const DATABASE_FILE: &str = "jobs.sqlite";
 /// The service's MQTT identity (client id and username).
 pub const SERVICE_IDENTITY: &str = "jobhost-fleet";
 
-/// How long [`Server::start`] waits for the broker to accept the service's
+/// How long [`Server::start`] waits by default ([`ServerConfig::ready_timeout`]) for the broker to accept the service's
 /// connection and acknowledge its subscription before giving up: long
 /// enough for a broker that is still starting (the service retries with
 /// backoff), short enough that a wrong address or a broker that never
@@ -31,8 +34,11 @@ pub const READY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where the embedded broker listens for the service alone: loopback, any
 /// free port (see [`BrokerConfig::service_listen`]).
-const SERVICE_LISTEN: SocketAddr =
-    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 0);
+const SERVICE_LISTEN: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
+
+/// Default lifetime of presigned URLs: an hour, the most AWS allows
+/// (`expiresInSec` 60-3600), and `jobhost-fleet serve --url-ttl`'s default.
+pub const DEFAULT_URL_TTL: Duration = Duration::from_secs(3600);
 
 /// Which broker the service uses.
 #[derive(Debug, Clone)]
@@ -68,8 +74,11 @@ pub enum BrokerChoice {
     },
 }
 
-/// Everything `start` needs.
-#[derive(Debug, Clone)]
+/// Everything [`Server::start`] needs. [`ServerConfig::default`] is a
+/// service a test or the demo can start: everything on loopback, on any
+/// free port, the system clock, no token and no CA; set what differs and
+/// take the rest with `..ServerConfig::default()`.
+#[derive(Clone)]
 pub struct ServerConfig {
     /// Holds `jobs.sqlite`, `artifacts/` and `uploads/`.
     pub data_dir: PathBuf,
@@ -84,6 +93,54 @@ pub struct ServerConfig {
     /// Bearer token for the management API. Required when `http` is not a
     /// loopback address ([`ServerError::NoToken`]).
     pub token: Option<String>,
+    /// The CA that signs devices' certificate requests (the
+    /// `${jobhost:csr-url}` placeholder and `POST /certificates/...`); none
+    /// by default.
+    pub ca: Option<CaFiles>,
+    /// How long [`Server::start`] waits for the broker to acknowledge the
+    /// service's subscription ([`READY_TIMEOUT`] by default).
+    pub ready_timeout: Duration,
+    /// The clock for timestamps, timeouts and URL expiry; tests inject one
+    /// they can move ([`system_clock`] by default).
+    pub clock: Clock,
+}
+
+/// Loopback addresses on port 0 (any free port), so that a default server
+/// never collides with another one or reaches the network.
+impl Default for ServerConfig {
+    fn default() -> Self {
+        let loopback_any_port = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
+        Self {
+            data_dir: PathBuf::from("fleet-data"),
+            broker: BrokerChoice::Embedded {
+                listen: loopback_any_port,
+                allow_plain_mqtt: false,
+            },
+            http: loopback_any_port,
+            public_url: None,
+            url_ttl: DEFAULT_URL_TTL,
+            token: None,
+            ca: None,
+            ready_timeout: READY_TIMEOUT,
+            clock: system_clock(),
+        }
+    }
+}
+
+/// Hand-written: the clock is a closure, which has no `Debug`.
+impl std::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("data_dir", &self.data_dir)
+            .field("broker", &self.broker)
+            .field("http", &self.http)
+            .field("public_url", &self.public_url)
+            .field("url_ttl", &self.url_ttl)
+            .field("token", &self.token)
+            .field("ca", &self.ca)
+            .field("ready_timeout", &self.ready_timeout)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The CA that signs devices' certificate requests
@@ -107,9 +164,13 @@ pub struct Server {
     pub http_addr: SocketAddr,
     /// The store (shared with the running tasks).
     pub store: Arc<Mutex<Store>>,
-    /// The artifact store, with the upload area attached
-    /// ([`Artifacts::uploads`]).
+    /// The artifact store.
     pub artifacts: Arc<Artifacts>,
+    /// The upload area.
+    pub uploads: Arc<Uploads>,
+    /// The device CA, when the server signs devices' certificates
+    /// ([`CaFiles`]).
+    pub ca: Option<Arc<CertificateAuthority>>,
     /// Report control-plane changes made outside the API (tests, demo).
     pub changes: mpsc::UnboundedSender<Changes>,
     now: Clock,
@@ -184,32 +245,12 @@ pub enum ServerError {
 impl Server {
     /// Starts everything; returns once the broker and HTTP API listen and
     /// the service is subscribed to the devices' requests, so that a device
-    /// may send one at once. Waits at most [`READY_TIMEOUT`] for the broker.
-    pub async fn start(config: ServerConfig, now: Clock) -> Result<Self, ServerError> {
-        Self::start_within(config, now, READY_TIMEOUT).await
-    }
-
-    /// [`Server::start`], waiting at most `ready_timeout` for the broker to
-    /// acknowledge the service's subscription. On failure everything that
-    /// was started is stopped again.
-    pub async fn start_within(
-        config: ServerConfig,
-        now: Clock,
-        ready_timeout: Duration,
-    ) -> Result<Self, ServerError> {
-        Self::start_with_ca(config, None, now, ready_timeout).await
-    }
-
-    /// [`Server::start_within`], also signing devices' certificate
-    /// requests with `ca` (the `${jobhost:csr-url}` placeholder and
-    /// `POST /certificates/...`) when given.
-    pub async fn start_with_ca(
-        config: ServerConfig,
-        ca: Option<CaFiles>,
-        now: Clock,
-        ready_timeout: Duration,
-    ) -> Result<Self, ServerError> {
+    /// may send one at once. Waits at most [`ServerConfig::ready_timeout`]
+    /// for the broker; on failure everything that was started is stopped
+    /// again.
+    pub async fn start(config: ServerConfig) -> Result<Self, ServerError> {
         check_exposure(&config)?;
+        let now = config.clock.clone();
         crate::broker::install_crypto_provider();
         let store = Arc::new(Mutex::new(open_store(&config.data_dir)?));
 
@@ -232,24 +273,32 @@ impl Server {
         let uploads = Uploads::open(&uploads_dir, &public_url, config.url_ttl).map_err(|e| {
             ServerError::Storage(format!("uploads in {}: {e}", uploads_dir.display()))
         })?;
-        let mut artifacts = Artifacts::open(&artifacts_dir, &public_url, config.url_ttl)
-            .map_err(|e| {
+        let uploads = Arc::new(uploads);
+        let artifacts =
+            Artifacts::open(&artifacts_dir, &public_url, config.url_ttl).map_err(|e| {
                 ServerError::Storage(format!("artifacts in {}: {e}", artifacts_dir.display()))
-            })?
-            .with_uploads(Arc::new(uploads));
-        if let Some(ca) = &ca {
-            let authority = crate::certificates::CertificateAuthority::load(
-                &ca.cert,
-                &ca.key,
-                &config.data_dir,
-                &public_url,
-                config.url_ttl,
-            )
-            .map_err(|e| ServerError::Storage(format!("the device CA: {e}")))?
-            .with_validity(ca.validity);
-            artifacts = artifacts.with_certificates(Arc::new(authority));
-        }
+            })?;
         let artifacts = Arc::new(artifacts);
+        let ca = match &config.ca {
+            Some(ca) => {
+                let authority = CertificateAuthority::load(
+                    &ca.cert,
+                    &ca.key,
+                    &config.data_dir,
+                    &public_url,
+                    config.url_ttl,
+                )
+                .map_err(|e| ServerError::Storage(format!("the device CA: {e}")))?
+                .with_validity(ca.validity);
+                Some(Arc::new(authority))
+            }
+            None => None,
+        };
+        let delivery = Arc::new(Delivery {
+            artifacts: Some(artifacts.clone()),
+            uploads: Some(uploads.clone()),
+            ca: ca.clone(),
+        });
 
         let (broker, options) = match &config.broker {
             BrokerChoice::Embedded {
@@ -288,9 +337,9 @@ impl Server {
 
         let (stop, stopped) = watch::channel(false);
         let (changes, changes_rx) = mpsc::unbounded_channel();
-        let service = JobsService {
+        let service = DeviceApi {
             store: store.clone(),
-            artifacts: artifacts.clone(),
+            delivery,
             now: now.clone(),
         };
         let service_options = options.clone();
@@ -301,8 +350,12 @@ impl Server {
             stopped.clone(),
             ready_tx,
         ))];
-        let state = ApiState::new(store.clone(), changes.clone(), artifacts.clone())
+        let mut state = ApiState::new(store.clone(), changes.clone(), artifacts.clone())
+            .with_uploads(uploads.clone())
             .with_clock(now.clone());
+        if let Some(ca) = &ca {
+            state = state.with_ca(ca.clone());
+        }
         let state = match &config.token {
             Some(t) => state.with_token(t.clone()),
             None => state,
@@ -325,6 +378,8 @@ impl Server {
             http_addr,
             store,
             artifacts,
+            uploads,
+            ca,
             changes,
             now,
             broker,
@@ -333,7 +388,7 @@ impl Server {
             tasks,
         };
         if let Err(e) =
-            wait_until_subscribed(&mut ready, &server.service_options, ready_timeout).await
+            wait_until_subscribed(&mut ready, &server.service_options, config.ready_timeout).await
         {
             server.stop().await;
             return Err(e);
@@ -353,11 +408,11 @@ impl Server {
         options
     }
 
-    /// Runs the timeout sweep (reference §6) at the server's clock now,
-    /// instead of when the service's timer next wakes (at most 5 s later),
-    /// and hands the things whose executions timed out to the notifier, as
-    /// the timer does. For tests that move an injected clock. Returns those
-    /// things; empty if the timer got there first.
+    /// Runs the timeout sweep ([`Store::expire_timeouts`]) at the server's
+    /// clock now, instead of when the service's timer next wakes (at most 5 s
+    /// later), and hands the things whose executions timed out to the
+    /// notifier, as the timer does. For tests that move an injected clock.
+    /// Returns those things; empty if the timer got there first.
     pub fn sweep_timeouts(&self) -> Result<Changes, StoreError> {
         let now = (self.now)();
         let changes = self
@@ -410,7 +465,7 @@ async fn embedded(
 }
 
 /// Refuses, before anything is started, a management API that the network
-/// could reach without a token (review M1): devices need the HTTP port for
+/// could reach without a token: devices need the HTTP port for
 /// artifacts, uploads and CSRs, so a real deployment binds it off
 /// loopback, and must then protect the management routes. The presigned
 /// routes need no token either way: their signature is the credential.
@@ -426,7 +481,7 @@ fn check_exposure(config: &ServerConfig) -> Result<(), ServerError> {
 /// signing keys and devices' uploads) and opens the store in it; the
 /// database file is created owner-only too ([`Store::open`]).
 pub(crate) fn open_store(data_dir: &std::path::Path) -> Result<Store, ServerError> {
-    crate::artifacts::create_private_dir(data_dir)
+    crate::signed_dir::create_private_dir(data_dir)
         .map_err(|e| ServerError::Storage(format!("cannot create {}: {e}", data_dir.display())))?;
     let db = data_dir.join(DATABASE_FILE);
     Store::open(&db).map_err(|e| ServerError::Storage(format!("cannot open {}: {e}", db.display())))
@@ -495,5 +550,4 @@ fn random_secret() -> Result<String, ServerError> {
 }
 
 #[cfg(test)]
-#[path = "server_tests.rs"]
 mod tests;

@@ -1,41 +1,28 @@
-//! `notify` and `notify-next` (reference §3.5):
+//! `notify` and `notify-next`, as AWS publishes them
+//! (<https://docs.aws.amazon.com/iot/latest/developerguide/jobs-comm-notifications.html>):
 //!
 //! - `notify-next` only when the head of a thing's queue changes (a new
 //!   first execution, or none): the head's own progress does not trigger it;
 //! - `notify` when the pending list changed (an execution queued, started,
 //!   or gone terminal) — the store reports exactly those as [`Changes`].
 
-use super::connection::Publisher;
-use crate::api::Clock;
-use crate::artifacts::Artifacts;
-use crate::store::{Changes, Store};
+use super::DeviceApiCtx;
+use crate::store::Changes;
 use jobhost_protocol::responses::{Notify, NotifyNext};
 use jobhost_protocol::topics::JobsTopic;
 use jobhost_protocol::{JobExecution, JobExecutionStatus};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
 
 pub(crate) struct Notifier {
-    store: Arc<Mutex<Store>>,
-    artifacts: Arc<Artifacts>,
-    now: Clock,
-    publisher: Publisher,
+    ctx: DeviceApiCtx,
     /// The head last announced per thing, as (job id, execution number).
     heads: HashMap<String, Option<(String, u64)>>,
 }
 
 impl Notifier {
-    pub(crate) fn new(
-        store: Arc<Mutex<Store>>,
-        artifacts: Arc<Artifacts>,
-        now: Clock,
-        publisher: Publisher,
-    ) -> Self {
+    pub(crate) fn new(ctx: DeviceApiCtx) -> Self {
         Self {
-            store,
-            artifacts,
-            now,
-            publisher,
+            ctx,
             heads: HashMap::new(),
         }
     }
@@ -45,7 +32,7 @@ impl Notifier {
             let Some((head, pending)) = self.snapshot(&thing) else {
                 continue;
             };
-            let now = (self.now)();
+            let now = (self.ctx.now)();
             let mut jobs: BTreeMap<String, Vec<_>> = BTreeMap::new();
             for (_, status, summary) in pending {
                 jobs.entry(status.as_str().to_owned())
@@ -66,13 +53,9 @@ impl Notifier {
                 self.heads.insert(thing.clone(), key);
                 let execution = head.map(|mut e| {
                     e.job_document = e.job_document.map(|d| {
-                        self.artifacts.resolve_document(
-                            &d,
-                            &thing,
-                            &e.job_id,
-                            e.execution_number,
-                            now,
-                        )
+                        self.ctx
+                            .delivery
+                            .resolve(&d, &thing, &e.job_id, e.execution_number, now)
                     });
                     e
                 });
@@ -100,7 +83,7 @@ impl Notifier {
             jobhost_protocol::JobExecutionSummary,
         )>,
     )> {
-        let store = self.store.lock().ok()?;
+        let store = self.ctx.store.lock().ok()?;
         let result = store
             .head(thing)
             .and_then(|head| Ok((head, store.pending_list(thing)?)));
@@ -115,7 +98,7 @@ impl Notifier {
 
     async fn publish<T: serde::Serialize>(&self, topic: String, body: &T) {
         match serde_json::to_vec(body) {
-            Ok(payload) => self.publisher.publish(topic, payload).await,
+            Ok(payload) => self.ctx.publisher.publish(topic, payload).await,
             Err(e) => tracing::error!(target: "service", "cannot encode {topic}: {e}"),
         }
     }

@@ -1,6 +1,8 @@
-//! The jobs service: a privileged MQTT client on `$aws/things/+/jobs/#`
-//! that answers the device API exactly as AWS IoT does (reference §3) and
-//! publishes `notify` / `notify-next` when queues change (§3.5).
+//! The device API: the jobs service's privileged MQTT client on
+//! `$aws/things/+/jobs/#`, which answers devices' requests exactly as AWS
+//! IoT does (<https://docs.aws.amazon.com/iot/latest/developerguide/jobs-mqtt-api.html>), and publishes
+//! `notify` / `notify-next` when queues change
+//! (<https://docs.aws.amazon.com/iot/latest/developerguide/jobs-comm-notifications.html>).
 //!
 //! # Layout
 //!
@@ -16,8 +18,8 @@ mod connection;
 mod handler;
 mod notifier;
 
-use crate::api::Clock;
-use crate::artifacts::Artifacts;
+use crate::clock::Clock;
+use crate::placeholders::Delivery;
 use crate::store::{Changes, Store};
 use rumqttc::MqttOptions;
 use std::sync::{Arc, Mutex};
@@ -26,21 +28,33 @@ use tokio::sync::{mpsc, watch};
 
 pub use connection::{Publisher, Readiness, SUBSCRIPTION};
 
-/// What the service needs.
-pub struct JobsService {
+/// What the device API needs; [`DeviceApi::run`] runs it. (`crate::server`
+/// starts it next to the broker and the HTTP API.)
+pub struct DeviceApi {
     /// The job store.
     pub store: Arc<Mutex<Store>>,
-    /// Resolves presigned URL placeholders at every delivery.
-    pub artifacts: Arc<Artifacts>,
+    /// Resolves the placeholders of every document delivered.
+    pub delivery: Arc<Delivery>,
     /// The clock (seconds since the epoch).
     pub now: Clock,
+}
+
+/// What the request handler and the notifier share: the store they read
+/// and change, the resolver of the documents they deliver, the clock for
+/// timestamps, and the connection they publish on.
+#[derive(Clone)]
+pub(crate) struct DeviceApiCtx {
+    pub(crate) store: Arc<Mutex<Store>>,
+    pub(crate) delivery: Arc<Delivery>,
+    pub(crate) now: Clock,
+    pub(crate) publisher: Publisher,
 }
 
 /// Longest the timer sleeps without re-checking deadlines: a job created
 /// with a timeout while the service sleeps is picked up within this.
 const MAX_TIMER_SLEEP: Duration = Duration::from_secs(5);
 
-impl JobsService {
+impl DeviceApi {
     /// Runs until `shutdown` turns true. `changes` carries control-plane
     /// changes (from the API) to notify devices about.
     pub async fn run(
@@ -53,7 +67,7 @@ impl JobsService {
         self.run_reporting(options, changes, shutdown, ready).await;
     }
 
-    /// [`JobsService::run`], reporting on `ready` whether device requests
+    /// [`DeviceApi::run`], reporting on `ready` whether device requests
     /// reach the service (connected and subscribed), for callers that must
     /// not announce the service before they do.
     pub async fn run_reporting(
@@ -64,18 +78,14 @@ impl JobsService {
         ready: watch::Sender<Readiness>,
     ) {
         let (publisher, mut incoming) = connection::spawn(options, shutdown.clone(), ready);
-        let mut notifier = notifier::Notifier::new(
-            self.store.clone(),
-            self.artifacts.clone(),
-            self.now.clone(),
-            publisher.clone(),
-        );
-        let handler = handler::Handler::new(
-            self.store.clone(),
-            self.artifacts.clone(),
-            self.now.clone(),
+        let ctx = DeviceApiCtx {
+            store: self.store.clone(),
+            delivery: self.delivery.clone(),
+            now: self.now.clone(),
             publisher,
-        );
+        };
+        let mut notifier = notifier::Notifier::new(ctx.clone());
+        let handler = handler::Handler::new(ctx);
         loop {
             let sleep = self.timer_sleep();
             tokio::select! {

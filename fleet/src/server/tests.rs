@@ -1,4 +1,5 @@
-//! What the service writes to disk is its owner's only (review L8).
+//! What the service writes to disk is its owner's only: it holds device
+//! logs, signing keys and the job database.
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
 use super::*;

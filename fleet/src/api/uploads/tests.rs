@@ -39,15 +39,15 @@ fn fixture(token: Option<&str>) -> Fixture {
             BASE,
             Duration::from_secs(TTL),
         )
-        .unwrap()
-        .with_uploads(Arc::clone(&uploads)),
+        .unwrap(),
     );
     let store = Arc::new(Mutex::new(Store::open_in_memory().unwrap()));
     let (tx, _) = tokio::sync::mpsc::unbounded_channel();
     let clock = Arc::new(AtomicI64::new(T0));
     let c = Arc::clone(&clock);
-    let mut state =
-        ApiState::new(store, tx, artifacts).with_clock(Arc::new(move || c.load(Ordering::SeqCst)));
+    let mut state = ApiState::new(store, tx, artifacts)
+        .with_uploads(Arc::clone(&uploads))
+        .with_clock(Arc::new(move || c.load(Ordering::SeqCst)));
     if let Some(t) = token {
         state = state.with_token(t);
     }
@@ -279,7 +279,7 @@ async fn bad_filters_are_invalid_requests() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
 
-/// Review L8: "accepts one PUT" (README) is true: a URL that stored its
+/// "Accepts one PUT" (README) is true: a URL that stored its
 /// file refuses the next PUT, which changes nothing.
 #[tokio::test]
 async fn an_upload_url_stores_one_file() {
@@ -316,7 +316,7 @@ fn fed_body() -> (tokio::sync::mpsc::Sender<axum::body::Bytes>, Body) {
     (tx, Body::from_stream(stream))
 }
 
-/// Review L8: at most `max_concurrent` uploads stage at once; the next is
+/// At most `max_concurrent` uploads stage at once; the next is
 /// told to come back (503, Retry-After) and nothing of it is kept.
 #[tokio::test]
 async fn uploads_past_the_concurrency_limit_are_told_to_retry() {
