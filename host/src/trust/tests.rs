@@ -1,6 +1,6 @@
 //! Unit tests: the format, keys and manifest on small components made with
 //! `wat`, and cross-checks against the wasmsign2 library itself. The real
-//! plugins and the wasmsign2 command-line tool are in host/tests/signing.rs.
+//! plugins and the wasmsign2 command-line tool are in host/tests/all/signing.rs.
 
 #![allow(clippy::unwrap_used)]
 
