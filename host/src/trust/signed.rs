@@ -120,8 +120,10 @@ impl TrustStore {
                 reason: format!("a second `signature` section (section {index})"),
             });
         }
-        let signature = SignatureData::decode(payload)
-            .map_err(|reason| VerifyError::MalformedSignature { reason })?;
+        let signature =
+            SignatureData::decode(payload).map_err(|e| VerifyError::MalformedSignature {
+                reason: e.to_string(),
+            })?;
         // The covered bytes are one slice of the file: hashing them needs
         // no copy.
         let content = &bytes[first.offset + first.raw.len()..];
@@ -379,7 +381,7 @@ pub fn inspect(bytes: &[u8]) -> Result<Inspection, FormatError> {
                     }
                 }
             }
-            Err(e) => signature_error = Some(e),
+            Err(e) => signature_error = Some(e.to_string()),
         }
     }
     let manifest = match walk.manifest() {

@@ -153,3 +153,49 @@ fn the_content_digest_names_the_signed_content_whoever_signed_it() {
         .unwrap();
     assert_ne!(other.content_digest(), by_k1.content_digest());
 }
+
+#[test]
+fn decode_errors_name_the_field() {
+    use crate::trust::sigdata::SigDataError;
+    let decode = |payload: &[u8]| SignatureData::decode(payload).unwrap_err();
+    assert_eq!(
+        decode(&[0x01, 0x01, 0x02]),
+        SigDataError::Unsupported {
+            field: "hash function",
+            found: 0x02,
+            expected: 0x01,
+            note: " (SHA-256)"
+        }
+    );
+    assert_eq!(
+        decode(&[0x01, 0x01, 0x02]).to_string(),
+        "hash function 0x02, expected 0x01 (SHA-256)"
+    );
+    assert_eq!(
+        decode(&[0x01, 0x81]),
+        SigDataError::Not7Bit {
+            what: "content type"
+        }
+    );
+    assert_eq!(
+        decode(&[0x01, 0x01]),
+        SigDataError::PastEnd {
+            what: "hash function"
+        }
+    );
+    assert_eq!(
+        decode(&[0x01, 0x01, 0x01, 65]),
+        SigDataError::TooMany {
+            what: "signed hash sets",
+            count: 65,
+            max: 64
+        }
+    );
+    assert_eq!(
+        decode(&[0x01, 0x01, 0x01, 0x00, 0x00]),
+        SigDataError::Trailing {
+            what: "the last signed hash set",
+            count: 1
+        }
+    );
+}
