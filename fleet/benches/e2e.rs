@@ -40,7 +40,7 @@
 //! figures measured on the development machines are in BENCHMARKS.md.
 
 // Signing the first-party plugins, shared with the integration tests.
-#[path = "../tests/support/plugins.rs"]
+#[path = "../tests/all/support/plugins.rs"]
 #[allow(dead_code)]
 mod plugins;
 

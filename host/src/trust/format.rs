@@ -5,8 +5,6 @@
 //! Nothing here interprets a section's content; sections are kept as the
 //! exact bytes of the file, so signing never re-encodes the component.
 
-use super::error::{hex_bytes, FormatError};
-
 /// `\0asm` + the component-model layer and version (`0d 00 01 00`). The only
 /// preamble jobhost accepts: the signature does not cover the preamble.
 pub const COMPONENT_PREAMBLE: [u8; 8] = [0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00];
@@ -246,4 +244,65 @@ pub(crate) fn put_u32(out: &mut Vec<u8>, mut value: u32) {
         }
         out.push(byte | 0x80);
     }
+}
+
+/// The bytes are not a well-formed WebAssembly component binary, as far as
+/// the framing jobhost reads before anything else (preamble, section
+/// headers) can tell.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FormatError {
+    /// Fewer bytes than the framing announced.
+    #[error("file is truncated: {what}")]
+    Truncated {
+        /// What was cut off, with offsets.
+        what: String,
+    },
+    /// No `\0asm` magic.
+    #[error("not a WebAssembly file (no \\0asm magic)")]
+    NotWasm,
+    /// The preamble of a core module: the signature does not cover the
+    /// preamble, so a component must never be accepted under another one.
+    #[error(
+        "bad preamble {found}: this is a core WebAssembly module, not a component \
+         (expected {expected})",
+        found = hex_bytes(&CORE_MODULE_PREAMBLE),
+        expected = hex_bytes(&COMPONENT_PREAMBLE)
+    )]
+    CoreModule,
+    /// Some other layer or version.
+    #[error(
+        "bad preamble {found}: expected the component preamble {expected}",
+        expected = hex_bytes(&COMPONENT_PREAMBLE)
+    )]
+    BadPreamble {
+        /// The 8 bytes found, as hex.
+        found: String,
+    },
+    /// A section header that cannot be read.
+    #[error("malformed section {index} at offset {offset}: {reason}")]
+    Malformed {
+        /// 0-based index of the section after the preamble.
+        index: usize,
+        /// Byte offset of the section header in the file.
+        offset: usize,
+        /// What is wrong.
+        reason: String,
+    },
+    /// More top-level sections than any real component has; walking on
+    /// would only spend time on a hostile file.
+    #[error("more than {max} top-level sections; no real component has that many")]
+    TooManySections {
+        /// The limit.
+        max: usize,
+    },
+}
+
+/// `00 61 73 6d`: bytes as spaced lowercase hex, the way the docs show them.
+pub(crate) fn hex_bytes(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }

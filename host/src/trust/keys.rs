@@ -12,7 +12,6 @@
 //! signature whose key id differs from the one it derives this way, so any
 //! other derivation would break verification by the third-party tool.
 
-use super::error::KeyError;
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -324,4 +323,58 @@ fn warn_if_readable_by_others(path: &Path) {
     }
     #[cfg(not(unix))]
     let _ = path;
+}
+
+/// Why a key could not be generated, read or written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// The key file could not be read.
+    #[error("cannot read key {path}: {source}")]
+    Read {
+        /// The key file.
+        path: PathBuf,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// The key file could not be written.
+    #[error("cannot write key {path}: {source}")]
+    Write {
+        /// The key file.
+        path: PathBuf,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// keygen never overwrites a key.
+    #[error("{path} already exists; refusing to overwrite a key")]
+    Exists {
+        /// The existing file.
+        path: PathBuf,
+    },
+    /// Not a public key in the wasmsign2 format.
+    #[error(
+        "{what} is not an Ed25519 public key (expected 33 bytes: 0x01 then the key): {reason}"
+    )]
+    BadPublicKey {
+        /// The file (or "key").
+        what: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Not a secret key in the wasmsign2 format.
+    #[error(
+        "{what} is not an Ed25519 secret key (expected 65 bytes: 0x81 then the key pair): {reason}"
+    )]
+    BadSecretKey {
+        /// The file (or "key").
+        what: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A key id that is not 24 hex digits.
+    #[error("key id {0:?} must be 24 hex digits")]
+    BadKeyId(String),
+    /// The OS random generator failed.
+    #[error("cannot get random bytes for a new key: {0}")]
+    Random(String),
 }

@@ -18,7 +18,6 @@
 //! dirs = [{ path = "/data", access = "rw" }]
 //! ```
 
-use super::error::ManifestError;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
@@ -315,4 +314,82 @@ fn validate_wit(wit: &str) -> Result<(), ManifestError> {
 fn host_wit_version() -> semver::Version {
     let (_, v) = HOST_WIT.split_once('@').expect("HOST_WIT has a version");
     semver::Version::parse(v).expect("HOST_WIT's version is semver")
+}
+
+/// Why a manifest (TOML as written by the operator, or the JSON embedded in
+/// a plugin) was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ManifestError {
+    /// The TOML does not parse or has unknown / missing fields.
+    #[error("{0}")]
+    Toml(#[from] toml::de::Error),
+    /// The embedded JSON does not parse or has unknown / missing fields.
+    #[error("{0}")]
+    Json(#[from] serde_json::Error),
+    /// More than one manifest section.
+    #[error("{count} `jobhost-manifest` sections; expected exactly one")]
+    Duplicate {
+        /// How many.
+        count: usize,
+    },
+    /// The embedded manifest is larger than any real one.
+    #[error("manifest section is {size} bytes, over the {max}-byte limit")]
+    TooLarge {
+        /// Its size.
+        size: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// `name` is not `[a-z0-9-]{1,64}`.
+    #[error("name {name:?} must be 1-64 characters of a-z, 0-9 and `-`, starting with a letter or digit")]
+    BadName {
+        /// The name.
+        name: String,
+    },
+    /// `operations` is empty.
+    #[error("operations is empty: a plugin must handle at least one operation")]
+    NoOperations,
+    /// An operation name jobhost cannot route.
+    #[error("operation {operation:?}: {reason}")]
+    BadOperation {
+        /// The operation.
+        operation: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// A requested directory that is not acceptable.
+    #[error("capabilities.dirs {path:?}: {reason}")]
+    BadDir {
+        /// The guest path.
+        path: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// A requested program that is not acceptable.
+    #[error("capabilities.run_command {program:?}: {reason}")]
+    BadCommand {
+        /// The program.
+        program: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// `wit` is not `jobhost:plugin/operation-plugin@<semver>`.
+    #[error("wit {wit:?}: {reason}")]
+    BadWit {
+        /// The value.
+        wit: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The plugin targets a WIT world this host does not provide.
+    #[error("wit {wit:?} is not compatible with this host's {host}: {reason}")]
+    IncompatibleWit {
+        /// The plugin's world.
+        wit: String,
+        /// The world this host provides.
+        host: &'static str,
+        /// Why.
+        reason: &'static str,
+    },
 }

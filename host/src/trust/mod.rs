@@ -18,8 +18,10 @@
 //!   [`inspect`].
 //! - `format`: preamble and section framing, read without a wasm parser.
 //! - `sigdata`: the `signature` section's payload.
-//! - `error`: one error enum per job: [`VerifyError`], [`ManifestError`],
-//!   [`KeyError`], [`SignError`], [`FormatError`].
+//! - `error`: [`VerifyError`], why a plugin file was refused. Each other
+//!   error is beside the code that raises it: [`FormatError`] in `format`,
+//!   [`KeyError`] in `keys`, [`ManifestError`] in `manifest`, [`SignError`]
+//!   in `signed`.
 
 mod error;
 mod format;
@@ -30,11 +32,13 @@ mod signed;
 #[cfg(test)]
 mod tests;
 
-pub use error::{FormatError, KeyError, ManifestError, SignError, VerifyError};
-pub use format::{COMPONENT_PREAMBLE, CORE_MODULE_PREAMBLE};
-pub use keys::{public_key_path, KeyId, PublicKey, SecretKey};
+pub use error::VerifyError;
+pub use format::{FormatError, COMPONENT_PREAMBLE, CORE_MODULE_PREAMBLE};
+pub use keys::{public_key_path, KeyError, KeyId, PublicKey, SecretKey};
 pub use manifest::{
-    Access, Capabilities, DirRequest, Manifest, HOST_WIT, MANIFEST_SECTION, MAX_MANIFEST_BYTES,
-    RESERVED_OPERATIONS, WIT_WORLD,
+    Access, Capabilities, DirRequest, Manifest, ManifestError, HOST_WIT, MANIFEST_SECTION,
+    MAX_MANIFEST_BYTES, RESERVED_OPERATIONS, WIT_WORLD,
 };
-pub use signed::{inspect, sign, Inspection, TrustStore, VerifiedPlugin, SIGNATURE_SECTION};
+pub use signed::{
+    inspect, sign, Inspection, SignError, TrustStore, VerifiedPlugin, SIGNATURE_SECTION,
+};

@@ -33,6 +33,43 @@ pub(crate) const DOMAIN: &[u8] = b"wasmsig";
 const MAX_HASHES: usize = 64;
 const MAX_SIGNATURES: usize = 256;
 
+/// Why a `signature` section's payload cannot be decoded. Typed here and
+/// turned into text only where it becomes the user-facing report:
+/// `VerifyError::MalformedSignature` and
+/// `Inspection::signature_error`.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub(crate) enum SigDataError {
+    /// A version, content type or hash function other than the one the
+    /// convention defines.
+    #[error("{field} {found:#04x}, expected {expected:#04x}{note}")]
+    Unsupported {
+        field: &'static str,
+        found: u8,
+        expected: u8,
+        /// What the expected value means, if it needs saying.
+        note: &'static str,
+    },
+    /// A field that needs more bytes than are left.
+    #[error("{what} runs past the end of the section")]
+    PastEnd { what: &'static str },
+    /// A varuint7 with its high bit set.
+    #[error("{what} is not a 7-bit value")]
+    Not7Bit { what: &'static str },
+    /// A varuint32 that is cut off or longer than 5 bytes.
+    #[error("{what} is not a valid LEB128")]
+    BadLeb128 { what: &'static str },
+    /// A count over wasmsign2's bound.
+    #[error("{count} {what}, more than the {max} allowed")]
+    TooMany {
+        what: &'static str,
+        count: usize,
+        max: usize,
+    },
+    /// Bytes after the last field, which wasmsign2 would ignore.
+    #[error("{count} unexpected byte(s) after {what}")]
+    Trailing { what: &'static str, count: usize },
+}
+
 /// The decoded section.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct SignatureData {
@@ -102,26 +139,11 @@ impl SignatureData {
     /// where wasmsign2 ignores them: the payload is not signed, so every
     /// ignored byte would be another file, another whole-file digest, for
     /// the same signed content (security review L2).
-    pub fn decode(payload: &[u8]) -> Result<Self, String> {
+    pub fn decode(payload: &[u8]) -> Result<Self, SigDataError> {
         let mut r = Reader::new(payload);
-        let version = r.u7("specification version")?;
-        if version != SPEC_VERSION {
-            return Err(format!(
-                "specification version {version:#04x}, expected {SPEC_VERSION:#04x}"
-            ));
-        }
-        let content_type = r.u7("content type")?;
-        if content_type != CONTENT_TYPE {
-            return Err(format!(
-                "content type {content_type:#04x}, expected {CONTENT_TYPE:#04x}"
-            ));
-        }
-        let hash_function = r.u7("hash function")?;
-        if hash_function != HASH_SHA256 {
-            return Err(format!(
-                "hash function {hash_function:#04x}, expected {HASH_SHA256:#04x} (SHA-256)"
-            ));
-        }
+        r.exactly("specification version", SPEC_VERSION, "")?;
+        r.exactly("content type", CONTENT_TYPE, "")?;
+        r.exactly("hash function", HASH_SHA256, " (SHA-256)")?;
         let count = r.count("signed hash sets", MAX_HASHES)?;
         let mut signed_hashes_set = Vec::with_capacity(count);
         for _ in 0..count {
@@ -132,7 +154,7 @@ impl SignatureData {
                 let h: [u8; 32] = s
                     .take(32, "hash")?
                     .try_into()
-                    .map_err(|_| "a hash is not 32 bytes".to_string())?;
+                    .expect("take(32) returns 32 bytes");
                 hashes.push(h);
             }
             let n = s.count("signatures", MAX_SIGNATURES)?;
@@ -174,50 +196,68 @@ impl<'a> Reader<'a> {
         Self { bytes, pos: 0 }
     }
 
-    fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], String> {
+    fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], SigDataError> {
         let end = self
             .pos
             .checked_add(n)
             .filter(|&e| e <= self.bytes.len())
-            .ok_or_else(|| format!("{what} runs past the end of the section"))?;
+            .ok_or(SigDataError::PastEnd { what })?;
         let out = &self.bytes[self.pos..end];
         self.pos = end;
         Ok(out)
     }
 
-    fn u7(&mut self, what: &str) -> Result<u8, String> {
+    fn u7(&mut self, what: &'static str) -> Result<u8, SigDataError> {
         let b = self.take(1, what)?[0];
         if b & 0x80 != 0 {
-            return Err(format!("{what} is not a 7-bit value"));
+            return Err(SigDataError::Not7Bit { what });
         }
         Ok(b)
     }
 
-    fn u32(&mut self, what: &str) -> Result<u32, String> {
+    /// Reads a varuint7 that must be `expected` (`note` says what it means).
+    fn exactly(
+        &mut self,
+        field: &'static str,
+        expected: u8,
+        note: &'static str,
+    ) -> Result<(), SigDataError> {
+        match self.u7(field)? {
+            found if found == expected => Ok(()),
+            found => Err(SigDataError::Unsupported {
+                field,
+                found,
+                expected,
+                note,
+            }),
+        }
+    }
+
+    fn u32(&mut self, what: &'static str) -> Result<u32, SigDataError> {
         let (v, next) =
-            read_u32(self.bytes, self.pos).map_err(|_| format!("{what} is not a valid LEB128"))?;
+            read_u32(self.bytes, self.pos).map_err(|_| SigDataError::BadLeb128 { what })?;
         self.pos = next;
         Ok(v)
     }
 
-    fn count(&mut self, what: &str, max: usize) -> Result<usize, String> {
-        let n = self.u32(what)? as usize;
-        if n > max {
-            return Err(format!("{n} {what}, more than the {max} allowed"));
+    fn count(&mut self, what: &'static str, max: usize) -> Result<usize, SigDataError> {
+        let count = self.u32(what)? as usize;
+        if count > max {
+            return Err(SigDataError::TooMany { what, count, max });
         }
-        Ok(n)
+        Ok(count)
     }
 
-    fn bytes(&mut self, what: &str) -> Result<&'a [u8], String> {
+    fn bytes(&mut self, what: &'static str) -> Result<&'a [u8], SigDataError> {
         let n = self.u32(what)? as usize;
         self.take(n, what)
     }
 
     /// Refuses bytes left after `what`, the last field.
-    fn finish(&self, what: &str) -> Result<(), String> {
+    fn finish(&self, what: &'static str) -> Result<(), SigDataError> {
         match self.bytes.len() - self.pos {
             0 => Ok(()),
-            n => Err(format!("{n} unexpected byte(s) after {what}")),
+            count => Err(SigDataError::Trailing { what, count }),
         }
     }
 }

@@ -14,10 +14,10 @@
 //! The signature covers SHA-256 of every byte after the signature section,
 //! so the code and the manifest; wasmtime ignores both custom sections.
 
-use super::error::{FormatError, SignError, VerifyError};
-use super::format::{self, Preamble, Section};
+use super::error::VerifyError;
+use super::format::{self, FormatError, Preamble, Section};
 use super::keys::{KeyId, PublicKey, SecretKey};
-use super::manifest::{Manifest, MANIFEST_SECTION};
+use super::manifest::{Manifest, ManifestError, MANIFEST_SECTION};
 use super::sigdata::{self, SignatureData, SignatureEntry, SignedHashes};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
@@ -120,8 +120,10 @@ impl TrustStore {
                 reason: format!("a second `signature` section (section {index})"),
             });
         }
-        let signature = SignatureData::decode(payload)
-            .map_err(|reason| VerifyError::MalformedSignature { reason })?;
+        let signature =
+            SignatureData::decode(payload).map_err(|e| VerifyError::MalformedSignature {
+                reason: e.to_string(),
+            })?;
         // The covered bytes are one slice of the file: hashing them needs
         // no copy.
         let content = &bytes[first.offset + first.raw.len()..];
@@ -357,7 +359,7 @@ pub fn inspect(bytes: &[u8]) -> Result<Inspection, FormatError> {
     let preamble = match format::preamble(bytes)? {
         Preamble::Component => "component".to_owned(),
         Preamble::CoreModule => "core-module".to_owned(),
-        Preamble::Other => super::error::hex_bytes(&bytes[..8]),
+        Preamble::Other => format::hex_bytes(&bytes[..8]),
     };
     let mut sections = format::sections(bytes);
     let first = sections.next().transpose()?;
@@ -379,7 +381,7 @@ pub fn inspect(bytes: &[u8]) -> Result<Inspection, FormatError> {
                     }
                 }
             }
-            Err(e) => signature_error = Some(e),
+            Err(e) => signature_error = Some(e.to_string()),
         }
     }
     let manifest = match walk.manifest() {
@@ -441,9 +443,21 @@ impl<'a> Walk<'a> {
     fn manifest(&self) -> Result<Option<&'a [u8]>, VerifyError> {
         match self.manifests {
             0 | 1 => Ok(self.manifest),
-            count => Err(VerifyError::ManifestInvalid(
-                super::error::ManifestError::Duplicate { count },
-            )),
+            count => Err(VerifyError::ManifestInvalid(ManifestError::Duplicate {
+                count,
+            })),
         }
     }
+}
+
+/// Why a component could not be signed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SignError {
+    /// The input is not a component binary.
+    #[error("input: {0}")]
+    Format(#[from] FormatError),
+    /// The manifest is not acceptable.
+    #[error("manifest: {0}")]
+    Manifest(#[from] ManifestError),
 }

@@ -3,7 +3,7 @@ python3 -m unittest discover -s plugins/device-config/tests
 
 schema.py and config_file.py import nothing from the WIT world, so they run
 outside the component; app.py (the glue) is tested through the broker in
-fleet/tests/polyglot.rs."""
+fleet/tests/all/polyglot.rs."""
 
 import json
 import os
