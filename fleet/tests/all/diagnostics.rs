@@ -6,8 +6,8 @@
 //! API and unpacks with the system's `tar`.
 //!
 //! The agent runs in-process, so the test installs the agent's log ring
-//! (`jobhost::diagnostics::log_layer`) as the `jobhost` binary does; the
-//! ring is the process's, so service lines are in it too.
+//! (`jobhost::diagnostics::log_layer`) as the `jobhost` binary does, for
+//! the agents' and plugins' lines ([`support::logs::install`]).
 
 use crate::support;
 

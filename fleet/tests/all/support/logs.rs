@@ -14,8 +14,8 @@ use tracing_subscriber::prelude::*;
 static PLUGIN_LOG: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
 
 /// Installs the subscriber (once per process): the agent's log ring
-/// (`jobhost::diagnostics::log_layer`) at `info`, as `jobhost agent`
-/// installs it, and the layer that fills [`PLUGIN_LOG`].
+/// (`jobhost::diagnostics::log_layer`) at `info` for the agents' and
+/// plugins' lines, and the layer that fills [`PLUGIN_LOG`].
 pub fn install() {
     static INSTALLED: Once = Once::new();
     INSTALLED.call_once(|| {
@@ -25,9 +25,14 @@ pub fn install() {
             .with_target("plugin", tracing::Level::TRACE)
             .with_target("agent", tracing::Level::ERROR);
         tracing_subscriber::registry()
+            // Only the agents' and plugins' lines: on a device the ring
+            // holds one agent's log, but this process also runs the
+            // service, the broker and the agents of every test running at
+            // the same time; their chatter would push a test's own lines
+            // out of the 200 the ring keeps.
             .with(
                 jobhost::diagnostics::log_layer()
-                    .with_filter(tracing_subscriber::EnvFilter::new("info")),
+                    .with_filter(tracing_subscriber::EnvFilter::new("agent=info,plugin=info")),
             )
             .with(PluginLog.with_filter(only_plugin_lines))
             .try_init()
