@@ -327,7 +327,7 @@ async fn the_status_is_fsynced_before_it_leaves_the_process() {
     };
     let state = device.state_dir();
     let state = state.to_str().unwrap();
-    let tmp = format!("{state}/journal.tmp>");
+    let tmp = format!("{state}/journal.json.tmp>");
     let written = find(0, "journal write of the status", &|l| {
         l.contains(&tmp) && l.contains("write(") && l.contains("SUCCEEDED")
     });
