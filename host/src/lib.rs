@@ -25,7 +25,8 @@
 //! - [`diagnostics`]: what the agent knows about itself (version, uptime,
 //!   memory, disk, plugins, broker link, recent log lines) for the
 //!   `diagnostics` import.
-//! - [`jobs`]: the MQTT connection (reconnect, resubscribe, backoff).
+//! - [`mqtt`]: the MQTT connection (reconnect, resubscribe, backoff), behind
+//!   channels: requests in, [`mqtt::MqttEvent`]s out.
 //! - [`config`]: the agent's TOML configuration.
 //! - [`cli`]: the `jobhost` command line (`main.rs` only calls into it).
 //!
@@ -39,7 +40,7 @@ pub mod diagnostics;
 pub mod document;
 mod durable;
 pub mod executor;
-pub mod jobs;
+pub mod mqtt;
 pub mod plugins;
 pub mod runtime;
 mod timestamp;

@@ -16,7 +16,7 @@ use super::journal::Journal;
 use super::Event;
 use crate::config::Config;
 use crate::executor::CancelToken;
-use crate::jobs::{Backoff, MqttEvent, MqttHandle};
+use crate::mqtt::{Backoff, MqttEvent, MqttHandle};
 use crate::plugins::{Builtin, Installed, Plugins};
 use crate::runtime::Runtime;
 use jobhost_protocol::responses::{ExecutionAccepted, Notify, NotifyNext};

@@ -11,7 +11,7 @@
 //! - `journal`: what survives a crash (running execution, unsent status).
 //! - `observer`: checkpoints and progress from the running plugin.
 //!
-//! The MQTT connection itself is [`crate::jobs`].
+//! The MQTT connection itself is [`crate::mqtt`].
 
 mod actor;
 pub mod journal;
@@ -22,7 +22,7 @@ mod reboot;
 mod rotate;
 
 use crate::config::Config;
-use crate::jobs;
+use crate::mqtt;
 use crate::plugins::Plugins;
 use crate::runtime::{EngineConfig, Runtime};
 use jobhost_protocol::{topics, StatusDetails};
@@ -142,8 +142,8 @@ pub async fn run(mut config: Config, shutdown: watch::Receiver<bool>) -> Result<
     plugins.prune_cache(&runtime);
     tracing::info!(target: "agent", thing = %config.thing_name, operations = ?plugins.operations(), "agent starting");
 
-    let (mqtt, mqtt_events) = jobs::spawn(
-        jobs::mqtt_options(&config.broker),
+    let (mqtt, mqtt_events) = mqtt::spawn(
+        mqtt::mqtt_options(&config.broker),
         topics::device_subscriptions(&config.thing_name),
         shutdown.clone(),
     );

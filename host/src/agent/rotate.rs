@@ -65,7 +65,7 @@ fn options_from_disk(config: &Config, files: &Files) -> Result<rumqttc::MqttOpti
     if let Some(tls) = broker.tls.as_mut() {
         tls.client_auth = Some((cert, key));
     }
-    Ok(crate::jobs::mqtt_options(&broker))
+    Ok(crate::mqtt::mqtt_options(&broker))
 }
 
 /// At start, before connecting: if the journal says a rotation was under
@@ -186,7 +186,7 @@ impl Actor {
             Err(why) => return self.roll_back(current, why),
         };
         if let Err(why) = self.mqtt.reconnect(options) {
-            return self.roll_back(current, why);
+            return self.roll_back(current, why.to_string());
         }
         let mut details = outcome;
         details.insert("subject", &installed.subject);
@@ -264,7 +264,7 @@ impl Actor {
             .and_then(|files| {
                 restore(&files)?;
                 let options = options_from_disk(&self.config, &files)?;
-                self.mqtt.reconnect(options)
+                self.mqtt.reconnect(options).map_err(|e| e.to_string())
             }) {
             Ok(()) => format!("{why}; the previous certificate is back in use"),
             Err(e) => format!("{why}; restoring the previous certificate failed: {e}"),
