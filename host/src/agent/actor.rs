@@ -24,8 +24,9 @@ use jobhost_protocol::topics::{is_valid_job_id, JobsTopic, Operation, Reply, NEX
 use jobhost_protocol::{ErrorCode, ErrorResponse, JobExecution, StatusDetails};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
 
 /// How long to wait for an accepted/rejected reply before re-sending.
 pub const REPLY_TIMEOUT: Duration = Duration::from_secs(10);

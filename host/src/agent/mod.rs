@@ -20,6 +20,8 @@ mod observer;
 mod outbox;
 mod reboot;
 mod rotate;
+#[cfg(test)]
+mod tests;
 
 use crate::config::Config;
 use crate::mqtt;

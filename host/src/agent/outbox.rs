@@ -6,7 +6,7 @@ use super::actor::{is, raw, Actor, Current, Pending, Refreshing, State, SEEN_CAP
 use jobhost_protocol::requests::{DescribeRequest, UpdateRequest};
 use jobhost_protocol::topics::{JobsTopic, Operation, NEXT};
 use jobhost_protocol::JobExecutionStatus;
-use std::time::Instant;
+use tokio::time::Instant;
 
 impl Actor {
     pub(super) fn on_tick(&mut self) {

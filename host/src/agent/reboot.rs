@@ -20,7 +20,8 @@ use crate::executor::Report;
 use jobhost_protocol::requests::UpdateRequest;
 use jobhost_protocol::{JobExecutionStatus, StatusDetails, TerminalStatus};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
 /// statusDetails keys the agent adds while rebooting (they are also how a
 /// device whose disk was wiped knows it was rebooting).

@@ -32,7 +32,8 @@ use crate::config::Config;
 use crate::executor::Report;
 use crate::runtime::CertificateTarget;
 use jobhost_protocol::{StatusDetails, TerminalStatus};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
 /// How long the broker gets to accept the new certificate before the agent
 /// gives up on it and goes back to the previous one. The connection task
