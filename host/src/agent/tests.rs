@@ -12,7 +12,7 @@
 
 use super::actor::Actor;
 use super::journal::{Journal, RunningEntry};
-use super::Event;
+use super::state::Event;
 use crate::config::Config;
 use crate::executor::Conclusion;
 use crate::mqtt::{channel, MqttEvent, MqttRequest, MqttRequests};
@@ -470,7 +470,7 @@ async fn a_report_is_resent_on_reconnect_until_answered() {
     agent.stop().await;
 }
 
-/// A report without any reply is re-sent after [`super::actor::REPLY_TIMEOUT`],
+/// A report without any reply is re-sent after [`super::outbox::REPLY_TIMEOUT`],
 /// on tokio's paused clock.
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn a_report_without_reply_is_resent_after_the_reply_timeout() {
@@ -480,7 +480,7 @@ async fn a_report_without_reply_is_resent_after_the_reply_timeout() {
     let started = tokio::time::Instant::now();
     let again = agent.update("job-1").await;
     assert_eq!(again.body, report.body);
-    assert!(started.elapsed() >= super::actor::REPLY_TIMEOUT);
+    assert!(started.elapsed() >= super::outbox::REPLY_TIMEOUT);
     agent.stop().await;
 }
 
