@@ -12,6 +12,11 @@
 //!
 //! The boot id (the kernel's random per-boot id by default) is what proves
 //! a reboot happened; an agent restart alone does not change it.
+//!
+//! Each step takes what happened ([`requested`], then the [`Phase`]'s
+//! `on_*` methods) and returns the [`Action`] the actor applies: nothing
+//! here publishes, journals or runs a command (thin-edge's
+//! `restart_manager` shape).
 
 use super::journal::RebootEntry;
 use super::outbox::Pending;
@@ -197,5 +202,88 @@ pub(super) async fn run_reboot_command(argv: &[String]) -> Result<(), String> {
             .rev()
             .collect();
         Err(format!("{program} exited with {}: {tail}", output.status))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+    use super::*;
+
+    fn device(dir: &Path) -> Device {
+        std::fs::write(dir.join("boot_id"), "boot-1\n").unwrap();
+        Device {
+            reboot_command: Some(vec!["/bin/true".into()]),
+            boot_id_file: dir.join("boot_id"),
+            reboot_timeout: Duration::from_secs(300),
+            certificate_dir: None,
+        }
+    }
+
+    /// The machine alone, without the actor: each step is a value.
+    #[tokio::test(start_paused = true)]
+    async fn a_reboot_goes_announce_command_wait_then_fails_at_the_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let device = device(dir.path());
+        let mut outcome = StatusDetails::new();
+        outcome.insert("result", "reboot requested");
+        let Action::JournalAndAnnounce { entry, details } =
+            requested(&device, "kernel update", outcome)
+        else {
+            panic!("announce first");
+        };
+        assert_eq!(entry.boot_id, "boot-1");
+        assert_eq!(details.get(STEP_KEY), Some(REBOOTING));
+        assert_eq!(details.get("result"), Some("reboot requested"));
+
+        assert_eq!(
+            Phase::Commanding.on_command(Ok(())),
+            Some(Action::WaitForDown)
+        );
+        assert!(matches!(
+            Phase::Commanding.on_command(Err("exit 1".into())),
+            Some(Action::Fail(why)) if why == "the reboot command failed: exit 1"
+        ));
+        let waiting = Phase::WaitingForDown(Instant::now());
+        assert_eq!(waiting.on_tick(&device), None);
+        tokio::time::advance(device.reboot_timeout).await;
+        assert!(matches!(
+            waiting.on_tick(&device),
+            Some(Action::Fail(why)) if why.contains("did not reboot within 300 s")
+        ));
+    }
+
+    #[test]
+    fn without_a_reboot_command_the_request_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let device = Device {
+            reboot_command: None,
+            ..device(dir.path())
+        };
+        assert!(matches!(
+            requested(&device, "why", StatusDetails::new()),
+            Action::Fail(why) if why.contains("no [device] reboot_command")
+        ));
+    }
+
+    #[test]
+    fn after_the_restart_the_boot_id_decides() {
+        let dir = tempfile::tempdir().unwrap();
+        let device = device(dir.path());
+        let entry = |boot: &str| RebootEntry {
+            boot_id: boot.into(),
+            reason: "r".into(),
+        };
+        let mut details = StatusDetails::new();
+        details.insert(STEP_KEY, REBOOTING);
+        let changed = after_restart(Some(&entry("boot-0")), &mut details, &device.boot_id_file);
+        assert_eq!(changed, Some(Ok(())));
+        assert_eq!(details.get(STEP_KEY), None, "the reboot's keys are dropped");
+        let same = after_restart(Some(&entry("boot-1")), &mut details, &device.boot_id_file);
+        assert!(matches!(same, Some(Err(why)) if why.contains("did not reboot")));
+        assert_eq!(
+            after_restart(None, &mut details, &device.boot_id_file),
+            None
+        );
     }
 }

@@ -22,6 +22,11 @@
 //! rotation the broker had accepted but whose SUCCEEDED was not yet
 //! journaled: the safe choice is the certificate that certainly works, and
 //! the operator runs the job again.
+//!
+//! The decisions are here, as for `reboot`: [`requested`] and [`install`],
+//! then the [`Phase`]'s `on_*` methods, return the [`Action`] the actor
+//! applies (reconnect, roll back, report); the file work is
+//! [`crate::certstore`]'s.
 
 use super::journal::{Journal, RotationEntry};
 use crate::certstore::{

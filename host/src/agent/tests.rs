@@ -535,15 +535,20 @@ async fn a_job_cancelled_mid_run_is_interrupted_and_not_reported() {
             json!({"execution": execution("job-1", "CANCELED", json!({}), json!({}))}),
         )
         .await;
-    // Only its heartbeats until it stopped, then the next job; no report.
-    loop {
-        let p = agent.published().await;
-        if p.topic == NEXT_GET {
-            break;
+    // Only its heartbeats until it stopped (one a second at most: a
+    // plugin not interrupted would send them for an hour), then the next
+    // job; no report.
+    let stopped = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let p = agent.published().await;
+            if p.topic == NEXT_GET {
+                break;
+            }
+            assert_eq!(p.status(), "IN_PROGRESS", "nothing terminal: {p:?}");
+            assert!(p.body["statusDetails"]["waited"].is_string(), "{p:?}");
         }
-        assert_eq!(p.status(), "IN_PROGRESS", "nothing terminal: {p:?}");
-        assert!(p.body["statusDetails"]["waited"].is_string(), "{p:?}");
-    }
+    });
+    stopped.await.expect("the plugin stopped");
     assert!(device.journal().state().running.is_none());
     assert!(device.journal().state().pending_report.is_none());
     agent.stop().await;

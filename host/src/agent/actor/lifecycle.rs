@@ -11,6 +11,7 @@ use crate::executor::{self, CancelToken, Conclusion, Execution, Report, WATCHDOG
 use crate::plugins::Builtin;
 use jobhost_protocol::requests::UpdateRequest;
 use jobhost_protocol::{JobExecution, JobExecutionStatus, StatusDetails, TerminalStatus};
+use tracing::Instrument;
 
 /// Agent starts in a row that may resume the same execution. A run killed
 /// by a power cut resumes (from its checkpoint); one that takes the agent
@@ -171,10 +172,19 @@ impl Actor {
         // A run is a future, but wasm between two epoch ticks does not
         // yield: it gets a thread of its own, off the async workers.
         let handle = tokio::runtime::Handle::current();
+        // Whatever the run logs (the executor, the imports, the plugin's own
+        // lines) carries the job it is for.
+        let span = tracing::info_span!(
+            "job",
+            job_id = %current.job_id,
+            execution_number = current.execution_number,
+            plugin = plugin.name(),
+        );
         tokio::task::spawn_blocking(move || {
-            let conclusion = handle.block_on(executor::execute(
+            let run = executor::execute(
                 &runtime, &plugin, &execution, &sandbox, &limits, observer, token,
-            ));
+            );
+            let conclusion = handle.block_on(run.instrument(span));
             let _ = events.send(Event::Finished {
                 job_id: execution.job_id,
                 execution_number: execution.execution_number,
