@@ -294,6 +294,18 @@ impl Agent {
         update
     }
 
+    /// The next update of `job`, which must come on the reconnect just
+    /// made, not from the resend after [`super::outbox::REPLY_TIMEOUT`].
+    async fn resent(&mut self, job: &str) -> Published {
+        let asked = tokio::time::Instant::now();
+        let update = self.update(job).await;
+        assert!(
+            asked.elapsed() < super::outbox::REPLY_TIMEOUT,
+            "resent on the reconnect, not after the reply timeout"
+        );
+        update
+    }
+
     /// The next update of `job` that is not a progress report.
     async fn update_skipping_progress(&mut self, job: &str) -> Published {
         loop {
@@ -455,13 +467,13 @@ async fn a_report_is_resent_on_reconnect_until_answered() {
 
     agent.disconnected("link down").await;
     agent.connected().await;
-    let again = agent.update("job-1").await;
+    let again = agent.resent("job-1").await;
     assert_eq!(again.body, report.body, "the same request, same token");
 
     // Transient: kept, and the next thing published is its resend.
     agent.reject(&again, "InternalError", None).await;
     agent.connected().await;
-    let third = agent.update("job-1").await;
+    let third = agent.resent("job-1").await;
     assert_eq!(third.body, report.body);
 
     agent.reject(&third, "TerminalStateReached", None).await;
