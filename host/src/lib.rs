@@ -21,7 +21,10 @@
 //!   AWS IoT Device Client schema (managed templates) → operation and the
 //!   document the plugin gets.
 //! - [`executor`]: one attempt at one execution, from document to report.
-//! - [`agent`]: the device agent: job lifecycle, journal.
+//! - [`agent`]: the device agent: one actor over MQTT events and run
+//!   events (claim, run, report, cancel), reboot and certificate rotation
+//!   as state machines it applies, the journal; unit-tested without a
+//!   broker.
 //! - [`diagnostics`]: what the agent knows about itself (version, uptime,
 //!   memory, disk, plugins, broker link, recent log lines) for the
 //!   `diagnostics` import.

@@ -10,7 +10,7 @@
 //! - `reboot`: a plugin's reboot request, across the reboot: a state
 //!   machine whose phases, told what happened, return actions.
 //! - `rotate`: a plugin's certificate rotation (swap, reconnect, roll
-//!   back), the same way; the files themselves are [`crate::certstore`]'s.
+//!   back), the same way; the files themselves are `crate::certstore`'s.
 //! - `state`: what the actor knows (the execution, its state, the events
 //!   of a run).
 //! - `observer`: checkpoints and progress from the running plugin.
