@@ -21,11 +21,15 @@
 //!   AWS IoT Device Client schema (managed templates) → operation and the
 //!   document the plugin gets.
 //! - [`executor`]: one attempt at one execution, from document to report.
-//! - [`agent`]: the device agent: job lifecycle, journal.
+//! - [`agent`]: the device agent: one actor over MQTT events and run
+//!   events (claim, run, report, cancel), reboot and certificate rotation
+//!   as state machines it applies, the journal; unit-tested without a
+//!   broker.
 //! - [`diagnostics`]: what the agent knows about itself (version, uptime,
 //!   memory, disk, plugins, broker link, recent log lines) for the
 //!   `diagnostics` import.
-//! - [`jobs`]: the MQTT connection (reconnect, resubscribe, backoff).
+//! - [`mqtt`]: the MQTT connection (reconnect, resubscribe, backoff), behind
+//!   channels: requests in, [`mqtt::MqttEvent`]s out.
 //! - [`config`]: the agent's TOML configuration.
 //! - [`cli`]: the `jobhost` command line (`main.rs` only calls into it).
 //!
@@ -39,7 +43,7 @@ pub mod diagnostics;
 pub mod document;
 mod durable;
 pub mod executor;
-pub mod jobs;
+pub mod mqtt;
 pub mod plugins;
 pub mod runtime;
 mod timestamp;

@@ -11,176 +11,59 @@
 //! ```
 //!
 //! Every request that matters carries a clientToken and is re-sent (same
-//! token) on reconnect and when no reply came within [`REPLY_TIMEOUT`];
-//! only InternalError/RequestThrottled (and unknown codes) are retried.
+//! token) on reconnect and when no reply came within
+//! [`super::outbox::REPLY_TIMEOUT`]; only InternalError/RequestThrottled
+//! (and unknown codes) are retried.
+//!
+//! A plugin's reboot and certificate rotation are state machines of their
+//! own (`super::reboot`, `super::rotate`): told what happened, they return
+//! actions, which the actor applies (`lifecycle`). This file reacts to the
+//! MQTT side; `lifecycle` claims, runs and reports.
 
-use super::journal::Journal;
-use super::Event;
+mod lifecycle;
+
+use super::journal::{Journal, JournalState};
+use super::outbox::{Outbox, Pending};
+use super::reboot;
+use super::state::{raw, Current, Event, Refreshing, State, SEEN_CAPACITY};
 use crate::config::Config;
-use crate::executor::CancelToken;
-use crate::jobs::{Backoff, MqttEvent, MqttHandle};
-use crate::plugins::{Builtin, Installed, Plugins};
+use crate::mqtt::{MqttEvent, MqttHandle};
+use crate::plugins::Plugins;
 use crate::runtime::Runtime;
+use jobhost_protocol::requests::UpdateRequest;
 use jobhost_protocol::responses::{ExecutionAccepted, Notify, NotifyNext};
 use jobhost_protocol::topics::{is_valid_job_id, JobsTopic, Operation, Reply, NEXT};
-use jobhost_protocol::{ErrorCode, ErrorResponse, JobExecution, StatusDetails};
+use jobhost_protocol::{ErrorCode, ErrorResponse, JobExecution, JobExecutionStatus};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
 
-/// How long to wait for an accepted/rejected reply before re-sending.
-pub const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// statusDetails key under which the checkpoint travels to the cloud.
-pub const CHECKPOINT_KEY: &str = "checkpoint";
-
-/// Finished executions remembered for dedupe (duplicates arrive after every
-/// reconnect; a handful is plenty since the service only re-offers the head).
-pub(super) const SEEN_CAPACITY: usize = 64;
-
-/// The execution being handled.
-#[derive(Debug, Clone)]
-pub(super) struct Current {
-    pub(super) job_id: String,
-    pub(super) execution_number: u64,
-    /// Set once the IN_PROGRESS claim is accepted, so that a plugin that
-    /// cannot run (unknown operation, no document) is still reported
-    /// through IN_PROGRESS → REJECTED, never straight from QUEUED.
-    pub(super) plan: Plan,
-    pub(super) document: String,
-    pub(super) operation: String,
-    pub(super) checkpoint: Option<String>,
-    /// The statusDetails the cloud holds for it (checkpoint + progress).
-    pub(super) details: StatusDetails,
-}
-
-#[derive(Debug, Clone)]
-pub(super) enum Plan {
-    Run(Arc<Installed>),
-    Builtin(Builtin),
-    Reject(String),
-    /// Report FAILED with this reason once claimed (a reboot that did not
-    /// happen).
-    Fail(String),
-}
-
-/// A request awaiting its reply, re-sent until answered.
-#[derive(Debug)]
-pub(super) struct Pending {
-    pub(super) token: String,
-    pub(super) topic: String,
-    pub(super) payload: Vec<u8>,
-    pub(super) sent_at: Instant,
-    pub(super) wait: Duration,
-    pub(super) backoff: Backoff,
-}
-
-impl Pending {
-    /// A request just published: re-sent after [`REPLY_TIMEOUT`] without a
-    /// reply, then with doubling (jittered) delays up to five minutes.
-    pub(super) fn sent_now(token: String, topic: String, payload: Vec<u8>) -> Self {
-        Pending {
-            token,
-            topic,
-            payload,
-            sent_at: Instant::now(),
-            wait: REPLY_TIMEOUT,
-            backoff: Backoff::new(REPLY_TIMEOUT, Duration::from_secs(300)),
-        }
-    }
-
-    /// Waits longer before the next resend: after a resend, or a transient
-    /// rejection.
-    pub(super) fn back_off(&mut self) {
-        self.wait = self.backoff.next_delay().max(REPLY_TIMEOUT);
-    }
-
-    /// The request to publish again if its wait is over (the next wait
-    /// then starts, longer).
-    pub(super) fn resend_due(&mut self) -> Option<(String, Vec<u8>)> {
-        if self.sent_at.elapsed() < self.wait {
-            return None;
-        }
-        self.sent_at = Instant::now();
-        self.back_off();
-        Some((self.topic.clone(), self.payload.clone()))
-    }
-}
-
-#[derive(Debug)]
-pub(super) enum State {
-    Idle,
-    Starting {
-        current: Current,
-        request: Pending,
-    },
-    Running {
-        current: Current,
-        cancel: CancelToken,
-    },
-    Reporting {
-        job_id: String,
-        execution_number: u64,
-        request: Pending,
-    },
-    /// The plugin asked for a reboot: announce it (IN_PROGRESS with the
-    /// boot id), run the reboot command, wait to go down.
-    Rebooting {
-        current: Current,
-        phase: super::reboot::Phase,
-    },
-    /// The plugin staged a new certificate and asked to install it: the
-    /// files are swapped and the agent waits for the broker to accept it.
-    Rotating {
-        current: Current,
-        phase: super::rotate::Phase,
-    },
-}
-
+/// The agent: one loop over MQTT events, the running plugin's events and a
+/// tick; the only owner of [`State`].
 pub(crate) struct Actor {
-    pub(super) config: Arc<Config>,
-    pub(super) runtime: Arc<Runtime>,
-    pub(super) plugins: Arc<Plugins>,
-    pub(super) journal: Arc<Mutex<Journal>>,
-    pub(super) mqtt: MqttHandle,
-    pub(super) events: mpsc::UnboundedSender<Event>,
-    pub(super) state: State,
-    pub(super) seen: VecDeque<(String, u64)>,
-    pub(super) tokens: u64,
-    pub(super) last_progress: Option<Instant>,
-    pub(super) progress_due: bool,
+    config: Arc<Config>,
+    runtime: Arc<Runtime>,
+    plugins: Arc<Plugins>,
+    journal: Arc<Mutex<Journal>>,
+    outbox: Outbox,
+    events: mpsc::UnboundedSender<Event>,
+    state: State,
+    seen: VecDeque<(String, u64)>,
+    last_progress: Option<Instant>,
+    progress_due: bool,
     /// What plugins granted `diagnostics` see; the broker link is kept
     /// up to date here.
-    pub(super) diagnostics: crate::diagnostics::AgentDiagnostics,
+    diagnostics: crate::diagnostics::AgentDiagnostics,
     /// Runs started so far: tells the watchdog's alarm for an abandoned
     /// run from one for the run in progress.
-    pub(super) runs: u64,
+    runs: u64,
     /// A running plugin waiting for its job document again.
-    pub(super) refreshing: Option<Refreshing>,
-    /// The last `$next/get`, until a reply to it arrives: re-sent while the
-    /// agent is idle (see [`Actor::on_tick`]). Without a reply an idle agent
-    /// would wait for a notify-next, which only a change of the queue's
-    /// head sends, while its queued jobs wait for it; and a request is lost
-    /// without any reconnect when the service is not subscribed as it is
-    /// sent (jobhost-fleet restarting on an external broker, or not yet
-    /// subscribed again after the broker restarted: the broker drops a
-    /// message nobody subscribes to). Found by `scripts/soak`.
-    pub(super) next_request: Option<Pending>,
-    /// Publishes the MQTT queue refused since it last took one (see
-    /// [`Actor::publish`]).
-    pub(super) refused_publishes: std::cell::Cell<u64>,
+    refreshing: Option<Refreshing>,
     /// Job ids refused as invalid, so each is logged once (see
     /// [`Actor::valid_job_id`]).
-    pub(super) invalid_ids: VecDeque<String>,
-}
-
-/// A describe request sent for [`super::Event::RefreshDocument`].
-#[derive(Debug)]
-pub(super) struct Refreshing {
-    pub(super) job_id: String,
-    pub(super) token: String,
-    pub(super) reply: std::sync::mpsc::Sender<Result<String, String>>,
+    invalid_ids: VecDeque<String>,
 }
 
 impl Actor {
@@ -194,22 +77,19 @@ impl Actor {
         diagnostics: crate::diagnostics::AgentDiagnostics,
     ) -> Self {
         Self {
+            outbox: Outbox::new(mqtt, &config.thing_name),
             diagnostics,
             config,
             runtime,
             plugins,
             journal,
-            mqtt,
             events,
             state: State::Idle,
             seen: VecDeque::new(),
-            tokens: 0,
             last_progress: None,
             progress_due: false,
             refreshing: None,
-            next_request: None,
             runs: 0,
-            refused_publishes: std::cell::Cell::new(0),
             invalid_ids: VecDeque::new(),
         }
     }
@@ -239,22 +119,17 @@ impl Actor {
                 event = mqtt_events.recv() => match event {
                     Some(MqttEvent::Connected) => {
                         self.diagnostics.broker().connected();
-                        if !self.on_rotation_connected() {
-                            self.on_connected()
-                        }
+                        self.on_connected()
                     }
                     Some(MqttEvent::Message { topic, payload }) => self.on_message(&topic, &payload),
                     Some(MqttEvent::Disconnected { why, busy }) => {
                         self.diagnostics.broker().disconnected();
-                        self.on_rotation_disconnected(&why, busy);
+                        self.on_disconnected(&why, busy);
                     }
                     None => return,
                 },
                 Some(event) = events.recv() => self.on_event(event),
-                _ = tick.tick() => {
-                    self.on_tick();
-                    self.check_rotation_timeout();
-                }
+                _ = tick.tick() => self.on_tick(),
             }
         }
     }
@@ -262,6 +137,9 @@ impl Actor {
     // ----- MQTT -----
 
     fn on_connected(&mut self) {
+        if let State::Rotating { .. } = &self.state {
+            return self.on_rotation_connected();
+        }
         // A status journaled before a restart goes first, and only once:
         // it was just published, so the resend below must not repeat it.
         if matches!(self.state, State::Idle) && self.resume_pending_report() {
@@ -269,24 +147,69 @@ impl Actor {
         }
         // Replay what was in flight: rumqttc drops unacked QoS 1 publishes
         // when the broker has no session for us (eventloop.rs:160).
-        match &mut self.state {
-            State::Starting { request, .. }
-            | State::Reporting { request, .. }
-            | State::Rebooting {
-                phase: super::reboot::Phase::Announcing(request),
-                ..
-            } => {
-                let (topic, payload) = (request.topic.clone(), request.payload.clone());
-                request.sent_at = Instant::now();
-                self.publish(topic, payload);
-            }
-            State::Running { .. } => self.publish_progress(),
-            State::Idle | State::Rebooting { .. } | State::Rotating { .. } => {}
+        if let Some(request) = self.state.request_mut() {
+            self.outbox.resend(request);
+        } else if let State::Running { .. } = &self.state {
+            self.publish_progress();
         }
         // Resynchronise: a notify-next may have been missed while offline,
         // including the one that would tell us our job was cancelled.
         if matches!(self.state, State::Idle | State::Running { .. }) {
-            self.request_next();
+            self.outbox.request_next();
+        }
+    }
+
+    fn on_disconnected(&mut self, why: &str, busy: bool) {
+        if let State::Rotating { current, phase } = &self.state {
+            if busy {
+                tracing::info!(target: "agent", job_id = %current.job_id, "the broker is busy ({why}); trying the new certificate again");
+            }
+            if let Some(action) = phase.on_disconnected(&self.config, why, busy) {
+                self.apply_rotation(action);
+            }
+        }
+    }
+
+    /// Every 250 ms: resends, rate-limited progress, the journal's
+    /// coalesced checkpoint, and the reboot's and rotation's timeouts.
+    fn on_tick(&mut self) {
+        match &mut self.state {
+            // An idle agent asks for the head of its queue until answered.
+            State::Idle => self.outbox.resend_next_if_due(),
+            state => {
+                if let Some(request) = state.request_mut() {
+                    self.outbox.resend_if_due(request);
+                }
+            }
+        }
+        self.maybe_publish_progress();
+        self.flush_checkpoint_if_due();
+        match &self.state {
+            State::Rebooting { phase, .. } => {
+                if let Some(action) = phase.on_tick(&self.config.device) {
+                    self.apply_reboot(action);
+                }
+            }
+            State::Rotating { phase, .. } => {
+                if let Some(action) = phase.on_tick(&self.config) {
+                    self.apply_rotation(action);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Writes a coalesced checkpoint once its journal slot has come, so
+    /// that the newest is durable within one interval even when the plugin
+    /// saves no other.
+    fn flush_checkpoint_if_due(&self) {
+        let flushed = self
+            .journal
+            .lock()
+            .map_err(|_| std::io::Error::other("journal lock poisoned"))
+            .and_then(|mut j| j.flush_due());
+        if let Err(e) = flushed {
+            tracing::error!(target: "agent", "journal write failed: {e}; the newest checkpoint is not durable yet");
         }
     }
 
@@ -306,7 +229,7 @@ impl Actor {
             }),
             JobsTopic::Reply(Operation::Describe(job), Reply::Accepted) if job == NEXT => {
                 parse::<ExecutionAccepted>(payload).map(|a| {
-                    self.next_answered(a.client_token.as_deref());
+                    self.outbox.next_answered(a.client_token.as_deref());
                     if self.valid_execution(a.execution.as_ref()) {
                         self.on_next(a.execution)
                     }
@@ -338,7 +261,7 @@ impl Actor {
                 parse::<ErrorResponse>(payload).map(|e| {
                     if job == NEXT && !e.code.is_transient() {
                         // Asking again would be refused again.
-                        self.next_answered(e.client_token.as_deref());
+                        self.outbox.next_answered(e.client_token.as_deref());
                     }
                     self.answer_refresh(&job, e.client_token.as_deref(), || {
                         Err(format!("describe rejected: {} {}", e.code, e.message))
@@ -376,7 +299,7 @@ impl Actor {
     /// would address other topics, control characters would forge log
     /// lines. Only a malicious or broken broker or service sends such an
     /// id; the message is ignored, and each id logged once, escaped.
-    pub(super) fn valid_job_id(&mut self, id: &str) -> bool {
+    fn valid_job_id(&mut self, id: &str) -> bool {
         if is_valid_job_id(id) {
             return true;
         }
@@ -419,8 +342,7 @@ impl Actor {
                     .as_ref()
                     .is_some_and(|e| e.job_id == current.job_id);
                 if !ours {
-                    let job = current.job_id.clone();
-                    self.describe(&job);
+                    self.outbox.describe(&current.job_id, None, false);
                 }
             }
             State::Reporting { .. } | State::Rebooting { .. } | State::Rotating { .. } => {}
@@ -430,8 +352,7 @@ impl Actor {
     fn on_notify(&mut self, notify: &Notify) {
         if let State::Running { current, .. } | State::Starting { current, .. } = &self.state {
             if !notify.lists(&current.job_id) {
-                let job = current.job_id.clone();
-                self.describe(&job);
+                self.outbox.describe(&current.job_id, None, false);
             }
         }
     }
@@ -453,7 +374,7 @@ impl Actor {
     }
 
     fn on_update_accepted(&mut self, job: &str, token: Option<String>) {
-        let matches_request = |r: &Pending| token.as_deref() == Some(r.token.as_str());
+        let matches_request = |r: &Pending| r.answered_by(token.as_deref());
         match std::mem::replace(&mut self.state, State::Idle) {
             State::Starting {
                 current, request, ..
@@ -468,11 +389,15 @@ impl Actor {
                 tracing::info!(target: "agent", job_id = %job_id, "status accepted");
                 self.finish_report(job_id, execution_number);
             }
-            State::Rebooting {
-                current,
-                phase: super::reboot::Phase::Announcing(request),
-            } if current.job_id == job && matches_request(&request) => {
-                self.reboot_now(current);
+            State::Rebooting { current, phase }
+                if current.job_id == job
+                    && matches!(&phase, reboot::Phase::Announcing(r) if matches_request(r)) =>
+            {
+                let action = phase.on_announced(&self.config.device);
+                self.state = State::Rebooting { current, phase };
+                if let Some(action) = action {
+                    self.apply_reboot(action);
+                }
             }
             other => self.state = other,
         }
@@ -489,7 +414,7 @@ impl Actor {
                 current,
                 mut request,
                 ..
-            } if current.job_id == job && token == Some(request.token.as_str()) => {
+            } if current.job_id == job && request.answered_by(token) => {
                 if error.code == ErrorCode::VersionMismatch && !terminal_state {
                     if let Some(state) = &error.execution_state {
                         // Someone else moved it (our own earlier claim, a
@@ -507,13 +432,13 @@ impl Actor {
                 tracing::warn!(target: "agent", job_id = %job, code = %error.code, "claim refused ({}); skipping", error.message);
                 self.forget_running(&current);
                 self.remember(&current.job_id, current.execution_number);
-                self.request_next();
+                self.outbox.request_next();
             }
             State::Reporting {
                 job_id,
                 execution_number,
                 mut request,
-            } if job_id == job && token == Some(request.token.as_str()) => {
+            } if job_id == job && request.answered_by(token) => {
                 if error.code.is_transient() {
                     request.back_off();
                     self.state = State::Reporting {
@@ -528,13 +453,13 @@ impl Actor {
             }
             State::Rebooting {
                 current,
-                phase: super::reboot::Phase::Announcing(mut request),
-            } if current.job_id == job && token == Some(request.token.as_str()) => {
+                phase: reboot::Phase::Announcing(mut request),
+            } if current.job_id == job && request.answered_by(token) => {
                 if error.code.is_transient() {
                     request.back_off();
                     self.state = State::Rebooting {
                         current,
-                        phase: super::reboot::Phase::Announcing(request),
+                        phase: reboot::Phase::Announcing(request),
                     };
                     return;
                 }
@@ -542,7 +467,7 @@ impl Actor {
                 tracing::warn!(target: "agent", job_id = %job, code = %error.code, "reboot announcement refused ({}); not rebooting", error.message);
                 self.forget_running(&current);
                 self.remember(&current.job_id, current.execution_number);
-                self.request_next();
+                self.outbox.request_next();
             }
             State::Running { current, cancel } if current.job_id == job => {
                 // A progress update refused because the execution is over.
@@ -561,15 +486,116 @@ impl Actor {
     }
 }
 
-pub(super) fn is(current: &Current, job_id: &str, execution_number: u64) -> bool {
-    current.job_id == job_id && current.execution_number == execution_number
-}
+impl Actor {
+    // ----- progress, document refreshes -----
 
-pub(super) fn raw(details: &StatusDetails) -> jobhost_protocol::requests::RawStatusDetails {
-    details
-        .iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect()
+    fn maybe_publish_progress(&mut self) {
+        let due = self.progress_due
+            && self
+                .last_progress
+                .is_none_or(|t| t.elapsed() >= self.config.progress_interval);
+        if due {
+            self.publish_progress();
+        }
+    }
+
+    /// IN_PROGRESS with the complete statusDetails (always the whole map:
+    /// UpdateJobExecution documents no merge of a partial one). No expectedVersion: progress must not race
+    /// the claim or a resend into VersionMismatch.
+    fn publish_progress(&mut self) {
+        let State::Running { current, cancel } = &self.state else {
+            return;
+        };
+        if cancel.is_cancelled() {
+            return;
+        }
+        let mut update = UpdateRequest::new(JobExecutionStatus::InProgress);
+        update.execution_number = Some(current.execution_number);
+        update.status_details = Some(raw(&current.details));
+        let _ = self.outbox.update(&current.job_id, update);
+        self.last_progress = Some(Instant::now());
+        self.progress_due = false;
+    }
+
+    /// Asks for the running execution's document again, for a plugin
+    /// whose presigned URL expired; the reply goes to [`Self::answer_refresh`].
+    fn refresh_document(
+        &mut self,
+        job_id: &str,
+        execution_number: u64,
+        reply: std::sync::mpsc::Sender<Result<String, String>>,
+    ) {
+        let running = matches!(&self.state, State::Running { current, .. }
+            if current.is(job_id, execution_number));
+        if !running {
+            let _ = reply.send(Err("the execution is no longer running".into()));
+            return;
+        }
+        tracing::info!(target: "agent", job_id = %job_id, "fetching the job document again for fresh URLs");
+        let token = self.outbox.describe(job_id, Some(execution_number), true);
+        // A newer request replaces an older one, whose waiter then hears so.
+        if let Some(old) = self.refreshing.replace(Refreshing {
+            job_id: job_id.to_owned(),
+            token,
+            reply,
+        }) {
+            let _ = old.reply.send(Err("superseded by a newer request".into()));
+        }
+    }
+
+    /// Hands a describe reply to the plugin waiting for it, if it is the
+    /// reply to its request.
+    fn answer_refresh(
+        &mut self,
+        job_id: &str,
+        token: Option<&str>,
+        answer: impl FnOnce() -> Result<String, String>,
+    ) {
+        let ours = self
+            .refreshing
+            .as_ref()
+            .is_some_and(|r| r.job_id == job_id && token == Some(r.token.as_str()));
+        if let Some(waiting) = self.refreshing.take_if(|_| ours) {
+            let _ = waiting.reply.send(answer());
+        }
+    }
+
+    // ----- dedupe and journal -----
+
+    fn remember(&mut self, job_id: &str, execution_number: u64) {
+        if self.seen.len() == SEEN_CAPACITY {
+            self.seen.pop_front();
+        }
+        self.seen.push_back((job_id.to_owned(), execution_number));
+    }
+
+    fn forget_running(&self, current: &Current) {
+        let result = self.journal_update(|s| {
+            if s.running.as_ref().is_some_and(|r| {
+                r.job_id == current.job_id && r.execution_number == current.execution_number
+            }) {
+                s.running = None;
+            }
+        });
+        if let Err(e) = result {
+            tracing::error!(target: "agent", "journal write failed: {e}");
+        }
+    }
+
+    fn journal_state(&self) -> JournalState {
+        self.journal
+            .lock()
+            .map(|j| j.state().clone())
+            .unwrap_or_default()
+    }
+
+    fn journal_update(&self, change: impl FnOnce(&mut JournalState)) -> std::io::Result<()> {
+        let mut journal = self
+            .journal
+            .lock()
+            .map_err(|_| std::io::Error::other("journal lock poisoned"))?;
+        journal.update(change)
+    }
 }
 
 fn parse<T: serde::de::DeserializeOwned>(payload: &[u8]) -> Result<T, serde_json::Error> {

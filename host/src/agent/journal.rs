@@ -60,7 +60,7 @@ pub struct RunningEntry {
     /// How many agent starts in a row found this execution running here and
     /// resumed it (a planned reboot does not count): a run that keeps
     /// taking the agent down, or is always cut short, is not resumed
-    /// forever (`agent::lifecycle::MAX_RESTARTS`).
+    /// forever (`agent::actor::lifecycle::MAX_RESTARTS`).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub restarts: u32,
 }

@@ -2,88 +2,43 @@
 //!
 //! # Layout
 //!
-//! - `actor`: the state, the event loop and the reactions to MQTT messages
-//!   (dedupe, cancellation detection);
-//! - `lifecycle`: claim with IN_PROGRESS, run, report (one at a time);
-//! - `outbox`: requests with clientTokens, resends, rate-limited progress.
-//! - `reboot`: a plugin's reboot request, across the reboot.
-//! - `rotate`: a plugin's certificate rotation: swap, reconnect, rollback.
-//! - `journal`: what survives a crash (running execution, unsent status).
-//! - `observer`: checkpoints and progress from the running plugin.
+//! Lowest first; each module uses only those above it:
 //!
-//! The MQTT connection itself is [`crate::jobs`].
+//! - `journal`: what survives a crash (running execution, unsent status).
+//! - `outbox`: requests with clientTokens, their resends, `$next/get`
+//!   until answered; publishes through [`crate::mqtt::MqttHandle`].
+//! - `reboot`: a plugin's reboot request, across the reboot: a state
+//!   machine whose phases, told what happened, return actions.
+//! - `rotate`: a plugin's certificate rotation (swap, reconnect, roll
+//!   back), the same way; the files themselves are `crate::certstore`'s.
+//! - `state`: what the actor knows (the execution, its state, the events
+//!   of a run).
+//! - `observer`: checkpoints and progress from the running plugin.
+//! - `actor`: the one loop over MQTT events, run events and a tick, and
+//!   the reactions to MQTT messages (dedupe, cancellation detection);
+//!   `actor::lifecycle`: claim with IN_PROGRESS, run, report (one at a
+//!   time), and applying the reboot's and rotation's actions.
+//! - `tests`: the lifecycle without a broker, through [`crate::mqtt::channel`].
+//!
+//! The MQTT connection itself is [`crate::mqtt`].
 
 mod actor;
 pub mod journal;
-mod lifecycle;
 mod observer;
 mod outbox;
 mod reboot;
 mod rotate;
+mod state;
+#[cfg(test)]
+mod tests;
 
 use crate::config::Config;
-use crate::jobs;
+use crate::mqtt;
 use crate::plugins::Plugins;
 use crate::runtime::{EngineConfig, Runtime};
-use jobhost_protocol::{topics, StatusDetails};
+use jobhost_protocol::topics;
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, watch};
-
-/// What the running plugin tells the actor.
-#[derive(Debug)]
-pub(crate) enum Event {
-    /// A progress report to publish (rate-limited).
-    Progress {
-        job_id: String,
-        execution_number: u64,
-        details: StatusDetails,
-    },
-    /// A checkpoint, already in the journal (or waiting there for its
-    /// write slot), to publish with the next progress update.
-    Checkpoint {
-        job_id: String,
-        execution_number: u64,
-        state: String,
-    },
-    /// The running plugin needs its job document again (a presigned URL
-    /// expired): describe the execution and answer on `reply`.
-    RefreshDocument {
-        job_id: String,
-        execution_number: u64,
-        reply: std::sync::mpsc::Sender<Result<String, String>>,
-    },
-    /// The reboot command ended (`Err`: it failed, with why).
-    RebootCommand {
-        job_id: String,
-        execution_number: u64,
-        result: Result<(), String>,
-    },
-    /// The run `run` of this execution is still going
-    /// [`crate::executor::WATCHDOG_GRACE`] after it should have stopped: it is
-    /// blocked where neither the deadline nor a cancel can reach it (inside
-    /// a host call), and is abandoned.
-    Overran {
-        job_id: String,
-        execution_number: u64,
-        run: u64,
-        limit: Overrun,
-    },
-    /// The run ended.
-    Finished {
-        job_id: String,
-        execution_number: u64,
-        conclusion: crate::executor::Conclusion,
-    },
-}
-
-/// What a run outlived.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Overrun {
-    /// Its wall-clock deadline.
-    Deadline(std::time::Duration),
-    /// The cancellation of its job.
-    Cancel,
-}
 
 /// Why the agent could not start.
 #[derive(Debug, thiserror::Error)]
@@ -142,8 +97,8 @@ pub async fn run(mut config: Config, shutdown: watch::Receiver<bool>) -> Result<
     plugins.prune_cache(&runtime);
     tracing::info!(target: "agent", thing = %config.thing_name, operations = ?plugins.operations(), "agent starting");
 
-    let (mqtt, mqtt_events) = jobs::spawn(
-        jobs::mqtt_options(&config.broker),
+    let (mqtt, mqtt_events) = mqtt::spawn(
+        mqtt::mqtt_options(&config.broker),
         topics::device_subscriptions(&config.thing_name),
         shutdown.clone(),
     );

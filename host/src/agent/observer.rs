@@ -6,7 +6,7 @@
 //! the agent, which publishes them, rate-limited.
 
 use super::journal::Journal;
-use super::Event;
+use super::state::Event;
 use crate::executor::Observer;
 use jobhost_protocol::StatusDetails;
 use std::sync::{mpsc as sync_mpsc, Arc, Mutex};
@@ -94,7 +94,7 @@ mod tests {
     fn the_keys_the_agent_writes_are_reserved() {
         for key in [
             crate::executor::REASON_KEY,
-            super::super::actor::CHECKPOINT_KEY,
+            super::super::state::CHECKPOINT_KEY,
             super::super::reboot::BOOT_ID_KEY,
             "rebootReason",
             "pluginError",

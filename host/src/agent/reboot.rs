@@ -16,21 +16,26 @@
 //!
 //! The boot id (the kernel's random per-boot id by default) is what proves
 //! a reboot happened; an agent restart alone does not change it.
+//!
+//! Each step takes what happened ([`requested`], then the [`Phase`]'s
+//! `on_*` methods) and returns the [`Action`] the actor applies: nothing
+//! here publishes, journals or runs a command (thin-edge's
+//! `restart_manager` shape).
 
-use super::actor::{raw, Actor, Current, Pending, Plan, State, CHECKPOINT_KEY};
 use super::journal::RebootEntry;
-use super::Event;
-use crate::executor::Report;
-use jobhost_protocol::requests::UpdateRequest;
-use jobhost_protocol::{JobExecutionStatus, StatusDetails, TerminalStatus};
+use super::outbox::Pending;
+use crate::config::Device;
+use jobhost_protocol::StatusDetails;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
 /// statusDetails keys the agent adds while rebooting (they are also how a
 /// device whose disk was wiped knows it was rebooting).
 pub(super) const STEP_KEY: &str = "step";
 pub(super) const REBOOTING: &str = "rebooting";
 pub(super) const BOOT_ID_KEY: &str = "bootId";
+const REASON_KEY: &str = "rebootReason";
 
 /// The reboot command itself gets this long to return.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
@@ -46,6 +51,25 @@ pub(crate) enum Phase {
     WaitingForDown(Instant),
 }
 
+/// What the actor does next.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Action {
+    /// Journal `entry` (with the run's checkpoint), then announce the
+    /// reboot, IN_PROGRESS with `details`: [`Phase::Announcing`]. If the
+    /// journal cannot be written, fail instead: without it a restart could
+    /// not tell a reboot from a crash-loop.
+    JournalAndAnnounce {
+        entry: RebootEntry,
+        details: StatusDetails,
+    },
+    /// Run this command: [`Phase::Commanding`].
+    RunCommand(Vec<String>),
+    /// Wait for the device to go down: [`Phase::WaitingForDown`].
+    WaitForDown,
+    /// Report FAILED with this reason.
+    Fail(String),
+}
+
 /// The current boot id, trimmed.
 pub(super) fn boot_id(path: &Path) -> Result<String, String> {
     std::fs::read_to_string(path)
@@ -53,179 +77,101 @@ pub(super) fn boot_id(path: &Path) -> Result<String, String> {
         .map_err(|e| format!("cannot read the boot id from {}: {e}", path.display()))
 }
 
-impl Actor {
-    /// After a restart: the plan for an execution that was rebooting, from
-    /// the journal or (disk wiped) from the cloud's statusDetails. `None`
-    /// when it was not rebooting.
-    pub(super) fn after_reboot(
-        &self,
-        journaled: Option<&RebootEntry>,
-        details: &StatusDetails,
-    ) -> Option<Result<(), String>> {
-        let before = match journaled {
-            Some(r) => r.boot_id.clone(),
-            None if details.get(STEP_KEY) == Some(REBOOTING) => {
-                details.get(BOOT_ID_KEY)?.to_owned()
-            }
-            None => return None,
-        };
-        let now = match boot_id(&self.config.device.boot_id_file) {
-            Ok(id) => id,
-            Err(e) => return Some(Err(e)),
-        };
-        if now == before {
-            Some(Err(format!(
-                "the device did not reboot: boot id {now} is unchanged since the reboot was requested"
-            )))
-        } else {
-            tracing::info!(target: "agent", "rebooted (boot id {before} -> {now}); resuming the execution");
-            Some(Ok(()))
-        }
+/// The plugin returned successfully and asked for a reboot, for `reason`,
+/// with `outcome` (its checkpoint already in it): journal it, then announce
+/// it to the cloud before doing anything irreversible.
+pub(super) fn requested(device: &Device, reason: &str, outcome: StatusDetails) -> Action {
+    if device.reboot_command.is_none() {
+        return Action::Fail(
+            "reboot requested, but this device has no [device] reboot_command".into(),
+        );
     }
-
-    /// The plugin returned successfully and asked for a reboot: journal it,
-    /// then announce it to the cloud before doing anything irreversible.
-    pub(super) fn prepare_reboot(
-        &mut self,
-        mut current: Current,
-        reason: String,
-        outcome: StatusDetails,
-    ) {
-        let fail = |this: &mut Self, current: &Current, why: String| {
-            let report = Report::failure(TerminalStatus::Failed, &why, StatusDetails::new());
-            this.report(current.job_id.clone(), current.execution_number, report);
-        };
-        if self.config.device.reboot_command.is_none() {
-            return fail(
-                self,
-                &current,
-                "reboot requested, but this device has no [device] reboot_command".into(),
-            );
-        }
-        let boot = match boot_id(&self.config.device.boot_id_file) {
-            Ok(id) => id,
-            Err(e) => return fail(self, &current, e),
-        };
-        let entry = RebootEntry {
-            boot_id: boot.clone(),
-            reason: reason.clone(),
-        };
-        let checkpoint = current.checkpoint.clone();
-        if let Err(e) = self.journal_update(|s| {
-            if let Some(r) = s.running.as_mut() {
-                r.reboot = Some(entry);
-                r.checkpoint = checkpoint;
-            }
-        }) {
-            // Without the journal a restart could not tell a reboot from a
-            // crash-loop: do not reboot on that basis.
-            return fail(self, &current, format!("cannot journal the reboot: {e}"));
-        }
-        let mut details = outcome;
-        if let Some(c) = &current.checkpoint {
-            details.insert(CHECKPOINT_KEY, c);
-        }
-        details.insert(STEP_KEY, REBOOTING);
-        details.insert(BOOT_ID_KEY, &boot);
-        details.insert("rebootReason", &reason);
-        current.details = details;
-        let mut update = UpdateRequest::new(JobExecutionStatus::InProgress);
-        update.execution_number = Some(current.execution_number);
-        update.status_details = Some(raw(&current.details));
-        let request = self.request(&current.job_id, update);
-        tracing::warn!(target: "agent", job_id = %current.job_id, "rebooting the device: {reason}");
-        self.state = State::Rebooting {
-            current,
-            phase: Phase::Announcing(request),
-        };
-    }
-
-    /// The cloud knows: run the reboot command.
-    pub(super) fn reboot_now(&mut self, current: Current) {
-        let argv = self
-            .config
-            .device
-            .reboot_command
-            .clone()
-            .unwrap_or_default();
-        let events = self.events.clone();
-        let (job_id, execution_number) = (current.job_id.clone(), current.execution_number);
-        tokio::spawn(async move {
-            let result = run_reboot_command(&argv).await;
-            let _ = events.send(Event::RebootCommand {
-                job_id,
-                execution_number,
-                result,
-            });
-        });
-        self.state = State::Rebooting {
-            current,
-            phase: Phase::Commanding,
-        };
-    }
-
-    pub(super) fn on_reboot_command(
-        &mut self,
-        job_id: &str,
-        execution_number: u64,
-        result: Result<(), String>,
-    ) {
-        let State::Rebooting { current, .. } = &self.state else {
-            return;
-        };
-        if current.job_id != job_id || current.execution_number != execution_number {
-            return;
-        }
-        let current = current.clone();
-        match result {
-            Ok(()) => {
-                tracing::warn!(target: "agent", job_id = %job_id, "reboot command done; waiting for the device to go down");
-                self.state = State::Rebooting {
-                    current,
-                    phase: Phase::WaitingForDown(Instant::now()),
-                };
-            }
-            Err(why) => self.reboot_failed(current, format!("the reboot command failed: {why}")),
-        }
-    }
-
-    /// Called on every tick: a device that never went down.
-    pub(super) fn check_reboot_timeout(&mut self) {
-        let timeout = self.config.device.reboot_timeout;
-        if let State::Rebooting {
-            current,
-            phase: Phase::WaitingForDown(since),
-        } = &self.state
-        {
-            if since.elapsed() >= timeout {
-                let current = current.clone();
-                self.reboot_failed(
-                    current,
-                    format!(
-                        "the device did not reboot within {} s of the reboot command",
-                        timeout.as_secs()
-                    ),
-                );
-            }
-        }
-    }
-
-    fn reboot_failed(&mut self, current: Current, why: String) {
-        tracing::error!(target: "agent", job_id = %current.job_id, "{why}");
-        let report = Report::failure(TerminalStatus::Failed, &why, StatusDetails::new());
-        self.report(current.job_id, current.execution_number, report);
+    let boot = match boot_id(&device.boot_id_file) {
+        Ok(id) => id,
+        Err(e) => return Action::Fail(e),
+    };
+    let mut details = outcome;
+    details.insert(STEP_KEY, REBOOTING);
+    details.insert(BOOT_ID_KEY, &boot);
+    details.insert(REASON_KEY, reason);
+    Action::JournalAndAnnounce {
+        entry: RebootEntry {
+            boot_id: boot,
+            reason: reason.to_owned(),
+        },
+        details,
     }
 }
 
-/// The plan for a rebooting execution after the restart.
-pub(super) fn plan_after_reboot(result: Result<(), String>, run: Plan) -> Plan {
-    match result {
-        Ok(()) => run,
-        Err(why) => Plan::Fail(why),
+impl Phase {
+    /// The cloud accepted the announcement: run the reboot command.
+    pub(super) fn on_announced(&self, device: &Device) -> Option<Action> {
+        let Phase::Announcing(_) = self else {
+            return None;
+        };
+        Some(Action::RunCommand(
+            device.reboot_command.clone().unwrap_or_default(),
+        ))
+    }
+
+    /// The reboot command ended.
+    pub(super) fn on_command(&self, result: Result<(), String>) -> Option<Action> {
+        let Phase::Commanding = self else {
+            return None;
+        };
+        Some(match result {
+            Ok(()) => Action::WaitForDown,
+            Err(why) => Action::Fail(format!("the reboot command failed: {why}")),
+        })
+    }
+
+    /// A tick: a device that never went down.
+    pub(super) fn on_tick(&self, device: &Device) -> Option<Action> {
+        let Phase::WaitingForDown(since) = self else {
+            return None;
+        };
+        (since.elapsed() >= device.reboot_timeout).then(|| {
+            Action::Fail(format!(
+                "the device did not reboot within {} s of the reboot command",
+                device.reboot_timeout.as_secs()
+            ))
+        })
     }
 }
 
-async fn run_reboot_command(argv: &[String]) -> Result<(), String> {
+/// After a restart: whether an execution that was rebooting (from the
+/// journal or, disk wiped, from the cloud's statusDetails) may run again:
+/// `Ok` when the boot id changed, `Err(why)` when it did not. `None` when
+/// it was not rebooting. The reboot's keys are taken out of `details`.
+pub(super) fn after_restart(
+    journaled: Option<&RebootEntry>,
+    details: &mut StatusDetails,
+    boot_id_file: &Path,
+) -> Option<Result<(), String>> {
+    let before = match journaled {
+        Some(r) => r.boot_id.clone(),
+        None if details.get(STEP_KEY) == Some(REBOOTING) => details.get(BOOT_ID_KEY)?.to_owned(),
+        None => return None,
+    };
+    for key in [STEP_KEY, BOOT_ID_KEY, REASON_KEY] {
+        details.remove(key);
+    }
+    let now = match boot_id(boot_id_file) {
+        Ok(id) => id,
+        Err(e) => return Some(Err(e)),
+    };
+    if now == before {
+        Some(Err(format!(
+            "the device did not reboot: boot id {now} is unchanged since the reboot was requested"
+        )))
+    } else {
+        tracing::info!(target: "agent", "rebooted (boot id {before} -> {now}); resuming the execution");
+        Some(Ok(()))
+    }
+}
+
+/// Runs the reboot command; `Err` says why it failed.
+pub(super) async fn run_reboot_command(argv: &[String]) -> Result<(), String> {
     let (program, args) = argv.split_first().ok_or("no reboot command")?;
     let mut command = tokio::process::Command::new(program);
     command
@@ -260,5 +206,88 @@ async fn run_reboot_command(argv: &[String]) -> Result<(), String> {
             .rev()
             .collect();
         Err(format!("{program} exited with {}: {tail}", output.status))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+    use super::*;
+
+    fn device(dir: &Path) -> Device {
+        std::fs::write(dir.join("boot_id"), "boot-1\n").unwrap();
+        Device {
+            reboot_command: Some(vec!["/bin/true".into()]),
+            boot_id_file: dir.join("boot_id"),
+            reboot_timeout: Duration::from_secs(300),
+            certificate_dir: None,
+        }
+    }
+
+    /// The machine alone, without the actor: each step is a value.
+    #[tokio::test(start_paused = true)]
+    async fn a_reboot_goes_announce_command_wait_then_fails_at_the_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let device = device(dir.path());
+        let mut outcome = StatusDetails::new();
+        outcome.insert("result", "reboot requested");
+        let Action::JournalAndAnnounce { entry, details } =
+            requested(&device, "kernel update", outcome)
+        else {
+            panic!("announce first");
+        };
+        assert_eq!(entry.boot_id, "boot-1");
+        assert_eq!(details.get(STEP_KEY), Some(REBOOTING));
+        assert_eq!(details.get("result"), Some("reboot requested"));
+
+        assert_eq!(
+            Phase::Commanding.on_command(Ok(())),
+            Some(Action::WaitForDown)
+        );
+        assert!(matches!(
+            Phase::Commanding.on_command(Err("exit 1".into())),
+            Some(Action::Fail(why)) if why == "the reboot command failed: exit 1"
+        ));
+        let waiting = Phase::WaitingForDown(Instant::now());
+        assert_eq!(waiting.on_tick(&device), None);
+        tokio::time::advance(device.reboot_timeout).await;
+        assert!(matches!(
+            waiting.on_tick(&device),
+            Some(Action::Fail(why)) if why.contains("did not reboot within 300 s")
+        ));
+    }
+
+    #[test]
+    fn without_a_reboot_command_the_request_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let device = Device {
+            reboot_command: None,
+            ..device(dir.path())
+        };
+        assert!(matches!(
+            requested(&device, "why", StatusDetails::new()),
+            Action::Fail(why) if why.contains("no [device] reboot_command")
+        ));
+    }
+
+    #[test]
+    fn after_the_restart_the_boot_id_decides() {
+        let dir = tempfile::tempdir().unwrap();
+        let device = device(dir.path());
+        let entry = |boot: &str| RebootEntry {
+            boot_id: boot.into(),
+            reason: "r".into(),
+        };
+        let mut details = StatusDetails::new();
+        details.insert(STEP_KEY, REBOOTING);
+        let changed = after_restart(Some(&entry("boot-0")), &mut details, &device.boot_id_file);
+        assert_eq!(changed, Some(Ok(())));
+        assert_eq!(details.get(STEP_KEY), None, "the reboot's keys are dropped");
+        let same = after_restart(Some(&entry("boot-1")), &mut details, &device.boot_id_file);
+        assert!(matches!(same, Some(Err(why)) if why.contains("did not reboot")));
+        assert_eq!(
+            after_restart(None, &mut details, &device.boot_id_file),
+            None
+        );
     }
 }

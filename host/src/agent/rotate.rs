@@ -22,17 +22,21 @@
 //! rotation the broker had accepted but whose SUCCEEDED was not yet
 //! journaled: the safe choice is the certificate that certainly works, and
 //! the operator runs the job again.
+//!
+//! The decisions are here, as for `reboot`: [`requested`] and [`install`],
+//! then the [`Phase`]'s `on_*` methods, return the [`Action`] the actor
+//! applies (reconnect, roll back, report); the file work is
+//! [`crate::certstore`]'s.
 
-use super::actor::{Actor, Current, State};
 use super::journal::{Journal, RotationEntry};
 use crate::certstore::{
     pair_matches, read_key, read_pem, restore, sha256_of, swap, with_suffix, Files, SwapError, PREV,
 };
 use crate::config::Config;
-use crate::executor::Report;
 use crate::runtime::CertificateTarget;
-use jobhost_protocol::{StatusDetails, TerminalStatus};
-use std::time::{Duration, Instant};
+use jobhost_protocol::StatusDetails;
+use std::time::Duration;
+use tokio::time::Instant;
 
 /// How long the broker gets to accept the new certificate before the agent
 /// gives up on it and goes back to the previous one. The connection task
@@ -40,13 +44,30 @@ use std::time::{Duration, Instant};
 /// timeout covers a broker that never answers at all.
 pub(super) const ROTATION_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Where a rotation stands.
+/// Where a rotation stands: the agent reconnected with the new pair and
+/// waits for the broker's verdict.
 #[derive(Debug)]
 pub(crate) struct Phase {
     /// When the agent reconnected with the new pair.
     since: Instant,
     /// What SUCCEEDED will report.
     details: StatusDetails,
+}
+
+/// What the actor does next.
+#[derive(Debug)]
+pub(super) enum Action {
+    /// Reconnect with these options (the new pair) and wait in `phase`.
+    /// If the connection cannot take them, [`roll_back`].
+    Reconnect(Box<rumqttc::MqttOptions>, Phase),
+    /// Reconnect with the previous pair, restored (`Err`: it could not
+    /// be), then report FAILED with [`rolled_back`]'s reason.
+    RollBack {
+        why: String,
+        restored: Result<Box<rumqttc::MqttOptions>, String>,
+    },
+    /// Report FAILED with this reason.
+    Fail(String),
 }
 
 /// The certificate and key files of `[broker.tls]`, when the agent
@@ -58,14 +79,131 @@ fn client_files(config: &Config) -> Option<Files> {
 
 /// The config's broker options with the client certificate and key read
 /// from disk again (as they are now).
-fn options_from_disk(config: &Config, files: &Files) -> Result<rumqttc::MqttOptions, String> {
+fn options_from_disk(config: &Config, files: &Files) -> Result<Box<rumqttc::MqttOptions>, String> {
     let mut broker = config.broker.clone();
     let cert = read_pem(&files.cert)?;
     let key = read_pem(&files.key)?;
     if let Some(tls) = broker.tls.as_mut() {
         tls.client_auth = Some((cert, key));
     }
-    Ok(crate::jobs::mqtt_options(&broker))
+    Ok(Box::new(crate::mqtt::mqtt_options(&broker)))
+}
+
+/// What the `certificates` interface acts on, when the agent connects
+/// with a client certificate.
+pub(super) fn certificate_target(config: &Config) -> Option<CertificateTarget> {
+    let files = client_files(config)?;
+    Some(CertificateTarget {
+        thing_name: config.thing_name.clone(),
+        cert: files.cert,
+        key: files.key,
+    })
+}
+
+/// The plugin returned `ok` after `certificates.install`: what to journal
+/// before the files change (`Err`: the reason to fail with).
+pub(super) fn requested(config: &Config) -> Result<RotationEntry, String> {
+    let files = client_files(config).ok_or_else(|| {
+        "certificate installation requested, but this agent has no [broker.tls] cert and key"
+            .to_owned()
+    })?;
+    let previous_sha256 = sha256_of(&files.cert)?;
+    Ok(RotationEntry { previous_sha256 })
+}
+
+/// Journaled: swaps the files and says to reconnect with the new pair,
+/// with `outcome` and the new certificate's details to report once the
+/// broker accepts it.
+pub(super) fn install(config: &Config, outcome: StatusDetails) -> Action {
+    let Some(files) = client_files(config) else {
+        return Action::Fail("no [broker.tls] files".into());
+    };
+    let installed = match swap(&files) {
+        Ok(details) => details,
+        Err(SwapError::Untouched(why)) => {
+            return Action::Fail(format!(
+                "cannot install the new certificate: {why}; nothing was changed, \
+                 the current certificate is in use"
+            ));
+        }
+        Err(SwapError::Partial(why)) => {
+            let undone = match restore(&files) {
+                Ok(()) => "the previous certificate is in use".to_owned(),
+                Err(e) => e,
+            };
+            return Action::Fail(format!(
+                "cannot install the new certificate: {why}; {undone}"
+            ));
+        }
+    };
+    let options = match options_from_disk(config, &files) {
+        Ok(o) => o,
+        Err(why) => return roll_back(config, why),
+    };
+    let mut details = outcome;
+    details.insert("subject", &installed.subject);
+    details.insert("serial", &installed.serial);
+    details.insert("notAfter", &installed.not_after);
+    details.insert("fingerprint", &installed.sha256_fingerprint);
+    let phase = Phase {
+        since: Instant::now(),
+        details,
+    };
+    Action::Reconnect(options, phase)
+}
+
+/// Puts the previous pair back, for `why`.
+pub(super) fn roll_back(config: &Config, why: String) -> Action {
+    let restored = client_files(config)
+        .ok_or_else(|| "no [broker.tls] files".to_owned())
+        .and_then(|files| {
+            restore(&files)?;
+            options_from_disk(config, &files)
+        });
+    Action::RollBack { why, restored }
+}
+
+/// The reason FAILED reports after [`Action::RollBack`], given whether the
+/// previous pair is back in use (`Err`: why not).
+pub(super) fn rolled_back(why: &str, back: Result<(), String>) -> String {
+    match back {
+        Ok(()) => format!("{why}; the previous certificate is back in use"),
+        Err(e) => format!("{why}; restoring the previous certificate failed: {e}"),
+    }
+}
+
+impl Phase {
+    /// Connected, with the new certificate: what SUCCEEDED reports (sent
+    /// over this connection).
+    pub(super) fn on_connected(self) -> StatusDetails {
+        self.details
+    }
+
+    /// The connection failed, with the new certificate: roll back. A
+    /// broker that is only `busy` (taking over the previous connection of
+    /// the same client id) has not judged the certificate: the connection
+    /// task tries again, within [`ROTATION_TIMEOUT`] (`None`).
+    pub(super) fn on_disconnected(&self, config: &Config, why: &str, busy: bool) -> Option<Action> {
+        (!busy).then(|| {
+            roll_back(
+                config,
+                format!("the broker refused the new certificate: {why}"),
+            )
+        })
+    }
+
+    /// A tick: a broker that never answered.
+    pub(super) fn on_tick(&self, config: &Config) -> Option<Action> {
+        (self.since.elapsed() >= ROTATION_TIMEOUT).then(|| {
+            roll_back(
+                config,
+                format!(
+                    "the broker did not accept the new certificate within {} s",
+                    ROTATION_TIMEOUT.as_secs()
+                ),
+            )
+        })
+    }
 }
 
 /// At start, before connecting: if the journal says a rotation was under
@@ -116,164 +254,6 @@ pub(super) fn recover(config: &mut Config, journal: &Journal) {
 /// The reason a resumed execution fails with after [`recover`].
 pub(super) const INTERRUPTED: &str = "the agent stopped during the certificate rotation; \
      the previous certificate is in use (run the job again to rotate)";
-
-impl Actor {
-    /// What the `certificates` interface acts on, when the agent connects
-    /// with a client certificate.
-    pub(super) fn certificate_target(&self) -> Option<CertificateTarget> {
-        let files = client_files(&self.config)?;
-        Some(CertificateTarget {
-            thing_name: self.config.thing_name.clone(),
-            cert: files.cert,
-            key: files.key,
-        })
-    }
-
-    /// The plugin returned `ok` after `certificates.install`: journal, swap
-    /// the files, reconnect with the new pair.
-    pub(super) fn rotate_certificate(&mut self, current: Current, outcome: StatusDetails) {
-        let fail = |this: &mut Self, current: &Current, why: String| {
-            tracing::error!(target: "agent", job_id = %current.job_id, "{why}");
-            let report = Report::failure(TerminalStatus::Failed, &why, StatusDetails::new());
-            this.report(current.job_id.clone(), current.execution_number, report);
-        };
-        let Some(files) = client_files(&self.config) else {
-            return fail(
-                self,
-                &current,
-                "certificate installation requested, but this agent has no [broker.tls] cert and key"
-                    .into(),
-            );
-        };
-        let previous_sha256 = match sha256_of(&files.cert) {
-            Ok(sha) => sha,
-            Err(e) => return fail(self, &current, e),
-        };
-        if let Err(e) = self.journal_update(|s| {
-            if let Some(r) = s.running.as_mut() {
-                r.rotation = Some(RotationEntry { previous_sha256 });
-            }
-        }) {
-            // Without the journal a crash mid-swap could not be undone.
-            return fail(self, &current, format!("cannot journal the rotation: {e}"));
-        }
-        let installed = match swap(&files) {
-            Ok(details) => details,
-            Err(SwapError::Untouched(why)) => {
-                return fail(
-                    self,
-                    &current,
-                    format!(
-                        "cannot install the new certificate: {why}; nothing was changed, \
-                         the current certificate is in use"
-                    ),
-                );
-            }
-            Err(SwapError::Partial(why)) => {
-                let undone = match restore(&files) {
-                    Ok(()) => "the previous certificate is in use".to_owned(),
-                    Err(e) => e,
-                };
-                return fail(
-                    self,
-                    &current,
-                    format!("cannot install the new certificate: {why}; {undone}"),
-                );
-            }
-        };
-        let options = match options_from_disk(&self.config, &files) {
-            Ok(o) => o,
-            Err(why) => return self.roll_back(current, why),
-        };
-        if let Err(why) = self.mqtt.reconnect(options) {
-            return self.roll_back(current, why);
-        }
-        let mut details = outcome;
-        details.insert("subject", &installed.subject);
-        details.insert("serial", &installed.serial);
-        details.insert("notAfter", &installed.not_after);
-        details.insert("fingerprint", &installed.sha256_fingerprint);
-        tracing::warn!(target: "agent", job_id = %current.job_id, "new certificate installed; reconnecting with it");
-        self.state = State::Rotating {
-            current,
-            phase: Phase {
-                since: Instant::now(),
-                details,
-            },
-        };
-    }
-
-    /// Connected: with the new certificate when rotating (report
-    /// SUCCEEDED, over this connection). `false` when not rotating.
-    pub(super) fn on_rotation_connected(&mut self) -> bool {
-        let State::Rotating { .. } = &self.state else {
-            return false;
-        };
-        let State::Rotating { current, phase } = std::mem::replace(&mut self.state, State::Idle)
-        else {
-            return false;
-        };
-        tracing::info!(target: "agent", job_id = %current.job_id, "the broker accepted the new certificate");
-        let report = Report {
-            status: TerminalStatus::Succeeded,
-            status_details: phase.details,
-        };
-        self.report(current.job_id, current.execution_number, report);
-        true
-    }
-
-    /// The connection failed: with the new certificate when rotating. A
-    /// broker that is only `busy` (taking over the previous connection of
-    /// the same client id) has not judged the certificate: the connection
-    /// task tries again, within [`ROTATION_TIMEOUT`].
-    pub(super) fn on_rotation_disconnected(&mut self, why: &str, busy: bool) {
-        if let State::Rotating { current, .. } = &self.state {
-            if busy {
-                tracing::info!(target: "agent", job_id = %current.job_id, "the broker is busy ({why}); trying the new certificate again");
-                return;
-            }
-            let current = current.clone();
-            self.roll_back(
-                current,
-                format!("the broker refused the new certificate: {why}"),
-            );
-        }
-    }
-
-    /// Called on every tick: a broker that never answered.
-    pub(super) fn check_rotation_timeout(&mut self) {
-        if let State::Rotating { current, phase } = &self.state {
-            if phase.since.elapsed() >= ROTATION_TIMEOUT {
-                let current = current.clone();
-                self.roll_back(
-                    current,
-                    format!(
-                        "the broker did not accept the new certificate within {} s",
-                        ROTATION_TIMEOUT.as_secs()
-                    ),
-                );
-            }
-        }
-    }
-
-    /// Restores the previous pair, reconnects with it, and reports FAILED
-    /// (sent once the connection is back: `Reporting` resends on connect).
-    fn roll_back(&mut self, current: Current, why: String) {
-        let reason = match client_files(&self.config)
-            .ok_or_else(|| "no [broker.tls] files".to_owned())
-            .and_then(|files| {
-                restore(&files)?;
-                let options = options_from_disk(&self.config, &files)?;
-                self.mqtt.reconnect(options)
-            }) {
-            Ok(()) => format!("{why}; the previous certificate is back in use"),
-            Err(e) => format!("{why}; restoring the previous certificate failed: {e}"),
-        };
-        tracing::error!(target: "agent", job_id = %current.job_id, "{reason}");
-        let report = Report::failure(TerminalStatus::Failed, &reason, StatusDetails::new());
-        self.report(current.job_id, current.execution_number, report);
-    }
-}
 
 #[cfg(test)]
 mod tests {

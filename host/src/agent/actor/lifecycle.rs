@@ -1,21 +1,23 @@
 //! The job lifecycle proper: plan and claim an execution, run it, report
-//! it, or abandon it when cancelled (see the state diagram in `actor`).
+//! it, or abandon it when cancelled (see the state diagram in `actor`);
+//! and apply what the reboot and rotation machines decide.
 
-use super::actor::{is, raw, Actor, Current, Plan, State, CHECKPOINT_KEY};
-use super::journal::{PendingReport, RunningEntry};
-use super::observer::AgentObserver;
-use super::reboot;
-use super::{Event, Overrun};
+use super::Actor;
+use crate::agent::journal::{PendingReport, RunningEntry};
+use crate::agent::observer::AgentObserver;
+use crate::agent::state::{raw, Current, Event, Overrun, Plan, State, CHECKPOINT_KEY};
+use crate::agent::{reboot, rotate};
 use crate::executor::{self, CancelToken, Conclusion, Execution, Report, WATCHDOG_GRACE};
 use crate::plugins::Builtin;
 use jobhost_protocol::requests::UpdateRequest;
 use jobhost_protocol::{JobExecution, JobExecutionStatus, StatusDetails, TerminalStatus};
+use tracing::Instrument;
 
 /// Agent starts in a row that may resume the same execution. A run killed
 /// by a power cut resumes (from its checkpoint); one that takes the agent
 /// down every time, or is always cut short, is reported FAILED at the next
 /// start instead of being run forever. Planned reboots do not count.
-pub(super) const MAX_RESTARTS: u32 = 5;
+const MAX_RESTARTS: u32 = 5;
 
 impl Actor {
     /// Plans the execution and claims it with IN_PROGRESS.
@@ -64,20 +66,20 @@ impl Actor {
             Some(r) if r.reboot.is_none() && r.rotation.is_none() => r.restarts + 1,
             _ => 0,
         };
-        let plan =
-            match self.after_reboot(journaled.as_ref().and_then(|r| r.reboot.as_ref()), &details) {
-                Some(result) => {
-                    for key in [reboot::STEP_KEY, reboot::BOOT_ID_KEY, "rebootReason"] {
-                        details.remove(key);
-                    }
-                    reboot::plan_after_reboot(result, plan)
-                }
-                None if interrupted_rotation => Plan::Fail(super::rotate::INTERRUPTED.into()),
-                None if restarts > MAX_RESTARTS => Plan::Fail(format!(
+        let rebooted = reboot::after_restart(
+            journaled.as_ref().and_then(|r| r.reboot.as_ref()),
+            &mut details,
+            &self.config.device.boot_id_file,
+        );
+        let plan = match rebooted {
+            Some(Ok(())) => plan,
+            Some(Err(why)) => Plan::Fail(why),
+            None if interrupted_rotation => Plan::Fail(rotate::INTERRUPTED.into()),
+            None if restarts > MAX_RESTARTS => Plan::Fail(format!(
                 "the agent restarted {restarts} times in a row during this run; not resumed again"
             )),
-                None => plan,
-            };
+            None => plan,
+        };
         let checkpoint = match journaled {
             Some(r) => r.checkpoint,
             None if e.status == JobExecutionStatus::InProgress => {
@@ -119,7 +121,7 @@ impl Actor {
         update.expected_version = Some(expected_version);
         update.execution_number = Some(current.execution_number);
         update.status_details = Some(raw(&current.details));
-        let request = self.request(&current.job_id, update);
+        let request = self.outbox.update(&current.job_id, update);
         tracing::info!(target: "agent", job_id = %current.job_id, execution = current.execution_number, "claiming (IN_PROGRESS)");
         self.state = State::Starting { current, request };
     }
@@ -154,7 +156,7 @@ impl Actor {
             diagnostics: Some(self.diagnostics.clone()),
         };
         let mut sandbox = installed.sandbox.clone();
-        sandbox.certificate_target = self.certificate_target();
+        sandbox.certificate_target = rotate::certificate_target(&self.config);
         let plugin = installed.plugin.clone();
         let limits = installed.limits.clone();
         let observer = Box::new(AgentObserver {
@@ -170,10 +172,19 @@ impl Actor {
         // A run is a future, but wasm between two epoch ticks does not
         // yield: it gets a thread of its own, off the async workers.
         let handle = tokio::runtime::Handle::current();
+        // Whatever the run logs (the executor, the imports, the plugin's own
+        // lines) carries the job it is for.
+        let span = tracing::info_span!(
+            "job",
+            job_id = %current.job_id,
+            execution_number = current.execution_number,
+            plugin = plugin.name(),
+        );
         tokio::task::spawn_blocking(move || {
-            let conclusion = handle.block_on(executor::execute(
+            let run = executor::execute(
                 &runtime, &plugin, &execution, &sandbox, &limits, observer, token,
-            ));
+            );
+            let conclusion = handle.block_on(run.instrument(span));
             let _ = events.send(Event::Finished {
                 job_id: execution.job_id,
                 execution_number: execution.execution_number,
@@ -213,7 +224,7 @@ impl Actor {
         let State::Running { current, cancel } = &self.state else {
             return;
         };
-        if run != self.runs || !is(current, job_id, execution_number) {
+        if run != self.runs || !current.is(job_id, execution_number) {
             return;
         }
         let cancelled = cancel.is_cancelled();
@@ -238,7 +249,7 @@ impl Actor {
         self.forget_running(current);
         self.remember(&current.job_id, current.execution_number);
         self.state = State::Idle;
-        self.request_next();
+        self.outbox.request_next();
     }
 
     /// Runs a built-in operation (install-plugin, remove-plugin) off the
@@ -301,7 +312,7 @@ impl Actor {
                 job_id,
                 execution_number,
                 details,
-            } if is(current, &job_id, execution_number) => {
+            } if current.is(&job_id, execution_number) => {
                 if cancel.is_cancelled() {
                     return;
                 }
@@ -317,7 +328,7 @@ impl Actor {
                 job_id,
                 execution_number,
                 state,
-            } if is(current, &job_id, execution_number) => {
+            } if current.is(&job_id, execution_number) => {
                 if cancel.is_cancelled() {
                     return;
                 }
@@ -333,7 +344,7 @@ impl Actor {
                 job_id,
                 execution_number,
                 conclusion,
-            } if is(current, &job_id, execution_number) => match conclusion {
+            } if current.is(&job_id, execution_number) => match conclusion {
                 Conclusion::Cancelled => {
                     tracing::info!(target: "agent", job_id = %job_id, "cancelled; reporting nothing");
                     let current = current.clone();
@@ -344,8 +355,13 @@ impl Actor {
                     reason,
                     status_details,
                 } => {
+                    let mut outcome = status_details;
+                    if let Some(c) = &current.checkpoint {
+                        outcome.insert(CHECKPOINT_KEY, c);
+                    }
+                    let action = reboot::requested(&self.config.device, &reason, outcome);
                     let current = current.clone();
-                    self.prepare_reboot(current, reason, status_details);
+                    self.apply_reboot_to(current, action, false);
                 }
                 Conclusion::RotateCertificate { status_details } => {
                     let current = current.clone();
@@ -378,7 +394,7 @@ impl Actor {
         let mut update = UpdateRequest::new(pending.status.into());
         update.execution_number = Some(pending.execution_number);
         update.status_details = Some(raw(&pending.status_details));
-        let request = self.request(&pending.job_id, update);
+        let request = self.outbox.update(&pending.job_id, update);
         self.state = State::Reporting {
             job_id: pending.job_id,
             execution_number: pending.execution_number,
@@ -403,7 +419,7 @@ impl Actor {
         }
         self.remember(&job_id, execution_number);
         self.state = State::Idle;
-        self.request_next();
+        self.outbox.request_next();
     }
 
     pub(super) fn cancel_current(&mut self, job: &str, why: &str) {
@@ -425,10 +441,178 @@ impl Actor {
                 tracing::warn!(target: "agent", job_id = %job, "job cancelled before it started ({why})");
                 self.forget_running(&current);
                 self.remember(&current.job_id, current.execution_number);
-                self.request_next();
+                self.outbox.request_next();
             }
             other => self.state = other,
         }
+    }
+}
+
+impl Actor {
+    // ----- reboot -----
+
+    /// The reboot command of the current execution ended.
+    fn on_reboot_command(
+        &mut self,
+        job_id: &str,
+        execution_number: u64,
+        result: Result<(), String>,
+    ) {
+        let State::Rebooting { current, phase } = &self.state else {
+            return;
+        };
+        if !current.is(job_id, execution_number) {
+            return;
+        }
+        if let Some(action) = phase.on_command(result) {
+            self.apply_reboot(action);
+        }
+    }
+
+    /// Applies what the reboot machine decided for the rebooting execution.
+    pub(super) fn apply_reboot(&mut self, action: reboot::Action) {
+        match std::mem::replace(&mut self.state, State::Idle) {
+            State::Rebooting { current, .. } => self.apply_reboot_to(current, action, true),
+            other => self.state = other,
+        }
+    }
+
+    /// Applies `action` to `current`, which was `rebooting`, or running
+    /// (the plugin asked for the reboot).
+    fn apply_reboot_to(&mut self, mut current: Current, action: reboot::Action, rebooting: bool) {
+        match action {
+            reboot::Action::JournalAndAnnounce { entry, details } => {
+                let reason = entry.reason.clone();
+                let checkpoint = current.checkpoint.clone();
+                if let Err(e) = self.journal_update(|s| {
+                    if let Some(r) = s.running.as_mut() {
+                        r.reboot = Some(entry);
+                        r.checkpoint = checkpoint;
+                    }
+                }) {
+                    return self.fail(current, format!("cannot journal the reboot: {e}"));
+                }
+                current.details = details;
+                let mut update = UpdateRequest::new(JobExecutionStatus::InProgress);
+                update.execution_number = Some(current.execution_number);
+                update.status_details = Some(raw(&current.details));
+                let request = self.outbox.update(&current.job_id, update);
+                tracing::warn!(target: "agent", job_id = %current.job_id, "rebooting the device: {reason}");
+                self.state = State::Rebooting {
+                    current,
+                    phase: reboot::Phase::Announcing(request),
+                };
+            }
+            reboot::Action::RunCommand(argv) => {
+                let events = self.events.clone();
+                let (job_id, execution_number) = (current.job_id.clone(), current.execution_number);
+                tokio::spawn(async move {
+                    let result = reboot::run_reboot_command(&argv).await;
+                    let _ = events.send(Event::RebootCommand {
+                        job_id,
+                        execution_number,
+                        result,
+                    });
+                });
+                self.state = State::Rebooting {
+                    current,
+                    phase: reboot::Phase::Commanding,
+                };
+            }
+            reboot::Action::WaitForDown => {
+                tracing::warn!(target: "agent", job_id = %current.job_id, "reboot command done; waiting for the device to go down");
+                self.state = State::Rebooting {
+                    current,
+                    phase: reboot::Phase::WaitingForDown(tokio::time::Instant::now()),
+                };
+            }
+            reboot::Action::Fail(why) => {
+                // Once rebooting, the failure is the agent's news to log;
+                // a refused request is the report's.
+                if rebooting {
+                    tracing::error!(target: "agent", job_id = %current.job_id, "{why}");
+                }
+                self.fail(current, why);
+            }
+        }
+    }
+
+    // ----- certificate rotation -----
+
+    /// The plugin returned `ok` after `certificates.install`: journal, swap
+    /// the files, reconnect with the new pair.
+    fn rotate_certificate(&mut self, current: Current, outcome: StatusDetails) {
+        let entry = match rotate::requested(&self.config) {
+            Ok(entry) => entry,
+            Err(why) => return self.apply_rotation_to(current, rotate::Action::Fail(why)),
+        };
+        if let Err(e) = self.journal_update(|s| {
+            if let Some(r) = s.running.as_mut() {
+                r.rotation = Some(entry);
+            }
+        }) {
+            // Without the journal a crash mid-swap could not be undone.
+            let why = format!("cannot journal the rotation: {e}");
+            return self.apply_rotation_to(current, rotate::Action::Fail(why));
+        }
+        let action = rotate::install(&self.config, outcome);
+        self.apply_rotation_to(current, action);
+    }
+
+    /// Connected with the new certificate: report SUCCEEDED, over this
+    /// connection.
+    pub(super) fn on_rotation_connected(&mut self) {
+        let State::Rotating { current, phase } = std::mem::replace(&mut self.state, State::Idle)
+        else {
+            return;
+        };
+        tracing::info!(target: "agent", job_id = %current.job_id, "the broker accepted the new certificate");
+        let report = Report {
+            status: TerminalStatus::Succeeded,
+            status_details: phase.on_connected(),
+        };
+        self.report(current.job_id, current.execution_number, report);
+    }
+
+    /// Applies what the rotation machine decided for the rotating
+    /// execution.
+    pub(super) fn apply_rotation(&mut self, action: rotate::Action) {
+        match std::mem::replace(&mut self.state, State::Idle) {
+            State::Rotating { current, .. } => self.apply_rotation_to(current, action),
+            other => self.state = other,
+        }
+    }
+
+    fn apply_rotation_to(&mut self, current: Current, action: rotate::Action) {
+        match action {
+            rotate::Action::Reconnect(options, phase) => {
+                if let Err(why) = self.outbox.reconnect(*options) {
+                    let action = rotate::roll_back(&self.config, why.to_string());
+                    return self.apply_rotation_to(current, action);
+                }
+                tracing::warn!(target: "agent", job_id = %current.job_id, "new certificate installed; reconnecting with it");
+                self.state = State::Rotating { current, phase };
+            }
+            // FAILED is sent once the connection is back: `Reporting`
+            // resends on connect.
+            rotate::Action::RollBack { why, restored } => {
+                let back =
+                    restored.and_then(|o| self.outbox.reconnect(*o).map_err(|e| e.to_string()));
+                let reason = rotate::rolled_back(&why, back);
+                tracing::error!(target: "agent", job_id = %current.job_id, "{reason}");
+                self.fail(current, reason);
+            }
+            rotate::Action::Fail(why) => {
+                tracing::error!(target: "agent", job_id = %current.job_id, "{why}");
+                self.fail(current, why);
+            }
+        }
+    }
+
+    /// Reports FAILED with `why`.
+    fn fail(&mut self, current: Current, why: String) {
+        let report = Report::failure(TerminalStatus::Failed, &why, StatusDetails::new());
+        self.report(current.job_id, current.execution_number, report);
     }
 }
 

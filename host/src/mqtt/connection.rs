@@ -42,33 +42,110 @@ pub enum MqttEvent {
     },
 }
 
-/// Publishes from any task without blocking.
+/// What the agent asks of the connection.
+#[derive(Debug)]
+pub enum MqttRequest {
+    /// A QoS 1 publish.
+    Publish {
+        /// Topic.
+        topic: String,
+        /// Payload.
+        payload: Vec<u8>,
+    },
+    /// Drop the connection and connect again with these options (a
+    /// rotated client certificate).
+    Reconnect(Box<MqttOptions>),
+}
+
+/// Why a request was not queued. Either way the caller keeps its own
+/// outbox and retries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum MqttError {
+    /// The publish queue is full: the broker is slow or away.
+    #[error("the publish queue is full")]
+    QueueFull,
+    /// The connection task has stopped (the agent is shutting down).
+    #[error("the MQTT connection task has stopped")]
+    Stopped,
+}
+
+/// How many publishes wait for the connection task before
+/// [`MqttHandle::publish`] refuses more.
+const PUBLISH_QUEUE: usize = 256;
+
+/// The agent's end of the connection: requests go into channels, from any
+/// task, without blocking. The other end is [`MqttRequests`]: the
+/// connection task's, or a test's.
 #[derive(Clone)]
 pub struct MqttHandle {
-    client: AsyncClient,
-    /// New options for the connection task (see [`MqttHandle::reconnect`]).
-    reconnect: mpsc::UnboundedSender<MqttOptions>,
+    publishes: mpsc::Sender<MqttRequest>,
+    /// Reconnects never wait behind publishes: a certificate rollback must
+    /// get through while the publish queue is full of requests for a broker
+    /// that refuses the connection.
+    control: mpsc::UnboundedSender<MqttRequest>,
+}
+
+/// The receiving end of an [`MqttHandle`].
+pub struct MqttRequests {
+    publishes: mpsc::Receiver<MqttRequest>,
+    control: mpsc::UnboundedReceiver<MqttRequest>,
+}
+
+/// A connected [`MqttHandle`] and [`MqttRequests`] pair.
+pub fn channel() -> (MqttHandle, MqttRequests) {
+    let (publishes, publish_rx) = mpsc::channel(PUBLISH_QUEUE);
+    let (control, control_rx) = mpsc::unbounded_channel();
+    (
+        MqttHandle { publishes, control },
+        MqttRequests {
+            publishes: publish_rx,
+            control: control_rx,
+        },
+    )
 }
 
 impl MqttHandle {
-    /// Queues a QoS 1 publish. Fails only when the request queue is full or
-    /// the connection task is gone; callers keep their own outbox and retry.
-    pub fn publish(&self, topic: String, payload: Vec<u8>) -> Result<(), String> {
-        self.client
-            .try_publish(topic, QoS::AtLeastOnce, false, payload)
-            .map_err(|e| e.to_string())
+    /// Queues a QoS 1 publish. Fails only when the queue is full or the
+    /// connection task is gone; callers keep their own outbox and retry.
+    pub fn publish(&self, topic: String, payload: Vec<u8>) -> Result<(), MqttError> {
+        self.publishes
+            .try_send(MqttRequest::Publish { topic, payload })
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => MqttError::QueueFull,
+                mpsc::error::TrySendError::Closed(_) => MqttError::Stopped,
+            })
     }
 
     /// Drops the connection and connects again with `options` (a rotated
-    /// client certificate). The task keeps its `AsyncClient`, so this
-    /// handle and every clone stay valid; what was queued but not sent is
-    /// dropped on a clean session, as on any reconnect, and the agent
-    /// resends it on `Connected`. The outcome arrives as the next
-    /// [`MqttEvent::Connected`] or [`MqttEvent::Disconnected`].
-    pub fn reconnect(&self, options: MqttOptions) -> Result<(), String> {
-        self.reconnect
-            .send(options)
-            .map_err(|_| "the MQTT connection task has stopped".to_owned())
+    /// client certificate). This handle and every clone stay valid; what
+    /// was queued but not sent is dropped on a clean session, as on any
+    /// reconnect, and the agent resends it on `Connected`. The outcome
+    /// arrives as the next [`MqttEvent::Connected`] or
+    /// [`MqttEvent::Disconnected`].
+    pub fn reconnect(&self, options: MqttOptions) -> Result<(), MqttError> {
+        self.control
+            .send(MqttRequest::Reconnect(Box::new(options)))
+            .map_err(|_| MqttError::Stopped)
+    }
+}
+
+impl MqttRequests {
+    /// The next request, reconnects first; `None` once every handle is
+    /// dropped.
+    pub async fn recv(&mut self) -> Option<MqttRequest> {
+        tokio::select! {
+            biased;
+            Some(request) = self.control.recv() => Some(request),
+            request = self.publishes.recv() => request,
+        }
+    }
+
+    /// The next request if one is queued (reconnects first).
+    pub fn try_recv(&mut self) -> Option<MqttRequest> {
+        self.control
+            .try_recv()
+            .or_else(|_| self.publishes.try_recv())
+            .ok()
     }
 }
 
@@ -95,9 +172,12 @@ pub fn mqtt_options(broker: &Broker) -> MqttOptions {
     o
 }
 
-/// Starts the connection task. It subscribes to `subscriptions` on every
-/// connect without a session, and runs until `shutdown` turns true or the
-/// event receiver is dropped.
+/// Starts the connection: one task polls the event loop and handles
+/// reconnects, another feeds it the publishes (thin-edge's
+/// `receiver_loop`/`sender_loop`), so that a full rumqttc queue makes
+/// publishes wait, never the poll loop. It subscribes to `subscriptions` on
+/// every connect without a session, and runs until `shutdown` turns true
+/// or the event receiver is dropped.
 pub fn spawn(
     options: MqttOptions,
     subscriptions: Vec<String>,
@@ -110,11 +190,27 @@ pub fn spawn(
     network.set_tcp_nodelay(true);
     eventloop.set_network_options(network);
     let (tx, rx) = mpsc::channel(1024);
-    let (reconnect, mut reconnects) = mpsc::unbounded_channel();
-    let handle = MqttHandle {
-        client: client.clone(),
-        reconnect,
-    };
+    let (handle, requests) = channel();
+    let MqttRequests {
+        publishes: mut publish_rx,
+        control: mut reconnects,
+    } = requests;
+    let sender = client.clone();
+    tokio::spawn(async move {
+        while let Some(request) = publish_rx.recv().await {
+            if let MqttRequest::Publish { topic, payload } = request {
+                // Waits while rumqttc's queue is full; fails only once the
+                // event loop is gone.
+                if sender
+                    .publish(topic, QoS::AtLeastOnce, false, payload)
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        }
+    });
     tokio::spawn(async move {
         let mut task = Task {
             client,
@@ -132,7 +228,7 @@ pub fn spawn(
                         return;
                     }
                 }
-                Some(options) = reconnects.recv() => task.reconnect(options),
+                Some(request) = reconnects.recv() => task.request(request),
                 event = task.eventloop.poll() => match task.handle(event).await {
                     Step::Continue => {}
                     Step::Stop => return,
@@ -142,7 +238,7 @@ pub fn spawn(
                         tokio::select! {
                             _ = tokio::time::sleep(delay) => {}
                             _ = shutdown.changed() => {}
-                            Some(options) = reconnects.recv() => task.reconnect(options),
+                            Some(request) = reconnects.recv() => task.request(request),
                         }
                     }
                 },
@@ -170,6 +266,21 @@ enum Step {
 }
 
 impl Task {
+    /// A request on the control channel (publishes have their own task).
+    fn request(&mut self, request: MqttRequest) {
+        match request {
+            MqttRequest::Reconnect(options) => self.reconnect(*options),
+            MqttRequest::Publish { topic, payload } => {
+                if let Err(e) = self
+                    .client
+                    .try_publish(topic, QoS::AtLeastOnce, false, payload)
+                {
+                    tracing::warn!(target: "mqtt", "cannot queue publish: {e}");
+                }
+            }
+        }
+    }
+
     /// Replaces the options and drops the connection, so that the next poll
     /// connects with them (the event loop stays this task's alone).
     fn reconnect(&mut self, options: MqttOptions) {
