@@ -371,9 +371,9 @@ async fn bad_configurations_are_reported() {
     );
 }
 
-/// Review M2: on plain TCP a device is whatever client id it claims, so a
-/// plain listener off loopback would let anyone who reaches it connect as
-/// any thing. It is refused unless explicitly allowed.
+/// SECURITY.md, M2: on plain TCP a device is whatever client id it claims,
+/// so a plain listener off loopback would let anyone who reaches it
+/// connect as any thing. It is refused unless explicitly allowed.
 #[tokio::test]
 async fn plain_mqtt_off_loopback_is_refused_unless_allowed() {
     let anywhere: SocketAddr = "0.0.0.0:0".parse().unwrap();
@@ -495,7 +495,10 @@ async fn mosquitto_isolates_things_with_the_acl_file() {
 }
 
 /// Regression for the rmqtt patch in third_party/README.md: `$next` is an
-/// ordinary level after the first, as MQTT §4.7.2 and AWS IoT Jobs need.
+/// ordinary level after the first, as MQTT 3.1.1 §4.7.2 ("Topics beginning
+/// with $", <https://docs.oasis-open.org/mqtt/mqtt/v3.1.1/os/mqtt-v3.1.1-os.html>)
+/// and AWS IoT Jobs (`…/jobs/$next/get`,
+/// <https://docs.aws.amazon.com/iot/latest/developerguide/jobs-mqtt-api.html>) need.
 #[tokio::test]
 async fn dollar_next_topics_are_routed_and_subscribable() {
     let broker = start_broker().await;

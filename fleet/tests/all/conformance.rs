@@ -1,8 +1,8 @@
 //! Conformance of the jobs service's device API with the AWS IoT Jobs MQTT
-//! protocol (`shared/reference/aws-iot-jobs-protocol.md`), as a device sees
-//! it: a rumqttc client whose client id is its thing name, talking to a
-//! whole [`Server`] (store, broker, jobs service, HTTP API) over a real
-//! broker, the embedded rmqtt one or Debian's mosquitto.
+//! protocol (<https://docs.aws.amazon.com/iot/latest/developerguide/jobs-mqtt-api.html>),
+//! as a device sees it: a rumqttc client whose client id is its thing
+//! name, talking to a whole [`Server`] (store, broker, jobs service, HTTP
+//! API) over a real broker, the embedded rmqtt one or Debian's mosquitto.
 //!
 //! Every test starts its own server on port 0 with a temporary data
 //! directory and an injected clock, so timestamps are exact and timeouts
@@ -314,7 +314,8 @@ impl Device {
     /// A request that must be rejected with `code`; returns the reply after
     /// checking its shape: `code`, `message`, `timestamp`, the token, and
     /// `executionState` exactly for VersionMismatch and
-    /// InvalidStateTransition (reference §5).
+    /// InvalidStateTransition (the ErrorResponse,
+    /// <https://docs.aws.amazon.com/iot/latest/developerguide/jobs-api.html#jobs-mqtt-error-response>).
     pub async fn rejected(&mut self, suffix: &str, payload: Value, code: &str) -> Value {
         let (ok, body) = self.request(suffix, payload).await;
         assert!(!ok, "{suffix} was accepted: {body}");
@@ -352,7 +353,8 @@ impl Device {
     }
 }
 
-/// Checks the fields of a `/rejected` body (reference §5).
+/// Checks the fields of a `/rejected` body (the ErrorResponse,
+/// <https://docs.aws.amazon.com/iot/latest/developerguide/jobs-api.html#jobs-mqtt-error-response>).
 pub fn assert_rejection(body: &Value, code: &str) {
     assert_eq!(body["code"], code, "{body}");
     assert!(
@@ -390,7 +392,8 @@ pub fn doc(operation: &str) -> Value {
     json!({ "operation": operation, "args": ["--verbose"], "version": "1.0" })
 }
 
-/// A JobExecutionSummary (reference §4.2).
+/// A JobExecutionSummary
+/// (<https://docs.aws.amazon.com/iot/latest/apireference/API_iot-jobs-data_JobExecutionSummary.html>).
 pub fn summary(
     job_id: &str,
     queued_at: i64,
@@ -412,7 +415,8 @@ pub fn summary(
 }
 
 /// A QUEUED JobExecution with its document, as `notify-next` and the
-/// describe replies carry it (reference §4.1).
+/// describe replies carry it
+/// (<https://docs.aws.amazon.com/iot/latest/apireference/API_iot-jobs-data_JobExecution.html>).
 pub fn queued_execution(thing: &str, job_id: &str, document: &Value, queued_at: i64) -> Value {
     json!({
         "jobId": job_id,

@@ -432,7 +432,8 @@ fn plugin_files(dir: &Path) -> Vec<String> {
     names
 }
 
-/// Security review M7: a name is not an identity. Once a key has signed the
+/// SECURITY.md, M7 (a name's grants must not go to whoever signs a plugin
+/// of that name): a name is not an identity. Once a key has signed the
 /// `echo` this device runs, another trusted key cannot replace it by
 /// install, not even after a remove-plugin; the first key still can.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

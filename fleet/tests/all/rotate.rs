@@ -47,7 +47,8 @@ fn new_pki(dir: &Path, name: &str) -> TestPki {
 
 /// Where the device keeps its pair: the certificate in the store plugins
 /// may be granted (`certificate_dir`), the private key in a host-only
-/// directory no grant can reach (security review H2).
+/// directory no grant can reach, so no plugin can read the device's
+/// private key (SECURITY.md, H2).
 struct Layout {
     certs: PathBuf,
     keys: PathBuf,
@@ -194,7 +195,8 @@ async fn the_device_rotates_to_a_certificate_from_the_brokers_ca_and_keeps_worki
     assert_eq!(e.status, JobExecutionStatus::Succeeded, "{e:?}");
     assert_eq!(detail(&e, "message"), Some("still here"));
 
-    // Review M3, reflection: echo reports its document back, so a CSR URL
+    // SECURITY.md, M3 (a CSR URL must not mint certificates for whoever
+    // reads it), reflection: echo reports its document back, so a CSR URL
     // in it would be readable by whoever reads executions. Only rotation
     // documents get one; here the placeholder comes back as written.
     create(
@@ -327,7 +329,8 @@ async fn probe(server: &Server, job: &str, document: serde_json::Value) -> JobEx
     e
 }
 
-/// Security review H2: in the documented layout the private key is not in
+/// SECURITY.md, H2 (a `certificates` grant must not expose the device's
+/// private key): in the documented layout the private key is not in
 /// the certificate store, so a plugin granted the store cannot read it;
 /// the certificate is there.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -374,11 +377,12 @@ async fn a_plugin_granted_the_certificate_store_cannot_read_the_key() {
     server.stop().await;
 }
 
-/// Security review H3 end to end: a plugin with the store read-write
-/// replaces the certificate by a symlink to a host file (through WASI,
-/// which allows creating a relative link); the rotation that follows
-/// refuses to read through it, copies nothing, reports FAILED, and the
-/// agent keeps serving on its certificate.
+/// SECURITY.md, H3 (the rotation must not read a host file through a
+/// symlink a plugin planted in the store), end to end: a plugin with the
+/// store read-write replaces the certificate by a symlink to a host file
+/// (through WASI, which allows creating a relative link); the rotation
+/// that follows refuses to read through it, copies nothing, reports
+/// FAILED, and the agent keeps serving on its certificate.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_planted_symlink_does_not_leak_its_target_through_the_rotation() {
     let dir = tempfile::tempdir().unwrap();

@@ -227,9 +227,9 @@ fn config(dir: &std::path::Path, http: &str, token: Option<&str>) -> ServerConfi
     }
 }
 
-/// Review M1: the management API on an address the network reaches needs
-/// the token; devices still fetch artifacts through presigned URLs
-/// without it.
+/// SECURITY.md, M1: the management API must not be open to whoever can
+/// reach it, so on an address the network reaches it needs the token;
+/// devices still fetch artifacts through presigned URLs without it.
 #[tokio::test]
 async fn an_api_off_loopback_needs_a_token_but_presigned_urls_do_not() {
     let dir = tempfile::tempdir().unwrap();
@@ -277,7 +277,8 @@ async fn an_api_off_loopback_needs_a_token_but_presigned_urls_do_not() {
     server.stop().await;
 }
 
-/// Review M2 through the service: plain MQTT off loopback is refused
+/// SECURITY.md, M2, through the service: on plain MQTT a device is
+/// whatever client id it claims, so plain MQTT off loopback is refused
 /// unless allowed.
 #[tokio::test]
 async fn plain_mqtt_off_loopback_needs_allow_plain_mqtt() {

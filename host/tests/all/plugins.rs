@@ -277,9 +277,10 @@ fn with_another_signature(signed: &[u8], key: &SecretKey) -> Vec<u8> {
 
 #[test]
 fn the_same_content_signed_again_is_not_a_reused_version() {
-    // Security review L2: the signature section is not signed, so the same
-    // plugin has many whole-file digests; a version is reused only when the
-    // signed content (code or manifest) differs.
+    // SECURITY.md, L2 (a malleable signature section must not make the
+    // same content look like a new version): the signature section is not
+    // signed, so the same plugin has many whole-file digests; a version is
+    // reused only when the signed content (code or manifest) differs.
     let d = Device::new();
     d.install("echo", "echo.wasm", &d.key, |_| {});
     let installed = std::fs::read(d.path().join("plugins/echo.wasm")).unwrap();
@@ -337,7 +338,8 @@ fn the_same_content_signed_again_is_not_a_reused_version() {
 
 /// The compiled cache keeps the entries of the installed plugins only:
 /// replacing or removing a plugin does not leave its native code behind
-/// (review L7), whatever number of times it happens.
+/// (so the cache does not grow without bound; SECURITY.md, L7), whatever
+/// number of times it happens.
 #[test]
 fn the_compiled_cache_keeps_only_installed_plugins() {
     let d = Device::new();
@@ -396,7 +398,8 @@ fn the_compiled_cache_keeps_only_installed_plugins() {
     assert!(entries()[0].starts_with(&digest_prefixes(&plugins)[0]));
 }
 
-/// Security review M7: `[plugins.application]` is the operator's grant to
+/// SECURITY.md, M7 (a name's grants must not go to whoever signs a plugin
+/// of that name): `[plugins.application]` is the operator's grant to
 /// the operator's `application`. A second trusted key (a vendor's, scoped
 /// by `[signers.<vendor>]`) that signs a plugin of that name gets its own
 /// scope, not the name's table; and with several keys a table must say

@@ -326,7 +326,9 @@ def phase_v1(args):
         emit(step, **attrs(state, "status", "version_number", "status_details"))
 
         # The head of the queue went away: NextJobExecutionChanged with no
-        # execution (reference §3.5). Starting the head did not change it.
+        # execution, as notify-next is sent when the queue empties
+        # (https://docs.aws.amazon.com/iot/latest/developerguide/jobs-comm-notifications.html).
+        # Starting the head did not change it.
         step = "notify-next"
         event = next_changed.take("NextJobExecutionChanged with no execution",
                                   lambda ev: ev.execution is None)

@@ -1,6 +1,7 @@
-//! Timers and cancellation (reference §6), isolation between things
-//! through the service, persistence across a restart, and the core flow
-//! over mosquitto.
+//! Timers and cancellation
+//! (<https://docs.aws.amazon.com/iot/latest/developerguide/iot-jobs-lifecycle.html>),
+//! isolation between things through the service, persistence across a
+//! restart, and the core flow over mosquitto.
 
 use super::*;
 use crate::support::mosquitto::{Mosquitto, MosquittoOptions};
@@ -239,10 +240,15 @@ async fn jobs_and_executions_survive_a_restart() {
 }
 
 /// After a restart the service does not know which head it announced last,
-/// so the first change for a thing re-announces its head. Deliberate: the
-/// safe reading of §3.5 + §10 is at-least-once (a crash between saving a
-/// change and publishing its notify-next must not lose the announcement;
-/// devices dedupe on jobId + executionNumber). This pins that choice.
+/// so the first change for a thing re-announces its head. Deliberate:
+/// notify-next is sent whenever the head of the queue changes
+/// (<https://docs.aws.amazon.com/iot/latest/developerguide/jobs-comm-notifications.html>),
+/// and the safe way to keep that is at-least-once (a crash between saving
+/// a change and publishing its notify-next must not lose the
+/// announcement). Devices expect repeats and dedupe on jobId +
+/// executionNumber, as the AWS IoT Device Client does after a reconnect
+/// (<https://github.com/awslabs/aws-iot-device-client/pull/67>). This pins
+/// that choice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_restart_the_head_is_announced_again_at_least_once() {
     let fleet = Fleet::start().await;

@@ -1,5 +1,8 @@
-//! `notify` and `notify-next` (reference §3.5), and presigned URLs in the
-//! documents they and the describe replies deliver (§7).
+//! `notify` and `notify-next`
+//! (<https://docs.aws.amazon.com/iot/latest/developerguide/jobs-comm-notifications.html>),
+//! and presigned URLs in the documents they and the describe replies
+//! deliver (the `${aws:iot:s3-presigned-url:…}` placeholder,
+//! <https://docs.aws.amazon.com/iot/latest/developerguide/create-manage-jobs.html>).
 
 use super::*;
 
@@ -214,7 +217,9 @@ async fn presigned_placeholders_are_signed_at_every_delivery() {
     let expired = fleet.http.get(&first.url).send().await.unwrap();
     assert_eq!(expired.status(), reqwest::StatusCode::FORBIDDEN);
 
-    // GetJobDocument over HTTP keeps the placeholder (§7).
+    // GetJobDocument over HTTP keeps the placeholder: AWS IoT replaces it
+    // only when it delivers the document to a device over MQTT
+    // (https://docs.aws.amazon.com/iot/latest/developerguide/create-manage-jobs.html).
     let stored: Value = fleet
         .http
         .get(fleet.url("/jobs/fw/job-document"))

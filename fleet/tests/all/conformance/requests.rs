@@ -1,6 +1,10 @@
-//! Requests and their replies (reference §3.1-§3.4, §5): the devices here
-//! subscribe to reply topics only, so the notifications their requests
-//! cause stay out of the way.
+//! Requests and their replies: GetPendingJobExecutions,
+//! StartNextPendingJobExecution, DescribeJobExecution and
+//! UpdateJobExecution (<https://docs.aws.amazon.com/iot/latest/developerguide/jobs-mqtt-api.html>)
+//! and their errors (the ErrorResponse,
+//! <https://docs.aws.amazon.com/iot/latest/developerguide/jobs-api.html#jobs-mqtt-error-response>).
+//! The devices here subscribe to reply topics only, so the notifications
+//! their requests cause stay out of the way.
 
 use super::*;
 
@@ -270,7 +274,9 @@ async fn update_bumps_the_version_and_returns_only_what_was_asked() {
         json!({ "executionState": state, "jobDocument": doc("one"), "timestamp": T0 + 5 })
     );
 
-    // The embedded-C SDK sends expectedVersion as a string (§3.4).
+    // The embedded-C SDK sends expectedVersion as a string
+    // (`JOBS_API_EXPECTED_VERSION` in `source/jobs.c` of
+    // https://github.com/aws/Jobs-for-AWS-IoT-embedded-sdk).
     let reply = t1
         .accepted(
             "j1/update",

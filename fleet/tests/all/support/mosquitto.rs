@@ -167,8 +167,11 @@ fn free_port() -> u16 {
 
 fn config(port: u16, passwd: &Path, acl: &Path, log: &Path) -> String {
     // `user root`: as root (CI), mosquitto 2.x otherwise switches to the
-    // `mosquitto` user before reading files it cannot read then
-    // (reference pitfall (1)); as non-root the setting has no effect.
+    // `mosquitto` user before reading files it cannot read then (a 0600
+    // root-owned key fails with "Unable to load server key file ...
+    // Permission denied"; `user` in
+    // https://mosquitto.org/man/mosquitto-conf-5.html); as non-root the
+    // setting has no effect.
     format!(
         "per_listener_settings false\n\
          user root\n\
