@@ -21,8 +21,9 @@ mod raw;
 mod trust;
 
 pub use crate::runtime::DownloadGrant;
+pub use crate::runtime::CERTIFICATES_GUEST;
 pub use example::EXAMPLE;
-pub use grants::{Grants, CERTIFICATES_GUEST};
+pub use grants::Grants;
 pub use limits::DEFAULT_MAX_STACK_BYTES;
 pub use raw::{
     RawBroker, RawConfig, RawDevice, RawDeviceClient, RawLimits, RawPluginGrants, RawTls, RawTrust,

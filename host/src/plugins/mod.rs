@@ -314,7 +314,7 @@ impl Plugins {
         stop: &(dyn Fn() -> bool + Sync),
     ) -> Result<InstallReport, Refusal> {
         use crate::runtime::bindings::types::HostError;
-        let response = crate::runtime::imports::fetch_for_host(
+        let response = crate::runtime::capabilities::download::fetch_for_host(
             &request.url,
             &self.dir,
             INCOMING,
