@@ -21,12 +21,10 @@ pub(crate) fn intersect(
     plugin: &str,
     denied: &mut Vec<String>,
 ) -> bool {
-    if requested && !granted {
-        denied.push(format!(
-            "reboot: not granted (reboot = true in [plugins.{plugin}])"
-        ));
-    }
-    requested && granted
+    super::requested_and_granted(requested, granted.then_some(&()), denied, || {
+        format!("reboot: not granted (reboot = true in [plugins.{plugin}])")
+    })
+    .is_some()
 }
 
 /// A run's reboot request.

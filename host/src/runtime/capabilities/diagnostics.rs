@@ -20,12 +20,10 @@ pub(crate) fn intersect(
     plugin: &str,
     denied: &mut Vec<String>,
 ) -> bool {
-    if requested && !granted {
-        denied.push(format!(
-            "diagnostics: not granted (diagnostics = true in [plugins.{plugin}])"
-        ));
-    }
-    requested && granted
+    super::requested_and_granted(requested, granted.then_some(&()), denied, || {
+        format!("diagnostics: not granted (diagnostics = true in [plugins.{plugin}])")
+    })
+    .is_some()
 }
 
 /// Where a run's snapshots come from.

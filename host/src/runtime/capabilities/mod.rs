@@ -210,6 +210,21 @@ pub(crate) fn add_to_linker<T: JobView>(linker: &mut Linker<T>) -> wasmtime::Res
     Ok(())
 }
 
+/// The grant, when the manifest requests the capability too: the policy
+/// of every capability that is one grant, requested or not. A request
+/// without a grant adds `refusal()` to `denied`.
+pub(crate) fn requested_and_granted<G: Clone>(
+    requested: bool,
+    granted: Option<&G>,
+    denied: &mut Vec<String>,
+    refusal: impl FnOnce() -> String,
+) -> Option<G> {
+    if requested && granted.is_none() {
+        denied.push(refusal());
+    }
+    granted.filter(|_| requested).cloned()
+}
+
 /// A value in a `[plugins.<name>]` table a capability cannot use: the key
 /// and why, e.g. `command_timeout_secs` and ` = 0: must be 1-86400`. The
 /// config names the table in front of it.

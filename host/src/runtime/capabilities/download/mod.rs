@@ -80,14 +80,9 @@ pub(crate) fn intersect(
     plugin: &str,
     denied: &mut Vec<String>,
 ) -> Option<DownloadGrant> {
-    match (requested, granted) {
-        (true, Some(grant)) => Some(grant.clone()),
-        (true, None) => {
-            denied.push(format!("download: no download_hosts in [plugins.{plugin}]"));
-            None
-        }
-        (false, _) => None,
-    }
+    super::requested_and_granted(requested, granted, denied, || {
+        format!("download: no download_hosts in [plugins.{plugin}]")
+    })
 }
 
 /// A run's downloads: the grant, and the job document where an expired

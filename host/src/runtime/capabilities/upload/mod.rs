@@ -108,14 +108,9 @@ pub(crate) fn intersect(
     plugin: &str,
     denied: &mut Vec<String>,
 ) -> Option<UploadGrant> {
-    match (requested, granted) {
-        (true, Some(grant)) => Some(grant.clone()),
-        (true, None) => {
-            denied.push(format!("upload: no upload_hosts in [plugins.{plugin}]"));
-            None
-        }
-        (false, _) => None,
-    }
+    super::requested_and_granted(requested, granted, denied, || {
+        format!("upload: no upload_hosts in [plugins.{plugin}]")
+    })
 }
 
 /// A run's uploads: only the grant (`None`: no `upload` capability).
