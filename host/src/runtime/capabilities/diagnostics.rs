@@ -64,6 +64,7 @@ impl wit::Host for CapView<'_, DiagnosticsCtx> {
     }
 }
 
+/// The one conversion to the WIT record (the SDK has the one back).
 fn to_wit(s: Snapshot) -> wit::Snapshot {
     wit::Snapshot {
         agent_version: s.agent_version,
@@ -74,21 +75,21 @@ fn to_wit(s: Snapshot) -> wit::Snapshot {
         memory_available_bytes: s.memory_available_bytes,
         disk_total_bytes: s.disk_total_bytes,
         disk_free_bytes: s.disk_free_bytes,
-        plugins: s.plugins.into_iter().map(plugin_to_wit).collect(),
+        plugins: s
+            .plugins
+            .into_iter()
+            .map(|p: PluginInfo| wit::PluginInfo {
+                name: p.name,
+                version: p.version,
+                digest: p.digest,
+                key_id: p.key_id,
+                operations: p.operations,
+            })
+            .collect(),
         broker_endpoint: s.broker_endpoint,
         broker_connected: s.broker_connected,
         broker_reconnects: s.broker_reconnects,
         recent_log: s.recent_log,
-    }
-}
-
-fn plugin_to_wit(p: PluginInfo) -> wit::PluginInfo {
-    wit::PluginInfo {
-        name: p.name,
-        version: p.version,
-        digest: p.digest,
-        key_id: p.key_id,
-        operations: p.operations,
     }
 }
 
