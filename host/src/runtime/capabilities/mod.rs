@@ -42,10 +42,18 @@
 //!
 //! # Adding a capability
 //!
-//! Its WIT interface in `wit/operation.wit`, a module here (grant, context,
-//! `Host` impl, `add_to_linker`), its field in [`Capabilities`] and its
-//! line in [`add_to_linker`]; then its grant in `Sandbox` and the config
-//! and manifest keys that feed it.
+//! - its interface in `wit/operation.wit` (and its wrapper in `sdk/`);
+//! - a module here: grant, `grant_from_config`, `intersect`, context,
+//!   `impl <iface>::Host for CapView<'_, XCtx>`, `add_to_linker`, tests;
+//! - here: its `mod` line, its [`Capabilities`] field and its line in
+//!   [`add_to_linker`];
+//! - its grant in `Sandbox` and its context in `Sandbox::contexts`
+//!   (`super::sandbox`);
+//! - the wiring of what stays where it is: its keys in
+//!   `config::RawPluginGrants` (one flat, `deny_unknown_fields` table, which
+//!   serde cannot assemble from per-capability parts) and one call in
+//!   `config/grants.rs`; its request in `trust::Manifest` (the signed
+//!   format) and one `intersect` call in `plugins/policy.rs`.
 
 pub(crate) mod certificates;
 pub(crate) mod command;
