@@ -10,8 +10,10 @@
 //!
 //! # Layout
 //!
-//! - [`runtime`]: wasmtime engine, compiled cache, plugin loading, sandbox,
-//!   per-execution limits and the host side of the WIT imports.
+//! - [`runtime`]: wasmtime engine, compiled cache, plugin loading, the
+//!   sandbox, per-execution limits, and the capabilities (one module per
+//!   imported WIT interface: grant, config keys, policy, per-job context
+//!   and host impl, in `runtime::capabilities`).
 //! - [`trust`]: signed plugin files (manifest, signature, keys), verified
 //!   before any WebAssembly parser sees them.
 //! - [`plugins`]: the installed plugins: verify at load and install,

@@ -12,8 +12,11 @@
 //! - [`topics`]: the `$aws/things/{thing}/jobs/...` topic map.
 //! - [`execution`]: JobExecution, its state and summary.
 //! - [`requests`], [`responses`], [`error`]: the payload of every topic.
+//! - [`diagnostics`]: the snapshot a plugin granted `diagnostics` gets,
+//!   shared by the agent and the SDK.
 #![deny(missing_docs)]
 
+pub mod diagnostics;
 pub mod error;
 pub mod execution;
 pub mod limits;

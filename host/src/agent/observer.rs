@@ -89,7 +89,7 @@ mod tests {
 
     /// Every key the agent itself writes into an execution's statusDetails
     /// is one a plugin's maps lose: a new one must be added there too (the
-    /// download's keys are checked beside them, in `imports::download`).
+    /// download's keys are checked beside them, in `runtime::capabilities::download`).
     #[test]
     fn the_keys_the_agent_writes_are_reserved() {
         for key in [

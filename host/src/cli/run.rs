@@ -302,7 +302,7 @@ fn read_document(path: &Path) -> Result<std::result::Result<String, String>> {
 }
 
 /// `--allow-command` values: absolute, normalised paths, as in the config.
-fn parse_program(value: &str) -> std::result::Result<String, String> {
+fn parse_program(value: &str) -> std::result::Result<String, crate::runtime::BadProgramPath> {
     check_program_path(value).map(|()| value.to_owned())
 }
 

@@ -7,12 +7,17 @@
 //! # Layout
 //!
 //! - `raw`: the TOML structs ([`RawConfig`] and its tables).
+//! - `broker`: `[broker]` and `[broker.tls]` (credentials, keep-alive, TLS
+//!   material read from disk).
+//! - `device`: `[device]` (reboot command, boot id, certificate store).
 //! - `trust`, `limits`, `grants`: resolving `[trust]`, `[limits]` and
 //!   `[plugins.<name>]`.
 //! - `overlap`: no grant reaches the key, the state, the plugins or the
 //!   config itself.
 //! - `example`: [`EXAMPLE`], what `jobhost init` writes.
 
+mod broker;
+mod device;
 mod example;
 mod grants;
 mod limits;
@@ -21,8 +26,11 @@ mod raw;
 mod trust;
 
 pub use crate::runtime::DownloadGrant;
+pub use crate::runtime::CERTIFICATES_GUEST;
+pub use broker::{Broker, Tls};
+pub use device::{Device, DEFAULT_BOOT_ID_FILE};
 pub use example::EXAMPLE;
-pub use grants::{Grants, CERTIFICATES_GUEST};
+pub use grants::Grants;
 pub use limits::DEFAULT_MAX_STACK_BYTES;
 pub use raw::{
     RawBroker, RawConfig, RawDevice, RawDeviceClient, RawLimits, RawPluginGrants, RawTls, RawTrust,
@@ -74,72 +82,6 @@ pub struct Config {
     /// operations that run them.
     pub device_client_handlers: crate::document::Handlers,
 }
-
-/// Broker connection settings.
-#[derive(Debug, Clone)]
-pub struct Broker {
-    /// Host.
-    pub host: String,
-    /// Port.
-    pub port: u16,
-    /// Client id.
-    pub client_id: String,
-    /// Credentials.
-    pub credentials: Option<(String, String)>,
-    /// Keep-alive.
-    pub keep_alive: Duration,
-    /// Clean session flag.
-    pub clean_session: bool,
-    /// TLS material, read from disk.
-    pub tls: Option<Tls>,
-}
-
-/// TLS material, loaded.
-#[derive(Clone)]
-pub struct Tls {
-    /// CA PEM.
-    pub ca: Vec<u8>,
-    /// Device certificate and key PEM.
-    pub client_auth: Option<(Vec<u8>, Vec<u8>)>,
-    /// Where the device certificate and key were read from: what a
-    /// certificate rotation replaces (and reads again to reconnect).
-    pub client_files: Option<(PathBuf, PathBuf)>,
-    /// ALPN protocols.
-    pub alpn: Vec<String>,
-}
-
-impl std::fmt::Debug for Tls {
-    /// Never prints key material.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Tls")
-            .field("ca", &format_args!("{} bytes", self.ca.len()))
-            .field(
-                "client_auth",
-                &self.client_auth.as_ref().map(|_| "<redacted>"),
-            )
-            .field("alpn", &self.alpn)
-            .finish()
-    }
-}
-
-/// `[device]`, resolved.
-#[derive(Debug, Clone)]
-pub struct Device {
-    /// argv of the reboot command; `None`: the device cannot be rebooted
-    /// by a job.
-    pub reboot_command: Option<Vec<String>>,
-    /// Changes at every boot.
-    pub boot_id_file: PathBuf,
-    /// Longest wait for the device to go down after the reboot command.
-    pub reboot_timeout: Duration,
-    /// The device's certificate store (its MQTT certificate lives here,
-    /// never its private key: a config with `[broker.tls] key` inside it is
-    /// refused), for plugins granted `certificates`.
-    pub certificate_dir: Option<PathBuf>,
-}
-
-/// The kernel's per-boot random id.
-pub const DEFAULT_BOOT_ID_FILE: &str = "/proc/sys/kernel/random/boot_id";
 
 /// A configuration that cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -215,45 +157,7 @@ impl Config {
                 base.join(p)
             }
         };
-        let tls = match &raw.broker.tls {
-            None => None,
-            Some(t) => {
-                let read = |p: &Path| {
-                    let p = resolve(p);
-                    std::fs::read(&p).map_err(|source| ConfigError::Read { path: p, source })
-                };
-                let client_files = match (&t.cert, &t.key) {
-                    (Some(c), Some(k)) => Some((resolve(c), resolve(k))),
-                    _ => None,
-                };
-                let client_auth = match (&t.cert, &t.key) {
-                    (Some(c), Some(k)) => Some((read(c)?, read(k)?)),
-                    (None, None) => None,
-                    _ => {
-                        return Err(invalid(
-                            "broker.tls.cert and broker.tls.key go together".into(),
-                        ))
-                    }
-                };
-                Some(Tls {
-                    ca: read(&t.ca)?,
-                    client_auth,
-                    client_files,
-                    alpn: t.alpn.clone(),
-                })
-            }
-        };
-        let credentials = match (&raw.broker.username, &raw.broker.password) {
-            (Some(u), p) => Some((u.clone(), p.clone().unwrap_or_default())),
-            (None, Some(_)) => return Err(invalid("broker.password needs broker.username".into())),
-            (None, None) => None,
-        };
-        let keep_alive = raw.broker.keep_alive_secs.unwrap_or(30);
-        if !(5..=1200).contains(&keep_alive) {
-            return Err(invalid(format!(
-                "broker.keep_alive_secs = {keep_alive}: must be 5-1200 (AWS allows 30-1200)"
-            )));
-        }
+        let broker = broker::resolve_broker(&raw.broker, &raw.thing_name, &resolve)?;
         let limits = resolve_limits(&raw.limits, &ExecutionLimits::default(), "limits")?;
         let max_stack_bytes = match raw.limits.max_stack_kib {
             None => DEFAULT_MAX_STACK_BYTES,
@@ -267,25 +171,7 @@ impl Config {
         let mut plugin_limits = BTreeMap::new();
         let trust = resolve_trust(&raw.trust, &resolve)?;
         let protected_files = overlap::protected_files(&raw, &resolve, file);
-        let device = Device {
-            reboot_command: match &raw.device.reboot_command {
-                Some(argv) if argv.is_empty() || !argv[0].starts_with('/') => {
-                    return Err(invalid(
-                        "device.reboot_command must be an argv whose program is an absolute path, \
-                         e.g. [\"/usr/bin/systemctl\", \"reboot\"]"
-                            .into(),
-                    ))
-                }
-                other => other.clone(),
-            },
-            boot_id_file: raw
-                .device
-                .boot_id_file
-                .as_deref()
-                .map_or_else(|| PathBuf::from(DEFAULT_BOOT_ID_FILE), &resolve),
-            reboot_timeout: Duration::from_secs(raw.device.reboot_timeout_secs.unwrap_or(300)),
-            certificate_dir: raw.device.certificate_dir.as_deref().map(&resolve),
-        };
+        let device = device::resolve_device(&raw.device, &resolve)?;
         let mut grants = BTreeMap::new();
         let mut grant_signers = BTreeMap::new();
         for (name, g) in raw.plugins {
@@ -321,26 +207,11 @@ impl Config {
                 resolve_grants(&table, &g, &resolve, device.certificate_dir.as_deref())?,
             );
         }
-        let reboot_granted = grants
-            .iter()
-            .filter(|(_, g)| g.reboot)
-            .map(|(n, _)| format!("plugins.{n}"))
-            .chain(
-                signer_grants
-                    .iter()
-                    .filter(|(_, g)| g.reboot)
-                    .map(|(k, _)| format!("signers.{k}")),
-            )
-            .next();
         for (handler, operation) in &raw.device_client.handlers {
             crate::document::check_handler_mapping(handler, operation)
                 .map_err(|e| invalid(format!("[device_client] handlers: {e}")))?;
         }
-        if let (Some(table), None) = (reboot_granted, &device.reboot_command) {
-            return Err(invalid(format!(
-                "{table}.reboot = true needs [device] reboot_command (how this device reboots)"
-            )));
-        }
+        device::check_reboot_grants(&device, &grants, &signer_grants)?;
         let state_dir = resolve(&raw.state_dir);
         let plugin_dir = resolve(&raw.plugin_dir);
         overlap::check_overlaps(
@@ -356,15 +227,7 @@ impl Config {
             state_dir,
             plugin_dir,
             trust,
-            broker: Broker {
-                host: raw.broker.host,
-                port: raw.broker.port,
-                client_id: raw.broker.client_id.unwrap_or(raw.thing_name),
-                credentials,
-                keep_alive: Duration::from_secs(keep_alive),
-                clean_session: raw.broker.clean_session.unwrap_or(true),
-                tls,
-            },
+            broker,
             limits,
             plugin_limits,
             max_stack_bytes,

@@ -12,7 +12,8 @@
 //!   ([`LogScope`]).
 //! - `system`: uptime, memory and disk figures from `/proc` and `statvfs`.
 //! - `source`: [`AgentDiagnostics`], one agent's identity, broker status
-//!   and plugin inventory, which makes the [`Snapshot`]s.
+//!   and plugin inventory, which makes the [`Snapshot`]s (the type itself
+//!   is `jobhost_protocol::diagnostics`, shared with the SDK).
 
 mod log_ring;
 mod source;

@@ -3,7 +3,6 @@
 //! when a plugin granted `diagnostics` asks.
 
 use super::{log_ring, system};
-use serde::Serialize;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -43,53 +42,9 @@ impl BrokerStatus {
     }
 }
 
-/// One installed plugin (the WIT `plugin-info`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PluginInfo {
-    /// Manifest name.
-    pub name: String,
-    /// Manifest version; empty when unsigned.
-    pub version: String,
-    /// sha256 of the plugin file.
-    pub digest: String,
-    /// Signing key id; empty when unsigned.
-    pub key_id: String,
-    /// Operations it handles.
-    pub operations: Vec<String>,
-}
-
-/// The agent and the device at one moment (the WIT `snapshot`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Snapshot {
-    /// [`AGENT_VERSION`].
-    pub agent_version: String,
-    /// The thing; empty under `jobhost run`.
-    pub thing_name: String,
-    /// Seconds since the agent started.
-    pub agent_uptime_secs: u64,
-    /// Seconds since boot.
-    pub system_uptime_secs: Option<u64>,
-    /// `MemTotal`, bytes.
-    pub memory_total_bytes: Option<u64>,
-    /// `MemAvailable`, bytes.
-    pub memory_available_bytes: Option<u64>,
-    /// Size of the state directory's filesystem, bytes.
-    pub disk_total_bytes: Option<u64>,
-    /// Free bytes on it.
-    pub disk_free_bytes: Option<u64>,
-    /// Installed plugins, by name.
-    pub plugins: Vec<PluginInfo>,
-    /// `host:port`.
-    pub broker_endpoint: String,
-    /// Whether MQTT is up.
-    pub broker_connected: bool,
-    /// Reconnections since start.
-    pub broker_reconnects: u64,
-    /// The ring's lines this plugin and job may see, oldest first.
-    pub recent_log: Vec<String>,
-}
+// The snapshot's types are shared with the SDK, which builds for the
+// plugin's side: one definition, in the protocol crate.
+pub use jobhost_protocol::diagnostics::{PluginInfo, Snapshot};
 
 /// Lists the installed plugins at the moment of a snapshot.
 pub type Inventory = Box<dyn Fn() -> Vec<PluginInfo> + Send + Sync>;

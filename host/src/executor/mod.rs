@@ -7,8 +7,8 @@
 pub use crate::runtime::{CancelToken, NullObserver, Observer};
 
 use crate::runtime::bindings::types as wit;
-use crate::runtime::store::{new_store, JobTag};
-use crate::runtime::{ExecutionLimits, Interrupted, Plugin, Runtime, Sandbox};
+use crate::runtime::store::{new_store, HostState};
+use crate::runtime::{ExecutionLimits, Interrupted, JobTag, Plugin, Runtime, Sandbox};
 use jobhost_protocol::limits::MAX_JOB_DOCUMENT_BYTES;
 use jobhost_protocol::{StatusDetails, TerminalStatus};
 use serde::Serialize;
@@ -139,20 +139,30 @@ pub async fn execute(
         execution_number: execution.execution_number,
     };
     let stop = cancel.clone();
-    let mut store = match new_store(runtime, sandbox, limits, tag, observer, cancel) {
+    let store = new_store(
+        &runtime.engine,
+        runtime.max_memory_bytes,
+        sandbox,
+        limits,
+        tag,
+        observer,
+        cancel,
+    );
+    let mut store = match store {
         Ok(store) => store,
         // A grant that cannot be opened is the device's problem, not the
         // job's: a retry after fixing the device can succeed.
-        Err(reason) => {
+        Err(e) => {
             return Conclusion::Report(Report::failure(
                 TerminalStatus::Failed,
-                &reason,
+                &e.to_string(),
                 StatusDetails::new(),
             ))
         }
     };
-    store.data_mut().job.document = execution.document.clone();
-    store.data_mut().job.diagnostics = execution.diagnostics.clone();
+    let caps = &mut store.data_mut().caps;
+    caps.download.document = execution.document.clone();
+    caps.diagnostics.source = execution.diagnostics.clone();
     let job = wit::Job {
         job_id: execution.job_id.clone(),
         execution_number: execution.execution_number,
@@ -182,11 +192,11 @@ pub async fn execute(
             }
         }
     };
-    let conclusion = conclude(result, &store, limits);
-    let job = &store.data().job;
-    if job.log_rate_dropped > 0 {
-        tracing::warn!(target: "plugin", plugin = %job.tag.plugin, job_id = %job.tag.job_id,
-            "{} log lines dropped by the rate limit", job.log_rate_dropped);
+    let conclusion = conclude(result, store.data(), limits);
+    let (tag, dropped) = (&store.data().job.tag, store.data().caps.host.rate_dropped);
+    if dropped > 0 {
+        tracing::warn!(target: "plugin", plugin = %tag.plugin, job_id = %tag.job_id,
+            "{dropped} log lines dropped by the rate limit");
     }
     match conclusion {
         Conclusion::Report(mut report) => {
@@ -223,23 +233,23 @@ const KEEP_DETAILS: &[&str] = &[REASON_KEY, "lastError", "checkpoint"];
 /// whatever it returned.
 fn conclude(
     result: wasmtime::Result<Result<wit::Outcome, wit::Failure>>,
-    store: &wasmtime::Store<crate::runtime::store::HostState>,
+    state: &HostState,
     limits: &ExecutionLimits,
 ) -> Conclusion {
-    let job = &store.data().job;
+    let (job, caps) = (&state.job, &state.caps);
     if job.cancel.is_cancelled() {
         return Conclusion::Cancelled;
     }
     let timed_out = std::time::Instant::now() >= job.deadline;
     match result {
         Ok(Ok(outcome)) => {
-            let details = plugin_details(outcome.status_details, job);
-            match &job.reboot_requested {
+            let details = plugin_details(outcome.status_details, &job.tag);
+            match &caps.device.reboot_requested {
                 Some(reason) => Conclusion::Reboot {
                     reason: reason.clone(),
                     status_details: details,
                 },
-                None if job.install_certificate => Conclusion::RotateCertificate {
+                None if caps.certificates.install => Conclusion::RotateCertificate {
                     status_details: details,
                 },
                 None => Conclusion::Report(Report {
@@ -264,10 +274,10 @@ fn conclude(
             } else {
                 TerminalStatus::Rejected
             };
-            let details = plugin_details(failure.status_details, job);
+            let details = plugin_details(failure.status_details, &job.tag);
             Conclusion::Report(Report::failure(status, &failure.reason, details))
         }
-        Err(error) => conclude_trap(&error, job.last_error.clone(), limits),
+        Err(error) => conclude_trap(&error, caps.host.last_error.clone(), limits),
     }
 }
 
@@ -275,14 +285,11 @@ fn conclude(
 /// sanitised and without the keys only the agent may write
 /// (`jobhost_protocol::status_details::AGENT_KEYS`): a plugin cannot forge
 /// a reboot announcement, a checkpoint or the reason.
-fn plugin_details(
-    pairs: Vec<(String, String)>,
-    job: &crate::runtime::store::JobCtx,
-) -> StatusDetails {
+fn plugin_details(pairs: Vec<(String, String)>, tag: &JobTag) -> StatusDetails {
     let (mut details, _) = StatusDetails::from_pairs(pairs.into_iter().take(MAX_DETAIL_ENTRIES));
     let removed = details.strip_agent_keys();
     if !removed.is_empty() {
-        tracing::warn!(target: "plugin", plugin = %job.tag.plugin, job_id = %job.tag.job_id,
+        tracing::warn!(target: "plugin", plugin = %tag.plugin, job_id = %tag.job_id,
             "dropped statusDetails keys reserved for the agent: {}", removed.join(", "));
     }
     details

@@ -3,8 +3,11 @@
 //! who wrote the code; only the device's own policy says what it may touch.
 
 use crate::config::Grants;
-use crate::runtime::{CommandGrant, DirGrant, Sandbox};
-use crate::trust::{Access, Manifest};
+use crate::runtime::capabilities::{
+    certificates, command, device, diagnostics, download, files, upload,
+};
+use crate::runtime::Sandbox;
+use crate::trust::Manifest;
 
 /// The sandbox a plugin runs in, and each request the policy does not
 /// grant (in words, for the install refusal or the load warning).
@@ -18,105 +21,34 @@ pub struct Resolution {
 }
 
 /// Intersects `manifest`'s requests with `grants` (the config's
-/// `[plugins.<name>]`; `None`: nothing granted).
+/// `[plugins.<name>]`; `None`: nothing granted), capability by capability
+/// (each capability's `intersect`, in `crate::runtime::capabilities`).
 pub fn resolve(manifest: &Manifest, grants: Option<&Grants>) -> Resolution {
     let none = Grants::default();
     let grants = grants.unwrap_or(&none);
     let caps = &manifest.capabilities;
+    let plugin = manifest.name.as_str();
     let mut denied = Vec::new();
-    let mut dirs = Vec::new();
-    for request in &caps.dirs {
-        let wanted = request.path.trim_end_matches('/');
-        let access = match request.access {
-            Access::Ro => "read-only",
-            Access::Rw => "read-write",
-        };
-        match grants
-            .dirs
-            .iter()
-            .find(|g| g.guest.trim_end_matches('/') == wanted)
-        {
-            None => denied.push(format!(
-                "directory {} ({access}): not granted in [plugins.{}] dirs",
-                request.path, manifest.name
-            )),
-            Some(g) => {
-                let read_only = g.read_only || request.access == Access::Ro;
-                if request.access == Access::Rw && g.read_only {
-                    denied.push(format!(
-                        "directory {} (read-write): granted read-only",
-                        request.path
-                    ));
-                }
-                dirs.push(DirGrant {
-                    host: g.host.clone(),
-                    guest: g.guest.clone(),
-                    read_only,
-                });
-            }
-        }
-    }
-    let download = match (caps.download, &grants.download) {
-        (true, Some(grant)) => Some(grant.clone()),
-        (true, None) => {
-            denied.push(format!(
-                "download: no download_hosts in [plugins.{}]",
-                manifest.name
-            ));
-            None
-        }
-        (false, _) => None,
-    };
-    let command = resolve_commands(&caps.run_command, grants, &manifest.name, &mut denied);
-    match (caps.certificates, &grants.certificates) {
-        (None, _) => {}
-        (Some(access), Some(grant)) => {
-            if access == Access::Rw && grant.read_only {
-                denied.push("certificates (read-write): granted read-only".into());
-            }
-            dirs.push(DirGrant {
-                read_only: grant.read_only || access == Access::Ro,
-                ..grant.clone()
-            });
-        }
-        (Some(access), None) => denied.push(format!(
-            "certificates ({}): not granted (certificates in [plugins.{}])",
-            if access == Access::Rw {
-                "read-write"
-            } else {
-                "read-only"
-            },
-            manifest.name
-        )),
-    }
-    // Rotating the device certificate needs read-write on both sides.
-    let rotate_certificates = caps.certificates == Some(Access::Rw)
-        && grants.certificates.as_ref().is_some_and(|g| !g.read_only);
-    let reboot = caps.reboot && grants.reboot;
-    if caps.reboot && !grants.reboot {
-        denied.push(format!(
-            "reboot: not granted (reboot = true in [plugins.{}])",
-            manifest.name
-        ));
-    }
-    let diagnostics = caps.diagnostics && grants.diagnostics;
-    if caps.diagnostics && !grants.diagnostics {
-        denied.push(format!(
-            "diagnostics: not granted (diagnostics = true in [plugins.{}])",
-            manifest.name
-        ));
-    }
-    let upload = match (caps.upload, &grants.upload) {
-        (true, Some(grant)) => Some(grant.clone()),
-        (true, None) => {
-            denied.push(format!(
-                "upload: no upload_hosts in [plugins.{}]",
-                manifest.name
-            ));
-            None
-        }
-        (false, _) => None,
-    };
+    let mut dirs = files::intersect(&caps.dirs, &grants.dirs, plugin, &mut denied);
+    let download =
+        download::intersect(caps.download, grants.download.as_ref(), plugin, &mut denied);
+    let command = command::intersect(
+        &caps.run_command,
+        grants.command.as_ref(),
+        plugin,
+        &mut denied,
+    );
+    let (certificate_dir, rotate_certificates) = certificates::intersect(
+        caps.certificates,
+        grants.certificates.as_ref(),
+        plugin,
+        &mut denied,
+    );
+    dirs.extend(certificate_dir);
+    let reboot = device::intersect(caps.reboot, grants.reboot, plugin, &mut denied);
+    let diagnostics =
+        diagnostics::intersect(caps.diagnostics, grants.diagnostics, plugin, &mut denied);
+    let upload = upload::intersect(caps.upload, grants.upload.as_ref(), plugin, &mut denied);
     Resolution {
         sandbox: Sandbox {
             dirs,
@@ -132,61 +64,10 @@ pub fn resolve(manifest: &Manifest, grants: Option<&Grants>) -> Resolution {
     }
 }
 
-/// The manifest `run_command` entry that requests every granted program.
-pub const ANY_PROGRAM: &str = "*";
-
-/// The programs both requested and granted. A request is matched against
-/// the operator's list like a call at run time ([`CommandGrant::program_for`]:
-/// the exact path, or a bare name that is the file name of exactly one
-/// listed path), and the grant carries the listed path, so the plugin can
-/// never reach a program the operator did not name. The operator's caps
-/// come along unchanged.
-fn resolve_commands(
-    requested: &[String],
-    grants: &Grants,
-    plugin: &str,
-    denied: &mut Vec<String>,
-) -> Option<CommandGrant> {
-    if requested.is_empty() {
-        return None;
-    }
-    let Some(granted) = &grants.command else {
-        for program in requested {
-            denied.push(format!(
-                "run_command {program}: no run_commands in [plugins.{plugin}]"
-            ));
-        }
-        return None;
-    };
-    // A general-purpose runner (the run-command plugin) cannot know the
-    // device's programs: `*` asks for whatever the operator lists, and the
-    // operator's list stays the only gate.
-    if requested.iter().any(|p| p == ANY_PROGRAM) {
-        return Some(granted.clone());
-    }
-    let mut programs: Vec<String> = Vec::new();
-    for program in requested {
-        match granted.program_for(program) {
-            Ok(path) => {
-                if !programs.iter().any(|p| p == path) {
-                    programs.push(path.to_owned());
-                }
-            }
-            Err(why) => denied.push(format!(
-                "run_command {program}: {why} in [plugins.{plugin}] run_commands"
-            )),
-        }
-    }
-    (!programs.is_empty()).then(|| CommandGrant {
-        programs,
-        ..granted.clone()
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::DownloadGrant;
+    use crate::runtime::{CommandGrant, DownloadGrant};
 
     fn manifest(caps: &str) -> Manifest {
         Manifest::from_toml(&format!(

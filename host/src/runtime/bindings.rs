@@ -8,7 +8,13 @@
 //! holds a run past its limits; host code that must make a blocking system
 //! call does it on tokio's blocking pool and awaits the result.
 //!
-//! Everything a plugin can cause is a WIT `result`, never a trap.
+//! No import is `trappable`: every host function returns the WIT
+//! `result<_, host-error>` its interface declares (or nothing), so
+//! everything a plugin can cause, and every host-side failure too (a
+//! poisoned lock, a checkpoint the journal could not save), reaches the
+//! plugin as an error it can handle, never as a trap. Traps come only from
+//! the guest itself and from the host's limits (memory, the epoch
+//! deadline, cancellation).
 
 wasmtime::component::bindgen!({
     path: "../wit",

@@ -1,13 +1,13 @@
 //! Engine settings, in one place, each with the reason for it.
 
-use super::bindings::OperationPlugin;
 use super::cache::{CacheError, CompiledCache};
+use super::capabilities;
 use super::store::HostState;
 use std::path::PathBuf;
 use std::sync::{Arc, Weak};
 use std::thread;
 use std::time::Duration;
-use wasmtime::component::{HasSelf, Linker};
+use wasmtime::component::Linker;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 /// How often the epoch advances. Deadlines and cancellation are checked on
@@ -112,7 +112,9 @@ impl Runtime {
         // blocked in the kernel could not be.
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|e| RuntimeError::Linker(format!("{e:#}")))?;
-        OperationPlugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
+        // The jobhost imports, each interface with its own view of the
+        // store (`capabilities::add_to_linker`).
+        capabilities::add_to_linker(&mut linker)
             .map_err(|e| RuntimeError::Linker(format!("{e:#}")))?;
         let cache = match &config.cache_dir {
             Some(dir) => Some(CompiledCache::open(dir, &engine)?),

@@ -97,7 +97,7 @@ impl ResourceLimiter for RunLimiter {
 
 #[cfg(test)]
 mod tests {
-    use crate::runtime::store::test_store;
+    use crate::runtime::test_support::store as test_store;
     use crate::runtime::{ExecutionLimits, Runtime, Sandbox};
     use wasmtime::component::Component;
 

@@ -4,17 +4,22 @@
 //!
 //! # Layout
 //!
-//! - `engine`: the engine settings (component model, epochs, pooling probe)
-//!   and the epoch ticker thread.
+//! - `engine`: the engine settings (component model, epochs, pooling probe),
+//!   the epoch ticker thread, and the linker with every import.
 //! - `bindings`: the one `bindgen!` for the `operation-plugin` world.
 //! - `cache`: compiled components on disk, integrity-checked before use.
 //! - `plugin`: reading a plugin file and preparing it for instantiation.
-//! - `sandbox`: what a plugin can see (directory grants → WASI preopens).
+//! - `sandbox`: what a plugin is granted ([`Sandbox`]) and the WASI context
+//!   made of its directories.
+//! - `capabilities`: one module per imported WIT interface: its grant,
+//!   config keys, policy, per-job context and host impl.
+//! - `limits`: what one execution may use ([`ExecutionLimits`]).
 //! - `store`: per-execution store data, memory limits and deadlines.
 //! - `limiter`: one memory budget across all of a run's memories and tables.
 //! - `cancel`, `observer`: what a run is given from outside (a way to be
 //!   cancelled, somewhere to send progress and checkpoints).
-//! - `imports`: the host side of each imported WIT interface.
+//! - `test_support` (tests only): a runtime, a store and a local HTTP
+//!   server for the capabilities' unit tests.
 //!
 //! [`Engine`]: wasmtime::Engine
 //! [`Store`]: wasmtime::Store
@@ -22,33 +27,42 @@
 pub(crate) mod bindings;
 mod cache;
 mod cancel;
+pub(crate) mod capabilities;
 mod engine;
-pub(crate) mod imports;
 mod limiter;
+mod limits;
 mod observer;
 mod plugin;
 mod sandbox;
 pub(crate) mod store;
+#[cfg(test)]
+pub(crate) mod test_support;
 
 pub use cache::{CacheError, CacheStatus, CompiledCache};
 pub use cancel::CancelToken;
+pub use capabilities::certificates::{CertificateTarget, CERTIFICATES_GUEST};
+pub use capabilities::command::{
+    check_program_path, BadProgramPath, CommandGrant, PathProblem, ProgramRefused, ANY_PROGRAM,
+    DEFAULT_COMMAND_OUTPUT_BYTES, DEFAULT_COMMAND_TIMEOUT, MAX_PROGRAM_BYTES,
+};
+pub use capabilities::download::DownloadGrant;
+pub use capabilities::files::{DirGrant, GrantParseError};
+pub use capabilities::upload::{UploadGrant, DEFAULT_UPLOAD_MAX_BYTES};
+pub use capabilities::BadGrant;
+pub(crate) use capabilities::JobTag;
 pub use engine::{AllocatorChoice, AllocatorKind, EngineConfig, Runtime, RuntimeError};
+pub use limits::{ExecutionLimits, MAX_DETAIL_ENTRIES};
 pub use observer::{NullObserver, Observer};
 pub(crate) use plugin::one_line;
 pub use plugin::{LoadError, Plugin, MAX_PLUGIN_BYTES};
-pub use sandbox::CertificateTarget;
-pub use sandbox::{
-    check_program_path, CommandGrant, DirGrant, DownloadGrant, GrantParseError, ProgramRefused,
-    Sandbox, DEFAULT_COMMAND_OUTPUT_BYTES, DEFAULT_COMMAND_TIMEOUT, MAX_PROGRAM_BYTES,
-};
-pub use sandbox::{UploadGrant, DEFAULT_UPLOAD_MAX_BYTES};
-pub use store::{ExecutionLimits, Interrupted, MAX_DETAIL_ENTRIES};
+pub use sandbox::{Sandbox, SandboxError};
+pub use store::Interrupted;
 
 /// Pieces of an execution, exposed for the benchmark's cost breakdown only.
 #[doc(hidden)]
 pub mod bench_support {
-    use super::store::{new_store, HostState, JobTag};
-    use super::{EngineConfig, ExecutionLimits, Plugin, Runtime, RuntimeError, Sandbox};
+    use super::store::{new_store, HostState};
+    use super::{EngineConfig, ExecutionLimits, JobTag, Plugin, Runtime, RuntimeError, Sandbox};
     use std::sync::Arc;
 
     /// A runtime WITHOUT epoch interruption: no deadline or cancellation
@@ -68,7 +82,8 @@ pub mod bench_support {
             execution_number: 1,
         };
         new_store(
-            runtime,
+            &runtime.engine,
+            runtime.max_memory_bytes,
             &Sandbox::empty(),
             &ExecutionLimits::default(),
             tag,

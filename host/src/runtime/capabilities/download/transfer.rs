@@ -22,9 +22,9 @@
 //! 401 and 403 are how an expired presigned URL fails; the caller may then
 //! supply a fresh URL ([`Hooks::refresh`]), at most [`MAX_REFRESHES`] times.
 
-use super::http::{client, redact, without_url};
 use crate::runtime::bindings::download::Response;
 use crate::runtime::bindings::types::HostError;
+use crate::runtime::capabilities::http::{client, redact, without_url};
 use cap_std::fs::{Dir, OpenOptions};
 use futures_util::StreamExt;
 use reqwest::header::{CONTENT_RANGE, ETAG, IF_RANGE, LAST_MODIFIED, RANGE};

@@ -1,11 +1,14 @@
-//! `jobhost:plugin/host`: log, progress, checkpoint, cancelled.
+//! `jobhost:plugin/host`: log, progress, checkpoint, cancelled. Every
+//! plugin has it; what it keeps per run is the log limiter ([`HostCtx`]).
 
-use crate::runtime::bindings::host::{Host, Level};
+use super::{Cap, CapView, JobView};
+use crate::runtime::bindings::host::{self as wit, Host, Level};
 use crate::runtime::bindings::types::HostError;
-use crate::runtime::store::HostState;
-use crate::runtime::MAX_DETAIL_ENTRIES;
+use crate::runtime::limits::{ExecutionLimits, MAX_DETAIL_ENTRIES};
 use jobhost_protocol::status_details::Sanitised;
 use jobhost_protocol::StatusDetails;
+use std::time::Instant;
+use wasmtime::component::Linker;
 
 /// Longest log line kept; longer ones are cut (a log line is for people).
 const MAX_LOG_LINE_BYTES: usize = 4096;
@@ -14,30 +17,83 @@ const MAX_LOG_LINE_BYTES: usize = 4096;
 /// characters; bytes are the stricter measure and what the WIT promises.
 pub const MAX_CHECKPOINT_BYTES: usize = 1024;
 
-impl Host for HostState {
+/// A run's log limiter, and the last error line.
+pub(crate) struct HostCtx {
+    /// Log bytes still accepted (`ExecutionLimits::max_log_bytes`).
+    budget: usize,
+    /// Whether the budget ran out (noted once in the agent log).
+    budget_dropped: bool,
+    /// Log-rate token bucket: tokens left and when it was last refilled.
+    tokens: f64,
+    refilled: Instant,
+    /// Lines per second.
+    rate: f64,
+    /// Lines dropped by the rate limit.
+    pub rate_dropped: u64,
+    /// The last error-level line the plugin logged. Plugins built with the
+    /// SDK log their panic message there just before trapping, which makes
+    /// "unreachable executed" reports say *why*.
+    pub last_error: Option<String>,
+}
+
+impl HostCtx {
+    pub fn new(limits: &ExecutionLimits) -> Self {
+        let rate = f64::from(limits.max_log_lines_per_sec.max(1));
+        Self {
+            budget: limits.max_log_bytes,
+            budget_dropped: false,
+            tokens: 2.0 * rate,
+            refilled: Instant::now(),
+            rate,
+            rate_dropped: 0,
+            last_error: None,
+        }
+    }
+
+    /// Takes one line from the log-rate bucket (refilled at `rate` lines
+    /// per second, holding at most two seconds' worth).
+    fn take_log_token(&mut self) -> bool {
+        let now = Instant::now();
+        let elapsed = now.duration_since(self.refilled).as_secs_f64();
+        self.refilled = now;
+        self.tokens = (self.tokens + elapsed * self.rate).min(2.0 * self.rate);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            self.rate_dropped += 1;
+            false
+        }
+    }
+}
+
+pub(super) fn add_to_linker<T: JobView>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+    wit::add_to_linker::<T, Cap<HostCtx>>(linker, super::view!(host))
+}
+
+impl Host for CapView<'_, HostCtx> {
     async fn log(&mut self, level: Level, message: String) {
-        let job = &mut self.job;
-        if job.log_budget < message.len() {
-            if !job.log_dropped {
-                job.log_dropped = true;
-                tracing::warn!(target: "plugin", plugin = %job.tag.plugin, job_id = %job.tag.job_id,
+        let (log, tag) = (&mut *self.ctx, &self.job.tag);
+        if log.budget < message.len() {
+            if !log.budget_dropped {
+                log.budget_dropped = true;
+                tracing::warn!(target: "plugin", plugin = %tag.plugin, job_id = %tag.job_id,
                     "log budget for this execution exhausted; dropping further plugin log lines");
             }
             return;
         }
-        if !job.take_log_token() {
-            if job.log_rate_dropped == 1 {
-                tracing::warn!(target: "plugin", plugin = %job.tag.plugin, job_id = %job.tag.job_id,
-                    "plugin logs faster than {} lines/s; dropping lines over the rate", job.log_rate);
+        if !log.take_log_token() {
+            if log.rate_dropped == 1 {
+                tracing::warn!(target: "plugin", plugin = %tag.plugin, job_id = %tag.job_id,
+                    "plugin logs faster than {} lines/s; dropping lines over the rate", log.rate);
             }
             return;
         }
-        job.log_budget -= message.len();
+        log.budget -= message.len();
         let line = clean_line(&message);
         if level == Level::Error {
-            job.last_error = Some(line.clone());
+            log.last_error = Some(line.clone());
         }
-        let tag = &job.tag;
         let (plugin, job_id, exec) = (&tag.plugin, &tag.job_id, tag.execution_number);
         match level {
             Level::Trace => {
@@ -131,16 +187,16 @@ mod tests {
     use super::clean_line;
     use crate::runtime::bindings::host::Host;
     use crate::runtime::bindings::types::HostError;
-    use crate::runtime::store::test_store;
+    use crate::runtime::test_support::{store, view};
     use crate::runtime::MAX_DETAIL_ENTRIES;
     use crate::runtime::{ExecutionLimits, Sandbox};
     use futures_util::FutureExt;
 
     #[test]
     fn a_progress_list_over_the_entry_cap_is_refused_before_any_work() {
-        let (_runtime, mut store) = test_store(&Sandbox::empty(), &ExecutionLimits::default());
+        let (_runtime, mut store) = store(&Sandbox::empty(), &ExecutionLimits::default());
         let entries = |n: usize| (0..n).map(|i| (format!("k{i}"), "v".to_owned())).collect();
-        let state = store.data_mut();
+        let mut state = view(store.data_mut(), |c| &mut c.host);
         match state
             .progress(entries(MAX_DETAIL_ENTRIES + 1))
             .now_or_never()

@@ -1,5 +1,7 @@
-//! The HTTP client every transfer a plugin (or the host on its behalf)
-//! makes goes through, and what keeps presigned credentials out of logs.
+//! What every HTTP transfer a plugin (or the host on its behalf) makes
+//! goes through, shared by `download`, `upload` and `certificates`: the
+//! allow-list rule of their grants ([`check_url`]), the one client, and
+//! what keeps presigned credentials out of logs.
 //!
 //! One client for the process: no redirects (they could leave the
 //! allow-list) and a resolver that never lets an allowed *name* reach the
@@ -7,6 +9,38 @@
 
 use std::sync::OnceLock;
 use std::time::Duration;
+
+/// The rule every network grant shares: https (or http where allowed), and
+/// a host (or host:port) on the `list` allow-list.
+pub(crate) fn check_url(
+    hosts: &[String],
+    allow_http: bool,
+    url: &reqwest::Url,
+    list: &str,
+) -> Result<(), String> {
+    match url.scheme() {
+        "https" => {}
+        "http" if allow_http => {}
+        "http" => return Err("plain http is not allowed for this plugin (https only)".into()),
+        other => return Err(format!("scheme `{other}` is not allowed")),
+    }
+    let host = url.host_str().unwrap_or_default();
+    let port = url.port_or_known_default().unwrap_or_default();
+    let with_port = format!("{host}:{port}");
+    // A bare host allows the scheme's default port only (443, or 80 for
+    // http; `Url::port` is `None` exactly then): other ports on an allowed
+    // host are often admin interfaces, and need `host:port` (review L3).
+    let default_port = url.port().is_none();
+    if hosts.iter().any(|h| {
+        (default_port && h.eq_ignore_ascii_case(host)) || h.eq_ignore_ascii_case(&with_port)
+    }) {
+        Ok(())
+    } else {
+        Err(format!(
+            "host `{with_port}` is not on this plugin's {list} allow-list"
+        ))
+    }
+}
 
 /// The shared client.
 pub(crate) fn client() -> &'static reqwest::Client {
@@ -238,7 +272,7 @@ mod tests {
         let out = std::process::Command::new(std::env::current_exe().unwrap())
             .args([
                 "--exact",
-                "runtime::imports::download::http::tests::child_fetches_through_the_client",
+                "runtime::capabilities::http::tests::child_fetches_through_the_client",
                 "--ignored",
                 "--nocapture",
             ])

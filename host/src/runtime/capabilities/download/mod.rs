@@ -13,22 +13,27 @@
 //! fetched again (`transfer`, `refresh`). While the body streams, the
 //! execution's statusDetails carry the progress ([`PROGRESS_KEY`]).
 
-/// The HTTP client and log redaction, shared with other transfers.
-pub(crate) mod http;
+//!
+//! # Layout
+//!
+//! - `mod.rs`: the grant, the per-job context, the `Host` impl and the
+//!   host's own downloads ([`fetch_for_host`]).
+//! - `transfer`: one resumable transfer, with retries and part files.
+//! - `refresh`: which URL of a fresh job document replaces an expired one.
+
 mod refresh;
 mod transfer;
 
-use http::{block_on, redact};
-
-use crate::runtime::bindings::download::{Host, Request, Response};
+use super::http::{block_on, redact};
+use super::{Cap, CapView, JobCtx, JobView};
+use crate::runtime::bindings::download::{self as wit, Host, Request, Response};
 use crate::runtime::bindings::types::HostError;
-use crate::runtime::sandbox::DownloadGrant;
-use crate::runtime::store::{HostState, JobCtx};
 use cap_std::fs::Dir;
 use reqwest::Url;
 use std::path::Path;
 use std::time::{Duration, Instant};
 use transfer::{Hooks, Target};
+use wasmtime::component::Linker;
 
 /// The statusDetails key with the download's progress, e.g. `"42%"`.
 pub const PROGRESS_KEY: &str = "downloadProgress";
@@ -40,10 +45,73 @@ pub const BYTES_KEY: &str = "downloadedBytes";
 /// publishes as well; this keeps the plugin's thread from flooding it).
 const PROGRESS_INTERVAL: Duration = Duration::from_secs(1);
 
-impl Host for HostState {
+/// The `download` capability: which servers a plugin may fetch from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DownloadGrant {
+    /// Allowed `host` or `host:port` entries (a bare host allows the
+    /// scheme's default port only: 443, or 80 for http).
+    pub hosts: Vec<String>,
+    /// Whether `http://` is allowed (otherwise https only).
+    pub allow_http: bool,
+}
+
+impl DownloadGrant {
+    /// Whether `url`'s scheme and host are allowed; the error says which
+    /// rule refused it.
+    pub fn check(&self, url: &reqwest::Url) -> Result<(), String> {
+        super::http::check_url(&self.hosts, self.allow_http, url, "download")
+    }
+}
+
+/// The grant as `[plugins.<name>]` writes it: `download_hosts` and
+/// `allow_http`; no hosts, no capability.
+pub(crate) fn grant_from_config(hosts: &[String], allow_http: bool) -> Option<DownloadGrant> {
+    (!hosts.is_empty()).then(|| DownloadGrant {
+        hosts: hosts.to_vec(),
+        allow_http,
+    })
+}
+
+/// The grant when the signed manifest requests `download` too; a request
+/// without a grant is added to `denied`.
+pub(crate) fn intersect(
+    requested: bool,
+    granted: Option<&DownloadGrant>,
+    plugin: &str,
+    denied: &mut Vec<String>,
+) -> Option<DownloadGrant> {
+    super::requested_and_granted(requested, granted, denied, || {
+        format!("download: no download_hosts in [plugins.{plugin}]")
+    })
+}
+
+/// A run's downloads: the grant, and the job document where an expired
+/// URL's fresh replacement is looked up.
+pub(crate) struct DownloadCtx {
+    /// `None`: no `download` capability.
+    pub grant: Option<DownloadGrant>,
+    /// The job document as the plugin got it (or as fetched again for a
+    /// fresh presigned URL).
+    pub document: String,
+}
+
+impl DownloadCtx {
+    pub fn new(grant: Option<DownloadGrant>) -> Self {
+        Self {
+            grant,
+            document: String::new(),
+        }
+    }
+}
+
+pub(super) fn add_to_linker<T: JobView>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+    wit::add_to_linker::<T, Cap<DownloadCtx>>(linker, super::view!(download))
+}
+
+impl Host for CapView<'_, DownloadCtx> {
     async fn fetch(&mut self, request: Request) -> Result<Response, HostError> {
-        let Some(grant) = self.job.sandbox.download.clone() else {
-            return Err(super::not_granted(self, "download"));
+        let Some(grant) = self.ctx.grant.clone() else {
+            return Err(self.job.not_granted("download"));
         };
         let url = Url::parse(&request.url)
             .map_err(|e| HostError::InvalidArgument(format!("invalid url: {e}")))?;
@@ -64,7 +132,7 @@ impl Host for HostState {
         };
         let (dir_grant, relative) = self
             .job
-            .sandbox
+            .dirs
             .resolve_writable(&request.destination)
             .map_err(HostError::InvalidArgument)?;
         let dir = Dir::open_ambient_dir(&dir_grant.host, cap_std::ambient_authority())
@@ -78,12 +146,13 @@ impl Host for HostState {
             expected: expected.as_deref(),
         };
         let mut hooks = PluginHooks {
-            job: &mut self.job,
+            job: &mut *self.job,
+            document: &mut self.ctx.document,
             grant: &grant,
             last_progress: None,
         };
         let result = transfer::download(url, &target, &mut hooks).await;
-        let job = &self.job;
+        let job = &*self.job;
         match &result {
             Ok(r) => {
                 tracing::info!(target: "plugin", plugin = %job.tag.plugin, job_id = %job.tag.job_id,
@@ -101,6 +170,7 @@ impl Host for HostState {
 /// What a plugin's download reports to and asks of its execution.
 struct PluginHooks<'a> {
     job: &'a mut JobCtx,
+    document: &'a mut String,
     grant: &'a DownloadGrant,
     /// When progress was last reported, and the bytes on disk then.
     last_progress: Option<(Instant, u64)>,
@@ -137,13 +207,13 @@ impl Hooks for PluginHooks<'_> {
                 return None;
             }
         };
-        let fresh = refresh::fresh_url(&self.job.document, &fresh_document, url.as_str())
+        let fresh = refresh::fresh_url(self.document, &fresh_document, url.as_str())
             .and_then(|fresh| Url::parse(&fresh).ok())?;
         if let Err(why) = self.grant.check(&fresh) {
             self.note(&format!("the fresh URL is refused: {why}"));
             return None;
         }
-        self.job.document = fresh_document;
+        *self.document = fresh_document;
         Some(fresh)
     }
 
@@ -246,5 +316,44 @@ mod tests {
     fn the_download_keys_are_reserved_for_the_agent() {
         use jobhost_protocol::status_details::AGENT_KEYS;
         assert!(AGENT_KEYS.contains(&PROGRESS_KEY) && AGENT_KEYS.contains(&BYTES_KEY));
+    }
+
+    #[test]
+    fn download_grant_checks_scheme_and_host() {
+        let grant = DownloadGrant {
+            hosts: vec!["updates.example.com".into(), "127.0.0.1:8080".into()],
+            allow_http: false,
+        };
+        let url = |s: &str| reqwest::Url::parse(s).unwrap();
+        assert!(grant
+            .check(&url("https://updates.example.com/fw.bin"))
+            .is_ok());
+        assert!(grant.check(&url("https://127.0.0.1:8080/a")).is_ok());
+        assert!(grant
+            .check(&url("https://127.0.0.1:9090/a"))
+            .unwrap_err()
+            .contains("allow-list"));
+        assert!(grant
+            .check(&url("http://updates.example.com/fw.bin"))
+            .unwrap_err()
+            .contains("https only"));
+        assert!(grant.check(&url("file:///etc/passwd")).is_err());
+        // A bare host is its scheme's default port, nothing else.
+        assert!(grant
+            .check(&url("https://updates.example.com:443/fw.bin"))
+            .is_ok());
+        assert!(grant
+            .check(&url("https://updates.example.com:8443/admin"))
+            .unwrap_err()
+            .contains("updates.example.com:8443"));
+        let http = DownloadGrant {
+            allow_http: true,
+            ..grant
+        };
+        assert!(http.check(&url("http://127.0.0.1:8080/a")).is_ok());
+        assert!(http.check(&url("http://updates.example.com/a")).is_ok());
+        assert!(http
+            .check(&url("http://updates.example.com:443/a"))
+            .is_err());
     }
 }

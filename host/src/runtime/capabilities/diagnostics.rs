@@ -1,22 +1,53 @@
-//! `jobhost:plugin/diagnostics`: `take-snapshot`, the agent as a plugin
-//! granted the `diagnostics` capability sees it. The data comes from
-//! [`crate::diagnostics`]; this file only checks the grant and converts
-//! to the WIT records.
+//! The `diagnostics` capability, `jobhost:plugin/diagnostics`:
+//! `take-snapshot`, the agent as a plugin granted the capability sees it.
+//! The data comes from [`crate::diagnostics`]; this file only checks the
+//! grant and converts to the WIT records.
+//!
+//! Granted by `diagnostics = true` in `[plugins.<name>]` and requested by
+//! `diagnostics = true` in the manifest.
 
-use crate::diagnostics::{PluginInfo, Snapshot};
+use super::{Cap, CapView, JobView};
+use crate::diagnostics::{AgentDiagnostics, PluginInfo, Snapshot};
 use crate::runtime::bindings::diagnostics as wit;
 use crate::runtime::bindings::types::HostError;
-use crate::runtime::store::HostState;
+use wasmtime::component::Linker;
 
-impl wit::Host for HostState {
+/// Whether the plugin may take snapshots: requested and granted. A request
+/// without a grant is added to `denied`.
+pub(crate) fn intersect(
+    requested: bool,
+    granted: bool,
+    plugin: &str,
+    denied: &mut Vec<String>,
+) -> bool {
+    super::requested_and_granted(requested, granted.then_some(&()), denied, || {
+        format!("diagnostics: not granted (diagnostics = true in [plugins.{plugin}])")
+    })
+    .is_some()
+}
+
+/// Where a run's snapshots come from.
+pub(crate) struct DiagnosticsCtx {
+    /// The `diagnostics` capability.
+    pub granted: bool,
+    /// The agent's (or `jobhost run`'s) diagnostics; set by the executor
+    /// from the `Execution`.
+    pub source: Option<AgentDiagnostics>,
+}
+
+pub(super) fn add_to_linker<T: JobView>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+    wit::add_to_linker::<T, Cap<DiagnosticsCtx>>(linker, super::view!(diagnostics))
+}
+
+impl wit::Host for CapView<'_, DiagnosticsCtx> {
     async fn take_snapshot(&mut self) -> Result<wit::Snapshot, HostError> {
-        if !self.job.sandbox.diagnostics {
-            return Err(super::not_granted(self, "diagnostics"));
+        if !self.ctx.granted {
+            return Err(self.job.not_granted("diagnostics"));
         }
         if self.job.should_stop() {
             return Err(HostError::Cancelled);
         }
-        let Some(source) = &self.job.diagnostics else {
+        let Some(source) = &self.ctx.source else {
             // Only an embedder that runs executions by hand gets here.
             return Err(HostError::Failed(
                 "this host offers no diagnostics for the execution".into(),
@@ -33,6 +64,7 @@ impl wit::Host for HostState {
     }
 }
 
+/// The one conversion to the WIT record (the SDK has the one back).
 fn to_wit(s: Snapshot) -> wit::Snapshot {
     wit::Snapshot {
         agent_version: s.agent_version,
@@ -43,7 +75,17 @@ fn to_wit(s: Snapshot) -> wit::Snapshot {
         memory_available_bytes: s.memory_available_bytes,
         disk_total_bytes: s.disk_total_bytes,
         disk_free_bytes: s.disk_free_bytes,
-        plugins: s.plugins.into_iter().map(plugin_to_wit).collect(),
+        plugins: s
+            .plugins
+            .into_iter()
+            .map(|p: PluginInfo| wit::PluginInfo {
+                name: p.name,
+                version: p.version,
+                digest: p.digest,
+                key_id: p.key_id,
+                operations: p.operations,
+            })
+            .collect(),
         broker_endpoint: s.broker_endpoint,
         broker_connected: s.broker_connected,
         broker_reconnects: s.broker_reconnects,
@@ -51,21 +93,10 @@ fn to_wit(s: Snapshot) -> wit::Snapshot {
     }
 }
 
-fn plugin_to_wit(p: PluginInfo) -> wit::PluginInfo {
-    wit::PluginInfo {
-        name: p.name,
-        version: p.version,
-        digest: p.digest,
-        key_id: p.key_id,
-        operations: p.operations,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::diagnostics::AgentDiagnostics;
-    use crate::runtime::store::test_store;
+    use crate::runtime::test_support::{store, view};
     use crate::runtime::{ExecutionLimits, Sandbox};
     use wit::Host as _;
 
@@ -77,10 +108,11 @@ mod tests {
             diagnostics: granted,
             ..Sandbox::empty()
         };
-        let (_runtime, mut store) = test_store(&sandbox, &ExecutionLimits::default());
-        store.data_mut().job.diagnostics = source;
+        let (_runtime, mut store) = store(&sandbox, &ExecutionLimits::default());
+        let mut view = view(store.data_mut(), |c| &mut c.diagnostics);
+        view.ctx.source = source;
         // Nothing in it waits: one poll finishes it.
-        futures_util::FutureExt::now_or_never(store.data_mut().take_snapshot())
+        futures_util::FutureExt::now_or_never(view.take_snapshot())
             .expect("the snapshot does not wait")
     }
 

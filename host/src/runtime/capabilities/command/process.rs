@@ -1,33 +1,12 @@
-//! `jobhost:plugin/command`: running a program the operator allow-listed.
-//!
-//! Deny by default: without a `run-command` grant every call is refused.
-//! With one, the request's `program` must be exactly a listed absolute path,
-//! or the file name of exactly one listed path (see
-//! [`CommandGrant::program_for`]); nothing is ever looked up in `PATH`.
-//!
-//! The program runs with:
-//! - its arguments as argv, never through a shell, so `;`, `$(…)` and
-//!   quotes in an argument reach the program literally;
-//! - a cleared environment except `PATH` = [`CHILD_PATH`] (a fixed value,
-//!   so that scripts an operator allow-lists can find `sed` or `mount`;
-//!   nothing of the agent's own environment, where credentials may live);
-//! - stdin `/dev/null`, working directory `/`;
-//! - its own process group, so that killing it kills what it started too.
-//!
-//! stdout and stderr are read concurrently (one `poll` loop, no threads that
-//! could block forever) and only their last `output_bytes` are kept, so a
-//! program that writes gigabytes costs the host a fixed buffer. The call
-//! ends at the earliest of: the request's `timeout-ms`, the operator's
-//! `command_timeout_secs`, the execution's deadline, or cancellation; the
-//! whole process group is then killed with SIGKILL and the child reaped
-//! before the call returns. When the program exits on its own, whatever it
-//! left running in its group is killed as well: nothing a plugin starts
-//! outlives the call.
+//! One program run by `command.run`: started in a process group of its
+//! own, its stdout and stderr tails kept while it runs, and its whole group
+//! killed and reaped however the call ends (exit, time limit, deadline,
+//! cancellation, or the call's future dropped).
 
-use crate::runtime::bindings::command::{Host, Output, Request};
+use super::CommandGrant;
+use crate::runtime::bindings::command::{Output, Request};
 use crate::runtime::bindings::types::HostError;
-use crate::runtime::sandbox::{CommandGrant, ProgramRefused, MAX_PROGRAM_BYTES};
-use crate::runtime::store::{HostState, StopSignal};
+use crate::runtime::capabilities::StopSignal;
 use rustix::event::{PollFd, PollFlags, Timespec};
 use rustix::process::{Pid, Signal, WaitId, WaitIdOptions};
 use std::collections::VecDeque;
@@ -41,16 +20,6 @@ use std::time::{Duration, Instant};
 /// The only environment variable a program gets.
 pub const CHILD_PATH: &str = "/usr/sbin:/usr/bin:/sbin:/bin";
 
-/// Most arguments one call may pass.
-pub const MAX_ARGS: usize = 1024;
-
-/// Longest single argument, bytes.
-pub const MAX_ARG_BYTES: usize = 64 << 10;
-
-/// Most argument bytes in one call (Linux allows more; a plugin that needs
-/// more is passing data, which belongs in a file).
-pub const MAX_TOTAL_ARG_BYTES: usize = 256 << 10;
-
 /// How often the call checks cancellation, the deadline and whether the
 /// program exited, when it produces no output.
 const POLL: Duration = Duration::from_millis(20);
@@ -63,73 +32,10 @@ const DRAIN_GRACE: Duration = Duration::from_secs(1);
 /// Bytes read per `read` call.
 const CHUNK: usize = 64 << 10;
 
-impl Host for HostState {
-    async fn run(&mut self, request: Request) -> Result<Output, HostError> {
-        let Some(grant) = self.job.sandbox.command.clone() else {
-            return Err(super::not_granted(self, "run-command"));
-        };
-        let tag = self.job.tag.clone();
-        let refuse = |error: HostError| {
-            tracing::warn!(target: "plugin", plugin = %tag.plugin, job_id = %tag.job_id,
-                "run-command refused: {}", describe(&error));
-            error
-        };
-        check_request(&request).map_err(refuse)?;
-        let program = grant
-            .program_for(&request.program)
-            .map_err(|e| {
-                refuse(match e {
-                    ProgramRefused::NotAllowed(_) => HostError::NotPermitted(e.to_string()),
-                    ProgramRefused::Ambiguous { .. } => HostError::InvalidArgument(e.to_string()),
-                })
-            })?
-            .to_owned();
-        let started = Instant::now();
-        let args = request.args.len();
-        // The wait is a blocking poll loop: on the blocking pool, so that
-        // the run's future stays droppable; `Waiter` ends the program if it
-        // is dropped.
-        let (waiter, done) = Waiter::new(self.job.stop_signal());
-        let stop = waiter.stop.clone();
-        let result = tokio::task::spawn_blocking({
-            let program = program.clone();
-            move || {
-                let result = run_program(&program, &request, &grant, &stop);
-                let _ = done.send(());
-                result
-            }
-        })
-        .await
-        .unwrap_or_else(|e| {
-            Err(HostError::Failed(format!(
-                "the command's waiter failed: {e}"
-            )))
-        });
-        drop(waiter);
-        let elapsed = started.elapsed().as_secs_f64();
-        // Arguments may carry secrets (tokens, passwords): only their count
-        // is logged.
-        match &result {
-            Ok(o) => {
-                let exit = o
-                    .exit_code
-                    .map_or_else(|| "killed by a signal".to_owned(), |c| format!("exit {c}"));
-                tracing::info!(target: "plugin", plugin = %tag.plugin, job_id = %tag.job_id,
-                    "ran {program} ({args} args): {exit} in {elapsed:.2} s");
-            }
-            Err(e) => {
-                tracing::warn!(target: "plugin", plugin = %tag.plugin, job_id = %tag.job_id,
-                    "run {program} ({args} args) ended after {elapsed:.2} s: {}", describe(e));
-            }
-        }
-        result
-    }
-}
-
 /// What ends a program early: the run's cancel and deadline, and the
 /// call itself going away.
 #[derive(Clone)]
-struct CallStop {
+pub(super) struct CallStop {
     run: StopSignal,
     /// Set when the call's future was dropped (the executor gave up on
     /// the run): the program must not outlive the call.
@@ -155,14 +61,14 @@ impl CallStop {
 /// cancel), it tells the waiter to kill the program group and waits, up to
 /// [`DRAIN_GRACE`], until it is killed and reaped: nothing a plugin starts
 /// outlives the call, however the call ends.
-struct Waiter {
-    stop: CallStop,
+pub(super) struct Waiter {
+    pub(super) stop: CallStop,
     finished: mpsc::Receiver<()>,
 }
 
 impl Waiter {
     /// The waiter, and what the blocking side sends when it is done.
-    fn new(run: StopSignal) -> (Self, mpsc::Sender<()>) {
+    pub(super) fn new(run: StopSignal) -> (Self, mpsc::Sender<()>) {
         let (done, finished) = mpsc::channel();
         let stop = CallStop {
             run,
@@ -184,51 +90,6 @@ impl Drop for Waiter {
     }
 }
 
-/// Refuses requests no allow-list can make sensible: NUL bytes (which
-/// would silently cut an argument short in `execve`), control characters
-/// in the program, and sizes past the caps.
-fn check_request(request: &Request) -> Result<(), HostError> {
-    let invalid = |m: String| Err(HostError::InvalidArgument(m));
-    let program = &request.program;
-    if program.is_empty() {
-        return invalid("program is empty".into());
-    }
-    if program.len() > MAX_PROGRAM_BYTES {
-        return invalid(format!("program is longer than {MAX_PROGRAM_BYTES} bytes"));
-    }
-    if program.chars().any(char::is_control) {
-        return invalid(format!("program {program:?} contains a control character"));
-    }
-    if request.args.len() > MAX_ARGS {
-        return invalid(format!(
-            "{} arguments: at most {MAX_ARGS} are allowed",
-            request.args.len()
-        ));
-    }
-    let mut total = 0usize;
-    for (i, arg) in request.args.iter().enumerate() {
-        if arg.contains('\0') {
-            return invalid(format!("argument {i} contains a NUL byte"));
-        }
-        if arg.len() > MAX_ARG_BYTES {
-            return invalid(format!(
-                "argument {i} is {} bytes: at most {MAX_ARG_BYTES} are allowed",
-                arg.len()
-            ));
-        }
-        total += arg.len();
-    }
-    if total > MAX_TOTAL_ARG_BYTES {
-        return invalid(format!(
-            "the arguments are {total} bytes: at most {MAX_TOTAL_ARG_BYTES} are allowed in all"
-        ));
-    }
-    if request.timeout_ms == 0 {
-        return invalid("timeout-ms must be at least 1".into());
-    }
-    Ok(())
-}
-
 /// Why the call stopped the program before it exited.
 enum Stop {
     Cancelled,
@@ -236,7 +97,7 @@ enum Stop {
     Timeout { limit: Duration, by_operator: bool },
 }
 
-fn run_program(
+pub(super) fn run_program(
     program: &str,
     request: &Request,
     grant: &CommandGrant,
@@ -457,15 +318,15 @@ fn read_into<R: Read>(pipe: &mut Option<R>, tail: &mut Tail, buf: &mut [u8]) -> 
 }
 
 /// The last `cap` bytes written to a stream.
-struct Tail {
-    buf: VecDeque<u8>,
+pub(super) struct Tail {
+    pub(super) buf: VecDeque<u8>,
     cap: usize,
     /// Whether bytes were dropped from the front.
-    cut: bool,
+    pub(super) cut: bool,
 }
 
 impl Tail {
-    fn new(cap: usize) -> Self {
+    pub(super) fn new(cap: usize) -> Self {
         Self {
             buf: VecDeque::with_capacity(cap.min(CHUNK)),
             cap,
@@ -473,7 +334,7 @@ impl Tail {
         }
     }
 
-    fn push(&mut self, data: &[u8]) {
+    pub(super) fn push(&mut self, data: &[u8]) {
         let data = if data.len() > self.cap {
             self.cut = true;
             &data[data.len() - self.cap..]
@@ -491,7 +352,7 @@ impl Tail {
     /// Lossy UTF-8 without control characters other than newline and tab
     /// (a terminal escape or a `\r` in a plugin's statusDetails helps
     /// no one), at most `cap` bytes.
-    fn into_text(self) -> String {
+    pub(super) fn into_text(self) -> String {
         let bytes = Vec::from(self.buf);
         // A cut may have split a character: drop its orphaned tail bytes
         // rather than show a replacement character.
@@ -518,86 +379,5 @@ impl Tail {
             from += 1;
         }
         text[from..].to_owned()
-    }
-}
-
-fn describe(error: &HostError) -> String {
-    match error {
-        HostError::NotPermitted(m) => format!("not permitted: {m}"),
-        HostError::InvalidArgument(m) => format!("invalid argument: {m}"),
-        HostError::LimitExceeded(m) => format!("limit exceeded: {m}"),
-        HostError::Cancelled => "cancelled".to_owned(),
-        HostError::Failed(m) => format!("failed: {m}"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn request(program: &str, args: &[&str]) -> Request {
-        Request {
-            program: program.into(),
-            args: args.iter().map(|a| (*a).to_owned()).collect(),
-            timeout_ms: 1000,
-        }
-    }
-
-    #[test]
-    fn the_tail_keeps_only_the_last_bytes() {
-        let mut tail = Tail::new(4);
-        tail.push(b"ab");
-        tail.push(b"cdef");
-        assert_eq!(tail.into_text(), "cdef");
-        let mut tail = Tail::new(4);
-        tail.push(&vec![b'x'; 100_000]);
-        tail.push(b"yz");
-        assert_eq!((tail.buf.len(), tail.into_text()), (4, "xxyz".to_owned()));
-        let mut tail = Tail::new(0);
-        tail.push(b"anything");
-        assert_eq!(tail.into_text(), "");
-    }
-
-    #[test]
-    fn the_text_is_cleaned_and_never_starts_mid_character() {
-        let mut tail = Tail::new(64);
-        tail.push(b"ok\r\n\x1b[31mred\x1b[0m\ttab\x00\xff");
-        assert_eq!(tail.into_text(), "ok\n[31mred[0m\ttab\u{fffd}");
-        // "é" is C3 A9; a cut after C3 leaves A9 first.
-        let mut tail = Tail::new(3);
-        tail.push("xé!".as_bytes());
-        assert!(tail.cut);
-        assert_eq!(tail.into_text(), "é!");
-        let mut tail = Tail::new(3);
-        tail.push("é!!".as_bytes());
-        tail.push(b"!");
-        assert_eq!(tail.into_text(), "!!!");
-        // Invalid bytes become 3-byte replacement characters: still capped.
-        let mut tail = Tail::new(4);
-        tail.push(b"\xff\xff\xff\xff");
-        assert!(tail.into_text().len() <= 4);
-    }
-
-    #[test]
-    fn malformed_requests_are_invalid_arguments() {
-        let invalid = |r: &Request| matches!(check_request(r), Err(HostError::InvalidArgument(_)));
-        assert!(check_request(&request("/bin/echo", &["a;b $(id)", "`x`"])).is_ok());
-        assert!(invalid(&request("", &[])));
-        assert!(invalid(&request("/bin/ec\0ho", &[])));
-        assert!(invalid(&request("/bin/echo\n", &[])));
-        assert!(invalid(&request("/bin/echo", &["a\0b"])));
-        assert!(invalid(&request(&"/x".repeat(3000), &[])));
-        let long = "a".repeat(MAX_ARG_BYTES + 1);
-        assert!(invalid(&request("/bin/echo", &[&long])));
-        let many = vec!["a"; MAX_ARGS + 1];
-        assert!(invalid(&request("/bin/echo", &many)));
-        let big = "a".repeat(MAX_ARG_BYTES);
-        let total = vec![big.as_str(); MAX_TOTAL_ARG_BYTES / MAX_ARG_BYTES + 1];
-        assert!(invalid(&request("/bin/echo", &total)));
-        let zero = Request {
-            timeout_ms: 0,
-            ..request("/bin/echo", &[])
-        };
-        assert!(invalid(&zero));
     }
 }

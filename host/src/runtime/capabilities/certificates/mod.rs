@@ -14,21 +14,122 @@
 //! that resolves to the device itself), and its query, where a presigned
 //! URL's signature lives, is never logged.
 
-use super::download::http::{client, redact, without_url};
+//!
+//! The capability takes `certificates = "rw"` on both sides (the
+//! manifest's request and the `[plugins.<name>]` grant), which also
+//! offers `[device] certificate_dir` to the plugin as [`CERTIFICATES_GUEST`]
+//! (`"ro"`: that directory only, no rotation).
+
+use super::download::DownloadGrant;
+use super::files::DirGrant;
+use super::http::{client, redact, without_url};
+use super::{BadGrant, Cap, CapView, JobView, StopSignal};
 use crate::certstore::{
     pair_matches, with_suffix, write_file, CertInfo, CERT_MODE, KEY_MODE, MAX_PEM_BYTES, NEXT,
 };
-use crate::runtime::bindings::certificates::{CertificateInfo, Host};
+use crate::runtime::bindings::certificates::{self as wit, CertificateInfo, Host};
 use crate::runtime::bindings::types::HostError;
-use crate::runtime::sandbox::CertificateTarget;
-use crate::runtime::store::HostState;
-use crate::runtime::store::StopSignal;
+use crate::trust::Access;
 use reqwest::header::CONTENT_TYPE;
 use reqwest::Url;
 use std::fs;
 use std::io;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+use wasmtime::component::Linker;
 use zeroize::Zeroizing;
+
+/// Where a plugin granted `certificates` finds the certificate store.
+pub const CERTIFICATES_GUEST: &str = "/certificates";
+
+/// The agent's own MQTT client certificate and key, and the thing name a
+/// new certificate is requested for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateTarget {
+    /// The thing name (the CSR's common name).
+    pub thing_name: String,
+    /// `[broker.tls] cert`.
+    pub cert: PathBuf,
+    /// `[broker.tls] key`.
+    pub key: PathBuf,
+}
+
+/// The grant as `[plugins.<name>]` writes it: `certificates = "ro"` or
+/// `"rw"`, the device's `certificate_dir` as [`CERTIFICATES_GUEST`].
+pub(crate) fn grant_from_config(
+    access: Option<Access>,
+    certificate_dir: Option<&Path>,
+) -> Result<Option<DirGrant>, BadGrant> {
+    match (access, certificate_dir) {
+        (None, _) => Ok(None),
+        (Some(_), None) => Err(BadGrant {
+            key: "certificates",
+            why: " needs [device] certificate_dir (where the device's certificates are)".into(),
+        }),
+        (Some(access), Some(dir)) => Ok(Some(DirGrant {
+            host: dir.to_path_buf(),
+            guest: CERTIFICATES_GUEST.into(),
+            read_only: access == Access::Ro,
+        })),
+    }
+}
+
+/// What the manifest's `certificates` request and the grant allow
+/// together: the certificate directory (read-only unless both say `rw`),
+/// and whether the plugin may rotate the device certificate (both `rw`).
+/// A request not granted, or granted read-only where it asks for `rw`, is
+/// added to `denied`.
+pub(crate) fn intersect(
+    requested: Option<Access>,
+    granted: Option<&DirGrant>,
+    plugin: &str,
+    denied: &mut Vec<String>,
+) -> (Option<DirGrant>, bool) {
+    let dir = match (requested, granted) {
+        (None, _) => None,
+        (Some(access), Some(grant)) => {
+            if access == Access::Rw && grant.read_only {
+                denied.push("certificates (read-write): granted read-only".into());
+            }
+            Some(DirGrant {
+                read_only: grant.read_only || access == Access::Ro,
+                ..grant.clone()
+            })
+        }
+        (Some(access), None) => {
+            denied.push(format!(
+                "certificates ({}): not granted (certificates in [plugins.{plugin}])",
+                if access == Access::Rw {
+                    "read-write"
+                } else {
+                    "read-only"
+                },
+            ));
+            None
+        }
+    };
+    // Rotating the device certificate needs read-write on both sides.
+    let rotate = requested == Some(Access::Rw) && granted.is_some_and(|g| !g.read_only);
+    (dir, rotate)
+}
+
+/// A run's certificate rotation.
+pub(crate) struct CertificatesCtx {
+    /// Whether the plugin may rotate (`certificates = "rw"` requested and
+    /// granted).
+    pub granted: bool,
+    /// The files rotation acts on; `None` without a client certificate.
+    pub target: Option<CertificateTarget>,
+    /// The CSR endpoint is reached under the plugin's `download` grant.
+    pub download: Option<DownloadGrant>,
+    /// Set by `certificates.install`: switch to the staged certificate
+    /// once the run returns `ok`.
+    pub install: bool,
+}
+
+pub(super) fn add_to_linker<T: JobView>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+    wit::add_to_linker::<T, Cap<CertificatesCtx>>(linker, super::view!(certificates))
+}
 
 /// Largest answer accepted from the CSR endpoint.
 pub const MAX_CERTIFICATE_RESPONSE_BYTES: usize = MAX_PEM_BYTES;
@@ -53,17 +154,17 @@ impl From<CertInfo> for CertificateInfo {
     }
 }
 
-impl HostState {
+impl CapView<'_, CertificatesCtx> {
     /// The files to act on, once the capability and the agent's mTLS
     /// configuration are both there.
     fn certificate_target(&self) -> Result<CertificateTarget, HostError> {
-        if !self.job.sandbox.certificates {
-            return Err(super::not_granted(self, "certificates (read-write)"));
+        if !self.ctx.granted {
+            return Err(self.job.not_granted("certificates (read-write)"));
         }
         if self.job.should_stop() {
             return Err(HostError::Cancelled);
         }
-        self.job.sandbox.certificate_target.clone().ok_or_else(|| {
+        self.ctx.target.clone().ok_or_else(|| {
             HostError::Failed(
                 "this agent does not connect with a client certificate \
                  ([broker.tls] cert and key): there is no certificate to rotate"
@@ -93,7 +194,7 @@ fn csr_for(key: &rcgen::KeyPair, thing: &str) -> Result<String, HostError> {
         .map_err(failed)
 }
 
-impl Host for HostState {
+impl Host for CapView<'_, CertificatesCtx> {
     async fn create_csr(&mut self) -> Result<String, HostError> {
         let target = self.certificate_target()?;
         let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
@@ -128,8 +229,8 @@ impl Host for HostState {
 
     async fn submit_csr(&mut self, url: String) -> Result<CertificateInfo, HostError> {
         let target = self.certificate_target()?;
-        let Some(grant) = self.job.sandbox.download.clone() else {
-            return Err(super::not_granted(self, "download"));
+        let Some(grant) = self.ctx.download.clone() else {
+            return Err(self.job.not_granted("download"));
         };
         let url = Url::parse(&url)
             .map_err(|e| HostError::InvalidArgument(format!("invalid url: {e}")))?;
@@ -197,7 +298,7 @@ impl Host for HostState {
             }
         }
         self.log_info("certificate installation requested");
-        self.job.install_certificate = true;
+        self.ctx.install = true;
         Ok(())
     }
 }
@@ -275,5 +376,4 @@ async fn post(url: &Url, csr: String, stop: &StopSignal) -> Result<Vec<u8>, Host
 }
 
 #[cfg(test)]
-#[path = "certificates_tests.rs"]
 mod tests;

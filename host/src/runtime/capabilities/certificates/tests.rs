@@ -4,25 +4,11 @@
 
 use super::*;
 use crate::certstore::{key_public, parse_leaf};
-use crate::runtime::store::{new_store, JobTag};
-use crate::runtime::{
-    AllocatorChoice, DownloadGrant, EngineConfig, ExecutionLimits, Runtime, Sandbox,
-};
-use crate::runtime::{CancelToken, NullObserver};
+use crate::runtime::store::HostState;
+use crate::runtime::test_support::{http_server, store, view};
+use crate::runtime::{ExecutionLimits, Sandbox};
 use std::net::SocketAddr;
-use std::sync::OnceLock;
 use wasmtime::Store;
-
-fn runtime() -> &'static Runtime {
-    static RUNTIME: OnceLock<std::sync::Arc<Runtime>> = OnceLock::new();
-    RUNTIME.get_or_init(|| {
-        Runtime::new(&EngineConfig {
-            allocator: AllocatorChoice::OnDemand,
-            ..EngineConfig::default()
-        })
-        .unwrap()
-    })
-}
 
 /// A test CA's issuer.
 fn ca() -> rcgen::Issuer<'static, rcgen::KeyPair> {
@@ -37,53 +23,36 @@ fn ca() -> rcgen::Issuer<'static, rcgen::KeyPair> {
 /// `POST /sign` signs the CSR's key (CN from the CSR); `POST /other`
 /// answers with a certificate for a key of its own; `POST /refuse` is 403.
 fn server() -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let app = axum::Router::new()
-                .route(
-                    "/sign",
-                    axum::routing::post(
-                        |headers: axum::http::HeaderMap, body: String| async move {
-                            assert_eq!(headers.get("content-type").unwrap(), "application/pkcs10");
-                            let csr =
-                                rcgen::CertificateSigningRequestParams::from_pem(&body).unwrap();
-                            csr.signed_by(&ca()).unwrap().pem()
-                        },
-                    ),
+    let app = axum::Router::new()
+        .route(
+            "/sign",
+            axum::routing::post(|headers: axum::http::HeaderMap, body: String| async move {
+                assert_eq!(headers.get("content-type").unwrap(), "application/pkcs10");
+                let csr = rcgen::CertificateSigningRequestParams::from_pem(&body).unwrap();
+                csr.signed_by(&ca()).unwrap().pem()
+            }),
+        )
+        .route(
+            "/other",
+            axum::routing::post(|| async {
+                let key = rcgen::KeyPair::generate().unwrap();
+                let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+                params
+                    .distinguished_name
+                    .push(rcgen::DnType::CommonName, "t1");
+                params.signed_by(&key, &ca()).unwrap().pem()
+            }),
+        )
+        .route(
+            "/refuse",
+            axum::routing::post(|| async {
+                (
+                    axum::http::StatusCode::FORBIDDEN,
+                    r#"{"message":"expired"}"#,
                 )
-                .route(
-                    "/other",
-                    axum::routing::post(|| async {
-                        let key = rcgen::KeyPair::generate().unwrap();
-                        let mut params =
-                            rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-                        params
-                            .distinguished_name
-                            .push(rcgen::DnType::CommonName, "t1");
-                        params.signed_by(&key, &ca()).unwrap().pem()
-                    }),
-                )
-                .route(
-                    "/refuse",
-                    axum::routing::post(|| async {
-                        (
-                            axum::http::StatusCode::FORBIDDEN,
-                            r#"{"message":"expired"}"#,
-                        )
-                    }),
-                );
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            axum::serve(listener, app).await.unwrap();
-        });
-    });
-    addr
+            }),
+        );
+    http_server(app)
 }
 
 struct Setup {
@@ -108,27 +77,19 @@ fn setup(certificates: bool, download: Option<&SocketAddr>) -> Setup {
         }),
         ..Sandbox::empty()
     };
-    let tag = JobTag {
-        plugin: "rotate-certificate".into(),
-        job_id: "job-1".into(),
-        execution_number: 1,
-    };
-    let store = new_store(
-        runtime(),
-        &sandbox,
-        &ExecutionLimits::default(),
-        tag,
-        Box::new(NullObserver::default()),
-        CancelToken::new(),
-    )
-    .unwrap();
+    let (_runtime, store) = store(&sandbox, &ExecutionLimits::default());
     Setup { dir, store }
+}
+
+/// What the `certificates` calls see of the store.
+fn certs(store: &mut Store<HostState>) -> CapView<'_, CertificatesCtx> {
+    view(store.data_mut(), |c| &mut c.certificates)
 }
 
 #[tokio::test]
 async fn the_csr_names_the_thing_and_carries_the_pending_key() {
     let mut s = setup(true, None);
-    let csr = s.store.data_mut().create_csr().await.unwrap();
+    let csr = certs(&mut s.store).create_csr().await.unwrap();
     let parsed = rcgen::CertificateSigningRequestParams::from_pem(&csr).unwrap();
     let cn = parsed
         .params
@@ -150,7 +111,7 @@ async fn the_csr_names_the_thing_and_carries_the_pending_key() {
         "current key"
     );
     // A second CSR replaces the pending key.
-    s.store.data_mut().create_csr().await.unwrap();
+    certs(&mut s.store).create_csr().await.unwrap();
     assert_ne!(std::fs::read_to_string(&pending).unwrap(), key);
 }
 
@@ -158,7 +119,7 @@ async fn the_csr_names_the_thing_and_carries_the_pending_key() {
 async fn a_certificate_for_the_pending_key_is_staged_and_installable() {
     let addr = server();
     let mut s = setup(true, Some(&addr));
-    let state = s.store.data_mut();
+    let mut state = certs(&mut s.store);
     assert!(matches!(
         state.install().await,
         Err(HostError::InvalidArgument(_))
@@ -178,23 +139,21 @@ async fn a_certificate_for_the_pending_key_is_staged_and_installable() {
         (info.serial, info.sha256_fingerprint)
     );
     state.install().await.unwrap();
-    assert!(state.job.install_certificate);
+    assert!(state.ctx.install);
 }
 
 #[tokio::test]
 async fn a_certificate_for_another_key_is_refused() {
     let addr = server();
     let mut s = setup(true, Some(&addr));
-    let state = s.store.data_mut();
+    let mut state = certs(&mut s.store);
     state.create_csr().await.unwrap();
     match state.submit_csr(format!("http://{addr}/other")).await {
         Err(HostError::Failed(m)) => assert!(m.contains("not for this key"), "{m}"),
         other => panic!("{other:?}"),
     }
     assert!(!s.dir.path().join("device.pem.next").exists());
-    match s
-        .store
-        .data_mut()
+    match certs(&mut s.store)
         .submit_csr(format!("http://{addr}/refuse"))
         .await
     {
@@ -209,7 +168,7 @@ async fn a_certificate_for_another_key_is_refused() {
 async fn ungranted_or_off_the_allow_list_is_not_permitted() {
     let addr = server();
     let mut s = setup(false, Some(&addr));
-    let state = s.store.data_mut();
+    let mut state = certs(&mut s.store);
     for result in [
         state.create_csr().await.map(drop),
         state
@@ -225,10 +184,8 @@ async fn ungranted_or_off_the_allow_list_is_not_permitted() {
     }
     assert!(!s.dir.path().join("device.key.next").exists());
     let mut s = setup(true, Some(&addr));
-    s.store.data_mut().create_csr().await.unwrap();
-    match s
-        .store
-        .data_mut()
+    certs(&mut s.store).create_csr().await.unwrap();
+    match certs(&mut s.store)
         .submit_csr("http://elsewhere.example/sign".into())
         .await
     {
@@ -236,10 +193,8 @@ async fn ungranted_or_off_the_allow_list_is_not_permitted() {
         other => panic!("{other:?}"),
     }
     let mut s = setup(true, None);
-    s.store.data_mut().create_csr().await.unwrap();
-    match s
-        .store
-        .data_mut()
+    certs(&mut s.store).create_csr().await.unwrap();
+    match certs(&mut s.store)
         .submit_csr(format!("http://{addr}/sign"))
         .await
     {
@@ -251,8 +206,8 @@ async fn ungranted_or_off_the_allow_list_is_not_permitted() {
 #[tokio::test]
 async fn without_a_client_certificate_there_is_nothing_to_rotate() {
     let mut s = setup(true, None);
-    s.store.data_mut().job.sandbox.certificate_target = None;
-    match s.store.data_mut().create_csr().await {
+    certs(&mut s.store).ctx.target = None;
+    match certs(&mut s.store).create_csr().await {
         Err(HostError::Failed(m)) => assert!(m.contains("[broker.tls] cert and key"), "{m}"),
         other => panic!("{other:?}"),
     }

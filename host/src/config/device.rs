@@ -1,0 +1,79 @@
+//! `[device]` resolved: how a job reboots the device, how the agent knows
+//! it did, and the certificate store plugins may be offered.
+
+use super::raw::RawDevice;
+use super::{ConfigError, Grants};
+use crate::trust::KeyId;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// `[device]`, resolved.
+#[derive(Debug, Clone)]
+pub struct Device {
+    /// argv of the reboot command; `None`: the device cannot be rebooted
+    /// by a job.
+    pub reboot_command: Option<Vec<String>>,
+    /// Changes at every boot.
+    pub boot_id_file: PathBuf,
+    /// Longest wait for the device to go down after the reboot command.
+    pub reboot_timeout: Duration,
+    /// The device's certificate store (its MQTT certificate lives here,
+    /// never its private key: a config with `[broker.tls] key` inside it is
+    /// refused), for plugins granted `certificates`.
+    pub certificate_dir: Option<PathBuf>,
+}
+
+/// The kernel's per-boot random id.
+pub const DEFAULT_BOOT_ID_FILE: &str = "/proc/sys/kernel/random/boot_id";
+
+/// Resolves `[device]`; `resolve` anchors relative paths.
+pub(super) fn resolve_device(
+    raw: &RawDevice,
+    resolve: &dyn Fn(&Path) -> PathBuf,
+) -> Result<Device, ConfigError> {
+    let invalid = |m: String| ConfigError::Invalid(m);
+    Ok(Device {
+        reboot_command: match &raw.reboot_command {
+            Some(argv) if argv.is_empty() || !argv[0].starts_with('/') => {
+                return Err(invalid(
+                    "device.reboot_command must be an argv whose program is an absolute path, \
+                     e.g. [\"/usr/bin/systemctl\", \"reboot\"]"
+                        .into(),
+                ))
+            }
+            other => other.clone(),
+        },
+        boot_id_file: raw
+            .boot_id_file
+            .as_deref()
+            .map_or_else(|| PathBuf::from(DEFAULT_BOOT_ID_FILE), &resolve),
+        reboot_timeout: Duration::from_secs(raw.reboot_timeout_secs.unwrap_or(300)),
+        certificate_dir: raw.certificate_dir.as_deref().map(&resolve),
+    })
+}
+
+/// A table that grants `reboot` needs `[device] reboot_command`.
+pub(super) fn check_reboot_grants(
+    device: &Device,
+    grants: &BTreeMap<String, Grants>,
+    signer_grants: &BTreeMap<KeyId, Grants>,
+) -> Result<(), ConfigError> {
+    let reboot_granted = grants
+        .iter()
+        .filter(|(_, g)| g.reboot)
+        .map(|(n, _)| format!("plugins.{n}"))
+        .chain(
+            signer_grants
+                .iter()
+                .filter(|(_, g)| g.reboot)
+                .map(|(k, _)| format!("signers.{k}")),
+        )
+        .next();
+    if let (Some(table), None) = (reboot_granted, &device.reboot_command) {
+        return Err(ConfigError::Invalid(format!(
+            "{table}.reboot = true needs [device] reboot_command (how this device reboots)"
+        )));
+    }
+    Ok(())
+}
