@@ -1,39 +1,51 @@
 //! jobhost: a device agent that runs AWS IoT Jobs operations in sandboxed
 //! WebAssembly components.
 //!
-//! The flow of one job, and the module that owns each step:
+//! Plugins are verified and compiled once, when the agent starts or
+//! installs them; a job only instantiates one:
 //!
 //! ```text
-//! job document ─▶ runtime (load + compile, cached) ─▶ executor (instantiate
-//! in a limited store, run) ─▶ Report { SUCCEEDED | FAILED | REJECTED }
+//! install time:  trust (verify) ─▶ plugins (floors, signer, policy, registry)
+//!                ─▶ runtime (compile or load the cached copy; InstancePre)
+//! job time:      mqtt ─▶ agent (claim, journal) ─▶ document ─▶ plugins (route)
+//!                ─▶ executor (a fresh limited store; run raced against the
+//!                   deadline and cancellation) ─▶ runtime::capabilities
+//!                   (host calls) ─▶ Report ─▶ agent (journal, report)
 //! ```
 //!
 //! # Layout
 //!
-//! - [`runtime`]: wasmtime engine, compiled cache, plugin loading, the
-//!   sandbox, per-execution limits, and the capabilities (one module per
-//!   imported WIT interface: grant, config keys, policy, per-job context
-//!   and host impl, in `runtime::capabilities`).
-//! - [`trust`]: signed plugin files (manifest, signature, keys), verified
-//!   before any WebAssembly parser sees them.
-//! - [`plugins`]: the installed plugins: verify at load and install,
-//!   anti-rollback, capabilities, operation routing, the built-in
-//!   `install-plugin` / `remove-plugin` operations.
-//! - [`document`]: the job document — native `{"operation": …}` or the
-//!   AWS IoT Device Client schema (managed templates) → operation and the
-//!   document the plugin gets.
-//! - [`executor`]: one attempt at one execution, from document to report.
+//! Highest layer first; each module uses only those listed after it
+//! (`scripts/check-modules` keeps it so):
+//!
+//! - [`cli`]: the `jobhost` command line (`main.rs` only calls into it).
 //! - [`agent`]: the device agent: one actor over MQTT events and run
 //!   events (claim, run, report, cancel), reboot and certificate rotation
 //!   as state machines it applies, the journal; unit-tested without a
 //!   broker.
+//! - [`mqtt`]: the MQTT connection (reconnect, resubscribe, backoff), behind
+//!   channels: requests in, [`mqtt::MqttEvent`]s out.
+//! - [`plugins`]: the installed plugins: verify at load and install,
+//!   anti-rollback, capabilities, operation routing, the built-in
+//!   `install-plugin` / `remove-plugin` operations.
+//! - [`executor`]: one attempt at one execution, from document to report.
+//! - [`config`]: the agent's TOML configuration.
+//! - [`runtime`]: wasmtime engine, compiled cache, plugin loading, the
+//!   sandbox, per-execution limits, and the capabilities (one module per
+//!   imported WIT interface: grant, config keys, policy, per-job context
+//!   and host impl, in `runtime::capabilities`).
+//! - `certstore`: the client certificate and key files, as the
+//!   `certificates` capability stages them and the agent's rotation swaps
+//!   them.
 //! - [`diagnostics`]: what the agent knows about itself (version, uptime,
 //!   memory, disk, plugins, broker link, recent log lines) for the
 //!   `diagnostics` import.
-//! - [`mqtt`]: the MQTT connection (reconnect, resubscribe, backoff), behind
-//!   channels: requests in, [`mqtt::MqttEvent`]s out.
-//! - [`config`]: the agent's TOML configuration.
-//! - [`cli`]: the `jobhost` command line (`main.rs` only calls into it).
+//! - [`document`]: the job document — native `{"operation": …}` or the
+//!   AWS IoT Device Client schema (managed templates) → operation and the
+//!   document the plugin gets.
+//! - [`trust`]: signed plugin files (manifest, signature, keys), verified
+//!   before any WebAssembly parser sees them.
+//! - `durable`, `timestamp`: atomic file replacement; RFC 3339 times.
 //!
 //! The WIT contract plugins implement is in the repository's `wit/`.
 

@@ -17,9 +17,10 @@
 //!
 //! A plugin's reboot and certificate rotation are state machines of their
 //! own (`super::reboot`, `super::rotate`): told what happened, they return
-//! actions, which the actor applies (`lifecycle`). This file reacts to the
+//! actions, which the actor applies (`apply`). This file reacts to the
 //! MQTT side; `lifecycle` claims, runs and reports.
 
+mod apply;
 mod lifecycle;
 
 use super::journal::{Journal, JournalState};

@@ -17,7 +17,7 @@
 //! - `actor`: the one loop over MQTT events, run events and a tick, and
 //!   the reactions to MQTT messages (dedupe, cancellation detection);
 //!   `actor::lifecycle`: claim with IN_PROGRESS, run, report (one at a
-//!   time), and applying the reboot's and rotation's actions.
+//!   time); `actor::apply`: applying the reboot's and rotation's actions.
 //! - `tests`: the lifecycle without a broker, through [`crate::mqtt::channel`].
 //!
 //! The MQTT connection itself is [`crate::mqtt`].
