@@ -15,7 +15,7 @@
 use criterion::{criterion_group, criterion_main, Criterion};
 use jobhost::executor::{self, CancelToken, Conclusion, Execution, NullObserver, Report};
 use jobhost::runtime::{
-    AllocatorChoice, CacheStatus, EngineConfig, ExecutionLimits, Plugin, Runtime, Sandbox,
+    AllocatorChoice, CacheStatus, CompiledPlugin, EngineConfig, ExecutionLimits, Runtime, Sandbox,
 };
 use std::path::PathBuf;
 
@@ -44,7 +44,7 @@ fn tokio() -> &'static tokio::runtime::Runtime {
 }
 
 /// One whole attempt with default limits and an empty sandbox.
-fn run_once(runtime: &Runtime, plugin: &Plugin, execution: &Execution) -> Report {
+fn run_once(runtime: &Runtime, plugin: &CompiledPlugin, execution: &Execution) -> Report {
     match tokio().block_on(executor::execute(
         runtime,
         plugin,
@@ -83,7 +83,8 @@ fn execute(c: &mut Criterion) {
             ..EngineConfig::default()
         })
         .expect("runtime");
-        let plugin = Plugin::from_unverified_bytes(&runtime, "echo", &wasm).expect("echo loads");
+        let plugin =
+            CompiledPlugin::from_unverified_bytes(&runtime, "echo", &wasm).expect("echo loads");
         group.bench_function(name, |b| b.iter(|| run_once(&runtime, &plugin, &execution)));
     }
     group.finish();
@@ -93,7 +94,8 @@ fn execute(c: &mut Criterion) {
 fn breakdown(c: &mut Criterion) {
     let wasm = echo_bytes();
     let runtime = Runtime::new(&EngineConfig::default()).expect("runtime");
-    let plugin = Plugin::from_unverified_bytes(&runtime, "echo", &wasm).expect("echo loads");
+    let plugin =
+        CompiledPlugin::from_unverified_bytes(&runtime, "echo", &wasm).expect("echo loads");
     let mut group = c.benchmark_group("breakdown/echo");
     group.bench_function("store-only", |b| {
         b.iter(|| jobhost::runtime::bench_support::store_only(&runtime))
@@ -114,7 +116,9 @@ fn load(c: &mut Criterion) {
     group.sample_size(20);
     let uncached = Runtime::new(&EngineConfig::default()).expect("runtime");
     group.bench_function("compile", |b| {
-        b.iter(|| Plugin::from_unverified_bytes(&uncached, "echo", &wasm).expect("compiles"))
+        b.iter(|| {
+            CompiledPlugin::from_unverified_bytes(&uncached, "echo", &wasm).expect("compiles")
+        })
     });
     let dir = tempfile::tempdir().expect("temp dir");
     let cached = Runtime::new(&EngineConfig {
@@ -122,10 +126,11 @@ fn load(c: &mut Criterion) {
         ..EngineConfig::default()
     })
     .expect("runtime");
-    Plugin::from_unverified_bytes(&cached, "echo", &wasm).expect("fills the cache");
+    CompiledPlugin::from_unverified_bytes(&cached, "echo", &wasm).expect("fills the cache");
     group.bench_function("cached", |b| {
         b.iter(|| {
-            let plugin = Plugin::from_unverified_bytes(&cached, "echo", &wasm).expect("loads");
+            let plugin =
+                CompiledPlugin::from_unverified_bytes(&cached, "echo", &wasm).expect("loads");
             assert_eq!(plugin.cache_status(), CacheStatus::Hit);
             plugin
         })
@@ -150,8 +155,8 @@ fn limits(c: &mut Criterion) {
     let without =
         jobhost::runtime::bench_support::runtime_without_interruption(&config).expect("runtime");
     for (name, runtime) in [("epoch-on", with), ("epoch-off", without)] {
-        let plugin =
-            Plugin::from_unverified_bytes(&runtime, "test-probe", &wasm).expect("probe loads");
+        let plugin = CompiledPlugin::from_unverified_bytes(&runtime, "test-probe", &wasm)
+            .expect("probe loads");
         group.bench_function(name, |b| {
             b.iter(|| {
                 let report = run_once(&runtime, &plugin, &execution);

@@ -7,8 +7,8 @@
 use crate::diagnostics::{AgentDiagnostics, PluginInfo};
 use crate::executor::{self, CancelToken, Conclusion, Execution, Observer, Report};
 use crate::runtime::{
-    check_program_path, CommandGrant, DirGrant, DownloadGrant, EngineConfig, ExecutionLimits,
-    Plugin, Runtime, Sandbox, UploadGrant, MAX_PLUGIN_BYTES,
+    check_program_path, CommandGrant, CompiledPlugin, DirGrant, DownloadGrant, EngineConfig,
+    ExecutionLimits, Runtime, Sandbox, UploadGrant, MAX_PLUGIN_BYTES,
 };
 use crate::trust::{PublicKey, TrustStore};
 use anyhow::{bail, Context, Result};
@@ -151,7 +151,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     // (version, key id) of a verified plugin, for its diagnostics entry.
     let mut signed_by = None;
     let plugin = if args.public_keys.is_empty() {
-        Plugin::load_unverified_file(&runtime, &args.plugin)?
+        CompiledPlugin::load_unverified_file(&runtime, &args.plugin)?
     } else {
         let keys = args
             .public_keys
@@ -165,7 +165,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
             verified.manifest().version.to_string(),
             verified.key_id().to_string(),
         ));
-        Plugin::from_verified(&runtime, &verified)?
+        CompiledPlugin::from_verified(&runtime, &verified)?
     };
     tracing::debug!(target: "run", plugin = plugin.name(), digest = plugin.digest(), cache = ?plugin.cache_status(), "loaded");
 

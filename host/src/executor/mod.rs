@@ -8,7 +8,7 @@ pub use crate::runtime::{CancelToken, NullObserver, Observer};
 
 use crate::runtime::bindings::types as wit;
 use crate::runtime::store::{new_store, HostState};
-use crate::runtime::{ExecutionLimits, Interrupted, JobTag, Plugin, Runtime, Sandbox};
+use crate::runtime::{CompiledPlugin, ExecutionLimits, Interrupted, JobTag, Runtime, Sandbox};
 use jobhost_protocol::limits::MAX_JOB_DOCUMENT_BYTES;
 use jobhost_protocol::{StatusDetails, TerminalStatus};
 use serde::Serialize;
@@ -119,7 +119,7 @@ pub enum Conclusion {
 /// workers, since wasm between two epoch ticks does not yield.
 pub async fn execute(
     runtime: &Runtime,
-    plugin: &Plugin,
+    plugin: &CompiledPlugin,
     execution: &Execution,
     sandbox: &Sandbox,
     limits: &ExecutionLimits,

@@ -33,7 +33,7 @@ pub use registry::{Installed, Registry};
 
 use crate::config::{Config, Grants, Trust};
 use crate::durable::sync_parent;
-use crate::runtime::{ExecutionLimits, Plugin, Runtime};
+use crate::runtime::{CompiledPlugin, ExecutionLimits, Runtime};
 use crate::trust::{KeyId, VerifiedPlugin};
 use jobhost_protocol::StatusDetails;
 use semver::Version;
@@ -454,7 +454,7 @@ impl Plugins {
         verified: &VerifiedPlugin,
         resolution: Resolution,
     ) -> Result<Installed, Refusal> {
-        let plugin = Plugin::from_verified(runtime, verified)?;
+        let plugin = CompiledPlugin::from_verified(runtime, verified)?;
         Ok(Installed {
             plugin: Arc::new(plugin),
             manifest: verified.manifest().clone(),

@@ -1,6 +1,6 @@
 //! Which installed plugin handles which operation.
 
-use crate::runtime::{ExecutionLimits, Plugin, Sandbox};
+use crate::runtime::{CompiledPlugin, ExecutionLimits, Sandbox};
 use crate::trust::{KeyId, Manifest};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -10,7 +10,7 @@ use std::sync::Arc;
 #[derive(Debug)]
 pub struct Installed {
     /// Compiled and linked, ready to instantiate.
-    pub plugin: Arc<Plugin>,
+    pub plugin: Arc<CompiledPlugin>,
     /// The signed manifest.
     pub manifest: Manifest,
     /// sha256 of the signed file, lowercase hex.

@@ -54,7 +54,7 @@ pub use engine::{AllocatorChoice, AllocatorKind, EngineConfig, Runtime, RuntimeE
 pub use limits::{ExecutionLimits, MAX_DETAIL_ENTRIES};
 pub use observer::{NullObserver, Observer};
 pub(crate) use plugin::one_line;
-pub use plugin::{LoadError, Plugin, MAX_PLUGIN_BYTES};
+pub use plugin::{CompiledPlugin, LoadError, MAX_PLUGIN_BYTES};
 pub use sandbox::{Sandbox, SandboxError};
 pub use store::Interrupted;
 
@@ -62,7 +62,9 @@ pub use store::Interrupted;
 #[doc(hidden)]
 pub mod bench_support {
     use super::store::{new_store, HostState};
-    use super::{EngineConfig, ExecutionLimits, JobTag, Plugin, Runtime, RuntimeError, Sandbox};
+    use super::{
+        CompiledPlugin, EngineConfig, ExecutionLimits, JobTag, Runtime, RuntimeError, Sandbox,
+    };
     use std::sync::Arc;
 
     /// A runtime WITHOUT epoch interruption: no deadline or cancellation
@@ -99,7 +101,7 @@ pub mod bench_support {
     }
 
     /// Creates a store and instantiates the plugin, without calling it.
-    pub async fn instantiate_only(runtime: &Runtime, plugin: &Plugin) {
+    pub async fn instantiate_only(runtime: &Runtime, plugin: &CompiledPlugin) {
         plugin
             .pre
             .instantiate_async(&mut store(runtime))

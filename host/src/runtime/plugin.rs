@@ -77,7 +77,7 @@ pub enum LoadError {
 
 /// A plugin ready to run: compiled, linked against the host imports, with
 /// its exports type-checked once, so each execution only instantiates.
-pub struct Plugin {
+pub struct CompiledPlugin {
     name: String,
     digest: String,
     size: usize,
@@ -85,11 +85,11 @@ pub struct Plugin {
     pub(crate) pre: OperationPluginPre<HostState>,
 }
 
-impl Plugin {
+impl CompiledPlugin {
     /// Loads the plugin at `path`, named after the file stem, WITHOUT
     /// checking any signature: for `jobhost run` without `--pub` (a
     /// developer's own build), tests and benches. The agent loads only
-    /// [`Plugin::from_verified`]; the name says so at every other call.
+    /// [`CompiledPlugin::from_verified`]; the name says so at every other call.
     pub fn load_unverified_file(runtime: &Runtime, path: &Path) -> Result<Self, LoadError> {
         let name = path
             .file_stem()
@@ -117,7 +117,7 @@ impl Plugin {
     }
 
     /// Loads a plugin from memory WITHOUT checking any signature, like
-    /// [`Plugin::load_unverified_file`].
+    /// [`CompiledPlugin::load_unverified_file`].
     pub fn from_unverified_bytes(
         runtime: &Runtime,
         name: &str,
@@ -209,9 +209,9 @@ impl Plugin {
     }
 }
 
-impl std::fmt::Debug for Plugin {
+impl std::fmt::Debug for CompiledPlugin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Plugin")
+        f.debug_struct("CompiledPlugin")
             .field("name", &self.name)
             .field("digest", &self.digest)
             .field("size", &self.size)

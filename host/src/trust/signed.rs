@@ -231,9 +231,9 @@ impl TrustStore {
 
 /// A plugin file whose signature, trust, revocation status and manifest
 /// were checked. Only [`TrustStore::verify`] makes one, so holding one is
-/// the proof: the runtime's [`Plugin::from_verified`] takes nothing else.
+/// the proof: the runtime's [`CompiledPlugin::from_verified`] takes nothing else.
 ///
-/// [`Plugin::from_verified`]: crate::runtime::Plugin::from_verified
+/// [`CompiledPlugin::from_verified`]: crate::runtime::CompiledPlugin::from_verified
 #[derive(Clone)]
 pub struct VerifiedPlugin {
     bytes: Vec<u8>,

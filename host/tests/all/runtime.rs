@@ -8,7 +8,8 @@ mod blocked;
 
 use jobhost::executor::{self, CancelToken, Conclusion, Execution, Observer};
 use jobhost::runtime::{
-    CacheStatus, DirGrant, EngineConfig, ExecutionLimits, LoadError, Plugin, Runtime, Sandbox,
+    CacheStatus, CompiledPlugin, DirGrant, EngineConfig, ExecutionLimits, LoadError, Runtime,
+    Sandbox,
 };
 use jobhost_protocol::{StatusDetails, TerminalStatus};
 use std::sync::{Arc, Mutex};
@@ -428,27 +429,27 @@ fn memory_limit_is_enforced() {
 #[test]
 fn not_wasm_core_module_and_wrong_world_are_refused_with_precise_errors() {
     let rt = runtime();
-    let err = Plugin::from_unverified_bytes(&rt, "text", b"#!/bin/sh\necho hi\n")
+    let err = CompiledPlugin::from_unverified_bytes(&rt, "text", b"#!/bin/sh\necho hi\n")
         .err()
         .unwrap();
     assert!(matches!(err, LoadError::NotWasm { .. }), "{err}");
 
     let core = wat::parse_str("(module)").unwrap();
-    let err = Plugin::from_unverified_bytes(&rt, "core", &core)
+    let err = CompiledPlugin::from_unverified_bytes(&rt, "core", &core)
         .err()
         .unwrap();
     assert!(matches!(err, LoadError::CoreModule { .. }), "{err}");
     assert!(err.to_string().contains("wasm32-wasip2"));
 
     let empty = wat::parse_str("(component)").unwrap();
-    let err = Plugin::from_unverified_bytes(&rt, "empty", &empty)
+    let err = CompiledPlugin::from_unverified_bytes(&rt, "empty", &empty)
         .err()
         .unwrap();
     assert!(matches!(err, LoadError::WrongWorld { .. }), "{err}");
     assert!(!err.to_string().contains('\n'));
 
     let foreign = wat::parse_str(r#"(component (import "evil:net/socket" (func)))"#).unwrap();
-    let err = Plugin::from_unverified_bytes(&rt, "foreign", &foreign)
+    let err = CompiledPlugin::from_unverified_bytes(&rt, "foreign", &foreign)
         .err()
         .unwrap();
     assert!(matches!(err, LoadError::WrongWorld { .. }), "{err}");
@@ -456,14 +457,15 @@ fn not_wasm_core_module_and_wrong_world_are_refused_with_precise_errors() {
 
     let mut truncated = std::fs::read(plugin_path("echo")).unwrap();
     truncated.truncate(truncated.len() / 2);
-    let err = Plugin::from_unverified_bytes(&rt, "truncated", &truncated)
+    let err = CompiledPlugin::from_unverified_bytes(&rt, "truncated", &truncated)
         .err()
         .unwrap();
     assert!(matches!(err, LoadError::Invalid { .. }), "{err}");
 
-    let err = Plugin::load_unverified_file(&rt, std::path::Path::new("/nonexistent/plugin.wasm"))
-        .err()
-        .unwrap();
+    let err =
+        CompiledPlugin::load_unverified_file(&rt, std::path::Path::new("/nonexistent/plugin.wasm"))
+            .err()
+            .unwrap();
     assert!(matches!(err, LoadError::Read { .. }), "{err}");
 }
 
@@ -477,13 +479,13 @@ fn compiled_cache_is_reused_and_a_corrupted_entry_is_recompiled_not_loaded() {
     let wasm = std::fs::read(plugin_path("echo")).unwrap();
 
     let rt = Runtime::new(&config).unwrap();
-    let first = Plugin::from_unverified_bytes(&rt, "echo", &wasm).unwrap();
+    let first = CompiledPlugin::from_unverified_bytes(&rt, "echo", &wasm).unwrap();
     assert_eq!(first.cache_status(), CacheStatus::Miss);
     drop(first);
 
     // A new process (runtime) with the same cache reuses the entry.
     let rt = Runtime::new(&config).unwrap();
-    let second = Plugin::from_unverified_bytes(&rt, "echo", &wasm).unwrap();
+    let second = CompiledPlugin::from_unverified_bytes(&rt, "echo", &wasm).unwrap();
     assert_eq!(second.cache_status(), CacheStatus::Hit);
     assert_eq!(run_in(&rt, &second).status, TerminalStatus::Succeeded);
 
@@ -499,14 +501,14 @@ fn compiled_cache_is_reused_and_a_corrupted_entry_is_recompiled_not_loaded() {
     std::fs::write(&entry, &bytes).unwrap();
 
     let rt = Runtime::new(&config).unwrap();
-    let third = Plugin::from_unverified_bytes(&rt, "echo", &wasm).unwrap();
+    let third = CompiledPlugin::from_unverified_bytes(&rt, "echo", &wasm).unwrap();
     assert_eq!(third.cache_status(), CacheStatus::Recompiled);
     assert_eq!(run_in(&rt, &third).status, TerminalStatus::Succeeded);
 
     // The entry was replaced by a good one.
     let rt = Runtime::new(&config).unwrap();
     assert_eq!(
-        Plugin::from_unverified_bytes(&rt, "echo", &wasm)
+        CompiledPlugin::from_unverified_bytes(&rt, "echo", &wasm)
             .unwrap()
             .cache_status(),
         CacheStatus::Hit
@@ -524,13 +526,13 @@ fn a_cache_entry_from_another_host_key_is_not_loaded() {
         ..EngineConfig::default()
     })
     .unwrap();
-    Plugin::from_unverified_bytes(&rt_a, "echo", &wasm).unwrap();
+    CompiledPlugin::from_unverified_bytes(&rt_a, "echo", &wasm).unwrap();
     let rt_b = Runtime::new(&EngineConfig {
         cache_dir: Some(b.path().into()),
         ..EngineConfig::default()
     })
     .unwrap();
-    Plugin::from_unverified_bytes(&rt_b, "echo", &wasm).unwrap(); // creates b's key
+    CompiledPlugin::from_unverified_bytes(&rt_b, "echo", &wasm).unwrap(); // creates b's key
     for entry in std::fs::read_dir(a.path()).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|x| x == "cwasm") {
@@ -542,11 +544,11 @@ fn a_cache_entry_from_another_host_key_is_not_loaded() {
         ..EngineConfig::default()
     })
     .unwrap();
-    let plugin = Plugin::from_unverified_bytes(&rt_b, "echo", &wasm).unwrap();
+    let plugin = CompiledPlugin::from_unverified_bytes(&rt_b, "echo", &wasm).unwrap();
     assert_eq!(plugin.cache_status(), CacheStatus::Recompiled);
 }
 
-fn run_in(rt: &Runtime, plugin: &Plugin) -> jobhost::executor::Report {
+fn run_in(rt: &Runtime, plugin: &CompiledPlugin) -> jobhost::executor::Report {
     let exec = Execution {
         document: r#"{"message":"cached"}"#.into(),
         ..execution("{}")

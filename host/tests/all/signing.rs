@@ -6,7 +6,7 @@
 
 use crate::support;
 
-use jobhost::runtime::Plugin;
+use jobhost::runtime::CompiledPlugin;
 use jobhost::trust::{
     FormatError, KeyId, Manifest, PublicKey, SecretKey, TrustStore, VerifiedPlugin, VerifyError,
 };
@@ -459,7 +459,7 @@ fn a_verified_plugin_runs_to_succeeded() {
     let d = Dir::new();
     let verified = verified_echo(&d);
     assert_eq!(verified.manifest().name, "echo");
-    let plugin = Plugin::from_verified(&support::runtime(), &verified).unwrap();
+    let plugin = CompiledPlugin::from_verified(&support::runtime(), &verified).unwrap();
     assert_eq!(plugin.name(), "echo", "named by the manifest");
     assert_eq!(plugin.digest(), verified.digest());
     let report = support::run(&plugin, r#"{"operation":"echo","message":"signed"}"#);
@@ -616,7 +616,7 @@ fn jobhost_accepts_what_the_wasmsign2_tool_signs() {
 
         // The tool-signed file runs, unchanged.
         let verified = trust(&[&pub_of(&key)]).verify_file(&out_path, MAX).unwrap();
-        let plugin = Plugin::from_verified(&support::runtime(), &verified).unwrap();
+        let plugin = CompiledPlugin::from_verified(&support::runtime(), &verified).unwrap();
         let report = support::run(&plugin, r#"{"operation":"echo"}"#);
         assert_eq!(report.status, TerminalStatus::Succeeded, "{report:?}");
     }

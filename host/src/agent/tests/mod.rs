@@ -80,7 +80,8 @@ fn runtime() -> Arc<Runtime> {
             })
             .unwrap();
             for name in PLUGINS {
-                crate::runtime::Plugin::load_unverified_file(&runtime, &built_path(name)).unwrap();
+                crate::runtime::CompiledPlugin::load_unverified_file(&runtime, &built_path(name))
+                    .unwrap();
             }
             (runtime, dir)
         })

@@ -2,7 +2,7 @@
 //! repository's source, and a runtime to run them in.
 
 use jobhost::executor::{self, CancelToken, Conclusion, Execution, NullObserver, Observer, Report};
-use jobhost::runtime::{EngineConfig, ExecutionLimits, Plugin, Runtime, Sandbox};
+use jobhost::runtime::{CompiledPlugin, EngineConfig, ExecutionLimits, Runtime, Sandbox};
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
@@ -52,8 +52,8 @@ pub fn runtime() -> Arc<Runtime> {
         .clone()
 }
 
-pub fn load(name: &str) -> Plugin {
-    Plugin::load_unverified_file(&runtime(), &plugin_path(name)).expect("plugin loads")
+pub fn load(name: &str) -> CompiledPlugin {
+    CompiledPlugin::load_unverified_file(&runtime(), &plugin_path(name)).expect("plugin loads")
 }
 
 pub fn execution(document: &str) -> Execution {
@@ -68,7 +68,7 @@ pub fn execution(document: &str) -> Execution {
 }
 
 /// Runs `document` through `plugin` with default limits and no grants.
-pub fn run(plugin: &Plugin, document: &str) -> Report {
+pub fn run(plugin: &CompiledPlugin, document: &str) -> Report {
     run_with(
         plugin,
         &execution(document),
@@ -79,7 +79,7 @@ pub fn run(plugin: &Plugin, document: &str) -> Report {
 }
 
 pub fn run_with(
-    plugin: &Plugin,
+    plugin: &CompiledPlugin,
     execution: &Execution,
     sandbox: &Sandbox,
     limits: &ExecutionLimits,
