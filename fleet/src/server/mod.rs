@@ -136,7 +136,9 @@ impl std::fmt::Debug for ServerConfig {
             .field("http", &self.http)
             .field("public_url", &self.public_url)
             .field("url_ttl", &self.url_ttl)
-            .field("token", &self.token)
+            // The bearer token is a secret: whether there is one, never
+            // what it is (a config printed into a log must not leak it).
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("ca", &self.ca)
             .field("ready_timeout", &self.ready_timeout)
             .finish_non_exhaustive()

@@ -81,3 +81,18 @@ fn write_and_check_modes() {
         assert_eq!(mode(&path), 0o600, "{}", path.display());
     }
 }
+
+/// A config printed into a log (`{:?}`) says there is a token, never what
+/// it is.
+#[test]
+fn the_debug_output_of_a_config_never_holds_its_token() {
+    let config = ServerConfig {
+        token: Some("s3cret-bearer-token".into()),
+        ..ServerConfig::default()
+    };
+    let printed = format!("{config:?}");
+    assert!(!printed.contains("s3cret-bearer-token"), "{printed}");
+    assert!(printed.contains("token: Some(\"<redacted>\")"), "{printed}");
+    let printed = format!("{:?}", ServerConfig::default());
+    assert!(printed.contains("token: None"), "{printed}");
+}
