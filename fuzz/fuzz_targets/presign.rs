@@ -62,9 +62,7 @@ fn server() -> &'static Server {
         write_key(&dir.join("uploads"), 2);
         let uploads =
             Arc::new(Uploads::open(&dir.join("uploads"), BASE, TTL).expect("open uploads"));
-        let artifacts = Artifacts::open(&dir.join("artifacts"), BASE, TTL)
-            .expect("open artifacts")
-            .with_uploads(Arc::clone(&uploads));
+        let artifacts = Artifacts::open(&dir.join("artifacts"), BASE, TTL).expect("open artifacts");
         artifacts.put("a", A).expect("store a");
         artifacts
             .put("b", b"artifact b: never signed")
@@ -77,6 +75,7 @@ fn server() -> &'static Server {
         let (changes, receiver) = tokio::sync::mpsc::unbounded_channel();
         std::mem::forget(receiver);
         let state = ApiState::new(store, changes, Arc::clone(&artifacts))
+            .with_uploads(Arc::clone(&uploads))
             .with_token(TOKEN)
             .with_clock(Arc::new(|| NOW));
         Server {
