@@ -1,6 +1,6 @@
 //! The embedded MQTT broker: rmqtt 0.24 running in-process on the caller's
 //! tokio runtime, with the access rules that isolate devices from each other
-//! (README.md, "The jobs service", **Broker**; the rules are [`policy`],
+//! (docs/fleet.md, "Broker choices"; the rules are [`policy`],
 //! exercised in `fleet/tests/all/broker.rs`).
 //!
 //! * The jobs service connects with [`BrokerConfig::service_username`] and

@@ -1,6 +1,6 @@
 //! The broker's access policy as pure functions, so that the rules that
-//! isolate devices from each other (README.md, "The jobs service",
-//! **Broker**) can be unit-tested without a network. `hooks.rs` feeds
+//! isolate devices from each other (docs/fleet.md, "Broker choices")
+//! can be unit-tested without a network. `hooks.rs` feeds
 //! rmqtt's connect/subscribe/publish events in here.
 //!
 //! The rules mirror a typical AWS IoT policy for Jobs:

@@ -79,7 +79,7 @@ pub struct ServeArgs {
 
     /// Use an external broker instead of the embedded one: mqtt://HOST:PORT.
     /// It must grant this service `$aws/things/+/jobs/#` and confine each
-    /// thing to its own topics (see the README for a mosquitto ACL).
+    /// thing to its own topics (see docs/fleet.md for a mosquitto ACL).
     #[arg(long, value_name = "URL")]
     broker: Option<String>,
 

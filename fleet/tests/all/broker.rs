@@ -1,6 +1,6 @@
 //! The embedded broker (`jobhost_fleet::broker`) and Debian's mosquitto,
 //! exercised by real rumqttc clients over loopback: the per-thing isolation
-//! (README.md, "The jobs service", **Broker**), the service's credentials,
+//! (docs/fleet.md, "Broker choices"), the service's credentials,
 //! packet size, mTLS identities, plain TCP kept on loopback, and shutdown.
 
 use crate::support;

@@ -222,7 +222,7 @@ async fn managed_templates_and_device_client_documents_run_in_plugins() {
     )
     .await;
     let e = wait_terminal(&server, THING, "dl-wrong-sha").await;
-    // Exactly FAILED, as the README promises (`sha256 mismatch` → FAILED):
+    // Exactly FAILED, as docs/device-client.md promises (`sha256 mismatch` → FAILED):
     // REJECTED or TIMED_OUT would be a different promise broken.
     assert_reason(&e, JobExecutionStatus::Failed, "sha256 mismatch");
     assert!(!downloads.join("checked.bin").exists());

@@ -37,8 +37,8 @@ port = 1883
 # alpn = ["x-amzn-mqtt-ca"]      # only with port 443
 
 # Only plugins signed by one of these keys are loaded or installed
-# (`jobhost plugin keygen` makes a key pair; see "Publishing a plugin" in
-# the README). With no key, no plugin runs.
+# (`jobhost plugin keygen` makes a key pair; see docs/plugin-format.md).
+# With no key, no plugin runs.
 [trust]
 # keys = ["operator.pub"]
 # revoked = ["0123456789abcdef01234567"]  # key ids refused even if listed
@@ -118,7 +118,7 @@ port = 1883
 # AWS-Download-File, AWS-Reboot, AWS-Run-Command, ...) run in the plugin
 # for the handler they name: download-file.sh -> download-file, reboot.sh
 # -> reboot, install-packages.sh -> install-packages, start-services.sh ->
-# start-application, ... (see the README). Other handlers, by name, to the
+# start-application, ... (see docs/device-client.md). Other handlers, by name, to the
 # operation that runs them; the plugin gets {"operation": ..., "args": [...]}.
 # [device_client]
 # handlers = { "my-update.sh" = "my-update" }

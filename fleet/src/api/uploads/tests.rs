@@ -279,7 +279,7 @@ async fn bad_filters_are_invalid_requests() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
 
-/// "Accepts one PUT" (README) is true: a URL that stored its
+/// "Accepts one PUT" (docs/fleet.md, "Uploads") is true: a URL that stored its
 /// file refuses the next PUT, which changes nothing.
 #[tokio::test]
 async fn an_upload_url_stores_one_file() {
