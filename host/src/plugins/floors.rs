@@ -23,7 +23,7 @@ pub struct Floors {
 
 impl Floors {
     /// Reads the floors in `state_dir` (created if missing); see
-    /// [`read_table`] for a damaged file.
+    /// `read_table` for a damaged file.
     pub fn open(state_dir: &Path) -> io::Result<Self> {
         std::fs::create_dir_all(state_dir)?;
         let path = state_dir.join(FILE_NAME);

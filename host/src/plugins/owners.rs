@@ -27,7 +27,7 @@ pub struct Owners {
 
 impl Owners {
     /// Reads the record in `state_dir`; a damaged file is an error (see
-    /// [`super::floors::read_table`]).
+    /// `super::floors::read_table`).
     pub fn open(state_dir: &Path) -> io::Result<Self> {
         let path = state_dir.join(FILE_NAME);
         let owners = read_table(&path, "which key signed each plugin name")?;

@@ -354,7 +354,7 @@ pub struct Inspection {
 
 /// Looks inside a plugin file without any trust decision. Like
 /// [`TrustStore::verify`], it walks the sections without collecting them,
-/// and refuses a file of more than [`format::MAX_SECTIONS`] sections.
+/// and refuses a file of more than `format::MAX_SECTIONS` sections.
 pub fn inspect(bytes: &[u8]) -> Result<Inspection, FormatError> {
     let preamble = match format::preamble(bytes)? {
         Preamble::Component => "component".to_owned(),
