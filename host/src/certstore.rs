@@ -11,9 +11,8 @@
 //!   and at most [`MAX_PEM_BYTES`];
 //! - a certificate is installed only with the key it was issued for.
 
+use crate::durable::write_atomically;
 use sha2::{Digest, Sha256};
-use std::ffi::OsString;
-use std::io;
 use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
 
@@ -27,20 +26,7 @@ pub const NEXT: &str = ".next";
 /// The suffix of the previous generation, kept after a rotation.
 pub const PREV: &str = ".prev";
 
-/// `path` with `suffix` appended to its file name (`device.key` →
-/// `device.key.next`).
-pub fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
-    let mut name: OsString = path.file_name().map(OsString::from).unwrap_or_default();
-    name.push(suffix);
-    path.with_file_name(name)
-}
-
-/// Replaces `path` with `bytes` atomically, the file created with `mode`
-/// from the start so a private key is never readable by others, not even
-/// for a moment.
-pub fn write_file(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
-    crate::durable::write_atomically(path, bytes, Some(mode))
-}
+pub use crate::durable::with_suffix;
 
 /// Mode of private key files.
 pub const KEY_MODE: u32 = 0o600;
@@ -177,7 +163,7 @@ pub fn swap(files: &Files) -> Result<CertInfo, SwapError> {
     let old_cert = read_pem(&files.cert).map_err(untouched)?;
     let old_key = read_key(&files.key).map_err(untouched)?;
     let write = |path: &Path, bytes: &[u8], mode| {
-        write_file(path, bytes, mode)
+        write_atomically(path, bytes, Some(mode))
             .map_err(|e| SwapError::Partial(format!("cannot write {}: {e}", path.display())))
     };
     write(&with_suffix(&files.cert, PREV), &old_cert, CERT_MODE)?;
@@ -204,8 +190,8 @@ pub fn restore(files: &Files) -> Result<(), String> {
     );
     let cert = read_pem(&prev_cert)?;
     let key = read_key(&prev_key)?;
-    write_file(&files.key, key.as_bytes(), KEY_MODE)
-        .and_then(|()| write_file(&files.cert, &cert, CERT_MODE))
+    write_atomically(&files.key, key.as_bytes(), Some(KEY_MODE))
+        .and_then(|()| write_atomically(&files.cert, &cert, Some(CERT_MODE)))
         .map_err(|e| format!("cannot restore the previous certificate: {e}"))
 }
 

@@ -15,9 +15,7 @@ use std::path::Path;
 /// umask).
 pub fn write_atomically(path: &Path, bytes: &[u8], mode: Option<u32>) -> io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = std::path::PathBuf::from(tmp);
+    let tmp = with_suffix(path, ".tmp");
     // A leftover from a crash may have other permissions: start afresh.
     match fs::remove_file(&tmp) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
@@ -32,6 +30,18 @@ pub fn write_atomically(path: &Path, bytes: &[u8], mode: Option<u32>) -> io::Res
     f.sync_all()?;
     fs::rename(&tmp, path)?;
     sync_parent(path)
+}
+
+/// `path` with `suffix` appended to its file name (`device.key` →
+/// `device.key.tmp`): unlike `Path::with_extension`, two files that differ
+/// only in extension never get the same name.
+pub fn with_suffix(path: &Path, suffix: &str) -> std::path::PathBuf {
+    let mut name = path
+        .file_name()
+        .map(std::ffi::OsString::from)
+        .unwrap_or_default();
+    name.push(suffix);
+    path.with_file_name(name)
 }
 
 /// Makes a rename or removal inside `path`'s directory durable: without it

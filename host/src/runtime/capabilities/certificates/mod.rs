@@ -25,8 +25,9 @@ use super::files::DirGrant;
 use super::http::{client, redact, without_url};
 use super::{BadGrant, Cap, CapView, JobView, StopSignal};
 use crate::certstore::{
-    pair_matches, with_suffix, write_file, CertInfo, CERT_MODE, KEY_MODE, MAX_PEM_BYTES, NEXT,
+    pair_matches, with_suffix, CertInfo, CERT_MODE, KEY_MODE, MAX_PEM_BYTES, NEXT,
 };
+use crate::durable::write_atomically;
 use crate::runtime::bindings::certificates::{self as wit, CertificateInfo, Host};
 use crate::runtime::bindings::types::HostError;
 use crate::trust::Access;
@@ -213,7 +214,7 @@ impl Host for CapView<'_, CertificatesCtx> {
         }
         let pending = with_suffix(&target.key, NEXT);
         let secret = Zeroizing::new(key.serialize_pem());
-        write_file(&pending, secret.as_bytes(), KEY_MODE).map_err(|e| {
+        write_atomically(&pending, secret.as_bytes(), Some(KEY_MODE)).map_err(|e| {
             HostError::Failed(format!(
                 "cannot write the new key {}: {e}",
                 pending.display()
@@ -274,7 +275,7 @@ impl Host for CapView<'_, CertificatesCtx> {
             HostError::Failed(format!("the CSR endpoint's answer was refused: {why}"))
         })?;
         let staged = with_suffix(&target.cert, NEXT);
-        write_file(&staged, &body, CERT_MODE)
+        write_atomically(&staged, &body, Some(CERT_MODE))
             .map_err(|e| HostError::Failed(format!("cannot stage {}: {e}", staged.display())))?;
         self.log_info(&format!(
             "new certificate staged: {} serial {} until {}",
