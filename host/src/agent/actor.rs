@@ -337,13 +337,16 @@ impl Actor {
             }
             State::Starting { current, .. } | State::Running { current, .. } => {
                 // Our execution is IN_PROGRESS, so it is the head unless it
-                // was cancelled or removed (AWS IoT sends a device no
-                // "cancelled" message). Confirm before acting.
+                // was cancelled, removed or timed out (AWS IoT sends a device
+                // no "cancelled" message). A retry of the same job is a new
+                // execution number: the head is ours only if both match.
+                // Confirm before acting, asking for our execution by number.
                 let ours = execution
                     .as_ref()
-                    .is_some_and(|e| e.job_id == current.job_id);
+                    .is_some_and(|e| current.is(&e.job_id, e.execution_number));
                 if !ours {
-                    self.outbox.describe(&current.job_id, None, false);
+                    self.outbox
+                        .describe(&current.job_id, Some(current.execution_number), false);
                 }
             }
             State::Reporting { .. } | State::Rebooting { .. } | State::Rotating { .. } => {}
@@ -353,13 +356,25 @@ impl Actor {
     fn on_notify(&mut self, notify: &Notify) {
         if let State::Running { current, .. } | State::Starting { current, .. } = &self.state {
             if !notify.lists(&current.job_id) {
-                self.outbox.describe(&current.job_id, None, false);
+                self.outbox
+                    .describe(&current.job_id, Some(current.execution_number), false);
             }
         }
     }
 
     fn on_described(&mut self, job: &str, execution: Option<JobExecution>) {
-        let terminal = execution.as_ref().is_none_or(|e| e.status.is_terminal());
+        // A reply about another execution number of our job (a service that
+        // answers with the latest one) means ours is no longer live: the
+        // service queues a retry only after the previous execution ended.
+        let superseded = |e: &JobExecution| match &self.state {
+            State::Starting { current, .. } | State::Running { current, .. } => {
+                current.job_id == e.job_id && current.execution_number != e.execution_number
+            }
+            _ => false,
+        };
+        let terminal = execution
+            .as_ref()
+            .is_none_or(|e| e.status.is_terminal() || superseded(e));
         if terminal {
             self.cancel_current(job, "the service reports it terminal");
         }

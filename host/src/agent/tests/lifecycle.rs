@@ -230,3 +230,62 @@ async fn a_status_journaled_before_a_restart_is_sent_first() {
     agent.asks_for_the_next_job().await;
     agent.stop().await;
 }
+
+/// The service timed our execution out and queued a retry of the same job
+/// (execution 2) while execution 1 still runs here: notify-next names our
+/// job, but not our execution. The agent asks about execution 1 by number,
+/// hears TIMED_OUT, stops the plugin and reports nothing for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_of_the_running_job_is_a_new_execution_not_ours() {
+    let device = Device::new("");
+    let mut agent = device.start();
+    let document = probe(json!({"wait_for": "/data/never", "heartbeat": true}));
+    agent
+        .claimed(execution("job-1", "QUEUED", document.clone(), json!({})))
+        .await;
+    let progress = agent.update("job-1").await;
+    assert_eq!(progress.status(), "IN_PROGRESS");
+
+    let mut retry = execution("job-1", "QUEUED", document, json!({}));
+    retry["executionNumber"] = json!(2);
+    let notify = format!("$aws/things/{THING}/jobs/notify-next");
+    agent
+        .message(notify, json!({"timestamp": 2, "execution": retry}))
+        .await;
+    // Heartbeats keep coming; an agent that took the retry for its own
+    // execution would send them forever and never ask.
+    let describe = tokio::time::timeout(WAIT, async {
+        loop {
+            let p = agent.published().await;
+            if p.topic != update_topic("job-1") {
+                break p;
+            }
+        }
+    })
+    .await
+    .expect("the agent asks about its own execution");
+    assert_eq!(
+        describe.topic,
+        format!("$aws/things/{THING}/jobs/job-1/get")
+    );
+    assert_eq!(describe.body["executionNumber"], 1, "{describe:?}");
+    agent
+        .accept(
+            &describe,
+            json!({"execution": execution("job-1", "TIMED_OUT", json!({}), json!({}))}),
+        )
+        .await;
+    let stopped = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let p = agent.published().await;
+            if p.topic == NEXT_GET {
+                break;
+            }
+            assert_eq!(p.status(), "IN_PROGRESS", "nothing terminal: {p:?}");
+        }
+    });
+    stopped.await.expect("the plugin stopped");
+    assert!(device.journal().state().running.is_none());
+    assert!(device.journal().state().pending_report.is_none());
+    agent.stop().await;
+}
