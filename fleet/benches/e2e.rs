@@ -46,7 +46,7 @@ mod plugins;
 
 use jobhost_fleet::clock::system_clock;
 use jobhost_fleet::server::{BrokerChoice, Server, ServerConfig};
-use jobhost_fleet::store::{Changes, CreateJob};
+use jobhost_fleet::store::{Changes, CreateJob, JobDocument};
 use jobhost_protocol::requests::UpdateRequest;
 use jobhost_protocol::responses::NotifyNext;
 use jobhost_protocol::topics::{JobsTopic, Operation, Reply};
@@ -196,9 +196,8 @@ fn no_op_job(job_id: &str, targets: &[String]) -> CreateJob {
     CreateJob {
         job_id: job_id.into(),
         targets: targets.to_vec(),
-        document: serde_json::from_str(NO_OP).expect("the no-op document is JSON"),
-        description: None,
-        in_progress_timeout_minutes: None,
+        document: JobDocument::Text(NO_OP.to_owned()),
+        ..CreateJob::default()
     }
 }
 

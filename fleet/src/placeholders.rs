@@ -12,6 +12,7 @@ use crate::uploads::{self, Uploads};
 use serde_json::Value;
 use std::cell::Cell;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// What resolves the placeholders of a document on its way to a device:
 /// each kind of placeholder is resolved when its store is here, and left
@@ -49,13 +50,29 @@ impl Delivery {
         execution: u64,
         now: i64,
     ) -> Value {
+        self.resolve_with_ttl(document, thing, job_id, execution, None, now)
+    }
+
+    /// [`Delivery::resolve`], with the artifact URLs valid for `url_ttl`
+    /// when given: the job's `presignedUrlConfig.expiresInSec`, which in
+    /// AWS governs exactly these (S3) URLs. Upload and CSR URLs keep their
+    /// stores' TTL.
+    pub fn resolve_with_ttl(
+        &self,
+        document: &Value,
+        thing: &str,
+        job_id: &str,
+        execution: u64,
+        url_ttl: Option<Duration>,
+        now: i64,
+    ) -> Value {
         let operation = document.get("operation").and_then(|o| o.as_str());
         let rotation = operation == Some(certificates::ROTATION_OPERATION);
         let refused = Cell::new(false);
         let resolved = map_strings(document, &|s| {
             let mut s = s.to_owned();
             if let Some(artifacts) = &self.artifacts {
-                s = presign_artifacts(artifacts, &s, now);
+                s = presign_artifacts(artifacts, &s, url_ttl, now);
             }
             if let Some(ca) = &self.ca {
                 if s.contains(certificates::PLACEHOLDER) {
@@ -85,11 +102,11 @@ impl Delivery {
 }
 
 /// `s` with every `${aws:iot:s3-presigned-url:<url>}` replaced by a
-/// presigned URL; placeholders naming URLs that are not our artifacts are
-/// kept.
-fn presign_artifacts(artifacts: &Artifacts, s: &str, now: i64) -> String {
+/// presigned URL (valid for `ttl`, or the store's TTL); placeholders
+/// naming URLs that are not our artifacts are kept.
+fn presign_artifacts(artifacts: &Artifacts, s: &str, ttl: Option<Duration>, now: i64) -> String {
     replace(s, artifacts::PLACEHOLDER_PREFIX, |url| {
-        let signed = artifacts.presign(url, now);
+        let signed = artifacts.presign_for(url, now, ttl);
         if signed.is_none() {
             tracing::warn!(
                 url,

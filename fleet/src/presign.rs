@@ -75,7 +75,19 @@ impl Signer {
     /// TTL has passed after `now`; None when a part holds a `|` (it could
     /// collide with another message).
     pub(crate) fn sign_url(&self, url: &str, parts: &[&str], now: i64) -> Option<String> {
-        let ttl = i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX);
+        self.sign_url_for(url, parts, now, self.ttl)
+    }
+
+    /// [`Signer::sign_url`] with a URL lifetime of `ttl` instead of the
+    /// signer's own: a job's `presignedUrlConfig.expiresInSec`.
+    pub(crate) fn sign_url_for(
+        &self,
+        url: &str,
+        parts: &[&str],
+        now: i64,
+        ttl: Duration,
+    ) -> Option<String> {
+        let ttl = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
         let expires = now.saturating_add(ttl);
         let signature = hex::encode(self.mac(parts, expires)?.finalize().into_bytes());
         Some(format!("{url}?expires={expires}&signature={signature}"))

@@ -32,9 +32,19 @@ pub enum ApiError {
     /// 409 ResourceAlreadyExistsException.
     #[error("{0}")]
     AlreadyExists(String),
-    /// 409 ConflictException: the current state forbids the change.
+    /// 409 ConflictException: the current state forbids the change (a
+    /// presigned URL used already).
     #[error("{0}")]
     Conflict(String),
+    /// 409 InvalidStateTransitionException: a job's or execution's status
+    /// forbids the change (DeleteJob, CancelJobExecution,
+    /// DeleteJobExecution).
+    #[error("{0}")]
+    InvalidStateTransition(String),
+    /// 409 VersionConflictException: a stale `expectedVersion`
+    /// (CancelJobExecution).
+    #[error("{0}")]
+    VersionConflict(String),
     /// 413 LimitExceededException: an upload over the size cap.
     #[error("{0}")]
     TooLarge(String),
@@ -64,6 +74,10 @@ impl ApiError {
             }
             Self::AlreadyExists(_) => (StatusCode::CONFLICT, "ResourceAlreadyExistsException"),
             Self::Conflict(_) => (StatusCode::CONFLICT, "ConflictException"),
+            Self::InvalidStateTransition(_) => {
+                (StatusCode::CONFLICT, "InvalidStateTransitionException")
+            }
+            Self::VersionConflict(_) => (StatusCode::CONFLICT, "VersionConflictException"),
             Self::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "LimitExceededException"),
             Self::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -86,6 +100,8 @@ impl From<StoreError> for ApiError {
             StoreError::AlreadyExists(m) => Self::AlreadyExists(format!("already exists: {m}")),
             StoreError::InvalidRequest(m) => Self::InvalidRequest(m),
             StoreError::Conflict(m) => Self::Conflict(m),
+            StoreError::InvalidStateTransition(m) => Self::InvalidStateTransition(m),
+            StoreError::VersionConflict(m) => Self::VersionConflict(m),
             other => Self::Internal(other.to_string()),
         }
     }

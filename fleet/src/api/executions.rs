@@ -1,10 +1,12 @@
 //! Job execution routes: ListJobExecutionsForJob, ListJobExecutionsForThing,
-//! DescribeJobExecution and CancelJobExecution, at AWS's paths.
+//! DescribeJobExecution, CancelJobExecution and DeleteJobExecution, at
+//! AWS's paths.
 
-use super::extract::{optional_json_body, Force, Path, Query};
+use super::extract::{optional_strict_body, DeleteQuery, ForceQuery, Path, Query, Shape};
+use super::pages::{self, List};
 use super::views::{ExecutionView, ForJob, ForThing};
-use super::{ApiError, ApiState};
-use crate::store::ExecutionRecord;
+use super::{unsupported, ApiError, ApiState};
+use crate::store::ThingExecutionFilter;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -13,55 +15,74 @@ use jobhost_protocol::JobExecutionStatus;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-/// `?status=` on both list calls, as in AWS.
+/// ListJobExecutionsForJob's query.
 #[derive(Debug, Deserialize)]
-pub(super) struct StatusFilter {
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct ForJobQuery {
     #[serde(default)]
     status: Option<JobExecutionStatus>,
+    #[serde(default)]
+    max_results: Option<u32>,
+    #[serde(default)]
+    next_token: Option<String>,
 }
 
-impl StatusFilter {
-    fn keeps(&self, r: &ExecutionRecord) -> bool {
-        self.status.is_none_or(|s| s == r.execution.status)
-    }
-}
-
-/// `GET /jobs/{jobId}/things`: ListJobExecutionsForJob.
+/// `GET /jobs/{jobId}/things`: ListJobExecutionsForJob, in creation order.
 pub(super) async fn list_for_job(
     State(state): State<ApiState>,
     Path(job_id): Path<String>,
-    Query(filter): Query<StatusFilter>,
+    Query(q): Query<ForJobQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let records = state
-        .with_store(move |s| s.list_executions_for_job(&job_id))
+    let list = List::ExecutionsForJob;
+    let page = list.execution_page(q.next_token.as_deref(), q.max_results)?;
+    let page = state
+        .with_store(move |s| s.list_executions_for_job_page(&job_id, q.status, page))
         .await?;
-    let list: Vec<ForJob> = records
-        .iter()
-        .filter(|r| filter.keeps(r))
-        .map(ForJob::of)
-        .collect();
-    Ok(Json(json!({ "executionSummaries": list })))
+    let entries: Vec<ForJob> = page.items.iter().map(ForJob::of).collect();
+    let next = page.next.map(|c| list.execution_token(c));
+    Ok(Json(pages::reply("executionSummaries", entries, next)))
 }
 
-/// `GET /things/{thingName}/jobs`: ListJobExecutionsForThing.
+/// ListJobExecutionsForThing's query.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct ForThingQuery {
+    #[serde(default)]
+    status: Option<JobExecutionStatus>,
+    #[serde(default)]
+    namespace_id: Option<String>,
+    #[serde(default)]
+    max_results: Option<u32>,
+    #[serde(default)]
+    next_token: Option<String>,
+    #[serde(default)]
+    job_id: Option<String>,
+}
+
+/// `GET /things/{thingName}/jobs`: ListJobExecutionsForThing, in creation
+/// order, `status` and `jobId` applied.
 pub(super) async fn list_for_thing(
     State(state): State<ApiState>,
     Path(thing): Path<String>,
-    Query(filter): Query<StatusFilter>,
+    Query(q): Query<ForThingQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let records = state
-        .with_store(move |s| s.list_executions_for_thing(&thing))
+    unsupported::refuse_if_set("ListJobExecutionsForThing", "namespaceId", &q.namespace_id)?;
+    let list = List::ExecutionsForThing;
+    let page = list.execution_page(q.next_token.as_deref(), q.max_results)?;
+    let filter = ThingExecutionFilter {
+        status: q.status,
+        job_id: q.job_id,
+    };
+    let page = state
+        .with_store(move |s| s.list_executions_for_thing_page(&thing, &filter, page))
         .await?;
-    let list: Vec<ForThing> = records
-        .iter()
-        .filter(|r| filter.keeps(r))
-        .map(ForThing::of)
-        .collect();
-    Ok(Json(json!({ "executionSummaries": list })))
+    let entries: Vec<ForThing> = page.items.iter().map(ForThing::of).collect();
+    let next = page.next.map(|c| list.execution_token(c));
+    Ok(Json(pages::reply("executionSummaries", entries, next)))
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(super) struct DescribeQuery {
     #[serde(default)]
     execution_number: Option<u64>,
@@ -81,15 +102,20 @@ pub(super) async fn describe(
     Ok(Json(json!({ "execution": view })))
 }
 
+/// CancelJobExecutionRequest's body members.
+const CANCEL_SHAPE: Shape = Shape {
+    operation: "CancelJobExecution",
+    fields: &["expectedVersion", "statusDetails"],
+};
+
+/// The implemented part of CancelJobExecution's body. AWS also lets the
+/// canceller set statusDetails; the store keeps the device's, so that is
+/// refused (`super::unsupported`).
 #[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct CancelBody {
     #[serde(default)]
     expected_version: Option<u64>,
-    /// AWS lets the canceller set statusDetails; the store keeps the
-    /// device's, so this is refused rather than silently dropped.
-    #[serde(default)]
-    status_details: Option<Value>,
 }
 
 /// `PUT /things/{thingName}/jobs/{jobId}/cancel?force=`: CancelJobExecution
@@ -97,21 +123,36 @@ struct CancelBody {
 pub(super) async fn cancel(
     State(state): State<ApiState>,
     Path((thing, job_id)): Path<(String, String)>,
-    Query(Force { force }): Query<Force>,
+    Query(ForceQuery { force }): Query<ForceQuery>,
     body: Bytes,
 ) -> Result<StatusCode, ApiError> {
-    let body: CancelBody = optional_json_body(&body)?;
-    if body.status_details.is_some() {
-        return Err(ApiError::InvalidRequest(
-            "statusDetails on CancelJobExecution is not supported".into(),
-        ));
-    }
+    let body: CancelBody = optional_strict_body(&body, &CANCEL_SHAPE)?;
     let now = state.now();
     let (t, j) = (thing.clone(), job_id.clone());
     let changes = state
         .with_store(move |s| s.cancel_execution(&j, &t, force, body.expected_version, now))
         .await?;
     tracing::info!(%job_id, %thing, force, "job execution canceled");
+    state.publish(changes);
+    Ok(StatusCode::OK)
+}
+
+/// `DELETE /things/{thingName}/jobs/{jobId}/executionNumber/{executionNumber}?force=`:
+/// DeleteJobExecution. A terminal execution, or with `force` an
+/// IN_PROGRESS one (its device is told: its pending list changed). Like
+/// AWS, an empty 200.
+pub(super) async fn delete(
+    State(state): State<ApiState>,
+    Path((thing, job_id, number)): Path<(String, String, u64)>,
+    Query(q): Query<DeleteQuery>,
+) -> Result<StatusCode, ApiError> {
+    unsupported::refuse_if_set("DeleteJobExecution", "namespaceId", &q.namespace_id)?;
+    let (now, force) = (state.now(), q.force);
+    let (t, j) = (thing.clone(), job_id.clone());
+    let changes = state
+        .with_store(move |s| s.delete_execution(&j, &t, number, force, now))
+        .await?;
+    tracing::info!(%job_id, %thing, number, force, "job execution deleted");
     state.publish(changes);
     Ok(StatusCode::OK)
 }

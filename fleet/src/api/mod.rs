@@ -5,14 +5,17 @@
 //! # Layout
 //!
 //! - `error`: [`ApiError`], the JSON error body and `x-amzn-ErrorType`.
-//! - `extract`: query, path and body extraction with JSON errors.
+//! - `extract`: query, path and body extraction with JSON errors; strict
+//!   bodies that name every field they refuse.
+//! - `unsupported`: the AWS request fields this service refuses, and why.
+//! - `pages`: `maxResults` and `nextToken` on the list calls.
 //! - `auth`: the bearer token on management routes.
 //! - `views`: response shapes that differ from the store's records.
-//! - `jobs`: CreateJob, DescribeJob, ListJobs, GetJobDocument, CancelJob,
-//!   DeleteJob.
+//! - `jobs`: CreateJob, UpdateJob, DescribeJob, ListJobs, GetJobDocument,
+//!   CancelJob, DeleteJob.
 //! - `templates`: ListManagedJobTemplates, DescribeManagedJobTemplate.
 //! - `executions`: ListJobExecutionsForJob/ForThing, DescribeJobExecution,
-//!   CancelJobExecution.
+//!   CancelJobExecution, DeleteJobExecution.
 //! - `artifacts`: upload (management) and signed download (public).
 //! - `uploads`: devices' signed PUTs (public); listing and fetching them
 //!   (management).
@@ -34,8 +37,10 @@ mod executions;
 mod extract;
 mod if_range;
 mod jobs;
+mod pages;
 mod presigned;
 mod templates;
+mod unsupported;
 mod uploads;
 mod views;
 
@@ -170,7 +175,10 @@ pub fn router(state: ApiState) -> Router {
         .route("/jobs", get(jobs::list))
         .route(
             "/jobs/{job_id}",
-            put(jobs::create).get(jobs::describe).delete(jobs::delete),
+            put(jobs::create)
+                .get(jobs::describe)
+                .patch(jobs::update)
+                .delete(jobs::delete),
         )
         .route("/jobs/{job_id}/job-document", get(jobs::document))
         .route("/jobs/{job_id}/cancel", put(jobs::cancel))
@@ -180,6 +188,10 @@ pub fn router(state: ApiState) -> Router {
         .route(
             "/things/{thing}/jobs/{job_id}/cancel",
             put(executions::cancel),
+        )
+        .route(
+            "/things/{thing}/jobs/{job_id}/executionNumber/{execution_number}",
+            axum::routing::delete(executions::delete),
         )
         .route("/artifacts/{name}", put(artifacts::upload))
         .route("/uploads", get(uploads::list))

@@ -4,11 +4,12 @@
 //! through `jobTemplateArn` (see `jobs`).
 
 use super::extract::{Path, Query};
+use super::pages::{self, List};
 use super::ApiError;
 use crate::templates::{self, Parameter, Template, TemplateError, ENVIRONMENT, TEMPLATE_VERSION};
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// A template as ListManagedJobTemplates lists it.
 #[derive(Debug, Serialize)]
@@ -53,25 +54,52 @@ pub(super) fn api_error(e: TemplateError) -> ApiError {
     }
 }
 
+/// ListManagedJobTemplates' query.
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(super) struct ListQuery {
     #[serde(default)]
     template_name: Option<String>,
+    #[serde(default)]
+    max_results: Option<u32>,
+    #[serde(default)]
+    next_token: Option<String>,
 }
 
-/// `GET /managed-job-templates?templateName=`: ListManagedJobTemplates.
-pub(super) async fn list(Query(q): Query<ListQuery>) -> Json<Value> {
-    let templates: Vec<Summary> = templates::TEMPLATES
+/// `GET /managed-job-templates?templateName=&maxResults=&nextToken=`:
+/// ListManagedJobTemplates, in a fixed order; a token is the index of the
+/// last template listed.
+pub(super) async fn list(Query(q): Query<ListQuery>) -> Result<Json<Value>, ApiError> {
+    let list = List::ManagedJobTemplates;
+    let start = q
+        .next_token
+        .map(|t| list.index(&t).map(|i| i.saturating_add(1)))
+        .transpose()?
+        .unwrap_or(0);
+    let limit = list.limit(q.max_results)?.unwrap_or(usize::MAX);
+    let matching: Vec<(usize, &Template)> = templates::TEMPLATES
         .iter()
-        .filter(|t| q.template_name.as_deref().is_none_or(|n| n == t.name))
-        .map(Summary::of)
+        .enumerate()
+        .skip(start)
+        .filter(|(_, t)| q.template_name.as_deref().is_none_or(|n| n == t.name))
         .collect();
-    Json(json!({ "managedJobTemplates": templates }))
+    let page: Vec<Summary> = matching
+        .iter()
+        .take(limit)
+        .map(|(_, t)| Summary::of(t))
+        .collect();
+    let next = if matching.len() > limit {
+        matching
+            .get(limit - 1)
+            .map(|(last, _)| list.index_token(*last))
+    } else {
+        None
+    };
+    Ok(Json(pages::reply("managedJobTemplates", page, next)))
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(super) struct DescribeQuery {
     #[serde(default)]
     template_version: Option<String>,

@@ -157,11 +157,20 @@ impl Artifacts {
     /// when `url` is not exactly one of our artifact URLs
     /// (`<base>/artifacts/<name>`, no query).
     pub fn presign(&self, url: &str, now: i64) -> Option<String> {
+        self.presign_for(url, now, None)
+    }
+
+    /// [`Artifacts::presign`], valid for `ttl` when given (a job's
+    /// `presignedUrlConfig.expiresInSec`) instead of the store's TTL.
+    pub fn presign_for(&self, url: &str, now: i64, ttl: Option<Duration>) -> Option<String> {
         let name = url
             .strip_prefix(self.base.as_str())?
             .strip_prefix("/artifacts/")?;
         check_name(name).ok()?;
-        self.signer.sign_url(url, &[name], now)
+        match ttl {
+            Some(ttl) => self.signer.sign_url_for(url, &[name], now, ttl),
+            None => self.signer.sign_url(url, &[name], now),
+        }
     }
 
     /// Whether `signature` is ours for `name` and `expires`, and `now` is

@@ -254,7 +254,7 @@ mod route {
             let request = CreateJob {
                 job_id: job_id.into(),
                 targets: vec!["t1".into()],
-                document: document.clone(),
+                document: document.clone().into(),
                 ..CreateJob::default()
             };
             self.store

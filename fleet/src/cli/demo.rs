@@ -340,9 +340,10 @@ async fn run_job(
             &CreateJob {
                 job_id: job_id.to_owned(),
                 targets: vec![THING.into()],
-                document,
+                document: document.into(),
                 description: Some(format!("jobhost demo: {description}")),
                 in_progress_timeout_minutes: Some(10),
+                ..CreateJob::default()
             },
             (system_clock())(),
         )?;

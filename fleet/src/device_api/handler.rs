@@ -128,11 +128,12 @@ fn dispatch(
     json: Value,
     now: i64,
 ) -> (Outcome, Changes) {
-    let resolve = |e: Option<JobExecution>| {
+    let resolve = |store: &Store, e: Option<JobExecution>| {
         e.map(|mut e| {
-            e.job_document = e
-                .job_document
-                .map(|d| delivery.resolve(&d, thing, &e.job_id, e.execution_number, now));
+            let ttl = url_ttl(store, &e.job_id);
+            e.job_document = e.job_document.map(|d| {
+                delivery.resolve_with_ttl(&d, thing, &e.job_id, e.execution_number, ttl, now)
+            });
             e
         })
     };
@@ -154,7 +155,7 @@ fn dispatch(
             match request::<StartNextRequest>(json).and_then(|r| store.start_next(thing, &r, now)) {
                 Ok((execution, changes)) => (
                     body(&ExecutionAccepted {
-                        execution: resolve(execution),
+                        execution: resolve(store, execution),
                         timestamp: now,
                         client_token: None,
                     }),
@@ -168,7 +169,7 @@ fn dispatch(
                 .and_then(|r| store.describe(thing, &job, &r))
                 .and_then(|execution| {
                     body(&ExecutionAccepted {
-                        execution: resolve(execution),
+                        execution: resolve(store, execution),
                         timestamp: now,
                         client_token: None,
                     })
@@ -196,11 +197,12 @@ fn dispatch(
                             .unwrap_or(false)
                             .then_some(result.execution_state),
                         job_document: r.include_job_document.unwrap_or(false).then(|| {
-                            delivery.resolve(
+                            delivery.resolve_with_ttl(
                                 &result.job_document,
                                 thing,
                                 &job,
                                 result.execution_number,
+                                url_ttl(store, &job),
                                 now,
                             )
                         }),
@@ -213,6 +215,16 @@ fn dispatch(
             }
         }
     }
+}
+
+/// How long the job's presigned URLs stay valid (its
+/// `presignedUrlConfig.expiresInSec`), or None for the server's TTL. A
+/// failed read falls back to the server's TTL: the document still goes out.
+pub(super) fn url_ttl(store: &Store, job_id: &str) -> Option<std::time::Duration> {
+    store.presigned_url_ttl(job_id).unwrap_or_else(|e| {
+        tracing::warn!(target: "service", job_id, "cannot read the job's URL lifetime: {e}");
+        None
+    })
 }
 
 /// Parses a request body; a body of the wrong shape is InvalidRequest.

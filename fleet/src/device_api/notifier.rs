@@ -12,6 +12,7 @@ use jobhost_protocol::responses::{Notify, NotifyNext};
 use jobhost_protocol::topics::JobsTopic;
 use jobhost_protocol::{JobExecution, JobExecutionStatus};
 use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
 
 pub(crate) struct Notifier {
     ctx: DeviceApiCtx,
@@ -29,7 +30,7 @@ impl Notifier {
 
     pub(crate) async fn notify(&mut self, changes: Changes) {
         for thing in changes.things {
-            let Some((head, pending)) = self.snapshot(&thing) else {
+            let Some((head, pending, url_ttl)) = self.snapshot(&thing) else {
                 continue;
             };
             let now = (self.ctx.now)();
@@ -53,9 +54,14 @@ impl Notifier {
                 self.heads.insert(thing.clone(), key);
                 let execution = head.map(|mut e| {
                     e.job_document = e.job_document.map(|d| {
-                        self.ctx
-                            .delivery
-                            .resolve(&d, &thing, &e.job_id, e.execution_number, now)
+                        self.ctx.delivery.resolve_with_ttl(
+                            &d,
+                            &thing,
+                            &e.job_id,
+                            e.execution_number,
+                            url_ttl,
+                            now,
+                        )
                     });
                     e
                 });
@@ -71,6 +77,8 @@ impl Notifier {
         }
     }
 
+    /// The thing's head, its pending list, and how long the head's
+    /// presigned URLs stay valid (None: the server's TTL).
     #[allow(clippy::type_complexity)]
     fn snapshot(
         &self,
@@ -82,13 +90,19 @@ impl Notifier {
             JobExecutionStatus,
             jobhost_protocol::JobExecutionSummary,
         )>,
+        Option<Duration>,
     )> {
         let store = self.ctx.store.lock().ok()?;
         let result = store
             .head(thing)
             .and_then(|head| Ok((head, store.pending_list(thing)?)));
         match result {
-            Ok(snapshot) => Some(snapshot),
+            Ok((head, pending)) => {
+                let ttl = head
+                    .as_ref()
+                    .and_then(|e| super::handler::url_ttl(&store, &e.job_id));
+                Some((head, pending, ttl))
+            }
             Err(e) => {
                 tracing::error!(target: "service", thing, "cannot read the queue: {e}");
                 None

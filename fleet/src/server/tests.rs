@@ -48,7 +48,7 @@ fn write_and_check_modes() {
     let job = CreateJob {
         job_id: "j1".into(),
         targets: vec!["t1".into()],
-        document: serde_json::json!({"operation": "echo"}),
+        document: serde_json::json!({"operation": "echo"}).into(),
         ..CreateJob::default()
     };
     store.create_job(&job, 1).unwrap();

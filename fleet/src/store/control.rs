@@ -1,15 +1,15 @@
 //! The control plane: what an operator does to jobs, shaped after AWS IoT
-//! CreateJob, DescribeJob, ListJobs, ListJobExecutionsForJob/ForThing,
-//! DescribeJobExecution, CancelJob, CancelJobExecution and DeleteJob.
+//! CreateJob, DescribeJob, DescribeJobExecution, CancelJob,
+//! CancelJobExecution, DeleteJob and DeleteJobExecution. The list calls are
+//! in `lists`, UpdateJob in `settings`.
 
 use super::rows::{
     complete_job_if_done, find_execution, job_status, job_status_col, query_execs, save_execution,
 };
 use super::types::{
-    Changes, CreateJob, ExecutionRecord, Job, JobStatus, JobSummary, ProcessDetails,
+    Changes, CreateJob, ExecutionRecord, Job, JobStatus, PresignedUrlConfig, ProcessDetails,
 };
 use super::{ExecutionChange, Store, StoreError};
-use jobhost_protocol::limits::MAX_JOB_DOCUMENT_BYTES;
 use jobhost_protocol::topics::{is_valid_job_id, is_valid_thing_name};
 use jobhost_protocol::JobExecutionStatus;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -22,34 +22,48 @@ pub(crate) const TIMEOUT_MINUTES_MAX: u32 = 10_080;
 /// CancelJob: 2028 characters).
 const TEXT_MAX_CHARS: usize = 2028;
 
+/// AWS's limit on CancelJob's `reasonCode` (`ReasonCode`: at most 128 of
+/// `[\p{Upper}\p{Digit}_]`, Java's ASCII classes, so `[A-Z0-9_]`).
+const REASON_CODE_MAX_CHARS: usize = 128;
+
 impl Store {
     /// CreateJob: stores the job and queues one execution (number 1,
     /// version 1) per distinct target. Every target's pending list changed,
     /// so the service notifies each of `job.targets`.
     pub fn create_job(&mut self, req: &CreateJob, now: i64) -> Result<Job, StoreError> {
         let targets = validate_create(req)?;
-        let document = serde_json::to_string(&req.document)?;
-        if document.len() > MAX_JOB_DOCUMENT_BYTES {
-            return Err(StoreError::InvalidRequest(format!(
-                "the job document is {} bytes; at most {MAX_JOB_DOCUMENT_BYTES} are allowed",
-                document.len()
-            )));
+        let text = req.document.check()?;
+        if let Some(c) = &req.presigned_url_config {
+            c.check()?;
         }
+        let presigned = req.presigned_url_config.clone().and_then(|c| c.non_empty());
+        let template = req.template.as_ref();
+        let parameters = template
+            .map(|t| serde_json::to_string(&t.parameters))
+            .transpose()?;
         let tx = self.write_tx()?;
         if job_status(&tx, &req.job_id)?.is_some() {
             return Err(StoreError::AlreadyExists(format!("job {}", req.job_id)));
         }
         tx.execute(
             "INSERT INTO jobs (job_id, status, targets, document, description, created_at, \
-             last_updated_at, in_progress_timeout_minutes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7)",
+             last_updated_at, in_progress_timeout_minutes, presigned_url_role_arn, \
+             presigned_url_expires_in_sec, job_template_arn, document_parameters, \
+             document_before_substitution) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             params![
                 req.job_id,
                 JobStatus::InProgress.as_str(),
                 serde_json::to_string(&targets)?,
-                document,
+                text,
                 req.description,
                 now,
                 req.in_progress_timeout_minutes,
+                presigned.as_ref().and_then(|c| c.role_arn.as_deref()),
+                presigned.as_ref().and_then(|c| c.expires_in_sec),
+                template.map(|t| t.arn.as_str()),
+                parameters,
+                template.map(|t| t.document.as_str()),
             ],
         )?;
         {
@@ -75,48 +89,6 @@ impl Store {
         load_job(&tx, job_id)
     }
 
-    /// ListJobs, oldest first, optionally only those with `status`.
-    pub fn list_jobs(&self, status: Option<JobStatus>) -> Result<Vec<JobSummary>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT job_id, status, created_at, last_updated_at, completed_at FROM jobs \
-             WHERE ?1 IS NULL OR status = ?1 ORDER BY created_at, rowid",
-        )?;
-        let rows = stmt.query_map([status.map(JobStatus::as_str)], |r| {
-            Ok(JobSummary {
-                job_id: r.get(0)?,
-                status: job_status_col(r, 1)?,
-                created_at: r.get(2)?,
-                last_updated_at: r.get(3)?,
-                completed_at: r.get(4)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<Vec<_>, _>>()?)
-    }
-
-    /// ListJobExecutionsForJob, in target order. An unknown job is
-    /// NotFound (unlike an unknown thing, which simply has no executions).
-    pub fn list_executions_for_job(
-        &self,
-        job_id: &str,
-    ) -> Result<Vec<ExecutionRecord>, StoreError> {
-        let tx = self.read_tx()?;
-        if job_status(&tx, job_id)?.is_none() {
-            return Err(StoreError::NotFound(format!("job {job_id}")));
-        }
-        let rows = query_execs(&tx, "WHERE e.job_id = ?1 ORDER BY e.id", [job_id])?;
-        Ok(rows.iter().map(|r| r.record()).collect())
-    }
-
-    /// ListJobExecutionsForThing, oldest first. Things are not registered
-    /// anywhere, so an unknown thing has an empty list, not an error.
-    pub fn list_executions_for_thing(
-        &self,
-        thing: &str,
-    ) -> Result<Vec<ExecutionRecord>, StoreError> {
-        let rows = query_execs(&self.conn, "WHERE e.thing_name = ?1 ORDER BY e.id", [thing])?;
-        Ok(rows.iter().map(|r| r.record()).collect())
-    }
-
     /// DescribeJobExecution (control plane): execution `execution_number`
     /// of the job on the thing, or the latest one.
     pub fn describe_execution(
@@ -133,18 +105,24 @@ impl Store {
     /// CancelJob. The job becomes CANCELED and its QUEUED executions too;
     /// IN_PROGRESS ones only with `force` (their devices find out when their
     /// next update is rejected, as in AWS:
-    /// <https://docs.aws.amazon.com/iot/latest/developerguide/iot-jobs-lifecycle.html>). A COMPLETED job has nothing to
-    /// cancel: Conflict. Cancelling a CANCELED job again is a no-op, unless
-    /// `force` asks to cancel the IN_PROGRESS executions the first call left.
+    /// <https://docs.aws.amazon.com/iot/latest/developerguide/iot-jobs-lifecycle.html>). `reason_code` and `comment`
+    /// are stored and returned by DescribeJob. A COMPLETED job has nothing
+    /// to cancel: InvalidRequest (AWS's CancelJob models no conflict
+    /// error). Cancelling a CANCELED job again is a no-op, unless `force`
+    /// asks to cancel the IN_PROGRESS executions the first call left.
     pub fn cancel_job(
         &mut self,
         job_id: &str,
         force: bool,
+        reason_code: Option<&str>,
         comment: Option<&str>,
         now: i64,
     ) -> Result<Changes, StoreError> {
         if let Some(c) = comment {
             check_text("comment", c)?;
+        }
+        if let Some(r) = reason_code {
+            check_reason_code(r)?;
         }
         let tx = self.write_tx()?;
         let (status, _) = job_status(&tx, job_id)?
@@ -154,13 +132,16 @@ impl Store {
             JobStatus::Canceled if force => {}
             JobStatus::Canceled => return Ok(Changes::none()),
             JobStatus::Completed | JobStatus::DeletionInProgress => {
-                return Err(StoreError::Conflict(format!("job {job_id} is {status}")));
+                return Err(StoreError::InvalidRequest(format!(
+                    "job {job_id} is {status}: there is nothing left to cancel"
+                )));
             }
         }
         tx.execute(
             "UPDATE jobs SET status = 'CANCELED', comment = COALESCE(?2, comment), \
+             reason_code = COALESCE(?5, reason_code), \
              force_canceled = (force_canceled OR ?3), last_updated_at = ?4 WHERE job_id = ?1",
-            params![job_id, comment, force, now],
+            params![job_id, comment, force, now, reason_code],
         )?;
         let mut changes = Changes::none();
         let mut events = Vec::new();
@@ -182,9 +163,10 @@ impl Store {
     }
 
     /// CancelJobExecution on the thing's latest execution of the job:
-    /// QUEUED → CANCELED; IN_PROGRESS only with `force`; a terminal one, or
-    /// a stale `expected_version`, is a Conflict. Completes the job if this
-    /// was its last pending execution.
+    /// QUEUED → CANCELED; IN_PROGRESS only with `force`; a terminal one is
+    /// an InvalidStateTransition, a stale `expected_version` a
+    /// VersionConflict (AWS's exceptions for CancelJobExecution). Completes
+    /// the job if this was its last pending execution.
     pub fn cancel_execution(
         &mut self,
         job_id: &str,
@@ -198,7 +180,7 @@ impl Store {
             find_execution(&tx, job_id, thing, None)?.ok_or_else(|| not_found(job_id, thing))?;
         if let Some(expected) = expected_version {
             if expected != row.version_number {
-                return Err(StoreError::Conflict(format!(
+                return Err(StoreError::VersionConflict(format!(
                     "expected version {expected}, the execution is at version {}",
                     row.version_number
                 )));
@@ -208,12 +190,12 @@ impl Store {
             JobExecutionStatus::Queued => {}
             JobExecutionStatus::InProgress if force => row.force_canceled = true,
             JobExecutionStatus::InProgress => {
-                return Err(StoreError::Conflict(format!(
+                return Err(StoreError::InvalidStateTransition(format!(
                     "the execution of {job_id} on {thing} is IN_PROGRESS: cancel it with force"
                 )));
             }
             terminal => {
-                return Err(StoreError::Conflict(format!(
+                return Err(StoreError::InvalidStateTransition(format!(
                     "the execution of {job_id} on {thing} is already {terminal}"
                 )));
             }
@@ -228,8 +210,8 @@ impl Store {
 
     /// DeleteJob: removes the job and every execution of it at once (so no
     /// job is ever seen in DELETION_IN_PROGRESS). A job with IN_PROGRESS
-    /// executions needs `force`, since their devices are mid-operation.
-    /// Returns the things that had pending executions of it. Every
+    /// executions needs `force`, since their devices are mid-operation
+    /// (without it: InvalidStateTransition, as in AWS). Returns the things that had pending executions of it. Every
     /// execution of the job, ended or not, is sent as
     /// [`ExecutionChange::Deleted`], so that a follower waiting for it to
     /// end learns that it never will.
@@ -253,7 +235,7 @@ impl Store {
                 .iter()
                 .any(|r| r.status == JobExecutionStatus::InProgress)
         {
-            return Err(StoreError::Conflict(format!(
+            return Err(StoreError::InvalidStateTransition(format!(
                 "job {job_id} has IN_PROGRESS executions: delete it with force"
             )));
         }
@@ -271,6 +253,61 @@ impl Store {
             execution_number: r.execution_number,
         }));
         Ok(Changes { things })
+    }
+
+    /// DeleteJobExecution: removes execution `execution_number` of the job
+    /// on the thing, as AWS does
+    /// (<https://docs.aws.amazon.com/iot/latest/apireference/API_DeleteJobExecution.html>): a terminal execution
+    /// always; an IN_PROGRESS one only with `force` (its device can no
+    /// longer read or update it); a QUEUED one never (cancel it first).
+    /// Refusals are InvalidStateTransition. Deleting the IN_PROGRESS one
+    /// changes the thing's pending list, and completes the job if it was
+    /// the job's last pending execution.
+    pub fn delete_execution(
+        &mut self,
+        job_id: &str,
+        thing: &str,
+        execution_number: u64,
+        force: bool,
+        now: i64,
+    ) -> Result<Changes, StoreError> {
+        let tx = self.write_tx()?;
+        let row = find_execution(&tx, job_id, thing, Some(execution_number))?.ok_or_else(|| {
+            StoreError::NotFound(format!(
+                "no execution number {execution_number} of job {job_id} on thing {thing}"
+            ))
+        })?;
+        match row.status {
+            JobExecutionStatus::InProgress if force => {}
+            JobExecutionStatus::InProgress => {
+                return Err(StoreError::InvalidStateTransition(format!(
+                    "the execution of {job_id} on {thing} is IN_PROGRESS: delete it with force"
+                )));
+            }
+            JobExecutionStatus::Queued => {
+                return Err(StoreError::InvalidStateTransition(format!(
+                    "the execution of {job_id} on {thing} is QUEUED: only a terminal \
+                     (or, with force, an IN_PROGRESS) execution can be deleted; cancel it first"
+                )));
+            }
+            _ => {}
+        }
+        tx.execute("DELETE FROM executions WHERE id = ?1", [row.id])?;
+        let pending = !row.status.is_terminal();
+        if pending {
+            complete_job_if_done(&tx, job_id, now)?;
+        }
+        tx.commit()?;
+        self.publish([ExecutionChange::Deleted {
+            job_id: row.job_id,
+            thing_name: row.thing_name,
+            execution_number: row.execution_number,
+        }]);
+        Ok(if pending {
+            Changes::thing(thing)
+        } else {
+            Changes::none()
+        })
     }
 }
 
@@ -291,20 +328,11 @@ fn validate_create(req: &CreateJob) -> Result<Vec<String>, StoreError> {
     if req.targets.is_empty() {
         return invalid("a job needs at least one target".into());
     }
-    if !req.document.is_object() {
-        // Devices read the document as an object (`jobDocument` in
-        // https://docs.aws.amazon.com/iot/latest/apireference/API_iot-jobs-data_JobExecution.html).
-        return invalid("the job document must be a JSON object".into());
-    }
     if let Some(d) = &req.description {
         check_text("description", d)?;
     }
     if let Some(m) = req.in_progress_timeout_minutes {
-        if !(1..=TIMEOUT_MINUTES_MAX).contains(&m) {
-            return invalid(format!(
-                "inProgressTimeoutInMinutes {m} is outside 1-{TIMEOUT_MINUTES_MAX}"
-            ));
-        }
+        check_timeout(m)?;
     }
     let mut things: Vec<String> = Vec::with_capacity(req.targets.len());
     for target in &req.targets {
@@ -342,22 +370,58 @@ fn thing_of_target(target: &str) -> Result<&str, StoreError> {
     }
 }
 
-fn check_text(what: &str, text: &str) -> Result<(), StoreError> {
+/// A description or comment: at most 2028 characters and no control
+/// characters (AWS's pattern `[^\p{C}]+`; newlines and tabs are control
+/// characters too).
+pub(crate) fn check_text(what: &str, text: &str) -> Result<(), StoreError> {
     if text.chars().count() > TEXT_MAX_CHARS {
         return Err(StoreError::InvalidRequest(format!(
             "the {what} is longer than {TEXT_MAX_CHARS} characters"
         )));
     }
+    if text.chars().any(char::is_control) {
+        return Err(StoreError::InvalidRequest(format!(
+            "the {what} contains a control character (a newline, a tab, ...)"
+        )));
+    }
     Ok(())
 }
 
+/// `timeoutConfig.inProgressTimeoutInMinutes`: 1-10080.
+pub(crate) fn check_timeout(minutes: u32) -> Result<(), StoreError> {
+    if (1..=TIMEOUT_MINUTES_MAX).contains(&minutes) {
+        Ok(())
+    } else {
+        Err(StoreError::InvalidRequest(format!(
+            "inProgressTimeoutInMinutes {minutes} is outside 1-{TIMEOUT_MINUTES_MAX}"
+        )))
+    }
+}
+
+/// CancelJob's `reasonCode`: 1-128 of `[A-Z0-9_]`.
+fn check_reason_code(code: &str) -> Result<(), StoreError> {
+    let valid = !code.is_empty()
+        && code.len() <= REASON_CODE_MAX_CHARS
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+    if valid {
+        Ok(())
+    } else {
+        Err(StoreError::InvalidRequest(format!(
+            "reasonCode {code:?} must be 1-{REASON_CODE_MAX_CHARS} characters of [A-Z0-9_]"
+        )))
+    }
+}
+
 /// A job and its counts, read inside the caller's transaction.
-fn load_job(conn: &Connection, job_id: &str) -> Result<Job, StoreError> {
+pub(crate) fn load_job(conn: &Connection, job_id: &str) -> Result<Job, StoreError> {
     let found = conn
         .query_row(
             "SELECT status, targets, document, description, created_at, last_updated_at, \
-             completed_at, in_progress_timeout_minutes, comment, force_canceled \
-             FROM jobs WHERE job_id = ?1",
+             completed_at, in_progress_timeout_minutes, comment, force_canceled, reason_code, \
+             presigned_url_role_arn, presigned_url_expires_in_sec, job_template_arn, \
+             document_parameters FROM jobs WHERE job_id = ?1",
             [job_id],
             |r| {
                 // The JSON columns are parsed below, outside rusqlite's
@@ -374,17 +438,30 @@ fn load_job(conn: &Connection, job_id: &str) -> Result<Job, StoreError> {
                     in_progress_timeout_minutes: r.get(7)?,
                     comment: r.get(8)?,
                     force_canceled: r.get(9)?,
+                    reason_code: r.get(10)?,
+                    presigned_url_config: PresignedUrlConfig {
+                        role_arn: r.get(11)?,
+                        expires_in_sec: r.get(12)?,
+                    }
+                    .non_empty(),
+                    job_template_arn: r.get(13)?,
+                    document_parameters: None,
                     process_details: ProcessDetails::default(),
                 };
-                Ok((job, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+                let json: (String, String, Option<String>) = (r.get(1)?, r.get(2)?, r.get(14)?);
+                Ok((job, json))
             },
         )
         .optional()?;
-    let Some((mut job, targets, document)) = found else {
+    let Some((mut job, (targets, document, parameters))) = found else {
         return Err(StoreError::NotFound(format!("job {job_id}")));
     };
     job.targets = serde_json::from_str(&targets)?;
     job.document = serde_json::from_str(&document)?;
+    job.document_parameters = parameters
+        .as_deref()
+        .map(serde_json::from_str)
+        .transpose()?;
     job.process_details = process_details(conn, job_id)?;
     Ok(job)
 }

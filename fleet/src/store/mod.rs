@@ -14,7 +14,12 @@
 //! - `types`: the public records (jobs, executions, [`Changes`], ...).
 //! - `rows`: mapping between SQL rows and protocol types, shared queries.
 //! - `claims`: single use of presigned CSR and upload URLs.
-//! - `control`: the control plane (CreateJob, CancelJob, DeleteJob, ...).
+//! - `control`: the control plane (CreateJob, CancelJob, DeleteJob,
+//!   DeleteJobExecution, ...).
+//! - `documents`: the job document as submitted, and a template job's
+//!   document before substitution.
+//! - `lists`: the list calls, their filters and keyset pagination.
+//! - `settings`: UpdateJob, and the per-job presigned-URL lifetime.
 //! - `device`: the device plane (the MQTT API) and what notifications need.
 //! - `timeouts`: the in-progress and step timers.
 //! - `events`: [`ExecutionChange`]s, sent after each commit to
@@ -23,9 +28,12 @@
 mod claims;
 mod control;
 mod device;
+mod documents;
 mod events;
+mod lists;
 mod rows;
 pub mod schema;
+mod settings;
 mod timeouts;
 mod types;
 
@@ -33,10 +41,13 @@ mod types;
 mod tests;
 
 pub use device::NOTIFY_MAX_ENTRIES;
+pub use documents::{FromTemplate, JobDocument, JOB_DOCUMENT_MAX_CHARS};
 pub use events::{ExecutionChange, EVENT_CAPACITY};
+pub use lists::{ExecutionCursor, JobCursor, JobFilter, Page, PageRequest, ThingExecutionFilter};
+pub use settings::UpdateJob;
 pub use types::{
-    Changes, CreateJob, ExecutionRecord, Job, JobStatus, JobSummary, ProcessDetails, Rejection,
-    UpdateResult,
+    Changes, CreateJob, ExecutionRecord, Job, JobStatus, JobSummary, PresignedUrlConfig,
+    ProcessDetails, Rejection, TargetSelection, UpdateResult, EXPIRES_IN_SEC_RANGE,
 };
 
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
@@ -49,8 +60,9 @@ use std::time::Duration;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Why a store operation failed. The control API maps these to HTTP statuses
-/// (`NotFound` → 404, `AlreadyExists`/`Conflict` → 409, `InvalidRequest` →
-/// 400, the rest → 500); the device plane maps them to [`Rejection`]s.
+/// (`NotFound` → 404, `AlreadyExists`/`Conflict`/`InvalidStateTransition`/
+/// `VersionConflict` → 409, `InvalidRequest` → 400, the rest → 500); the
+/// device plane maps them to [`Rejection`]s.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// No such job or job execution.
@@ -62,10 +74,20 @@ pub enum StoreError {
     /// The request breaks a rule (an id, a limit, a range).
     #[error("invalid request: {0}")]
     InvalidRequest(String),
-    /// The request is valid but the current state forbids it (cancel an
-    /// IN_PROGRESS execution without force, cancel a COMPLETED job, ...).
+    /// The request is valid but the current state forbids it (a presigned
+    /// URL used already, ...). AWS's job operations name their conflicts
+    /// more precisely: see the next two.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The execution's or job's status forbids the change (cancel an
+    /// IN_PROGRESS execution without force, delete a job with IN_PROGRESS
+    /// executions without force, ...): AWS's InvalidStateTransitionException.
+    #[error("invalid state transition: {0}")]
+    InvalidStateTransition(String),
+    /// The caller's `expectedVersion` is not the execution's: AWS's
+    /// VersionConflictException.
+    #[error("version conflict: {0}")]
+    VersionConflict(String),
     /// The database file was written by a newer version of this program
     /// (or is not ours): opening it would risk misreading it, so the store
     /// refuses.

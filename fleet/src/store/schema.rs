@@ -85,7 +85,40 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX upload_claims_by_expiry ON upload_claims (expires);
     "#,
+    // 2 → 3: what CreateJob and CancelJob were given, kept as given. From
+    // here on `jobs.document` holds the document text exactly as submitted
+    // (earlier rows hold their compact serialisation, which reads the same).
+    r#"
+    -- A managed-template job: the template's document before its
+    -- parameters were substituted, the template ARN, and the parameters
+    -- (a JSON object of strings). NULL for other jobs.
+    ALTER TABLE jobs ADD COLUMN document_before_substitution TEXT;
+    ALTER TABLE jobs ADD COLUMN job_template_arn TEXT;
+    ALTER TABLE jobs ADD COLUMN document_parameters TEXT;
+    -- presignedUrlConfig: the roleArn as given (unused), and the lifetime
+    -- in seconds of the job's presigned URLs (NULL: the server's --url-ttl).
+    ALTER TABLE jobs ADD COLUMN presigned_url_role_arn TEXT;
+    ALTER TABLE jobs ADD COLUMN presigned_url_expires_in_sec INTEGER;
+    -- CancelJob's reasonCode.
+    ALTER TABLE jobs ADD COLUMN reason_code TEXT;
+    -- ListJobs pages in (created_at, rowid) order; the index carries the
+    -- rowid.
+    CREATE INDEX jobs_by_creation ON jobs (created_at);
+    "#,
 ];
+
+/// Applies the first `version` migrations only: how the tests make a file
+/// as an older build left it.
+#[cfg(test)]
+pub(crate) fn migrate_to(conn: &mut Connection, version: usize) -> Result<(), StoreError> {
+    let tx = conn.transaction()?;
+    for sql in &MIGRATIONS[..version] {
+        tx.execute_batch(sql)?;
+    }
+    tx.execute_batch(&format!("PRAGMA user_version = {version}"))?;
+    tx.commit()?;
+    Ok(())
+}
 
 /// The schema version this build creates and understands.
 pub const CURRENT_VERSION: i64 = MIGRATIONS.len() as i64;

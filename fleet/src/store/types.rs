@@ -3,9 +3,11 @@
 //! that the HTTP API can return them as they are, inside the envelope AWS
 //! uses (`{"job": ...}`, `{"jobs": [...]}`, ...).
 
+use super::documents::{FromTemplate, JobDocument};
+use super::StoreError;
 use jobhost_protocol::{ErrorCode, ErrorResponse, JobExecution, JobExecutionState, Timestamp};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::str::FromStr;
 
@@ -95,7 +97,10 @@ impl From<super::StoreError> for Rejection {
         let code = match &e {
             E::NotFound(_) => ErrorCode::ResourceNotFound,
             E::InvalidRequest(_) => ErrorCode::InvalidRequest,
-            E::Conflict(_) | E::AlreadyExists(_) => ErrorCode::InvalidStateTransition,
+            E::Conflict(_) | E::AlreadyExists(_) | E::InvalidStateTransition(_) => {
+                ErrorCode::InvalidStateTransition
+            }
+            E::VersionConflict(_) => ErrorCode::VersionMismatch,
             E::UnsupportedSchema { .. } | E::File { .. } | E::Sqlite(_) | E::Json(_) => {
                 ErrorCode::InternalError
             }
@@ -136,8 +141,9 @@ pub struct CreateJob {
     pub job_id: String,
     /// The things to run the job on (at least one).
     pub targets: Vec<String>,
-    /// The job document, at most 32 KiB serialised.
-    pub document: serde_json::Value,
+    /// The job document: the text as submitted (kept verbatim), or a JSON
+    /// object; at most [`super::JOB_DOCUMENT_MAX_CHARS`] characters.
+    pub document: JobDocument,
     /// Free text for operators.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
@@ -149,6 +155,46 @@ pub struct CreateJob {
         skip_serializing_if = "Option::is_none"
     )]
     pub in_progress_timeout_minutes: Option<u32>,
+    /// `presignedUrlConfig`: the lifetime of the job's presigned URLs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub presigned_url_config: Option<PresignedUrlConfig>,
+    /// The managed template `document` was made from. Not part of the
+    /// body: the API sets it after looking the template up.
+    #[serde(skip)]
+    pub template: Option<FromTemplate>,
+}
+
+/// `targetSelection`. Only SNAPSHOT jobs exist so far: their targets are
+/// fixed when the job is created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TargetSelection {
+    /// Run on the targets as they are at creation.
+    Snapshot,
+    /// Keep running on things that join a target group later.
+    Continuous,
+}
+
+impl TargetSelection {
+    /// The wire spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Snapshot => "SNAPSHOT",
+            Self::Continuous => "CONTINUOUS",
+        }
+    }
+}
+
+/// Parses the wire spelling, e.g. a `?targetSelection=` query parameter.
+impl FromStr for TargetSelection {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [Self::Snapshot, Self::Continuous]
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| format!("unknown target selection {s:?} (SNAPSHOT or CONTINUOUS)"))
+    }
 }
 
 /// Status of a job (not of an execution).
@@ -237,7 +283,7 @@ pub struct Job {
     pub status: JobStatus,
     /// Thing names, in creation order.
     pub targets: Vec<String>,
-    /// The job document.
+    /// The job document, parsed (GetJobDocument returns the text).
     pub document: serde_json::Value,
     /// Free text for operators.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -260,6 +306,18 @@ pub struct Job {
     /// The operator's comment from CancelJob.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
+    /// The operator's reason code from CancelJob (`[A-Z0-9_]+`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason_code: Option<String>,
+    /// `presignedUrlConfig`, as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub presigned_url_config: Option<PresignedUrlConfig>,
+    /// The managed template the document was made from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_template_arn: Option<String>,
+    /// The template's parameters, as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub document_parameters: Option<BTreeMap<String, String>>,
     /// Whether a CancelJob used `force` (IN_PROGRESS executions were
     /// cancelled under their devices).
     #[serde(default)]
@@ -326,5 +384,60 @@ mod timeout_config {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
         Ok(Option::<TimeoutConfig>::deserialize(d)?.and_then(|t| t.in_progress_timeout_in_minutes))
+    }
+}
+
+/// AWS's range for `presignedUrlConfig.expiresInSec`, in seconds
+/// (`ExpiresInSec` in botocore's `iot` model: 60-3600).
+pub const EXPIRES_IN_SEC_RANGE: std::ops::RangeInclusive<i64> = 60..=3600;
+
+/// AWS's length range for `presignedUrlConfig.roleArn`, in characters
+/// (`RoleArn`: 20-2048).
+const ROLE_ARN_CHARS: std::ops::RangeInclusive<usize> = 20..=2048;
+
+/// `presignedUrlConfig`, in AWS's shape. `expiresInSec` is how long the
+/// URLs this service signs for the job's `${aws:iot:s3-presigned-url:…}`
+/// placeholders stay valid, instead of the server-wide `--url-ttl`.
+/// `roleArn` is kept and returned as given, and used for nothing: there is
+/// no IAM here, the service signs with its own key.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PresignedUrlConfig {
+    /// The IAM role AWS would presign with (20-2048 characters; unused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
+    /// URL lifetime in seconds, 60-3600.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_in_sec: Option<i64>,
+}
+
+impl PresignedUrlConfig {
+    /// Checks AWS's ranges.
+    pub(crate) fn check(&self) -> Result<(), StoreError> {
+        if let Some(s) = self.expires_in_sec {
+            if !EXPIRES_IN_SEC_RANGE.contains(&s) {
+                return Err(StoreError::InvalidRequest(format!(
+                    "presignedUrlConfig.expiresInSec {s} is outside {}-{}",
+                    EXPIRES_IN_SEC_RANGE.start(),
+                    EXPIRES_IN_SEC_RANGE.end()
+                )));
+            }
+        }
+        if let Some(arn) = &self.role_arn {
+            let n = arn.chars().count();
+            if !ROLE_ARN_CHARS.contains(&n) {
+                return Err(StoreError::InvalidRequest(format!(
+                    "presignedUrlConfig.roleArn is {n} characters long; it must be {}-{}",
+                    ROLE_ARN_CHARS.start(),
+                    ROLE_ARN_CHARS.end()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// None when neither part is set (nothing to store or return).
+    pub(crate) fn non_empty(self) -> Option<Self> {
+        (self.role_arn.is_some() || self.expires_in_sec.is_some()).then_some(self)
     }
 }

@@ -1,13 +1,17 @@
 //! The HTTP API through a real server on loopback: every route, its
 //! success shape and each error status, the changes handed to the
-//! notifier, presigned artifact downloads (Range, expiry, forgery) and
-//! token enforcement.
+//! notifier, presigned artifact downloads (Range, expiry, forgery), token
+//! enforcement, strict request bodies, pagination and filters.
 
 // The cases, by route group; this file holds the shared server harness.
 mod artifacts;
 mod auth;
+mod control;
+mod documents;
 mod executions;
 mod jobs;
+mod pages;
+mod strict;
 
 use jobhost_fleet::api::{self, ApiState};
 use jobhost_fleet::artifacts::{placeholder, Artifacts};

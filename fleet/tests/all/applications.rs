@@ -216,9 +216,8 @@ fn create_interrupted(server: &Server, job_id: &str, document: Value, checkpoint
             &CreateJob {
                 job_id: job_id.into(),
                 targets: vec![THING.into()],
-                document,
-                description: None,
-                in_progress_timeout_minutes: None,
+                document: document.into(),
+                ..CreateJob::default()
             },
             now,
         )

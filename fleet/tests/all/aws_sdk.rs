@@ -75,9 +75,8 @@ fn create(server: &Server, job_id: &str, document: Value) {
             &CreateJob {
                 job_id: job_id.into(),
                 targets: vec![THING.into()],
-                document,
-                description: None,
-                in_progress_timeout_minutes: None,
+                document: document.into(),
+                ..CreateJob::default()
             },
             clock()(),
         )

@@ -17,6 +17,7 @@ use crate::support;
 
 mod lifecycle;
 mod notifications;
+mod presigned_config;
 mod requests;
 mod timers;
 
@@ -107,7 +108,7 @@ impl Fleet {
         self.create_job(CreateJob {
             job_id: job_id.into(),
             targets: targets.iter().map(|t| (*t).to_owned()).collect(),
-            document: document.clone(),
+            document: document.clone().into(),
             ..CreateJob::default()
         });
     }

@@ -332,7 +332,7 @@ async fn cancel_interrupts_and_nothing_follows(dir: &Path, server: Server) {
         .store
         .lock()
         .unwrap()
-        .cancel_job("forever", true, Some("operator cancel"), clock()())
+        .cancel_job("forever", true, None, Some("operator cancel"), clock()())
         .unwrap();
     server.changes.send(changes).unwrap();
     // The agent runs one job at a time: the next job can only run once the

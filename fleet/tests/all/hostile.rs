@@ -568,7 +568,7 @@ async fn a_plugin_blocked_in_a_host_call_is_stopped_by_its_deadline_and_by_a_can
         .store
         .lock()
         .unwrap()
-        .cancel_job(job, true, Some("operator cancel"), clock()())
+        .cancel_job(job, true, None, Some("operator cancel"), clock()())
         .unwrap();
     h.server.changes.send(changes).unwrap();
     create(

@@ -2,7 +2,6 @@
 //! CancelJobExecution, DeleteJob.
 
 use super::*;
-use jobhost_protocol::limits::MAX_JOB_DOCUMENT_BYTES;
 use jobhost_protocol::requests::StartNextRequest;
 use JobExecutionStatus as S;
 
@@ -86,35 +85,43 @@ fn create_job_dedupes_targets_and_accepts_thing_arns() {
 }
 
 #[test]
-fn create_job_limits_the_document_to_32_kib() {
+fn create_job_limits_the_document_to_32768_characters_as_submitted() {
     let mut s = store();
-    // {"p":"xxx…"} is 8 bytes of JSON around the string.
-    let at_limit = json!({"p": "x".repeat(MAX_JOB_DOCUMENT_BYTES - 8)});
+    // AWS counts the characters of the string submitted: whitespace
+    // counts, and a two-byte character counts once.
+    let text = |n: usize| format!("{{\n  \"p\": \"{}\"\n}}", "é".repeat(n - 13));
     assert_eq!(
-        serde_json::to_string(&at_limit).unwrap().len(),
-        MAX_JOB_DOCUMENT_BYTES
+        text(JOB_DOCUMENT_MAX_CHARS).chars().count(),
+        JOB_DOCUMENT_MAX_CHARS
     );
     let ok = CreateJob {
-        document: at_limit,
+        document: JobDocument::Text(text(JOB_DOCUMENT_MAX_CHARS)),
         ..job("j1", &["t1"])
     };
     assert!(s.create_job(&ok, T0).is_ok());
     let over = CreateJob {
-        document: json!({"p": "x".repeat(MAX_JOB_DOCUMENT_BYTES - 7)}),
+        document: JobDocument::Text(text(JOB_DOCUMENT_MAX_CHARS + 1)),
         ..job("j2", &["t1"])
     };
-    assert!(matches!(
-        s.create_job(&over, T0),
-        Err(StoreError::InvalidRequest(_))
-    ));
-    let not_object = CreateJob {
-        document: json!("just a string"),
-        ..job("j3", &["t1"])
-    };
-    assert!(matches!(
-        s.create_job(&not_object, T0),
-        Err(StoreError::InvalidRequest(_))
-    ));
+    let err = s.create_job(&over, T0).unwrap_err();
+    assert!(
+        matches!(&err, StoreError::InvalidRequest(m) if m.contains("32769 characters")),
+        "{err}"
+    );
+    for not_object in [
+        JobDocument::Json(json!("just a string")),
+        JobDocument::Text("[1]".into()),
+        JobDocument::Text("{nope".into()),
+    ] {
+        let req = CreateJob {
+            document: not_object.clone(),
+            ..job("j3", &["t1"])
+        };
+        assert!(
+            matches!(s.create_job(&req, T0), Err(StoreError::InvalidRequest(_))),
+            "{not_object:?}"
+        );
+    }
 }
 
 #[test]
@@ -161,7 +168,7 @@ fn describe_job_counts_executions_by_status() {
             ..ProcessDetails::default()
         }
     );
-    s.cancel_job("j1", true, None, T0).unwrap();
+    s.cancel_job("j1", true, None, None, T0).unwrap();
     let d = s.describe_job("j1").unwrap().process_details;
     assert_eq!(d.number_of_canceled_things, 2);
     assert!(matches!(
@@ -176,7 +183,7 @@ fn list_jobs_filters_by_status_oldest_first() {
     s.create_job(&job("j1", &["t1"]), T0).unwrap();
     s.create_job(&job("j2", &["t1"]), T0 + 1).unwrap();
     s.create_job(&job("j3", &["t1"]), T0 + 2).unwrap();
-    s.cancel_job("j2", false, Some("not needed"), T0 + 3)
+    s.cancel_job("j2", false, None, Some("not needed"), T0 + 3)
         .unwrap();
     let all: Vec<_> = s
         .list_jobs(None)
@@ -249,7 +256,9 @@ fn cancel_job_cancels_queued_executions_only() {
     s.create_job(&job("j1", &["t1", "t2", "t3"]), T0).unwrap();
     s.update("t1", "j1", &upd(S::InProgress), T0).unwrap();
     s.update("t3", "j1", &upd(S::Succeeded), T0).unwrap();
-    let changes = s.cancel_job("j1", false, Some("oops"), T0 + 5).unwrap();
+    let changes = s
+        .cancel_job("j1", false, None, Some("oops"), T0 + 5)
+        .unwrap();
     assert_eq!(things(&changes), ["t2"]);
     let j = s.describe_job("j1").unwrap();
     assert_eq!(j.status, JobStatus::Canceled);
@@ -269,7 +278,10 @@ fn cancel_job_cancels_queued_executions_only() {
     s.update("t1", "j1", &upd(S::Succeeded), T0 + 6).unwrap();
     assert_eq!(s.describe_job("j1").unwrap().status, JobStatus::Canceled);
     // Cancelling again without force is a no-op.
-    assert!(s.cancel_job("j1", false, None, T0 + 7).unwrap().is_empty());
+    assert!(s
+        .cancel_job("j1", false, None, None, T0 + 7)
+        .unwrap()
+        .is_empty());
 }
 
 #[test]
@@ -279,7 +291,7 @@ fn cancel_job_with_force_cancels_in_progress_executions() {
         .unwrap();
     s.update("t1", "j1", &upd(S::InProgress), T0).unwrap();
     assert_eq!(s.next_deadline().unwrap(), Some(T0 + 600));
-    let changes = s.cancel_job("j1", true, None, T0 + 1).unwrap();
+    let changes = s.cancel_job("j1", true, None, None, T0 + 1).unwrap();
     assert_eq!(things(&changes), ["t1", "t2"]);
     let j = s.describe_job("j1").unwrap();
     assert!(j.force_canceled);
@@ -307,25 +319,31 @@ fn force_cancel_of_a_canceled_job_reaches_the_remaining_executions() {
     let mut s = store();
     s.create_job(&job("j1", &["t1"]), T0).unwrap();
     s.update("t1", "j1", &upd(S::InProgress), T0).unwrap();
-    assert!(s.cancel_job("j1", false, None, T0).unwrap().is_empty());
-    assert_eq!(things(&s.cancel_job("j1", true, None, T0).unwrap()), ["t1"]);
+    assert!(s
+        .cancel_job("j1", false, None, None, T0)
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        things(&s.cancel_job("j1", true, None, None, T0).unwrap()),
+        ["t1"]
+    );
     assert_eq!(exec(&s, "j1", "t1").execution.status, S::Canceled);
 }
 
 #[test]
-fn cancel_of_a_completed_job_is_a_conflict() {
+fn cancel_of_a_completed_job_is_an_invalid_request() {
     let mut s = store();
     s.create_job(&job("j1", &["t1"]), T0).unwrap();
     s.update("t1", "j1", &upd(S::Succeeded), T0).unwrap();
     assert_eq!(s.describe_job("j1").unwrap().status, JobStatus::Completed);
     for force in [false, true] {
         assert!(matches!(
-            s.cancel_job("j1", force, None, T0),
-            Err(StoreError::Conflict(_))
+            s.cancel_job("j1", force, None, None, T0),
+            Err(StoreError::InvalidRequest(_))
         ));
     }
     assert!(matches!(
-        s.cancel_job("nope", false, None, T0),
+        s.cancel_job("nope", false, None, None, T0),
         Err(StoreError::NotFound(_))
     ));
 }
@@ -359,7 +377,10 @@ fn cancel_execution_in_progress_needs_force() {
     s.start_next("t1", &StartNextRequest::default(), T0)
         .unwrap();
     let err = s.cancel_execution("j1", "t1", false, None, T0).unwrap_err();
-    assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+    assert!(
+        matches!(err, StoreError::InvalidStateTransition(_)),
+        "{err}"
+    );
     assert_eq!(exec(&s, "j1", "t1").execution.status, S::InProgress);
     s.cancel_execution("j1", "t1", true, None, T0).unwrap();
     let rec = exec(&s, "j1", "t1");
@@ -368,13 +389,16 @@ fn cancel_execution_in_progress_needs_force() {
 }
 
 #[test]
-fn cancel_execution_of_a_terminal_execution_is_a_conflict() {
+fn cancel_execution_of_a_terminal_execution_is_an_invalid_state_transition() {
     let mut s = store();
     s.create_job(&job("j1", &["t1"]), T0).unwrap();
     s.update("t1", "j1", &upd(S::Failed), T0).unwrap();
     for force in [false, true] {
         let err = s.cancel_execution("j1", "t1", force, None, T0).unwrap_err();
-        assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+        assert!(
+            matches!(err, StoreError::InvalidStateTransition(_)),
+            "{err}"
+        );
     }
     assert_eq!(exec(&s, "j1", "t1").execution.status, S::Failed);
 }
@@ -386,7 +410,7 @@ fn cancel_execution_checks_the_expected_version() {
     let err = s
         .cancel_execution("j1", "t1", false, Some(2), T0)
         .unwrap_err();
-    assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+    assert!(matches!(err, StoreError::VersionConflict(_)), "{err}");
     assert_eq!(exec(&s, "j1", "t1").execution.status, S::Queued);
 }
 
@@ -397,7 +421,10 @@ fn delete_job_with_in_progress_executions_needs_force() {
     s.update("t1", "j1", &upd(S::InProgress), T0).unwrap();
     s.update("t3", "j1", &upd(S::Succeeded), T0).unwrap();
     let err = s.delete_job("j1", false, T0).unwrap_err();
-    assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+    assert!(
+        matches!(err, StoreError::InvalidStateTransition(_)),
+        "{err}"
+    );
     assert!(s.describe_job("j1").is_ok());
     let changes = s.delete_job("j1", true, T0).unwrap();
     assert_eq!(things(&changes), ["t1", "t2"], "t3 had nothing pending");

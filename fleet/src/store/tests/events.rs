@@ -127,7 +127,7 @@ fn cancels_are_seen_with_their_new_versions() {
     s.update("t2", "j1", &upd(S::InProgress), T0).unwrap();
     s.cancel_execution("j1", "t1", false, Some(1), T0 + 1)
         .unwrap();
-    s.cancel_job("j1", true, None, T0 + 2).unwrap();
+    s.cancel_job("j1", true, None, None, T0 + 2).unwrap();
     assert_eq!(
         drain(&mut rx),
         [

@@ -3,8 +3,11 @@
 
 mod control;
 mod device;
+mod documents;
 mod events;
+mod lists;
 mod persistence;
+mod settings;
 mod timeouts;
 
 use super::*;
@@ -24,9 +27,8 @@ fn job(id: &str, targets: &[&str]) -> CreateJob {
     CreateJob {
         job_id: id.to_owned(),
         targets: targets.iter().map(|t| (*t).to_owned()).collect(),
-        document: json!({"operation": "test", "job": id}),
-        description: None,
-        in_progress_timeout_minutes: None,
+        document: json!({"operation": "test", "job": id}).into(),
+        ..CreateJob::default()
     }
 }
 

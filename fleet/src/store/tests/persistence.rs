@@ -23,7 +23,8 @@ fn reopening_the_file_loses_no_job_execution_or_timer() {
         };
         s.start_next("t1", &req, T0 + 10).unwrap();
         s.update("t2", "j1", &upd(S::Failed), T0 + 11).unwrap();
-        s.cancel_job("j3", false, Some("bye"), T0 + 12).unwrap();
+        s.cancel_job("j3", false, None, Some("bye"), T0 + 12)
+            .unwrap();
         (
             s.list_jobs(None).unwrap(),
             s.describe_job("j1").unwrap(),

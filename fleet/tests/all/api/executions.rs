@@ -102,17 +102,19 @@ async fn cancels_and_deletes_notify_the_affected_things() {
         .await;
     assert_eq!((status, body), (S::OK, Value::Null));
     assert_eq!(s.changed(), ["a"]);
+    // AWS's names for CancelJobExecution's conflicts: a terminal or an
+    // un-forced IN_PROGRESS execution, and a stale expectedVersion.
     assert_error(
         s.call(s.req(Method::PUT, "/things/a/jobs/job-1/cancel"))
             .await,
         S::CONFLICT,
-        "ConflictException",
+        "InvalidStateTransitionException",
     );
     assert_error(
         s.call(s.req(Method::PUT, "/things/b/jobs/job-1/cancel"))
             .await,
         S::CONFLICT,
-        "ConflictException",
+        "InvalidStateTransitionException",
     );
     assert_error(
         s.call(
@@ -121,7 +123,7 @@ async fn cancels_and_deletes_notify_the_affected_things() {
         )
         .await,
         S::CONFLICT,
-        "ConflictException",
+        "VersionConflictException",
     );
     assert_error(
         s.call(
@@ -144,7 +146,7 @@ async fn cancels_and_deletes_notify_the_affected_things() {
     assert_error(
         s.call(s.req(Method::DELETE, "/jobs/job-1")).await,
         S::CONFLICT,
-        "ConflictException",
+        "InvalidStateTransitionException",
     );
     s.no_changes();
 
@@ -170,15 +172,16 @@ async fn cancels_and_deletes_notify_the_affected_things() {
     assert_eq!(got["execution"]["status"], "CANCELED");
     assert_eq!(got["execution"]["forceCanceled"], true);
 
-    // A completed job cannot be cancelled.
+    // A completed job cannot be cancelled: AWS's CancelJob models no 409,
+    // so this is an invalid request.
     s.create("job-2", &["d"]).await;
     s.changed();
     s.device_update("d", "job-2", JobExecutionStatus::InProgress, &[]);
     s.device_update("d", "job-2", JobExecutionStatus::Succeeded, &[]);
     assert_error(
         s.call(s.req(Method::PUT, "/jobs/job-2/cancel")).await,
-        S::CONFLICT,
-        "ConflictException",
+        S::BAD_REQUEST,
+        "InvalidRequestException",
     );
 
     // Force-delete of a job with a running execution notifies its thing.

@@ -13,7 +13,7 @@ async fn in_progress_timeout_times_the_execution_out() {
     fleet.create_job(CreateJob {
         job_id: "j1".into(),
         targets: vec!["t1".into()],
-        document: doc("slow"),
+        document: doc("slow").into(),
         in_progress_timeout_minutes: Some(1),
         ..CreateJob::default()
     });

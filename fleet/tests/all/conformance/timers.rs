@@ -34,7 +34,7 @@ async fn the_service_times_out_an_in_progress_execution_by_itself() {
     fleet.create_job(CreateJob {
         job_id: "j1".into(),
         targets: vec!["t1".into()],
-        document: doc("slow"),
+        document: doc("slow").into(),
         in_progress_timeout_minutes: Some(1),
         ..CreateJob::default()
     });
@@ -80,7 +80,7 @@ async fn a_deadline_that_passed_while_the_service_was_down_fires_when_it_starts(
     fleet.create_job(CreateJob {
         job_id: "j1".into(),
         targets: vec!["t1".into()],
-        document: doc("slow"),
+        document: doc("slow").into(),
         in_progress_timeout_minutes: Some(1),
         ..CreateJob::default()
     });
@@ -150,7 +150,7 @@ async fn the_agent_interrupts_a_plugin_whose_execution_timed_out() {
     fleet.create_job(CreateJob {
         job_id: "spin".into(),
         targets: vec![AGENT_THING.into()],
-        document: json!({ "operation": "test-probe", "spin": true }),
+        document: json!({ "operation": "test-probe", "spin": true }).into(),
         in_progress_timeout_minutes: Some(1),
         ..CreateJob::default()
     });

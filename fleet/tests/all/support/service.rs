@@ -47,9 +47,8 @@ pub fn create(server: &Server, thing: &str, job_id: &str, document: serde_json::
             &CreateJob {
                 job_id: job_id.into(),
                 targets: vec![thing.into()],
-                document,
-                description: None,
-                in_progress_timeout_minutes: None,
+                document: document.into(),
+                ..CreateJob::default()
             },
             clock()(),
         )

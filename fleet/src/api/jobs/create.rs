@@ -1,0 +1,151 @@
+//! CreateJob (`PUT /jobs/{jobId}`): the document inline, or an AWS managed
+//! template (`jobTemplateArn` + `documentParameters`, see
+//! [`crate::templates`]). The body is parsed strictly: every member of
+//! AWS's CreateJobRequest is implemented here or refused by name
+//! (`super::super::unsupported`), and anything else is refused too.
+
+use super::super::extract::{strict_body, Path, Shape};
+use super::super::views::JobRef;
+use super::super::{ApiError, ApiState};
+use crate::store::{
+    Changes, CreateJob, FromTemplate, JobDocument, PresignedUrlConfig, TargetSelection,
+};
+use crate::templates;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::Json;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// CreateJobRequest's body members (botocore `iot` 2015-05-28).
+const SHAPE: Shape = Shape {
+    operation: "CreateJob",
+    fields: &[
+        "targets",
+        "documentSource",
+        "document",
+        "description",
+        "presignedUrlConfig",
+        "targetSelection",
+        "jobExecutionsRolloutConfig",
+        "abortConfig",
+        "timeoutConfig",
+        "tags",
+        "namespaceId",
+        "jobTemplateArn",
+        "jobExecutionsRetryConfig",
+        "documentParameters",
+        "schedulingConfig",
+        "destinationPackageVersions",
+    ],
+};
+
+/// The implemented part of CreateJob's body. AWS sends `document` as a
+/// string holding JSON, kept verbatim; an object is accepted too, for
+/// hand-written requests. Instead of a document: a managed template's
+/// `jobTemplateArn` (or bare name) and its `documentParameters`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Body {
+    targets: Vec<String>,
+    #[serde(default)]
+    document: Option<JobDocument>,
+    #[serde(default)]
+    job_template_arn: Option<String>,
+    #[serde(default)]
+    document_parameters: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    timeout_config: Option<TimeoutConfig>,
+    #[serde(default)]
+    presigned_url_config: Option<PresignedUrlConfig>,
+    #[serde(default)]
+    target_selection: Option<String>,
+}
+
+/// `timeoutConfig`, in CreateJob and UpdateJob.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct TimeoutConfig {
+    #[serde(default)]
+    pub in_progress_timeout_in_minutes: Option<u32>,
+}
+
+/// `PUT /jobs/{jobId}`: CreateJob. Notifies every target.
+pub(in crate::api) async fn create(
+    State(state): State<ApiState>,
+    Path(job_id): Path<String>,
+    body: Bytes,
+) -> Result<Json<JobRef>, ApiError> {
+    let body: Body = strict_body(&body, &SHAPE)?;
+    if let Some(sel) = body.target_selection.as_deref() {
+        let sel: TargetSelection = sel.parse().map_err(ApiError::InvalidRequest)?;
+        if sel != TargetSelection::Snapshot {
+            return Err(ApiError::InvalidRequest(format!(
+                "targetSelection {} is not supported: only SNAPSHOT jobs exist here",
+                sel.as_str()
+            )));
+        }
+    }
+    if body.job_template_arn.is_none() && body.document_parameters.is_some() {
+        return Err(ApiError::InvalidRequest(
+            "documentParameters go with an AWS managed template's jobTemplateArn".into(),
+        ));
+    }
+    let (document, description, template) = match (body.document, body.job_template_arn) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::InvalidRequest(
+                "give either `document` or `jobTemplateArn`, not both".into(),
+            ))
+        }
+        (None, Some(arn)) => {
+            let template = templates::lookup(&arn).map_err(super::super::templates::api_error)?;
+            let parameters = body.document_parameters.unwrap_or_default();
+            let filled = template
+                .document(&parameters)
+                .map_err(super::super::templates::api_error)?;
+            let text = |v: &serde_json::Value| {
+                serde_json::to_string(v).map_err(|e| {
+                    ApiError::Internal(format!("cannot serialise the template document: {e}"))
+                })
+            };
+            let from = FromTemplate {
+                arn: template.arn(),
+                parameters,
+                document: text(&template.raw_document())?,
+            };
+            // As AWS does: the template's description unless one is given.
+            let description = body
+                .description
+                .or_else(|| Some(template.description.to_owned()));
+            (JobDocument::Text(text(&filled)?), description, Some(from))
+        }
+        (Some(document), None) => (document, body.description, None),
+        (None, None) => {
+            return Err(ApiError::InvalidRequest(
+                "a job needs a `document`, or an AWS managed template's `jobTemplateArn` \
+                 (with `documentParameters`)"
+                    .into(),
+            ))
+        }
+    };
+    let req = CreateJob {
+        job_id,
+        targets: body.targets,
+        document,
+        description,
+        in_progress_timeout_minutes: body
+            .timeout_config
+            .and_then(|t| t.in_progress_timeout_in_minutes),
+        presigned_url_config: body.presigned_url_config,
+        template,
+    };
+    let now = state.now();
+    let job = state.with_store(move |s| s.create_job(&req, now)).await?;
+    tracing::info!(job_id = %job.job_id, targets = job.targets.len(), "job created");
+    state.publish(Changes {
+        things: job.targets.iter().cloned().collect(),
+    });
+    Ok(Json(JobRef::of(&job)))
+}

@@ -1,0 +1,90 @@
+//! The fields of AWS's requests that this service does not implement.
+//! Each is refused by name with 400 InvalidRequestException, never
+//! silently dropped: a script that asks for a staged rollout must not get
+//! an all-at-once rollout with a 200.
+//!
+//! Every refusal is in this file, so that implementing a feature means
+//! deleting its lines here and parsing the field where its operation parses
+//! its request ([`super::extract::strict_body`] consults [`reason`]).
+
+use super::ApiError;
+
+/// Rollout, abort, retry and scheduling controls (CreateJob, UpdateJob):
+/// not implemented yet. Replace these entries when they are.
+const ROLLOUT_CONTROLS: &[(&str, &str)] = &[
+    (
+        "jobExecutionsRolloutConfig",
+        "staged rollouts are not implemented, and every target would be notified at once",
+    ),
+    (
+        "abortConfig",
+        "abort criteria are not implemented, and the job would never be aborted",
+    ),
+    (
+        "jobExecutionsRetryConfig",
+        "retries are not implemented, and a failed execution would not be retried",
+    ),
+    (
+        "schedulingConfig",
+        "scheduled jobs are not implemented, and the job would start at once",
+    ),
+];
+
+/// Everything else this service has no counterpart for.
+const OTHERS: &[(&str, &str)] = &[
+    (
+        "documentSource",
+        "documents in S3 are not supported; send the document inline in `document`",
+    ),
+    (
+        "namespaceId",
+        "namespaced jobs (AWS IoT Greengrass) are not implemented",
+    ),
+    ("tags", "resource tags are not implemented"),
+    (
+        "destinationPackageVersions",
+        "there is no software package catalog",
+    ),
+    (
+        "thingGroupName",
+        "thing groups are not implemented, so no job has one",
+    ),
+    (
+        "thingGroupId",
+        "thing groups are not implemented, so no job has one",
+    ),
+    (
+        "statusDetails",
+        "the execution keeps the statusDetails its device reported",
+    ),
+];
+
+/// Why `field` is refused, if it is.
+pub(super) fn reason(field: &str) -> Option<&'static str> {
+    ROLLOUT_CONTROLS
+        .iter()
+        .chain(OTHERS)
+        .find(|(f, _)| *f == field)
+        .map(|(_, why)| *why)
+}
+
+/// The message that refuses `field` of `operation`.
+pub(super) fn message(operation: &str, field: &str, why: &str) -> String {
+    format!("{operation}: `{field}` is not supported yet ({why})")
+}
+
+/// 400 naming `field` when a request set it (a query parameter; body
+/// fields go through [`super::extract::strict_body`]).
+pub(super) fn refuse_if_set<T>(
+    operation: &str,
+    field: &str,
+    value: &Option<T>,
+) -> Result<(), ApiError> {
+    match (value, reason(field)) {
+        (Some(_), Some(why)) => Err(ApiError::InvalidRequest(message(operation, field, why))),
+        (Some(_), None) => Err(ApiError::InvalidRequest(format!(
+            "{operation}: `{field}` is not supported yet"
+        ))),
+        (None, _) => Ok(()),
+    }
+}
