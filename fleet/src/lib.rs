@@ -51,6 +51,7 @@ pub mod clock;
 pub mod device_api;
 pub mod placeholders;
 pub mod presign;
+pub mod rollout;
 pub mod server;
 pub mod signed_dir;
 pub mod staged;
