@@ -6,7 +6,7 @@
 use super::extract::{json_body, optional_json_body, Force, Path, Query};
 use super::views::{JobRef, JobSummaryView, JobView};
 use super::{ApiError, ApiState};
-use crate::store::{Changes, CreateJob, JobStatus};
+use crate::store::{CreateJob, JobStatus};
 use crate::templates;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -34,6 +34,13 @@ struct CreateJobBody {
     description: Option<String>,
     #[serde(default)]
     timeout_config: Option<TimeoutConfig>,
+    // Read by `api::rollout`, so that each refusal names its field.
+    #[serde(default)]
+    job_executions_rollout_config: Option<Value>,
+    #[serde(default)]
+    abort_config: Option<Value>,
+    #[serde(default)]
+    scheduling_config: Option<Value>,
     // Recognised only to refuse them clearly instead of ignoring them.
     #[serde(default)]
     document_source: Option<String>,
@@ -67,6 +74,13 @@ pub(super) async fn create(
             )));
         }
     }
+    let now = state.now();
+    let configs = super::rollout::configs(
+        body.job_executions_rollout_config.as_ref(),
+        body.abort_config.as_ref(),
+        body.scheduling_config.as_ref(),
+        now,
+    )?;
     if body.job_template_arn.is_none() && body.document_parameters.is_some() {
         return Err(ApiError::InvalidRequest(
             "documentParameters go with an AWS managed template's jobTemplateArn".into(),
@@ -114,12 +128,13 @@ pub(super) async fn create(
             .timeout_config
             .and_then(|t| t.in_progress_timeout_in_minutes),
     };
-    let now = state.now();
-    let job = state.with_store(move |s| s.create_job(&req, now)).await?;
+    let (job, changes) = state
+        .with_store(move |s| s.create_job_with(&req, &configs, now))
+        .await?;
     tracing::info!(job_id = %job.job_id, targets = job.targets.len(), "job created");
-    state.publish(Changes {
-        things: job.targets.iter().cloned().collect(),
-    });
+    // The targets that got an execution; a staged or scheduled rollout's
+    // others are notified as it releases them.
+    state.publish(changes);
     Ok(Json(JobRef::of(&job)))
 }
 
@@ -131,6 +146,7 @@ pub(super) async fn describe(
     let job = state.with_store(move |s| s.describe_job(&job_id)).await?;
     let view = JobView {
         job_arn: super::job_arn(&job.job_id),
+        scheduled_job_rollouts: super::rollout::scheduled_job_rollouts(&job, state.now()),
         job,
     };
     Ok(Json(json!({ "job": view })))

@@ -10,6 +10,8 @@
 //! - `views`: response shapes that differ from the store's records.
 //! - `jobs`: CreateJob, DescribeJob, ListJobs, GetJobDocument, CancelJob,
 //!   DeleteJob.
+//! - `rollout`: CreateJob's rollout, abort and scheduling configurations,
+//!   DescribeJob's `scheduledJobRollouts`.
 //! - `templates`: ListManagedJobTemplates, DescribeManagedJobTemplate.
 //! - `executions`: ListJobExecutionsForJob/ForThing, DescribeJobExecution,
 //!   CancelJobExecution.
@@ -35,6 +37,7 @@ mod extract;
 mod if_range;
 mod jobs;
 mod presigned;
+mod rollout;
 mod templates;
 mod uploads;
 mod views;

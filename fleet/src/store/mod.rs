@@ -15,15 +15,20 @@
 //! - `rows`: mapping between SQL rows and protocol types, shared queries.
 //! - `claims`: single use of presigned CSR and upload URLs.
 //! - `control`: the control plane (CreateJob, CancelJob, DeleteJob, ...).
+//! - `cancel`: cancelling a job, for CancelJob, abort rules and schedules.
 //! - `device`: the device plane (the MQTT API) and what notifications need.
 //! - `timeouts`: the in-progress and step timers.
+//! - `rollout`: staged rollouts (targets released at a rate), abort rules
+//!   and schedules, and the scheduler's tick ([`Store::advance_rollouts`]).
 //! - `events`: [`ExecutionChange`]s, sent after each commit to
 //!   [`Store::subscribe`]rs.
 
+mod cancel;
 mod claims;
 mod control;
 mod device;
 mod events;
+mod rollout;
 mod rows;
 pub mod schema;
 mod timeouts;
@@ -35,8 +40,8 @@ mod tests;
 pub use device::NOTIFY_MAX_ENTRIES;
 pub use events::{ExecutionChange, EVENT_CAPACITY};
 pub use types::{
-    Changes, CreateJob, ExecutionRecord, Job, JobStatus, JobSummary, ProcessDetails, Rejection,
-    UpdateResult,
+    Changes, CreateJob, ExecutionRecord, Job, JobPlan, JobStatus, JobSummary, JobhostDetails,
+    ProcessDetails, Rejection, RolloutProgress, UpdateResult,
 };
 
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};

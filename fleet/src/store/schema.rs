@@ -6,7 +6,7 @@
 //! are append-only: never edit one that has shipped, add the next.
 
 use super::StoreError;
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
 /// Migration `i` takes the schema from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -85,7 +85,73 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX upload_claims_by_expiry ON upload_claims (expires);
     "#,
+    // 2 → 3: staged rollouts, abort rules and schedules (`store::rollout`).
+    // `jobs` gains the SCHEDULED status, which its CHECK constraint must
+    // admit. A STRICT table's CHECK cannot be altered, so the table is
+    // rebuilt as SQLite prescribes (https://www.sqlite.org/lang_altertable.html#otheralter):
+    // create the new table, copy every row, drop the old one, rename.
+    // `migrate` runs this with foreign keys off, or dropping `jobs` would
+    // cascade into `executions`, and checks them before committing. `jobs`
+    // has no index, trigger or view of its own to recreate; the indexes of
+    // `executions` are untouched.
+    r#"
+    CREATE TABLE jobs_v3 (
+        job_id                      TEXT    NOT NULL PRIMARY KEY,
+        status                      TEXT    NOT NULL CHECK (status IN
+            ('SCHEDULED', 'IN_PROGRESS', 'COMPLETED', 'CANCELED', 'DELETION_IN_PROGRESS')),
+        targets                     TEXT    NOT NULL,
+        document                    TEXT    NOT NULL,
+        description                 TEXT,
+        created_at                  INTEGER NOT NULL,
+        last_updated_at             INTEGER NOT NULL,
+        completed_at                INTEGER,
+        in_progress_timeout_minutes INTEGER,
+        comment                     TEXT,
+        force_canceled              INTEGER NOT NULL DEFAULT 0,
+        -- Why the job was cancelled: an abort rule's, or an operator's.
+        reason_code                 TEXT,
+        -- jobExecutionsRolloutConfig, abortConfig and schedulingConfig as
+        -- AWS shapes them (JSON), NULL when not given.
+        rollout_config              TEXT,
+        abort_config                TEXT,
+        scheduling_config           TEXT,
+        -- When the schedule's endTime was acted on (endBehavior), once.
+        schedule_ended_at           INTEGER
+    ) STRICT;
+    -- The rowid too: ListJobs breaks ties of createdAt by it.
+    INSERT INTO jobs_v3 (rowid, job_id, status, targets, document, description, created_at,
+        last_updated_at, completed_at, in_progress_timeout_minutes, comment, force_canceled)
+    SELECT rowid, job_id, status, targets, document, description, created_at,
+        last_updated_at, completed_at, in_progress_timeout_minutes, comment, force_canceled
+    FROM jobs;
+    DROP TABLE jobs;
+    ALTER TABLE jobs_v3 RENAME TO jobs;
+
+    -- Targets the rollout has not released yet, in release order. A target
+    -- here has no execution: its device sees nothing of the job.
+    CREATE TABLE rollout_pending (
+        job_id     TEXT    NOT NULL REFERENCES jobs(job_id) ON DELETE CASCADE,
+        seq        INTEGER NOT NULL,
+        thing_name TEXT    NOT NULL,
+        PRIMARY KEY (job_id, seq)
+    ) STRICT, WITHOUT ROWID;
+
+    -- What each job's rollout released, second by second: the rate's
+    -- budget after a restart is computed from this, not reset.
+    CREATE TABLE rollout_releases (
+        job_id      TEXT    NOT NULL REFERENCES jobs(job_id) ON DELETE CASCADE,
+        released_at INTEGER NOT NULL,
+        things      INTEGER NOT NULL CHECK (things >= 1),
+        PRIMARY KEY (job_id, released_at)
+    ) STRICT, WITHOUT ROWID;
+    "#,
 ];
+
+/// The migrations, for tests that build a file of an older version.
+#[cfg(test)]
+pub(crate) fn migrations() -> &'static [&'static str] {
+    MIGRATIONS
+}
 
 /// The schema version this build creates and understands.
 pub const CURRENT_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -93,7 +159,21 @@ pub const CURRENT_VERSION: i64 = MIGRATIONS.len() as i64;
 /// Brings the database up to [`CURRENT_VERSION`]. Refuses a file from a newer
 /// build (or with a version no build writes) rather than guess at columns it
 /// does not know.
+///
+/// Migrations run with foreign keys off, as SQLite requires for a table
+/// rebuild (dropping a parent table with them on deletes its children), and
+/// each checks them (`PRAGMA foreign_key_check`) before it commits: a
+/// migration that would leave a dangling reference fails and rolls back.
+/// `foreign_keys` can only change outside a transaction, hence around the
+/// loop; it is back on when this returns, whatever happened.
 pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    conn.pragma_update(None, "foreign_keys", "OFF")?;
+    let result = migrate_all(conn);
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    result
+}
+
+fn migrate_all(conn: &mut Connection) -> Result<(), StoreError> {
     loop {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         // Read inside the write transaction: two processes opening a new file
@@ -112,6 +192,18 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
             return Ok(());
         };
         tx.execute_batch(sql)?;
+        let dangling: Option<String> = tx
+            .query_row("PRAGMA foreign_key_check", [], |r| r.get(0))
+            .optional()?;
+        if let Some(table) = dangling {
+            return Err(StoreError::Sqlite(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY),
+                Some(format!(
+                    "migration {version} → {} would leave a row of {table} without its parent",
+                    version + 1
+                )),
+            )));
+        }
         // PRAGMA takes no bound parameters; `version + 1` is our own integer.
         tx.execute_batch(&format!("PRAGMA user_version = {}", version + 1))?;
         tx.commit()?;

@@ -1,10 +1,14 @@
 //! Unit tests of the store: one per rule of the AWS IoT Jobs state machine,
 //! grouped by plane. Time is injected, so every test is deterministic.
 
+mod abort;
 mod control;
 mod device;
 mod events;
+mod migration;
 mod persistence;
+mod rollout;
+mod schedule;
 mod timeouts;
 
 use super::*;
