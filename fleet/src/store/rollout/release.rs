@@ -203,6 +203,10 @@ impl Store {
     /// Calling it again at the same `now` releases nothing more: the rate
     /// is spent from the persisted log of releases.
     pub fn advance_rollouts(&mut self, now: i64) -> Result<Changes, StoreError> {
+        // The common case, nothing to do, takes no write lock.
+        if !self.rollouts_active()? {
+            return Ok(Changes::none());
+        }
         let tx = self.write_tx()?;
         let jobs: Vec<String> = tx
             .prepare_cached(&format!(
