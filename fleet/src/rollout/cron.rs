@@ -135,7 +135,7 @@ impl CronExpression {
     }
 
     /// The first time the rule fires at or after `t`, if it fires again
-    /// within [`SEARCH_DAYS`].
+    /// within five years.
     pub fn next_at_or_after(&self, t: i64) -> Option<i64> {
         let first = day_start(t);
         (0..SEARCH_DAYS).find_map(|i| {
