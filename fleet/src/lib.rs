@@ -17,6 +17,9 @@
 //!   operators, and the presigned routes devices download, upload and send
 //!   CSRs through.
 //! - [`templates`]: AWS's managed job templates, which CreateJob fills in.
+//! - [`rollout`]: a job's staged rollout, abort rules and schedule (AWS's
+//!   three configurations, the rate, maintenance windows), which the store
+//!   applies and the server's scheduler task drives.
 //! - [`store`]: the SQLite-backed job and job-execution state machine. It
 //!   never reads the clock and never does network I/O: every method that
 //!   depends on time takes `now`, so the state machine is deterministic
@@ -51,6 +54,7 @@ pub mod clock;
 pub mod device_api;
 pub mod placeholders;
 pub mod presign;
+pub mod rollout;
 pub mod server;
 pub mod signed_dir;
 pub mod staged;

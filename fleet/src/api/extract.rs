@@ -100,7 +100,8 @@ pub(super) fn strict_body<T: DeserializeOwned>(body: &[u8], shape: &Shape) -> Re
                     shape.fields.join(", ")
                 ))
             } else {
-                unsupported::reason(key).map(|why| unsupported::message(shape.operation, key, why))
+                unsupported::reason(shape.operation, key)
+                    .map(|why| unsupported::message(shape.operation, key, why))
             }
         })
         .collect();

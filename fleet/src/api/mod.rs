@@ -13,6 +13,8 @@
 //! - `views`: response shapes that differ from the store's records.
 //! - `jobs`: CreateJob, UpdateJob, DescribeJob, ListJobs, GetJobDocument,
 //!   CancelJob, DeleteJob.
+//! - `rollout`: CreateJob's rollout, abort and scheduling configurations,
+//!   DescribeJob's `scheduledJobRollouts`.
 //! - `templates`: ListManagedJobTemplates, DescribeManagedJobTemplate.
 //! - `executions`: ListJobExecutionsForJob/ForThing, DescribeJobExecution,
 //!   CancelJobExecution, DeleteJobExecution.
@@ -39,6 +41,7 @@ mod if_range;
 mod jobs;
 mod pages;
 mod presigned;
+mod rollout;
 mod templates;
 mod unsupported;
 mod uploads;

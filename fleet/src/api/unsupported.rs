@@ -9,24 +9,22 @@
 
 use super::ApiError;
 
-/// Rollout, abort, retry and scheduling controls (CreateJob, UpdateJob):
-/// not implemented yet. Replace these entries when they are.
-const ROLLOUT_CONTROLS: &[(&str, &str)] = &[
+/// Controls not implemented yet, for every operation that has them.
+const ROLLOUT_CONTROLS: &[(&str, &str)] = &[(
+    "jobExecutionsRetryConfig",
+    "retries are not implemented, and a failed execution would not be retried",
+)];
+
+/// Controls CreateJob implements (`api::rollout`) but UpdateJob cannot
+/// change yet: refused there only.
+const UPDATE_JOB: &[(&str, &str)] = &[
     (
         "jobExecutionsRolloutConfig",
-        "staged rollouts are not implemented, and every target would be notified at once",
+        "a job's rollout rate is fixed at creation here; cancel the job and create a new one",
     ),
     (
         "abortConfig",
-        "abort criteria are not implemented, and the job would never be aborted",
-    ),
-    (
-        "jobExecutionsRetryConfig",
-        "retries are not implemented, and a failed execution would not be retried",
-    ),
-    (
-        "schedulingConfig",
-        "scheduled jobs are not implemented, and the job would start at once",
+        "a job's abort rules are fixed at creation here; cancel the job and create a new one",
     ),
 ];
 
@@ -59,11 +57,16 @@ const OTHERS: &[(&str, &str)] = &[
     ),
 ];
 
-/// Why `field` is refused, if it is.
-pub(super) fn reason(field: &str) -> Option<&'static str> {
+/// Why `field` of `operation` is refused, if it is.
+pub(super) fn reason(operation: &str, field: &str) -> Option<&'static str> {
+    let only_here: &[(&str, &str)] = match operation {
+        "UpdateJob" => UPDATE_JOB,
+        _ => &[],
+    };
     ROLLOUT_CONTROLS
         .iter()
         .chain(OTHERS)
+        .chain(only_here)
         .find(|(f, _)| *f == field)
         .map(|(_, why)| *why)
 }
@@ -80,7 +83,7 @@ pub(super) fn refuse_if_set<T>(
     field: &str,
     value: &Option<T>,
 ) -> Result<(), ApiError> {
-    match (value, reason(field)) {
+    match (value, reason(operation, field)) {
         (Some(_), Some(why)) => Err(ApiError::InvalidRequest(message(operation, field, why))),
         (Some(_), None) => Err(ApiError::InvalidRequest(format!(
             "{operation}: `{field}` is not supported yet"

@@ -46,6 +46,9 @@ pub(super) struct JobView {
     pub job_arn: String,
     #[serde(flatten)]
     pub job: Job,
+    /// The next maintenance windows (`super::rollout`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scheduled_job_rollouts: Option<Vec<super::rollout::ScheduledJobRollout>>,
 }
 
 /// A [`JobSummary`] with its ARN, as ListJobs lists it.

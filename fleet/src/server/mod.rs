@@ -1,6 +1,7 @@
 //! The whole service in one call: store, embedded (or external) broker,
-//! jobs service, HTTP API. Used by `serve`, `demo` and the end-to-end tests,
-//! which need to start, stop and restart it on port 0.
+//! jobs service, rollout scheduler ([`scheduler`]), HTTP API. Used by
+//! `serve`, `demo` and the end-to-end tests, which need to start, stop and
+//! restart it on port 0.
 
 use crate::api::{self, ApiState};
 use crate::artifacts::Artifacts;
@@ -362,6 +363,12 @@ impl Server {
             Some(t) => state.with_token(t.clone()),
             None => state,
         };
+        tasks.push(tokio::spawn(scheduler::run(
+            store.clone(),
+            now.clone(),
+            changes.clone(),
+            stopped.clone(),
+        )));
         let mut http_stop = stopped;
         tasks.push(tokio::spawn(async move {
             let shutdown = async move {
@@ -416,12 +423,33 @@ impl Server {
     /// notifier, as the timer does. For tests that move an injected clock.
     /// Returns those things; empty if the timer got there first.
     pub fn sweep_timeouts(&self) -> Result<Changes, StoreError> {
+        self.run_now(Store::expire_timeouts)
+    }
+
+    /// Runs the rollout scheduler's tick ([`Store::advance_rollouts`]) at
+    /// the server's clock now, instead of when the scheduler next wakes (at
+    /// most [`scheduler::IDLE_TICK`] later), and hands the things whose
+    /// queues changed to the notifier, as the scheduler does. For tests
+    /// that move an injected clock. Returns those things; empty if the
+    /// scheduler got there first.
+    pub fn advance_rollouts(&self) -> Result<Changes, StoreError> {
+        self.run_now(Store::advance_rollouts)
+    }
+
+    /// Runs `step` on the store at the server's clock now, and hands the
+    /// things it changed to the notifier.
+    fn run_now(
+        &self,
+        step: impl FnOnce(&mut Store, i64) -> Result<Changes, StoreError>,
+    ) -> Result<Changes, StoreError> {
         let now = (self.now)();
-        let changes = self
-            .store
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .expire_timeouts(now)?;
+        let changes = step(
+            &mut self
+                .store
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+            now,
+        )?;
         if !changes.is_empty() {
             let _ = self.changes.send(changes.clone());
         }
@@ -550,6 +578,8 @@ fn random_secret() -> Result<String, ServerError> {
     })?;
     Ok(hex::encode(bytes))
 }
+
+pub mod scheduler;
 
 #[cfg(test)]
 mod tests;

@@ -3,13 +3,18 @@
 //! CancelJobExecution, DeleteJob and DeleteJobExecution. The list calls are
 //! in `lists`, UpdateJob in `settings`.
 
+use super::cancel::cancel_in;
+use super::rollout;
 use super::rows::{
-    complete_job_if_done, find_execution, job_status, job_status_col, query_execs, save_execution,
+    complete_job_if_done, find_execution, job_status, job_status_col, process_details, query_execs,
+    save_execution,
 };
 use super::types::{
-    Changes, CreateJob, ExecutionRecord, Job, JobStatus, PresignedUrlConfig, ProcessDetails,
+    Changes, CreateJob, ExecutionRecord, Job, JobPlan, JobStatus, PresignedUrlConfig,
+    ProcessDetails,
 };
 use super::{ExecutionChange, Store, StoreError};
+use crate::rollout::JobConfigs;
 use jobhost_protocol::topics::{is_valid_job_id, is_valid_thing_name};
 use jobhost_protocol::JobExecutionStatus;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -31,6 +36,22 @@ impl Store {
     /// version 1) per distinct target. Every target's pending list changed,
     /// so the service notifies each of `job.targets`.
     pub fn create_job(&mut self, req: &CreateJob, now: i64) -> Result<Job, StoreError> {
+        Ok(self.create_job_with(req, &JobConfigs::default(), now)?.0)
+    }
+
+    /// CreateJob with a staged rollout, abort rules or a schedule
+    /// (`configs`, read and checked by [`JobConfigs::from_json`]; without
+    /// any it is [`Store::create_job`]). A job with a rollout or a schedule
+    /// queues an execution only for the targets released now (none if it
+    /// is SCHEDULED); the rest wait for [`Store::advance_rollouts`].
+    /// Returns the job and the things whose pending lists changed: the ones
+    /// to notify.
+    pub fn create_job_with(
+        &mut self,
+        req: &CreateJob,
+        configs: &JobConfigs,
+        now: i64,
+    ) -> Result<(Job, Changes), StoreError> {
         let targets = validate_create(req)?;
         let text = req.document.check()?;
         if let Some(c) = &req.presigned_url_config {
@@ -41,6 +62,7 @@ impl Store {
         let parameters = template
             .map(|t| serde_json::to_string(&t.parameters))
             .transpose()?;
+        let [rollout_config, abort_config, scheduling_config] = rollout::config_columns(configs)?;
         let tx = self.write_tx()?;
         if job_status(&tx, &req.job_id)?.is_some() {
             return Err(StoreError::AlreadyExists(format!("job {}", req.job_id)));
@@ -49,11 +71,11 @@ impl Store {
             "INSERT INTO jobs (job_id, status, targets, document, description, created_at, \
              last_updated_at, in_progress_timeout_minutes, presigned_url_role_arn, \
              presigned_url_expires_in_sec, job_template_arn, document_parameters, \
-             document_before_substitution) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+             document_before_substitution, rollout_config, abort_config, scheduling_config) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
             params![
                 req.job_id,
-                JobStatus::InProgress.as_str(),
+                rollout::initial_status(configs, now).as_str(),
                 serde_json::to_string(&targets)?,
                 text,
                 req.description,
@@ -64,23 +86,20 @@ impl Store {
                 template.map(|t| t.arn.as_str()),
                 parameters,
                 template.map(|t| t.document.as_str()),
+                rollout_config,
+                abort_config,
+                scheduling_config,
             ],
         )?;
-        {
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO executions (job_id, thing_name, execution_number, status, \
-                 queued_at, last_updated_at, version_number) VALUES (?1, ?2, 1, 'QUEUED', ?3, ?3, 1)",
-            )?;
-            for thing in &targets {
-                insert.execute(params![req.job_id, thing, now])?;
-            }
-        }
+        let created = rollout::admit(&tx, &req.job_id, &targets, now)?;
         let job = load_job(&tx, &req.job_id)?;
-        let created = query_execs(&tx, "WHERE e.job_id = ?1 ORDER BY e.id", [&req.job_id])?;
         tx.commit()?;
+        let changes = Changes {
+            things: created.iter().map(|r| r.thing_name.clone()).collect(),
+        };
         // A follower sees each execution from its first state, QUEUED.
         self.publish(created.iter().map(|r| ExecutionChange::Updated(r.record())));
-        Ok(job)
+        Ok((job, changes))
     }
 
     /// DescribeJob, with the counts of `jobProcessDetails`.
@@ -128,7 +147,7 @@ impl Store {
         let (status, _) = job_status(&tx, job_id)?
             .ok_or_else(|| StoreError::NotFound(format!("job {job_id}")))?;
         match status {
-            JobStatus::InProgress => {}
+            JobStatus::InProgress | JobStatus::Scheduled => {}
             JobStatus::Canceled if force => {}
             JobStatus::Canceled => return Ok(Changes::none()),
             JobStatus::Completed | JobStatus::DeletionInProgress => {
@@ -137,29 +156,10 @@ impl Store {
                 )));
             }
         }
-        tx.execute(
-            "UPDATE jobs SET status = 'CANCELED', comment = COALESCE(?2, comment), \
-             reason_code = COALESCE(?5, reason_code), \
-             force_canceled = (force_canceled OR ?3), last_updated_at = ?4 WHERE job_id = ?1",
-            params![job_id, comment, force, now, reason_code],
-        )?;
-        let mut changes = Changes::none();
-        let mut events = Vec::new();
-        let victims = if force {
-            "WHERE e.job_id = ?1 AND e.status IN ('QUEUED', 'IN_PROGRESS') ORDER BY e.id"
-        } else {
-            "WHERE e.job_id = ?1 AND e.status = 'QUEUED' ORDER BY e.id"
-        };
-        for mut row in query_execs(&tx, victims, [job_id])? {
-            row.force_canceled = row.status == JobExecutionStatus::InProgress;
-            row.transition(JobExecutionStatus::Canceled, now);
-            save_execution(&tx, &row)?;
-            events.push(ExecutionChange::Updated(row.record()));
-            changes.things.insert(row.thing_name);
-        }
+        let cancelled = cancel_in(&tx, job_id, force, comment, reason_code, now)?;
         tx.commit()?;
-        self.publish(events);
-        Ok(changes)
+        self.publish(cancelled.events);
+        Ok(cancelled.changes)
     }
 
     /// CancelJobExecution on the thing's latest execution of the job:
@@ -447,6 +447,7 @@ pub(crate) fn load_job(conn: &Connection, job_id: &str) -> Result<Job, StoreErro
                     job_template_arn: r.get(13)?,
                     document_parameters: None,
                     process_details: ProcessDetails::default(),
+                    plan: JobPlan::default(),
                 };
                 let json: (String, String, Option<String>) = (r.get(1)?, r.get(2)?, r.get(14)?);
                 Ok((job, json))
@@ -463,37 +464,8 @@ pub(crate) fn load_job(conn: &Connection, job_id: &str) -> Result<Job, StoreErro
         .map(serde_json::from_str)
         .transpose()?;
     job.process_details = process_details(conn, job_id)?;
-    Ok(job)
-}
-
-/// `jobProcessDetails`: each thing counts once, with its latest execution.
-fn process_details(conn: &Connection, job_id: &str) -> Result<ProcessDetails, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT e.status, COUNT(*) FROM executions e WHERE e.job_id = ?1 \
-         AND e.execution_number = (SELECT MAX(x.execution_number) FROM executions x \
-             WHERE x.job_id = e.job_id AND x.thing_name = e.thing_name) \
-         GROUP BY e.status",
-    )?;
-    let mut d = ProcessDetails::default();
-    let rows = stmt.query_map([job_id], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
-    })?;
-    for row in rows {
-        let (status, count) = row?;
-        let count = u64::try_from(count).unwrap_or(0);
-        let slot = match status.as_str() {
-            "QUEUED" => &mut d.number_of_queued_things,
-            "IN_PROGRESS" => &mut d.number_of_in_progress_things,
-            "SUCCEEDED" => &mut d.number_of_succeeded_things,
-            "FAILED" => &mut d.number_of_failed_things,
-            "REJECTED" => &mut d.number_of_rejected_things,
-            "CANCELED" => &mut d.number_of_canceled_things,
-            "TIMED_OUT" => &mut d.number_of_timed_out_things,
-            "REMOVED" => &mut d.number_of_removed_things,
-            // The schema's CHECK constraint admits no other value.
-            _ => continue,
-        };
-        *slot = count;
+    if let Some(rules) = rollout::load_rules(conn, job_id)? {
+        job.plan = rollout::plan(conn, rules, &job.process_details)?;
     }
-    Ok(d)
+    Ok(job)
 }

@@ -3,6 +3,7 @@
 //! `notify-next` need (<https://docs.aws.amazon.com/iot/latest/developerguide/jobs-comm-notifications.html>).
 //! Errors are the AWS `/rejected` codes, as [`Rejection`]s.
 
+use super::rollout::abort;
 use super::rows::{
     complete_job_if_done, find_execution, job_document, job_status, pending, save_execution,
     ExecRow,
@@ -19,9 +20,10 @@ use jobhost_protocol::{
 };
 use rusqlite::Connection;
 
-/// How many executions a `notify` lists (10 in AWS's job execution limits;
-/// 15 only with scheduling, which this service does not have:
-/// <https://docs.aws.amazon.com/iot/latest/developerguide/job-limits.html>).
+/// How many executions a `notify` lists (10 in AWS's job execution limits,
+/// <https://docs.aws.amazon.com/iot/latest/developerguide/job-limits.html>;
+/// AWS lists 15 for jobs with scheduling, which this service does not do
+/// yet).
 pub const NOTIFY_MAX_ENTRIES: usize = 10;
 
 impl Store {
@@ -201,18 +203,26 @@ impl Store {
             row.step_deadline = step.deadline(now, row.in_progress_deadline);
         }
         save_execution(&tx, &row)?;
+        let mut aborted = None;
         if req.status.is_terminal() {
+            aborted = abort::after_terminal(&tx, job_id, now)?;
             complete_job_if_done(&tx, job_id, now)?;
         }
         let job_document = job_document(&tx, job_id)?;
         tx.commit()?;
         // Every accepted update is a new version, a progress update too.
         self.publish([ExecutionChange::Updated(row.record())]);
-        let changes = if before == req.status {
+        let mut changes = if before == req.status {
             Changes::none()
         } else {
             Changes::thing(thing)
         };
+        // An abort rule this update met cancelled the job's QUEUED
+        // executions: their devices are notified with this one.
+        if let Some(aborted) = aborted {
+            self.publish(aborted.events);
+            changes.merge(aborted.changes);
+        }
         let result = UpdateResult {
             execution_state: row.state(),
             execution_number: row.execution_number,

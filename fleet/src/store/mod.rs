@@ -20,17 +20,22 @@
 //!   document before substitution.
 //! - `lists`: the list calls, their filters and keyset pagination.
 //! - `settings`: UpdateJob, and the per-job presigned-URL lifetime.
+//! - `cancel`: cancelling a job, for CancelJob, abort rules and schedules.
 //! - `device`: the device plane (the MQTT API) and what notifications need.
 //! - `timeouts`: the in-progress and step timers.
+//! - `rollout`: staged rollouts (targets released at a rate), abort rules
+//!   and schedules, and the scheduler's tick ([`Store::advance_rollouts`]).
 //! - `events`: [`ExecutionChange`]s, sent after each commit to
 //!   [`Store::subscribe`]rs.
 
+mod cancel;
 mod claims;
 mod control;
 mod device;
 mod documents;
 mod events;
 mod lists;
+mod rollout;
 mod rows;
 pub mod schema;
 mod settings;
@@ -46,8 +51,9 @@ pub use events::{ExecutionChange, EVENT_CAPACITY};
 pub use lists::{ExecutionCursor, JobCursor, JobFilter, Page, PageRequest, ThingExecutionFilter};
 pub use settings::UpdateJob;
 pub use types::{
-    Changes, CreateJob, ExecutionRecord, Job, JobStatus, JobSummary, PresignedUrlConfig,
-    ProcessDetails, Rejection, TargetSelection, UpdateResult, EXPIRES_IN_SEC_RANGE,
+    Changes, CreateJob, ExecutionRecord, Job, JobPlan, JobStatus, JobSummary, JobhostDetails,
+    PresignedUrlConfig, ProcessDetails, Rejection, RolloutProgress, TargetSelection, UpdateResult,
+    EXPIRES_IN_SEC_RANGE,
 };
 
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};

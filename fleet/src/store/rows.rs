@@ -3,7 +3,7 @@
 //! and [`save_execution`], so the version rule (+1 per change) and the
 //! timer cleanup live in one place.
 
-use super::types::{ExecutionRecord, JobStatus};
+use super::types::{ExecutionRecord, JobStatus, ProcessDetails};
 use super::StoreError;
 use jobhost_protocol::{
     JobExecution, JobExecutionState, JobExecutionStatus, JobExecutionSummary, StatusDetails,
@@ -299,6 +299,8 @@ pub(crate) fn save_execution(conn: &Connection, row: &ExecRow) -> Result<(), Sto
 
 /// A snapshot job is COMPLETED once every execution is terminal
 /// (<https://docs.aws.amazon.com/iot/latest/developerguide/iot-jobs-lifecycle.html>), unless an operator cancelled it first: CANCELED stays CANCELED.
+/// A staged rollout is not done while targets wait to be released, nor a
+/// SCHEDULED job (waiting for its next maintenance window).
 pub(crate) fn complete_job_if_done(
     conn: &Connection,
     job_id: &str,
@@ -307,8 +309,52 @@ pub(crate) fn complete_job_if_done(
     conn.prepare_cached(
         "UPDATE jobs SET status = 'COMPLETED', completed_at = ?2, last_updated_at = ?2 \
          WHERE job_id = ?1 AND status = 'IN_PROGRESS' AND NOT EXISTS ( \
-             SELECT 1 FROM executions WHERE job_id = ?1 AND status IN ('QUEUED', 'IN_PROGRESS'))",
+             SELECT 1 FROM executions WHERE job_id = ?1 AND status IN ('QUEUED', 'IN_PROGRESS')) \
+         AND NOT EXISTS (SELECT 1 FROM rollout_pending WHERE job_id = ?1)",
     )?
     .execute(params![job_id, now])?;
     Ok(())
+}
+
+/// Forgets the targets of `job_id` not released yet: its rollout ends
+/// (cancelled, aborted, or stopped by its schedule's end).
+pub(crate) fn drop_unreleased(conn: &Connection, job_id: &str) -> Result<(), StoreError> {
+    conn.prepare_cached("DELETE FROM rollout_pending WHERE job_id = ?1")?
+        .execute([job_id])?;
+    Ok(())
+}
+
+/// `jobProcessDetails`: each thing counts once, with its latest execution.
+pub(crate) fn process_details(
+    conn: &Connection,
+    job_id: &str,
+) -> Result<ProcessDetails, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT e.status, COUNT(*) FROM executions e WHERE e.job_id = ?1 \
+         AND e.execution_number = (SELECT MAX(x.execution_number) FROM executions x \
+             WHERE x.job_id = e.job_id AND x.thing_name = e.thing_name) \
+         GROUP BY e.status",
+    )?;
+    let mut d = ProcessDetails::default();
+    let rows = stmt.query_map([job_id], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+    })?;
+    for row in rows {
+        let (status, count) = row?;
+        let count = u64::try_from(count).unwrap_or(0);
+        let slot = match status.as_str() {
+            "QUEUED" => &mut d.number_of_queued_things,
+            "IN_PROGRESS" => &mut d.number_of_in_progress_things,
+            "SUCCEEDED" => &mut d.number_of_succeeded_things,
+            "FAILED" => &mut d.number_of_failed_things,
+            "REJECTED" => &mut d.number_of_rejected_things,
+            "CANCELED" => &mut d.number_of_canceled_things,
+            "TIMED_OUT" => &mut d.number_of_timed_out_things,
+            "REMOVED" => &mut d.number_of_removed_things,
+            // The schema's CHECK constraint admits no other value.
+            _ => continue,
+        };
+        *slot = count;
+    }
+    Ok(d)
 }

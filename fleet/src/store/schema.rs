@@ -6,7 +6,7 @@
 //! are append-only: never edit one that has shipped, add the next.
 
 use super::StoreError;
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
 /// Migration `i` takes the schema from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -105,6 +105,78 @@ const MIGRATIONS: &[&str] = &[
     -- rowid.
     CREATE INDEX jobs_by_creation ON jobs (created_at);
     "#,
+    // 3 → 4: staged rollouts, abort rules and schedules (`store::rollout`).
+    // `jobs` gains the SCHEDULED status, which its CHECK constraint must
+    // admit. A STRICT table's CHECK cannot be altered, so the table is
+    // rebuilt as SQLite prescribes (https://www.sqlite.org/lang_altertable.html#otheralter):
+    // create the new table, copy every row, drop the old one, rename.
+    // `migrate` runs this with foreign keys off, or dropping `jobs` would
+    // cascade into `executions`, and checks them before committing. `jobs`'
+    // one index is recreated; it has no trigger or view; the indexes of
+    // `executions` are untouched.
+    r#"
+    CREATE TABLE jobs_v4 (
+        job_id                      TEXT    NOT NULL PRIMARY KEY,
+        status                      TEXT    NOT NULL CHECK (status IN
+            ('SCHEDULED', 'IN_PROGRESS', 'COMPLETED', 'CANCELED', 'DELETION_IN_PROGRESS')),
+        targets                     TEXT    NOT NULL,
+        document                    TEXT    NOT NULL,
+        description                 TEXT,
+        created_at                  INTEGER NOT NULL,
+        last_updated_at             INTEGER NOT NULL,
+        completed_at                INTEGER,
+        in_progress_timeout_minutes INTEGER,
+        comment                     TEXT,
+        force_canceled              INTEGER NOT NULL DEFAULT 0,
+        -- Why the job was cancelled: an abort rule's, or an operator's.
+        reason_code                 TEXT,
+        -- As migration 2 → 3 added them.
+        document_before_substitution TEXT,
+        job_template_arn            TEXT,
+        document_parameters         TEXT,
+        presigned_url_role_arn      TEXT,
+        presigned_url_expires_in_sec INTEGER,
+        -- jobExecutionsRolloutConfig, abortConfig and schedulingConfig as
+        -- AWS shapes them (JSON), NULL when not given.
+        rollout_config              TEXT,
+        abort_config                TEXT,
+        scheduling_config           TEXT,
+        -- When the schedule's endTime was acted on (endBehavior), once.
+        schedule_ended_at           INTEGER
+    ) STRICT;
+    -- The rowid too: ListJobs breaks ties of createdAt by it.
+    INSERT INTO jobs_v4 (rowid, job_id, status, targets, document, description, created_at,
+        last_updated_at, completed_at, in_progress_timeout_minutes, comment, force_canceled,
+        reason_code, document_before_substitution, job_template_arn, document_parameters,
+        presigned_url_role_arn, presigned_url_expires_in_sec)
+    SELECT rowid, job_id, status, targets, document, description, created_at,
+        last_updated_at, completed_at, in_progress_timeout_minutes, comment, force_canceled,
+        reason_code, document_before_substitution, job_template_arn, document_parameters,
+        presigned_url_role_arn, presigned_url_expires_in_sec
+    FROM jobs;
+    DROP TABLE jobs;
+    ALTER TABLE jobs_v4 RENAME TO jobs;
+    -- Dropped with the old table (migration 2 → 3 made it).
+    CREATE INDEX jobs_by_creation ON jobs (created_at);
+
+    -- Targets the rollout has not released yet, in release order. A target
+    -- here has no execution: its device sees nothing of the job.
+    CREATE TABLE rollout_pending (
+        job_id     TEXT    NOT NULL REFERENCES jobs(job_id) ON DELETE CASCADE,
+        seq        INTEGER NOT NULL,
+        thing_name TEXT    NOT NULL,
+        PRIMARY KEY (job_id, seq)
+    ) STRICT, WITHOUT ROWID;
+
+    -- What each job's rollout released, second by second: the rate's
+    -- budget after a restart is computed from this, not reset.
+    CREATE TABLE rollout_releases (
+        job_id      TEXT    NOT NULL REFERENCES jobs(job_id) ON DELETE CASCADE,
+        released_at INTEGER NOT NULL,
+        things      INTEGER NOT NULL CHECK (things >= 1),
+        PRIMARY KEY (job_id, released_at)
+    ) STRICT, WITHOUT ROWID;
+    "#,
 ];
 
 /// Applies the first `version` migrations only: how the tests make a file
@@ -126,7 +198,21 @@ pub const CURRENT_VERSION: i64 = MIGRATIONS.len() as i64;
 /// Brings the database up to [`CURRENT_VERSION`]. Refuses a file from a newer
 /// build (or with a version no build writes) rather than guess at columns it
 /// does not know.
+///
+/// Migrations run with foreign keys off, as SQLite requires for a table
+/// rebuild (dropping a parent table with them on deletes its children), and
+/// each checks them (`PRAGMA foreign_key_check`) before it commits: a
+/// migration that would leave a dangling reference fails and rolls back.
+/// `foreign_keys` can only change outside a transaction, hence around the
+/// loop; it is back on when this returns, whatever happened.
 pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    conn.pragma_update(None, "foreign_keys", "OFF")?;
+    let result = migrate_all(conn);
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    result
+}
+
+fn migrate_all(conn: &mut Connection) -> Result<(), StoreError> {
     loop {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         // Read inside the write transaction: two processes opening a new file
@@ -145,6 +231,18 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
             return Ok(());
         };
         tx.execute_batch(sql)?;
+        let dangling: Option<String> = tx
+            .query_row("PRAGMA foreign_key_check", [], |r| r.get(0))
+            .optional()?;
+        if let Some(table) = dangling {
+            return Err(StoreError::Sqlite(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY),
+                Some(format!(
+                    "migration {version} → {} would leave a row of {table} without its parent",
+                    version + 1
+                )),
+            )));
+        }
         // PRAGMA takes no bound parameters; `version + 1` is our own integer.
         tx.execute_batch(&format!("PRAGMA user_version = {}", version + 1))?;
         tx.commit()?;

@@ -7,6 +7,7 @@
 //! (or until a change), and calls [`Store::expire_timeouts`].
 
 use super::control::TIMEOUT_MINUTES_MAX;
+use super::rollout::abort;
 use super::rows::{complete_job_if_done, query_execs, save_execution};
 use super::types::{Changes, Rejection};
 use super::{ExecutionChange, Store, StoreError};
@@ -83,6 +84,11 @@ impl Store {
             jobs.insert(row.job_id);
         }
         for job_id in &jobs {
+            // A timeout is a failure an abort rule may count.
+            if let Some(aborted) = abort::after_terminal(&tx, job_id, now)? {
+                events.extend(aborted.events);
+                changes.merge(aborted.changes);
+            }
             complete_job_if_done(&tx, job_id, now)?;
         }
         tx.commit()?;

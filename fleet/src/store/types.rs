@@ -5,6 +5,7 @@
 
 use super::documents::{FromTemplate, JobDocument};
 use super::StoreError;
+use crate::rollout::{AbortConfig, RolloutConfig, SchedulingConfig};
 use jobhost_protocol::{ErrorCode, ErrorResponse, JobExecution, JobExecutionState, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -201,6 +202,9 @@ impl FromStr for TargetSelection {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum JobStatus {
+    /// Waiting for its `schedulingConfig`: before its startTime, or
+    /// between two maintenance windows with targets still to notify.
+    Scheduled,
     /// Executions may still run.
     InProgress,
     /// Every execution reached a terminal status.
@@ -214,7 +218,8 @@ pub enum JobStatus {
 
 impl JobStatus {
     /// Every status.
-    pub const ALL: [JobStatus; 4] = [
+    pub const ALL: [JobStatus; 5] = [
+        Self::Scheduled,
         Self::InProgress,
         Self::Completed,
         Self::Canceled,
@@ -224,6 +229,7 @@ impl JobStatus {
     /// The wire (and database) spelling, e.g. `IN_PROGRESS`.
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::Scheduled => "SCHEDULED",
             Self::InProgress => "IN_PROGRESS",
             Self::Completed => "COMPLETED",
             Self::Canceled => "CANCELED",
@@ -303,10 +309,13 @@ pub struct Job {
         skip_serializing_if = "Option::is_none"
     )]
     pub in_progress_timeout_minutes: Option<u32>,
-    /// The operator's comment from CancelJob.
+    /// The operator's comment from CancelJob, or why an abort rule or the
+    /// schedule's end cancelled the job.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
-    /// The operator's reason code from CancelJob (`[A-Z0-9_]+`).
+    /// A reason code for a cancellation: the operator's from CancelJob
+    /// (`[A-Z0-9_]+`), or the abort rule's failure type when an abort rule
+    /// cancelled the job.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason_code: Option<String>,
     /// `presignedUrlConfig`, as given.
@@ -325,6 +334,62 @@ pub struct Job {
     /// Counts by execution status.
     #[serde(rename = "jobProcessDetails")]
     pub process_details: ProcessDetails,
+    /// Its rollout, abort rules and schedule, and where the rollout stands.
+    #[serde(flatten)]
+    pub plan: JobPlan,
+}
+
+/// What DescribeJob says of a job's rollout, abort rules and schedule:
+/// the configurations as given at creation, AWS's `isConcurrent`, and
+/// (not an AWS field) the rollout's progress under `jobhost`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobPlan {
+    /// `jobExecutionsRolloutConfig`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_executions_rollout_config: Option<RolloutConfig>,
+    /// `abortConfig`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub abort_config: Option<AbortConfig>,
+    /// `schedulingConfig`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduling_config: Option<SchedulingConfig>,
+    /// AWS's `isConcurrent`: true while the job is notifying targets (it
+    /// is IN_PROGRESS with targets still to release).
+    #[serde(default)]
+    pub is_concurrent: bool,
+    /// This service's own details, under a name AWS does not use; only
+    /// for a job with a rollout or a schedule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jobhost: Option<JobhostDetails>,
+}
+
+/// `jobhost`: what DescribeJob adds to AWS's shape. AWS shows a rollout's
+/// progress only as `jobProcessDetails` counts, which leave out the
+/// targets not yet notified.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobhostDetails {
+    /// The staged rollout.
+    pub rollout: RolloutProgress,
+}
+
+/// Where a staged or scheduled rollout stands.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutProgress {
+    /// Targets notified so far (each has an execution).
+    pub released_things: u64,
+    /// Targets still waiting (no execution yet; invisible to their
+    /// devices). Zero once the rollout is done, stopped or cancelled.
+    pub unreleased_things: u64,
+    /// The current rate, per minute, for a job with
+    /// `jobExecutionsRolloutConfig`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_per_minute: Option<u32>,
+    /// When targets were last released (epoch seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_released_at: Option<Timestamp>,
 }
 
 /// One entry of ListJobs.

@@ -27,5 +27,6 @@ mod operations;
 mod polyglot;
 mod readiness;
 mod reboot;
+mod rollouts;
 mod rotate;
 mod serve;

@@ -7,9 +7,7 @@
 use super::super::extract::{strict_body, Path, Shape};
 use super::super::views::JobRef;
 use super::super::{ApiError, ApiState};
-use crate::store::{
-    Changes, CreateJob, FromTemplate, JobDocument, PresignedUrlConfig, TargetSelection,
-};
+use crate::store::{CreateJob, FromTemplate, JobDocument, PresignedUrlConfig, TargetSelection};
 use crate::templates;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -62,6 +60,13 @@ struct Body {
     presigned_url_config: Option<PresignedUrlConfig>,
     #[serde(default)]
     target_selection: Option<String>,
+    // Read by `api::rollout`, so that each refusal names its field.
+    #[serde(default)]
+    job_executions_rollout_config: Option<serde_json::Value>,
+    #[serde(default)]
+    abort_config: Option<serde_json::Value>,
+    #[serde(default)]
+    scheduling_config: Option<serde_json::Value>,
 }
 
 /// `timeoutConfig`, in CreateJob and UpdateJob.
@@ -88,6 +93,13 @@ pub(in crate::api) async fn create(
             )));
         }
     }
+    let now = state.now();
+    let configs = super::super::rollout::configs(
+        body.job_executions_rollout_config.as_ref(),
+        body.abort_config.as_ref(),
+        body.scheduling_config.as_ref(),
+        now,
+    )?;
     if body.job_template_arn.is_none() && body.document_parameters.is_some() {
         return Err(ApiError::InvalidRequest(
             "documentParameters go with an AWS managed template's jobTemplateArn".into(),
@@ -141,11 +153,12 @@ pub(in crate::api) async fn create(
         presigned_url_config: body.presigned_url_config,
         template,
     };
-    let now = state.now();
-    let job = state.with_store(move |s| s.create_job(&req, now)).await?;
+    let (job, changes) = state
+        .with_store(move |s| s.create_job_with(&req, &configs, now))
+        .await?;
     tracing::info!(job_id = %job.job_id, targets = job.targets.len(), "job created");
-    state.publish(Changes {
-        things: job.targets.iter().cloned().collect(),
-    });
+    // The targets that got an execution; a staged or scheduled rollout's
+    // others are notified as it releases them.
+    state.publish(changes);
     Ok(Json(JobRef::of(&job)))
 }

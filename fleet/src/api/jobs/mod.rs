@@ -52,6 +52,7 @@ pub(super) async fn describe(
     }
     let view = JobView {
         job_arn: super::job_arn(&job.job_id),
+        scheduled_job_rollouts: super::rollout::scheduled_job_rollouts(&job, state.now()),
         job,
     };
     Ok(Json(json!({ "job": view })))

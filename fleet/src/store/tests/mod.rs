@@ -1,12 +1,16 @@
 //! Unit tests of the store: one per rule of the AWS IoT Jobs state machine,
 //! grouped by plane. Time is injected, so every test is deterministic.
 
+mod abort;
 mod control;
 mod device;
 mod documents;
 mod events;
 mod lists;
+mod migration;
 mod persistence;
+mod rollout;
+mod schedule;
 mod settings;
 mod timeouts;
 
