@@ -45,6 +45,9 @@
 //!   document the plugin gets.
 //! - [`trust`]: signed plugin files (manifest, signature, keys), verified
 //!   before any WebAssembly parser sees them.
+//! - [`requests`]: the capability registry (the one list of capabilities)
+//!   and what a signed manifest may ask of each; `trust` checks a
+//!   manifest with it.
 //! - `durable`, `timestamp`: atomic file replacement; RFC 3339 times.
 //!
 //! The WIT contract plugins implement is in the repository's `wit/`.
@@ -59,6 +62,7 @@ mod durable;
 pub mod executor;
 pub mod mqtt;
 pub mod plugins;
+pub mod requests;
 pub mod runtime;
 mod timestamp;
 pub mod trust;

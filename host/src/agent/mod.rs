@@ -17,7 +17,9 @@
 //! - `actor`: the one loop over MQTT events, run events and a tick, and
 //!   the reactions to MQTT messages (dedupe, cancellation detection);
 //!   `actor::lifecycle`: claim with IN_PROGRESS, run, report (one at a
-//!   time); `actor::apply`: applying the reboot's and rotation's actions.
+//!   time); `actor::apply`: applying the reboot's and rotation's actions;
+//!   `actor::progress`: progress updates and document refreshes while a
+//!   plugin runs.
 //! - `tests`: the lifecycle without a broker, through [`crate::mqtt::channel`].
 //!
 //! The MQTT connection itself is [`crate::mqtt`].

@@ -2,9 +2,7 @@
 //! it did, and the certificate store plugins may be offered.
 
 use super::raw::RawDevice;
-use super::{ConfigError, Grants};
-use crate::trust::KeyId;
-use std::collections::BTreeMap;
+use super::ConfigError;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -51,29 +49,4 @@ pub(super) fn resolve_device(
         reboot_timeout: Duration::from_secs(raw.reboot_timeout_secs.unwrap_or(300)),
         certificate_dir: raw.certificate_dir.as_deref().map(&resolve),
     })
-}
-
-/// A table that grants `reboot` needs `[device] reboot_command`.
-pub(super) fn check_reboot_grants(
-    device: &Device,
-    grants: &BTreeMap<String, Grants>,
-    signer_grants: &BTreeMap<KeyId, Grants>,
-) -> Result<(), ConfigError> {
-    let reboot_granted = grants
-        .iter()
-        .filter(|(_, g)| g.reboot)
-        .map(|(n, _)| format!("plugins.{n}"))
-        .chain(
-            signer_grants
-                .iter()
-                .filter(|(_, g)| g.reboot)
-                .map(|(k, _)| format!("signers.{k}")),
-        )
-        .next();
-    if let (Some(table), None) = (reboot_granted, &device.reboot_command) {
-        return Err(ConfigError::Invalid(format!(
-            "{table}.reboot = true needs [device] reboot_command (how this device reboots)"
-        )));
-    }
-    Ok(())
 }

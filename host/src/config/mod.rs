@@ -26,11 +26,11 @@ mod raw;
 mod trust;
 
 pub use crate::runtime::DownloadGrant;
+pub use crate::runtime::Grants;
 pub use crate::runtime::CERTIFICATES_GUEST;
 pub use broker::{Broker, Tls};
 pub use device::{Device, DEFAULT_BOOT_ID_FILE};
 pub use example::EXAMPLE;
-pub use grants::Grants;
 pub use limits::DEFAULT_MAX_STACK_BYTES;
 pub use raw::{
     RawBroker, RawConfig, RawDevice, RawDeviceClient, RawLimits, RawPluginGrants, RawTls, RawTrust,
@@ -188,10 +188,7 @@ impl Config {
                 }
                 plugin_limits.insert(name.clone(), resolve_limits(raw_limits, &limits, &what)?);
             }
-            grants.insert(
-                name,
-                resolve_grants(&table, &g, &resolve, device.certificate_dir.as_deref())?,
-            );
+            grants.insert(name, resolve_grants(&table, &g, &resolve, &device)?);
         }
         let mut signer_grants = BTreeMap::new();
         for (id, g) in raw.signers {
@@ -202,16 +199,12 @@ impl Config {
                     "[{table}]: limits and signer are set per plugin ([plugins.<name>]), not per signer"
                 )));
             }
-            signer_grants.insert(
-                key_id,
-                resolve_grants(&table, &g, &resolve, device.certificate_dir.as_deref())?,
-            );
+            signer_grants.insert(key_id, resolve_grants(&table, &g, &resolve, &device)?);
         }
         for (handler, operation) in &raw.device_client.handlers {
             crate::document::check_handler_mapping(handler, operation)
                 .map_err(|e| invalid(format!("[device_client] handlers: {e}")))?;
         }
-        device::check_reboot_grants(&device, &grants, &signer_grants)?;
         let state_dir = resolve(&raw.state_dir);
         let plugin_dir = resolve(&raw.plugin_dir);
         overlap::check_overlaps(
@@ -365,6 +358,42 @@ allow_http = true
             let err = parse(&format!("{head}{body}\n")).unwrap_err().to_string();
             assert!(err.contains(key), "{body}: {err}");
         }
+    }
+
+    #[test]
+    fn grant_tables_are_named_in_their_errors() {
+        let base = "thing_name = \"t\"\nstate_dir = \"/s\"\nplugin_dir = \"/p\"\n\
+                    [broker]\nhost = \"h\"\nport = 1\n";
+        let err = |table: &str| parse(&format!("{base}{table}")).unwrap_err().to_string();
+        let e = err("[plugins.p]\ndownload_host = [\"h\"]\n");
+        assert!(
+            e.contains("unknown field `download_host` in [plugins.p], expected one of `signer`, `limits`, `dirs`"),
+            "{e}"
+        );
+        let e = err("[signers.0123456789abcdef01234567]\nbogus = 1\n");
+        assert!(
+            e.contains("unknown field `bogus` in [signers.0123456789abcdef01234567]"),
+            "{e}"
+        );
+        let e = err("[plugins.p]\nallow_http = \"yes\"\n");
+        assert!(
+            e.contains("line 8")
+                && e.contains("expected a boolean")
+                && e.contains("in `allow_http`"),
+            "the value's type is checked where it is written: {e}"
+        );
+        let e = err("[plugins.p.limits]\nbogus = 1\n");
+        assert!(e.contains("unknown field `bogus`"), "{e}");
+        let e = err("[plugins.r]\nreboot = true\n");
+        assert!(
+            e.contains("plugins.r.reboot = true needs [device] reboot_command"),
+            "{e}"
+        );
+        let ok = parse(&format!(
+            "{base}[device]\nreboot_command = [\"/sbin/reboot\"]\n[plugins.r]\nreboot = true\n"
+        ))
+        .unwrap();
+        assert!(ok.grants["r"].reboot);
     }
 
     #[test]

@@ -16,7 +16,6 @@
 //! a directory created later is checked too.
 
 use super::{ConfigError, Grants, RawConfig};
-use crate::runtime::DirGrant;
 use crate::trust::KeyId;
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
@@ -44,12 +43,18 @@ pub(super) struct GrantPath<'a> {
 }
 
 impl<'a> GrantPath<'a> {
-    /// A `dirs` entry of `table`.
-    pub fn dir(table: &str, grant: &'a DirGrant) -> Self {
-        Self {
-            what: format!("[{table}] dirs entry \"{grant}\""),
-            host: &grant.host,
-        }
+    /// Every host directory `grants` (the table `table`) reaches: its
+    /// `dirs` entries and whatever else a capability says its grant
+    /// reaches (the certificate store).
+    pub fn table(table: &str, grants: &'a Grants) -> Vec<Self> {
+        grants
+            .reaches()
+            .into_iter()
+            .map(|reach| GrantPath {
+                what: format!("[{table}] {}", reach.what),
+                host: reach.host,
+            })
+            .collect()
     }
 }
 
@@ -123,14 +128,6 @@ pub(super) fn check_overlaps(
         is_dir: true,
         why: "it decides which code the agent runs",
     });
-    fn table(name: String, g: &Grants) -> Vec<GrantPath<'_>> {
-        let certificates = g.certificates.as_ref().map(|c| GrantPath {
-            what: format!("[{name}] certificates ([device] certificate_dir)"),
-            host: &c.host,
-        });
-        let dirs = g.dirs.iter().map(|d| GrantPath::dir(&name, d));
-        dirs.chain(certificates).collect()
-    }
     let mut tables: Vec<Vec<GrantPath<'_>>> = certificate_dir
         .map(|dir| {
             vec![GrantPath {
@@ -140,11 +137,15 @@ pub(super) fn check_overlaps(
         })
         .into_iter()
         .collect();
-    tables.extend(grants.iter().map(|(n, g)| table(format!("plugins.{n}"), g)));
+    tables.extend(
+        grants
+            .iter()
+            .map(|(n, g)| GrantPath::table(&format!("plugins.{n}"), g)),
+    );
     tables.extend(
         signer_grants
             .iter()
-            .map(|(k, g)| table(format!("signers.{k}"), g)),
+            .map(|(k, g)| GrantPath::table(&format!("signers.{k}"), g)),
     );
     check(&protected, &tables)
 }
@@ -242,6 +243,7 @@ fn lexical(path: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::DirGrant;
 
     fn protected(what: &str, path: &Path, is_dir: bool) -> Protected {
         Protected {
@@ -254,13 +256,11 @@ mod tests {
 
     /// `check` with `dirs` as the one table `[plugins.p]`.
     fn check_dirs(protected: &[Protected], dirs: &[DirGrant]) -> Result<(), ConfigError> {
-        check(
-            protected,
-            &[dirs
-                .iter()
-                .map(|g| GrantPath::dir("plugins.p", g))
-                .collect()],
-        )
+        let grants = Grants {
+            dirs: dirs.to_vec(),
+            ..Grants::default()
+        };
+        check(protected, &[GrantPath::table("plugins.p", &grants)])
     }
 
     fn grant(s: &str) -> DirGrant {

@@ -1,8 +1,11 @@
 //! The TOML file exactly as written: what `serde` reads, before any path
 //! is resolved or value checked (see [`super::Config::from_raw`]).
 
+use crate::runtime::RawGrants;
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 use std::collections::BTreeMap;
+use std::fmt;
 use std::path::PathBuf;
 
 /// The TOML file, as written.
@@ -24,11 +27,11 @@ pub struct RawConfig {
     #[serde(default)]
     pub limits: RawLimits,
     /// What each plugin may use, by plugin name.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "plugin_tables")]
     pub plugins: BTreeMap<String, RawPluginGrants>,
     /// What every plugin signed by a key may use, by key id, for plugins
     /// without a `[plugins.<name>]` table (same keys, no `limits`).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "signer_tables")]
     pub signers: BTreeMap<String, RawPluginGrants>,
     /// Device-level actions: how to reboot, how to tell a reboot happened.
     #[serde(default)]
@@ -190,55 +193,146 @@ impl OneOrMany {
 }
 
 /// `[plugins.<name>]`: what the operator grants that plugin.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default)]
 pub struct RawPluginGrants {
     /// `[plugins.<name>]` only: the key id (or ids) whose plugin of that
     /// name this table applies to. May be left out while `[trust]` has one
     /// key; with several it is required, so that a table never applies to
     /// a plugin another key signed under the same name.
     pub signer: Option<OneOrMany>,
-    /// Directories, `HOST[:GUEST][:ro]`, as for `jobhost run --grant-dir`.
-    #[serde(default)]
-    pub dirs: Vec<String>,
-    /// Hosts (`name` or `name:port`) the plugin may download from; a bare
-    /// name allows the scheme's default port only.
-    #[serde(default)]
-    pub download_hosts: Vec<String>,
-    /// Allow `http://` downloads from those hosts (default: https only).
-    #[serde(default)]
-    pub allow_http: bool,
-    /// Programs (absolute paths) the plugin may run through the `command`
-    /// import, if its signed manifest requests them too.
-    #[serde(default)]
-    pub run_commands: Vec<String>,
-    /// The longest one command may run, seconds (default 60); a plugin may
-    /// ask for less.
-    pub command_timeout_secs: Option<u64>,
-    /// Bytes kept of the end of a command's stdout and of its stderr, each
-    /// (default 4096).
-    pub command_output_bytes: Option<usize>,
     /// Limits for this plugin's runs, overriding `[limits]` key by key.
     pub limits: Option<RawLimits>,
-    /// Grant the `reboot` capability (default false).
-    #[serde(default)]
-    pub reboot: bool,
-    /// Grant access to `[device] certificate_dir` as `/certificates`:
-    /// `"ro"` or `"rw"` (rotation). Default: none.
-    pub certificates: Option<crate::trust::Access>,
-    /// Grant the `diagnostics` capability: snapshots of the agent (version,
-    /// uptime, memory, disk, plugins, broker link, recent log lines).
-    /// Default false.
-    #[serde(default)]
-    pub diagnostics: bool,
-    /// Hosts (`name` or `name:port`) the plugin may upload files to by
-    /// HTTP PUT. Empty: no `upload` capability.
-    #[serde(default)]
-    pub upload_hosts: Vec<String>,
-    /// Allow `http://` uploads to those hosts (default: https only; a
-    /// bundle may be sensitive, so this is separate from `allow_http`).
-    #[serde(default)]
-    pub upload_allow_http: bool,
-    /// Largest file one upload sends, MiB (default 64).
-    pub upload_max_mib: Option<u64>,
+    /// Every other key: each capability's own (`dirs`, `download_hosts`,
+    /// `run_commands`, ...; see `crate::runtime::capabilities`).
+    pub grants: RawGrants,
+}
+
+/// The keys of a grant table that are not a capability's.
+const TABLE_KEYS: [&str; 2] = ["signer", "limits"];
+
+fn plugin_tables<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, RawPluginGrants>, D::Error> {
+    d.deserialize_map(GrantTables { prefix: "plugins" })
+}
+
+fn signer_tables<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, RawPluginGrants>, D::Error> {
+    d.deserialize_map(GrantTables { prefix: "signers" })
+}
+
+/// `[plugins]` or `[signers]`: grant tables by name, each told its name
+/// for its errors.
+struct GrantTables {
+    prefix: &'static str,
+}
+
+impl<'de> Visitor<'de> for GrantTables {
+    type Value = BTreeMap<String, RawPluginGrants>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "a table of [{}.<name>] tables", self.prefix)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut tables = BTreeMap::new();
+        while let Some(name) = map.next_key::<String>()? {
+            let table = format!("{}.{name}", self.prefix);
+            let grants = map.next_value_seed(GrantTable { table: &table })?;
+            tables.insert(name, grants);
+        }
+        Ok(tables)
+    }
+}
+
+/// One grant table: `signer` and `limits` read here, every other key
+/// handed to the capability that declares it, and a key no one declares
+/// refused, naming the table and every key it may hold (serde's
+/// `deny_unknown_fields` message, with the table's name).
+struct GrantTable<'a> {
+    table: &'a str,
+}
+
+impl<'de> DeserializeSeed<'de> for GrantTable<'_> {
+    type Value = RawPluginGrants;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for GrantTable<'_> {
+    type Value = RawPluginGrants;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the [{}] table", self.table)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut out = RawPluginGrants::default();
+        let mut capability_keys = toml::Table::new();
+        while let Some(key) = map.next_key_seed(KnownKey { table: self.table })? {
+            match key.as_str() {
+                "signer" => out.signer = Some(map.next_value()?),
+                "limits" => out.limits = Some(map.next_value()?),
+                _ => {
+                    let value = map.next_value_seed(CapabilityValue { key: &key })?;
+                    capability_keys.insert(key, value);
+                }
+            }
+        }
+        out.grants = RawGrants::from_table(capability_keys)
+            .map_err(|e| de::Error::custom(e.to_string().trim_end()))?;
+        Ok(out)
+    }
+}
+
+/// A key of a grant table, refused (where it is written) unless the table
+/// or a capability declares it.
+struct KnownKey<'a> {
+    table: &'a str,
+}
+
+impl<'de> DeserializeSeed<'de> for KnownKey<'_> {
+    type Value = String;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<String, D::Error> {
+        let key = String::deserialize(d)?;
+        if TABLE_KEYS.contains(&key.as_str()) || RawGrants::keys().contains(&key.as_str()) {
+            return Ok(key);
+        }
+        let known: Vec<String> = TABLE_KEYS
+            .iter()
+            .chain(RawGrants::keys())
+            .map(|k| format!("`{k}`"))
+            .collect();
+        Err(de::Error::custom(format_args!(
+            "unknown field `{key}` in [{}], expected one of {}",
+            self.table,
+            known.join(", ")
+        )))
+    }
+}
+
+/// A capability key's value, its type checked against the capability's
+/// config where it is written.
+struct CapabilityValue<'a> {
+    key: &'a str,
+}
+
+impl<'de> DeserializeSeed<'de> for CapabilityValue<'_> {
+    type Value = toml::Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<toml::Value, D::Error> {
+        let value = toml::Value::deserialize(d)?;
+        match RawGrants::check(self.key, &value) {
+            Some(Ok(())) => Ok(value),
+            Some(Err(e)) => Err(de::Error::custom(e.to_string().trim_end())),
+            None => Err(de::Error::custom(format_args!(
+                "`{}` is no capability's key",
+                self.key
+            ))),
+        }
+    }
 }

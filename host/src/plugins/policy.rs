@@ -3,65 +3,20 @@
 //! who wrote the code; only the device's own policy says what it may touch.
 
 use crate::config::Grants;
-use crate::runtime::capabilities::{
-    certificates, command, device, diagnostics, download, files, upload,
-};
-use crate::runtime::Sandbox;
+pub use crate::runtime::Resolution;
 use crate::trust::Manifest;
 
-/// The sandbox a plugin runs in, and each request the policy does not
-/// grant (in words, for the install refusal or the load warning).
-#[derive(Debug)]
-pub struct Resolution {
-    /// Requests ∩ grants.
-    pub sandbox: Sandbox,
-    /// What was requested but not granted, e.g.
-    /// "directory /data (read-write): not granted".
-    pub denied: Vec<String>,
-}
-
 /// Intersects `manifest`'s requests with `grants` (the config's
-/// `[plugins.<name>]`; `None`: nothing granted), capability by capability
-/// (each capability's `intersect`, in `crate::runtime::capabilities`).
+/// `[plugins.<name>]`; `None`: nothing granted), capability by capability:
+/// each capability's `intersect`, walked by the registry
+/// (`crate::runtime::admit`).
 pub fn resolve(manifest: &Manifest, grants: Option<&Grants>) -> Resolution {
     let none = Grants::default();
-    let grants = grants.unwrap_or(&none);
-    let caps = &manifest.capabilities;
-    let plugin = manifest.name.as_str();
-    let mut denied = Vec::new();
-    let mut dirs = files::intersect(&caps.dirs, &grants.dirs, plugin, &mut denied);
-    let download =
-        download::intersect(caps.download, grants.download.as_ref(), plugin, &mut denied);
-    let command = command::intersect(
-        &caps.run_command,
-        grants.command.as_ref(),
-        plugin,
-        &mut denied,
-    );
-    let (certificate_dir, rotate_certificates) = certificates::intersect(
-        caps.certificates,
-        grants.certificates.as_ref(),
-        plugin,
-        &mut denied,
-    );
-    dirs.extend(certificate_dir);
-    let reboot = device::intersect(caps.reboot, grants.reboot, plugin, &mut denied);
-    let diagnostics =
-        diagnostics::intersect(caps.diagnostics, grants.diagnostics, plugin, &mut denied);
-    let upload = upload::intersect(caps.upload, grants.upload.as_ref(), plugin, &mut denied);
-    Resolution {
-        sandbox: Sandbox {
-            dirs,
-            download,
-            command,
-            reboot,
-            diagnostics,
-            upload,
-            certificates: rotate_certificates,
-            certificate_target: None,
-        },
-        denied,
-    }
+    crate::runtime::admit(
+        &manifest.capabilities,
+        grants.unwrap_or(&none),
+        &manifest.name,
+    )
 }
 
 #[cfg(test)]

@@ -50,6 +50,7 @@ pub use capabilities::files::{DirGrant, GrantParseError};
 pub use capabilities::upload::{UploadGrant, DEFAULT_UPLOAD_MAX_BYTES};
 pub use capabilities::BadGrant;
 pub(crate) use capabilities::JobTag;
+pub use capabilities::{admit, GrantEnv, Grants, RawGrants, Reach, Resolution};
 pub use engine::{AllocatorChoice, AllocatorKind, EngineConfig, Runtime, RuntimeError};
 pub use limits::{ExecutionLimits, MAX_DETAIL_ENTRIES};
 pub use observer::{NullObserver, Observer};

@@ -1,48 +1,16 @@
 //! What a plugin can see of the device: the capabilities granted to it
-//! ([`Sandbox`]), and the WASI context made of its directory grants.
+//! ([`Sandbox`], one field per capability of the registry,
+//! `capabilities`), and the WASI context made of its directory
+//! grants.
 //!
 //! Everything else WASI could offer is closed: no sockets, no name lookup,
 //! no environment variables, no arguments, no stdin; stdout and stderr are
 //! discarded (plugins log through the `host.log` import). Each grant type
 //! lives with its capability (`super::capabilities`).
 
-use super::capabilities::certificates::{CertificateTarget, CertificatesCtx};
-use super::capabilities::command::{CommandCtx, CommandGrant};
-use super::capabilities::device::DeviceCtx;
-use super::capabilities::diagnostics::DiagnosticsCtx;
-use super::capabilities::download::{DownloadCtx, DownloadGrant};
-use super::capabilities::files::DirGrant;
-use super::capabilities::host::HostCtx;
-use super::capabilities::upload::{UploadCtx, UploadGrant};
-use super::capabilities::Capabilities;
-use super::limits::ExecutionLimits;
+pub use super::capabilities::Sandbox;
 use std::path::PathBuf;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder};
-
-/// The sandbox of one execution.
-#[derive(Debug, Clone, Default)]
-pub struct Sandbox {
-    /// Directories the plugin may open; nothing else exists for it.
-    pub dirs: Vec<DirGrant>,
-    /// Servers it may download from; `None`: no `download` capability.
-    pub download: Option<DownloadGrant>,
-    /// Programs it may run; `None`: no `run-command` capability.
-    pub command: Option<CommandGrant>,
-    /// Whether it may ask for a reboot (`device.request-reboot`).
-    pub reboot: bool,
-    /// Whether it may take a snapshot of the agent (`diagnostics`).
-    pub diagnostics: bool,
-    /// Servers it may upload to; `None`: no `upload` capability.
-    pub upload: Option<UploadGrant>,
-    /// Whether it may rotate the device's MQTT certificate (the
-    /// `certificates` interface): `certificates = "rw"` requested AND
-    /// granted.
-    pub certificates: bool,
-    /// The files that rotation acts on, filled in by the agent from
-    /// `[broker.tls]`; `None` without a client certificate (or under
-    /// `jobhost run`), where the `certificates` calls fail.
-    pub certificate_target: Option<CertificateTarget>,
-}
 
 impl Sandbox {
     /// A sandbox with no filesystem at all.
@@ -74,34 +42,6 @@ impl Sandbox {
                 })?;
         }
         Ok(builder.build())
-    }
-
-    /// The per-capability contexts of one run under this sandbox.
-    pub(crate) fn contexts(&self, limits: &ExecutionLimits) -> Capabilities {
-        Capabilities {
-            host: HostCtx::new(limits),
-            download: DownloadCtx::new(self.download.clone()),
-            upload: UploadCtx {
-                grant: self.upload.clone(),
-            },
-            command: CommandCtx {
-                grant: self.command.clone(),
-            },
-            device: DeviceCtx {
-                granted: self.reboot,
-                reboot_requested: None,
-            },
-            certificates: CertificatesCtx {
-                granted: self.certificates,
-                target: self.certificate_target.clone(),
-                download: self.download.clone(),
-                install: false,
-            },
-            diagnostics: DiagnosticsCtx {
-                granted: self.diagnostics,
-                source: None,
-            },
-        }
     }
 }
 

@@ -18,6 +18,8 @@
 //! dirs = [{ path = "/data", access = "rw" }]
 //! ```
 
+pub use crate::requests::files::{Access, DirRequest};
+use crate::requests::{RequestError, RequestSpec};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
@@ -41,9 +43,6 @@ pub const RESERVED_OPERATIONS: &[&str] = &["install-plugin", "remove-plugin"];
 /// Longest plugin or operation name.
 const MAX_NAME_CHARS: usize = 64;
 
-/// Longest requested path or program.
-const MAX_PATH_CHARS: usize = 1024;
-
 /// What a plugin is and what it asks for. Construct with
 /// [`Manifest::from_toml`] or [`Manifest::from_json`], which validate.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,61 +63,56 @@ pub struct Manifest {
     pub wit: String,
 }
 
-/// Requested capabilities. Everything defaults to "nothing".
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Capabilities {
-    /// Directories the plugin wants to open, by guest path.
-    #[serde(default)]
-    pub dirs: Vec<DirRequest>,
-    /// Whether it downloads through the host's `download` import.
-    #[serde(default)]
-    pub download: bool,
-    /// Programs it runs through the host's `command` import; `["*"]` asks
-    /// for every program the device's operator grants it (a general
-    /// runner; the operator's list is then the only gate).
-    #[serde(default)]
-    pub run_command: Vec<String>,
-    /// Whether it asks for reboots through the host's `device` import.
-    #[serde(default)]
-    pub reboot: bool,
-    /// Access to the device's certificate store, mounted at
-    /// `/certificates` (`ro` to read, `rw` to rotate).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub certificates: Option<Access>,
-    /// Whether it takes snapshots of the agent (version, uptime, memory,
-    /// disk, plugins, broker link, recent log lines) through the host's
-    /// `diagnostics` import. Left out of the JSON when false, so manifests
-    /// signed before it existed keep their exact bytes.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub diagnostics: bool,
-    /// Whether it sends files by HTTP PUT through the host's `upload`
-    /// import (to the hosts the operator lists). Left out when false.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub upload: bool,
-}
+/// Generates [`Capabilities`] from the registry (`crate::requests`): one
+/// key per capability, whose value's type and check are the capability's
+/// own (`crate::requests::<module>`).
+macro_rules! manifest_capabilities {
+    ($($module:ident: $Type:ident => $field:ident, $key:ident;)*) => {
+        /// Requested capabilities, one key per capability. Everything
+        /// defaults to "nothing"; an unknown key is refused.
+        #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct Capabilities {
+            $(
+                #[doc = concat!("The `", stringify!($key), "` request (`requests::",
+                    stringify!($module), "`).")]
+                #[serde(default)]
+                pub $key: <crate::requests::$module::Spec as RequestSpec>::Request,
+            )*
+        }
 
-/// One requested directory.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DirRequest {
-    /// The absolute path the plugin opens it by (the guest path).
-    pub path: String,
-    /// Read-only unless `rw` is asked for.
-    #[serde(default)]
-    pub access: Access,
-}
+        impl Capabilities {
+            /// Each request's own check, in the registry's order.
+            fn validate(&self) -> Result<(), RequestError> {
+                $(<crate::requests::$module::Spec as RequestSpec>::validate(&self.$key)?;)*
+                Ok(())
+            }
+        }
 
-/// Directory access.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Access {
-    /// Read only (the default: least privilege).
-    #[default]
-    Ro,
-    /// Read and write.
-    Rw,
+        /// In the registry's order; a key that asks for nothing is left out
+        /// unless it is one of the first four (`RequestSpec::ALWAYS_WRITTEN`).
+        impl Serialize for Capabilities {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                use serde::ser::SerializeStruct;
+                let written = [$(<crate::requests::$module::Spec as RequestSpec>::written(&self.$key)),*];
+                let mut out = serializer.serialize_struct(
+                    "Capabilities",
+                    written.iter().filter(|w| **w).count(),
+                )?;
+                let mut written = written.into_iter();
+                $(
+                    if written.next() == Some(true) {
+                        out.serialize_field(stringify!($key), &self.$key)?;
+                    } else {
+                        out.skip_field(stringify!($key))?;
+                    }
+                )*
+                out.end()
+            }
+        }
+    };
 }
+crate::requests::for_each_capability!(manifest_capabilities);
 
 impl Manifest {
     /// Parses and validates the operator's TOML.
@@ -170,58 +164,6 @@ impl Manifest {
             .strip_prefix(WIT_WORLD)
             .and_then(|v| v.strip_prefix('@'))
             .and_then(|v| semver::Version::parse(v).ok())
-    }
-}
-
-impl Capabilities {
-    fn validate(&self) -> Result<(), ManifestError> {
-        let mut seen = BTreeSet::new();
-        for dir in &self.dirs {
-            let bad = |reason| ManifestError::BadDir {
-                path: dir.path.clone(),
-                reason,
-            };
-            if !dir.path.starts_with('/') {
-                return Err(bad("must be an absolute guest path"));
-            }
-            if dir.path.len() > MAX_PATH_CHARS {
-                return Err(bad("is too long"));
-            }
-            if dir.path.chars().any(char::is_control) {
-                return Err(bad("contains a control character"));
-            }
-            if dir.path.split('/').any(|c| c == "..") {
-                return Err(bad("must not contain `..`"));
-            }
-            if !seen.insert(dir.path.trim_end_matches('/')) {
-                return Err(bad("is requested twice"));
-            }
-        }
-        let mut seen = BTreeSet::new();
-        for program in &self.run_command {
-            let bad = |reason| ManifestError::BadCommand {
-                program: program.clone(),
-                reason,
-            };
-            if program.trim().is_empty() {
-                return Err(bad("is empty"));
-            }
-            if program.len() > MAX_PATH_CHARS {
-                return Err(bad("is too long"));
-            }
-            if program.chars().any(char::is_control) {
-                return Err(bad("contains a control character"));
-            }
-            if !seen.insert(program.as_str()) {
-                return Err(bad("is requested twice"));
-            }
-            if program == "*" && self.run_command.len() > 1 {
-                return Err(bad(
-                    "(every program the device grants) must be the only entry",
-                ));
-            }
-        }
-        Ok(())
     }
 }
 
@@ -358,22 +300,10 @@ pub enum ManifestError {
         /// What is wrong.
         reason: &'static str,
     },
-    /// A requested directory that is not acceptable.
-    #[error("capabilities.dirs {path:?}: {reason}")]
-    BadDir {
-        /// The guest path.
-        path: String,
-        /// What is wrong.
-        reason: &'static str,
-    },
-    /// A requested program that is not acceptable.
-    #[error("capabilities.run_command {program:?}: {reason}")]
-    BadCommand {
-        /// The program.
-        program: String,
-        /// What is wrong.
-        reason: &'static str,
-    },
+    /// A capability request that is not acceptable, e.g. a relative
+    /// directory.
+    #[error(transparent)]
+    BadRequest(#[from] RequestError),
     /// `wit` is not `jobhost:plugin/operation-plugin@<semver>`.
     #[error("wit {wit:?}: {reason}")]
     BadWit {

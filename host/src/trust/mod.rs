@@ -32,6 +32,7 @@ mod signed;
 #[cfg(test)]
 mod tests;
 
+pub use crate::requests::RequestError;
 pub use error::VerifyError;
 pub use format::{FormatError, COMPONENT_PREAMBLE, CORE_MODULE_PREAMBLE};
 pub use keys::{public_key_path, KeyError, KeyId, PublicKey, SecretKey};

@@ -7,24 +7,71 @@
 //! Granted by `reboot = true` in `[plugins.<name>]` (which needs `[device]
 //! reboot_command`) and requested by `reboot = true` in the manifest.
 
-use super::{Cap, CapView, JobView};
+use super::{
+    Admission, BadGrant, Cap, CapView, Capability, CapabilityHost, GrantEnv, JobView, Reach,
+    Sandbox,
+};
 use crate::runtime::bindings::device::{self as wit, Host};
 use crate::runtime::bindings::types::HostError;
+use crate::runtime::ExecutionLimits;
 use jobhost_protocol::StatusDetails;
+use serde::Deserialize;
 use wasmtime::component::Linker;
 
-/// Whether the plugin may ask for a reboot: requested and granted. A
-/// request without a grant is added to `denied`.
-pub(crate) fn intersect(
-    requested: bool,
-    granted: bool,
-    plugin: &str,
-    denied: &mut Vec<String>,
-) -> bool {
-    super::requested_and_granted(requested, granted.then_some(&()), denied, || {
-        format!("reboot: not granted (reboot = true in [plugins.{plugin}])")
-    })
-    .is_some()
+/// The `device` capability (`reboot`).
+pub struct Device;
+
+/// `[plugins.<name>]` keys of the `device` capability.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeviceConfig {
+    /// Grant the `reboot` capability (default false; needs `[device]
+    /// reboot_command`).
+    pub reboot: bool,
+}
+
+impl Capability for Device {
+    type Request = bool;
+    type Config = DeviceConfig;
+    type Grant = bool;
+    type Granted = bool;
+
+    /// A grant on a device that cannot reboot is a mistake in the config.
+    fn grant_from_config(config: &DeviceConfig, env: &GrantEnv<'_>) -> Result<bool, BadGrant> {
+        if config.reboot && !env.can_reboot {
+            return Err(BadGrant {
+                key: "reboot",
+                why: " = true needs [device] reboot_command (how this device reboots)".into(),
+            });
+        }
+        Ok(config.reboot)
+    }
+
+    fn reaches(_: &bool) -> Vec<Reach<'_>> {
+        Vec::new()
+    }
+
+    /// Whether the plugin may ask for a reboot: requested and granted.
+    fn intersect(requested: &bool, granted: &bool, admission: &mut Admission<'_>) -> bool {
+        admission.flag(*requested, *granted, |plugin| {
+            format!("reboot: not granted (reboot = true in [plugins.{plugin}])")
+        })
+    }
+}
+
+impl CapabilityHost for Device {
+    type Ctx = DeviceCtx;
+
+    fn ctx(sandbox: &Sandbox, _: &ExecutionLimits) -> DeviceCtx {
+        DeviceCtx {
+            granted: sandbox.reboot,
+            reboot_requested: None,
+        }
+    }
+
+    fn add_to_linker<T: JobView>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+        wit::add_to_linker::<T, Cap<DeviceCtx>>(linker, super::view!(device))
+    }
 }
 
 /// A run's reboot request.
@@ -33,10 +80,6 @@ pub(crate) struct DeviceCtx {
     pub granted: bool,
     /// Set by `device.request-reboot`: the reason.
     pub reboot_requested: Option<String>,
-}
-
-pub(super) fn add_to_linker<T: JobView>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
-    wit::add_to_linker::<T, Cap<DeviceCtx>>(linker, super::view!(device))
 }
 
 impl Host for CapView<'_, DeviceCtx> {

@@ -6,24 +6,66 @@
 //! Granted by `diagnostics = true` in `[plugins.<name>]` and requested by
 //! `diagnostics = true` in the manifest.
 
-use super::{Cap, CapView, JobView};
+use super::{
+    Admission, BadGrant, Cap, CapView, Capability, CapabilityHost, GrantEnv, JobView, Reach,
+    Sandbox,
+};
 use crate::diagnostics::{AgentDiagnostics, PluginInfo, Snapshot};
 use crate::runtime::bindings::diagnostics as wit;
 use crate::runtime::bindings::types::HostError;
+use crate::runtime::ExecutionLimits;
+use serde::Deserialize;
 use wasmtime::component::Linker;
 
-/// Whether the plugin may take snapshots: requested and granted. A request
-/// without a grant is added to `denied`.
-pub(crate) fn intersect(
-    requested: bool,
-    granted: bool,
-    plugin: &str,
-    denied: &mut Vec<String>,
-) -> bool {
-    super::requested_and_granted(requested, granted.then_some(&()), denied, || {
-        format!("diagnostics: not granted (diagnostics = true in [plugins.{plugin}])")
-    })
-    .is_some()
+/// The `diagnostics` capability.
+pub struct Diagnostics;
+
+/// `[plugins.<name>]` keys of the `diagnostics` capability.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DiagnosticsConfig {
+    /// Grant the `diagnostics` capability: snapshots of the agent (version,
+    /// uptime, memory, disk, plugins, broker link, recent log lines).
+    /// Default false.
+    pub diagnostics: bool,
+}
+
+impl Capability for Diagnostics {
+    type Request = bool;
+    type Config = DiagnosticsConfig;
+    type Grant = bool;
+    type Granted = bool;
+
+    fn grant_from_config(config: &DiagnosticsConfig, _: &GrantEnv<'_>) -> Result<bool, BadGrant> {
+        Ok(config.diagnostics)
+    }
+
+    fn reaches(_: &bool) -> Vec<Reach<'_>> {
+        Vec::new()
+    }
+
+    /// Whether the plugin may take snapshots: requested and granted.
+    fn intersect(requested: &bool, granted: &bool, admission: &mut Admission<'_>) -> bool {
+        admission.flag(*requested, *granted, |plugin| {
+            format!("diagnostics: not granted (diagnostics = true in [plugins.{plugin}])")
+        })
+    }
+}
+
+impl CapabilityHost for Diagnostics {
+    type Ctx = DiagnosticsCtx;
+
+    /// The source is the executor's to set, from the `Execution`.
+    fn ctx(sandbox: &Sandbox, _: &ExecutionLimits) -> DiagnosticsCtx {
+        DiagnosticsCtx {
+            granted: sandbox.diagnostics,
+            source: None,
+        }
+    }
+
+    fn add_to_linker<T: JobView>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+        wit::add_to_linker::<T, Cap<DiagnosticsCtx>>(linker, super::view!(diagnostics))
+    }
 }
 
 /// Where a run's snapshots come from.
@@ -33,10 +75,6 @@ pub(crate) struct DiagnosticsCtx {
     /// The agent's (or `jobhost run`'s) diagnostics; set by the executor
     /// from the `Execution`.
     pub source: Option<AgentDiagnostics>,
-}
-
-pub(super) fn add_to_linker<T: JobView>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
-    wit::add_to_linker::<T, Cap<DiagnosticsCtx>>(linker, super::view!(diagnostics))
 }
 
 impl wit::Host for CapView<'_, DiagnosticsCtx> {

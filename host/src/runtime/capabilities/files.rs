@@ -10,11 +10,15 @@
 //! set-user-id. `download` writes into and `upload` reads from the same
 //! directories ([`Dirs`]).
 
-use super::JobCtx;
+use super::{
+    Admission, BadGrant, Capability, CapabilityHost, GrantEnv, JobCtx, JobView, Reach, Sandbox,
+};
+use crate::requests::files::{Access, DirRequest};
 use crate::runtime::bindings::files::{self as wit, Host};
 use crate::runtime::bindings::types::HostError;
-use crate::trust::{Access, DirRequest};
+use crate::runtime::ExecutionLimits;
 use cap_std::fs::{Dir, Permissions, PermissionsExt};
+use serde::Deserialize;
 use std::fmt;
 use std::path::{Component as PathComponent, Path, PathBuf};
 use std::str::FromStr;
@@ -138,54 +142,113 @@ impl Dirs {
     }
 }
 
-/// The directories both requested (`dirs` in the signed manifest) and
-/// granted (`dirs` in `[plugins.<name>]`): read-only when either side says
-/// so. Each request not granted, or granted read-only where it asks for
-/// read-write, is added to `denied`.
-pub(crate) fn intersect(
-    requests: &[DirRequest],
-    granted: &[DirGrant],
-    plugin: &str,
-    denied: &mut Vec<String>,
-) -> Vec<DirGrant> {
-    let mut dirs = Vec::new();
-    for request in requests {
-        let wanted = request.path.trim_end_matches('/');
-        let access = match request.access {
-            Access::Ro => "read-only",
-            Access::Rw => "read-write",
-        };
-        match granted
-            .iter()
-            .find(|g| g.guest.trim_end_matches('/') == wanted)
-        {
-            None => denied.push(format!(
-                "directory {} ({access}): not granted in [plugins.{plugin}] dirs",
-                request.path
-            )),
-            Some(g) => {
-                let read_only = g.read_only || request.access == Access::Ro;
-                if request.access == Access::Rw && g.read_only {
-                    denied.push(format!(
-                        "directory {} (read-write): granted read-only",
-                        request.path
-                    ));
-                }
-                dirs.push(DirGrant {
-                    host: g.host.clone(),
-                    guest: g.guest.clone(),
-                    read_only,
-                });
-            }
-        }
-    }
-    dirs
+/// The `files` capability: the directories a plugin may open.
+pub struct Files;
+
+/// `[plugins.<name>]` keys of the `files` capability.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FilesConfig {
+    /// Directories, `HOST[:GUEST][:ro]`, as for `jobhost run --grant-dir`.
+    pub dirs: Vec<String>,
 }
 
-/// Links `jobhost:plugin/files` to the shared part: it has no state of its
-/// own.
-pub(super) fn add_to_linker<T: super::JobView>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
-    wit::add_to_linker::<T, HasSelf<JobCtx>>(linker, |t| t.job().0)
+impl Capability for Files {
+    type Request = Vec<DirRequest>;
+    type Config = FilesConfig;
+    type Grant = Vec<DirGrant>;
+    /// The plugin's own directories; the sandbox's `dirs` (its WASI
+    /// preopens) are these and any a capability adds.
+    type Granted = Vec<DirGrant>;
+
+    /// Each entry parsed, its host path anchored at the config's directory.
+    fn grant_from_config(
+        config: &FilesConfig,
+        env: &GrantEnv<'_>,
+    ) -> Result<Vec<DirGrant>, BadGrant> {
+        config
+            .dirs
+            .iter()
+            .map(|d| {
+                let mut grant: DirGrant = d.parse().map_err(|e| BadGrant {
+                    key: "dirs",
+                    why: format!(": {e}"),
+                })?;
+                grant.host = (env.resolve)(&grant.host);
+                Ok(grant)
+            })
+            .collect()
+    }
+
+    fn reaches(grant: &Vec<DirGrant>) -> Vec<Reach<'_>> {
+        grant
+            .iter()
+            .map(|d| Reach {
+                what: format!("dirs entry \"{d}\""),
+                host: &d.host,
+            })
+            .collect()
+    }
+
+    /// The directories both requested (`dirs` in the signed manifest) and
+    /// granted (`dirs` in `[plugins.<name>]`): read-only when either side
+    /// says so. Each request not granted, or granted read-only where it
+    /// asks for read-write, is refused.
+    fn intersect(
+        requests: &Vec<DirRequest>,
+        granted: &Vec<DirGrant>,
+        admission: &mut Admission<'_>,
+    ) -> Vec<DirGrant> {
+        let mut dirs = Vec::new();
+        for request in requests {
+            let wanted = request.path.trim_end_matches('/');
+            let access = match request.access {
+                Access::Ro => "read-only",
+                Access::Rw => "read-write",
+            };
+            match granted
+                .iter()
+                .find(|g| g.guest.trim_end_matches('/') == wanted)
+            {
+                None => {
+                    let why = format!(
+                        "directory {} ({access}): not granted in [plugins.{}] dirs",
+                        request.path,
+                        admission.plugin()
+                    );
+                    admission.deny(why);
+                }
+                Some(g) => {
+                    let read_only = g.read_only || request.access == Access::Ro;
+                    if request.access == Access::Rw && g.read_only {
+                        admission.deny(format!(
+                            "directory {} (read-write): granted read-only",
+                            request.path
+                        ));
+                    }
+                    dirs.push(DirGrant {
+                        host: g.host.clone(),
+                        guest: g.guest.clone(),
+                        read_only,
+                    });
+                }
+            }
+        }
+        dirs
+    }
+}
+
+impl CapabilityHost for Files {
+    /// None: the directories are the shared part's (`JobCtx::dirs`).
+    type Ctx = ();
+
+    fn ctx(_: &Sandbox, _: &ExecutionLimits) {}
+
+    /// Links `jobhost:plugin/files` to the shared part: it has no state of
+    /// its own.
+    fn add_to_linker<T: JobView>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+        wit::add_to_linker::<T, HasSelf<JobCtx>>(linker, |t| t.job().0)
+    }
 }
 
 impl Host for JobCtx {

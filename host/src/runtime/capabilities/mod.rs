@@ -23,6 +23,26 @@
 //! its context and the shared part, as wasmtime-wasi links each WASI
 //! interface with its own view: a capability cannot touch another's state.
 //!
+//! # The registry
+//!
+//! Everything with one part per capability is generated here from the one
+//! list (`crate::requests::for_each_capability!`), through the
+//! [`Capability`] and [`CapabilityHost`] traits each module implements:
+//!
+//! - [`RawGrants`]: a `[plugins.<name>]` table's keys as written, each
+//!   capability reading its own ([`Capability::Config`]);
+//! - [`Grants`]: what the table grants ([`Capability::grant_from_config`]),
+//!   and the host directories it reaches ([`Capability::reaches`]);
+//! - [`Sandbox`]: what one plugin gets, its signed requests ∩ its grants
+//!   ([`admit`], [`Capability::intersect`], [`Resolution`]);
+//! - [`Capabilities`]: the contexts of one run ([`CapabilityHost::ctx`]);
+//! - [`add_to_linker`]: each interface linked with its own view
+//!   ([`CapabilityHost::add_to_linker`]).
+//!
+//! It lives in this parent module because it composes the children: each
+//! capability module implements the traits, and this module's generated
+//! code names each of them.
+//!
 //! # Layout
 //!
 //! - `host`: `jobhost:plugin/host`: log (rate and size limits),
@@ -39,21 +59,19 @@
 //! - `diagnostics`: a snapshot of the agent.
 //! - `http`: the HTTP client, URL allow-list rule and log redaction that
 //!   download, upload and certificates share.
+//! - `keys`: reading a capability's config keys from a grant table.
 //!
 //! # Adding a capability
 //!
 //! - its interface in `wit/operation.wit` (and its wrapper in `sdk/`);
-//! - a module here: grant, `grant_from_config`, `intersect`, context,
-//!   `impl <iface>::Host for CapView<'_, XCtx>`, `add_to_linker`, tests;
-//! - here: its `mod` line, its [`Capabilities`] field and its line in
-//!   [`add_to_linker`];
-//! - its grant in `Sandbox` and its context in `Sandbox::contexts`
-//!   (`super::sandbox`);
-//! - the wiring of what stays where it is: its keys in
-//!   `config::RawPluginGrants` (one flat, `deny_unknown_fields` table, which
-//!   serde cannot assemble from per-capability parts) and one call in
-//!   `config/grants.rs`; its request in `trust::Manifest` (the signed
-//!   format) and one `intersect` call in `plugins/policy.rs`.
+//! - a module here: a unit type implementing [`Capability`]
+//!   (config keys, grant, `intersect`, context, linking), the
+//!   `impl <iface>::Host for CapView<'_, XCtx>`, tests; and its `mod` line;
+//! - its manifest request in `crate::requests::<name>` (below `trust`,
+//!   which checks a manifest when it verifies it);
+//! - one line in `crate::requests::for_each_capability!`, from which the
+//!   registry generates its place in the manifest, the config tables,
+//!   `Grants`, `Sandbox`, the contexts, the linker and the policy.
 
 pub(crate) mod certificates;
 pub(crate) mod command;
@@ -63,12 +81,21 @@ pub(crate) mod download;
 pub(crate) mod files;
 pub(crate) mod host;
 pub(crate) mod http;
+mod keys;
 pub(crate) mod upload;
 
 use super::bindings::types;
-use super::{CancelToken, Observer};
+use super::{CancelToken, ExecutionLimits, Observer};
+use crate::requests::for_each_capability;
+use certificates::CertificateTarget;
+use files::DirGrant;
+use host::HostCtx;
 use jobhost_protocol::StatusDetails;
+use serde::de::DeserializeOwned;
+use std::fmt::Debug;
 use std::marker::PhantomData;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::Instant;
 use wasmtime::component::{HasData, HasSelf, Linker};
 
@@ -153,18 +180,6 @@ impl StopSignal {
     }
 }
 
-/// One context per capability: what its host calls keep between calls,
-/// and its grant.
-pub(crate) struct Capabilities {
-    pub host: host::HostCtx,
-    pub download: download::DownloadCtx,
-    pub upload: upload::UploadCtx,
-    pub command: command::CommandCtx,
-    pub device: device::DeviceCtx,
-    pub certificates: certificates::CertificatesCtx,
-    pub diagnostics: diagnostics::DiagnosticsCtx,
-}
-
 /// What one interface's host calls see: its capability's context `C` and
 /// the shared [`JobCtx`] (wasmtime-wasi's `WasiCtxView`).
 pub(crate) struct CapView<'a, C> {
@@ -204,35 +219,6 @@ pub(crate) use view;
 
 impl types::Host for JobCtx {}
 
-/// Registers every jobhost import: one line per capability.
-pub(crate) fn add_to_linker<T: JobView>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
-    types::add_to_linker::<T, HasSelf<JobCtx>>(linker, |t| t.job().0)?;
-    host::add_to_linker(linker)?;
-    files::add_to_linker(linker)?;
-    download::add_to_linker(linker)?;
-    upload::add_to_linker(linker)?;
-    command::add_to_linker(linker)?;
-    device::add_to_linker(linker)?;
-    certificates::add_to_linker(linker)?;
-    diagnostics::add_to_linker(linker)?;
-    Ok(())
-}
-
-/// The grant, when the manifest requests the capability too: the policy
-/// of every capability that is one grant, requested or not. A request
-/// without a grant adds `refusal()` to `denied`.
-pub(crate) fn requested_and_granted<G: Clone>(
-    requested: bool,
-    granted: Option<&G>,
-    denied: &mut Vec<String>,
-    refusal: impl FnOnce() -> String,
-) -> Option<G> {
-    if requested && granted.is_none() {
-        denied.push(refusal());
-    }
-    granted.filter(|_| requested).cloned()
-}
-
 /// A value in a `[plugins.<name>]` table a capability cannot use: the key
 /// and why, e.g. `command_timeout_secs` and ` = 0: must be 1-86400`. The
 /// config names the table in front of it.
@@ -244,3 +230,300 @@ pub struct BadGrant {
     /// What is wrong, as it follows the key.
     pub why: String,
 }
+
+/// One host capability, as the config and the policy see it: its config
+/// keys and grant, and its policy against the signed request. Implemented
+/// by a unit type in each capability module, e.g. `download::Download`,
+/// which implements [`CapabilityHost`] too.
+pub trait Capability {
+    /// The manifest's request (`crate::requests::<module>::Spec`'s type).
+    type Request;
+    /// Its keys in a `[plugins.<name>]` or `[signers.<key id>]` table: a
+    /// serde struct with `#[serde(default, deny_unknown_fields)]`, whose
+    /// field names are the keys. No two capabilities share a key.
+    type Config: Debug + Clone + Default + DeserializeOwned;
+    /// What the operator grants, resolved from `Config`; the default
+    /// grants nothing.
+    type Grant: Debug + Clone + Default;
+    /// What one plugin gets: its request ∩ the grant; its field in
+    /// [`Sandbox`]. The default is nothing.
+    type Granted: Debug + Clone + Default;
+
+    /// The grant a table's keys make, or the key that is wrong.
+    fn grant_from_config(
+        config: &Self::Config,
+        env: &GrantEnv<'_>,
+    ) -> Result<Self::Grant, BadGrant>;
+
+    /// The host directories the grant reaches (none for most), which the
+    /// config keeps off the agent's own files (`config::overlap`).
+    fn reaches(grant: &Self::Grant) -> Vec<Reach<'_>>;
+
+    /// What the plugin gets when its manifest asks for `request` and the
+    /// operator grants `grant`; each request not granted is refused in
+    /// words through `admission`.
+    fn intersect(
+        request: &Self::Request,
+        grant: &Self::Grant,
+        admission: &mut Admission<'_>,
+    ) -> Self::Granted;
+}
+
+/// The run-time half of a capability: its per-run context and its
+/// interface's linking (apart from [`Capability`], whose types the
+/// public `Sandbox` and `Grants` show, because these are the agent's own).
+pub(crate) trait CapabilityHost: Capability {
+    /// What its host calls keep during one run.
+    type Ctx: Send + 'static;
+
+    /// The context of one run under `sandbox`.
+    fn ctx(sandbox: &Sandbox, limits: &ExecutionLimits) -> Self::Ctx;
+
+    /// Links its interface, with a view of its own context.
+    fn add_to_linker<T: JobView>(linker: &mut Linker<T>) -> wasmtime::Result<()>;
+}
+
+/// What a grant may depend on besides its own table's keys.
+pub struct GrantEnv<'a> {
+    /// Anchors a relative host path (at the config file's directory).
+    pub resolve: &'a dyn Fn(&Path) -> PathBuf,
+    /// `[device] certificate_dir`.
+    pub certificate_dir: Option<&'a Path>,
+    /// Whether `[device] reboot_command` is set.
+    pub can_reboot: bool,
+}
+
+/// A host directory a grant reaches: how the table names it (e.g.
+/// `dirs entry "/srv/d:/data:rw"`) and where it is.
+#[derive(Debug)]
+pub struct Reach<'a> {
+    /// The entry, without its table.
+    pub what: String,
+    /// The directory on the device.
+    pub host: &'a Path,
+}
+
+/// What admitting one plugin collects besides each capability's share:
+/// the requests refused, and the directories a capability other than
+/// `files` preopens (the certificate store).
+pub struct Admission<'a> {
+    plugin: &'a str,
+    denied: Vec<String>,
+    preopens: Vec<DirGrant>,
+}
+
+impl<'a> Admission<'a> {
+    fn new(plugin: &'a str) -> Self {
+        Self {
+            plugin,
+            denied: Vec::new(),
+            preopens: Vec::new(),
+        }
+    }
+
+    /// The plugin's name, for refusals that name its table.
+    pub fn plugin(&self) -> &str {
+        self.plugin
+    }
+
+    /// Records a request that is not granted, in words.
+    pub fn deny(&mut self, why: String) {
+        self.denied.push(why);
+    }
+
+    /// Adds a directory to the plugin's preopens.
+    pub fn preopen(&mut self, dir: DirGrant) {
+        self.preopens.push(dir);
+    }
+
+    /// The grant, when the request asks for it too: the policy of every
+    /// capability that is one grant. A request without a grant is refused
+    /// with `refusal(plugin)`.
+    pub fn both<G: Clone>(
+        &mut self,
+        requested: bool,
+        granted: Option<&G>,
+        refusal: impl FnOnce(&str) -> String,
+    ) -> Option<G> {
+        if requested && granted.is_none() {
+            self.deny(refusal(self.plugin));
+        }
+        granted.filter(|_| requested).cloned()
+    }
+
+    /// [`Admission::both`] for a capability that is a yes on both sides.
+    pub fn flag(
+        &mut self,
+        requested: bool,
+        granted: bool,
+        refusal: impl FnOnce(&str) -> String,
+    ) -> bool {
+        self.both(requested, granted.then_some(&()), refusal)
+            .is_some()
+    }
+}
+
+/// What [`admit`] gives a plugin: the sandbox it runs in, and each request
+/// the policy does not grant (in words, for the install refusal or the
+/// load warning).
+#[derive(Debug)]
+pub struct Resolution {
+    /// Requests ∩ grants.
+    pub sandbox: Sandbox,
+    /// What was requested but not granted, e.g.
+    /// "directory /data (read-write): not granted".
+    pub denied: Vec<String>,
+}
+
+/// How one capability's keys are read, for code that walks the registry
+/// at run time (reading a grant table).
+pub(crate) struct Entry {
+    /// Its keys in a `[plugins.<name>]` table.
+    pub config_keys: fn() -> &'static [&'static str],
+    /// Whether `key = value` is a valid entry of its config.
+    pub check: fn(&str, &toml::Value) -> Result<(), toml::de::Error>,
+}
+
+/// Generates the registry's types and functions from the list.
+macro_rules! registry {
+    ($($module:ident: $Type:ident => $field:ident, $key:ident;)*) => {
+        use self::{$($module::$Type),*};
+
+        /// The registry, in its order.
+        pub(crate) const REGISTRY: &[Entry] = &[$(Entry {
+            config_keys: keys::struct_fields::<<$Type as Capability>::Config>,
+            check: keys::check_entry::<<$Type as Capability>::Config>,
+        },)*];
+
+        /// The sandbox of one execution: for each capability, what it
+        /// grants this plugin (`None`, `false` or empty: nothing).
+        #[derive(Debug, Clone, Default)]
+        pub struct Sandbox {
+            $(
+                #[doc = concat!("The `", stringify!($module), "` capability: the manifest's `",
+                    stringify!($key), "` ∩ the config's grant (`runtime::capabilities::",
+                    stringify!($module), "`).")]
+                pub $field: <$Type as Capability>::Granted,
+            )*
+            /// The files that rotation acts on, filled in by the agent
+            /// from `[broker.tls]`; `None` without a client certificate
+            /// (or under `jobhost run`), where the `certificates` calls
+            /// fail.
+            pub certificate_target: Option<CertificateTarget>,
+        }
+
+        /// What one `[plugins.<name>]` or `[signers.<key id>]` table grants.
+        #[derive(Debug, Clone, Default)]
+        pub struct Grants {
+            $(
+                #[doc = concat!("The `", stringify!($module), "` capability's grant.")]
+                pub $field: <$Type as Capability>::Grant,
+            )*
+        }
+
+        /// The capability keys of one `[plugins.<name>]` or
+        /// `[signers.<key id>]` table, as written: each capability's own.
+        #[derive(Debug, Clone, Default)]
+        pub struct RawGrants {
+            $(
+                #[doc = concat!("The `", stringify!($module), "` capability's keys.")]
+                pub $field: <$Type as Capability>::Config,
+            )*
+        }
+
+        /// One context per capability, and the `host` interface's (which
+        /// every plugin has). A capability whose calls keep nothing of
+        /// their own (`files`) has `()` here, which nothing reads.
+        #[allow(dead_code)]
+        pub(crate) struct Capabilities {
+            pub host: HostCtx,
+            $(pub $module: <$Type as CapabilityHost>::Ctx,)*
+        }
+
+        impl RawGrants {
+            /// Each capability's keys taken out of `table` (whose keys
+            /// [`RawGrants::check`] said are capability keys).
+            pub fn from_table(mut table: toml::Table) -> Result<Self, toml::de::Error> {
+                Ok(Self {
+                    $($field: keys::take::<<$Type as Capability>::Config>(&mut table)?,)*
+                })
+            }
+        }
+
+        impl Grants {
+            /// Resolves each capability's keys; the error is the first
+            /// wrong key, in the registry's order.
+            pub fn from_config(raw: &RawGrants, env: &GrantEnv<'_>) -> Result<Self, BadGrant> {
+                Ok(Self {
+                    $($field: <$Type as Capability>::grant_from_config(&raw.$field, env)?,)*
+                })
+            }
+
+            /// Every host directory these grants reach.
+            pub fn reaches(&self) -> Vec<Reach<'_>> {
+                let mut all = Vec::new();
+                $(all.extend(<$Type as Capability>::reaches(&self.$field));)*
+                all
+            }
+        }
+
+        /// Intersects a signed manifest's requests with the grants of
+        /// plugin `plugin`, capability by capability.
+        pub fn admit(requests: &crate::trust::Capabilities, grants: &Grants, plugin: &str) -> Resolution {
+            let mut admission = Admission::new(plugin);
+            let mut sandbox = Sandbox {
+                $($field: <$Type as Capability>::intersect(&requests.$key, &grants.$field, &mut admission),)*
+                certificate_target: None,
+            };
+            // The directories other capabilities preopen come after the
+            // plugin's own `dirs`.
+            sandbox.dirs.extend(admission.preopens);
+            Resolution { sandbox, denied: admission.denied }
+        }
+
+        impl Sandbox {
+            /// The per-capability contexts of one run under this sandbox.
+            pub(crate) fn contexts(&self, limits: &ExecutionLimits) -> Capabilities {
+                Capabilities {
+                    host: HostCtx::new(limits),
+                    $($module: <$Type as CapabilityHost>::ctx(self, limits),)*
+                }
+            }
+        }
+
+        /// Registers every jobhost import: `types` and `host`, which
+        /// every plugin has, then each capability's interface.
+        pub(crate) fn add_to_linker<T: JobView>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+            types::add_to_linker::<T, HasSelf<JobCtx>>(linker, |t| t.job().0)?;
+            host::add_to_linker(linker)?;
+            $(<$Type as CapabilityHost>::add_to_linker(linker)?;)*
+            Ok(())
+        }
+    };
+}
+for_each_capability!(registry);
+
+impl RawGrants {
+    /// Every capability key, in the registry's order.
+    pub fn keys() -> &'static [&'static str] {
+        static KEYS: OnceLock<Vec<&'static str>> = OnceLock::new();
+        KEYS.get_or_init(|| {
+            REGISTRY
+                .iter()
+                .flat_map(|entry| (entry.config_keys)().iter().copied())
+                .collect()
+        })
+    }
+
+    /// Whether `key` is a capability's, and its value of the right type
+    /// for it; `None` when no capability has the key.
+    pub fn check(key: &str, value: &toml::Value) -> Option<Result<(), toml::de::Error>> {
+        REGISTRY
+            .iter()
+            .find(|entry| (entry.config_keys)().contains(&key))
+            .map(|entry| (entry.check)(key, value))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -71,3 +71,24 @@ fn host_wit_matches_the_repository_wit() {
     );
     assert!(wit.contains(&format!("world {world} {{")));
 }
+
+#[test]
+fn the_embedded_json_is_the_same_bytes_for_the_same_toml() {
+    // Signing the same TOML again gives the same manifest section: the key
+    // order, and which keys are left out when they ask for nothing, are
+    // part of the format (docs/plugin-format.md).
+    let every = Manifest::from_toml(&format!(
+        "{MANIFEST}reboot = true\ncertificates = \"rw\"\ndiagnostics = true\nupload = true\n"
+    ))
+    .unwrap();
+    let bare = Manifest::from_toml(
+        "name = \"x\"\nversion = \"0.1.0\"\noperations = [\"x\"]\nwit = \"jobhost:plugin/operation-plugin@0.1.0\"\n",
+    )
+    .unwrap();
+    let every_json = r#"{"name":"echo","version":"1.2.3","operations":["echo","echo.v2"],"capabilities":{"dirs":[{"path":"/data","access":"rw"},{"path":"/etc/ssl","access":"ro"}],"download":true,"run_command":["/usr/bin/systemctl"],"reboot":true,"certificates":"rw","diagnostics":true,"upload":true},"wit":"jobhost:plugin/operation-plugin@0.1.0"}"#;
+    let bare_json = r#"{"name":"x","version":"0.1.0","operations":["x"],"capabilities":{"dirs":[],"download":false,"run_command":[],"reboot":false},"wit":"jobhost:plugin/operation-plugin@0.1.0"}"#;
+    for (m, json) in [(&every, every_json), (&bare, bare_json)] {
+        assert_eq!(String::from_utf8(m.to_json()).unwrap(), json);
+        assert_eq!(&Manifest::from_json(json.as_bytes()).unwrap(), m);
+    }
+}

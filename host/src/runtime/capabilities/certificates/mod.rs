@@ -23,19 +23,24 @@
 use super::download::DownloadGrant;
 use super::files::DirGrant;
 use super::http::{client, redact, without_url};
-use super::{BadGrant, Cap, CapView, JobView, StopSignal};
+use super::{
+    Admission, BadGrant, Cap, CapView, Capability, CapabilityHost, GrantEnv, JobView, Reach,
+    Sandbox, StopSignal,
+};
 use crate::certstore::{
     pair_matches, with_suffix, CertInfo, CERT_MODE, KEY_MODE, MAX_PEM_BYTES, NEXT,
 };
 use crate::durable::write_atomically;
+use crate::requests::files::Access;
 use crate::runtime::bindings::certificates::{self as wit, CertificateInfo, Host};
 use crate::runtime::bindings::types::HostError;
-use crate::trust::Access;
+use crate::runtime::ExecutionLimits;
 use reqwest::header::CONTENT_TYPE;
 use reqwest::Url;
+use serde::Deserialize;
 use std::fs;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use wasmtime::component::Linker;
 use zeroize::Zeroizing;
@@ -55,63 +60,111 @@ pub struct CertificateTarget {
     pub key: PathBuf,
 }
 
-/// The grant as `[plugins.<name>]` writes it: `certificates = "ro"` or
-/// `"rw"`, the device's `certificate_dir` as [`CERTIFICATES_GUEST`].
-pub(crate) fn grant_from_config(
-    access: Option<Access>,
-    certificate_dir: Option<&Path>,
-) -> Result<Option<DirGrant>, BadGrant> {
-    match (access, certificate_dir) {
-        (None, _) => Ok(None),
-        (Some(_), None) => Err(BadGrant {
-            key: "certificates",
-            why: " needs [device] certificate_dir (where the device's certificates are)".into(),
-        }),
-        (Some(access), Some(dir)) => Ok(Some(DirGrant {
-            host: dir.to_path_buf(),
-            guest: CERTIFICATES_GUEST.into(),
-            read_only: access == Access::Ro,
-        })),
+/// The `certificates` capability.
+pub struct Certificates;
+
+/// `[plugins.<name>]` keys of the `certificates` capability.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CertificatesConfig {
+    /// Grant access to `[device] certificate_dir` as `/certificates`:
+    /// `"ro"` or `"rw"` (rotation). Default: none.
+    pub certificates: Option<Access>,
+}
+
+impl Capability for Certificates {
+    type Request = Option<Access>;
+    type Config = CertificatesConfig;
+    /// The device's `certificate_dir` as [`CERTIFICATES_GUEST`], read-only
+    /// unless granted `"rw"`.
+    type Grant = Option<DirGrant>;
+    /// Whether the plugin may rotate the device certificate; the
+    /// directory itself joins the sandbox's `dirs`.
+    type Granted = bool;
+
+    fn grant_from_config(
+        config: &CertificatesConfig,
+        env: &GrantEnv<'_>,
+    ) -> Result<Option<DirGrant>, BadGrant> {
+        match (config.certificates, env.certificate_dir) {
+            (None, _) => Ok(None),
+            (Some(_), None) => Err(BadGrant {
+                key: "certificates",
+                why: " needs [device] certificate_dir (where the device's certificates are)".into(),
+            }),
+            (Some(access), Some(dir)) => Ok(Some(DirGrant {
+                host: dir.to_path_buf(),
+                guest: CERTIFICATES_GUEST.into(),
+                read_only: access == Access::Ro,
+            })),
+        }
+    }
+
+    fn reaches(grant: &Option<DirGrant>) -> Vec<Reach<'_>> {
+        grant
+            .iter()
+            .map(|c| Reach {
+                what: "certificates ([device] certificate_dir)".into(),
+                host: &c.host,
+            })
+            .collect()
+    }
+
+    /// What the manifest's `certificates` request and the grant allow
+    /// together: the certificate directory (read-only unless both say
+    /// `rw`), and whether the plugin may rotate the device certificate
+    /// (both `rw`). A request not granted, or granted read-only where it
+    /// asks for `rw`, is refused.
+    fn intersect(
+        requested: &Option<Access>,
+        granted: &Option<DirGrant>,
+        admission: &mut Admission<'_>,
+    ) -> bool {
+        match (*requested, granted) {
+            (None, _) => {}
+            (Some(access), Some(grant)) => {
+                if access == Access::Rw && grant.read_only {
+                    admission.deny("certificates (read-write): granted read-only".into());
+                }
+                admission.preopen(DirGrant {
+                    read_only: grant.read_only || access == Access::Ro,
+                    ..grant.clone()
+                });
+            }
+            (Some(access), None) => {
+                let why = format!(
+                    "certificates ({}): not granted (certificates in [plugins.{}])",
+                    if access == Access::Rw {
+                        "read-write"
+                    } else {
+                        "read-only"
+                    },
+                    admission.plugin(),
+                );
+                admission.deny(why);
+            }
+        }
+        // Rotating the device certificate needs read-write on both sides.
+        *requested == Some(Access::Rw) && granted.as_ref().is_some_and(|g| !g.read_only)
     }
 }
 
-/// What the manifest's `certificates` request and the grant allow
-/// together: the certificate directory (read-only unless both say `rw`),
-/// and whether the plugin may rotate the device certificate (both `rw`).
-/// A request not granted, or granted read-only where it asks for `rw`, is
-/// added to `denied`.
-pub(crate) fn intersect(
-    requested: Option<Access>,
-    granted: Option<&DirGrant>,
-    plugin: &str,
-    denied: &mut Vec<String>,
-) -> (Option<DirGrant>, bool) {
-    let dir = match (requested, granted) {
-        (None, _) => None,
-        (Some(access), Some(grant)) => {
-            if access == Access::Rw && grant.read_only {
-                denied.push("certificates (read-write): granted read-only".into());
-            }
-            Some(DirGrant {
-                read_only: grant.read_only || access == Access::Ro,
-                ..grant.clone()
-            })
+impl CapabilityHost for Certificates {
+    type Ctx = CertificatesCtx;
+
+    /// The CSR endpoint is reached under the `download` grant.
+    fn ctx(sandbox: &Sandbox, _: &ExecutionLimits) -> CertificatesCtx {
+        CertificatesCtx {
+            granted: sandbox.certificates,
+            target: sandbox.certificate_target.clone(),
+            download: sandbox.download.clone(),
+            install: false,
         }
-        (Some(access), None) => {
-            denied.push(format!(
-                "certificates ({}): not granted (certificates in [plugins.{plugin}])",
-                if access == Access::Rw {
-                    "read-write"
-                } else {
-                    "read-only"
-                },
-            ));
-            None
-        }
-    };
-    // Rotating the device certificate needs read-write on both sides.
-    let rotate = requested == Some(Access::Rw) && granted.is_some_and(|g| !g.read_only);
-    (dir, rotate)
+    }
+
+    fn add_to_linker<T: JobView>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+        wit::add_to_linker::<T, Cap<CertificatesCtx>>(linker, super::view!(certificates))
+    }
 }
 
 /// A run's certificate rotation.
@@ -126,10 +179,6 @@ pub(crate) struct CertificatesCtx {
     /// Set by `certificates.install`: switch to the staged certificate
     /// once the run returns `ok`.
     pub install: bool,
-}
-
-pub(super) fn add_to_linker<T: JobView>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
-    wit::add_to_linker::<T, Cap<CertificatesCtx>>(linker, super::view!(certificates))
 }
 
 /// Largest answer accepted from the CSR endpoint.

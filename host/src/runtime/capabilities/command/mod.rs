@@ -33,10 +33,15 @@
 
 mod process;
 
-use super::{BadGrant, Cap, CapView, JobView};
+use super::{
+    Admission, BadGrant, Cap, CapView, Capability, CapabilityHost, GrantEnv, JobView, Reach,
+    Sandbox,
+};
 use crate::runtime::bindings::command::{self as wit, Host, Output, Request};
 use crate::runtime::bindings::types::HostError;
+use crate::runtime::ExecutionLimits;
 use process::{run_program, Waiter};
+use serde::Deserialize;
 use std::time::{Duration, Instant};
 use wasmtime::component::Linker;
 
@@ -201,105 +206,145 @@ const MAX_COMMAND_TIMEOUT_SECS: u64 = 86_400;
 /// memory and handed to the plugin.
 const MAX_COMMAND_OUTPUT_BYTES: usize = 1 << 20;
 
-/// The grant as `[plugins.<name>]` writes it: `run_commands` and its caps;
-/// `None` when no program is listed. Programs must be absolute, normalised
-/// paths: they are compared to the plugin's requests as written and never
-/// looked up in `PATH`.
-pub(crate) fn grant_from_config(
-    run_commands: &[String],
-    timeout_secs: Option<u64>,
-    output_bytes: Option<usize>,
-) -> Result<Option<CommandGrant>, BadGrant> {
-    let mut programs = Vec::new();
-    for program in run_commands {
-        check_program_path(program).map_err(|e| BadGrant {
-            key: "run_commands",
-            why: format!(": {e}"),
-        })?;
-        if !programs.contains(program) {
-            programs.push(program.clone());
-        }
-    }
-    let timeout_secs = timeout_secs.unwrap_or(DEFAULT_COMMAND_TIMEOUT.as_secs());
-    if !(1..=MAX_COMMAND_TIMEOUT_SECS).contains(&timeout_secs) {
-        return Err(BadGrant {
-            key: "command_timeout_secs",
-            why: format!(" = {timeout_secs}: must be 1-{MAX_COMMAND_TIMEOUT_SECS}"),
-        });
-    }
-    let output_bytes = output_bytes.unwrap_or(DEFAULT_COMMAND_OUTPUT_BYTES);
-    if output_bytes > MAX_COMMAND_OUTPUT_BYTES {
-        return Err(BadGrant {
-            key: "command_output_bytes",
-            why: format!(" = {output_bytes}: must be 0-{MAX_COMMAND_OUTPUT_BYTES}"),
-        });
-    }
-    Ok((!programs.is_empty()).then(|| CommandGrant {
-        programs,
-        timeout: Duration::from_secs(timeout_secs),
-        output_bytes,
-    }))
+pub use crate::requests::command::ANY_PROGRAM;
+
+/// The `command` capability (`run-command`).
+pub struct Command;
+
+/// `[plugins.<name>]` keys of the `command` capability.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CommandConfig {
+    /// Programs (absolute paths) the plugin may run through the `command`
+    /// import, if its signed manifest requests them too.
+    pub run_commands: Vec<String>,
+    /// The longest one command may run, seconds (default 60); a plugin may
+    /// ask for less.
+    pub command_timeout_secs: Option<u64>,
+    /// Bytes kept of the end of a command's stdout and of its stderr, each
+    /// (default 4096).
+    pub command_output_bytes: Option<usize>,
 }
 
-/// The manifest `run_command` entry that requests every granted program.
-pub const ANY_PROGRAM: &str = "*";
+impl Capability for Command {
+    type Request = Vec<String>;
+    type Config = CommandConfig;
+    type Grant = Option<CommandGrant>;
+    type Granted = Option<CommandGrant>;
 
-/// The programs both requested (`run_command` in the signed manifest) and
-/// granted. A request is matched against the operator's list like a call
-/// at run time ([`CommandGrant::program_for`]: the exact path, or a bare
-/// name that is the file name of exactly one listed path), and the grant
-/// carries the listed path, so the plugin can never reach a program the
-/// operator did not name. The operator's caps come along unchanged. Each
-/// request not granted is added to `denied`.
-pub(crate) fn intersect(
-    requested: &[String],
-    granted: Option<&CommandGrant>,
-    plugin: &str,
-    denied: &mut Vec<String>,
-) -> Option<CommandGrant> {
-    if requested.is_empty() {
-        return None;
-    }
-    let Some(granted) = granted else {
-        for program in requested {
-            denied.push(format!(
-                "run_command {program}: no run_commands in [plugins.{plugin}]"
-            ));
-        }
-        return None;
-    };
-    // A general-purpose runner (the run-command plugin) cannot know the
-    // device's programs: `*` asks for whatever the operator lists, and the
-    // operator's list stays the only gate.
-    if requested.iter().any(|p| p == ANY_PROGRAM) {
-        return Some(granted.clone());
-    }
-    let mut programs: Vec<String> = Vec::new();
-    for program in requested {
-        match granted.program_for(program) {
-            Ok(path) => {
-                if !programs.iter().any(|p| p == path) {
-                    programs.push(path.to_owned());
-                }
+    /// `None` when no program is listed. Programs must be absolute,
+    /// normalised paths: they are compared to the plugin's requests as
+    /// written and never looked up in `PATH`.
+    fn grant_from_config(
+        config: &CommandConfig,
+        _: &GrantEnv<'_>,
+    ) -> Result<Option<CommandGrant>, BadGrant> {
+        let mut programs = Vec::new();
+        for program in &config.run_commands {
+            check_program_path(program).map_err(|e| BadGrant {
+                key: "run_commands",
+                why: format!(": {e}"),
+            })?;
+            if !programs.contains(program) {
+                programs.push(program.clone());
             }
-            Err(why) => denied.push(format!(
-                "run_command {program}: {why} in [plugins.{plugin}] run_commands"
-            )),
+        }
+        let timeout_secs = config
+            .command_timeout_secs
+            .unwrap_or(DEFAULT_COMMAND_TIMEOUT.as_secs());
+        if !(1..=MAX_COMMAND_TIMEOUT_SECS).contains(&timeout_secs) {
+            return Err(BadGrant {
+                key: "command_timeout_secs",
+                why: format!(" = {timeout_secs}: must be 1-{MAX_COMMAND_TIMEOUT_SECS}"),
+            });
+        }
+        let output_bytes = config
+            .command_output_bytes
+            .unwrap_or(DEFAULT_COMMAND_OUTPUT_BYTES);
+        if output_bytes > MAX_COMMAND_OUTPUT_BYTES {
+            return Err(BadGrant {
+                key: "command_output_bytes",
+                why: format!(" = {output_bytes}: must be 0-{MAX_COMMAND_OUTPUT_BYTES}"),
+            });
+        }
+        Ok((!programs.is_empty()).then(|| CommandGrant {
+            programs,
+            timeout: Duration::from_secs(timeout_secs),
+            output_bytes,
+        }))
+    }
+
+    fn reaches(_: &Option<CommandGrant>) -> Vec<Reach<'_>> {
+        Vec::new()
+    }
+
+    /// The programs both requested (`run_command` in the signed manifest)
+    /// and granted. A request is matched against the operator's list like
+    /// a call at run time ([`CommandGrant::program_for`]: the exact path, or
+    /// a bare name that is the file name of exactly one listed path), and
+    /// the grant carries the listed path, so the plugin can never reach a
+    /// program the operator did not name. The operator's caps come along
+    /// unchanged. Each request not granted is refused.
+    fn intersect(
+        requested: &Vec<String>,
+        granted: &Option<CommandGrant>,
+        admission: &mut Admission<'_>,
+    ) -> Option<CommandGrant> {
+        if requested.is_empty() {
+            return None;
+        }
+        let plugin = admission.plugin().to_owned();
+        let Some(granted) = granted else {
+            for program in requested {
+                admission.deny(format!(
+                    "run_command {program}: no run_commands in [plugins.{plugin}]"
+                ));
+            }
+            return None;
+        };
+        // A general-purpose runner (the run-command plugin) cannot know the
+        // device's programs: `*` asks for whatever the operator lists, and
+        // the operator's list stays the only gate.
+        if requested.iter().any(|p| p == ANY_PROGRAM) {
+            return Some(granted.clone());
+        }
+        let mut programs: Vec<String> = Vec::new();
+        for program in requested {
+            match granted.program_for(program) {
+                Ok(path) => {
+                    if !programs.iter().any(|p| p == path) {
+                        programs.push(path.to_owned());
+                    }
+                }
+                Err(why) => admission.deny(format!(
+                    "run_command {program}: {why} in [plugins.{plugin}] run_commands"
+                )),
+            }
+        }
+        (!programs.is_empty()).then(|| CommandGrant {
+            programs,
+            ..granted.clone()
+        })
+    }
+}
+
+impl CapabilityHost for Command {
+    type Ctx = CommandCtx;
+
+    fn ctx(sandbox: &Sandbox, _: &ExecutionLimits) -> CommandCtx {
+        CommandCtx {
+            grant: sandbox.command.clone(),
         }
     }
-    (!programs.is_empty()).then(|| CommandGrant {
-        programs,
-        ..granted.clone()
-    })
+
+    fn add_to_linker<T: JobView>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+        wit::add_to_linker::<T, Cap<CommandCtx>>(linker, super::view!(command))
+    }
 }
 
 /// A run's commands: only the grant (`None`: no `run-command` capability).
 pub(crate) struct CommandCtx {
     pub grant: Option<CommandGrant>,
-}
-
-pub(super) fn add_to_linker<T: JobView>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
-    wit::add_to_linker::<T, Cap<CommandCtx>>(linker, super::view!(command))
 }
 
 impl Host for CapView<'_, CommandCtx> {

@@ -25,11 +25,16 @@ mod refresh;
 mod transfer;
 
 use super::http::{block_on, redact};
-use super::{Cap, CapView, JobCtx, JobView};
+use super::{
+    Admission, BadGrant, Cap, CapView, Capability, CapabilityHost, GrantEnv, JobCtx, JobView,
+    Reach, Sandbox,
+};
 use crate::runtime::bindings::download::{self as wit, Host, Request, Response};
 use crate::runtime::bindings::types::HostError;
+use crate::runtime::ExecutionLimits;
 use cap_std::fs::Dir;
 use reqwest::Url;
+use serde::Deserialize;
 use std::path::Path;
 use std::time::{Duration, Instant};
 use transfer::{Hooks, Target};
@@ -63,28 +68,6 @@ impl DownloadGrant {
     }
 }
 
-/// The grant as `[plugins.<name>]` writes it: `download_hosts` and
-/// `allow_http`; no hosts, no capability.
-pub(crate) fn grant_from_config(hosts: &[String], allow_http: bool) -> Option<DownloadGrant> {
-    (!hosts.is_empty()).then(|| DownloadGrant {
-        hosts: hosts.to_vec(),
-        allow_http,
-    })
-}
-
-/// The grant when the signed manifest requests `download` too; a request
-/// without a grant is added to `denied`.
-pub(crate) fn intersect(
-    requested: bool,
-    granted: Option<&DownloadGrant>,
-    plugin: &str,
-    denied: &mut Vec<String>,
-) -> Option<DownloadGrant> {
-    super::requested_and_granted(requested, granted, denied, || {
-        format!("download: no download_hosts in [plugins.{plugin}]")
-    })
-}
-
 /// A run's downloads: the grant, and the job document where an expired
 /// URL's fresh replacement is looked up.
 pub(crate) struct DownloadCtx {
@@ -104,8 +87,64 @@ impl DownloadCtx {
     }
 }
 
-pub(super) fn add_to_linker<T: JobView>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
-    wit::add_to_linker::<T, Cap<DownloadCtx>>(linker, super::view!(download))
+/// The `download` capability.
+pub struct Download;
+
+/// `[plugins.<name>]` keys of the `download` capability.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DownloadConfig {
+    /// Hosts (`name` or `name:port`) the plugin may download from; a bare
+    /// name allows the scheme's default port only. Empty: no `download`
+    /// capability.
+    pub download_hosts: Vec<String>,
+    /// Allow `http://` downloads from those hosts (default: https only).
+    pub allow_http: bool,
+}
+
+impl Capability for Download {
+    type Request = bool;
+    type Config = DownloadConfig;
+    type Grant = Option<DownloadGrant>;
+    type Granted = Option<DownloadGrant>;
+
+    /// No hosts, no capability.
+    fn grant_from_config(
+        config: &DownloadConfig,
+        _: &GrantEnv<'_>,
+    ) -> Result<Option<DownloadGrant>, BadGrant> {
+        Ok((!config.download_hosts.is_empty()).then(|| DownloadGrant {
+            hosts: config.download_hosts.clone(),
+            allow_http: config.allow_http,
+        }))
+    }
+
+    fn reaches(_: &Option<DownloadGrant>) -> Vec<Reach<'_>> {
+        Vec::new()
+    }
+
+    /// The grant when the signed manifest requests `download` too.
+    fn intersect(
+        requested: &bool,
+        granted: &Option<DownloadGrant>,
+        admission: &mut Admission<'_>,
+    ) -> Option<DownloadGrant> {
+        admission.both(*requested, granted.as_ref(), |plugin| {
+            format!("download: no download_hosts in [plugins.{plugin}]")
+        })
+    }
+}
+
+impl CapabilityHost for Download {
+    type Ctx = DownloadCtx;
+
+    fn ctx(sandbox: &Sandbox, _: &ExecutionLimits) -> DownloadCtx {
+        DownloadCtx::new(sandbox.download.clone())
+    }
+
+    fn add_to_linker<T: JobView>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+        wit::add_to_linker::<T, Cap<DownloadCtx>>(linker, super::view!(download))
+    }
 }
 
 impl Host for CapView<'_, DownloadCtx> {

@@ -11,13 +11,18 @@
 //! `Content-Length`), hashed on the way.
 
 use super::http::{client, redact, without_url};
-use super::{BadGrant, Cap, CapView, JobView, StopSignal};
+use super::{
+    Admission, BadGrant, Cap, CapView, Capability, CapabilityHost, GrantEnv, JobView, Reach,
+    Sandbox, StopSignal,
+};
 use crate::runtime::bindings::types::HostError;
 use crate::runtime::bindings::upload::{self as wit, Host, Request, Response};
+use crate::runtime::ExecutionLimits;
 use cap_std::fs::{Dir, OpenOptionsExt};
 use futures_util::Stream;
 use reqwest::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE};
 use reqwest::Url;
+use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::io;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -78,48 +83,83 @@ impl UploadGrant {
 /// matters, and the run's time limit stops a slow upload anyway.
 const MAX_UPLOAD_MIB: u64 = 4096;
 
-/// The grant as `[plugins.<name>]` writes it: `upload_hosts`,
-/// `upload_allow_http` and `upload_max_mib`; `None` when no host is listed
-/// (the caps alone grant nothing).
-pub(crate) fn grant_from_config(
-    hosts: &[String],
-    allow_http: bool,
-    max_mib: Option<u64>,
-) -> Result<Option<UploadGrant>, BadGrant> {
-    let max_mib = max_mib.unwrap_or(DEFAULT_UPLOAD_MAX_BYTES >> 20);
-    if !(1..=MAX_UPLOAD_MIB).contains(&max_mib) {
-        return Err(BadGrant {
-            key: "upload_max_mib",
-            why: format!(" = {max_mib}: must be 1-{MAX_UPLOAD_MIB}"),
-        });
-    }
-    Ok((!hosts.is_empty()).then(|| UploadGrant {
-        hosts: hosts.to_vec(),
-        allow_http,
-        max_bytes: max_mib << 20,
-    }))
-}
-
-/// The grant when the signed manifest requests `upload` too; a request
-/// without a grant is added to `denied`.
-pub(crate) fn intersect(
-    requested: bool,
-    granted: Option<&UploadGrant>,
-    plugin: &str,
-    denied: &mut Vec<String>,
-) -> Option<UploadGrant> {
-    super::requested_and_granted(requested, granted, denied, || {
-        format!("upload: no upload_hosts in [plugins.{plugin}]")
-    })
-}
-
 /// A run's uploads: only the grant (`None`: no `upload` capability).
 pub(crate) struct UploadCtx {
     pub grant: Option<UploadGrant>,
 }
 
-pub(super) fn add_to_linker<T: JobView>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
-    wit::add_to_linker::<T, Cap<UploadCtx>>(linker, super::view!(upload))
+/// The `upload` capability.
+pub struct Upload;
+
+/// `[plugins.<name>]` keys of the `upload` capability.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UploadConfig {
+    /// Hosts (`name` or `name:port`) the plugin may upload files to by
+    /// HTTP PUT. Empty: no `upload` capability.
+    pub upload_hosts: Vec<String>,
+    /// Allow `http://` uploads to those hosts (default: https only; a
+    /// bundle may be sensitive, so this is separate from `allow_http`).
+    pub upload_allow_http: bool,
+    /// Largest file one upload sends, MiB (default 64).
+    pub upload_max_mib: Option<u64>,
+}
+
+impl Capability for Upload {
+    type Request = bool;
+    type Config = UploadConfig;
+    type Grant = Option<UploadGrant>;
+    type Granted = Option<UploadGrant>;
+
+    /// `None` when no host is listed (the caps alone grant nothing).
+    fn grant_from_config(
+        config: &UploadConfig,
+        _: &GrantEnv<'_>,
+    ) -> Result<Option<UploadGrant>, BadGrant> {
+        let max_mib = config
+            .upload_max_mib
+            .unwrap_or(DEFAULT_UPLOAD_MAX_BYTES >> 20);
+        if !(1..=MAX_UPLOAD_MIB).contains(&max_mib) {
+            return Err(BadGrant {
+                key: "upload_max_mib",
+                why: format!(" = {max_mib}: must be 1-{MAX_UPLOAD_MIB}"),
+            });
+        }
+        Ok((!config.upload_hosts.is_empty()).then(|| UploadGrant {
+            hosts: config.upload_hosts.clone(),
+            allow_http: config.upload_allow_http,
+            max_bytes: max_mib << 20,
+        }))
+    }
+
+    fn reaches(_: &Option<UploadGrant>) -> Vec<Reach<'_>> {
+        Vec::new()
+    }
+
+    /// The grant when the signed manifest requests `upload` too.
+    fn intersect(
+        requested: &bool,
+        granted: &Option<UploadGrant>,
+        admission: &mut Admission<'_>,
+    ) -> Option<UploadGrant> {
+        admission.both(*requested, granted.as_ref(), |plugin| {
+            format!("upload: no upload_hosts in [plugins.{plugin}]")
+        })
+    }
+}
+
+impl CapabilityHost for Upload {
+    type Ctx = UploadCtx;
+
+    fn ctx(sandbox: &Sandbox, _: &ExecutionLimits) -> UploadCtx {
+        UploadCtx {
+            grant: sandbox.upload.clone(),
+        }
+    }
+
+    fn add_to_linker<T: JobView>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+        wit::add_to_linker::<T, Cap<UploadCtx>>(linker, super::view!(upload))
+    }
 }
 
 impl Host for CapView<'_, UploadCtx> {
