@@ -4,9 +4,12 @@
 # (signed by botocore's own SigV4Auth, sent with urllib).
 
 import json
+import os
 
-from harness import (SECRET, TOKEN, case, check, client_error, error_of, iot, raises,
-                     send, sha256_hex, signed_request)
+import boto3
+
+from harness import (ENDPOINT, KEY_ID, REGION, SECRET, TOKEN, case, check, client_error,
+                     error_of, iot, raises, send, sha256_hex, signed_request)
 
 JOB = {"targets": ["dev-1"], "document": {"operation": "echo"}}
 
@@ -16,6 +19,21 @@ def any_region_signs():
     # The service has no regions: a client keeps the one it has.
     for region in ["us-east-1", "eu-west-3", "ap-southeast-2"]:
         iot(region=region).list_jobs()
+    return {}
+
+
+@case
+def endpoint_from_the_environment():
+    # What docs/fleet.md tells AWS CLI users: AWS_ENDPOINT_URL_IOT instead
+    # of --endpoint-url.
+    os.environ["AWS_ENDPOINT_URL_IOT"] = ENDPOINT
+    try:
+        client = boto3.session.Session().client(
+            "iot", region_name=REGION, aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET)
+        check(client.meta.endpoint_url == ENDPOINT, client.meta.endpoint_url)
+        client.list_jobs()
+    finally:
+        del os.environ["AWS_ENDPOINT_URL_IOT"]
     return {}
 
 

@@ -14,6 +14,7 @@ async fn boto3_signs_and_wrong_signatures_are_refused_as_aws_does() {
         "auth",
         &[
             "any_region_signs",
+            "endpoint_from_the_environment",
             "wrong_secret",
             "unknown_key",
             "unsigned_is_refused",
