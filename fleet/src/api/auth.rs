@@ -64,9 +64,10 @@ pub(super) async fn authenticate(state: &ApiState, request: Request) -> Result<R
         },
         Some(Scheme::Other) | None => match &state.token {
             Some(_) => Err(ApiError::Unauthorized(format!(
-                "missing credentials: send `Authorization: Bearer <token>`{}",
+                "missing bearer token: send `Authorization: Bearer <token>` (jobhost-fleet's CLI: \
+                 --token or JOBHOST_FLEET_TOKEN){}",
                 if state.aws_credentials.is_some() {
-                    " or sign the request with AWS SigV4"
+                    ", or sign the request with AWS SigV4"
                 } else {
                     ""
                 }

@@ -20,8 +20,9 @@ use sha2::{Digest, Sha256};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-/// The largest body read whole to hash it: axum's default body limit, so no
-/// request a handler would take is refused here for its size.
+/// The largest body read whole to hash it: axum's default body limit, which
+/// bounds every buffered (JSON) body anyway; only streamed uploads are
+/// larger, and they declare their hash.
 pub const MAX_BUFFERED_BODY: usize = 2 * 1024 * 1024;
 
 /// The SigV4 header that declares the body's hash.
@@ -38,14 +39,12 @@ pub(in crate::api) async fn authenticate(
     let (parts, body) = request.into_parts();
     let mut values = parts.headers.get_all(AUTHORIZATION).iter();
     let authorization = match (values.next(), values.next()) {
-        (Some(v), None) => v.to_str().map_err(|_| {
-            SignatureError::Malformed("the Authorization header is not text".into())
-        })?,
+        (Some(v), None) => v
+            .to_str()
+            .map_err(|_| SignatureError::Malformed("it is not text".into()))?,
         (None, _) => return Err(SignatureError::Missing.into()),
         (Some(_), Some(_)) => {
-            return Err(
-                SignatureError::Malformed("more than one Authorization header".into()).into(),
-            )
+            return Err(SignatureError::Malformed("it appears more than once".into()).into())
         }
     };
     let claim = Claim::check(
