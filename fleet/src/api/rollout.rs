@@ -1,11 +1,12 @@
-//! CreateJob's `jobExecutionsRolloutConfig`, `abortConfig` and
-//! `schedulingConfig` (read and checked by [`crate::rollout`]), and
+//! CreateJob's `jobExecutionsRolloutConfig`, `abortConfig`,
+//! `schedulingConfig` and `jobExecutionsRetryConfig` (read and checked by
+//! [`crate::rollout`]), UpdateJob's `jobExecutionsRetryConfig`, and
 //! DescribeJob's `scheduledJobRollouts`, which depends on the time of the
 //! request.
 
 use super::ApiError;
 use crate::rollout::datetime::format_utc;
-use crate::rollout::{JobConfigs, RawConfigs};
+use crate::rollout::{JobConfigs, RawConfigs, RetryConfig};
 use crate::store::{Job, JobStatus};
 use serde::Serialize;
 use serde_json::Value;
@@ -15,23 +16,16 @@ use serde_json::Value;
 /// `iot` model).
 const SCHEDULED_ROLLOUTS: usize = 7;
 
-/// The three configurations of a CreateJob body, checked at `now`; a
+/// The configurations of a CreateJob body, checked at `now`; a refusal
+/// is a 400 that names the field.
+pub(super) fn configs(raw: RawConfigs<'_>, now: i64) -> Result<JobConfigs, ApiError> {
+    JobConfigs::from_json(raw, now).map_err(|e| ApiError::InvalidRequest(e.to_string()))
+}
+
+/// UpdateJob's `jobExecutionsRetryConfig`: every `numberOfRetries` 0; a
 /// refusal is a 400 that names the field.
-pub(super) fn configs(
-    rollout: Option<&Value>,
-    abort: Option<&Value>,
-    scheduling: Option<&Value>,
-    now: i64,
-) -> Result<JobConfigs, ApiError> {
-    JobConfigs::from_json(
-        RawConfigs {
-            rollout,
-            abort,
-            scheduling,
-        },
-        now,
-    )
-    .map_err(|e| ApiError::InvalidRequest(e.to_string()))
+pub(super) fn retry_update(v: &Value) -> Result<RetryConfig, ApiError> {
+    RetryConfig::from_update_json(v).map_err(|e| ApiError::InvalidRequest(e.to_string()))
 }
 
 /// An entry of `scheduledJobRollouts`.

@@ -9,12 +9,6 @@
 
 use super::ApiError;
 
-/// Controls not implemented yet, for every operation that has them.
-const ROLLOUT_CONTROLS: &[(&str, &str)] = &[(
-    "jobExecutionsRetryConfig",
-    "retries are not implemented, and a failed execution would not be retried",
-)];
-
 /// Controls CreateJob implements (`api::rollout`) but UpdateJob cannot
 /// change yet: refused there only.
 const UPDATE_JOB: &[(&str, &str)] = &[
@@ -63,9 +57,8 @@ pub(super) fn reason(operation: &str, field: &str) -> Option<&'static str> {
         "UpdateJob" => UPDATE_JOB,
         _ => &[],
     };
-    ROLLOUT_CONTROLS
+    OTHERS
         .iter()
-        .chain(OTHERS)
         .chain(only_here)
         .find(|(f, _)| *f == field)
         .map(|(_, why)| *why)

@@ -70,6 +70,10 @@ pub(super) struct ExecutionSummary {
     pub started_at: Option<Timestamp>,
     pub last_updated_at: Timestamp,
     pub execution_number: u64,
+    /// How many retries came before this execution, itself included: 0
+    /// for the first execution, n for the n-th retry
+    /// (`jobExecutionsRetryConfig`).
+    pub retry_attempt: u32,
     /// Not in AWS's summary; the `expectedVersion` for CancelJobExecution.
     pub version_number: u64,
 }
@@ -83,6 +87,7 @@ impl ExecutionSummary {
             started_at: e.started_at,
             last_updated_at: e.last_updated_at,
             execution_number: e.execution_number,
+            retry_attempt: r.retry_attempt,
             version_number: e.version_number,
         }
     }

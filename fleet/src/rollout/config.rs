@@ -1,12 +1,13 @@
-//! The three configurations as AWS shapes them (the botocore `iot` model,
+//! The configurations as AWS shapes them (the botocore `iot` model,
 //! 2015-05-28: `JobExecutionsRolloutConfig`, `AbortConfig`,
-//! `SchedulingConfig`), read from a CreateJob body with every limit
-//! checked. They serialise back to the same shape: the store keeps them as
+//! `SchedulingConfig`; `JobExecutionsRetryConfig` is [`super::retry`]'s),
+//! read from a CreateJob body with every limit checked. They serialise back to the same shape: the store keeps them as
 //! that JSON, and DescribeJob returns them.
 
 use super::cron::CronExpression;
 use super::datetime::StringDateTime;
 use super::fields::Obj;
+use super::retry::RetryConfig;
 use super::ConfigError;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -180,7 +181,8 @@ pub struct MaintenanceWindow {
     pub duration_in_minutes: u32,
 }
 
-/// A job's rollout, abort and scheduling configurations, each optional.
+/// A job's rollout, abort, scheduling and retry configurations, each
+/// optional.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct JobConfigs {
     /// `jobExecutionsRolloutConfig`.
@@ -189,6 +191,8 @@ pub struct JobConfigs {
     pub abort: Option<AbortConfig>,
     /// `schedulingConfig`.
     pub scheduling: Option<SchedulingConfig>,
+    /// `jobExecutionsRetryConfig` ([`super::retry`]).
+    pub retry: Option<RetryConfig>,
 }
 
 /// The raw configurations of a CreateJob body, as JSON.
@@ -200,6 +204,8 @@ pub struct RawConfigs<'a> {
     pub abort: Option<&'a Value>,
     /// `schedulingConfig`.
     pub scheduling: Option<&'a Value>,
+    /// `jobExecutionsRetryConfig`.
+    pub retry: Option<&'a Value>,
 }
 
 /// AWS's scheduling limits
@@ -230,6 +236,7 @@ impl JobConfigs {
                 .scheduling
                 .map(|v| parse_scheduling(v, now))
                 .transpose()?,
+            retry: raw.retry.map(RetryConfig::from_json).transpose()?,
         })
     }
 

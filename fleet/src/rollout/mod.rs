@@ -1,9 +1,10 @@
-//! A job's staged rollout, abort rules and schedule: AWS IoT's
-//! `jobExecutionsRolloutConfig`, `abortConfig` and `schedulingConfig`
+//! A job's staged rollout, abort rules, schedule and retries: AWS IoT's
+//! `jobExecutionsRolloutConfig`, `abortConfig`, `schedulingConfig` and
+//! `jobExecutionsRetryConfig`
 //! (<https://docs.aws.amazon.com/iot/latest/developerguide/jobs-configurations-details.html>),
 //! read from a CreateJob body and checked, and the arithmetic over them:
 //! the current rollout rate, how many targets it allows now, whether a
-//! maintenance window is open.
+//! maintenance window is open, whether a failed execution is retried.
 //!
 //! A leaf: no I/O, no clock, no store. The store applies these rules to
 //! its rows (`store::rollout`), the service's scheduler task calls the
@@ -16,6 +17,7 @@
 //!   read from JSON with every limit checked.
 //! - `fields`: reading a JSON object so that each refusal names its field.
 //! - [`rate`]: the rollout rate and how it is spent, second by second.
+//! - [`retry`]: `jobExecutionsRetryConfig`, and which failures are retried.
 //! - `schedule`: start, end and maintenance windows.
 //! - [`cron`]: the cron expressions of maintenance windows.
 //! - [`datetime`]: AWS's `StringDateTime`.
@@ -48,6 +50,7 @@ pub mod cron;
 pub mod datetime;
 mod fields;
 pub mod rate;
+pub mod retry;
 mod schedule;
 
 #[cfg(test)]
@@ -57,6 +60,7 @@ pub use config::{
     AbortConfig, AbortCriterion, EndBehavior, FailureType, JobConfigs, RawConfigs, RolloutConfig,
     SchedulingConfig,
 };
+pub use retry::{Failure, RetriesSpent, RetryConfig};
 
 /// A configuration that breaks a rule: the message starts with the path of
 /// the field (`jobExecutionsRolloutConfig.maximumPerMinute`), so that the

@@ -38,7 +38,7 @@ fn scheduling(v: Value) -> Result<JobConfigs, String> {
 }
 
 /// The message of a refusal, which must start with the field's path.
-fn refused(result: Result<JobConfigs, String>, path: &str) -> String {
+pub(super) fn refused<T: std::fmt::Debug>(result: Result<T, String>, path: &str) -> String {
     let message = result.expect_err("must be refused");
     assert!(
         message.starts_with(&format!("{path} ")),

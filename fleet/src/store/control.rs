@@ -39,7 +39,7 @@ impl Store {
         Ok(self.create_job_with(req, &JobConfigs::default(), now)?.0)
     }
 
-    /// CreateJob with a staged rollout, abort rules or a schedule
+    /// CreateJob with a staged rollout, abort rules, a schedule or retries
     /// (`configs`, read and checked by [`JobConfigs::from_json`]; without
     /// any it is [`Store::create_job`]). A job with a rollout or a schedule
     /// queues an execution only for the targets released now (none if it
@@ -62,7 +62,8 @@ impl Store {
         let parameters = template
             .map(|t| serde_json::to_string(&t.parameters))
             .transpose()?;
-        let [rollout_config, abort_config, scheduling_config] = rollout::config_columns(configs)?;
+        let [rollout_config, abort_config, scheduling_config, retry_config] =
+            rollout::config_columns(configs)?;
         let tx = self.write_tx()?;
         if job_status(&tx, &req.job_id)?.is_some() {
             return Err(StoreError::AlreadyExists(format!("job {}", req.job_id)));
@@ -71,8 +72,9 @@ impl Store {
             "INSERT INTO jobs (job_id, status, targets, document, description, created_at, \
              last_updated_at, in_progress_timeout_minutes, presigned_url_role_arn, \
              presigned_url_expires_in_sec, job_template_arn, document_parameters, \
-             document_before_substitution, rollout_config, abort_config, scheduling_config) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+             document_before_substitution, rollout_config, abort_config, scheduling_config, \
+             retry_config) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
             params![
                 req.job_id,
                 rollout::initial_status(configs, now).as_str(),
@@ -89,6 +91,7 @@ impl Store {
                 rollout_config,
                 abort_config,
                 scheduling_config,
+                retry_config,
             ],
         )?;
         let created = rollout::admit(&tx, &req.job_id, &targets, now)?;

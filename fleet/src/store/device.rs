@@ -3,6 +3,7 @@
 //! `notify-next` need (<https://docs.aws.amazon.com/iot/latest/developerguide/jobs-comm-notifications.html>).
 //! Errors are the AWS `/rejected` codes, as [`Rejection`]s.
 
+use super::retry;
 use super::rollout::abort;
 use super::rows::{
     complete_job_if_done, find_execution, job_document, job_status, pending, save_execution,
@@ -140,6 +141,10 @@ impl Store {
     /// The pending list changes when the status does: a QUEUED execution
     /// starts or ends, or an IN_PROGRESS one ends. A progress update
     /// (IN_PROGRESS → IN_PROGRESS) changes no list.
+    ///
+    /// An update that ends the execution checks the job's abort rules and
+    /// then queues its retry if the job's `jobExecutionsRetryConfig` allows
+    /// one (`super::retry`), in the same transaction.
     pub fn update(
         &mut self,
         thing: &str,
@@ -204,14 +209,24 @@ impl Store {
         }
         save_execution(&tx, &row)?;
         let mut aborted = None;
+        let mut retried = None;
         if req.status.is_terminal() {
+            // The abort rules first, while this execution is the thing's
+            // latest; a job they cancel retries nothing.
             aborted = abort::after_terminal(&tx, job_id, now)?;
+            retried = retry::after_terminal(&tx, &row, now)?;
             complete_job_if_done(&tx, job_id, now)?;
         }
         let job_document = job_document(&tx, job_id)?;
         tx.commit()?;
-        // Every accepted update is a new version, a progress update too.
-        self.publish([ExecutionChange::Updated(row.record())]);
+        // Every accepted update is a new version, a progress update too;
+        // a retry is seen from its first state, QUEUED. The thing is
+        // notified for it with this update (its status changed).
+        self.publish(
+            std::iter::once(row.record())
+                .chain(retried.map(|r| r.record()))
+                .map(ExecutionChange::Updated),
+        );
         let mut changes = if before == req.status {
             Changes::none()
         } else {

@@ -25,6 +25,8 @@
 //! - `timeouts`: the in-progress and step timers.
 //! - `rollout`: staged rollouts (targets released at a rate), abort rules
 //!   and schedules, and the scheduler's tick ([`Store::advance_rollouts`]).
+//! - `retry`: queuing the retry of an execution that ended FAILED or
+//!   TIMED_OUT (`jobExecutionsRetryConfig`).
 //! - `events`: [`ExecutionChange`]s, sent after each commit to
 //!   [`Store::subscribe`]rs.
 
@@ -35,6 +37,7 @@ mod device;
 mod documents;
 mod events;
 mod lists;
+mod retry;
 mod rollout;
 mod rows;
 pub mod schema;

@@ -5,6 +5,7 @@
 
 use super::types::{ExecutionRecord, JobStatus, ProcessDetails};
 use super::StoreError;
+use crate::rollout::RetriesSpent;
 use jobhost_protocol::{
     JobExecution, JobExecutionState, JobExecutionStatus, JobExecutionSummary, StatusDetails,
 };
@@ -14,7 +15,8 @@ use rusqlite::{named_params, params, Connection, OptionalExtension, Params, Row}
 /// The execution columns, in the order [`ExecRow::from_row`] reads them.
 pub(crate) const EXEC_COLUMNS: &str = "e.id, e.job_id, e.thing_name, e.execution_number, \
     e.status, e.status_details, e.queued_at, e.started_at, e.last_updated_at, \
-    e.version_number, e.in_progress_deadline, e.step_deadline, e.force_canceled";
+    e.version_number, e.in_progress_deadline, e.step_deadline, e.force_canceled, \
+    e.retries_failed, e.retries_timed_out";
 
 /// The queue order of a thing's pending executions, as AWS lists them
 /// (<https://docs.aws.amazon.com/iot/latest/developerguide/jobs-comm-notifications.html>):
@@ -59,6 +61,13 @@ fn u64_col(row: &Row<'_>, idx: usize) -> rusqlite::Result<u64> {
         .map_err(|e| rusqlite::Error::FromSqlConversionFailure(idx, Type::Integer, Box::new(e)))
 }
 
+/// Reads column `idx` as a small count.
+fn u32_col(row: &Row<'_>, idx: usize) -> rusqlite::Result<u32> {
+    let n: i64 = row.get(idx)?;
+    u32::try_from(n)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(idx, Type::Integer, Box::new(e)))
+}
+
 /// Parses a stored job status.
 pub(crate) fn job_status_col(row: &Row<'_>, idx: usize) -> rusqlite::Result<JobStatus> {
     parse_col(row, idx, |s| s.parse().ok())
@@ -87,9 +96,39 @@ pub(crate) struct ExecRow {
     pub in_progress_deadline: Option<i64>,
     pub step_deadline: Option<i64>,
     pub force_canceled: bool,
+    /// The retries of the job this thing had, up to this execution.
+    pub retries: RetriesSpent,
 }
 
 impl ExecRow {
+    /// A new execution as inserted: QUEUED at `now`, version 1, with row id
+    /// `id`, number `execution_number` and `retries` counted before it.
+    pub fn queued(
+        id: i64,
+        job_id: &str,
+        thing_name: &str,
+        execution_number: u64,
+        retries: RetriesSpent,
+        now: i64,
+    ) -> Self {
+        Self {
+            id,
+            job_id: job_id.to_owned(),
+            thing_name: thing_name.to_owned(),
+            execution_number,
+            status: JobExecutionStatus::Queued,
+            status_details: None,
+            queued_at: now,
+            started_at: None,
+            last_updated_at: now,
+            version_number: 1,
+            in_progress_deadline: None,
+            step_deadline: None,
+            force_canceled: false,
+            retries,
+        }
+    }
+
     /// Reads a row selected with [`EXEC_COLUMNS`].
     fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
         let details: Option<String> = row.get(5)?;
@@ -116,6 +155,10 @@ impl ExecRow {
             in_progress_deadline: row.get(10)?,
             step_deadline: row.get(11)?,
             force_canceled: row.get(12)?,
+            retries: RetriesSpent {
+                failed: u32_col(row, 13)?,
+                timed_out: u32_col(row, 14)?,
+            },
         })
     }
 
@@ -186,6 +229,7 @@ impl ExecRow {
             execution: self.execution(None),
             force_canceled: self.force_canceled,
             timeout_at: self.timeout_at(),
+            retry_attempt: self.retries.attempt(),
         }
     }
 }

@@ -177,6 +177,19 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (job_id, released_at)
     ) STRICT, WITHOUT ROWID;
     "#,
+    // 4 → 5: retries (`store::retry`). Existing executions are first
+    // executions: no retry came before them.
+    r#"
+    -- jobExecutionsRetryConfig as AWS shapes it (JSON), NULL when not given.
+    ALTER TABLE jobs ADD COLUMN retry_config TEXT;
+    -- How many retries of the job the thing had before, and including,
+    -- this execution, by the failure that caused each: FAILED or TIMED_OUT.
+    -- Their sum is AWS's retryAttempt.
+    ALTER TABLE executions ADD COLUMN retries_failed INTEGER NOT NULL DEFAULT 0
+        CHECK (retries_failed >= 0);
+    ALTER TABLE executions ADD COLUMN retries_timed_out INTEGER NOT NULL DEFAULT 0
+        CHECK (retries_timed_out >= 0);
+    "#,
 ];
 
 /// Applies the first `version` migrations only: how the tests make a file

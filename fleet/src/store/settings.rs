@@ -1,12 +1,14 @@
 //! A job's settings that an operator may change after creating it
-//! (UpdateJob: description, `presignedUrlConfig`, `timeoutConfig`), and the
-//! one the device API reads at every delivery: how long the job's presigned
-//! URLs stay valid.
+//! (UpdateJob: description, `presignedUrlConfig`, `timeoutConfig`, and
+//! `jobExecutionsRetryConfig` down to 0), and the one the device API reads
+//! at every delivery: how long the job's presigned URLs stay valid.
 
 use super::control::{check_text, check_timeout, load_job};
+use super::rollout::load_rules;
 use super::rows::job_status;
 use super::types::{Job, PresignedUrlConfig};
 use super::{Store, StoreError};
+use crate::rollout::RetryConfig;
 use rusqlite::{params, OptionalExtension};
 use std::time::Duration;
 
@@ -23,6 +25,11 @@ pub struct UpdateJob {
     /// IN_PROGRESS keep the deadline fixed when they started; executions
     /// that start later get the new one.
     pub in_progress_timeout_minutes: Option<Option<u32>>,
+    /// A `jobExecutionsRetryConfig` whose criteria all say 0 (read by
+    /// [`RetryConfig::from_update_json`]): the failure types it names get
+    /// no more retries ([`RetryConfig::stop`]). A retry already queued or
+    /// running stays; no new one follows it.
+    pub stop_retries: Option<RetryConfig>,
 }
 
 impl Store {
@@ -42,6 +49,18 @@ impl Store {
         }
         if let Some(Some(m)) = req.in_progress_timeout_minutes {
             check_timeout(m)?;
+        }
+        let raises_retries = req
+            .stop_retries
+            .iter()
+            .flat_map(|r| &r.criteria_list)
+            .any(|c| c.number_of_retries != 0);
+        if raises_retries {
+            return Err(StoreError::InvalidRequest(
+                "jobExecutionsRetryConfig: after a job is created its number of retries can \
+                 only be set to 0"
+                    .into(),
+            ));
         }
         let tx = self.write_tx()?;
         if job_status(&tx, job_id)?.is_none() {
@@ -64,6 +83,14 @@ impl Store {
             tx.execute(
                 "UPDATE jobs SET in_progress_timeout_minutes = ?2 WHERE job_id = ?1",
                 params![job_id, m],
+            )?;
+        }
+        if let Some(update) = &req.stop_retries {
+            let current = load_rules(&tx, job_id)?.and_then(|r| r.configs.retry);
+            let stopped = RetryConfig::stop(current.as_ref(), update);
+            tx.execute(
+                "UPDATE jobs SET retry_config = ?2 WHERE job_id = ?1",
+                params![job_id, serde_json::to_string(&stopped)?],
             )?;
         }
         tx.execute(

@@ -7,6 +7,7 @@
 //! (or until a change), and calls [`Store::expire_timeouts`].
 
 use super::control::TIMEOUT_MINUTES_MAX;
+use super::retry;
 use super::rollout::abort;
 use super::rows::{complete_job_if_done, query_execs, save_execution};
 use super::types::{Changes, Rejection};
@@ -62,9 +63,10 @@ pub(crate) fn in_progress_deadline(started_at: i64, timeout_minutes: Option<u32>
 
 impl Store {
     /// Moves every IN_PROGRESS execution whose step or in-progress deadline
-    /// is at or before `now` to TIMED_OUT (one change: version + 1), and
-    /// completes jobs left with no pending execution. Returns the things
-    /// whose pending lists changed.
+    /// is at or before `now` to TIMED_OUT (one change: version + 1), checks
+    /// the abort rules of their jobs, queues the retries their jobs'
+    /// `jobExecutionsRetryConfig` allows, and completes jobs left with no
+    /// pending execution. Returns the things whose pending lists changed.
     pub fn expire_timeouts(&mut self, now: i64) -> Result<Changes, StoreError> {
         let tx = self.write_tx()?;
         let expired = query_execs(
@@ -76,12 +78,14 @@ impl Store {
         let mut changes = Changes::none();
         let mut jobs = BTreeSet::new();
         let mut events = Vec::with_capacity(expired.len());
+        let mut ended = Vec::with_capacity(expired.len());
         for mut row in expired {
             row.transition(JobExecutionStatus::TimedOut, now);
             save_execution(&tx, &row)?;
             events.push(ExecutionChange::Updated(row.record()));
-            changes.things.insert(row.thing_name);
-            jobs.insert(row.job_id);
+            changes.things.insert(row.thing_name.clone());
+            jobs.insert(row.job_id.clone());
+            ended.push(row);
         }
         for job_id in &jobs {
             // A timeout is a failure an abort rule may count.
@@ -89,6 +93,15 @@ impl Store {
                 events.extend(aborted.events);
                 changes.merge(aborted.changes);
             }
+        }
+        // Then the retries, which a job an abort rule cancelled gets none
+        // of; each thing is in `changes` already.
+        for row in &ended {
+            if let Some(retry) = retry::after_terminal(&tx, row, now)? {
+                events.push(ExecutionChange::Updated(retry.record()));
+            }
+        }
+        for job_id in &jobs {
             complete_job_if_done(&tx, job_id, now)?;
         }
         tx.commit()?;

@@ -5,7 +5,7 @@
 
 use super::documents::{FromTemplate, JobDocument};
 use super::StoreError;
-use crate::rollout::{AbortConfig, RolloutConfig, SchedulingConfig};
+use crate::rollout::{AbortConfig, RetryConfig, RolloutConfig, SchedulingConfig};
 use jobhost_protocol::{ErrorCode, ErrorResponse, JobExecution, JobExecutionState, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -339,8 +339,8 @@ pub struct Job {
     pub plan: JobPlan,
 }
 
-/// What DescribeJob says of a job's rollout, abort rules and schedule:
-/// the configurations as given at creation, AWS's `isConcurrent`, and
+/// What DescribeJob says of a job's rollout, abort rules, schedule and
+/// retries: the configurations as given at creation, AWS's `isConcurrent`, and
 /// (not an AWS field) the rollout's progress under `jobhost`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -354,6 +354,10 @@ pub struct JobPlan {
     /// `schedulingConfig`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scheduling_config: Option<SchedulingConfig>,
+    /// `jobExecutionsRetryConfig`, as given at creation or as UpdateJob
+    /// set it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_executions_retry_config: Option<RetryConfig>,
     /// AWS's `isConcurrent`: true while the job is notifying targets (it
     /// is IN_PROGRESS with targets still to release).
     #[serde(default)]
@@ -426,6 +430,10 @@ pub struct ExecutionRecord {
     /// `approximateSecondsBeforeTimedOut`, which is this minus now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_at: Option<Timestamp>,
+    /// AWS's `retryAttempt`: 0 for the first execution of the job on the
+    /// thing, n for its n-th retry (`jobExecutionsRetryConfig`).
+    #[serde(default)]
+    pub retry_attempt: u32,
 }
 
 /// (De)serialises `Option<u32>` minutes as AWS's

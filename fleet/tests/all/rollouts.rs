@@ -1,7 +1,7 @@
-//! Staged rollouts, abort rules and schedules through the whole service:
-//! CreateJob, DescribeJob, ListJobs and CancelJob over HTTP, devices on the
-//! embedded broker, the store on its SQLite file, and the injected clock
-//! of [`Fleet`].
+//! Staged rollouts, abort rules, schedules and retries through the whole
+//! service: CreateJob, DescribeJob, ListJobs and CancelJob over HTTP,
+//! devices on the embedded broker, the store on its SQLite file, and the
+//! injected clock of [`Fleet`].
 //!
 //! Time moves only when a test moves the clock. A test sets the clock to a
 //! second and ticks the scheduler with [`Server::advance_rollouts`]; the
@@ -15,6 +15,7 @@
 
 mod abort;
 mod rate;
+mod retry;
 mod schedule;
 
 use crate::conformance::{Device, Fleet, T0};
@@ -43,13 +44,18 @@ pub async fn create(
     for (k, v) in extra.as_object().unwrap() {
         body[k] = v.clone();
     }
-    let response = fleet
-        .http
-        .put(fleet.url(&format!("/jobs/{id}")))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    send(
+        fleet
+            .http
+            .put(fleet.url(&format!("/jobs/{id}")))
+            .json(&body),
+    )
+    .await
+}
+
+/// Sends `request`; returns the status and the JSON body (Null if none).
+pub async fn send(request: reqwest::RequestBuilder) -> (StatusCode, Value) {
+    let response = request.send().await.unwrap();
     let status = response.status();
     (status, response.json().await.unwrap_or(Value::Null))
 }

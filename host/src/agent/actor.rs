@@ -356,7 +356,14 @@ impl Actor {
 
     fn on_notify(&mut self, notify: &Notify) {
         if let State::Running { current, .. } | State::Starting { current, .. } = &self.state {
-            if !notify.lists(&current.job_id) {
+            // Our execution, not only our job: a retry of it (a new
+            // execution number, queued once ours ended) keeps the job
+            // listed. A summary without a number (0) may be ours.
+            let listed = notify.jobs.values().flatten().any(|s| {
+                s.job_id == current.job_id
+                    && (s.execution_number == 0 || s.execution_number == current.execution_number)
+            });
+            if !listed {
                 self.outbox
                     .describe(&current.job_id, Some(current.execution_number), false);
             }

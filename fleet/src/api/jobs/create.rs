@@ -7,6 +7,7 @@
 use super::super::extract::{strict_body, Path, Shape};
 use super::super::views::JobRef;
 use super::super::{ApiError, ApiState};
+use crate::rollout::RawConfigs;
 use crate::store::{CreateJob, FromTemplate, JobDocument, PresignedUrlConfig, TargetSelection};
 use crate::templates;
 use axum::body::Bytes;
@@ -67,6 +68,8 @@ struct Body {
     abort_config: Option<serde_json::Value>,
     #[serde(default)]
     scheduling_config: Option<serde_json::Value>,
+    #[serde(default)]
+    job_executions_retry_config: Option<serde_json::Value>,
 }
 
 /// `timeoutConfig`, in CreateJob and UpdateJob.
@@ -95,9 +98,12 @@ pub(in crate::api) async fn create(
     }
     let now = state.now();
     let configs = super::super::rollout::configs(
-        body.job_executions_rollout_config.as_ref(),
-        body.abort_config.as_ref(),
-        body.scheduling_config.as_ref(),
+        RawConfigs {
+            rollout: body.job_executions_rollout_config.as_ref(),
+            abort: body.abort_config.as_ref(),
+            scheduling: body.scheduling_config.as_ref(),
+            retry: body.job_executions_retry_config.as_ref(),
+        },
         now,
     )?;
     if body.job_template_arn.is_none() && body.document_parameters.is_some() {

@@ -1,6 +1,7 @@
 //! UpdateJob (`PATCH /jobs/{jobId}?namespaceId=`): a job's description,
-//! `presignedUrlConfig` and `timeoutConfig`. The rollout, abort and retry
-//! controls are refused like in CreateJob (`super::super::unsupported`).
+//! `presignedUrlConfig`, `timeoutConfig`, and `jobExecutionsRetryConfig`
+//! (only to set retries to 0, as AWS allows). The rollout and abort
+//! controls are refused (`super::super::unsupported`).
 
 use super::super::extract::{strict_body, Path, Query, Shape};
 use super::super::{unsupported, ApiError, ApiState};
@@ -34,6 +35,8 @@ struct Body {
     presigned_url_config: Option<PresignedUrlConfig>,
     #[serde(default)]
     timeout_config: Option<TimeoutConfig>,
+    #[serde(default)]
+    job_executions_retry_config: Option<serde_json::Value>,
 }
 
 /// UpdateJob's query.
@@ -54,12 +57,18 @@ pub(in crate::api) async fn update(
 ) -> Result<StatusCode, ApiError> {
     unsupported::refuse_if_set("UpdateJob", "namespaceId", &q.namespace_id)?;
     let body: Body = strict_body(&body, &SHAPE)?;
+    let stop_retries = body
+        .job_executions_retry_config
+        .as_ref()
+        .map(super::super::rollout::retry_update)
+        .transpose()?;
     let req = UpdateJob {
         description: body.description,
         presigned_url_config: body.presigned_url_config,
         in_progress_timeout_minutes: body
             .timeout_config
             .map(|t| t.in_progress_timeout_in_minutes),
+        stop_retries,
     };
     let now = state.now();
     let id = job_id.clone();

@@ -8,7 +8,14 @@
 //! - a rule applies once `minNumberOfExecutedThings` executions have
 //!   completed: ended SUCCEEDED, FAILED, REJECTED or TIMED_OUT (a CANCELED
 //!   or REMOVED execution never ran, and counts for nothing); each thing
-//!   counts once, with its latest execution, as in `jobProcessDetails`;
+//!   counts once, with the latest of its executions that completed. For a
+//!   job without retries that is its one execution, as in
+//!   `jobProcessDetails`. With retries (`store::retry`), a thing whose
+//!   failed execution is being retried counts as failed until the retry
+//!   completes, although `jobProcessDetails` counts it QUEUED or
+//!   IN_PROGRESS: the developer guide recommends abort rules precisely to
+//!   stop "repeated retry failures", which they could not see if a queued
+//!   retry hid the failure before it;
 //! - it is met when the executions of its `failureType` (ALL: FAILED,
 //!   REJECTED and TIMED_OUT together) are at least `thresholdPercentage`
 //!   of those completed executions, and at least one;
@@ -26,7 +33,6 @@
 use super::load_rules;
 use crate::rollout::{AbortCriterion, FailureType};
 use crate::store::cancel::{cancel_in, Cancellation};
-use crate::store::rows::process_details;
 use crate::store::types::{JobStatus, ProcessDetails};
 use crate::store::StoreError;
 use rusqlite::Connection;
@@ -47,7 +53,7 @@ pub(crate) fn after_terminal(
     if !matches!(rules.status, JobStatus::InProgress | JobStatus::Scheduled) {
         return Ok(None);
     }
-    let counts = process_details(conn, job_id)?;
+    let counts = completed(conn, job_id)?;
     for (i, rule) in abort.criteria_list.iter().enumerate() {
         if let Some(comment) = met(i, rule, &counts) {
             let reason = rule.failure_type.as_str();
@@ -55,6 +61,37 @@ pub(crate) fn after_terminal(
         }
     }
     Ok(None)
+}
+
+/// The things of `job_id` by the outcome of the latest of their executions
+/// that completed (SUCCEEDED, FAILED, REJECTED, TIMED_OUT); things with
+/// none are not counted.
+fn completed(conn: &Connection, job_id: &str) -> Result<ProcessDetails, StoreError> {
+    const COMPLETED: &str = "('SUCCEEDED', 'FAILED', 'REJECTED', 'TIMED_OUT')";
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT e.status, COUNT(*) FROM executions e WHERE e.job_id = ?1 \
+         AND e.status IN {COMPLETED} \
+         AND e.execution_number = (SELECT MAX(x.execution_number) FROM executions x \
+             WHERE x.job_id = e.job_id AND x.thing_name = e.thing_name \
+             AND x.status IN {COMPLETED}) \
+         GROUP BY e.status"
+    ))?;
+    let rows = stmt.query_map([job_id], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+    })?;
+    let mut d = ProcessDetails::default();
+    for row in rows {
+        let (status, count) = row?;
+        let count = u64::try_from(count).unwrap_or(0);
+        match status.as_str() {
+            "SUCCEEDED" => d.number_of_succeeded_things = count,
+            "FAILED" => d.number_of_failed_things = count,
+            "REJECTED" => d.number_of_rejected_things = count,
+            "TIMED_OUT" => d.number_of_timed_out_things = count,
+            _ => {}
+        }
+    }
+    Ok(d)
 }
 
 /// Whether rule `i` is met by `counts`; if so, the comment saying why.

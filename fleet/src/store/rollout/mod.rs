@@ -31,12 +31,11 @@ mod release;
 use super::rows::ExecRow;
 use super::types::{JobPlan, JobStatus, JobhostDetails, ProcessDetails, RolloutProgress};
 use super::StoreError;
-use crate::rollout::JobConfigs;
-use jobhost_protocol::JobExecutionStatus;
+use crate::rollout::{JobConfigs, RetriesSpent};
 use rusqlite::{params, Connection, OptionalExtension};
 
-/// A job's rollout, abort and schedule rules, and what the scheduler needs
-/// to know of its state.
+/// A job's rollout, abort, schedule and retry rules, and what the
+/// scheduler needs to know of its state.
 #[derive(Debug, Clone)]
 pub(crate) struct JobRules {
     pub job_id: String,
@@ -66,10 +65,11 @@ pub(crate) fn initial_status(configs: &JobConfigs, now: i64) -> JobStatus {
     }
 }
 
-/// The configuration columns of `jobs`, as stored: AWS-shaped JSON.
+/// The configuration columns of `jobs`, as stored: AWS-shaped JSON
+/// (rollout, abort, scheduling, retry).
 pub(crate) fn config_columns(
     configs: &JobConfigs,
-) -> Result<[Option<String>; 3], serde_json::Error> {
+) -> Result<[Option<String>; 4], serde_json::Error> {
     Ok([
         configs
             .rollout
@@ -86,6 +86,11 @@ pub(crate) fn config_columns(
             .as_ref()
             .map(serde_json::to_string)
             .transpose()?,
+        configs
+            .retry
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()?,
     ])
 }
 
@@ -98,20 +103,23 @@ pub(crate) fn load_rules(conn: &Connection, job_id: &str) -> Result<Option<JobRu
     let row = conn
         .query_row(
             "SELECT status, rollout_config, abort_config, scheduling_config, \
-             schedule_ended_at IS NOT NULL FROM jobs WHERE job_id = ?1",
+             schedule_ended_at IS NOT NULL, retry_config FROM jobs WHERE job_id = ?1",
             [job_id],
             |r| {
                 Ok((
                     super::rows::job_status_col(r, 0)?,
-                    r.get::<_, Option<String>>(1)?,
-                    r.get::<_, Option<String>>(2)?,
-                    r.get::<_, Option<String>>(3)?,
+                    [
+                        r.get::<_, Option<String>>(1)?,
+                        r.get::<_, Option<String>>(2)?,
+                        r.get::<_, Option<String>>(3)?,
+                        r.get::<_, Option<String>>(5)?,
+                    ],
                     r.get::<_, bool>(4)?,
                 ))
             },
         )
         .optional()?;
-    let Some((status, rollout, abort, scheduling, schedule_ended)) = row else {
+    let Some((status, [rollout, abort, scheduling, retry], schedule_ended)) = row else {
         return Ok(None);
     };
     Ok(Some(JobRules {
@@ -121,6 +129,7 @@ pub(crate) fn load_rules(conn: &Connection, job_id: &str) -> Result<Option<JobRu
             rollout: parse(rollout)?,
             abort: parse(abort)?,
             scheduling: parse(scheduling)?,
+            retry: parse(retry)?,
         },
         schedule_ended,
     }))
@@ -177,21 +186,14 @@ pub(crate) fn queue_now(
     let mut rows = Vec::with_capacity(things.len());
     for thing in things {
         insert.execute(params![job_id, thing, now])?;
-        rows.push(ExecRow {
-            id: conn.last_insert_rowid(),
-            job_id: job_id.to_owned(),
-            thing_name: thing.clone(),
-            execution_number: 1,
-            status: JobExecutionStatus::Queued,
-            status_details: None,
-            queued_at: now,
-            started_at: None,
-            last_updated_at: now,
-            version_number: 1,
-            in_progress_deadline: None,
-            step_deadline: None,
-            force_canceled: false,
-        });
+        rows.push(ExecRow::queued(
+            conn.last_insert_rowid(),
+            job_id,
+            thing,
+            1,
+            RetriesSpent::default(),
+            now,
+        ));
     }
     Ok(rows)
 }
@@ -225,6 +227,7 @@ pub(crate) fn plan(
         job_executions_rollout_config: rules.configs.rollout,
         abort_config: rules.configs.abort,
         scheduling_config: rules.configs.scheduling,
+        job_executions_retry_config: rules.configs.retry,
         is_concurrent,
         jobhost: progress.map(|rollout| JobhostDetails { rollout }),
     })

@@ -115,6 +115,7 @@ fn a_version_2_file_migrates_keeping_rows_keys_and_indexes() {
     );
     let t1 = exec(&s, "live", "t1");
     assert_eq!(t1.execution.status_details.unwrap().get("step"), Some("2"));
+    assert_eq!(t1.retry_attempt, 0, "migration 4 → 5: a first execution");
     assert_eq!(s.next_deadline().unwrap(), Some(500));
 
     // The state machine goes on: the timer fires, the job completes.

@@ -9,6 +9,7 @@ mod events;
 mod lists;
 mod migration;
 mod persistence;
+mod retry;
 mod rollout;
 mod schedule;
 mod settings;

@@ -32,6 +32,7 @@ pub(super) fn configs(
             rollout: rollout.as_ref(),
             abort: abort.as_ref(),
             scheduling: scheduling.as_ref(),
+            ..RawConfigs::default()
         },
         now,
     )

@@ -238,13 +238,7 @@ async fn a_status_journaled_before_a_restart_is_sent_first() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retry_of_the_running_job_is_a_new_execution_not_ours() {
     let device = Device::new("");
-    let mut agent = device.start();
-    let document = probe(json!({"wait_for": "/data/never", "heartbeat": true}));
-    agent
-        .claimed(execution("job-1", "QUEUED", document.clone(), json!({})))
-        .await;
-    let progress = agent.update("job-1").await;
-    assert_eq!(progress.status(), "IN_PROGRESS");
+    let (mut agent, document) = running_until_stopped(&device).await;
 
     let mut retry = execution("job-1", "QUEUED", document, json!({}));
     retry["executionNumber"] = json!(2);
@@ -252,23 +246,7 @@ async fn a_retry_of_the_running_job_is_a_new_execution_not_ours() {
     agent
         .message(notify, json!({"timestamp": 2, "execution": retry}))
         .await;
-    // Heartbeats keep coming; an agent that took the retry for its own
-    // execution would send them forever and never ask.
-    let describe = tokio::time::timeout(WAIT, async {
-        loop {
-            let p = agent.published().await;
-            if p.topic != update_topic("job-1") {
-                break p;
-            }
-        }
-    })
-    .await
-    .expect("the agent asks about its own execution");
-    assert_eq!(
-        describe.topic,
-        format!("$aws/things/{THING}/jobs/job-1/get")
-    );
-    assert_eq!(describe.body["executionNumber"], 1, "{describe:?}");
+    let describe = asks_about_execution_1(&mut agent).await;
     agent
         .accept(
             &describe,
@@ -288,4 +266,62 @@ async fn a_retry_of_the_running_job_is_a_new_execution_not_ours() {
     assert!(device.journal().state().running.is_none());
     assert!(device.journal().state().pending_report.is_none());
     agent.stop().await;
+}
+
+/// The same retry announced by `notify` alone (its notify-next lost, or
+/// not yet read): the job is still listed, but as execution 2. The agent
+/// asks about its execution 1 by number instead of trusting the job id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notify_listing_only_a_retry_of_the_running_job_is_checked() {
+    let device = Device::new("");
+    let (mut agent, _) = running_until_stopped(&device).await;
+
+    let notify = format!("$aws/things/{THING}/jobs/notify");
+    let summary = json!({"jobId": "job-1", "executionNumber": 2, "versionNumber": 1,
+                         "queuedAt": 2, "lastUpdatedAt": 2});
+    agent
+        .message(
+            notify,
+            json!({"timestamp": 2, "jobs": {"QUEUED": [summary]}}),
+        )
+        .await;
+    asks_about_execution_1(&mut agent).await;
+    agent.stop().await;
+}
+
+/// An agent on `device` running execution 1 of `job-1`, a probe that
+/// waits for a file that never comes and reports a heartbeat meanwhile;
+/// returns it and the job document.
+async fn running_until_stopped(device: &Device) -> (Agent, Value) {
+    let mut agent = device.start();
+    let document = probe(json!({"wait_for": "/data/never", "heartbeat": true}));
+    agent
+        .claimed(execution("job-1", "QUEUED", document.clone(), json!({})))
+        .await;
+    let progress = agent.update("job-1").await;
+    assert_eq!(progress.status(), "IN_PROGRESS");
+    (agent, document)
+}
+
+/// Skips the running execution's heartbeats until the agent asks about
+/// execution 1 of `job-1` by number (an agent that took a retry for its
+/// own execution would send them forever and never ask); returns the
+/// request.
+async fn asks_about_execution_1(agent: &mut Agent) -> Published {
+    let describe = tokio::time::timeout(WAIT, async {
+        loop {
+            let p = agent.published().await;
+            if p.topic != update_topic("job-1") {
+                break p;
+            }
+        }
+    })
+    .await
+    .expect("the agent asks about its own execution");
+    assert_eq!(
+        describe.topic,
+        format!("$aws/things/{THING}/jobs/job-1/get")
+    );
+    assert_eq!(describe.body["executionNumber"], 1, "{describe:?}");
+    describe
 }
