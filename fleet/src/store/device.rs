@@ -211,18 +211,20 @@ impl Store {
         let job_document = job_document(&tx, job_id)?;
         tx.commit()?;
         // Every accepted update is a new version, a progress update too.
-        self.publish([ExecutionChange::Updated(row.record())]);
+        let mut events = vec![ExecutionChange::Updated(row.record())];
         let mut changes = if before == req.status {
             Changes::none()
         } else {
             Changes::thing(thing)
         };
         // An abort rule this update met cancelled the job's QUEUED
-        // executions: their devices are notified with this one.
+        // executions: their devices are notified with this one. One
+        // publish, so that the job's end is sent after all of them.
         if let Some(aborted) = aborted {
-            self.publish(aborted.events);
+            events.extend(aborted.events);
             changes.merge(aborted.changes);
         }
+        self.publish(events);
         let result = UpdateResult {
             execution_state: row.state(),
             execution_number: row.execution_number,
