@@ -14,8 +14,9 @@
 //!   store and the file stores and starts the broker, the device API and
 //!   the HTTP API.
 //! - [`api`]: the HTTP API: AWS IoT's job control-plane routes for
-//!   operators, and the presigned routes devices download, upload and send
-//!   CSRs through.
+//!   operators (bearer token or AWS SigV4, so AWS's SDKs work unchanged),
+//!   and the presigned routes devices download, upload and send CSRs
+//!   through.
 //! - [`templates`]: AWS's managed job templates, which CreateJob fills in.
 //! - [`rollout`]: a job's staged rollout, abort rules and schedule (AWS's
 //!   three configurations, the rate, maintenance windows), which the store

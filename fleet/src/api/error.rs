@@ -2,8 +2,9 @@
 //! exception name in `x-amzn-ErrorType` (which the AWS SDKs read to pick
 //! the error type), and the matching HTTP status.
 
+use super::sigv4::SignatureError;
 use crate::store::StoreError;
-use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
@@ -17,12 +18,30 @@ pub enum ApiError {
     /// 400 InvalidRequestException.
     #[error("{0}")]
     InvalidRequest(String),
-    /// 401 UnauthorizedException: missing or wrong bearer token.
-    #[error("missing or wrong bearer token")]
-    Unauthorized,
+    /// 401 UnauthorizedException: a missing or wrong bearer token; the
+    /// message says which.
+    #[error("{0}")]
+    Unauthorized(String),
     /// 403 AccessDeniedException: a download without a valid signature.
     #[error("{0}")]
     Forbidden(String),
+    /// 403 with the exception AWS names for the failure: a SigV4 request
+    /// that is not signed as it must be.
+    #[error(transparent)]
+    Signature(#[from] SignatureError),
+    /// 400 with an exception the operation's model allows: an AWS IoT
+    /// operation that jobhost-fleet does not implement.
+    #[error("jobhost-fleet does not implement the AWS IoT operation {operation} ({method} {uri})")]
+    NotImplemented {
+        /// The operation's name in the AWS model (`CreateBillingGroup`).
+        operation: &'static str,
+        /// Its HTTP method.
+        method: &'static str,
+        /// Its request URI, with the model's labels.
+        uri: &'static str,
+        /// The 400 exception to answer with.
+        exception: &'static str,
+    },
     /// 404 ResourceNotFoundException.
     #[error("{0}")]
     NotFound(String),
@@ -66,8 +85,10 @@ impl ApiError {
     pub fn kind(&self) -> (StatusCode, &'static str) {
         match self {
             Self::InvalidRequest(_) => (StatusCode::BAD_REQUEST, "InvalidRequestException"),
-            Self::Unauthorized => (StatusCode::UNAUTHORIZED, "UnauthorizedException"),
+            Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "UnauthorizedException"),
             Self::Forbidden(_) => (StatusCode::FORBIDDEN, "AccessDeniedException"),
+            Self::Signature(e) => (StatusCode::FORBIDDEN, e.exception()),
+            Self::NotImplemented { exception, .. } => (StatusCode::BAD_REQUEST, exception),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "ResourceNotFoundException"),
             Self::MethodNotAllowed(_) => {
                 (StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowedException")
@@ -118,7 +139,7 @@ impl IntoResponse for ApiError {
         let headers = response.headers_mut();
         headers.insert(ERROR_TYPE_HEADER, HeaderValue::from_static(name));
         match &self {
-            Self::Unauthorized => {
+            Self::Unauthorized(_) => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
             Self::Busy(_) => {
@@ -131,14 +152,4 @@ impl IntoResponse for ApiError {
         }
         response
     }
-}
-
-/// The fallback for paths no route matches.
-pub(super) async fn no_route(method: Method, uri: Uri) -> ApiError {
-    ApiError::NotFound(format!("no such route: {method} {}", uri.path()))
-}
-
-/// The fallback for a known path with the wrong method.
-pub(super) async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
-    ApiError::MethodNotAllowed(format!("{method} is not allowed on {}", uri.path()))
 }

@@ -9,7 +9,11 @@
 //!   bodies that name every field they refuse.
 //! - `unsupported`: the AWS request fields this service refuses, and why.
 //! - `pages`: `maxResults` and `nextToken` on the list calls.
-//! - `auth`: the bearer token on management routes.
+//! - `auth`: authentication on management routes: bearer token, AWS SigV4.
+//! - `sigv4`: AWS Signature Version 4, as AWS's SDKs and CLI sign.
+//! - `iot_model`: the AWS IoT control plane's operations (generated from
+//!   botocore's model), to name the ones not implemented here.
+//! - `fallback`: answers for requests no route serves.
 //! - `views`: response shapes that differ from the store's records.
 //! - `jobs`: CreateJob, UpdateJob, DescribeJob, ListJobs, GetJobDocument,
 //!   CancelJob, DeleteJob.
@@ -42,17 +46,21 @@ mod event_configurations;
 mod events;
 mod executions;
 mod extract;
+mod fallback;
 mod if_range;
+mod iot_model;
 mod jobs;
 mod pages;
 mod presigned;
 mod rollout;
+mod sigv4;
 mod templates;
 mod unsupported;
 mod uploads;
 mod views;
 
 pub use error::{ApiError, ERROR_TYPE_HEADER};
+pub use sigv4::{AwsCredentials, CredentialsError, SignatureError, MAX_SKEW_SECS};
 pub use views::{job_arn, thing_arn};
 
 use crate::artifacts::Artifacts;
@@ -89,9 +97,13 @@ pub struct ApiState {
     pub uploads: Option<Arc<Uploads>>,
     /// The device CA; without it the CSR route answers 501.
     pub ca: Option<Arc<CertificateAuthority>>,
-    /// When set, management routes require `Authorization: Bearer <token>`.
-    /// Artifact downloads never do: their signature is the credential.
+    /// When set, management routes accept `Authorization: Bearer <token>`.
+    /// Artifact downloads never need credentials: their signature is one.
     pub token: Option<String>,
+    /// When set, management routes accept requests signed with AWS SigV4
+    /// by this key. With a token or a key set, a request with neither is
+    /// refused.
+    pub aws_credentials: Option<Arc<AwsCredentials>>,
     /// The clock for timestamps and URL expiry.
     pub now: Clock,
     /// Largest accepted artifact upload, in bytes.
@@ -119,6 +131,7 @@ impl ApiState {
             uploads: None,
             ca: None,
             token: None,
+            aws_credentials: None,
             now: system_clock(),
             max_artifact_bytes: DEFAULT_MAX_ARTIFACT_BYTES,
             events_keep_alive: DEFAULT_EVENTS_KEEP_ALIVE,
@@ -126,9 +139,17 @@ impl ApiState {
         }
     }
 
-    /// Requires `token` on management routes.
+    /// Requires `token` on management routes (or a SigV4 signature, when
+    /// [`ApiState::with_aws_credentials`] is set too).
     pub fn with_token(mut self, token: impl Into<String>) -> Self {
         self.token = Some(token.into());
+        self
+    }
+
+    /// Requires a SigV4 signature by `credentials` on management routes (or
+    /// the bearer token, when [`ApiState::with_token`] is set too).
+    pub fn with_aws_credentials(mut self, credentials: AwsCredentials) -> Self {
+        self.aws_credentials = Some(Arc::new(credentials));
         self
     }
 
@@ -197,8 +218,9 @@ impl ApiState {
     }
 }
 
-/// All routes. Management routes sit behind the token check; artifact
-/// downloads and `/healthz` do not.
+/// All routes. Management routes sit behind authentication; artifact
+/// downloads and `/healthz` do not. A request for an AWS IoT operation
+/// that no route serves is authenticated, then refused naming it.
 pub fn router(state: ApiState) -> Router {
     let management = Router::new()
         .route("/jobs", get(jobs::list))
@@ -234,9 +256,9 @@ pub fn router(state: ApiState) -> Router {
         .route("/events", get(events::stream_events))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            auth::require_token,
+            auth::require_auth,
         ))
-        // Outside the token check: a presigned upload URL used for anything
+        // Outside authentication: a presigned upload URL used for anything
         // but its PUT is refused as such (403), token or not.
         .route_layer(axum::middleware::from_fn(uploads::refuse_presigned));
     let public = Router::new()
@@ -249,8 +271,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/healthz", get(|| async { "ok\n" }));
     management
         .merge(public)
-        .fallback(error::no_route)
-        .method_not_allowed_fallback(error::method_not_allowed)
+        .fallback(fallback::no_route)
+        .method_not_allowed_fallback(fallback::method_not_allowed)
         .with_state(state)
 }
 

@@ -1,6 +1,7 @@
 //! `jobhost-fleet serve`: the jobs service, its broker and HTTP API, until
 //! SIGINT/SIGTERM.
 
+use crate::api::AwsCredentials;
 use crate::broker::{BrokerTls, OperatorCredentials};
 use crate::certificates::DEFAULT_VALIDITY;
 use crate::server::{BrokerChoice, CaFiles, Server, ServerConfig, DEFAULT_URL_TTL};
@@ -26,6 +27,11 @@ serve refuses an --http address other than loopback without one (devices reach t
 artifacts, uploads and CSRs, through presigned URLs that need no token). The API speaks plain HTTP:
 off loopback, put a TLS-terminating reverse proxy in front of it and give --public-url https://...
 
+--aws-access-key-id (or JOBHOST_FLEET_AWS_ACCESS_KEY_ID) lets AWS's SDKs and the AWS CLI sign
+management requests with AWS SigV4 (service `iot`, any region), beside or instead of the token. Its
+secret is read from the environment variable JOBHOST_FLEET_AWS_SECRET_ACCESS_KEY or from
+--aws-secret-access-key-file, never from the command line.
+
 Without TLS the embedded broker cannot tell devices apart (a device is the client id it claims),
 so plain MQTT listens on loopback only, unless --allow-plain-mqtt.
 
@@ -46,6 +52,7 @@ Examples:
   jobhost-fleet serve --mqtt 0.0.0.0:8883 --tls-cert server.pem --tls-key server.key --tls-client-ca ca.pem
   jobhost-fleet serve ... --tls-client-ca ca.pem --ca-cert ca.pem --ca-key ca.key   # also rotate device certificates
   jobhost-fleet serve --broker mqtt://127.0.0.1:1884 --broker-username jobhost-fleet --broker-password ...
+  JOBHOST_FLEET_AWS_SECRET_ACCESS_KEY=... jobhost-fleet serve --aws-access-key-id AKIAFLEET   # boto3, aws CLI
   JOBHOST_FLEET_EVENTS_PASSWORD=... jobhost-fleet serve --events-client-id monitor   # jobs events for monitoring")]
 pub struct ServeArgs {
     /// Directory for the job database (jobs.sqlite) and artifacts.
@@ -138,6 +145,19 @@ pub struct ServeArgs {
     #[arg(long, value_name = "FILE", requires = "ca_cert")]
     ca_key: Option<PathBuf>,
 
+    /// Accept management requests signed with AWS SigV4 by this access key
+    /// id (what boto3 and the AWS CLI call aws_access_key_id). Its secret
+    /// comes from JOBHOST_FLEET_AWS_SECRET_ACCESS_KEY or
+    /// --aws-secret-access-key-file.
+    #[arg(long, value_name = "ID", env = "JOBHOST_FLEET_AWS_ACCESS_KEY_ID")]
+    aws_access_key_id: Option<String>,
+
+    /// A file holding the secret access key of --aws-access-key-id (its
+    /// only line; keep it owner-only), instead of the environment variable
+    /// JOBHOST_FLEET_AWS_SECRET_ACCESS_KEY.
+    #[arg(long, value_name = "FILE", requires = "aws_access_key_id")]
+    aws_secret_access_key_file: Option<PathBuf>,
+
     /// Validity of the certificates --ca-cert issues, in days. Nothing
     /// revokes them, so this bounds how long a leaked one works; a device
     /// must rotate before it runs out.
@@ -167,6 +187,12 @@ pub struct ServeArgs {
     events_password: Option<String>,
 }
 
+/// Where `serve` reads the secret of `--aws-access-key-id` from when no
+/// file is given: an environment variable, so the secret is not in the
+/// command line that `ps` shows, and not the AWS SDKs' own
+/// `AWS_SECRET_ACCESS_KEY`, which holds the operator's AWS credentials.
+const AWS_SECRET_ENV: &str = "JOBHOST_FLEET_AWS_SECRET_ACCESS_KEY";
+
 /// [`DEFAULT_VALIDITY`] in days, for `--cert-validity-days`.
 const DEFAULT_VALIDITY_DAYS: u64 = DEFAULT_VALIDITY.as_secs() / 86_400;
 
@@ -189,6 +215,11 @@ pub async fn run(args: ServeArgs, token: Option<String>) -> Result<ExitCode> {
     if !(60..=3600).contains(&args.url_ttl) {
         bail!("--url-ttl must be 60-3600 seconds, like AWS's expiresInSec");
     }
+    let aws_credentials = aws_credentials(
+        args.aws_access_key_id.as_deref(),
+        args.aws_secret_access_key_file.as_deref(),
+        std::env::var(AWS_SECRET_ENV).ok(),
+    )?;
     let config = ServerConfig {
         data_dir: args.data_dir.clone(),
         broker,
@@ -204,6 +235,7 @@ pub async fn run(args: ServeArgs, token: Option<String>) -> Result<ExitCode> {
                 client_id,
                 password,
             }),
+        aws_credentials,
         ..ServerConfig::default()
     };
     let mqtt = if args.tls_cert.is_some() {
@@ -259,6 +291,43 @@ pub async fn run(args: ServeArgs, token: Option<String>) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The SigV4 access key: `id` with its secret from `file` or, without one,
+/// from `env_secret` (the value of [`AWS_SECRET_ENV`]); none without `id`.
+fn aws_credentials(
+    id: Option<&str>,
+    file: Option<&std::path::Path>,
+    env_secret: Option<String>,
+) -> Result<Option<AwsCredentials>> {
+    let Some(id) = id else {
+        if env_secret.is_some() {
+            bail!("{AWS_SECRET_ENV} is set but --aws-access-key-id is not: give the key's id too");
+        }
+        return Ok(None);
+    };
+    let secret = match (file, env_secret) {
+        (Some(_), Some(_)) => {
+            bail!("give the AWS secret access key once: --aws-secret-access-key-file or {AWS_SECRET_ENV}, not both")
+        }
+        (Some(file), None) => {
+            let text = std::fs::read_to_string(file).with_context(|| {
+                format!(
+                    "cannot read --aws-secret-access-key-file {}",
+                    file.display()
+                )
+            })?;
+            text.trim().to_owned()
+        }
+        (None, Some(secret)) => secret,
+        (None, None) => bail!(
+            "--aws-access-key-id needs its secret access key: set {AWS_SECRET_ENV} or give \
+             --aws-secret-access-key-file (never on the command line)"
+        ),
+    };
+    AwsCredentials::new(id, secret)
+        .map(Some)
+        .context("--aws-access-key-id")
+}
+
 /// The embedded broker `args` ask for: plain TCP, or mTLS when the TLS
 /// files are given (clap makes sure they come together).
 fn embedded_broker(args: &ServeArgs) -> BrokerChoice {
@@ -309,7 +378,7 @@ pub(crate) async fn wait_for_signal() {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_mqtt_url;
+    use super::{aws_credentials, parse_mqtt_url};
 
     #[test]
     fn mqtt_urls() {
@@ -323,5 +392,48 @@ mod tests {
         );
         assert!(parse_mqtt_url("mqtts://broker:8883").is_err());
         assert!(parse_mqtt_url("mqtt://broker:x").is_err());
+    }
+
+    #[test]
+    fn the_aws_secret_comes_from_the_environment_or_a_file_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("secret");
+        std::fs::write(&file, "from-file\n").unwrap();
+        let from_file = aws_credentials(Some("AKIDFLEET"), Some(&file), None)
+            .unwrap()
+            .unwrap();
+        assert_eq!(from_file.access_key_id(), "AKIDFLEET");
+        assert!(
+            aws_credentials(Some("AKIDFLEET"), None, Some("from-env".into()))
+                .unwrap()
+                .is_some()
+        );
+        assert!(aws_credentials(None, None, None).unwrap().is_none());
+
+        let err = |r: anyhow::Result<_>| format!("{:#}", r.err().unwrap());
+        let both = err(aws_credentials(
+            Some("AKIDFLEET"),
+            Some(&file),
+            Some("x".into()),
+        ));
+        assert!(both.contains("not both"), "{both}");
+        let none = err(aws_credentials(Some("AKIDFLEET"), None, None));
+        assert!(
+            none.contains("JOBHOST_FLEET_AWS_SECRET_ACCESS_KEY"),
+            "{none}"
+        );
+        let no_id = err(aws_credentials(None, None, Some("x".into())));
+        assert!(no_id.contains("--aws-access-key-id"), "{no_id}");
+        std::fs::write(&file, "\n").unwrap();
+        let empty = err(aws_credentials(Some("AKIDFLEET"), Some(&file), None));
+        assert!(empty.contains("empty"), "{empty}");
+        let missing = err(aws_credentials(
+            Some("AKIDFLEET"),
+            Some(&dir.path().join("no")),
+            None,
+        ));
+        assert!(missing.contains("cannot read"), "{missing}");
+        let bad_id = err(aws_credentials(Some("AKID/1"), None, Some("x".into())));
+        assert!(bad_id.contains("letters, digits"), "{bad_id}");
     }
 }

@@ -4,7 +4,7 @@
 //! `serve`, `demo` and the end-to-end tests, which need to start, stop and
 //! restart it on port 0.
 
-use crate::api::{self, ApiState};
+use crate::api::{self, ApiState, AwsCredentials};
 use crate::artifacts::Artifacts;
 use crate::broker::{Broker, BrokerConfig, BrokerTls, OperatorCredentials};
 use crate::certificates::CertificateAuthority;
@@ -92,9 +92,13 @@ pub struct ServerConfig {
     pub public_url: Option<String>,
     /// Lifetime of presigned URLs.
     pub url_ttl: Duration,
-    /// Bearer token for the management API. Required when `http` is not a
-    /// loopback address ([`ServerError::NoToken`]).
+    /// Bearer token for the management API. This or `aws_credentials` is
+    /// required when `http` is not a loopback address
+    /// ([`ServerError::NoToken`]).
     pub token: Option<String>,
+    /// The access key AWS SDKs and the AWS CLI sign management requests
+    /// with (SigV4), alone or beside the token.
+    pub aws_credentials: Option<AwsCredentials>,
     /// The CA that signs devices' certificate requests (the
     /// `${jobhost:csr-url}` placeholder and `POST /certificates/...`); none
     /// by default.
@@ -127,6 +131,7 @@ impl Default for ServerConfig {
             public_url: None,
             url_ttl: DEFAULT_URL_TTL,
             token: None,
+            aws_credentials: None,
             ca: None,
             ready_timeout: READY_TIMEOUT,
             clock: system_clock(),
@@ -147,6 +152,8 @@ impl std::fmt::Debug for ServerConfig {
             // The bearer token is a secret: whether there is one, never
             // what it is (a config printed into a log must not leak it).
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            // The key id, and the secret as `<redacted>` (AwsCredentials' Debug).
+            .field("aws_credentials", &self.aws_credentials)
             .field("ca", &self.ca)
             .field("ready_timeout", &self.ready_timeout)
             .field("events_operator", &self.events_operator)
@@ -201,12 +208,14 @@ pub enum ServerError {
     #[error(transparent)]
     Broker(#[from] crate::broker::BrokerError),
     /// The management API would be reachable from the network without a
-    /// token: anyone there could create jobs for every device.
+    /// token or an AWS access key: anyone there could create jobs for every
+    /// device.
     #[error(
         "refusing to serve the HTTP API on {addr} without a token: it is not a loopback address, \
          so anyone who can reach it could create jobs for every device and replace artifacts; \
-         set --token (or JOBHOST_FLEET_TOKEN) to a long random secret, or listen on 127.0.0.1 \
-         behind a reverse proxy that authenticates"
+         set --token (or JOBHOST_FLEET_TOKEN) to a long random secret, or an AWS access key \
+         (--aws-access-key-id and its secret) for SigV4, or listen on 127.0.0.1 behind a \
+         reverse proxy that authenticates"
     )]
     NoToken {
         /// The `--http` address.
@@ -370,10 +379,12 @@ impl Server {
         if let Some(ca) = &ca {
             state = state.with_ca(ca.clone());
         }
-        let state = match &config.token {
-            Some(t) => state.with_token(t.clone()),
-            None => state,
-        };
+        if let Some(t) = &config.token {
+            state = state.with_token(t.clone());
+        }
+        if let Some(credentials) = &config.aws_credentials {
+            state = state.with_aws_credentials(credentials.clone());
+        }
         tasks.push(tokio::spawn(scheduler::run(
             store.clone(),
             now.clone(),
@@ -508,14 +519,16 @@ async fn embedded(
 }
 
 /// Refuses, before anything is started, a management API that the network
-/// could reach without a token: devices need the HTTP port for
+/// could reach without a token or an AWS access key: devices need the HTTP port for
 /// artifacts, uploads and CSRs, so a real deployment binds it off
 /// loopback, and must then protect the management routes. The presigned
 /// routes need no token either way: their signature is the credential.
 fn check_exposure(config: &ServerConfig) -> Result<(), ServerError> {
     match &config.token {
         Some(token) if token.trim().is_empty() => Err(ServerError::EmptyToken),
-        None if !config.http.ip().is_loopback() => Err(ServerError::NoToken { addr: config.http }),
+        None if config.aws_credentials.is_none() && !config.http.ip().is_loopback() => {
+            Err(ServerError::NoToken { addr: config.http })
+        }
         _ => Ok(()),
     }
 }

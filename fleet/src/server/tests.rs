@@ -82,17 +82,27 @@ fn write_and_check_modes() {
     }
 }
 
-/// A config printed into a log (`{:?}`) says there is a token, never what
-/// it is.
+/// A config printed into a log (`{:?}`) says there is a token and which
+/// AWS access key it takes, never the token or the key's secret.
 #[test]
-fn the_debug_output_of_a_config_never_holds_its_token() {
+fn the_debug_output_of_a_config_never_holds_its_secrets() {
     let config = ServerConfig {
         token: Some("s3cret-bearer-token".into()),
+        aws_credentials: Some(
+            crate::api::AwsCredentials::new("AKIDFLEET", "s3cret-aws-secret-key").unwrap(),
+        ),
         ..ServerConfig::default()
     };
     let printed = format!("{config:?}");
     assert!(!printed.contains("s3cret-bearer-token"), "{printed}");
     assert!(printed.contains("token: Some(\"<redacted>\")"), "{printed}");
+    assert!(!printed.contains("s3cret-aws-secret-key"), "{printed}");
+    assert!(printed.contains("AKIDFLEET"), "{printed}");
+    assert!(
+        printed.contains("secret_access_key: \"<redacted>\""),
+        "{printed}"
+    );
     let printed = format!("{:?}", ServerConfig::default());
     assert!(printed.contains("token: None"), "{printed}");
+    assert!(printed.contains("aws_credentials: None"), "{printed}");
 }

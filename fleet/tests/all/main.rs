@@ -12,6 +12,7 @@ mod support;
 
 mod api;
 mod applications;
+mod aws_control;
 mod aws_sdk;
 mod broker;
 mod cli;

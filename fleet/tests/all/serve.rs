@@ -34,7 +34,7 @@ const PROMPT: Duration = Duration::from_secs(6);
 
 /// `serve` with its data in `dir`, HTTP on a free loopback port unless
 /// `args` say `--http`.
-fn serve(dir: &std::path::Path, args: &[&str]) -> Command {
+pub(crate) fn serve(dir: &std::path::Path, args: &[&str]) -> Command {
     let mut command = Command::new(BIN);
     command
         .arg("serve")
@@ -56,22 +56,32 @@ fn serve(dir: &std::path::Path, args: &[&str]) -> Command {
 
 /// Starts `serve` and returns it with the MQTT address it announced: the
 /// line it prints once it is ready for devices.
-async fn start(mut command: Command) -> (Child, SocketAddr) {
+async fn start(command: Command) -> (Child, SocketAddr) {
+    let (child, line) = start_announced(command).await;
+    let announced = line
+        .strip_prefix("jobhost-fleet: MQTT over mTLS on ")
+        .unwrap_or_else(|| panic!("not an mTLS broker: {line}"))
+        .split(',')
+        .next()
+        .unwrap()
+        .parse::<SocketAddr>()
+        .unwrap();
+    (child, announced)
+}
+
+/// Starts `serve` and returns it with the line it prints once it is ready
+/// for devices (`jobhost-fleet: MQTT ... on ADDR, HTTP API on URL, ...`).
+pub(crate) async fn start_announced(mut command: Command) -> (Child, String) {
     let mut child = command.spawn().unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let announced = tokio::time::timeout(PATIENCE, async {
         while let Some(line) = lines.next_line().await.unwrap() {
-            if let Some(rest) = line.strip_prefix("jobhost-fleet: MQTT over mTLS on ") {
-                return rest
-                    .split(',')
-                    .next()
-                    .unwrap()
-                    .parse::<SocketAddr>()
-                    .unwrap();
+            if line.starts_with("jobhost-fleet: MQTT") && line.contains(", HTTP API on ") {
+                return line;
             }
             eprintln!("serve: {line}");
         }
-        panic!("serve exited without announcing its MQTT address");
+        panic!("serve exited without announcing its addresses");
     })
     .await
     .expect("serve starts");
@@ -133,7 +143,7 @@ async fn serve_with_mtls_answers_a_device_with_a_certificate_and_refuses_one_wit
 }
 
 /// Runs `serve` expecting it to fail at once; returns its stderr.
-async fn fails(args: &[&str]) -> String {
+pub(crate) async fn fails(args: &[&str]) -> String {
     let dir = tempfile::tempdir().unwrap();
     let output = tokio::time::timeout(PATIENCE, serve(dir.path(), args).output())
         .await

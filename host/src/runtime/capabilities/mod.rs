@@ -442,11 +442,18 @@ macro_rules! registry {
 
         impl RawGrants {
             /// Each capability's keys taken out of `table` (whose keys
-            /// [`RawGrants::check`] said are capability keys).
+            /// [`RawGrants::check`] said are capability keys); a key no
+            /// capability takes is refused.
             pub fn from_table(mut table: toml::Table) -> Result<Self, toml::de::Error> {
-                Ok(Self {
+                let raw = Self {
                     $($field: keys::take::<<$Type as Capability>::Config>(&mut table)?,)*
-                })
+                };
+                match table.keys().next() {
+                    None => Ok(raw),
+                    Some(key) => Err(serde::de::Error::custom(format_args!(
+                        "`{key}` is no capability's key"
+                    ))),
+                }
             }
         }
 

@@ -154,6 +154,15 @@ fn each_registered_capability_reads_its_own_config_keys() {
     assert!(err.contains("line 9"), "the error points at the key: {err}");
 }
 
+#[test]
+fn a_key_no_capability_takes_is_refused_even_past_the_parser() {
+    let table = toml::Table::from_iter([("network".to_owned(), toml::Value::Boolean(true))]);
+    let err = RawGrants::from_table(table).unwrap_err().to_string();
+    assert!(err.contains("`network` is no capability's key"), "{err}");
+    let table = toml::Table::from_iter([("allow_http".to_owned(), toml::Value::Boolean(true))]);
+    assert!(RawGrants::from_table(table).unwrap().download.allow_http);
+}
+
 /// The keys a grant table has besides the capabilities'.
 fn raw_table_keys() -> BTreeSet<&'static str> {
     ["signer", "limits"].into()
