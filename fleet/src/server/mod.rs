@@ -1,8 +1,7 @@
 //! The whole service in one call: store, embedded (or external) broker,
 //! jobs service, rollout scheduler ([`scheduler`]), jobs events
-//! ([`crate::events`]), HTTP API. Used by
-//! `serve`, `demo` and the end-to-end tests, which need to start, stop and
-//! restart it on port 0.
+//! ([`crate::events`]), HTTP API. Used by `serve`, `demo` and the
+//! end-to-end tests, which need to start, stop and restart it on port 0.
 
 use crate::api::{self, ApiState, AwsCredentials};
 use crate::artifacts::Artifacts;
@@ -109,10 +108,8 @@ pub struct ServerConfig {
     /// The clock for timestamps, timeouts and URL expiry; tests inject one
     /// they can move ([`system_clock`] by default).
     pub clock: Clock,
-    /// The embedded broker's operator identity, which may subscribe to the
-    /// jobs events (`$aws/events/#`) and nothing else
-    /// ([`BrokerConfig::operator`]); none by default. An external broker
-    /// has its own ACL.
+    /// The embedded broker's operator identity, for the jobs events
+    /// ([`BrokerConfig::operator`]); none by default.
     pub events_operator: Option<OperatorCredentials>,
 }
 
@@ -366,13 +363,10 @@ impl Server {
         };
         let service_options = options.clone();
         let (ready_tx, mut ready) = watch::channel(Readiness::Connecting(None));
-        let mut tasks = vec![events_task];
-        tasks.push(tokio::spawn(service.run_reporting(
-            options,
-            changes_rx,
-            stopped.clone(),
-            ready_tx,
-        )));
+        let mut tasks = vec![
+            events_task,
+            tokio::spawn(service.run_reporting(options, changes_rx, stopped.clone(), ready_tx)),
+        ];
         let mut state = ApiState::new(store.clone(), changes.clone(), artifacts.clone())
             .with_uploads(uploads.clone())
             .with_clock(now.clone());
