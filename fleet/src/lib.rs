@@ -40,6 +40,10 @@
 //! - [`presign`]: signs and verifies presigned URLs (HMAC-SHA256).
 //! - [`staged`]: writes a stored file whole or not at all (temporary file,
 //!   fsync, rename).
+//! - [`events`]: AWS IoT Jobs events (`$aws/events/job/…`,
+//!   `$aws/events/jobExecution/…`) for monitoring applications: on the
+//!   broker, and as a Server-Sent-Events stream of the HTTP API.
+//! - [`arn`]: the ARNs of jobs and things.
 //! - [`clock`]: the clock, injectable so that tests can move time.
 //!
 //! Only [`server`] wires modules together: [`api`] and [`device_api`] never
@@ -47,12 +51,14 @@
 //! are siblings with no edges between them, joined only by [`placeholders`].
 
 pub mod api;
+pub mod arn;
 pub mod artifacts;
 pub mod broker;
 pub mod certificates;
 pub mod cli;
 pub mod clock;
 pub mod device_api;
+pub mod events;
 pub mod placeholders;
 pub mod presign;
 pub mod rollout;

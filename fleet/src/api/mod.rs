@@ -20,6 +20,9 @@
 //! - `rollout`: CreateJob's rollout, abort and scheduling configurations,
 //!   DescribeJob's `scheduledJobRollouts`.
 //! - `templates`: ListManagedJobTemplates, DescribeManagedJobTemplate.
+//! - `event_configurations`: UpdateEventConfigurations,
+//!   DescribeEventConfigurations.
+//! - `events`: the jobs events as a Server-Sent-Events stream.
 //! - `executions`: ListJobExecutionsForJob/ForThing, DescribeJobExecution,
 //!   CancelJobExecution, DeleteJobExecution.
 //! - `artifacts`: upload (management) and signed download (public).
@@ -39,6 +42,8 @@ mod auth;
 mod body;
 mod certificates;
 mod error;
+mod event_configurations;
+mod events;
 mod executions;
 mod extract;
 mod fallback;
@@ -67,10 +72,17 @@ use axum::routing::{get, put};
 use axum::Router;
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::watch;
 
 /// Default cap on one artifact upload: 512 MiB.
 pub const DEFAULT_MAX_ARTIFACT_BYTES: u64 = 512 * 1024 * 1024;
+
+/// How often an idle `GET /events` stream sends a comment: well within
+/// the idle timeouts of common reverse proxies (nginx's
+/// `proxy_read_timeout` is 60 s), so that none closes a quiet stream.
+pub const DEFAULT_EVENTS_KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -96,6 +108,12 @@ pub struct ApiState {
     pub now: Clock,
     /// Largest accepted artifact upload, in bytes.
     pub max_artifact_bytes: u64,
+    /// How often an idle `GET /events` stream sends a keep-alive comment.
+    pub events_keep_alive: Duration,
+    /// Turns true when [`serve`] begins its graceful shutdown, so that the
+    /// responses that never end by themselves (`GET /events`) end, and the
+    /// shutdown does not wait for them forever.
+    closing: Arc<watch::Sender<bool>>,
 }
 
 impl ApiState {
@@ -116,6 +134,8 @@ impl ApiState {
             aws_credentials: None,
             now: system_clock(),
             max_artifact_bytes: DEFAULT_MAX_ARTIFACT_BYTES,
+            events_keep_alive: DEFAULT_EVENTS_KEEP_ALIVE,
+            closing: Arc::new(watch::Sender::new(false)),
         }
     }
 
@@ -154,6 +174,12 @@ impl ApiState {
     /// Caps artifact uploads at `bytes`.
     pub fn with_max_artifact_bytes(mut self, bytes: u64) -> Self {
         self.max_artifact_bytes = bytes;
+        self
+    }
+
+    /// Sends `GET /events`' keep-alive comment every `interval`.
+    pub fn with_events_keep_alive(mut self, interval: Duration) -> Self {
+        self.events_keep_alive = interval;
         self
     }
 
@@ -223,6 +249,11 @@ pub fn router(state: ApiState) -> Router {
         .route("/uploads/{thing}/{job_id}/{name}", get(uploads::get))
         .route("/managed-job-templates", get(templates::list))
         .route("/managed-job-templates/{name}", get(templates::describe))
+        .route(
+            "/event-configurations",
+            get(event_configurations::describe).patch(event_configurations::update),
+        )
+        .route("/events", get(events::stream_events))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_auth,
@@ -246,12 +277,17 @@ pub fn router(state: ApiState) -> Router {
 }
 
 /// Serves [`router`] on `listener` until `shutdown` completes, then lets
-/// requests in flight finish.
+/// requests in flight finish, and ends the event streams.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: ApiState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let closing = Arc::clone(&state.closing);
+    let shutdown = async move {
+        shutdown.await;
+        closing.send_replace(true);
+    };
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await

@@ -64,6 +64,34 @@ pub(super) fn reason(operation: &str, field: &str) -> Option<&'static str> {
         .map(|(_, why)| *why)
 }
 
+/// The event types of AWS's model (botocore `iot` `EventType`) that this
+/// service does not publish: UpdateEventConfigurations refuses to enable
+/// them (disabling one is accepted: it is disabled).
+const EVENT_TYPES: &[&str] = &[
+    "THING",
+    "THING_GROUP",
+    "THING_TYPE",
+    "THING_GROUP_MEMBERSHIP",
+    "THING_GROUP_HIERARCHY",
+    "THING_TYPE_ASSOCIATION",
+    "POLICY",
+    "CERTIFICATE",
+    "CA_CERTIFICATE",
+];
+
+/// Why enabling `event_type` is refused, if it is one AWS has and this
+/// service does not publish.
+pub(super) fn event_type_reason(event_type: &str) -> Option<&'static str> {
+    EVENT_TYPES
+        .contains(&event_type)
+        .then_some("this service publishes only JOB and JOB_EXECUTION events")
+}
+
+/// Every AWS event type this service does not publish.
+pub(super) fn unpublished_event_types() -> &'static [&'static str] {
+    EVENT_TYPES
+}
+
 /// The message that refuses `field` of `operation`.
 pub(super) fn message(operation: &str, field: &str, why: &str) -> String {
     format!("{operation}: `{field}` is not supported yet ({why})")

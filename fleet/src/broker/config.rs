@@ -50,6 +50,33 @@ pub struct BrokerConfig {
     /// for networks where every host that can reach the port is trusted;
     /// [`Broker::start`](super::Broker::start) logs a warning when used.
     pub allow_plain_mqtt: bool,
+    /// An operator identity for monitoring applications, which may
+    /// subscribe to `$aws/events/…` and nothing else (the jobs events);
+    /// none by default.
+    pub operator: Option<OperatorCredentials>,
+}
+
+/// The operator identity: a client id no device may use, proven by a
+/// password (and, with mTLS, by a client certificate whose CN is that
+/// client id). The password is required even with a certificate: the
+/// client CA may also sign devices' certificates (with CN = thing name),
+/// and a device named like the operator must not become it.
+#[derive(Clone)]
+pub struct OperatorCredentials {
+    /// Its MQTT client id (and username): `[a-zA-Z0-9:_-]{1,128}`, not the
+    /// service's.
+    pub client_id: String,
+    /// Its password; compared in constant time.
+    pub password: String,
+}
+
+impl std::fmt::Debug for OperatorCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OperatorCredentials")
+            .field("client_id", &self.client_id)
+            .field("password", &"<redacted>")
+            .finish()
+    }
 }
 
 impl BrokerConfig {
@@ -62,6 +89,7 @@ impl BrokerConfig {
             tls: None,
             service_listen: None,
             allow_plain_mqtt: false,
+            operator: None,
         }
     }
 }
@@ -75,6 +103,7 @@ impl std::fmt::Debug for BrokerConfig {
             .field("tls", &self.tls)
             .field("service_listen", &self.service_listen)
             .field("allow_plain_mqtt", &self.allow_plain_mqtt)
+            .field("operator", &self.operator)
             .finish()
     }
 }

@@ -10,6 +10,13 @@ pub enum BrokerError {
     EmptyServiceUsername,
     #[error("the service password must not be empty")]
     EmptyServicePassword,
+    #[error(
+        "the operator client id {0:?} is not usable: it must be 1-128 characters of \
+         [a-zA-Z0-9:_-] and not the service's"
+    )]
+    OperatorClientId(String),
+    #[error("the operator password must not be empty")]
+    EmptyOperatorPassword,
     #[error("TLS file path {0} is not valid UTF-8")]
     NonUtf8Path(PathBuf),
     #[error(

@@ -19,7 +19,11 @@ use rmqtt::types::{
     AuthResult, ConnectInfo, LastWill, ListenerId, PublishAclResult, SubscribeAclResult,
 };
 
-use super::policy::{device_may_use, is_valid_thing_name, secrets_equal, service_may_use};
+use super::config::OperatorCredentials;
+use super::policy::{
+    device_may_use, is_valid_thing_name, operator_may_subscribe, secrets_equal,
+    service_may_publish, service_may_use,
+};
 
 /// What the hook needs to decide; shared by all hook registrations and by
 /// [`Broker`](super::Broker), which flips `closed` on shutdown.
@@ -33,6 +37,8 @@ pub(crate) struct Rules {
     /// The listener reserved for the service, if any: the service identity
     /// is then accepted there only, and nobody else is.
     pub(crate) service_listener: Option<ListenerId>,
+    /// The operator identity (monitoring applications), if configured.
+    pub(crate) operator: Option<OperatorCredentials>,
     /// Set by shutdown: refuse every CONNECT, SUBSCRIBE and PUBLISH from then
     /// on, because rmqtt keeps existing sessions alive after the listener
     /// task is aborted.
@@ -43,7 +49,17 @@ pub(crate) struct Rules {
 #[derive(Debug, PartialEq, Eq)]
 enum Role<'a> {
     Service,
+    /// A monitoring application: subscribes to `$aws/events/…` only.
+    Operator,
     Device(&'a str),
+}
+
+/// What a client does with a topic: the rules differ for the service and
+/// the operator. A last will is a publish.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    Subscribe,
+    Publish,
 }
 
 #[derive(Clone, Debug)]
@@ -85,6 +101,21 @@ impl Rules {
                     return AuthResult::NotAuthorized;
                 }
             }
+            Role::Operator => {
+                if on_service_listener {
+                    tracing::warn!(
+                        client_id,
+                        "MQTT CONNECT refused: the operator identity on the service listener"
+                    );
+                    return AuthResult::NotAuthorized;
+                }
+                let expected = self.operator.as_ref().map(|o| o.password.as_bytes());
+                let given = ci.password().map(|p| p.as_ref()).unwrap_or_default();
+                if !expected.is_some_and(|e| secrets_equal(given, e)) {
+                    tracing::info!(client_id, "MQTT CONNECT refused: wrong operator password");
+                    return AuthResult::NotAuthorized;
+                }
+            }
             Role::Device(thing) => {
                 if on_service_listener {
                     // Plain TCP without a certificate: a device here could
@@ -110,7 +141,7 @@ impl Rules {
                 LastWill::V3(w) => &w.topic,
                 LastWill::V5(w) => &w.topic,
             };
-            if !self.may_use(&role, topic) {
+            if !self.may_use(&role, Access::Publish, topic) {
                 tracing::info!(
                     client_id,
                     topic,
@@ -137,7 +168,7 @@ impl Rules {
             return Some(if service_username {
                 Role::Service
             } else {
-                Role::Device(client_id)
+                self.device_or_operator(client_id)
             });
         }
         // rmqtt copies the CN into the username only when the certificate
@@ -161,7 +192,22 @@ impl Rules {
             );
             None
         } else {
-            Some(Role::Device(cn))
+            Some(self.device_or_operator(cn))
+        }
+    }
+
+    /// A client that is not the service, by its identity (client id, or
+    /// certificate CN): the operator's client id makes it the operator,
+    /// which must then prove it with the password; any other is a thing.
+    fn device_or_operator<'c>(&self, identity: &'c str) -> Role<'c> {
+        if self
+            .operator
+            .as_ref()
+            .is_some_and(|o| o.client_id == identity)
+        {
+            Role::Operator
+        } else {
+            Role::Device(identity)
         }
     }
 
@@ -179,15 +225,21 @@ impl Rules {
         if right_listener && s.id.username.as_deref() == Some(self.service_username.as_str()) {
             Role::Service
         } else {
-            Role::Device(&s.id.client_id)
+            // The operator's client id passed `authenticate` only with the
+            // operator's password (with mTLS: and a certificate with that
+            // CN, since the client id must equal the CN).
+            self.device_or_operator(&s.id.client_id)
         }
     }
 
-    fn may_use(&self, role: &Role<'_>, topic_or_filter: &str) -> bool {
+    fn may_use(&self, role: &Role<'_>, access: Access, topic_or_filter: &str) -> bool {
         !self.closed()
-            && match role {
-                Role::Service => service_may_use(topic_or_filter),
-                Role::Device(thing) => device_may_use(thing, topic_or_filter),
+            && match (role, access) {
+                (Role::Service, Access::Subscribe) => service_may_use(topic_or_filter),
+                (Role::Service, Access::Publish) => service_may_publish(topic_or_filter),
+                (Role::Operator, Access::Subscribe) => operator_may_subscribe(topic_or_filter),
+                (Role::Operator, Access::Publish) => false,
+                (Role::Device(thing), _) => device_may_use(thing, topic_or_filter),
             }
     }
 }
@@ -201,7 +253,7 @@ impl Handler for AccessHook {
                 (false, Some(HookResult::AuthResult(rules.authenticate(ci))))
             }
             Parameter::ClientSubscribeCheckAcl(s, sub) => {
-                if rules.may_use(&rules.role(s), &sub.topic_filter) {
+                if rules.may_use(&rules.role(s), Access::Subscribe, &sub.topic_filter) {
                     (true, acc)
                 } else {
                     tracing::info!(client_id = %s.id.client_id, filter = %sub.topic_filter, "MQTT SUBSCRIBE refused");
@@ -211,7 +263,7 @@ impl Handler for AccessHook {
                 }
             }
             Parameter::MessagePublishCheckAcl(s, publish) => {
-                if rules.may_use(&rules.role(s), &publish.topic) {
+                if rules.may_use(&rules.role(s), Access::Publish, &publish.topic) {
                     (true, acc)
                 } else {
                     // MQTT 3.1.1 has no negative PUBACK; like AWS IoT on a

@@ -7,6 +7,11 @@
 //!   the per-start password, and may use `$aws/things/+/jobs/#`. With
 //!   [`BrokerConfig::service_listen`] it may do so only on that loopback
 //!   listener, which in turn admits nobody else (what `Server` uses).
+//! * With [`BrokerConfig::operator`], the operator identity (a monitoring
+//!   application: its client id, proven by its password, and with mTLS by
+//!   a certificate with that CN) may subscribe to `$aws/events/…`, where
+//!   the service publishes the jobs events (`crate::events`), and may
+//!   publish nothing. No device may use its client id. Off by default.
 //! * Every other client is a device (thing) and may only use topics under
 //!   `$aws/things/<identity>/`, where the identity is its MQTT client id on
 //!   plain TCP, or its client certificate's CN with mTLS (the client id must
@@ -30,7 +35,7 @@ mod error;
 mod hooks;
 pub mod policy;
 
-pub use config::{BrokerConfig, BrokerTls, MAX_PACKET_SIZE};
+pub use config::{BrokerConfig, BrokerTls, OperatorCredentials, MAX_PACKET_SIZE};
 pub use crypto::install_crypto_provider;
 pub use error::BrokerError;
 
@@ -83,6 +88,16 @@ impl Broker {
         if config.service_password.is_empty() {
             return Err(BrokerError::EmptyServicePassword);
         }
+        if let Some(operator) = &config.operator {
+            if !policy::is_valid_thing_name(&operator.client_id)
+                || operator.client_id == config.service_username
+            {
+                return Err(BrokerError::OperatorClientId(operator.client_id.clone()));
+            }
+            if operator.password.is_empty() {
+                return Err(BrokerError::EmptyOperatorPassword);
+            }
+        }
         if let Some(addr) = config.service_listen {
             if !addr.ip().is_loopback() {
                 return Err(BrokerError::ServiceListenerNotLoopback(addr));
@@ -110,6 +125,7 @@ impl Broker {
             service_password: config.service_password.clone(),
             mtls: config.tls.is_some(),
             service_listener: config.service_listen.map(|_| SERVICE_LISTENER),
+            operator: config.operator.clone(),
             closed: AtomicBool::new(false),
         });
         let register = scx.extends.hook_mgr().register();

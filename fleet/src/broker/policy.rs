@@ -5,7 +5,11 @@
 //!
 //! The rules mirror a typical AWS IoT policy for Jobs:
 //! * a device ("thing") may only use topics under `$aws/things/<its name>/`;
-//! * the jobs service may use anything under `$aws/things/+/jobs/#`.
+//! * the jobs service may use anything under `$aws/things/+/jobs/#`, and
+//!   publish the jobs events (`$aws/events/job/…`,
+//!   `$aws/events/jobExecution/…`);
+//! * the operator identity, when configured, may subscribe to the events
+//!   under `$aws/events/`, and do nothing else: a monitoring application.
 
 /// Longest thing name AWS IoT accepts.
 const MAX_THING_NAME_LEN: usize = 128;
@@ -51,6 +55,43 @@ pub fn service_may_use(topic_or_filter: &str) -> bool {
             .next()
             .is_some_and(|thing| thing == "+" || is_valid_thing_name(thing))
         && levels.next() == Some("jobs")
+}
+
+/// Whether the jobs service may publish to `topic`: its jobs topics
+/// ([`service_may_use`]) and the jobs events,
+/// `$aws/events/job/<jobId>/<operation>` and
+/// `$aws/events/jobExecution/<jobId>/<operation>`
+/// (<https://docs.aws.amazon.com/iot/latest/developerguide/events-jobs.html>).
+/// It has no reason to subscribe to the events, so
+/// [`service_may_use`] does not grant them.
+pub fn service_may_publish(topic: &str) -> bool {
+    service_may_use(topic) || is_jobs_event(topic)
+}
+
+/// `$aws/events/job|jobExecution/<job id>/<operation>`, the operation
+/// being lower-case words joined by `_` (`completed`, `timed_out`, ...).
+fn is_jobs_event(topic: &str) -> bool {
+    let levels: Vec<&str> = topic.split('/').collect();
+    match levels.as_slice() {
+        ["$aws", "events", "job" | "jobExecution", job_id, operation] => {
+            jobhost_protocol::topics::is_valid_job_id(job_id)
+                && !operation.is_empty()
+                && operation
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b == b'_')
+        }
+        _ => false,
+    }
+}
+
+/// Whether the operator identity (a monitoring application) may subscribe
+/// to `filter`: anything under `$aws/events/`, where AWS publishes its
+/// events, `$aws/events/#` included. It may publish nothing.
+pub fn operator_may_subscribe(filter: &str) -> bool {
+    let mut levels = filter.split('/');
+    levels.next() == Some("$aws")
+        && levels.next() == Some("events")
+        && levels.next().is_some_and(|l| !l.is_empty())
 }
 
 /// Compares two secrets in time that depends only on their lengths, so that
@@ -129,6 +170,55 @@ mod tests {
             "things/t1/jobs/get",
         ] {
             assert!(!service_may_use(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn service_publishes_jobs_events_but_does_not_subscribe_to_them() {
+        for ok in [
+            "$aws/events/job/j1/completed",
+            "$aws/events/job/j-1_x/canceled",
+            "$aws/events/jobExecution/j1/timed_out",
+            "$aws/things/t1/jobs/notify",
+        ] {
+            assert!(service_may_publish(ok), "{ok}");
+        }
+        for bad in [
+            "$aws/events/job/j1",
+            "$aws/events/job/j1/completed/x",
+            "$aws/events/thing/t1/created",
+            "$aws/events/job/+/completed",
+            "$aws/events/job/j1/Completed",
+            "$aws/events/job//completed",
+            "$aws/events/presence/connected/t1",
+        ] {
+            assert!(!service_may_publish(bad), "{bad}");
+        }
+        assert!(!service_may_use("$aws/events/#"));
+        assert!(!service_may_use("$aws/events/job/j1/completed"));
+    }
+
+    #[test]
+    fn operator_subscribes_to_events_only() {
+        for ok in [
+            "$aws/events/#",
+            "$aws/events/job/#",
+            "$aws/events/jobExecution/+/succeeded",
+            "$aws/events/job/j1/completed",
+        ] {
+            assert!(operator_may_subscribe(ok), "{ok}");
+        }
+        for bad in [
+            "#",
+            "$aws/#",
+            "$aws/events",
+            "$aws/events/",
+            "$aws/things/t1/jobs/#",
+            "$aws/things/+/jobs/#",
+            "$share/g/$aws/events/#",
+            "aws/events/#",
+        ] {
+            assert!(!operator_may_subscribe(bad), "{bad}");
         }
     }
 

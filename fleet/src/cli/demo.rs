@@ -384,6 +384,9 @@ async fn follow(
             Ok(Ok(ExecutionChange::Deleted { .. })) => {
                 bail!("job {job_id} was deleted before it ended")
             }
+            // The job's end follows its execution's; configuration changes
+            // are not the demo's.
+            Ok(Ok(ExecutionChange::Job(_) | ExecutionChange::EventConfigurations(_))) => continue,
             Ok(Err(RecvError::Lagged(_))) => reread(server, job_id)?,
             Ok(Err(RecvError::Closed)) => bail!("the store closed before job {job_id} ended"),
         };

@@ -2,7 +2,7 @@
 //! SIGINT/SIGTERM.
 
 use crate::api::AwsCredentials;
-use crate::broker::BrokerTls;
+use crate::broker::{BrokerTls, OperatorCredentials};
 use crate::certificates::DEFAULT_VALIDITY;
 use crate::server::{BrokerChoice, CaFiles, Server, ServerConfig, DEFAULT_URL_TTL};
 use crate::uploads::DEFAULT_MAX_CONCURRENT_UPLOADS;
@@ -41,12 +41,19 @@ CN (= its thing name), and its MQTT client id must equal it, as with AWS IoT. Th
 connects over a second, loopback-only listener that admits only the service (with a per-start
 password); the public listener refuses the service identity whatever certificate is presented.
 
+With --events-client-id and --events-password (or JOBHOST_FLEET_EVENTS_PASSWORD) the embedded
+broker admits one more identity, for monitoring applications: that client id with that password
+(and with mTLS a client certificate whose CN is that client id) may subscribe to $aws/events/#,
+where the service publishes the AWS IoT Jobs events once enabled (PATCH /event-configurations),
+and may publish nothing. No device may use that client id. Devices may never subscribe there.
+
 Examples:
   jobhost-fleet serve                                   # embedded broker on 127.0.0.1:1883, API on :8080
   jobhost-fleet serve --mqtt 0.0.0.0:8883 --tls-cert server.pem --tls-key server.key --tls-client-ca ca.pem
   jobhost-fleet serve ... --tls-client-ca ca.pem --ca-cert ca.pem --ca-key ca.key   # also rotate device certificates
   jobhost-fleet serve --broker mqtt://127.0.0.1:1884 --broker-username jobhost-fleet --broker-password ...
-  JOBHOST_FLEET_AWS_SECRET_ACCESS_KEY=... jobhost-fleet serve --aws-access-key-id AKIAFLEET   # boto3, aws CLI")]
+  JOBHOST_FLEET_AWS_SECRET_ACCESS_KEY=... jobhost-fleet serve --aws-access-key-id AKIAFLEET   # boto3, aws CLI
+  JOBHOST_FLEET_EVENTS_PASSWORD=... jobhost-fleet serve --events-client-id monitor   # jobs events for monitoring")]
 pub struct ServeArgs {
     /// Directory for the job database (jobs.sqlite) and artifacts.
     #[arg(long, value_name = "DIR", default_value = "fleet-data")]
@@ -156,6 +163,28 @@ pub struct ServeArgs {
     /// must rotate before it runs out.
     #[arg(long, value_name = "DAYS", default_value_t = DEFAULT_VALIDITY_DAYS, requires = "ca_cert")]
     cert_validity_days: u64,
+
+    /// Admit a monitoring application on the embedded broker under this MQTT
+    /// client id (and username), with --events-password: it may subscribe
+    /// to the jobs events ($aws/events/#) and do nothing else. No device
+    /// may use this client id. With mTLS it also needs a client
+    /// certificate whose CN is this client id.
+    #[arg(
+        long,
+        value_name = "CLIENT_ID",
+        requires = "events_password",
+        conflicts_with = "broker"
+    )]
+    events_client_id: Option<String>,
+
+    /// The password of --events-client-id.
+    #[arg(
+        long,
+        env = "JOBHOST_FLEET_EVENTS_PASSWORD",
+        hide_env_values = true,
+        requires = "events_client_id"
+    )]
+    events_password: Option<String>,
 }
 
 /// Where `serve` reads the secret of `--aws-access-key-id` from when no
@@ -198,6 +227,14 @@ pub async fn run(args: ServeArgs, token: Option<String>) -> Result<ExitCode> {
         public_url: args.public_url.clone(),
         url_ttl: Duration::from_secs(args.url_ttl),
         token,
+        events_operator: args
+            .events_client_id
+            .clone()
+            .zip(args.events_password.clone())
+            .map(|(client_id, password)| OperatorCredentials {
+                client_id,
+                password,
+            }),
         aws_credentials,
         ..ServerConfig::default()
     };

@@ -12,7 +12,9 @@
 //! - `notifier`: which notifications a change triggers.
 //!
 //! Control-plane changes (the HTTP API) and timer expiries arrive as
-//! [`Changes`] on a channel and go through the same notifier.
+//! [`Changes`] on a channel and go through the same notifier. Messages
+//! other parts of the service publish on its session (the jobs events of
+//! `crate::events`) arrive on [`DeviceApi::relay`].
 
 mod connection;
 mod handler;
@@ -37,7 +39,15 @@ pub struct DeviceApi {
     pub delivery: Arc<Delivery>,
     /// The clock (seconds since the epoch).
     pub now: Clock,
+    /// (topic, payload) to publish on the service's session as they come,
+    /// QoS 1, for the parts of the service that publish but do not answer
+    /// devices (the jobs events). One session rather than one each: no
+    /// second client id for a device to take over.
+    pub relay: Option<Relay>,
 }
+
+/// Where [`DeviceApi::relay`] receives (topic, payload) to publish.
+pub type Relay = mpsc::UnboundedReceiver<(String, Vec<u8>)>;
 
 /// What the request handler and the notifier share: the store they read
 /// and change, the resolver of the documents they deliver, the clock for
@@ -71,13 +81,16 @@ impl DeviceApi {
     /// reach the service (connected and subscribed), for callers that must
     /// not announce the service before they do.
     pub async fn run_reporting(
-        self,
+        mut self,
         options: MqttOptions,
         mut changes: mpsc::UnboundedReceiver<Changes>,
         mut shutdown: watch::Receiver<bool>,
         ready: watch::Sender<Readiness>,
     ) {
         let (publisher, mut incoming) = connection::spawn(options, shutdown.clone(), ready);
+        if let Some(relay) = self.relay.take() {
+            tokio::spawn(relay_to(relay, publisher.clone()));
+        }
         let ctx = DeviceApiCtx {
             store: self.store.clone(),
             delivery: self.delivery.clone(),
@@ -131,5 +144,12 @@ impl DeviceApi {
         })
         .await
         .unwrap_or_else(|_| Changes::none())
+    }
+}
+
+/// Publishes what arrives on `relay` until every sender is gone.
+async fn relay_to(mut relay: Relay, publisher: Publisher) {
+    while let Some((topic, payload)) = relay.recv().await {
+        publisher.publish(topic, payload).await;
     }
 }

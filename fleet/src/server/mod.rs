@@ -1,11 +1,11 @@
 //! The whole service in one call: store, embedded (or external) broker,
-//! jobs service, rollout scheduler ([`scheduler`]), HTTP API. Used by
-//! `serve`, `demo` and the end-to-end tests, which need to start, stop and
-//! restart it on port 0.
+//! jobs service, rollout scheduler ([`scheduler`]), jobs events
+//! ([`crate::events`]), HTTP API. Used by `serve`, `demo` and the
+//! end-to-end tests, which need to start, stop and restart it on port 0.
 
 use crate::api::{self, ApiState, AwsCredentials};
 use crate::artifacts::Artifacts;
-use crate::broker::{Broker, BrokerConfig, BrokerTls};
+use crate::broker::{Broker, BrokerConfig, BrokerTls, OperatorCredentials};
 use crate::certificates::CertificateAuthority;
 use crate::clock::{system_clock, Clock};
 use crate::device_api::{DeviceApi, Readiness, SUBSCRIPTION};
@@ -108,6 +108,9 @@ pub struct ServerConfig {
     /// The clock for timestamps, timeouts and URL expiry; tests inject one
     /// they can move ([`system_clock`] by default).
     pub clock: Clock,
+    /// The embedded broker's operator identity, for the jobs events
+    /// ([`BrokerConfig::operator`]); none by default.
+    pub events_operator: Option<OperatorCredentials>,
 }
 
 /// Loopback addresses on port 0 (any free port), so that a default server
@@ -129,6 +132,7 @@ impl Default for ServerConfig {
             ca: None,
             ready_timeout: READY_TIMEOUT,
             clock: system_clock(),
+            events_operator: None,
         }
     }
 }
@@ -149,6 +153,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("aws_credentials", &self.aws_credentials)
             .field("ca", &self.ca)
             .field("ready_timeout", &self.ready_timeout)
+            .field("events_operator", &self.events_operator)
             .finish_non_exhaustive()
     }
 }
@@ -316,9 +321,9 @@ impl Server {
             BrokerChoice::Embedded {
                 listen,
                 allow_plain_mqtt,
-            } => embedded(*listen, None, *allow_plain_mqtt).await?,
+            } => embedded(*listen, None, *allow_plain_mqtt, &config).await?,
             BrokerChoice::EmbeddedTls { listen, tls } => {
-                embedded(*listen, Some(tls.clone()), false).await?
+                embedded(*listen, Some(tls.clone()), false, &config).await?
             }
             BrokerChoice::External {
                 host,
@@ -349,19 +354,19 @@ impl Server {
 
         let (stop, stopped) = watch::channel(false);
         let (changes, changes_rx) = mpsc::unbounded_channel();
+        let (events_task, relayed) = events::spawn(&store, stopped.clone())?;
         let service = DeviceApi {
             store: store.clone(),
             delivery,
             now: now.clone(),
+            relay: Some(relayed),
         };
         let service_options = options.clone();
         let (ready_tx, mut ready) = watch::channel(Readiness::Connecting(None));
-        let mut tasks = vec![tokio::spawn(service.run_reporting(
-            options,
-            changes_rx,
-            stopped.clone(),
-            ready_tx,
-        ))];
+        let mut tasks = vec![
+            events_task,
+            tokio::spawn(service.run_reporting(options, changes_rx, stopped.clone(), ready_tx)),
+        ];
         let mut state = ApiState::new(store.clone(), changes.clone(), artifacts.clone())
             .with_uploads(uploads.clone())
             .with_clock(now.clone());
@@ -488,6 +493,7 @@ async fn embedded(
     listen: SocketAddr,
     tls: Option<BrokerTls>,
     allow_plain_mqtt: bool,
+    config: &ServerConfig,
 ) -> Result<(Option<Broker>, MqttOptions), ServerError> {
     let password = random_secret()?;
     let broker = Broker::start(BrokerConfig {
@@ -495,6 +501,7 @@ async fn embedded(
         tls,
         service_listen: Some(SERVICE_LISTEN),
         allow_plain_mqtt,
+        operator: config.events_operator.clone(),
         ..BrokerConfig::new(SERVICE_IDENTITY, password.clone())
     })
     .await?;
@@ -592,6 +599,7 @@ fn random_secret() -> Result<String, ServerError> {
     Ok(hex::encode(bytes))
 }
 
+mod events;
 pub mod scheduler;
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! in `lists`, UpdateJob in `settings`.
 
 use super::cancel::cancel_in;
+use super::events::JobChange;
 use super::rollout;
 use super::rows::{
     complete_job_if_done, find_execution, job_status, job_status_col, process_details, query_execs,
@@ -217,21 +218,20 @@ impl Store {
     /// (without it: InvalidStateTransition, as in AWS). Returns the things that had pending executions of it. Every
     /// execution of the job, ended or not, is sent as
     /// [`ExecutionChange::Deleted`], so that a follower waiting for it to
-    /// end learns that it never will.
-    ///
-    /// `now` is unused today; it is in the signature so that deletion events
-    /// (AWS's `$aws/events/job/...`, <https://docs.aws.amazon.com/iot/latest/developerguide/events-jobs.html>) can be
-    /// stamped without changing callers.
+    /// end learns that it never will, and then the job as it was, as
+    /// [`ExecutionChange::Job`], stamped `now` (AWS's `deleted` events,
+    /// <https://docs.aws.amazon.com/iot/latest/developerguide/events-jobs.html>).
     pub fn delete_job(
         &mut self,
         job_id: &str,
         force: bool,
-        _now: i64,
+        now: i64,
     ) -> Result<Changes, StoreError> {
         let tx = self.write_tx()?;
         if job_status(&tx, job_id)?.is_none() {
             return Err(StoreError::NotFound(format!("job {job_id}")));
         }
+        let job = load_job(&tx, job_id)?;
         let executions = query_execs(&tx, "WHERE e.job_id = ?1 ORDER BY e.id", [job_id])?;
         if !force
             && executions
@@ -250,11 +250,16 @@ impl Store {
             .filter(|r| !r.status.is_terminal())
             .map(|r| r.thing_name.clone())
             .collect();
-        self.publish(executions.into_iter().map(|r| ExecutionChange::Deleted {
+        let deleted = executions.into_iter().map(|r| ExecutionChange::Deleted {
             job_id: r.job_id,
             thing_name: r.thing_name,
             execution_number: r.execution_number,
-        }));
+            status: r.status,
+            status_details: r.status_details,
+            deleted_at: now,
+        });
+        let job = ExecutionChange::Job(JobChange::deleted(job, now));
+        self.publish(deleted.chain([job]));
         Ok(Changes { things })
     }
 
@@ -305,6 +310,9 @@ impl Store {
             job_id: row.job_id,
             thing_name: row.thing_name,
             execution_number: row.execution_number,
+            status: row.status,
+            status_details: row.status_details,
+            deleted_at: now,
         }]);
         Ok(if pending {
             Changes::thing(thing)

@@ -222,22 +222,23 @@ impl Store {
         // Every accepted update is a new version, a progress update too;
         // a retry is seen from its first state, QUEUED. The thing is
         // notified for it with this update (its status changed).
-        self.publish(
-            std::iter::once(row.record())
-                .chain(retried.map(|r| r.record()))
-                .map(ExecutionChange::Updated),
-        );
+        let mut events: Vec<ExecutionChange> = std::iter::once(row.record())
+            .chain(retried.map(|r| r.record()))
+            .map(ExecutionChange::Updated)
+            .collect();
         let mut changes = if before == req.status {
             Changes::none()
         } else {
             Changes::thing(thing)
         };
         // An abort rule this update met cancelled the job's QUEUED
-        // executions: their devices are notified with this one.
+        // executions: their devices are notified with this one. One
+        // publish, so that the job's end is sent after all of them.
         if let Some(aborted) = aborted {
-            self.publish(aborted.events);
+            events.extend(aborted.events);
             changes.merge(aborted.changes);
         }
+        self.publish(events);
         let result = UpdateResult {
             execution_state: row.state(),
             execution_number: row.execution_number,

@@ -1,6 +1,9 @@
-//! Execution change events: every committed change of a job execution, for
-//! in-process followers (the demo) that must see each state an execution
-//! passes through, not only the one a poll happens to catch.
+//! Change events: every committed change of a job execution, for
+//! in-process followers (the demo, the jobs events of [`crate::events`])
+//! that must see each state an execution passes through, not only the one
+//! a poll happens to catch; and, in the same order, each job's end
+//! ([`JobChange`], `job_changes`) and each change of the event
+//! configuration.
 //!
 //! The store sends on a bounded [`tokio::sync::broadcast`] channel:
 //!
@@ -16,8 +19,10 @@
 //! Only changes made through this [`Store`] are sent; another process
 //! writing the same file (nothing does today) would go unseen.
 
-use super::types::ExecutionRecord;
+use super::event_config::EventConfigurations;
+use super::types::{ExecutionRecord, Job, JobStatus, ProcessDetails, TargetSelection};
 use super::Store;
+use jobhost_protocol::{JobExecutionStatus, StatusDetails, Timestamp};
 use tokio::sync::broadcast;
 
 /// How many events a receiver may fall behind before it lags. Enough for a
@@ -26,7 +31,8 @@ use tokio::sync::broadcast;
 /// included).
 pub const EVENT_CAPACITY: usize = 256;
 
-/// One committed change of one job execution.
+/// One committed change: of one job execution (most of them), of a job
+/// that ended, or of the event configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ExecutionChange {
     /// The execution as committed: created (QUEUED, version 1) by CreateJob,
@@ -34,7 +40,8 @@ pub enum ExecutionChange {
     /// cancel or a timeout. Every such change bumps `versionNumber` by
     /// one, so a follower can order events and skip ones it has seen.
     Updated(ExecutionRecord),
-    /// DeleteJob removed the execution with its job; nothing follows.
+    /// DeleteJob removed the execution with its job, or
+    /// DeleteJobExecution removed it alone; nothing follows.
     Deleted {
         /// The job.
         job_id: String,
@@ -42,29 +49,132 @@ pub enum ExecutionChange {
         thing_name: String,
         /// Which execution of the job on the thing.
         execution_number: u64,
+        /// Its status when it was deleted (AWS's `deleted` event reports
+        /// it).
+        status: JobExecutionStatus,
+        /// Its statusDetails then.
+        status_details: Option<StatusDetails>,
+        /// When it was deleted (epoch seconds).
+        deleted_at: Timestamp,
     },
+    /// A job ended: COMPLETED, CANCELED, or deleted. Sent after the
+    /// execution changes of the same commit.
+    Job(JobChange),
+    /// UpdateEventConfigurations changed which events are published; the
+    /// configuration now in force.
+    EventConfigurations(EventConfigurations),
 }
 
 impl ExecutionChange {
-    /// The job the changed execution belongs to.
-    pub fn job_id(&self) -> &str {
+    /// The job the change belongs to; None for a configuration change.
+    pub fn job_id(&self) -> Option<&str> {
         match self {
-            Self::Updated(r) => &r.execution.job_id,
-            Self::Deleted { job_id, .. } => job_id,
+            Self::Updated(r) => Some(&r.execution.job_id),
+            Self::Deleted { job_id, .. } => Some(job_id),
+            Self::Job(j) => Some(&j.job_id),
+            Self::EventConfigurations(_) => None,
         }
     }
 
-    /// The thing the changed execution is for.
-    pub fn thing_name(&self) -> &str {
+    /// The thing the changed execution is for; None for a job's or the
+    /// configuration's change.
+    pub fn thing_name(&self) -> Option<&str> {
         match self {
-            Self::Updated(r) => &r.thing_name,
-            Self::Deleted { thing_name, .. } => thing_name,
+            Self::Updated(r) => Some(&r.thing_name),
+            Self::Deleted { thing_name, .. } => Some(thing_name),
+            Self::Job(_) | Self::EventConfigurations(_) => None,
         }
     }
 
     /// Whether this is a change of `job_id`'s execution on `thing`.
     pub fn is_for(&self, job_id: &str, thing: &str) -> bool {
-        self.job_id() == job_id && self.thing_name() == thing
+        self.job_id() == Some(job_id) && self.thing_name() == Some(thing)
+    }
+}
+
+/// How a job ended: the last level of its AWS event topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobOperation {
+    /// Every execution reached a terminal status (`completed`).
+    Completed,
+    /// Cancelled by an operator, an abort rule or a schedule's end
+    /// (`canceled`).
+    Canceled,
+    /// Removed by DeleteJob (`deleted`).
+    Deleted,
+}
+
+impl JobOperation {
+    /// AWS's `operation` (and topic level): `completed`, `canceled`,
+    /// `deleted`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Completed => "completed",
+            Self::Canceled => "canceled",
+            Self::Deleted => "deleted",
+        }
+    }
+}
+
+/// A job that ended, as it was when it did: what a job event reports. No
+/// document: events stay small, and AWS's do not carry it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobChange {
+    /// How it ended.
+    pub operation: JobOperation,
+    /// When (epoch seconds): its `lastUpdatedAt` for an end, the time of
+    /// DeleteJob for a deletion.
+    pub at: Timestamp,
+    /// The id.
+    pub job_id: String,
+    /// Its status then (COMPLETED or CANCELED; for a deletion, the status
+    /// it had before).
+    pub status: JobStatus,
+    /// Whether a cancellation used `force`.
+    pub force_canceled: bool,
+    /// SNAPSHOT or CONTINUOUS.
+    pub target_selection: TargetSelection,
+    /// Its targets, as stored (thing names or ARNs).
+    pub targets: Vec<String>,
+    /// The operator's description.
+    pub description: Option<String>,
+    /// CancelJob's comment, or why an abort rule or the schedule's end
+    /// cancelled it.
+    pub comment: Option<String>,
+    /// When it was created (epoch seconds).
+    pub created_at: Timestamp,
+    /// When its status or comment last changed.
+    pub last_updated_at: Timestamp,
+    /// When it became COMPLETED.
+    pub completed_at: Option<Timestamp>,
+    /// Counts by execution status, when it ended.
+    pub process_details: ProcessDetails,
+}
+
+impl JobChange {
+    /// `job`, ended by `operation` at `at`.
+    pub(crate) fn of(operation: JobOperation, job: Job, at: Timestamp) -> Self {
+        Self {
+            operation,
+            at,
+            job_id: job.job_id,
+            status: job.status,
+            force_canceled: job.force_canceled,
+            // Every job is a snapshot until continuous jobs exist.
+            target_selection: TargetSelection::Snapshot,
+            targets: job.targets,
+            description: job.description,
+            comment: job.comment,
+            created_at: job.created_at,
+            last_updated_at: job.last_updated_at,
+            completed_at: job.completed_at,
+            process_details: job.process_details,
+        }
+    }
+
+    /// `job`, deleted at `at`: read before the deletion, sent after it.
+    pub(crate) fn deleted(job: Job, at: Timestamp) -> Self {
+        Self::of(JobOperation::Deleted, job, at)
     }
 }
 
@@ -82,12 +192,24 @@ impl Store {
         self.events.subscribe()
     }
 
-    /// Sends `changes`, in order; call only after the commit. With no
-    /// receiver the send fails and the event is dropped, which is right:
-    /// nobody is following.
+    /// Sends `changes`, in order, then the jobs that ended in the commit
+    /// ([`Store::drain_ended_jobs`]); call only after the commit, once with everything
+    /// it changed. With no receiver the send fails and the event is
+    /// dropped, which is right: nobody is following.
+    ///
+    /// The write is committed whatever happens here, so a failure to read
+    /// the jobs that ended is logged, not returned.
     pub(crate) fn publish(&self, changes: impl IntoIterator<Item = ExecutionChange>) {
         for change in changes {
             let _ = self.events.send(change);
+        }
+        match self.drain_ended_jobs() {
+            Ok(ended) => {
+                for job in ended {
+                    let _ = self.events.send(ExecutionChange::Job(job));
+                }
+            }
+            Err(e) => tracing::error!(target: "service", "cannot read the jobs that ended: {e}"),
         }
     }
 }

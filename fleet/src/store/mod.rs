@@ -27,15 +27,21 @@
 //!   and schedules, and the scheduler's tick ([`Store::advance_rollouts`]).
 //! - `retry`: queuing the retry of an execution that ended FAILED or
 //!   TIMED_OUT (`jobExecutionsRetryConfig`).
-//! - `events`: [`ExecutionChange`]s, sent after each commit to
-//!   [`Store::subscribe`]rs.
+//! - `events`: [`ExecutionChange`]s (with [`JobChange`]s), sent after
+//!   each commit to [`Store::subscribe`]rs.
+//! - `job_changes`: jobs that ended, noted by a trigger and sent with the
+//!   execution changes.
+//! - `event_config`: which AWS events are published
+//!   (UpdateEventConfigurations).
 
 mod cancel;
 mod claims;
 mod control;
 mod device;
 mod documents;
+mod event_config;
 mod events;
+mod job_changes;
 mod lists;
 mod retry;
 mod rollout;
@@ -50,7 +56,8 @@ mod tests;
 
 pub use device::NOTIFY_MAX_ENTRIES;
 pub use documents::{FromTemplate, JobDocument, JOB_DOCUMENT_MAX_CHARS};
-pub use events::{ExecutionChange, EVENT_CAPACITY};
+pub use event_config::{EventConfigurations, EventType};
+pub use events::{ExecutionChange, JobChange, JobOperation, EVENT_CAPACITY};
 pub use lists::{ExecutionCursor, JobCursor, JobFilter, Page, PageRequest, ThingExecutionFilter};
 pub use settings::UpdateJob;
 pub use types::{
@@ -194,6 +201,7 @@ impl Store {
         // job would leave its executions behind.
         conn.pragma_update(None, "foreign_keys", "ON")?;
         schema::migrate(&mut conn)?;
+        job_changes::install(&conn)?;
         Ok(Store {
             conn,
             events: events::channel(),

@@ -190,6 +190,19 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE executions ADD COLUMN retries_timed_out INTEGER NOT NULL DEFAULT 0
         CHECK (retries_timed_out >= 0);
     "#,
+    // 5 → 6: which AWS events are published on the broker
+    // (UpdateEventConfigurations, `store::event_config`). A row per event
+    // type once it was configured; no row: disabled, AWS's default. The
+    // type is not constrained here: the code names the types it knows, and
+    // a later type must not need a table rebuild.
+    r#"
+    CREATE TABLE event_configurations (
+        event_type       TEXT    NOT NULL PRIMARY KEY,
+        enabled          INTEGER NOT NULL CHECK (enabled IN (0, 1)),
+        created_at       INTEGER NOT NULL,
+        last_modified_at INTEGER NOT NULL
+    ) STRICT, WITHOUT ROWID;
+    "#,
 ];
 
 /// Applies the first `version` migrations only: how the tests make a file

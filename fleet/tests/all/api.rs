@@ -1,13 +1,15 @@
 //! The HTTP API through a real server on loopback: every route, its
 //! success shape and each error status, the changes handed to the
 //! notifier, presigned artifact downloads (Range, expiry, forgery), token
-//! enforcement, strict request bodies, pagination and filters.
+//! enforcement, strict request bodies, pagination and filters, the event
+//! configuration and the event stream.
 
 // The cases, by route group; this file holds the shared server harness.
 mod artifacts;
 mod auth;
 mod control;
 mod documents;
+mod events;
 mod executions;
 mod jobs;
 mod pages;
@@ -50,6 +52,17 @@ impl Server {
     }
 
     async fn start_with(token: Option<&'static str>, max_artifact_bytes: u64) -> Self {
+        Self::start_configured(token, |state| {
+            state.with_max_artifact_bytes(max_artifact_bytes)
+        })
+        .await
+    }
+
+    /// [`Server::start`], with `configure` applied to the API's state.
+    async fn start_configured(
+        token: Option<&'static str>,
+        configure: impl FnOnce(ApiState) -> ApiState,
+    ) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let dir = tempfile::tempdir().unwrap();
@@ -59,9 +72,10 @@ impl Server {
         let (tx, changes) = tokio::sync::mpsc::unbounded_channel();
         let clock = Arc::new(AtomicI64::new(T0));
         let c = Arc::clone(&clock);
-        let mut state = ApiState::new(Arc::clone(&store), tx, Arc::clone(&artifacts))
-            .with_clock(Arc::new(move || c.load(Ordering::SeqCst)))
-            .with_max_artifact_bytes(max_artifact_bytes);
+        let mut state = configure(
+            ApiState::new(Arc::clone(&store), tx, Arc::clone(&artifacts))
+                .with_clock(Arc::new(move || c.load(Ordering::SeqCst))),
+        );
         if let Some(t) = token {
             state = state.with_token(t);
         }

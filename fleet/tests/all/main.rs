@@ -21,6 +21,7 @@ mod device_client;
 mod diagnostics;
 mod download;
 mod e2e;
+mod events;
 mod hostile;
 mod install;
 mod mtls;

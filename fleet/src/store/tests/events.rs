@@ -8,8 +8,9 @@ use tokio::sync::broadcast::error::TryRecvError;
 use tokio::sync::broadcast::Receiver;
 use JobExecutionStatus as S;
 
-/// Everything already sent to `rx`, as (job, thing, status, version) or,
-/// for a deletion, (job, thing, "DELETED", 0). Sends happen before the
+/// Everything already sent to `rx`, as (job, thing, status, version); for
+/// an execution's deletion (job, thing, "DELETED", 0), for a job's end
+/// (job, "", "JOB completed|canceled|deleted", 0). Sends happen before the
 /// store call returns, so no waiting is needed.
 fn drain(rx: &mut Receiver<ExecutionChange>) -> Vec<(String, String, String, u64)> {
     let mut seen = Vec::new();
@@ -24,6 +25,15 @@ fn drain(rx: &mut Receiver<ExecutionChange>) -> Vec<(String, String, String, u64
             Ok(ExecutionChange::Deleted {
                 job_id, thing_name, ..
             }) => seen.push((job_id, thing_name, "DELETED".to_owned(), 0)),
+            Ok(ExecutionChange::Job(j)) => seen.push((
+                j.job_id,
+                String::new(),
+                format!("JOB {}", j.operation.as_str()),
+                0,
+            )),
+            Ok(ExecutionChange::EventConfigurations(c)) => {
+                seen.push((String::new(), String::new(), format!("CONFIG {c:?}"), 0))
+            }
             Err(TryRecvError::Empty) => return seen,
             Err(e) => panic!("unexpected receive error: {e}"),
         }
@@ -95,7 +105,11 @@ fn a_subscriber_sees_every_state_of_a_run_in_order() {
         Some("50"),
         "the events carry the stored details"
     );
-    assert!(drain(&mut rx).is_empty());
+    assert_eq!(
+        drain(&mut rx),
+        [ev("j1", "", "JOB completed", 0)],
+        "then the job's end"
+    );
 }
 
 #[test]
@@ -138,6 +152,7 @@ fn cancels_are_seen_with_their_new_versions() {
             ev("j1", "t1", "CANCELED", 2),
             ev("j1", "t2", "CANCELED", 3),
             ev("j1", "t3", "CANCELED", 2),
+            ev("j1", "", "JOB canceled", 0),
         ]
     );
     // The forced cancel of the running execution says so.
@@ -165,8 +180,10 @@ fn timeouts_and_deletions_are_seen() {
         drain(&mut rx),
         [
             ev("j1", "t1", "TIMED_OUT", 3),
+            ev("j1", "", "JOB completed", 0),
             ev("j2", "t1", "DELETED", 0),
             ev("j2", "t2", "DELETED", 0),
+            ev("j2", "", "JOB deleted", 0),
         ]
     );
 }

@@ -6,6 +6,7 @@ mod control;
 mod device;
 mod documents;
 mod events;
+mod job_events;
 mod lists;
 mod migration;
 mod persistence;

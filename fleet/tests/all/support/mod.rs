@@ -12,6 +12,7 @@ pub mod plugins;
 pub mod proxy;
 pub mod recorder;
 pub mod service;
+pub mod sse;
 pub mod tls;
 
 use std::collections::VecDeque;
