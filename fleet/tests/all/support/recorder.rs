@@ -132,13 +132,19 @@ impl Recorder {
     pub async fn wait_for(&self, what: &str, done: impl Fn(&[Message]) -> bool) -> Vec<Message> {
         let start = Instant::now();
         let mut log = self.log.clone();
-        let outcome = tokio::time::timeout(
-            RECORD_WAIT,
-            log.wait_for(|l| l.broken.is_some() || done(&l.messages)),
-        )
+        // The `Ref` that `wait_for` returns holds the log's read lock: drop
+        // it before `self.messages()` takes that lock again. Held, the second
+        // read waits behind the recorder task's pending write (the lock
+        // prefers writers), which waits for the first read: both threads
+        // of the test's runtime stop for good, and no guard can fire.
+        let outcome = tokio::time::timeout(RECORD_WAIT, async {
+            log.wait_for(|l| l.broken.is_some() || done(&l.messages))
+                .await
+                .map(drop)
+        })
         .await;
         match outcome {
-            Ok(Ok(_)) => self.messages(),
+            Ok(Ok(())) => self.messages(),
             Ok(Err(_)) => panic!("the recorder task ended"),
             Err(_) => panic!(
                 "waited {:?} for {what}; the broker delivered:\n{}",
