@@ -199,6 +199,7 @@ fn no_op_job(job_id: &str, targets: &[String]) -> CreateJob {
         document: serde_json::from_str(NO_OP).expect("the no-op document is JSON"),
         description: None,
         in_progress_timeout_minutes: None,
+        ..CreateJob::default()
     }
 }
 

@@ -17,7 +17,8 @@
 //!   operators, and the presigned routes devices download, upload and send
 //!   CSRs through.
 //! - [`templates`]: AWS's managed job templates, which CreateJob fills in.
-//! - [`store`]: the SQLite-backed job and job-execution state machine. It
+//! - [`store`]: the SQLite-backed job and job-execution state machine, and
+//!   the thing registry and thing groups that jobs target. It
 //!   never reads the clock and never does network I/O: every method that
 //!   depends on time takes `now`, so the state machine is deterministic
 //!   under test.
@@ -36,6 +37,8 @@
 //! - [`presign`]: signs and verifies presigned URLs (HMAC-SHA256).
 //! - [`staged`]: writes a stored file whole or not at all (temporary file,
 //!   fsync, rename).
+//! - [`query`]: the fleet-indexing query subset of dynamic thing groups.
+//! - [`arn`]: the ARNs of jobs, things and thing groups.
 //! - [`clock`]: the clock, injectable so that tests can move time.
 //!
 //! Only [`server`] wires modules together: [`api`] and [`device_api`] never
@@ -43,6 +46,7 @@
 //! are siblings with no edges between them, joined only by [`placeholders`].
 
 pub mod api;
+pub mod arn;
 pub mod artifacts;
 pub mod broker;
 pub mod certificates;
@@ -51,6 +55,7 @@ pub mod clock;
 pub mod device_api;
 pub mod placeholders;
 pub mod presign;
+pub mod query;
 pub mod server;
 pub mod signed_dir;
 pub mod staged;

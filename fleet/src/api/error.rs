@@ -35,6 +35,17 @@ pub enum ApiError {
     /// 409 ConflictException: the current state forbids the change.
     #[error("{0}")]
     Conflict(String),
+    /// 409 VersionConflictException: a stale `expectedVersion` of a thing
+    /// or thing group.
+    #[error("{0}")]
+    VersionConflict(String),
+    /// 410 LimitExceededException: a count limit of AWS's (dynamic groups,
+    /// a job's targets). AWS's status for it is 410.
+    #[error("{0}")]
+    LimitExceeded(String),
+    /// 400 InvalidQueryException: a dynamic group's query string.
+    #[error("{0}")]
+    InvalidQuery(String),
     /// 413 LimitExceededException: an upload over the size cap.
     #[error("{0}")]
     TooLarge(String),
@@ -64,6 +75,9 @@ impl ApiError {
             }
             Self::AlreadyExists(_) => (StatusCode::CONFLICT, "ResourceAlreadyExistsException"),
             Self::Conflict(_) => (StatusCode::CONFLICT, "ConflictException"),
+            Self::VersionConflict(_) => (StatusCode::CONFLICT, "VersionConflictException"),
+            Self::LimitExceeded(_) => (StatusCode::GONE, "LimitExceededException"),
+            Self::InvalidQuery(_) => (StatusCode::BAD_REQUEST, "InvalidQueryException"),
             Self::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "LimitExceededException"),
             Self::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -86,6 +100,9 @@ impl From<StoreError> for ApiError {
             StoreError::AlreadyExists(m) => Self::AlreadyExists(format!("already exists: {m}")),
             StoreError::InvalidRequest(m) => Self::InvalidRequest(m),
             StoreError::Conflict(m) => Self::Conflict(m),
+            StoreError::VersionConflict(m) => Self::VersionConflict(m),
+            StoreError::LimitExceeded(m) => Self::LimitExceeded(m),
+            StoreError::InvalidQuery(m) => Self::InvalidQuery(m),
             other => Self::Internal(other.to_string()),
         }
     }

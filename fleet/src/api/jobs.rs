@@ -6,7 +6,7 @@
 use super::extract::{json_body, optional_json_body, Force, Path, Query};
 use super::views::{JobRef, JobSummaryView, JobView};
 use super::{ApiError, ApiState};
-use crate::store::{Changes, CreateJob, JobStatus};
+use crate::store::{CreateJob, JobFilter, JobStatus, TargetSelection};
 use crate::templates;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -34,11 +34,11 @@ struct CreateJobBody {
     description: Option<String>,
     #[serde(default)]
     timeout_config: Option<TimeoutConfig>,
-    // Recognised only to refuse them clearly instead of ignoring them.
-    #[serde(default)]
-    document_source: Option<String>,
     #[serde(default)]
     target_selection: Option<String>,
+    // Recognised only to refuse it clearly instead of ignoring it.
+    #[serde(default)]
+    document_source: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -60,13 +60,13 @@ pub(super) async fn create(
             "documentSource is not supported: send the document inline in `document`".into(),
         ));
     }
-    if let Some(sel) = body.target_selection.as_deref() {
-        if sel != "SNAPSHOT" {
-            return Err(ApiError::InvalidRequest(format!(
-                "targetSelection {sel:?} is not supported: only SNAPSHOT jobs exist here"
-            )));
-        }
-    }
+    let target_selection = body
+        .target_selection
+        .as_deref()
+        .map(str::parse::<TargetSelection>)
+        .transpose()
+        .map_err(ApiError::InvalidRequest)?
+        .unwrap_or_default();
     if body.job_template_arn.is_none() && body.document_parameters.is_some() {
         return Err(ApiError::InvalidRequest(
             "documentParameters go with an AWS managed template's jobTemplateArn".into(),
@@ -108,6 +108,7 @@ pub(super) async fn create(
     let req = CreateJob {
         job_id,
         targets: body.targets,
+        target_selection,
         document,
         description,
         in_progress_timeout_minutes: body
@@ -115,11 +116,11 @@ pub(super) async fn create(
             .and_then(|t| t.in_progress_timeout_in_minutes),
     };
     let now = state.now();
-    let job = state.with_store(move |s| s.create_job(&req, now)).await?;
-    tracing::info!(job_id = %job.job_id, targets = job.targets.len(), "job created");
-    state.publish(Changes {
-        things: job.targets.iter().cloned().collect(),
-    });
+    let (job, changes) = state
+        .with_store(move |s| s.create_job_notifying(&req, now))
+        .await?;
+    tracing::info!(job_id = %job.job_id, targets = job.targets.len(), things = changes.things.len(), "job created");
+    state.publish(changes);
     Ok(Json(JobRef::of(&job)))
 }
 
@@ -137,22 +138,41 @@ pub(super) async fn describe(
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub(super) struct ListQuery {
     #[serde(default)]
     status: Option<String>,
+    #[serde(default)]
+    target_selection: Option<String>,
+    #[serde(default)]
+    thing_group_name: Option<String>,
+    #[serde(default)]
+    thing_group_id: Option<String>,
 }
 
-/// `GET /jobs?status=`: ListJobs, oldest first.
+/// `GET /jobs?status=&targetSelection=&thingGroupName=&thingGroupId=`:
+/// ListJobs, oldest first.
 pub(super) async fn list(
     State(state): State<ApiState>,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let status = q
-        .status
-        .map(|s| s.parse::<JobStatus>())
-        .transpose()
-        .map_err(ApiError::InvalidRequest)?;
-    let jobs = state.with_store(move |s| s.list_jobs(status)).await?;
+    let filter = JobFilter {
+        status: q
+            .status
+            .map(|s| s.parse::<JobStatus>())
+            .transpose()
+            .map_err(ApiError::InvalidRequest)?,
+        target_selection: q
+            .target_selection
+            .map(|s| s.parse::<TargetSelection>())
+            .transpose()
+            .map_err(ApiError::InvalidRequest)?,
+        thing_group_name: q.thing_group_name,
+        thing_group_id: q.thing_group_id,
+    };
+    let jobs = state
+        .with_store(move |s| s.list_jobs_matching(&filter))
+        .await?;
     let jobs: Vec<JobSummaryView> = jobs
         .into_iter()
         .map(|summary| JobSummaryView {

@@ -6,18 +6,7 @@ use crate::store::{ExecutionRecord, Job, JobSummary};
 use jobhost_protocol::{JobExecutionStatus, StatusDetails, Timestamp};
 use serde::Serialize;
 
-/// The region and account in our ARNs: this service is one local account.
-const ARN_PREFIX: &str = "arn:aws:iot:local:000000000000";
-
-/// `arn:aws:iot:local:000000000000:job/<id>`.
-pub fn job_arn(job_id: &str) -> String {
-    format!("{ARN_PREFIX}:job/{job_id}")
-}
-
-/// `arn:aws:iot:local:000000000000:thing/<name>`.
-pub fn thing_arn(thing: &str) -> String {
-    format!("{ARN_PREFIX}:thing/{thing}")
-}
+pub use crate::arn::{job_arn, thing_arn};
 
 /// CreateJob's and CancelJob's reply.
 #[derive(Debug, Serialize)]

@@ -50,6 +50,9 @@ pub struct BrokerConfig {
     /// for networks where every host that can reach the port is trusted;
     /// [`Broker::start`](super::Broker::start) logs a warning when used.
     pub allow_plain_mqtt: bool,
+    /// Where to report devices connecting and disconnecting (the thing
+    /// registry's connectivity); None reports nothing.
+    pub presence: Option<super::PresenceSender>,
 }
 
 impl BrokerConfig {
@@ -62,6 +65,7 @@ impl BrokerConfig {
             tls: None,
             service_listen: None,
             allow_plain_mqtt: false,
+            presence: None,
         }
     }
 }
@@ -75,6 +79,7 @@ impl std::fmt::Debug for BrokerConfig {
             .field("tls", &self.tls)
             .field("service_listen", &self.service_listen)
             .field("allow_plain_mqtt", &self.allow_plain_mqtt)
+            .field("presence", &self.presence.is_some())
             .finish()
     }
 }

@@ -41,7 +41,7 @@ pub(crate) struct Rules {
 
 /// Who a connected (or connecting) client is, as far as topics are concerned.
 #[derive(Debug, PartialEq, Eq)]
-enum Role<'a> {
+pub(super) enum Role<'a> {
     Service,
     Device(&'a str),
 }
@@ -170,7 +170,7 @@ impl Rules {
     /// service listener if there is one; with mTLS rmqtt sets the username to
     /// the certificate CN), and a device's client id is its identity (with
     /// mTLS it was checked to equal the CN).
-    fn role<'s>(&self, s: &'s Session) -> Role<'s> {
+    pub(super) fn role<'s>(&self, s: &'s Session) -> Role<'s> {
         // The listener test is defence in depth: `authenticate` already
         // keeps the service username off the public listener.
         let right_listener = self

@@ -15,7 +15,7 @@
 use crate::artifacts::placeholder;
 use crate::clock::system_clock;
 use crate::server::{BrokerChoice, Server, ServerConfig};
-use crate::store::{Changes, CreateJob, ExecutionChange, Store};
+use crate::store::{CreateJob, ExecutionChange, Store};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use jobhost_protocol::{JobExecution, JobExecutionStatus};
@@ -336,22 +336,21 @@ async fn run_job(
     let (events, initial, targets) = {
         let mut store = lock(server)?;
         let events = store.subscribe();
-        let job = store.create_job(
+        let (_, changes) = store.create_job_notifying(
             &CreateJob {
                 job_id: job_id.to_owned(),
                 targets: vec![THING.into()],
                 document,
                 description: Some(format!("jobhost demo: {description}")),
                 in_progress_timeout_minutes: Some(10),
+                ..CreateJob::default()
             },
             (system_clock())(),
         )?;
         let initial = store.describe_execution(job_id, THING, None)?;
-        (events, initial.execution, job.targets)
+        (events, initial.execution, changes)
     };
-    let _ = server.changes.send(Changes {
-        things: targets.into_iter().collect(),
-    });
+    let _ = server.changes.send(targets);
     follow(server, events, job_id, initial, started + timeout).await
 }
 

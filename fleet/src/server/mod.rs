@@ -1,10 +1,11 @@
 //! The whole service in one call: store, embedded (or external) broker,
-//! jobs service, HTTP API. Used by `serve`, `demo` and the end-to-end tests,
+//! jobs service, HTTP API, and (with the embedded broker) thing
+//! connectivity (`presence`). Used by `serve`, `demo` and the end-to-end tests,
 //! which need to start, stop and restart it on port 0.
 
 use crate::api::{self, ApiState};
 use crate::artifacts::Artifacts;
-use crate::broker::{Broker, BrokerConfig, BrokerTls};
+use crate::broker::{Broker, BrokerConfig, BrokerTls, PresenceSender};
 use crate::certificates::CertificateAuthority;
 use crate::clock::{system_clock, Clock};
 use crate::device_api::{DeviceApi, Readiness, SUBSCRIPTION};
@@ -302,13 +303,20 @@ impl Server {
             ca: ca.clone(),
         });
 
-        let (broker, options) = match &config.broker {
+        let (broker, options, presence) = match &config.broker {
             BrokerChoice::Embedded {
                 listen,
                 allow_plain_mqtt,
-            } => embedded(*listen, None, *allow_plain_mqtt).await?,
+            } => {
+                let (reports, pending) = presence::prepare(&store, &now)?;
+                let (broker, options) = embedded(*listen, None, *allow_plain_mqtt, reports).await?;
+                (broker, options, Some(pending))
+            }
             BrokerChoice::EmbeddedTls { listen, tls } => {
-                embedded(*listen, Some(tls.clone()), false).await?
+                let (reports, pending) = presence::prepare(&store, &now)?;
+                let (broker, options) =
+                    embedded(*listen, Some(tls.clone()), false, reports).await?;
+                (broker, options, Some(pending))
             }
             BrokerChoice::External {
                 host,
@@ -319,7 +327,7 @@ impl Server {
                 if let Some((user, pass)) = credentials {
                     options.set_credentials(user.clone(), pass.clone());
                 }
-                (None, options)
+                (None, options, None)
             }
         };
         let mqtt_addr = match (&broker, &config.broker) {
@@ -352,6 +360,15 @@ impl Server {
             stopped.clone(),
             ready_tx,
         ))];
+        if let Some(pending) = presence {
+            tasks.push(presence::spawn(
+                pending,
+                store.clone(),
+                changes.clone(),
+                now.clone(),
+                stopped.clone(),
+            ));
+        }
         let mut state = ApiState::new(store.clone(), changes.clone(), artifacts.clone())
             .with_uploads(uploads.clone())
             .with_clock(now.clone());
@@ -449,6 +466,7 @@ async fn embedded(
     listen: SocketAddr,
     tls: Option<BrokerTls>,
     allow_plain_mqtt: bool,
+    presence: PresenceSender,
 ) -> Result<(Option<Broker>, MqttOptions), ServerError> {
     let password = random_secret()?;
     let broker = Broker::start(BrokerConfig {
@@ -456,6 +474,7 @@ async fn embedded(
         tls,
         service_listen: Some(SERVICE_LISTEN),
         allow_plain_mqtt,
+        presence: Some(presence),
         ..BrokerConfig::new(SERVICE_IDENTITY, password.clone())
     })
     .await?;
@@ -550,6 +569,8 @@ fn random_secret() -> Result<String, ServerError> {
     })?;
     Ok(hex::encode(bytes))
 }
+
+mod presence;
 
 #[cfg(test)]
 mod tests;

@@ -5,12 +5,13 @@
 use super::rows::{
     complete_job_if_done, find_execution, job_status, job_status_col, query_execs, save_execution,
 };
+use super::targets::{self, JobFilter};
 use super::types::{
     Changes, CreateJob, ExecutionRecord, Job, JobStatus, JobSummary, ProcessDetails,
 };
 use super::{ExecutionChange, Store, StoreError};
 use jobhost_protocol::limits::MAX_JOB_DOCUMENT_BYTES;
-use jobhost_protocol::topics::{is_valid_job_id, is_valid_thing_name};
+use jobhost_protocol::topics::is_valid_job_id;
 use jobhost_protocol::JobExecutionStatus;
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -24,10 +25,22 @@ const TEXT_MAX_CHARS: usize = 2028;
 
 impl Store {
     /// CreateJob: stores the job and queues one execution (number 1,
-    /// version 1) per distinct target. Every target's pending list changed,
-    /// so the service notifies each of `job.targets`.
+    /// version 1) per distinct thing its targets reach
+    /// ([`Store::create_job_notifying`] says which).
     pub fn create_job(&mut self, req: &CreateJob, now: i64) -> Result<Job, StoreError> {
-        let targets = validate_create(req)?;
+        self.create_job_notifying(req, now).map(|(job, _)| job)
+    }
+
+    /// CreateJob, returning the things whose pending lists changed (those
+    /// the targets reach: thing targets, and the members of target groups
+    /// now), for the service to notify. `job.targets` are the targets as
+    /// ARNs, not thing names.
+    pub fn create_job_notifying(
+        &mut self,
+        req: &CreateJob,
+        now: i64,
+    ) -> Result<(Job, Changes), StoreError> {
+        validate_create(req)?;
         let document = serde_json::to_string(&req.document)?;
         if document.len() > MAX_JOB_DOCUMENT_BYTES {
             return Err(StoreError::InvalidRequest(format!(
@@ -39,34 +52,46 @@ impl Store {
         if job_status(&tx, &req.job_id)?.is_some() {
             return Err(StoreError::AlreadyExists(format!("job {}", req.job_id)));
         }
+        let resolved = targets::resolve(&tx, &req.targets)?;
+        let things = targets::expand(&tx, &resolved)?;
         tx.execute(
             "INSERT INTO jobs (job_id, status, targets, document, description, created_at, \
-             last_updated_at, in_progress_timeout_minutes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7)",
+             last_updated_at, in_progress_timeout_minutes, target_selection) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8)",
             params![
                 req.job_id,
                 JobStatus::InProgress.as_str(),
-                serde_json::to_string(&targets)?,
+                serde_json::to_string(&targets::arns(&resolved))?,
                 document,
                 req.description,
                 now,
                 req.in_progress_timeout_minutes,
+                req.target_selection.as_str(),
             ],
         )?;
+        targets::save(&tx, &req.job_id, &resolved)?;
         {
             let mut insert = tx.prepare_cached(
                 "INSERT INTO executions (job_id, thing_name, execution_number, status, \
                  queued_at, last_updated_at, version_number) VALUES (?1, ?2, 1, 'QUEUED', ?3, ?3, 1)",
             )?;
-            for thing in &targets {
+            for thing in &things {
                 insert.execute(params![req.job_id, thing, now])?;
             }
         }
+        // A snapshot of empty groups has nothing to wait for.
+        complete_job_if_done(&tx, &req.job_id, now)?;
         let job = load_job(&tx, &req.job_id)?;
         let created = query_execs(&tx, "WHERE e.job_id = ?1 ORDER BY e.id", [&req.job_id])?;
         tx.commit()?;
         // A follower sees each execution from its first state, QUEUED.
         self.publish(created.iter().map(|r| ExecutionChange::Updated(r.record())));
-        Ok(job)
+        Ok((
+            job,
+            Changes {
+                things: things.into_iter().collect(),
+            },
+        ))
     }
 
     /// DescribeJob, with the counts of `jobProcessDetails`.
@@ -75,22 +100,13 @@ impl Store {
         load_job(&tx, job_id)
     }
 
-    /// ListJobs, oldest first, optionally only those with `status`.
+    /// ListJobs, oldest first, optionally only those with `status`
+    /// ([`Store::list_jobs_matching`] takes every filter).
     pub fn list_jobs(&self, status: Option<JobStatus>) -> Result<Vec<JobSummary>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT job_id, status, created_at, last_updated_at, completed_at FROM jobs \
-             WHERE ?1 IS NULL OR status = ?1 ORDER BY created_at, rowid",
-        )?;
-        let rows = stmt.query_map([status.map(JobStatus::as_str)], |r| {
-            Ok(JobSummary {
-                job_id: r.get(0)?,
-                status: job_status_col(r, 1)?,
-                created_at: r.get(2)?,
-                last_updated_at: r.get(3)?,
-                completed_at: r.get(4)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        self.list_jobs_matching(&JobFilter {
+            status,
+            ..JobFilter::default()
+        })
     }
 
     /// ListJobExecutionsForJob, in target order. An unknown job is
@@ -278,9 +294,9 @@ fn not_found(job_id: &str, thing: &str) -> StoreError {
     StoreError::NotFound(format!("no execution of job {job_id} on thing {thing}"))
 }
 
-/// Checks a CreateJob and returns its targets as distinct thing names, in
-/// the order first given.
-fn validate_create(req: &CreateJob) -> Result<Vec<String>, StoreError> {
+/// Checks a CreateJob; its targets are resolved in the transaction
+/// (`targets::resolve`), since a name may be a thing group's.
+fn validate_create(req: &CreateJob) -> Result<(), StoreError> {
     let invalid = |m: String| Err(StoreError::InvalidRequest(m));
     if !is_valid_job_id(&req.job_id) {
         return invalid(format!(
@@ -306,40 +322,7 @@ fn validate_create(req: &CreateJob) -> Result<Vec<String>, StoreError> {
             ));
         }
     }
-    let mut things: Vec<String> = Vec::with_capacity(req.targets.len());
-    for target in &req.targets {
-        let thing = thing_of_target(target)?;
-        if !things.iter().any(|t| t == thing) {
-            things.push(thing.to_owned());
-        }
-    }
-    Ok(things)
-}
-
-/// The thing name of a target: the name itself, or the name in a thing ARN
-/// (`arn:aws:iot:<region>:<account>:thing/<name>`), since AWS CreateJob
-/// takes ARNs. Thing groups are not supported.
-fn thing_of_target(target: &str) -> Result<&str, StoreError> {
-    let name = if target.starts_with("arn:") {
-        target
-            .splitn(6, ':')
-            .nth(5)
-            .and_then(|resource| resource.strip_prefix("thing/"))
-            .ok_or_else(|| {
-                StoreError::InvalidRequest(format!(
-                    "target {target:?} is not a thing ARN (thing groups are not supported)"
-                ))
-            })?
-    } else {
-        target
-    };
-    if is_valid_thing_name(name) {
-        Ok(name)
-    } else {
-        Err(StoreError::InvalidRequest(format!(
-            "target {target:?} is not a thing name (1-128 characters of [a-zA-Z0-9:_-])"
-        )))
-    }
+    Ok(())
 }
 
 fn check_text(what: &str, text: &str) -> Result<(), StoreError> {
@@ -352,12 +335,12 @@ fn check_text(what: &str, text: &str) -> Result<(), StoreError> {
 }
 
 /// A job and its counts, read inside the caller's transaction.
-fn load_job(conn: &Connection, job_id: &str) -> Result<Job, StoreError> {
+pub(crate) fn load_job(conn: &Connection, job_id: &str) -> Result<Job, StoreError> {
     let found = conn
         .query_row(
             "SELECT status, targets, document, description, created_at, last_updated_at, \
-             completed_at, in_progress_timeout_minutes, comment, force_canceled \
-             FROM jobs WHERE job_id = ?1",
+             completed_at, in_progress_timeout_minutes, comment, force_canceled, \
+             target_selection FROM jobs WHERE job_id = ?1",
             [job_id],
             |r| {
                 // The JSON columns are parsed below, outside rusqlite's
@@ -365,6 +348,7 @@ fn load_job(conn: &Connection, job_id: &str) -> Result<Job, StoreError> {
                 let job = Job {
                     job_id: job_id.to_owned(),
                     status: job_status_col(r, 0)?,
+                    target_selection: targets::selection_col(r, 10)?,
                     targets: Vec::new(),
                     document: serde_json::Value::Null,
                     description: r.get(3)?,
@@ -383,7 +367,18 @@ fn load_job(conn: &Connection, job_id: &str) -> Result<Job, StoreError> {
     let Some((mut job, targets, document)) = found else {
         return Err(StoreError::NotFound(format!("job {job_id}")));
     };
-    job.targets = serde_json::from_str(&targets)?;
+    // Jobs created before thing groups existed stored thing names.
+    let stored: Vec<String> = serde_json::from_str(&targets)?;
+    job.targets = stored
+        .into_iter()
+        .map(|t| {
+            if t.starts_with("arn:") {
+                t
+            } else {
+                crate::arn::thing_arn(&t)
+            }
+        })
+        .collect();
     job.document = serde_json::from_str(&document)?;
     job.process_details = process_details(conn, job_id)?;
     Ok(job)

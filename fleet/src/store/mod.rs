@@ -19,13 +19,27 @@
 //! - `timeouts`: the in-progress and step timers.
 //! - `events`: [`ExecutionChange`]s, sent after each commit to
 //!   [`Store::subscribe`]rs.
+//! - `registry`: the records and rules the thing registry and thing groups
+//!   share (attributes, ids, pages).
+//! - `things`: the thing registry (CreateThing, ..., connectivity).
+//! - `groups`: static thing groups and their members.
+//! - `dynamic`: dynamic thing groups, whose members a [`crate::query`]
+//!   picks.
+//! - `targets`: what a job targets: resolving names and ARNs, expanding
+//!   groups, and keeping continuous jobs' executions in step with group
+//!   membership (AssociateTargetsWithJob too).
 
 mod claims;
 mod control;
 mod device;
+mod dynamic;
 mod events;
+mod groups;
+mod registry;
 mod rows;
 pub mod schema;
+mod targets;
+mod things;
 mod timeouts;
 mod types;
 
@@ -34,9 +48,16 @@ mod tests;
 
 pub use device::NOTIFY_MAX_ENTRIES;
 pub use events::{ExecutionChange, EVENT_CAPACITY};
+pub use registry::{
+    AttributePayload, Connectivity, GroupFilter, GroupProperties, Page, PageRequest, Thing,
+    ThingFilter, ThingGroup, MAX_ATTRIBUTES, MAX_DYNAMIC_GROUPS, MAX_GROUPS_PER_THING,
+    MAX_GROUP_DEPTH,
+};
+pub use targets::{JobFilter, MAX_JOB_TARGETS};
+pub use things::Presence;
 pub use types::{
     Changes, CreateJob, ExecutionRecord, Job, JobStatus, JobSummary, ProcessDetails, Rejection,
-    UpdateResult,
+    TargetSelection, UpdateResult,
 };
 
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
@@ -66,6 +87,18 @@ pub enum StoreError {
     /// IN_PROGRESS execution without force, cancel a COMPLETED job, ...).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// An `expectedVersion` of a thing or thing group that is not its
+    /// version (AWS's VersionConflictException).
+    #[error("version conflict: {0}")]
+    VersionConflict(String),
+    /// A count limit of AWS's that a request would pass (dynamic groups,
+    /// a job's targets: AWS's LimitExceededException).
+    #[error("limit exceeded: {0}")]
+    LimitExceeded(String),
+    /// A dynamic thing group's query string is outside the supported
+    /// subset or malformed (AWS's InvalidQueryException).
+    #[error("invalid query: {0}")]
+    InvalidQuery(String),
     /// The database file was written by a newer version of this program
     /// (or is not ours): opening it would risk misreading it, so the store
     /// refuses.

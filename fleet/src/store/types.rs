@@ -95,7 +95,10 @@ impl From<super::StoreError> for Rejection {
         let code = match &e {
             E::NotFound(_) => ErrorCode::ResourceNotFound,
             E::InvalidRequest(_) => ErrorCode::InvalidRequest,
-            E::Conflict(_) | E::AlreadyExists(_) => ErrorCode::InvalidStateTransition,
+            E::Conflict(_) | E::AlreadyExists(_) | E::VersionConflict(_) => {
+                ErrorCode::InvalidStateTransition
+            }
+            E::LimitExceeded(_) | E::InvalidQuery(_) => ErrorCode::InvalidRequest,
             E::UnsupportedSchema { .. } | E::File { .. } | E::Sqlite(_) | E::Json(_) => {
                 ErrorCode::InternalError
             }
@@ -125,8 +128,10 @@ pub struct UpdateResult {
     pub job_document: serde_json::Value,
 }
 
-/// A CreateJob request. Targets are thing names (a thing ARN,
-/// `arn:aws:iot:<region>:<account>:thing/<name>`, is accepted too).
+/// A CreateJob request. Targets are thing and thing group ARNs
+/// (`arn:aws:iot:<region>:<account>:thing/<name>`, `…:thinggroup/<name>`),
+/// or bare names: a name is a thing group's if such a group exists (and no
+/// registered thing has it), else a thing's.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateJob {
@@ -134,8 +139,11 @@ pub struct CreateJob {
     /// in the URL path: the API layer sets it after parsing the body.
     #[serde(default)]
     pub job_id: String,
-    /// The things to run the job on (at least one).
+    /// The things and thing groups to run the job on (at least one).
     pub targets: Vec<String>,
+    /// SNAPSHOT (the default) or CONTINUOUS.
+    #[serde(default)]
+    pub target_selection: TargetSelection,
     /// The job document, at most 32 KiB serialised.
     pub document: serde_json::Value,
     /// Free text for operators.
@@ -149,6 +157,43 @@ pub struct CreateJob {
         skip_serializing_if = "Option::is_none"
     )]
     pub in_progress_timeout_minutes: Option<u32>,
+}
+
+/// Whether a job runs on its targets as they were when it was created, or
+/// also on things that join its target groups later
+/// (<https://docs.aws.amazon.com/iot/latest/developerguide/key-concepts-jobs.html>).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TargetSelection {
+    /// The targets' members when the job is created; the job completes
+    /// when all their executions have ended.
+    #[default]
+    Snapshot,
+    /// Also every thing that joins a target group later; never completes
+    /// by itself.
+    Continuous,
+}
+
+impl TargetSelection {
+    /// The wire (and database) spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Snapshot => "SNAPSHOT",
+            Self::Continuous => "CONTINUOUS",
+        }
+    }
+}
+
+/// Parses the wire spelling, e.g. a `?targetSelection=CONTINUOUS` query.
+impl FromStr for TargetSelection {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [Self::Snapshot, Self::Continuous]
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| format!("unknown targetSelection {s:?}: SNAPSHOT or CONTINUOUS"))
+    }
 }
 
 /// Status of a job (not of an execution).
@@ -235,7 +280,11 @@ pub struct Job {
     pub job_id: String,
     /// The job's status.
     pub status: JobStatus,
-    /// Thing names, in creation order.
+    /// SNAPSHOT or CONTINUOUS.
+    #[serde(default)]
+    pub target_selection: TargetSelection,
+    /// Thing and thing group ARNs, in the order given (AssociateTargetsWithJob
+    /// appends); a job created before groups existed lists thing ARNs.
     pub targets: Vec<String>,
     /// The job document.
     pub document: serde_json::Value,
@@ -277,6 +326,9 @@ pub struct JobSummary {
     pub job_id: String,
     /// The job's status.
     pub status: JobStatus,
+    /// SNAPSHOT or CONTINUOUS.
+    #[serde(default)]
+    pub target_selection: TargetSelection,
     /// When it was created.
     pub created_at: Timestamp,
     /// When its status or comment last changed.

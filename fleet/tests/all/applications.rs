@@ -219,6 +219,7 @@ fn create_interrupted(server: &Server, job_id: &str, document: Value, checkpoint
                 document,
                 description: None,
                 in_progress_timeout_minutes: None,
+                ..CreateJob::default()
             },
             now,
         )

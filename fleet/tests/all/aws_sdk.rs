@@ -78,6 +78,7 @@ fn create(server: &Server, job_id: &str, document: Value) {
                 document,
                 description: None,
                 in_progress_timeout_minutes: None,
+                ..CreateJob::default()
             },
             clock()(),
         )

@@ -21,7 +21,7 @@ mod requests;
 mod timers;
 
 use jobhost_fleet::server::{BrokerChoice, Server, ServerConfig};
-use jobhost_fleet::store::{Changes, CreateJob};
+use jobhost_fleet::store::CreateJob;
 use rumqttc::{QoS, SubscribeReasonCode};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
@@ -113,19 +113,14 @@ impl Fleet {
     }
 
     pub fn create_job(&self, req: CreateJob) {
-        let job = self
+        let (_, changes) = self
             .server
             .store
             .lock()
             .unwrap()
-            .create_job(&req, self.now())
+            .create_job_notifying(&req, self.now())
             .unwrap();
-        self.server
-            .changes
-            .send(Changes {
-                things: job.targets.into_iter().collect(),
-            })
-            .unwrap();
+        self.server.changes.send(changes).unwrap();
     }
 
     /// A URL of the HTTP API.

@@ -4,7 +4,10 @@
 mod control;
 mod device;
 mod events;
+mod groups;
 mod persistence;
+mod targets;
+mod things;
 mod timeouts;
 
 use super::*;
@@ -27,6 +30,7 @@ fn job(id: &str, targets: &[&str]) -> CreateJob {
         document: json!({"operation": "test", "job": id}),
         description: None,
         in_progress_timeout_minutes: None,
+        ..CreateJob::default()
     }
 }
 

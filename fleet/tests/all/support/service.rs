@@ -50,6 +50,7 @@ pub fn create(server: &Server, thing: &str, job_id: &str, document: serde_json::
                 document,
                 description: None,
                 in_progress_timeout_minutes: None,
+                ..CreateJob::default()
             },
             clock()(),
         )
