@@ -1,13 +1,16 @@
 //! The HTTP API through a real server on loopback: every route, its
 //! success shape and each error status, the changes handed to the
 //! notifier, presigned artifact downloads (Range, expiry, forgery) and
-//! token enforcement.
+//! token enforcement; the thing registry and thing groups (`things`,
+//! `groups`).
 
 // The cases, by route group; this file holds the shared server harness.
 mod artifacts;
 mod auth;
 mod executions;
+mod groups;
 mod jobs;
+mod things;
 
 use jobhost_fleet::api::{self, ApiState};
 use jobhost_fleet::artifacts::{placeholder, Artifacts};

@@ -20,6 +20,7 @@ mod device_client;
 mod diagnostics;
 mod download;
 mod e2e;
+mod groups;
 mod hostile;
 mod install;
 mod mtls;

@@ -185,10 +185,10 @@ fn a_continuous_job_follows_static_membership() {
     let e = exec(&s, "c", "t1").execution;
     assert_eq!((e.status, e.execution_number), (S::Succeeded, 1));
 
-    // Every execution ended, and still IN_PROGRESS: a continuous job never
-    // completes by itself.
-    s.update("t2", "c", &upd(S::Failed), T0 + 8).unwrap();
-    s.remove_thing_from_thing_group("t3", "EU", T0 + 9).unwrap();
+    // Every execution ended, the last by its device, and still
+    // IN_PROGRESS: a continuous job never completes by itself.
+    s.remove_thing_from_thing_group("t3", "EU", T0 + 8).unwrap();
+    s.update("t2", "c", &upd(S::Failed), T0 + 9).unwrap();
     let j = s.describe_job("c").unwrap();
     assert_eq!(j.status, JobStatus::InProgress);
     assert_eq!(j.process_details.number_of_removed_things, 1);
