@@ -9,7 +9,7 @@ use super::StoreError;
 use rusqlite::Connection;
 
 /// Migration `i` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[
+pub(crate) const MIGRATIONS: &[&str] = &[
     // 0 → 1: jobs and their executions.
     r#"
     CREATE TABLE jobs (

@@ -153,3 +153,32 @@ fn two_stores_on_one_file_write_concurrently_without_losing_a_job() {
         2 * JOBS_EACH
     );
 }
+
+#[test]
+fn a_file_from_before_thing_groups_keeps_its_jobs_as_snapshots_of_things() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fleet.db");
+    {
+        // A version-2 file, as the build before the registry wrote it:
+        // targets stored as bare thing names.
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        for sql in &schema::MIGRATIONS[..2] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.execute_batch(
+            "PRAGMA user_version = 2;
+             INSERT INTO jobs (job_id, status, targets, document, created_at, last_updated_at)
+                 VALUES ('old', 'IN_PROGRESS', '[\"t1\"]', '{\"op\": 1}', 1, 1);
+             INSERT INTO executions (job_id, thing_name, execution_number, status, queued_at,
+                 last_updated_at, version_number) VALUES ('old', 't1', 1, 'QUEUED', 1, 1, 1);",
+        )
+        .unwrap();
+    }
+    let mut s = Store::open(&path).unwrap();
+    assert_eq!(s.schema_version().unwrap(), schema::CURRENT_VERSION);
+    let j = s.describe_job("old").unwrap();
+    assert_eq!(j.targets, [crate::arn::thing_arn("t1")]);
+    assert_eq!(j.target_selection, TargetSelection::Snapshot);
+    s.update("t1", "old", &upd(S::Succeeded), T0).unwrap();
+    assert_eq!(s.describe_job("old").unwrap().status, JobStatus::Completed);
+}
