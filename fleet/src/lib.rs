@@ -21,7 +21,8 @@
 //! - [`rollout`]: a job's staged rollout, abort rules and schedule (AWS's
 //!   three configurations, the rate, maintenance windows), which the store
 //!   applies and the server's scheduler task drives.
-//! - [`store`]: the SQLite-backed job and job-execution state machine. It
+//! - [`store`]: the SQLite-backed job and job-execution state machine, and
+//!   the thing registry and thing groups that jobs target. It
 //!   never reads the clock and never does network I/O: every method that
 //!   depends on time takes `now`, so the state machine is deterministic
 //!   under test.
@@ -43,7 +44,8 @@
 //! - [`events`]: AWS IoT Jobs events (`$aws/events/job/…`,
 //!   `$aws/events/jobExecution/…`) for monitoring applications: on the
 //!   broker, and as a Server-Sent-Events stream of the HTTP API.
-//! - [`arn`]: the ARNs of jobs and things.
+//! - [`query`]: the fleet-indexing query subset of dynamic thing groups.
+//! - [`arn`]: the ARNs of jobs, things and thing groups.
 //! - [`clock`]: the clock, injectable so that tests can move time.
 //!
 //! Only [`server`] wires modules together: [`api`] and [`device_api`] never
@@ -61,6 +63,7 @@ pub mod device_api;
 pub mod events;
 pub mod placeholders;
 pub mod presign;
+pub mod query;
 pub mod rollout;
 pub mod server;
 pub mod signed_dir;

@@ -61,9 +61,16 @@ pub enum ApiError {
     #[error("{0}")]
     InvalidStateTransition(String),
     /// 409 VersionConflictException: a stale `expectedVersion`
-    /// (CancelJobExecution).
+    /// (CancelJobExecution; a thing's or thing group's update or delete).
     #[error("{0}")]
     VersionConflict(String),
+    /// 410 LimitExceededException: a count limit of AWS's (dynamic groups,
+    /// a job's targets). AWS's status for it is 410.
+    #[error("{0}")]
+    LimitExceeded(String),
+    /// 400 InvalidQueryException: a dynamic group's query string.
+    #[error("{0}")]
+    InvalidQuery(String),
     /// 413 LimitExceededException: an upload over the size cap.
     #[error("{0}")]
     TooLarge(String),
@@ -99,6 +106,8 @@ impl ApiError {
                 (StatusCode::CONFLICT, "InvalidStateTransitionException")
             }
             Self::VersionConflict(_) => (StatusCode::CONFLICT, "VersionConflictException"),
+            Self::LimitExceeded(_) => (StatusCode::GONE, "LimitExceededException"),
+            Self::InvalidQuery(_) => (StatusCode::BAD_REQUEST, "InvalidQueryException"),
             Self::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "LimitExceededException"),
             Self::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -123,6 +132,8 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(m) => Self::Conflict(m),
             StoreError::InvalidStateTransition(m) => Self::InvalidStateTransition(m),
             StoreError::VersionConflict(m) => Self::VersionConflict(m),
+            StoreError::LimitExceeded(m) => Self::LimitExceeded(m),
+            StoreError::InvalidQuery(m) => Self::InvalidQuery(m),
             other => Self::Internal(other.to_string()),
         }
     }

@@ -23,6 +23,13 @@
 //! - `event_configurations`: UpdateEventConfigurations,
 //!   DescribeEventConfigurations.
 //! - `events`: the jobs events as a Server-Sent-Events stream.
+//! - `job_targets`: AssociateTargetsWithJob (continuous jobs).
+//! - `things`: the thing registry (CreateThing, ..., GetThingConnectivityData).
+//! - `groups`: static thing groups and membership; DescribeThingGroup and
+//!   ListThingGroupsForThing for dynamic groups too.
+//! - `dynamic_groups`: CreateDynamicThingGroup, UpdateDynamicThingGroup,
+//!   DeleteDynamicThingGroup.
+//! - `registry`: the request and response shapes those three share.
 //! - `executions`: ListJobExecutionsForJob/ForThing, DescribeJobExecution,
 //!   CancelJobExecution, DeleteJobExecution.
 //! - `artifacts`: upload (management) and signed download (public).
@@ -41,20 +48,25 @@ mod artifacts;
 mod auth;
 mod body;
 mod certificates;
+mod dynamic_groups;
 mod error;
 mod event_configurations;
 mod events;
 mod executions;
 mod extract;
 mod fallback;
+mod groups;
 mod if_range;
 mod iot_model;
+mod job_targets;
 mod jobs;
 mod pages;
 mod presigned;
+mod registry;
 mod rollout;
 mod sigv4;
 mod templates;
+mod things;
 mod unsupported;
 mod uploads;
 mod views;
@@ -68,7 +80,7 @@ use crate::certificates::CertificateAuthority;
 use crate::clock::{system_clock, Clock};
 use crate::store::{Changes, Store, StoreError};
 use crate::uploads::Uploads;
-use axum::routing::{get, put};
+use axum::routing::{get, post, put};
 use axum::Router;
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -234,6 +246,40 @@ pub fn router(state: ApiState) -> Router {
         .route("/jobs/{job_id}/job-document", get(jobs::document))
         .route("/jobs/{job_id}/cancel", put(jobs::cancel))
         .route("/jobs/{job_id}/things", get(executions::list_for_job))
+        .route("/jobs/{job_id}/targets", post(job_targets::associate))
+        .route("/things", get(things::list))
+        .route(
+            "/things/{thing}",
+            post(things::create)
+                .get(things::describe)
+                .patch(things::update)
+                .delete(things::delete),
+        )
+        .route(
+            "/things/{thing}/connectivity-data",
+            post(things::connectivity),
+        )
+        .route("/things/{thing}/thing-groups", get(groups::list_for_thing))
+        .route("/thing-groups", get(groups::list))
+        .route(
+            "/thing-groups/{group}",
+            post(groups::create)
+                .get(groups::describe)
+                .patch(groups::update)
+                .delete(groups::delete),
+        )
+        .route("/thing-groups/{group}/things", get(groups::list_things))
+        .route("/thing-groups/addThingToThingGroup", put(groups::add_thing))
+        .route(
+            "/thing-groups/removeThingFromThingGroup",
+            put(groups::remove_thing),
+        )
+        .route(
+            "/dynamic-thing-groups/{group}",
+            post(dynamic_groups::create)
+                .patch(dynamic_groups::update)
+                .delete(dynamic_groups::delete),
+        )
         .route("/things/{thing}/jobs", get(executions::list_for_thing))
         .route("/things/{thing}/jobs/{job_id}", get(executions::describe))
         .route(

@@ -38,14 +38,6 @@ const OTHERS: &[(&str, &str)] = &[
         "there is no software package catalog",
     ),
     (
-        "thingGroupName",
-        "thing groups are not implemented, so no job has one",
-    ),
-    (
-        "thingGroupId",
-        "thing groups are not implemented, so no job has one",
-    ),
-    (
         "statusDetails",
         "the execution keeps the statusDetails its device reported",
     ),

@@ -54,6 +54,9 @@ pub struct BrokerConfig {
     /// subscribe to `$aws/events/…` and nothing else (the jobs events);
     /// none by default.
     pub operator: Option<OperatorCredentials>,
+    /// Where to report devices connecting and disconnecting (the thing
+    /// registry's connectivity); None reports nothing.
+    pub presence: Option<super::PresenceSender>,
 }
 
 /// The operator identity: a client id no device may use, proven by a
@@ -90,6 +93,7 @@ impl BrokerConfig {
             service_listen: None,
             allow_plain_mqtt: false,
             operator: None,
+            presence: None,
         }
     }
 }
@@ -104,6 +108,7 @@ impl std::fmt::Debug for BrokerConfig {
             .field("service_listen", &self.service_listen)
             .field("allow_plain_mqtt", &self.allow_plain_mqtt)
             .field("operator", &self.operator)
+            .field("presence", &self.presence.is_some())
             .finish()
     }
 }

@@ -47,7 +47,7 @@ pub(crate) struct Rules {
 
 /// Who a connected (or connecting) client is, as far as topics are concerned.
 #[derive(Debug, PartialEq, Eq)]
-enum Role<'a> {
+pub(super) enum Role<'a> {
     Service,
     /// A monitoring application: subscribes to `$aws/events/…` only.
     Operator,
@@ -216,7 +216,7 @@ impl Rules {
     /// service listener if there is one; with mTLS rmqtt sets the username to
     /// the certificate CN), and a device's client id is its identity (with
     /// mTLS it was checked to equal the CN).
-    fn role<'s>(&self, s: &'s Session) -> Role<'s> {
+    pub(super) fn role<'s>(&self, s: &'s Session) -> Role<'s> {
         // The listener test is defence in depth: `authenticate` already
         // keeps the service username off the public listener.
         let right_listener = self

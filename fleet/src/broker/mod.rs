@@ -25,6 +25,9 @@
 //! The service should use its username as its MQTT client id as well: no
 //! device may use that client id, so no device can take its session over.
 //!
+//! * With [`BrokerConfig::presence`] it reports every device session that
+//!   opens or closes, for the thing registry's connectivity.
+//!
 //! Not provided: retained messages (rmqtt needs its retainer plugin for
 //! those; the AWS IoT Jobs protocol does not use them) and persistence of
 //! sessions across broker restarts.
@@ -34,10 +37,12 @@ mod crypto;
 mod error;
 mod hooks;
 pub mod policy;
+mod presence;
 
 pub use config::{BrokerConfig, BrokerTls, OperatorCredentials, MAX_PACKET_SIZE};
 pub use crypto::install_crypto_provider;
 pub use error::BrokerError;
+pub use presence::{wall_ms, PresenceSender};
 
 use std::net::SocketAddr;
 use std::num::NonZeroU16;
@@ -54,6 +59,7 @@ use tokio::task::JoinHandle;
 
 use config::{MAX_INFLIGHT, MAX_MQUEUE_LEN};
 use hooks::{AccessHook, Rules};
+use presence::PresenceHook;
 
 /// rmqtt keys each listener's settings by an id of our choosing; the hooks
 /// tell the service listener from the public one by it. Fixed ids, not
@@ -135,6 +141,15 @@ impl Broker {
             Type::MessagePublishCheckAcl,
         ] {
             register.add(typ, Box::new(AccessHook(rules.clone()))).await;
+        }
+        if let Some(reports) = &config.presence {
+            let hook = PresenceHook {
+                rules: rules.clone(),
+                reports: reports.clone(),
+            };
+            for typ in [Type::ClientConnected, Type::ClientDisconnected] {
+                register.add(typ, Box::new(hook.clone())).await;
+            }
         }
         register.start().await;
 

@@ -14,8 +14,9 @@
 
 use crate::artifacts::placeholder;
 use crate::clock::system_clock;
+use crate::rollout::JobConfigs;
 use crate::server::{BrokerChoice, Server, ServerConfig};
-use crate::store::{Changes, CreateJob, ExecutionChange, Store};
+use crate::store::{CreateJob, ExecutionChange, Store};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use jobhost_protocol::{JobExecution, JobExecutionStatus};
@@ -336,7 +337,7 @@ async fn run_job(
     let (events, initial, targets) = {
         let mut store = lock(server)?;
         let events = store.subscribe();
-        let job = store.create_job(
+        let (_, changes) = store.create_job_with(
             &CreateJob {
                 job_id: job_id.to_owned(),
                 targets: vec![THING.into()],
@@ -345,14 +346,13 @@ async fn run_job(
                 in_progress_timeout_minutes: Some(10),
                 ..CreateJob::default()
             },
+            &JobConfigs::default(),
             (system_clock())(),
         )?;
         let initial = store.describe_execution(job_id, THING, None)?;
-        (events, initial.execution, job.targets)
+        (events, initial.execution, changes)
     };
-    let _ = server.changes.send(Changes {
-        things: targets.into_iter().collect(),
-    });
+    let _ = server.changes.send(targets);
     follow(server, events, job_id, initial, started + timeout).await
 }
 

@@ -97,8 +97,10 @@ pub struct CreateArgs {
     /// The job id: 1-64 characters of [a-zA-Z0-9_-].
     #[arg(long, value_name = "ID")]
     job_id: String,
-    /// Things to run the job on (names or thing ARNs); repeatable.
-    #[arg(long = "target", value_name = "THING", required = true, num_args = 1..)]
+    /// Things or thing groups to run the job on, by name or ARN (a name is
+    /// a group's if such a group exists); repeatable. The job is a snapshot:
+    /// groups are expanded when it is created.
+    #[arg(long = "target", value_name = "TARGET", required = true, num_args = 1..)]
     targets: Vec<String>,
     /// Read the job document (a JSON object) from FILE.
     #[arg(long, value_name = "FILE")]

@@ -149,7 +149,7 @@ struct JobPayload<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     force_canceled: Option<bool>,
     target_selection: &'static str,
-    targets: Vec<String>,
+    targets: &'a [String],
     #[serde(skip_serializing_if = "Option::is_none")]
     description: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -240,7 +240,7 @@ fn job_ended(job: &JobChange) -> Option<AwsEvent> {
         status,
         force_canceled: (job.operation == JobOperation::Canceled).then_some(job.force_canceled),
         target_selection: job.target_selection.as_str(),
-        targets: job.targets.iter().map(|t| target_arn(t)).collect(),
+        targets: &job.targets,
         description: job.description.as_deref(),
         completed_at: job.completed_at.map(millis),
         created_at: millis(job.created_at),
@@ -249,15 +249,6 @@ fn job_ended(job: &JobChange) -> Option<AwsEvent> {
         job_process_details: counts.then(|| (&job.process_details).into()),
     };
     AwsEvent::new(EventType::Job, &job.job_id, operation, &event_id, &payload)
-}
-
-/// A target as AWS lists it: an ARN as stored, a thing name as its ARN.
-fn target_arn(target: &str) -> String {
-    if target.starts_with("arn:") {
-        target.to_owned()
-    } else {
-        thing_arn(target)
-    }
 }
 
 /// Epoch seconds as epoch milliseconds.

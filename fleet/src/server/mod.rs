@@ -1,24 +1,27 @@
 //! The whole service in one call: store, embedded (or external) broker,
 //! jobs service, rollout scheduler ([`scheduler`]), jobs events
-//! ([`crate::events`]), HTTP API. Used by `serve`, `demo` and the
+//! ([`crate::events`]), HTTP API, and (with the embedded broker) thing
+//! connectivity (`presence`). Its configuration is `config`'s. Used by `serve`, `demo` and the
 //! end-to-end tests, which need to start, stop and restart it on port 0.
 
-use crate::api::{self, ApiState, AwsCredentials};
+use crate::api::{self, ApiState};
 use crate::artifacts::Artifacts;
-use crate::broker::{Broker, BrokerConfig, BrokerTls, OperatorCredentials};
+use crate::broker::{Broker, BrokerConfig, BrokerTls, PresenceSender};
 use crate::certificates::CertificateAuthority;
-use crate::clock::{system_clock, Clock};
+use crate::clock::Clock;
 use crate::device_api::{DeviceApi, Readiness, SUBSCRIPTION};
 use crate::placeholders::Delivery;
 use crate::store::{Changes, Store, StoreError};
 use crate::uploads::Uploads;
 use rumqttc::MqttOptions;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
+
+use config::check_exposure;
+pub use config::{BrokerChoice, CaFiles, ServerConfig, DEFAULT_URL_TTL, READY_TIMEOUT};
 
 /// The job database, in the data directory.
 pub const DATABASE_FILE: &str = "jobs.sqlite";
@@ -26,150 +29,9 @@ pub const DATABASE_FILE: &str = "jobs.sqlite";
 /// The service's MQTT identity (client id and username).
 pub const SERVICE_IDENTITY: &str = "jobhost-fleet";
 
-/// How long [`Server::start`] waits by default ([`ServerConfig::ready_timeout`]) for the broker to accept the service's
-/// connection and acknowledge its subscription before giving up: long
-/// enough for a broker that is still starting (the service retries with
-/// backoff), short enough that a wrong address or a broker that never
-/// answers is reported instead of hanging.
-pub const READY_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// Where the embedded broker listens for the service alone: loopback, any
 /// free port (see [`BrokerConfig::service_listen`]).
 const SERVICE_LISTEN: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
-
-/// Default lifetime of presigned URLs: an hour, the most AWS allows
-/// (`expiresInSec` 60-3600), and `jobhost-fleet serve --url-ttl`'s default.
-pub const DEFAULT_URL_TTL: Duration = Duration::from_secs(3600);
-
-/// Which broker the service uses.
-#[derive(Debug, Clone)]
-pub enum BrokerChoice {
-    /// Start rmqtt in-process on this address (port 0: any free port),
-    /// plain TCP; a device is identified by its MQTT client id, which
-    /// nothing proves, so a non-loopback address is refused unless
-    /// `allow_plain_mqtt` ([`BrokerConfig::allow_plain_mqtt`]).
-    Embedded {
-        /// Listen address.
-        listen: SocketAddr,
-        /// Accept a non-loopback `listen` (with a warning in the log).
-        allow_plain_mqtt: bool,
-    },
-    /// Start rmqtt in-process with TLS on this address, requiring a client
-    /// certificate signed by `tls.client_ca` (mTLS); a device is identified
-    /// by its certificate's CN, which must also be its client id.
-    EmbeddedTls {
-        /// Listen address.
-        listen: SocketAddr,
-        /// Server certificate, key, and the CA for client certificates.
-        tls: BrokerTls,
-    },
-    /// Connect to a broker someone else runs (mosquitto, EMQX, ...), which
-    /// must give this identity `$aws/things/+/jobs/#` and isolate things.
-    External {
-        /// Host.
-        host: String,
-        /// Port.
-        port: u16,
-        /// Credentials for the service identity.
-        credentials: Option<(String, String)>,
-    },
-}
-
-/// Everything [`Server::start`] needs. [`ServerConfig::default`] is a
-/// service a test or the demo can start: everything on loopback, on any
-/// free port, the system clock, no token and no CA; set what differs and
-/// take the rest with `..ServerConfig::default()`.
-#[derive(Clone)]
-pub struct ServerConfig {
-    /// Holds `jobs.sqlite`, `artifacts/` and `uploads/`.
-    pub data_dir: PathBuf,
-    /// The broker.
-    pub broker: BrokerChoice,
-    /// HTTP API and artifact downloads.
-    pub http: SocketAddr,
-    /// Base URL devices use for artifacts; defaults to `http://<http addr>`.
-    pub public_url: Option<String>,
-    /// Lifetime of presigned URLs.
-    pub url_ttl: Duration,
-    /// Bearer token for the management API. This or `aws_credentials` is
-    /// required when `http` is not a loopback address
-    /// ([`ServerError::NoToken`]).
-    pub token: Option<String>,
-    /// The access key AWS SDKs and the AWS CLI sign management requests
-    /// with (SigV4), alone or beside the token.
-    pub aws_credentials: Option<AwsCredentials>,
-    /// The CA that signs devices' certificate requests (the
-    /// `${jobhost:csr-url}` placeholder and `POST /certificates/...`); none
-    /// by default.
-    pub ca: Option<CaFiles>,
-    /// How long [`Server::start`] waits for the broker to acknowledge the
-    /// service's subscription ([`READY_TIMEOUT`] by default).
-    pub ready_timeout: Duration,
-    /// The clock for timestamps, timeouts and URL expiry; tests inject one
-    /// they can move ([`system_clock`] by default).
-    pub clock: Clock,
-    /// The embedded broker's operator identity, for the jobs events
-    /// ([`BrokerConfig::operator`]); none by default.
-    pub events_operator: Option<OperatorCredentials>,
-}
-
-/// Loopback addresses on port 0 (any free port), so that a default server
-/// never collides with another one or reaches the network.
-impl Default for ServerConfig {
-    fn default() -> Self {
-        let loopback_any_port = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
-        Self {
-            data_dir: PathBuf::from("fleet-data"),
-            broker: BrokerChoice::Embedded {
-                listen: loopback_any_port,
-                allow_plain_mqtt: false,
-            },
-            http: loopback_any_port,
-            public_url: None,
-            url_ttl: DEFAULT_URL_TTL,
-            token: None,
-            aws_credentials: None,
-            ca: None,
-            ready_timeout: READY_TIMEOUT,
-            clock: system_clock(),
-            events_operator: None,
-        }
-    }
-}
-
-/// Hand-written: the clock is a closure, which has no `Debug`.
-impl std::fmt::Debug for ServerConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServerConfig")
-            .field("data_dir", &self.data_dir)
-            .field("broker", &self.broker)
-            .field("http", &self.http)
-            .field("public_url", &self.public_url)
-            .field("url_ttl", &self.url_ttl)
-            // The bearer token is a secret: whether there is one, never
-            // what it is (a config printed into a log must not leak it).
-            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
-            // The key id, and the secret as `<redacted>` (AwsCredentials' Debug).
-            .field("aws_credentials", &self.aws_credentials)
-            .field("ca", &self.ca)
-            .field("ready_timeout", &self.ready_timeout)
-            .field("events_operator", &self.events_operator)
-            .finish_non_exhaustive()
-    }
-}
-
-/// The CA that signs devices' certificate requests
-/// (`jobhost-fleet serve --ca-cert/--ca-key`, `crate::certificates`).
-#[derive(Debug, Clone)]
-pub struct CaFiles {
-    /// The CA certificate (PEM).
-    pub cert: PathBuf,
-    /// Its private key (PEM).
-    pub key: PathBuf,
-    /// How long the certificates it issues are valid
-    /// ([`crate::certificates::DEFAULT_VALIDITY`] unless told otherwise).
-    pub validity: Duration,
-}
 
 /// A running service.
 pub struct Server {
@@ -317,13 +179,25 @@ impl Server {
             ca: ca.clone(),
         });
 
-        let (broker, options) = match &config.broker {
+        // Subscribed before anything can change the store (the presence
+        // reset below may already change executions).
+        let (stop, stopped) = watch::channel(false);
+        let (events_task, relayed) = events::spawn(&store, stopped.clone())?;
+        let (broker, options, presence) = match &config.broker {
             BrokerChoice::Embedded {
                 listen,
                 allow_plain_mqtt,
-            } => embedded(*listen, None, *allow_plain_mqtt, &config).await?,
+            } => {
+                let (reports, pending) = presence::prepare(&store, &now)?;
+                let (broker, options) =
+                    embedded(*listen, None, *allow_plain_mqtt, &config, reports).await?;
+                (broker, options, Some(pending))
+            }
             BrokerChoice::EmbeddedTls { listen, tls } => {
-                embedded(*listen, Some(tls.clone()), false, &config).await?
+                let (reports, pending) = presence::prepare(&store, &now)?;
+                let (broker, options) =
+                    embedded(*listen, Some(tls.clone()), false, &config, reports).await?;
+                (broker, options, Some(pending))
             }
             BrokerChoice::External {
                 host,
@@ -334,7 +208,7 @@ impl Server {
                 if let Some((user, pass)) = credentials {
                     options.set_credentials(user.clone(), pass.clone());
                 }
-                (None, options)
+                (None, options, None)
             }
         };
         let mqtt_addr = match (&broker, &config.broker) {
@@ -352,9 +226,7 @@ impl Server {
             ) => *listen,
         };
 
-        let (stop, stopped) = watch::channel(false);
         let (changes, changes_rx) = mpsc::unbounded_channel();
-        let (events_task, relayed) = events::spawn(&store, stopped.clone())?;
         let service = DeviceApi {
             store: store.clone(),
             delivery,
@@ -367,6 +239,15 @@ impl Server {
             events_task,
             tokio::spawn(service.run_reporting(options, changes_rx, stopped.clone(), ready_tx)),
         ];
+        if let Some(pending) = presence {
+            tasks.push(presence::spawn(
+                pending,
+                store.clone(),
+                changes.clone(),
+                now.clone(),
+                stopped.clone(),
+            ));
+        }
         let mut state = ApiState::new(store.clone(), changes.clone(), artifacts.clone())
             .with_uploads(uploads.clone())
             .with_clock(now.clone());
@@ -494,6 +375,7 @@ async fn embedded(
     tls: Option<BrokerTls>,
     allow_plain_mqtt: bool,
     config: &ServerConfig,
+    presence: PresenceSender,
 ) -> Result<(Option<Broker>, MqttOptions), ServerError> {
     let password = random_secret()?;
     let broker = Broker::start(BrokerConfig {
@@ -502,6 +384,7 @@ async fn embedded(
         service_listen: Some(SERVICE_LISTEN),
         allow_plain_mqtt,
         operator: config.events_operator.clone(),
+        presence: Some(presence),
         ..BrokerConfig::new(SERVICE_IDENTITY, password.clone())
     })
     .await?;
@@ -510,21 +393,6 @@ async fn embedded(
     let mut options = service_options(&addr.ip().to_string(), addr.port());
     options.set_credentials(SERVICE_IDENTITY, password);
     Ok((Some(broker), options))
-}
-
-/// Refuses, before anything is started, a management API that the network
-/// could reach without a token or an AWS access key: devices need the HTTP port for
-/// artifacts, uploads and CSRs, so a real deployment binds it off
-/// loopback, and must then protect the management routes. The presigned
-/// routes need no token either way: their signature is the credential.
-fn check_exposure(config: &ServerConfig) -> Result<(), ServerError> {
-    match &config.token {
-        Some(token) if token.trim().is_empty() => Err(ServerError::EmptyToken),
-        None if config.aws_credentials.is_none() && !config.http.ip().is_loopback() => {
-            Err(ServerError::NoToken { addr: config.http })
-        }
-        _ => Ok(()),
-    }
 }
 
 /// Creates the data directory owner-only (it holds the job database,
@@ -599,7 +467,9 @@ fn random_secret() -> Result<String, ServerError> {
     Ok(hex::encode(bytes))
 }
 
+mod config;
 mod events;
+mod presence;
 pub mod scheduler;
 
 #[cfg(test)]

@@ -10,13 +10,14 @@ use super::rows::{
     complete_job_if_done, find_execution, job_status, job_status_col, process_details, query_execs,
     save_execution,
 };
+use super::targets;
 use super::types::{
     Changes, CreateJob, ExecutionRecord, Job, JobPlan, JobStatus, PresignedUrlConfig,
     ProcessDetails,
 };
 use super::{ExecutionChange, Store, StoreError};
 use crate::rollout::JobConfigs;
-use jobhost_protocol::topics::{is_valid_job_id, is_valid_thing_name};
+use jobhost_protocol::topics::is_valid_job_id;
 use jobhost_protocol::JobExecutionStatus;
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -34,8 +35,9 @@ const REASON_CODE_MAX_CHARS: usize = 128;
 
 impl Store {
     /// CreateJob: stores the job and queues one execution (number 1,
-    /// version 1) per distinct target. Every target's pending list changed,
-    /// so the service notifies each of `job.targets`.
+    /// version 1) per distinct thing its targets reach (thing targets, and
+    /// the members of target groups now). `job.targets` are the targets as
+    /// ARNs, not thing names.
     pub fn create_job(&mut self, req: &CreateJob, now: i64) -> Result<Job, StoreError> {
         Ok(self.create_job_with(req, &JobConfigs::default(), now)?.0)
     }
@@ -44,7 +46,9 @@ impl Store {
     /// (`configs`, read and checked by [`JobConfigs::from_json`]; without
     /// any it is [`Store::create_job`]). A job with a rollout or a schedule
     /// queues an execution only for the targets released now (none if it
-    /// is SCHEDULED); the rest wait for [`Store::advance_rollouts`].
+    /// is SCHEDULED); the rest wait for [`Store::advance_rollouts`]. A
+    /// group target reaches the group's members now
+    /// (`targets::{resolve, expand}`); they are released like any target.
     /// Returns the job and the things whose pending lists changed: the ones
     /// to notify.
     pub fn create_job_with(
@@ -53,7 +57,7 @@ impl Store {
         configs: &JobConfigs,
         now: i64,
     ) -> Result<(Job, Changes), StoreError> {
-        let targets = validate_create(req)?;
+        validate_create(req)?;
         let text = req.document.check()?;
         if let Some(c) = &req.presigned_url_config {
             c.check()?;
@@ -69,17 +73,19 @@ impl Store {
         if job_status(&tx, &req.job_id)?.is_some() {
             return Err(StoreError::AlreadyExists(format!("job {}", req.job_id)));
         }
+        let resolved = targets::resolve(&tx, &req.targets)?;
+        let things = targets::expand(&tx, &resolved)?;
         tx.execute(
             "INSERT INTO jobs (job_id, status, targets, document, description, created_at, \
              last_updated_at, in_progress_timeout_minutes, presigned_url_role_arn, \
              presigned_url_expires_in_sec, job_template_arn, document_parameters, \
              document_before_substitution, rollout_config, abort_config, scheduling_config, \
-             retry_config) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+             retry_config, target_selection) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
             params![
                 req.job_id,
                 rollout::initial_status(configs, now).as_str(),
-                serde_json::to_string(&targets)?,
+                serde_json::to_string(&targets::arns(&resolved))?,
                 text,
                 req.description,
                 now,
@@ -93,9 +99,13 @@ impl Store {
                 abort_config,
                 scheduling_config,
                 retry_config,
+                req.target_selection.as_str(),
             ],
         )?;
-        let created = rollout::admit(&tx, &req.job_id, &targets, now)?;
+        targets::save(&tx, &req.job_id, &resolved)?;
+        let created = rollout::admit(&tx, &req.job_id, &things, now)?;
+        // A snapshot of empty groups has nothing to wait for.
+        complete_job_if_done(&tx, &req.job_id, now)?;
         let job = load_job(&tx, &req.job_id)?;
         tx.commit()?;
         let changes = Changes {
@@ -326,9 +336,9 @@ fn not_found(job_id: &str, thing: &str) -> StoreError {
     StoreError::NotFound(format!("no execution of job {job_id} on thing {thing}"))
 }
 
-/// Checks a CreateJob and returns its targets as distinct thing names, in
-/// the order first given.
-fn validate_create(req: &CreateJob) -> Result<Vec<String>, StoreError> {
+/// Checks a CreateJob; its targets are resolved in the transaction
+/// (`targets::resolve`), since a name may be a thing group's.
+fn validate_create(req: &CreateJob) -> Result<(), StoreError> {
     let invalid = |m: String| Err(StoreError::InvalidRequest(m));
     if !is_valid_job_id(&req.job_id) {
         return invalid(format!(
@@ -345,40 +355,7 @@ fn validate_create(req: &CreateJob) -> Result<Vec<String>, StoreError> {
     if let Some(m) = req.in_progress_timeout_minutes {
         check_timeout(m)?;
     }
-    let mut things: Vec<String> = Vec::with_capacity(req.targets.len());
-    for target in &req.targets {
-        let thing = thing_of_target(target)?;
-        if !things.iter().any(|t| t == thing) {
-            things.push(thing.to_owned());
-        }
-    }
-    Ok(things)
-}
-
-/// The thing name of a target: the name itself, or the name in a thing ARN
-/// (`arn:aws:iot:<region>:<account>:thing/<name>`), since AWS CreateJob
-/// takes ARNs. Thing groups are not supported.
-fn thing_of_target(target: &str) -> Result<&str, StoreError> {
-    let name = if target.starts_with("arn:") {
-        target
-            .splitn(6, ':')
-            .nth(5)
-            .and_then(|resource| resource.strip_prefix("thing/"))
-            .ok_or_else(|| {
-                StoreError::InvalidRequest(format!(
-                    "target {target:?} is not a thing ARN (thing groups are not supported)"
-                ))
-            })?
-    } else {
-        target
-    };
-    if is_valid_thing_name(name) {
-        Ok(name)
-    } else {
-        Err(StoreError::InvalidRequest(format!(
-            "target {target:?} is not a thing name (1-128 characters of [a-zA-Z0-9:_-])"
-        )))
-    }
+    Ok(())
 }
 
 /// A description or comment: at most 2028 characters and no control
@@ -432,7 +409,7 @@ pub(crate) fn load_job(conn: &Connection, job_id: &str) -> Result<Job, StoreErro
             "SELECT status, targets, document, description, created_at, last_updated_at, \
              completed_at, in_progress_timeout_minutes, comment, force_canceled, reason_code, \
              presigned_url_role_arn, presigned_url_expires_in_sec, job_template_arn, \
-             document_parameters FROM jobs WHERE job_id = ?1",
+             document_parameters, target_selection FROM jobs WHERE job_id = ?1",
             [job_id],
             |r| {
                 // The JSON columns are parsed below, outside rusqlite's
@@ -440,6 +417,7 @@ pub(crate) fn load_job(conn: &Connection, job_id: &str) -> Result<Job, StoreErro
                 let job = Job {
                     job_id: job_id.to_owned(),
                     status: job_status_col(r, 0)?,
+                    target_selection: targets::selection_col(r, 15)?,
                     targets: Vec::new(),
                     document: serde_json::Value::Null,
                     description: r.get(3)?,
@@ -468,7 +446,18 @@ pub(crate) fn load_job(conn: &Connection, job_id: &str) -> Result<Job, StoreErro
     let Some((mut job, (targets, document, parameters))) = found else {
         return Err(StoreError::NotFound(format!("job {job_id}")));
     };
-    job.targets = serde_json::from_str(&targets)?;
+    // Jobs created before thing groups existed stored thing names.
+    let stored: Vec<String> = serde_json::from_str(&targets)?;
+    job.targets = stored
+        .into_iter()
+        .map(|t| {
+            if t.starts_with("arn:") {
+                t
+            } else {
+                crate::arn::thing_arn(&t)
+            }
+        })
+        .collect();
     job.document = serde_json::from_str(&document)?;
     job.document_parameters = parameters
         .as_deref()

@@ -134,7 +134,7 @@ pub struct JobChange {
     pub force_canceled: bool,
     /// SNAPSHOT or CONTINUOUS.
     pub target_selection: TargetSelection,
-    /// Its targets, as stored (thing names or ARNs).
+    /// Its targets: thing and thing group ARNs ([`Job::targets`]).
     pub targets: Vec<String>,
     /// The operator's description.
     pub description: Option<String>,
@@ -160,8 +160,7 @@ impl JobChange {
             job_id: job.job_id,
             status: job.status,
             force_canceled: job.force_canceled,
-            // Every job is a snapshot until continuous jobs exist.
-            target_selection: TargetSelection::Snapshot,
+            target_selection: job.target_selection,
             targets: job.targets,
             description: job.description,
             comment: job.comment,

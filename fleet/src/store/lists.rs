@@ -8,6 +8,7 @@
 //! page.
 
 use super::rows::{job_status, job_status_col, query_execs};
+use super::targets::selection_col;
 use super::types::{ExecutionRecord, JobStatus, JobSummary, TargetSelection};
 use super::{Store, StoreError};
 use jobhost_protocol::JobExecutionStatus;
@@ -41,7 +42,7 @@ pub struct Page<T, C> {
 
 impl<T, C> Page<T, C> {
     /// The same page with each item turned into another.
-    fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U, C> {
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U, C> {
         Page {
             items: self.items.into_iter().map(f).collect(),
             next: self.next,
@@ -71,7 +72,7 @@ impl<C> Default for PageRequest<C> {
 impl<C> PageRequest<C> {
     /// The SQL LIMIT: one more than asked for, to learn whether a next
     /// page exists without a second query.
-    fn sql_limit(&self) -> i64 {
+    pub(crate) fn sql_limit(&self) -> i64 {
         self.limit
             .and_then(|n| i64::try_from(n).ok())
             .map_or(-1, |n| n.saturating_add(1))
@@ -79,7 +80,7 @@ impl<C> PageRequest<C> {
 
     /// Cuts the one extra row off and, if there was one, names the
     /// position of the last item kept.
-    fn page<T>(&self, mut items: Vec<T>, position: impl Fn(&T) -> C) -> Page<T, C> {
+    pub(crate) fn page<T>(&self, mut items: Vec<T>, position: impl Fn(&T) -> C) -> Page<T, C> {
         let next = match self.limit {
             Some(n) if items.len() > n => {
                 items.truncate(n);
@@ -91,13 +92,18 @@ impl<C> PageRequest<C> {
     }
 }
 
-/// ListJobs' filters.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// ListJobs' filters (`status`, `targetSelection`, `thingGroupName`,
+/// `thingGroupId`); all absent lists every job.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct JobFilter {
     /// Only jobs with this status.
     pub status: Option<JobStatus>,
-    /// Only jobs with this target selection.
+    /// Only snapshot or only continuous jobs.
     pub target_selection: Option<TargetSelection>,
+    /// Only jobs that target this group (by name).
+    pub thing_group_name: Option<String>,
+    /// Only jobs that target this group (by the id it had when targeted).
+    pub thing_group_id: Option<String>,
 }
 
 /// ListJobExecutionsForThing's filters.
@@ -119,29 +125,32 @@ impl Store {
         Ok(self.list_jobs_page(&filter, PageRequest::default())?.items)
     }
 
-    /// One page of ListJobs, oldest first.
+    /// One page of ListJobs, oldest first, with `filter`.
     pub fn list_jobs_page(
         &self,
         filter: &JobFilter,
         page: PageRequest<JobCursor>,
     ) -> Result<Page<JobSummary, JobCursor>, StoreError> {
-        // Every job is SNAPSHOT until CONTINUOUS jobs exist: the filter
-        // keeps all jobs or none. With CONTINUOUS jobs this compares the
-        // job's own column.
-        let selection = filter.target_selection.map(TargetSelection::as_str);
         let (after_created, after_rowid) = page
             .after
             .map_or((None, None), |c| (Some(c.created_at), Some(c.rowid)));
         let mut stmt = self.conn.prepare_cached(
-            "SELECT job_id, status, created_at, last_updated_at, completed_at, rowid FROM jobs \
-             WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR ?2 = 'SNAPSHOT') \
-             AND (?3 IS NULL OR (created_at, rowid) > (?3, ?4)) \
-             ORDER BY created_at, rowid LIMIT ?5",
+            "SELECT j.job_id, j.status, j.created_at, j.last_updated_at, j.completed_at, \
+                 j.target_selection, j.rowid FROM jobs j \
+             WHERE (?1 IS NULL OR j.status = ?1) AND (?2 IS NULL OR j.target_selection = ?2) \
+             AND (?3 IS NULL OR EXISTS (SELECT 1 FROM job_targets t WHERE t.job_id = j.job_id \
+                 AND t.kind = 'group' AND t.name = ?3)) \
+             AND (?4 IS NULL OR EXISTS (SELECT 1 FROM job_targets t WHERE t.job_id = j.job_id \
+                 AND t.kind = 'group' AND t.group_id = ?4)) \
+             AND (?5 IS NULL OR (j.created_at, j.rowid) > (?5, ?6)) \
+             ORDER BY j.created_at, j.rowid LIMIT ?7",
         )?;
         let rows = stmt.query_map(
             params![
                 filter.status.map(JobStatus::as_str),
-                selection,
+                filter.target_selection.map(TargetSelection::as_str),
+                filter.thing_group_name,
+                filter.thing_group_id,
                 after_created,
                 after_rowid,
                 page.sql_limit()
@@ -153,10 +162,11 @@ impl Store {
                     created_at: r.get(2)?,
                     last_updated_at: r.get(3)?,
                     completed_at: r.get(4)?,
+                    target_selection: selection_col(r, 5)?,
                 };
                 let cursor = JobCursor {
                     created_at: summary.created_at,
-                    rowid: r.get(5)?,
+                    rowid: r.get(6)?,
                 };
                 Ok((summary, cursor))
             },

@@ -33,21 +33,35 @@
 //!   execution changes.
 //! - `event_config`: which AWS events are published
 //!   (UpdateEventConfigurations).
+//! - `registry`: the records and rules the thing registry and thing groups
+//!   share (attributes, ids, pages).
+//! - `things`: the thing registry (CreateThing, ..., connectivity).
+//! - `groups`: static thing groups and their members.
+//! - `dynamic`: dynamic thing groups, whose members a [`crate::query`]
+//!   picks.
+//! - `targets`: what a job targets: resolving names and ARNs, expanding
+//!   groups, and keeping continuous jobs' executions in step with group
+//!   membership (AssociateTargetsWithJob too).
 
 mod cancel;
 mod claims;
 mod control;
 mod device;
 mod documents;
+mod dynamic;
 mod event_config;
 mod events;
+mod groups;
 mod job_changes;
 mod lists;
+mod registry;
 mod retry;
 mod rollout;
 mod rows;
 pub mod schema;
 mod settings;
+mod targets;
+mod things;
 mod timeouts;
 mod types;
 
@@ -59,7 +73,13 @@ pub use documents::{FromTemplate, JobDocument, JOB_DOCUMENT_MAX_CHARS};
 pub use event_config::{EventConfigurations, EventType};
 pub use events::{ExecutionChange, JobChange, JobOperation, EVENT_CAPACITY};
 pub use lists::{ExecutionCursor, JobCursor, JobFilter, Page, PageRequest, ThingExecutionFilter};
+pub use registry::{
+    name_page, AttributePayload, Connectivity, GroupFilter, GroupProperties, Thing, ThingFilter,
+    ThingGroup, MAX_ATTRIBUTES, MAX_DYNAMIC_GROUPS, MAX_GROUPS_PER_THING, MAX_GROUP_DEPTH,
+};
 pub use settings::UpdateJob;
+pub use targets::MAX_JOB_TARGETS;
+pub use things::Presence;
 pub use types::{
     Changes, CreateJob, ExecutionRecord, Job, JobPlan, JobStatus, JobSummary, JobhostDetails,
     PresignedUrlConfig, ProcessDetails, Rejection, RolloutProgress, TargetSelection, UpdateResult,
@@ -77,7 +97,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Why a store operation failed. The control API maps these to HTTP statuses
 /// (`NotFound` → 404, `AlreadyExists`/`Conflict`/`InvalidStateTransition`/
-/// `VersionConflict` → 409, `InvalidRequest` → 400, the rest → 500); the
+/// `VersionConflict` → 409, `InvalidRequest`/`InvalidQuery` → 400,
+/// `LimitExceeded` → 410, the rest → 500); the
 /// device plane maps them to [`Rejection`]s.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -100,10 +121,18 @@ pub enum StoreError {
     /// executions without force, ...): AWS's InvalidStateTransitionException.
     #[error("invalid state transition: {0}")]
     InvalidStateTransition(String),
-    /// The caller's `expectedVersion` is not the execution's: AWS's
-    /// VersionConflictException.
+    /// The caller's `expectedVersion` is not the execution's, thing's or
+    /// thing group's: AWS's VersionConflictException.
     #[error("version conflict: {0}")]
     VersionConflict(String),
+    /// A count limit of AWS's that a request would pass (dynamic groups,
+    /// a job's targets: AWS's LimitExceededException).
+    #[error("limit exceeded: {0}")]
+    LimitExceeded(String),
+    /// A dynamic thing group's query string is outside the supported
+    /// subset or malformed (AWS's InvalidQueryException).
+    #[error("invalid query: {0}")]
+    InvalidQuery(String),
     /// The database file was written by a newer version of this program
     /// (or is not ours): opening it would risk misreading it, so the store
     /// refuses.

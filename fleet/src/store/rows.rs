@@ -344,7 +344,9 @@ pub(crate) fn save_execution(conn: &Connection, row: &ExecRow) -> Result<(), Sto
 /// A snapshot job is COMPLETED once every execution is terminal
 /// (<https://docs.aws.amazon.com/iot/latest/developerguide/iot-jobs-lifecycle.html>), unless an operator cancelled it first: CANCELED stays CANCELED.
 /// A staged rollout is not done while targets wait to be released, nor a
-/// SCHEDULED job (waiting for its next maintenance window).
+/// SCHEDULED job (waiting for its next maintenance window). A continuous
+/// job never completes by itself: things may join its groups at any time
+/// ("A continuous job is always in progress", same page).
 pub(crate) fn complete_job_if_done(
     conn: &Connection,
     job_id: &str,
@@ -352,7 +354,8 @@ pub(crate) fn complete_job_if_done(
 ) -> Result<(), StoreError> {
     conn.prepare_cached(
         "UPDATE jobs SET status = 'COMPLETED', completed_at = ?2, last_updated_at = ?2 \
-         WHERE job_id = ?1 AND status = 'IN_PROGRESS' AND NOT EXISTS ( \
+         WHERE job_id = ?1 AND status = 'IN_PROGRESS' AND target_selection = 'SNAPSHOT' \
+         AND NOT EXISTS ( \
              SELECT 1 FROM executions WHERE job_id = ?1 AND status IN ('QUEUED', 'IN_PROGRESS')) \
          AND NOT EXISTS (SELECT 1 FROM rollout_pending WHERE job_id = ?1)",
     )?

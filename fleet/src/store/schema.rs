@@ -9,7 +9,7 @@ use super::StoreError;
 use rusqlite::{Connection, OptionalExtension};
 
 /// Migration `i` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[
+pub(crate) const MIGRATIONS: &[&str] = &[
     // 0 → 1: jobs and their executions.
     r#"
     CREATE TABLE jobs (
@@ -202,6 +202,69 @@ const MIGRATIONS: &[&str] = &[
         created_at       INTEGER NOT NULL,
         last_modified_at INTEGER NOT NULL
     ) STRICT, WITHOUT ROWID;
+    "#,
+    // 6 → 7: the thing registry, thing groups (static and dynamic), and
+    // jobs that target groups, continuously or as a snapshot. `jobs` was
+    // rebuilt by 3 → 4 without `target_selection`; the ALTER adds it to
+    // that table (every existing job was a snapshot of things).
+    r#"
+    CREATE TABLE things (
+        thing_name        TEXT    NOT NULL PRIMARY KEY,
+        thing_id          TEXT    NOT NULL UNIQUE,
+        -- JSON object of strings.
+        attributes        TEXT    NOT NULL,
+        version           INTEGER NOT NULL CHECK (version >= 1),
+        created_at        INTEGER NOT NULL,
+        -- Connectivity as the embedded broker reports it; never seen: 0 and NULLs.
+        connected         INTEGER NOT NULL DEFAULT 0,
+        -- When it last connected or disconnected (ms since the epoch).
+        connectivity_ms   INTEGER,
+        -- The broker's start time (ms) of the session that last connected:
+        -- a late disconnect of an older session must not undo a newer one.
+        session_ms        INTEGER,
+        disconnect_reason TEXT
+    ) STRICT;
+
+    CREATE TABLE thing_groups (
+        -- Creation order: an older dynamic group wins a thing over a newer
+        -- one at the 10-groups-per-thing limit.
+        seq          INTEGER PRIMARY KEY,
+        group_name   TEXT    NOT NULL UNIQUE,
+        group_id     TEXT    NOT NULL UNIQUE,
+        -- Static groups only; a parent with children cannot be deleted.
+        parent_name  TEXT    REFERENCES thing_groups (group_name),
+        description  TEXT,
+        attributes   TEXT    NOT NULL,
+        version      INTEGER NOT NULL CHECK (version >= 1),
+        created_at   INTEGER NOT NULL,
+        -- Set exactly for dynamic groups.
+        query_string TEXT
+    ) STRICT;
+    CREATE INDEX thing_groups_by_parent ON thing_groups (parent_name);
+
+    -- Direct members: added to a static group, or matched by a dynamic one.
+    CREATE TABLE thing_group_members (
+        group_name TEXT NOT NULL REFERENCES thing_groups (group_name) ON DELETE CASCADE,
+        thing_name TEXT NOT NULL REFERENCES things (thing_name) ON DELETE CASCADE,
+        PRIMARY KEY (group_name, thing_name)
+    ) STRICT;
+    CREATE INDEX thing_group_members_by_thing ON thing_group_members (thing_name);
+
+    ALTER TABLE jobs ADD COLUMN target_selection TEXT NOT NULL DEFAULT 'SNAPSHOT'
+        CHECK (target_selection IN ('SNAPSHOT', 'CONTINUOUS'));
+
+    -- A job's targets, structured (jobs.targets keeps them as ARNs, in the
+    -- order given). Jobs created before this migration have none: they
+    -- targeted things only, and are snapshots.
+    CREATE TABLE job_targets (
+        job_id   TEXT NOT NULL REFERENCES jobs (job_id) ON DELETE CASCADE,
+        kind     TEXT NOT NULL CHECK (kind IN ('thing', 'group')),
+        name     TEXT NOT NULL,
+        -- A group's id when it was targeted (ListJobs?thingGroupId=).
+        group_id TEXT,
+        PRIMARY KEY (job_id, kind, name)
+    ) STRICT;
+    CREATE INDEX job_targets_by_name ON job_targets (kind, name);
     "#,
 ];
 

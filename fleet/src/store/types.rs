@@ -102,6 +102,7 @@ impl From<super::StoreError> for Rejection {
                 ErrorCode::InvalidStateTransition
             }
             E::VersionConflict(_) => ErrorCode::VersionMismatch,
+            E::LimitExceeded(_) | E::InvalidQuery(_) => ErrorCode::InvalidRequest,
             E::UnsupportedSchema { .. } | E::File { .. } | E::Sqlite(_) | E::Json(_) => {
                 ErrorCode::InternalError
             }
@@ -131,8 +132,10 @@ pub struct UpdateResult {
     pub job_document: serde_json::Value,
 }
 
-/// A CreateJob request. Targets are thing names (a thing ARN,
-/// `arn:aws:iot:<region>:<account>:thing/<name>`, is accepted too).
+/// A CreateJob request. Targets are thing and thing group ARNs
+/// (`arn:aws:iot:<region>:<account>:thing/<name>`, `…:thinggroup/<name>`),
+/// or bare names: a name is a thing group's if such a group exists (and no
+/// registered thing has it), else a thing's.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateJob {
@@ -140,8 +143,11 @@ pub struct CreateJob {
     /// in the URL path: the API layer sets it after parsing the body.
     #[serde(default)]
     pub job_id: String,
-    /// The things to run the job on (at least one).
+    /// The things and thing groups to run the job on (at least one).
     pub targets: Vec<String>,
+    /// SNAPSHOT (the default) or CONTINUOUS.
+    #[serde(default)]
+    pub target_selection: TargetSelection,
     /// The job document: the text as submitted (kept verbatim), or a JSON
     /// object; at most [`super::JOB_DOCUMENT_MAX_CHARS`] characters.
     pub document: JobDocument,
@@ -165,19 +171,23 @@ pub struct CreateJob {
     pub template: Option<FromTemplate>,
 }
 
-/// `targetSelection`. Only SNAPSHOT jobs exist so far: their targets are
-/// fixed when the job is created.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// Whether a job runs on its targets as they were when it was created, or
+/// also on things that join its target groups later
+/// (<https://docs.aws.amazon.com/iot/latest/developerguide/key-concepts-jobs.html>).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum TargetSelection {
-    /// Run on the targets as they are at creation.
+    /// The targets' members when the job is created; the job completes
+    /// when all their executions have ended.
+    #[default]
     Snapshot,
-    /// Keep running on things that join a target group later.
+    /// Also every thing that joins a target group later; never completes
+    /// by itself.
     Continuous,
 }
 
 impl TargetSelection {
-    /// The wire spelling.
+    /// The wire (and database) spelling.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Snapshot => "SNAPSHOT",
@@ -186,7 +196,7 @@ impl TargetSelection {
     }
 }
 
-/// Parses the wire spelling, e.g. a `?targetSelection=` query parameter.
+/// Parses the wire spelling, e.g. a `?targetSelection=CONTINUOUS` query.
 impl FromStr for TargetSelection {
     type Err = String;
 
@@ -194,7 +204,7 @@ impl FromStr for TargetSelection {
         [Self::Snapshot, Self::Continuous]
             .into_iter()
             .find(|t| t.as_str() == s)
-            .ok_or_else(|| format!("unknown target selection {s:?} (SNAPSHOT or CONTINUOUS)"))
+            .ok_or_else(|| format!("unknown targetSelection {s:?}: SNAPSHOT or CONTINUOUS"))
     }
 }
 
@@ -287,7 +297,11 @@ pub struct Job {
     pub job_id: String,
     /// The job's status.
     pub status: JobStatus,
-    /// Thing names, in creation order.
+    /// SNAPSHOT or CONTINUOUS.
+    #[serde(default)]
+    pub target_selection: TargetSelection,
+    /// Thing and thing group ARNs, in the order given (AssociateTargetsWithJob
+    /// appends); a job created before groups existed lists thing ARNs.
     pub targets: Vec<String>,
     /// The job document, parsed (GetJobDocument returns the text).
     pub document: serde_json::Value,
@@ -404,6 +418,9 @@ pub struct JobSummary {
     pub job_id: String,
     /// The job's status.
     pub status: JobStatus,
+    /// SNAPSHOT or CONTINUOUS.
+    #[serde(default)]
+    pub target_selection: TargetSelection,
     /// When it was created.
     pub created_at: Timestamp,
     /// When its status or comment last changed.

@@ -2,7 +2,8 @@
 //! success shape and each error status, the changes handed to the
 //! notifier, presigned artifact downloads (Range, expiry, forgery), token
 //! enforcement, strict request bodies, pagination and filters, the event
-//! configuration and the event stream.
+//! configuration and the event stream; the thing registry and thing groups
+//! (`things`, `groups`).
 
 // The cases, by route group; this file holds the shared server harness.
 mod artifacts;
@@ -11,9 +12,11 @@ mod control;
 mod documents;
 mod events;
 mod executions;
+mod groups;
 mod jobs;
 mod pages;
 mod strict;
+mod things;
 
 use jobhost_fleet::api::{self, ApiState};
 use jobhost_fleet::artifacts::{placeholder, Artifacts};

@@ -21,8 +21,9 @@ mod presigned_config;
 mod requests;
 mod timers;
 
+use jobhost_fleet::rollout::JobConfigs;
 use jobhost_fleet::server::{BrokerChoice, Server, ServerConfig};
-use jobhost_fleet::store::{Changes, CreateJob};
+use jobhost_fleet::store::CreateJob;
 use rumqttc::{QoS, SubscribeReasonCode};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
@@ -114,19 +115,14 @@ impl Fleet {
     }
 
     pub fn create_job(&self, req: CreateJob) {
-        let job = self
+        let (_, changes) = self
             .server
             .store
             .lock()
             .unwrap()
-            .create_job(&req, self.now())
+            .create_job_with(&req, &JobConfigs::default(), self.now())
             .unwrap();
-        self.server
-            .changes
-            .send(Changes {
-                things: job.targets.into_iter().collect(),
-            })
-            .unwrap();
+        self.server.changes.send(changes).unwrap();
     }
 
     /// A URL of the HTTP API.

@@ -22,6 +22,7 @@ mod diagnostics;
 mod download;
 mod e2e;
 mod events;
+mod groups;
 mod hostile;
 mod install;
 mod mtls;

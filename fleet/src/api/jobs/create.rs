@@ -80,22 +80,21 @@ pub(super) struct TimeoutConfig {
     pub in_progress_timeout_in_minutes: Option<u32>,
 }
 
-/// `PUT /jobs/{jobId}`: CreateJob. Notifies every target.
+/// `PUT /jobs/{jobId}`: CreateJob. Notifies every thing that got an
+/// execution (thing targets, and the members of target groups).
 pub(in crate::api) async fn create(
     State(state): State<ApiState>,
     Path(job_id): Path<String>,
     body: Bytes,
 ) -> Result<Json<JobRef>, ApiError> {
     let body: Body = strict_body(&body, &SHAPE)?;
-    if let Some(sel) = body.target_selection.as_deref() {
-        let sel: TargetSelection = sel.parse().map_err(ApiError::InvalidRequest)?;
-        if sel != TargetSelection::Snapshot {
-            return Err(ApiError::InvalidRequest(format!(
-                "targetSelection {} is not supported: only SNAPSHOT jobs exist here",
-                sel.as_str()
-            )));
-        }
-    }
+    let target_selection = body
+        .target_selection
+        .as_deref()
+        .map(str::parse::<TargetSelection>)
+        .transpose()
+        .map_err(ApiError::InvalidRequest)?
+        .unwrap_or_default();
     let now = state.now();
     let configs = super::super::rollout::configs(
         RawConfigs {
@@ -151,6 +150,7 @@ pub(in crate::api) async fn create(
     let req = CreateJob {
         job_id,
         targets: body.targets,
+        target_selection,
         document,
         description,
         in_progress_timeout_minutes: body
@@ -162,8 +162,13 @@ pub(in crate::api) async fn create(
     let (job, changes) = state
         .with_store(move |s| s.create_job_with(&req, &configs, now))
         .await?;
-    tracing::info!(job_id = %job.job_id, targets = job.targets.len(), "job created");
-    // The targets that got an execution; a staged or scheduled rollout's
+    tracing::info!(
+        job_id = %job.job_id,
+        targets = job.targets.len(),
+        things = changes.things.len(),
+        "job created"
+    );
+    // The things that got an execution; a staged or scheduled rollout's
     // others are notified as it releases them.
     state.publish(changes);
     Ok(Json(JobRef::of(&job)))

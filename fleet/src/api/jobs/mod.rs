@@ -78,14 +78,13 @@ pub(super) struct ListQuery {
     namespace_id: Option<String>,
 }
 
-/// `GET /jobs`: ListJobs, oldest first, `status` and `targetSelection`
-/// applied, `maxResults`/`nextToken` paging.
+/// `GET /jobs`: ListJobs, oldest first, `status`, `targetSelection`,
+/// `thingGroupName` and `thingGroupId` applied, `maxResults`/`nextToken`
+/// paging.
 pub(super) async fn list(
     State(state): State<ApiState>,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    unsupported::refuse_if_set("ListJobs", "thingGroupName", &q.thing_group_name)?;
-    unsupported::refuse_if_set("ListJobs", "thingGroupId", &q.thing_group_id)?;
     unsupported::refuse_if_set("ListJobs", "namespaceId", &q.namespace_id)?;
     let filter = JobFilter {
         status: q
@@ -98,6 +97,8 @@ pub(super) async fn list(
             .map(|s| s.parse::<TargetSelection>())
             .transpose()
             .map_err(ApiError::InvalidRequest)?,
+        thing_group_name: q.thing_group_name,
+        thing_group_id: q.thing_group_id,
     };
     let page = List::Jobs.job_page(q.next_token.as_deref(), q.max_results)?;
     let page = state

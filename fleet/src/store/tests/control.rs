@@ -2,6 +2,7 @@
 //! CancelJobExecution, DeleteJob.
 
 use super::*;
+use crate::arn::thing_arn;
 use jobhost_protocol::requests::StartNextRequest;
 use JobExecutionStatus as S;
 
@@ -10,7 +11,7 @@ fn create_job_queues_one_execution_per_target() {
     let mut s = store();
     let j = s.create_job(&job("j1", &["t1", "t2"]), T0).unwrap();
     assert_eq!(j.status, JobStatus::InProgress);
-    assert_eq!(j.targets, ["t1", "t2"]);
+    assert_eq!(j.targets, [thing_arn("t1"), thing_arn("t2")]);
     assert_eq!(
         (j.created_at, j.last_updated_at, j.completed_at),
         (T0, T0, None)
@@ -48,7 +49,7 @@ fn create_job_rejects_missing_or_invalid_targets() {
         &[][..],
         &["bad/name"][..],
         &["ok", ""][..],
-        &["arn:aws:iot:eu-west-1:1:thinggroup/g"][..],
+        &["arn:aws:iot:eu-west-1:1:job/j"][..],
     ] {
         let err = s.create_job(&job("j1", targets), T0).unwrap_err();
         assert!(
@@ -56,6 +57,14 @@ fn create_job_rejects_missing_or_invalid_targets() {
             "{targets:?}: {err}"
         );
     }
+    // A thing group must exist.
+    let err = s
+        .create_job(
+            &job("j1", &["t1", "arn:aws:iot:eu-west-1:1:thinggroup/g"]),
+            T0,
+        )
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound(_)), "{err}");
     assert!(
         s.list_jobs(None).unwrap().is_empty(),
         "nothing half-created"
@@ -80,7 +89,11 @@ fn create_job_dedupes_targets_and_accepts_thing_arns() {
             T0,
         )
         .unwrap();
-    assert_eq!(j.targets, ["t1", "t2", "a:b"]);
+    // Returned as ARNs of this service's region and account.
+    assert_eq!(
+        j.targets,
+        [thing_arn("t1"), thing_arn("t2"), thing_arn("a:b")]
+    );
     assert_eq!(s.list_executions_for_job("j1").unwrap().len(), 3);
 }
 

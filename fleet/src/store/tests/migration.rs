@@ -1,7 +1,9 @@
 //! Migration 3 → 4 rebuilds `jobs` (its CHECK constraint gains SCHEDULED):
 //! on a file written at schema version 2, both later migrations run, and
 //! every row, foreign key and index survives, and the new statuses and
-//! tables work.
+//! tables work. Migration 6 → 7 (thing groups) adds `target_selection` to
+//! the rebuilt `jobs`: a version-6 file keeps its jobs, executions and
+//! unreleased targets.
 
 use super::*;
 use crate::rollout::{JobConfigs, RawConfigs};
@@ -78,6 +80,14 @@ fn a_version_2_file_migrates_keeping_rows_keys_and_indexes() {
     let mut expected = before.clone();
     // Migration 2 → 3 adds it, and 3 → 4 must recreate it with `jobs`.
     expected.push("jobs_by_creation".to_owned());
+    // Migration 6 → 7's (thing groups).
+    for index in [
+        "job_targets_by_name",
+        "thing_group_members_by_thing",
+        "thing_groups_by_parent",
+    ] {
+        expected.push(index.to_owned());
+    }
     expected.sort();
     assert_eq!(
         indexes(&s),
@@ -185,4 +195,64 @@ fn a_migration_that_would_orphan_rows_is_rolled_back() {
         .query_row("SELECT COUNT(*) FROM jobs", [], |r| r.get(0))
         .unwrap();
     assert_eq!(jobs, 3);
+}
+
+#[test]
+fn a_version_6_file_gains_thing_groups_keeping_jobs_executions_and_rollouts() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fleet.db");
+    {
+        // A version-6 file, as the build before thing groups wrote it:
+        // targets stored as bare thing names, a retried execution, and a
+        // rollout with one target still to release.
+        let mut conn = Connection::open(&path).unwrap();
+        schema::migrate_to(&mut conn, 6).unwrap();
+        conn.execute_batch(
+            r#"
+            INSERT INTO jobs (job_id, status, targets, document, created_at, last_updated_at,
+                retry_config, rollout_config)
+            VALUES
+                ('old', 'IN_PROGRESS', '["t1"]', '{"op":1}', 1, 1,
+                 '{"criteriaList":[{"failureType":"FAILED","numberOfRetries":2}]}', NULL),
+                ('slow', 'IN_PROGRESS', '["t2","t3"]', '{"op":2}', 2, 2, NULL,
+                 '{"maximumPerMinute":1}');
+            INSERT INTO executions (job_id, thing_name, execution_number, status, queued_at,
+                last_updated_at, version_number, retries_failed)
+            VALUES
+                ('old', 't1', 1, 'FAILED', 1, 1, 3, 0),
+                ('old', 't1', 2, 'QUEUED', 1, 1, 1, 1),
+                ('slow', 't2', 1, 'QUEUED', 2, 2, 1, 0);
+            INSERT INTO rollout_pending VALUES ('slow', 1, 't3');
+            INSERT INTO rollout_releases VALUES ('slow', 2, 1);
+            "#,
+        )
+        .unwrap();
+    }
+    let mut s = Store::open(&path).unwrap();
+    assert_eq!(s.schema_version().unwrap(), schema::CURRENT_VERSION);
+    let old = s.describe_job("old").unwrap();
+    assert_eq!(old.targets, [crate::arn::thing_arn("t1")]);
+    assert_eq!(old.target_selection, TargetSelection::Snapshot);
+    let retry = exec(&s, "old", "t1");
+    assert_eq!(
+        (retry.execution.execution_number, retry.retry_attempt),
+        (2, 1)
+    );
+    // The retry runs and the job completes, as a snapshot job does.
+    s.update("t1", "old", &upd(JobExecutionStatus::Succeeded), T0)
+        .unwrap();
+    assert_eq!(s.describe_job("old").unwrap().status, JobStatus::Completed);
+    // The unreleased target is released a minute later.
+    s.advance_rollouts(T0).unwrap();
+    assert_eq!(
+        exec(&s, "slow", "t3").execution.status,
+        JobExecutionStatus::Queued
+    );
+    // And the new tables work on the migrated file.
+    s.create_thing_group("Fleet", None, &GroupProperties::default(), T0)
+        .unwrap();
+    let (j, _) = s
+        .create_job_with(&job("later", &["Fleet"]), &JobConfigs::default(), T0)
+        .unwrap();
+    assert_eq!(j.targets, [crate::arn::thing_group_arn("Fleet")]);
 }

@@ -6,6 +6,7 @@ mod control;
 mod device;
 mod documents;
 mod events;
+mod groups;
 mod job_events;
 mod lists;
 mod migration;
@@ -14,6 +15,8 @@ mod retry;
 mod rollout;
 mod schedule;
 mod settings;
+mod targets;
+mod things;
 mod timeouts;
 
 use super::*;

@@ -32,7 +32,15 @@ async fn jobs_are_created_described_listed_and_their_document_returned_raw() {
     let job = &described["job"];
     assert_eq!(job["jobArn"], "arn:aws:iot:local:000000000000:job/job-1");
     assert_eq!(job["status"], "IN_PROGRESS");
-    assert_eq!(job["targets"], json!(["dev-a", "dev-b"]));
+    // Targets come back as ARNs, of this service's region and account.
+    assert_eq!(
+        job["targets"],
+        json!([
+            "arn:aws:iot:local:000000000000:thing/dev-a",
+            "arn:aws:iot:local:000000000000:thing/dev-b"
+        ])
+    );
+    assert_eq!(job["targetSelection"], "SNAPSHOT");
     assert_eq!(job["createdAt"], T0);
     assert_eq!(job["timeoutConfig"]["inProgressTimeoutInMinutes"], 30);
     assert_eq!(job["jobProcessDetails"]["numberOfQueuedThings"], 2);
