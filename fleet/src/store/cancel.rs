@@ -1,19 +1,11 @@
 //! Cancelling a job, whoever asks: an operator's CancelJob
 //! (`control`), an abort rule or a schedule's end (`rollout`).
 
+use super::events::Effects;
 use super::rows::{drop_unreleased, query_execs, save_execution};
-use super::types::Changes;
-use super::{ExecutionChange, StoreError};
+use super::StoreError;
 use jobhost_protocol::JobExecutionStatus;
 use rusqlite::{params, Connection};
-
-/// What cancelling a job changed: the things whose pending lists changed,
-/// and the execution events to publish after the commit.
-#[derive(Debug, Default)]
-pub(crate) struct Cancellation {
-    pub changes: Changes,
-    pub events: Vec<ExecutionChange>,
-}
 
 /// Cancels `job_id` inside the caller's transaction, whoever asks (an
 /// operator's CancelJob, an abort rule, a schedule's end): the job becomes
@@ -27,7 +19,7 @@ pub(crate) fn cancel_in(
     comment: Option<&str>,
     reason_code: Option<&str>,
     now: i64,
-) -> Result<Cancellation, StoreError> {
+) -> Result<Effects, StoreError> {
     conn.execute(
         "UPDATE jobs SET status = 'CANCELED', comment = COALESCE(?2, comment), \
          reason_code = COALESCE(?5, reason_code), force_canceled = (force_canceled OR ?3), \
@@ -40,13 +32,12 @@ pub(crate) fn cancel_in(
     } else {
         "WHERE e.job_id = ?1 AND e.status = 'QUEUED' ORDER BY e.id"
     };
-    let mut done = Cancellation::default();
+    let mut done = Effects::default();
     for mut row in query_execs(conn, victims, [job_id])? {
         row.force_canceled = row.status == JobExecutionStatus::InProgress;
         row.transition(JobExecutionStatus::Canceled, now);
         save_execution(conn, &row)?;
-        done.events.push(ExecutionChange::Updated(row.record()));
-        done.changes.things.insert(row.thing_name);
+        done.saw(row.record());
     }
     Ok(done)
 }

@@ -417,7 +417,7 @@ pub(crate) fn load_job(conn: &Connection, job_id: &str) -> Result<Job, StoreErro
                 let job = Job {
                     job_id: job_id.to_owned(),
                     status: job_status_col(r, 0)?,
-                    target_selection: targets::selection_col(r, 15)?,
+                    target_selection: super::rows::selection_col(r, 15)?,
                     targets: Vec::new(),
                     document: serde_json::Value::Null,
                     description: r.get(3)?,

@@ -15,12 +15,13 @@
 //! group's query matches but that has no place left is not a member, and
 //! the service logs it (AWS logs an error and counts a metric).
 
+use super::events::Effects;
 use super::registry::{
     check_name, count, group_for_change, insert_group, load_group, load_thing, memberships,
     new_properties, require_group, thing_from_row, update_properties, GroupProperties, Thing,
     ThingGroup, MAX_DYNAMIC_GROUPS, MAX_GROUPS_PER_THING, THING_COLUMNS,
 };
-use super::targets::{reconcile, Effects};
+use super::targets::reconcile;
 use super::types::Changes;
 use super::{Store, StoreError};
 use crate::query::Query;

@@ -20,7 +20,7 @@
 //! writing the same file (nothing does today) would go unseen.
 
 use super::event_config::EventConfigurations;
-use super::types::{ExecutionRecord, Job, JobStatus, ProcessDetails, TargetSelection};
+use super::types::{Changes, ExecutionRecord, Job, JobStatus, ProcessDetails, TargetSelection};
 use super::Store;
 use jobhost_protocol::{JobExecutionStatus, StatusDetails, Timestamp};
 use tokio::sync::broadcast;
@@ -177,6 +177,30 @@ impl JobChange {
     }
 }
 
+/// What a transaction changed: the execution events to publish once it
+/// has committed ([`Store::after_commit`]), and the things whose pending
+/// lists changed, to notify. Cancelling a job, the rollout scheduler's
+/// tick and every change of group membership collect into one.
+#[derive(Debug, Default)]
+pub(crate) struct Effects {
+    pub events: Vec<ExecutionChange>,
+    pub changes: Changes,
+}
+
+impl Effects {
+    /// An execution changed (created, or moved to another status).
+    pub fn saw(&mut self, record: ExecutionRecord) {
+        self.changes.things.insert(record.thing_name.clone());
+        self.events.push(ExecutionChange::Updated(record));
+    }
+
+    /// Another part of the same transaction's effects.
+    pub fn merge(&mut self, other: Effects) {
+        self.events.extend(other.events);
+        self.changes.merge(other.changes);
+    }
+}
+
 /// The sending half a [`Store`] holds.
 pub(crate) fn channel() -> broadcast::Sender<ExecutionChange> {
     broadcast::Sender::new(EVENT_CAPACITY)
@@ -198,6 +222,13 @@ impl Store {
     ///
     /// The write is committed whatever happens here, so a failure to read
     /// the jobs that ended is logged, not returned.
+    /// Publishes `effects`' events, once their transaction has committed,
+    /// and returns the things to notify.
+    pub(crate) fn after_commit(&self, effects: Effects) -> Changes {
+        self.publish(effects.events);
+        effects.changes
+    }
+
     pub(crate) fn publish(&self, changes: impl IntoIterator<Item = ExecutionChange>) {
         for change in changes {
             let _ = self.events.send(change);

@@ -13,13 +13,14 @@
 //! and their members are not added or removed by hand.
 
 use super::dynamic::{thing_changed, things_changed};
+use super::events::Effects;
 use super::lists::{Page, PageRequest};
 use super::registry::{
     after, ancestors, check_name, count, group_for_change, insert_group, load_group, memberships,
     new_properties, require_group, require_thing, update_properties, GroupFilter, GroupProperties,
     ThingGroup, MAX_CHILD_GROUPS, MAX_GROUPS_PER_THING, MAX_GROUP_DEPTH,
 };
-use super::targets::{members_recursive, Effects};
+use super::targets::members_recursive;
 use super::types::Changes;
 use super::{Store, StoreError};
 use rusqlite::{params, Connection};

@@ -7,8 +7,7 @@
 //! appear twice: they sort after every existing one and show up on a later
 //! page.
 
-use super::rows::{job_status, job_status_col, query_execs};
-use super::targets::selection_col;
+use super::rows::{job_status, job_status_col, query_execs, selection_col};
 use super::types::{ExecutionRecord, JobStatus, JobSummary, TargetSelection};
 use super::{Store, StoreError};
 use jobhost_protocol::JobExecutionStatus;

@@ -14,7 +14,8 @@
 //! operator's CancelJob or CancelJobExecution, an abort rule, a forced
 //! cancel under a running device), and anything of a job that is no longer
 //! SCHEDULED or IN_PROGRESS (cancelled, by an operator, an abort rule or
-//! its schedule's end). A retry is not a release: a staged rollout's rate
+//! its schedule's end), and a thing that has left the groups of a
+//! continuous job (`store::targets`). A retry is not a release: a staged rollout's rate
 //! does not apply to it, and a job between two maintenance windows
 //! retries its released things all the same.
 //!
@@ -25,6 +26,7 @@
 
 use super::rollout::load_rules;
 use super::rows::ExecRow;
+use super::targets::still_targets;
 use super::types::JobStatus;
 use super::StoreError;
 use crate::rollout::Failure;
@@ -48,6 +50,7 @@ pub(crate) fn after_terminal(
     };
     if !matches!(rules.status, JobStatus::InProgress | JobStatus::Scheduled)
         || !retry.allows(cause, ended.retries)
+        || !still_targets(conn, &ended.job_id, &ended.thing_name)?
     {
         return Ok(None);
     }

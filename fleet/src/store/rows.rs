@@ -3,7 +3,7 @@
 //! and [`save_execution`], so the version rule (+1 per change) and the
 //! timer cleanup live in one place.
 
-use super::types::{ExecutionRecord, JobStatus, ProcessDetails};
+use super::types::{ExecutionRecord, JobStatus, ProcessDetails, TargetSelection};
 use super::StoreError;
 use crate::rollout::RetriesSpent;
 use jobhost_protocol::{
@@ -70,6 +70,11 @@ fn u32_col(row: &Row<'_>, idx: usize) -> rusqlite::Result<u32> {
 
 /// Parses a stored job status.
 pub(crate) fn job_status_col(row: &Row<'_>, idx: usize) -> rusqlite::Result<JobStatus> {
+    parse_col(row, idx, |s| s.parse().ok())
+}
+
+/// Parses a stored target selection.
+pub(crate) fn selection_col(row: &Row<'_>, idx: usize) -> rusqlite::Result<TargetSelection> {
     parse_col(row, idx, |s| s.parse().ok())
 }
 

@@ -12,18 +12,30 @@
 //! - a thing that rejoins after its execution was REMOVED gets a new
 //!   execution, `executionNumber` + 1 ("re-attach the thing to your target
 //!   group and restart the job execution"); one whose execution ended any
-//!   other way has run the job and gets none.
+//!   other way has run the job and gets none. A QUEUED retry
+//!   (`store::retry`) is an execution like any other: it is REMOVED when
+//!   its thing leaves, and a rejoin restarts it with the retries spent so
+//!   far; a thing that left is not retried;
+//! - with a staged rollout (`store::rollout`), a thing that joins later is
+//!   not held back by the rate (AWS notifies it at once); one that leaves
+//!   before its release just leaves the rollout, with nothing to mark
+//!   REMOVED; while the job is SCHEDULED, a thing that joins waits for the
+//!   schedule among the unreleased targets; a CANCELED (or aborted) job
+//!   queues nothing.
 //!
 //! Snapshot jobs are expanded once, at creation. [`reconcile`] is called
 //! by every change that can move a thing in or out of a group, inside that
 //! change's transaction, so membership and executions never disagree.
 
+use super::events::Effects;
 use super::registry::{self, check_name};
+use super::rollout;
 use super::rows::{
     complete_job_if_done, find_execution, job_status_col, query_execs, save_execution,
+    selection_col,
 };
 use super::types::{Changes, JobStatus, TargetSelection};
-use super::{ExecutionChange, Store, StoreError};
+use super::{Store, StoreError};
 use crate::arn::{self, Resource};
 use jobhost_protocol::JobExecutionStatus;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -193,54 +205,75 @@ pub(crate) fn arns(targets: &[Target]) -> Vec<String> {
     targets.iter().map(Target::arn).collect()
 }
 
-/// Execution changes made inside a transaction: the events to publish
-/// after the commit, and the things to notify.
-#[derive(Debug, Default)]
-pub(crate) struct Effects {
-    pub events: Vec<ExecutionChange>,
-    pub changes: Changes,
+/// Whether a continuous job's targets (as (kind, name)) reach `thing`,
+/// given the groups that reach it ([`reaching`]).
+fn reaches(targets: &[KindAndName], thing: &str, groups: &BTreeSet<String>) -> bool {
+    targets.iter().any(|(kind, name)| match kind.as_str() {
+        "thing" => name == thing,
+        _ => groups.contains(name),
+    })
 }
 
-impl Store {
-    /// Publishes `effects`' events, once their transaction has committed,
-    /// and returns the things to notify.
-    pub(crate) fn after_commit(&self, effects: Effects) -> Changes {
-        self.publish(effects.events);
-        effects.changes
-    }
-}
-
-impl Effects {
-    fn saw(&mut self, row: &super::rows::ExecRow) {
-        self.events.push(ExecutionChange::Updated(row.record()));
-        self.changes.things.insert(row.thing_name.clone());
-    }
-}
-
-/// Queues execution `number` of `job_id` on `thing`.
-fn queue(
+/// Whether `job_id` still targets `thing`: always for a snapshot job (its
+/// targets were fixed at creation); for a continuous one, while the thing
+/// is a target or a member of a target group. A retry is queued only for a
+/// thing the job still targets.
+pub(crate) fn still_targets(
     conn: &Connection,
     job_id: &str,
     thing: &str,
-    number: u64,
-    now: i64,
-    effects: &mut Effects,
-) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "INSERT INTO executions (job_id, thing_name, execution_number, status, queued_at, \
-         last_updated_at, version_number) VALUES (?1, ?2, ?3, 'QUEUED', ?4, ?4, 1)",
-    )?
-    .execute(params![job_id, thing, super::rows::sql_u64(number), now])?;
-    if let Some(row) = find_execution(conn, job_id, thing, Some(number))? {
-        effects.saw(&row);
+) -> Result<bool, StoreError> {
+    let selection = conn
+        .prepare_cached("SELECT target_selection FROM jobs WHERE job_id = ?1")?
+        .query_row([job_id], |r| selection_col(r, 0))
+        .optional()?;
+    if selection != Some(TargetSelection::Continuous) {
+        return Ok(selection.is_some());
     }
-    Ok(())
+    let targets: Vec<KindAndName> = conn
+        .prepare_cached("SELECT kind, name FROM job_targets WHERE job_id = ?1")?
+        .query_map([job_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    Ok(reaches(&targets, thing, &reaching(conn, thing)?))
 }
 
-/// Brings the executions of every IN_PROGRESS continuous job in step with
-/// the current membership of `things` (the module documentation has the
-/// rules). A thing that is not registered is in no group, but is still
-/// the target a job names directly.
+/// Whether `thing` waits in `job_id`'s rollout, not released yet.
+fn unreleased(conn: &Connection, job_id: &str, thing: &str) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM rollout_pending WHERE job_id = ?1 AND thing_name = ?2)",
+        )?
+        .query_row(params![job_id, thing], |r| r.get(0))?)
+}
+
+/// Forgets `thing` among the unreleased targets of `job_id` (every job
+/// when None): it left, or was deleted, before its release.
+fn drop_unreleased_thing(
+    conn: &Connection,
+    job_id: Option<&str>,
+    thing: &str,
+) -> Result<usize, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "DELETE FROM rollout_pending WHERE (?1 IS NULL OR job_id = ?1) AND thing_name = ?2",
+        )?
+        .execute(params![job_id, thing])?)
+}
+
+/// Brings the executions of every SCHEDULED or IN_PROGRESS continuous job
+/// in step with the current membership of `things` (the module
+/// documentation has the rules). A thing that is not registered is in no
+/// group, but is still the target a job names directly.
+///
+/// A staged rollout does not hold a thing that joins later back: it gets
+/// its execution at once, as AWS notifies things that join a continuous
+/// job's groups. A thing still waiting for its release stays where it is
+/// in the rollout while it remains a member, and leaves it, with nothing
+/// to mark REMOVED, when it stops being one. While a job is SCHEDULED
+/// (before its start time, or between maintenance windows) a thing that
+/// joins waits among its unreleased targets instead: no execution is
+/// queued before the schedule opens. A CANCELED (or aborted) or COMPLETED
+/// job is left alone.
 pub(crate) fn reconcile<'a>(
     conn: &Connection,
     things: impl IntoIterator<Item = &'a String>,
@@ -254,56 +287,86 @@ pub(crate) fn reconcile<'a>(
     for thing in things {
         // A deleted thing's memberships went with it.
         let groups = reaching(conn, thing)?;
-        for (job_id, targets) in &jobs {
-            let targeted = targets.iter().any(|(kind, name)| match kind.as_str() {
-                "thing" => name == thing,
-                _ => groups.contains(name),
-            });
-            let latest = find_execution(conn, job_id, thing, None)?;
-            match (targeted, latest) {
-                (true, None) => queue(conn, job_id, thing, 1, now, effects)?,
-                (true, Some(r)) if r.status == JobExecutionStatus::Removed => {
-                    queue(conn, job_id, thing, r.execution_number + 1, now, effects)?;
+        for (job_id, (status, targets)) in &jobs {
+            let targeted = reaches(targets, thing, &groups);
+            if unreleased(conn, job_id, thing)? {
+                if !targeted {
+                    drop_unreleased_thing(conn, Some(job_id), thing)?;
                 }
-                (false, Some(mut r)) if r.status == JobExecutionStatus::Queued => {
+                continue;
+            }
+            let latest = find_execution(conn, job_id, thing, None)?;
+            let joins = match &latest {
+                None => targeted,
+                Some(r) => targeted && r.status == JobExecutionStatus::Removed,
+            };
+            if joins {
+                let one = [thing.clone()];
+                let queued = if *status == JobStatus::Scheduled {
+                    rollout::admit(conn, job_id, &one, now)?
+                } else {
+                    rollout::queue_now(conn, job_id, &one, now)?
+                };
+                for row in queued {
+                    effects.saw(row.record());
+                }
+            } else if let Some(mut r) = latest {
+                if !targeted && r.status == JobExecutionStatus::Queued {
                     r.transition(JobExecutionStatus::Removed, now);
                     save_execution(conn, &r)?;
-                    effects.saw(&r);
+                    effects.saw(r.record());
                 }
-                _ => {}
             }
         }
     }
     Ok(())
 }
 
-/// The IN_PROGRESS continuous jobs, with their targets as (kind, name).
+/// A job's targets as stored in `job_targets`: (kind, name).
+type KindAndName = (String, String);
+
+/// The SCHEDULED and IN_PROGRESS continuous jobs, with their status and
+/// their targets.
 fn continuous_jobs(
     conn: &Connection,
-) -> Result<BTreeMap<String, Vec<(String, String)>>, StoreError> {
+) -> Result<BTreeMap<String, (JobStatus, Vec<KindAndName>)>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT j.job_id, t.kind, t.name FROM jobs j JOIN job_targets t ON t.job_id = j.job_id \
-         WHERE j.target_selection = 'CONTINUOUS' AND j.status = 'IN_PROGRESS'",
+        "SELECT j.job_id, j.status, t.kind, t.name FROM jobs j \
+         JOIN job_targets t ON t.job_id = j.job_id \
+         WHERE j.target_selection = 'CONTINUOUS' AND j.status IN ('SCHEDULED', 'IN_PROGRESS')",
     )?;
-    let mut jobs: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
-    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    let mut jobs: BTreeMap<String, (JobStatus, Vec<KindAndName>)> = BTreeMap::new();
+    let rows = stmt.query_map([], |r| {
+        Ok((r.get(0)?, job_status_col(r, 1)?, r.get(2)?, r.get(3)?))
+    })?;
     for row in rows {
-        let (job, kind, name): (String, String, String) = row?;
-        jobs.entry(job).or_default().push((kind, name));
+        let (job, status, kind, name): (String, JobStatus, String, String) = row?;
+        jobs.entry(job)
+            .or_insert_with(|| (status, Vec::new()))
+            .1
+            .push((kind, name));
     }
     Ok(jobs)
 }
 
 /// A deleted thing is no longer scheduled to run anything: its QUEUED
 /// executions, of every job, become REMOVED (AWS counts them in
-/// `numberOfRemovedThings`), and snapshot jobs left with nothing pending
-/// complete.
+/// `numberOfRemovedThings`), it leaves every rollout that had not
+/// released it yet, and snapshot jobs left with nothing pending complete.
 pub(crate) fn remove_thing(
     conn: &Connection,
     thing: &str,
     now: i64,
     effects: &mut Effects,
 ) -> Result<(), StoreError> {
+    let waiting: Vec<String> = conn
+        .prepare_cached("SELECT DISTINCT job_id FROM rollout_pending WHERE thing_name = ?1")?
+        .query_map([thing], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    drop_unreleased_thing(conn, None, thing)?;
+    for job_id in &waiting {
+        complete_job_if_done(conn, job_id, now)?;
+    }
     let queued = query_execs(
         conn,
         "WHERE e.thing_name = ?1 AND e.status = 'QUEUED' ORDER BY e.id",
@@ -313,7 +376,7 @@ pub(crate) fn remove_thing(
         row.transition(JobExecutionStatus::Removed, now);
         save_execution(conn, &row)?;
         complete_job_if_done(conn, &row.job_id, now)?;
-        effects.saw(&row);
+        effects.saw(row.record());
     }
     Ok(())
 }
@@ -386,15 +449,4 @@ impl Store {
         tx.commit()?;
         Ok(self.after_commit(effects))
     }
-}
-
-/// Parses a stored target selection.
-pub(crate) fn selection_col(
-    row: &rusqlite::Row<'_>,
-    idx: usize,
-) -> rusqlite::Result<TargetSelection> {
-    let text: String = row.get(idx)?;
-    text.parse().map_err(|e: String| {
-        rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, e.into())
-    })
 }

@@ -10,12 +10,13 @@
 //! dynamic groups and the continuous jobs that target its groups.
 
 use super::dynamic::{thing_changed, things_changed};
+use super::events::Effects;
 use super::lists::{Page, PageRequest};
 use super::registry::{
     after, check_name, check_version, load_thing, require_thing, thing_from_row, AttributePayload,
     Thing, ThingFilter, THING_COLUMNS,
 };
-use super::targets::{self, Effects};
+use super::targets;
 use super::types::Changes;
 use super::{Store, StoreError};
 use rusqlite::{params, Connection, OptionalExtension};

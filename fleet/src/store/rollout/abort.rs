@@ -32,7 +32,8 @@
 
 use super::load_rules;
 use crate::rollout::{AbortCriterion, FailureType};
-use crate::store::cancel::{cancel_in, Cancellation};
+use crate::store::cancel::cancel_in;
+use crate::store::events::Effects;
 use crate::store::types::{JobStatus, ProcessDetails};
 use crate::store::StoreError;
 use rusqlite::Connection;
@@ -43,7 +44,7 @@ pub(crate) fn after_terminal(
     conn: &Connection,
     job_id: &str,
     now: i64,
-) -> Result<Option<Cancellation>, StoreError> {
+) -> Result<Option<Effects>, StoreError> {
     let Some(rules) = load_rules(conn, job_id)? else {
         return Ok(None);
     };

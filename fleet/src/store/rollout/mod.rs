@@ -28,10 +28,11 @@
 pub(crate) mod abort;
 mod release;
 
-use super::rows::ExecRow;
+use super::rows::{find_execution, sql_u64, ExecRow};
 use super::types::{JobPlan, JobStatus, JobhostDetails, ProcessDetails, RolloutProgress};
 use super::StoreError;
 use crate::rollout::{JobConfigs, RetriesSpent};
+use jobhost_protocol::JobExecutionStatus;
 use rusqlite::{params, Connection, OptionalExtension};
 
 /// A job's rollout, abort, schedule and retry rules, and what the
@@ -169,10 +170,14 @@ pub(crate) fn admit(
     }
 }
 
-/// Creates the first execution (QUEUED, version 1) of `job_id` for each of
-/// `things` at once, bypassing any rollout: for a job without one, and for
-/// whatever else must not wait (AWS notifies the things that join a
-/// continuous job's groups after its creation at once).
+/// Creates the next execution (QUEUED, version 1) of `job_id` for each of
+/// `things` at once, bypassing any rollout: for a job without one, for a
+/// release, and for whatever else must not wait (AWS notifies the things
+/// that join a continuous job's groups after its creation at once). A
+/// thing's first execution is number 1; a thing whose latest execution was
+/// REMOVED (it left a continuous job's group, and came back) gets the next
+/// number, with the retries that execution had spent (a rejoin restarts
+/// the execution it lost, not the job's retry budget).
 pub(crate) fn queue_now(
     conn: &Connection,
     job_id: &str,
@@ -180,18 +185,36 @@ pub(crate) fn queue_now(
     now: i64,
 ) -> Result<Vec<ExecRow>, StoreError> {
     let mut insert = conn.prepare_cached(
-        "INSERT INTO executions (job_id, thing_name, execution_number, status, \
-         queued_at, last_updated_at, version_number) VALUES (?1, ?2, 1, 'QUEUED', ?3, ?3, 1)",
+        "INSERT INTO executions (job_id, thing_name, execution_number, status, queued_at, \
+         last_updated_at, version_number, retries_failed, retries_timed_out) \
+         VALUES (?1, ?2, ?3, 'QUEUED', ?4, ?4, 1, ?5, ?6)",
     )?;
     let mut rows = Vec::with_capacity(things.len());
     for thing in things {
-        insert.execute(params![job_id, thing, now])?;
+        let (number, retries) = match find_execution(conn, job_id, thing, None)? {
+            None => (1, RetriesSpent::default()),
+            Some(latest) if latest.status == JobExecutionStatus::Removed => {
+                (latest.execution_number.saturating_add(1), latest.retries)
+            }
+            Some(latest) => (
+                latest.execution_number.saturating_add(1),
+                RetriesSpent::default(),
+            ),
+        };
+        insert.execute(params![
+            job_id,
+            thing,
+            sql_u64(number),
+            now,
+            retries.failed,
+            retries.timed_out
+        ])?;
         rows.push(ExecRow::queued(
             conn.last_insert_rowid(),
             job_id,
             thing,
-            1,
-            RetriesSpent::default(),
+            number,
+            retries,
             now,
         ));
     }

@@ -4,9 +4,10 @@ use super::{load_rules, queue_now, JobRules};
 use crate::rollout::rate::allowance;
 use crate::rollout::EndBehavior;
 use crate::store::cancel::cancel_in;
+use crate::store::events::Effects;
 use crate::store::rows::{complete_job_if_done, drop_unreleased, ExecRow};
 use crate::store::types::{Changes, JobStatus};
-use crate::store::{ExecutionChange, Store, StoreError};
+use crate::store::{Store, StoreError};
 use rusqlite::{params, Connection};
 
 /// The jobs the scheduler must look at: SCHEDULED or IN_PROGRESS, with
@@ -118,19 +119,12 @@ fn set_status(
     Ok(())
 }
 
-/// What one tick changed: the things to notify, the execution events.
-#[derive(Default)]
-struct Tick {
-    changes: Changes,
-    events: Vec<ExecutionChange>,
-}
+/// What one tick changed.
+type Tick = Effects;
 
-impl Tick {
-    fn add(&mut self, rows: Vec<ExecRow>) {
-        for row in rows {
-            self.events.push(ExecutionChange::Updated(row.record()));
-            self.changes.things.insert(row.thing_name);
-        }
+fn add(tick: &mut Tick, rows: Vec<ExecRow>) {
+    for row in rows {
+        tick.saw(row.record());
     }
 }
 
@@ -166,8 +160,7 @@ fn advance(
                 );
                 let force = behavior == EndBehavior::ForceCancel;
                 let cancelled = cancel_in(conn, job_id, force, Some(&comment), None, now)?;
-                tick.changes.merge(cancelled.changes);
-                tick.events.extend(cancelled.events);
+                tick.merge(cancelled);
             }
             return Ok(());
         }
@@ -187,7 +180,7 @@ fn advance(
         _ => {}
     }
     if open && waiting {
-        tick.add(release(conn, rules, now)?);
+        add(tick, release(conn, rules, now)?);
     }
     Ok(())
 }
@@ -221,8 +214,7 @@ impl Store {
             }
         }
         tx.commit()?;
-        self.publish(tick.events);
-        Ok(tick.changes)
+        Ok(self.after_commit(tick))
     }
 
     /// Whether any job has targets to release or a schedule to follow, so

@@ -65,7 +65,11 @@ fn a_job_whose_last_execution_ends_is_sent_completed_after_that_execution() {
         )
     );
     assert_eq!(j.job_id, "j1");
-    assert_eq!(j.targets, ["t1", "t2"]);
+    assert_eq!(
+        j.targets,
+        [crate::arn::thing_arn("t1"), crate::arn::thing_arn("t2")],
+        "targets as ARNs"
+    );
     assert_eq!(j.description.as_deref(), Some("rollout"));
     assert_eq!((j.created_at, j.last_updated_at), (T0, T0 + 2));
     assert_eq!(

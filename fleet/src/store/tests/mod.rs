@@ -6,6 +6,7 @@ mod control;
 mod device;
 mod documents;
 mod events;
+mod group_rollouts;
 mod groups;
 mod job_events;
 mod lists;

@@ -77,7 +77,8 @@ fn unreleased_targets_have_no_execution_and_their_devices_see_nothing() {
     // 60 a minute is one a second: the first target now, in target order.
     assert_eq!(things(&changes), ["t000"]);
     assert_eq!(j.status, JobStatus::InProgress);
-    assert_eq!(j.targets, targets, "DescribeJob lists every target");
+    let arns: Vec<String> = targets.iter().map(|t| crate::arn::thing_arn(t)).collect();
+    assert_eq!(j.targets, arns, "DescribeJob lists every target, as ARNs");
     assert_eq!(j.process_details.number_of_queued_things, 1);
     assert!(j.plan.is_concurrent);
     assert_eq!(
