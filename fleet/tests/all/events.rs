@@ -5,9 +5,12 @@
 //!
 //! - `publish`: what the operator receives, once enabled, and not before;
 //! - `stream`: the HTTP stream carries the same events;
-//! - `access`: who may subscribe (the operator identity, never a device).
+//! - `access`: who may subscribe (the operator identity, never a device);
+//! - `groups`: jobs on thing groups (a thing leaving a continuous job's
+//!   group is a `removed` event).
 
 mod access;
+mod groups;
 mod publish;
 mod stream;
 

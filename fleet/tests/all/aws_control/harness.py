@@ -133,3 +133,7 @@ def error_of(status_headers_body):
     except ValueError:
         message = body.decode(errors="replace")
     return status, lowered.get("x-amzn-errortype"), message
+
+
+def thing_group_arn(name, region=REGION):
+    return f"arn:aws:iot:{region}:{ACCOUNT}:thinggroup/{name}"

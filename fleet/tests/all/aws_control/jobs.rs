@@ -4,6 +4,7 @@
 //! holds what boto3 asked for.
 
 use super::AwsControl;
+use jobhost_fleet::arn::thing_arn;
 use jobhost_fleet::store::JobStatus;
 use jobhost_protocol::JobExecutionStatus;
 use serde_json::json;
@@ -23,17 +24,19 @@ async fn boto3_drives_jobs_unchanged() {
             ],
         )
         .await;
-    // Thing ARNs became thing names.
+    // The thing ARNs boto3 sent (its region and account) come back as the
+    // service's own ARNs of the same things.
+    let arns = [thing_arn("dev-1"), thing_arn("dev:2")];
     assert_eq!(
         outcome.detail("create_and_describe")["targets"],
-        json!(["dev-1", "dev:2"])
+        json!(arns)
     );
     assert_eq!(outcome.detail("executions")["executionNumber"], 1);
 
     {
         let store = aws.server.store.lock().unwrap();
         let job = store.describe_job("boto-1").unwrap();
-        assert_eq!(job.targets, ["dev-1", "dev:2"]);
+        assert_eq!(job.targets, arns);
         assert_eq!(
             job.document,
             json!({"operation": "echo", "message": "from boto3"})
