@@ -2,8 +2,9 @@
 //! thing groups, in AWS IoT's form
 //! (<https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsiot.html#awsiot-resources-for-iam-policies>):
 //! the HTTP API returns them next to ids, the jobs events
-//! ([`crate::events`]) name things by them; and the reading of the ARNs an operator sends (CreateJob's `targets`,
-//! AddThingToThingGroup's `thingArn` / `thingGroupArn`).
+//! ([`crate::events`]) name things by them; and the reading of the ARNs an
+//! operator sends (CreateJob's `targets`, AddThingToThingGroup's
+//! `thingArn` / `thingGroupArn`).
 //!
 //! The service is one local account in one region, so every ARN it forms
 //! has the same region and account. It accepts an ARN with any partition,

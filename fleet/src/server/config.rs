@@ -10,7 +10,8 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// How long [`Server::start`](super::Server::start) waits by default ([`ServerConfig::ready_timeout`]) for the broker to accept the service's
+/// How long [`Server::start`](super::Server::start) waits by default
+/// ([`ServerConfig::ready_timeout`]) for the broker to accept the service's
 /// connection and acknowledge its subscription before giving up: long
 /// enough for a broker that is still starting (the service retries with
 /// backoff), short enough that a wrong address or a broker that never

@@ -1,8 +1,9 @@
 //! The whole service in one call: store, embedded (or external) broker,
 //! jobs service, rollout scheduler ([`scheduler`]), jobs events
 //! ([`crate::events`]), HTTP API, and (with the embedded broker) thing
-//! connectivity (`presence`). Its configuration is `config`'s. Used by `serve`, `demo` and the
-//! end-to-end tests, which need to start, stop and restart it on port 0.
+//! connectivity (`presence`); what it is told is `config`'s
+//! ([`ServerConfig`]). Used by `serve`, `demo` and the end-to-end tests,
+//! which need to start, stop and restart it on port 0.
 
 use crate::api::{self, ApiState};
 use crate::artifacts::Artifacts;
