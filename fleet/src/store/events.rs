@@ -199,7 +199,12 @@ impl Store {
     ///
     /// The write is committed whatever happens here, so a failure to read
     /// the jobs that ended is logged, not returned.
-    pub(crate) fn publish(&self, changes: impl IntoIterator<Item = ExecutionChange>) {
+    pub(crate) fn publish(&mut self, changes: impl IntoIterator<Item = ExecutionChange>) {
+        if let Some(deferred) = &mut self.deferred {
+            // A batch is open: nothing is committed yet.
+            deferred.extend(changes);
+            return;
+        }
         for change in changes {
             let _ = self.events.send(change);
         }
