@@ -26,10 +26,13 @@ use jobhost_protocol::{JobExecutionStatus, StatusDetails, Timestamp};
 use tokio::sync::broadcast;
 
 /// How many events a receiver may fall behind before it lags. Enough for a
-/// follower that reads between two writes; small enough that a receiver
-/// nobody reads costs little (each event is one execution, statusDetails
-/// included).
-pub const EVENT_CAPACITY: usize = 256;
+/// follower that reads between two commits, the largest being a batch of
+/// device requests (up to 256, each an update and perhaps a retry and a
+/// job's end: `crate::device_api`'s group commit), not a CreateJob on
+/// thousands of things (one QUEUED change each, which no AWS event
+/// reports); small enough that the slots, allocated up front, cost little
+/// (an event is one execution, statusDetails included, ~1 MiB in all).
+pub const EVENT_CAPACITY: usize = 2048;
 
 /// One committed change: of one job execution (most of them), of a job
 /// that ended, or of the event configuration.
