@@ -24,6 +24,7 @@
 mod auth;
 mod events;
 mod jobs;
+mod rollouts;
 mod serve;
 mod unimplemented;
 
