@@ -43,16 +43,19 @@
 #[path = "../tests/all/support/plugins.rs"]
 #[allow(dead_code)]
 mod plugins;
+// The MQTT side shared with the fleet-scale bench: simulated devices.
+mod support;
+
+use support::{fatal, no_nagle, pump, recv_within, Simulator, Task, WAIT};
 
 use jobhost_fleet::clock::system_clock;
 use jobhost_fleet::server::{BrokerChoice, Server, ServerConfig};
 use jobhost_fleet::store::{Changes, CreateJob, JobDocument};
 use jobhost_protocol::requests::UpdateRequest;
-use jobhost_protocol::responses::NotifyNext;
 use jobhost_protocol::topics::{JobsTopic, Operation, Reply};
-use jobhost_protocol::{JobExecution, JobExecutionStatus};
-use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS, SubscribeFilter};
-use std::collections::{HashMap, HashSet};
+use jobhost_protocol::JobExecutionStatus;
+use rumqttc::AsyncClient;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -62,8 +65,6 @@ const THING: &str = "bench-device";
 /// Jobs run before the latency samples start: connection set-up, the
 /// first `$next/get`, the first instantiation, SQLite page cache.
 const WARM_UP_JOBS: usize = 20;
-/// Longest wait for any one event before the benchmark gives up.
-const WAIT: Duration = Duration::from_secs(30);
 /// The job document: the echo plugin, nothing else to do.
 const NO_OP: &str = r#"{"operation":"echo"}"#;
 
@@ -217,78 +218,6 @@ fn create(server: &Server, job: &CreateJob) {
         .changes
         .send(changes)
         .expect("the service is running");
-}
-
-/// A spawned task, aborted when this is dropped: MQTT sessions must be gone
-/// before their broker stops, or they would report the lost connection.
-struct Task(tokio::task::JoinHandle<()>);
-
-impl Drop for Task {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-/// TCP_NODELAY, as the agent and the service set it: a client that sends a
-/// request right after the PUBACK of the message that caused it would
-/// otherwise wait for the broker's delayed ACK (~40 ms on Linux), and the
-/// benchmark would measure that instead of the service.
-fn no_nagle(eventloop: &mut EventLoop) {
-    let mut network = eventloop.network_options();
-    network.set_tcp_nodelay(true);
-    eventloop.set_network_options(network);
-}
-
-/// Polls an MQTT event loop and forwards what arrives, stamped on arrival,
-/// until the receiver is dropped. `ready` fires on the first SUBACK.
-fn pump(
-    mut eventloop: EventLoop,
-    client: AsyncClient,
-    filters: Vec<String>,
-    ready: oneshot::Sender<()>,
-    out: mpsc::UnboundedSender<(Instant, String, Vec<u8>)>,
-) -> Task {
-    Task(tokio::spawn(async move {
-        let mut ready = Some(ready);
-        loop {
-            match eventloop.poll().await {
-                Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                    let filters = filters
-                        .iter()
-                        .map(|f| SubscribeFilter::new(f.clone(), QoS::AtLeastOnce));
-                    client.try_subscribe_many(filters).expect("queue SUBSCRIBE");
-                }
-                Ok(Event::Incoming(Packet::SubAck(_))) => {
-                    if let Some(ready) = ready.take() {
-                        let _ = ready.send(());
-                    }
-                }
-                Ok(Event::Incoming(Packet::Publish(p))) => {
-                    let message = (Instant::now(), p.topic, p.payload.to_vec());
-                    if out.send(message).is_err() {
-                        return;
-                    }
-                }
-                Ok(_) => {}
-                Err(e) => fatal(&format!("MQTT connection failed: {e}")),
-            }
-        }
-    }))
-}
-
-/// A benchmark that lost its connection or got a rejection measures
-/// nothing: stop the whole process, with the reason.
-fn fatal(message: &str) -> ! {
-    eprintln!("e2e bench: {message}");
-    std::process::exit(1)
-}
-
-async fn recv_within<T>(rx: &mut mpsc::UnboundedReceiver<T>, what: &str) -> T {
-    match tokio::time::timeout(WAIT, rx.recv()).await {
-        Ok(Some(value)) => value,
-        Ok(None) => fatal(&format!("channel closed while waiting for {what}")),
-        Err(_) => fatal(&format!("nothing within {WAIT:?} while waiting for {what}")),
-    }
 }
 
 fn client_token(payload: &[u8]) -> Option<String> {
@@ -452,7 +381,7 @@ async fn throughput(options: &Options) -> (usize, Duration) {
     let (done_tx, mut done) = mpsc::unbounded_channel();
     let mut simulators = Vec::with_capacity(things.len());
     for thing in &things {
-        simulators.push(Simulator::start(&server, thing, done_tx.clone()).await);
+        simulators.push(Simulator::start(server.mqtt_addr, thing, done_tx.clone()).await);
     }
     // One untimed round: first requests of every session, page cache.
     create(&server, &no_op_job("tput-warm", &things));
@@ -495,127 +424,6 @@ fn check_all_succeeded(server: &Server, options: &Options) {
                 "{job}: {succeeded} of {} executions SUCCEEDED",
                 options.things
             ));
-        }
-    }
-}
-
-/// A minimal device: claims the head with IN_PROGRESS (expectedVersion),
-/// reports SUCCEEDED once the claim is accepted, one execution at a time.
-struct Simulator {
-    thing: String,
-    client: AsyncClient,
-    current: Option<(String, Phase)>,
-    /// A head offered while busy, taken up when the current one is done.
-    offered: Option<JobExecution>,
-    seen: HashSet<(String, u64)>,
-    done: mpsc::UnboundedSender<Instant>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    Claiming,
-    Reporting,
-}
-
-impl Simulator {
-    /// Connects as `thing`, subscribes, and runs in its own task until the
-    /// returned task is dropped.
-    async fn start(server: &Server, thing: &str, done: mpsc::UnboundedSender<Instant>) -> Task {
-        let mut options = MqttOptions::new(
-            thing,
-            server.mqtt_addr.ip().to_string(),
-            server.mqtt_addr.port(),
-        );
-        options.set_keep_alive(Duration::from_secs(30));
-        let (client, mut eventloop) = AsyncClient::new(options, 64);
-        no_nagle(&mut eventloop);
-        let base = format!("$aws/things/{thing}/jobs");
-        let filters = vec![
-            format!("{base}/notify-next"),
-            format!("{base}/+/update/accepted"),
-            format!("{base}/+/update/rejected"),
-        ];
-        let (ready, subscribed) = oneshot::channel();
-        let (tx, mut messages) = mpsc::unbounded_channel();
-        let pump = pump(eventloop, client.clone(), filters, ready, tx);
-        tokio::time::timeout(WAIT, subscribed)
-            .await
-            .expect("simulator subscribed in time")
-            .expect("simulator subscribed");
-        let mut simulator = Simulator {
-            thing: thing.to_owned(),
-            client,
-            current: None,
-            offered: None,
-            seen: HashSet::new(),
-            done,
-        };
-        tokio::spawn(async move {
-            while let Some((_, topic, payload)) = messages.recv().await {
-                simulator.on_message(&topic, &payload);
-            }
-        });
-        pump
-    }
-
-    fn on_message(&mut self, topic: &str, payload: &[u8]) {
-        match JobsTopic::parse(topic) {
-            Ok((_, JobsTopic::NotifyNext)) => {
-                let next: NotifyNext =
-                    serde_json::from_slice(payload).expect("notify-next payload");
-                self.offered = next.execution;
-                self.take_offer();
-            }
-            Ok((_, JobsTopic::Reply(Operation::Update(job), Reply::Accepted))) => {
-                self.on_accepted(&job);
-            }
-            _ => fatal(&format!(
-                "{}: unexpected message on {topic}: {}",
-                self.thing,
-                String::from_utf8_lossy(payload)
-            )),
-        }
-    }
-
-    fn take_offer(&mut self) {
-        if self.current.is_some() {
-            return;
-        }
-        let Some(e) = self.offered.take() else {
-            return;
-        };
-        if e.status.is_terminal() || !self.seen.insert((e.job_id.clone(), e.execution_number)) {
-            return;
-        }
-        let mut claim = UpdateRequest::new(JobExecutionStatus::InProgress);
-        claim.expected_version = Some(e.version_number);
-        claim.execution_number = Some(e.execution_number);
-        self.update(&e.job_id, &claim);
-        self.current = Some((e.job_id, Phase::Claiming));
-    }
-
-    fn on_accepted(&mut self, job: &str) {
-        match self.current.take() {
-            Some((current, Phase::Claiming)) if current == job => {
-                self.update(job, &UpdateRequest::new(JobExecutionStatus::Succeeded));
-                self.current = Some((current, Phase::Reporting));
-            }
-            Some((current, Phase::Reporting)) if current == job => {
-                let _ = self.done.send(Instant::now());
-                self.take_offer();
-            }
-            other => self.current = other,
-        }
-    }
-
-    fn update(&self, job: &str, request: &UpdateRequest) {
-        let topic = JobsTopic::Request(Operation::Update(job.to_owned())).for_thing(&self.thing);
-        let payload = serde_json::to_vec(request).expect("an update encodes");
-        if let Err(e) = self
-            .client
-            .try_publish(topic, QoS::AtLeastOnce, false, payload)
-        {
-            fatal(&format!("{}: cannot queue an update: {e}", self.thing));
         }
     }
 }

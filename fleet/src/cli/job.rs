@@ -3,6 +3,7 @@
 //! managed templates (`templates`, `create --template`).
 
 use super::client::{segment, Client};
+use super::job_configs::ConfigArgs;
 use super::table::{format_time, render};
 use super::watch::{self, WatchArgs};
 use anyhow::{Context as _, Result};
@@ -17,7 +18,7 @@ use std::process::ExitCode;
 #[derive(Debug, Subcommand)]
 pub enum JobCommand {
     /// Create a job and queue it on its targets; prints the job id.
-    Create(CreateArgs),
+    Create(Box<CreateArgs>),
     /// List jobs, oldest first.
     List {
         /// Only jobs with this status.
@@ -55,16 +56,22 @@ pub enum JobCommand {
         #[arg(long)]
         force: bool,
     },
-    /// Follow one execution until it ends, one line per change.
+    /// Follow a job until it ends, or one execution with --thing.
     ///
-    /// Prints `<time> <thing> <status> <statusDetails JSON>` whenever the
-    /// latest execution of the job on the thing changes status or details,
-    /// until it reaches a terminal status. Polls DescribeJobExecution every
-    /// 200 ms.
+    /// Without --thing: a progress bar over all the job's things with the
+    /// count per status (`fw-1 IN_PROGRESS [######----] 6/20 ended: 5
+    /// succeeded, 1 failed, ...`), redrawn in place on a terminal and one
+    /// line per change otherwise, until the job is COMPLETED or CANCELED
+    /// (a CONTINUOUS job never completes: use --timeout). Polls DescribeJob
+    /// every 500 ms. Exit status: 0 if every thing SUCCEEDED; 2 otherwise.
     ///
-    /// Exit status: 0 if it SUCCEEDED; 2 if it ended FAILED, REJECTED,
-    /// TIMED_OUT, CANCELED or REMOVED; 1 on errors or when --timeout passes
-    /// first.
+    /// With --thing: prints `<time> <thing> <status> <statusDetails JSON>`
+    /// whenever the latest execution of the job on the thing changes status
+    /// or details, until it reaches a terminal status. Polls
+    /// DescribeJobExecution every 200 ms. Exit status: 0 if it SUCCEEDED; 2
+    /// if it ended FAILED, REJECTED, TIMED_OUT, CANCELED or REMOVED.
+    ///
+    /// Either way: 1 on errors or when --timeout passes first.
     Watch(WatchArgs),
     /// List the AWS managed job templates, or show one.
     ///
@@ -90,6 +97,8 @@ Examples:
       --param filePath=/downloads/fw.bin
   jobhost-fleet job create --job-id rc-1 --target my-device --template AWS-Run-Command \\
       --param command=/usr/bin/uptime
+  jobhost-fleet job create --job-id fw-2 --target dev-1 --target dev-2 --document job.json \\
+      --rollout-max-per-minute 10 --abort 'FAILED>10%@20' --retry FAILED=2 --timeout-minutes 30
 
 `jobhost-fleet job templates` lists the managed templates and their parameters."
 )]
@@ -124,12 +133,15 @@ pub struct CreateArgs {
     /// (1-10080).
     #[arg(long, value_name = "N")]
     timeout_minutes: Option<u32>,
+    /// Rollout, abort, retry, schedule and URL lifetime.
+    #[command(flatten)]
+    configs: ConfigArgs,
 }
 
 /// Runs one job subcommand.
 pub async fn run(client: &Client, command: JobCommand) -> Result<ExitCode> {
     match command {
-        JobCommand::Create(args) => create(client, args).await?,
+        JobCommand::Create(args) => create(client, *args).await?,
         JobCommand::List { status } => list(client, status).await?,
         JobCommand::Describe { job_id } => describe(client, &job_id).await?,
         JobCommand::Executions { job_id } => executions(client, &job_id).await?,
@@ -185,6 +197,7 @@ async fn create(client: &Client, args: CreateArgs) -> Result<()> {
     if let Some(m) = args.timeout_minutes {
         body["timeoutConfig"] = json!({ "inProgressTimeoutInMinutes": m });
     }
+    args.configs.apply(&mut body)?;
     let rb = client
         .request(Method::PUT, &format!("/jobs/{}", segment(&args.job_id)))
         .json(&body);

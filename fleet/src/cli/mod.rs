@@ -8,6 +8,8 @@ mod artifact;
 mod client;
 mod demo;
 mod job;
+mod job_configs;
+mod progress;
 mod serve;
 mod table;
 mod upload;

@@ -1,4 +1,5 @@
-//! `jobhost-fleet job watch`: follows one job execution until it ends.
+//! `jobhost-fleet job watch`: follows one job execution until it ends
+//! (`--thing`), or the whole job (`super::progress`).
 //!
 //! It polls DescribeJobExecution every [`POLL_INTERVAL`] rather than
 //! listening on MQTT: the HTTP API is the one interface an operator's
@@ -25,16 +26,21 @@ pub const EXIT_NOT_SUCCEEDED: u8 = 2;
 pub struct WatchArgs {
     /// The job.
     job_id: String,
-    /// The thing whose execution to follow.
+    /// The thing whose execution to follow; without it, the whole job:
+    /// a progress bar with the count of things per status.
     #[arg(long, value_name = "THING")]
-    thing: String,
+    thing: Option<String>,
     /// Give up (exit 1) after this many seconds; the default waits forever.
     #[arg(long, value_name = "SECS")]
     timeout: Option<u64>,
 }
 
-/// Polls until the latest execution of the job on the thing is terminal.
+/// Polls until the latest execution of the job on the thing is terminal,
+/// or without a thing, until the job ends.
 pub async fn run(client: &Client, args: WatchArgs) -> Result<ExitCode> {
+    let Some(thing) = args.thing.clone() else {
+        return super::progress::run(client, &args.job_id, args.timeout).await;
+    };
     let started = Instant::now();
     let deadline = args.timeout.map(|s| started + Duration::from_secs(s));
     let mut ticks = tokio::time::interval(POLL_INTERVAL);
@@ -42,11 +48,11 @@ pub async fn run(client: &Client, args: WatchArgs) -> Result<ExitCode> {
     let mut shown: Option<(JobExecutionStatus, BTreeMap<String, String>)> = None;
     loop {
         ticks.tick().await;
-        let read = client.describe_execution(&args.job_id, &args.thing);
+        let read = client.describe_execution(&args.job_id, &thing);
         let execution = match deadline {
             Some(d) => match tokio::time::timeout_at(d, read).await {
                 Ok(result) => result?,
-                Err(_) => return Err(timed_out(&args, shown.as_ref())),
+                Err(_) => return Err(timed_out(&args, &thing, shown.as_ref())),
             },
             None => read.await?,
         };
@@ -55,7 +61,7 @@ pub async fn run(client: &Client, args: WatchArgs) -> Result<ExitCode> {
             println!(
                 "{} {} {} {}",
                 format_time(execution.last_updated_at),
-                args.thing,
+                thing,
                 now.0,
                 serde_json::to_string(&now.1)?
             );
@@ -71,13 +77,14 @@ pub async fn run(client: &Client, args: WatchArgs) -> Result<ExitCode> {
             }
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
-            return Err(timed_out(&args, shown.as_ref()));
+            return Err(timed_out(&args, &thing, shown.as_ref()));
         }
     }
 }
 
 fn timed_out(
     args: &WatchArgs,
+    thing: &str,
     shown: Option<&(JobExecutionStatus, BTreeMap<String, String>)>,
 ) -> anyhow::Error {
     let secs = args.timeout.unwrap_or(0);
@@ -85,7 +92,7 @@ fn timed_out(
         Some((status, _)) => anyhow::anyhow!(
             "gave up after {secs} s: the execution of {} on {} is still {status}",
             args.job_id,
-            args.thing
+            thing
         ),
         None => anyhow::anyhow!("gave up after {secs} s: the jobs API did not answer",),
     }

@@ -24,75 +24,118 @@ pub(crate) struct Handler {
 /// A reply to publish: the accepted body, or a rejection.
 type Outcome = Result<Value, Rejection>;
 
+/// Longest batch of requests made durable by one commit
+/// ([`Handler::handle_batch`]): enough to amortise the flush, short enough
+/// that the store is not held from the HTTP API and the timers for long.
+pub(crate) const MAX_BATCH: usize = 256;
+
+/// A request read from its topic and payload, before the store sees it.
+enum Parsed {
+    /// Not a request to answer (our own replies and notifications come
+    /// back through the wildcard subscription: answering one would loop).
+    Ignored,
+    /// Answered without the store.
+    Refused(Rejection),
+    /// For the store.
+    Request {
+        thing: String,
+        operation: Operation,
+        json: Value,
+    },
+}
+
 impl Handler {
     pub(crate) fn new(ctx: DeviceApiCtx) -> Self {
         Self { ctx }
     }
 
-    /// Handles one message from the subscription; returns the things whose
-    /// queues it changed.
-    pub(crate) async fn handle(&self, topic: &str, payload: &[u8]) -> Changes {
-        // Our own replies and notifications come back through the wildcard
-        // subscription: never answer a reply (that would loop forever).
-        if topic.ends_with("/accepted") || topic.ends_with("/rejected") {
-            return Changes::none();
+    /// Handles the messages that were waiting, in order, as one commit:
+    /// every reply goes out after the store made every change of the batch
+    /// durable (group commit, `crate::store` `commit`), in the order the
+    /// requests came. Returns the things whose queues they changed.
+    pub(crate) async fn handle_batch(&self, messages: Vec<(String, Vec<u8>)>) -> Changes {
+        // Requests for the store, in order; each message keeps its place.
+        let mut requests = Vec::new();
+        let replies: Vec<(String, Option<String>, Option<Rejection>)> = messages
+            .into_iter()
+            .filter_map(|(topic, payload)| {
+                let token = client_token(&payload);
+                let refused = match parse(&topic, &payload) {
+                    Parsed::Ignored => return None,
+                    Parsed::Refused(rejection) => Some(rejection),
+                    Parsed::Request {
+                        thing,
+                        operation,
+                        json,
+                    } => {
+                        requests.push((thing, operation, json));
+                        None
+                    }
+                };
+                Some((topic, token, refused))
+            })
+            .collect();
+        let now = (self.ctx.now)();
+        let mut outcomes = if requests.is_empty() {
+            Vec::new()
+        } else {
+            self.run_in_store(requests, now).await
         }
-        let (thing, operation) = match JobsTopic::parse(topic) {
-            Ok((thing, JobsTopic::Request(op))) => (thing, op),
-            Ok(_) | Err(TopicError::NotJobs(_)) => return Changes::none(),
-            Err(TopicError::Invalid(_)) => {
-                let token = client_token(payload);
-                self.reject(
-                    topic,
-                    Rejection::new(ErrorCode::InvalidTopic, format!("no jobs API at {topic}")),
-                    token,
-                )
-                .await;
-                return Changes::none();
+        .into_iter();
+        let mut changes = Changes::none();
+        for (topic, token, refused) in replies {
+            if let Some(rejection) = refused {
+                self.reject(&topic, rejection, token).await;
+                continue;
             }
+            let (outcome, changed) = outcomes
+                .next()
+                .unwrap_or_else(|| (Err(internal("request handler failed")), Changes::none()));
+            changes.merge(changed);
+            self.reply(&topic, outcome, token, now).await;
+        }
+        changes
+    }
+
+    /// Runs `requests` against the store in one commit, off the async
+    /// workers; one outcome per request. If the commit fails, none of them
+    /// happened: each is answered InternalError, which devices retry.
+    async fn run_in_store(
+        &self,
+        requests: Vec<(String, Operation, Value)>,
+        now: i64,
+    ) -> Vec<(Outcome, Changes)> {
+        let count = requests.len();
+        let (store, delivery) = (self.ctx.store.clone(), self.ctx.delivery.clone());
+        let work = move || -> Result<Vec<(Outcome, Changes)>, String> {
+            let mut store = store.lock().map_err(|_| "store unavailable".to_owned())?;
+            store
+                .in_one_commit(|store| {
+                    requests
+                        .into_iter()
+                        .map(|(thing, operation, json)| {
+                            dispatch(store, &delivery, &thing, operation, json, now)
+                        })
+                        .collect()
+                })
+                .map_err(|e| {
+                    tracing::error!(target: "service", "{count} device requests not committed: {e}");
+                    format!("the store could not commit: {e}")
+                })
         };
-        let token = client_token(payload);
-        let json: Value = match serde_json::from_slice(payload) {
-            Ok(v) => v,
-            Err(e) => {
-                self.reject(
-                    topic,
-                    Rejection::new(
-                        ErrorCode::InvalidJson,
-                        format!("payload is not valid UTF-8 JSON: {e}"),
-                    ),
-                    token,
-                )
-                .await;
-                return Changes::none();
-            }
+        let failed = |why: String| {
+            (0..count)
+                .map(|_| (Err(internal(&why)), Changes::none()))
+                .collect()
         };
-        let (store, delivery, now) = (
-            self.ctx.store.clone(),
-            self.ctx.delivery.clone(),
-            (self.ctx.now)(),
-        );
-        let work = move || -> (Outcome, Changes) {
-            let Ok(mut store) = store.lock() else {
-                return (
-                    Err(Rejection::new(
-                        ErrorCode::InternalError,
-                        "store unavailable",
-                    )),
-                    Changes::none(),
-                );
-            };
-            dispatch(&mut store, &delivery, &thing, operation, json, now)
-        };
-        let (outcome, changes) = tokio::task::spawn_blocking(work).await.unwrap_or_else(|_| {
-            (
-                Err(Rejection::new(
-                    ErrorCode::InternalError,
-                    "request handler failed",
-                )),
-                Changes::none(),
-            )
-        });
+        match tokio::task::spawn_blocking(work).await {
+            Ok(Ok(outcomes)) => outcomes,
+            Ok(Err(why)) => failed(why),
+            Err(_) => failed("request handler failed".into()),
+        }
+    }
+
+    async fn reply(&self, topic: &str, outcome: Outcome, token: Option<String>, now: i64) {
         match outcome {
             Ok(mut body) => {
                 if let Value::Object(map) = &mut body {
@@ -108,7 +151,6 @@ impl Handler {
             }
             Err(rejection) => self.reject(topic, rejection, token).await,
         }
-        changes
     }
 
     async fn reject(&self, topic: &str, rejection: Rejection, token: Option<String>) {
@@ -118,6 +160,38 @@ impl Handler {
             .publish(format!("{topic}/rejected"), to_vec(&body))
             .await;
     }
+}
+
+/// What a message asks, as far as can be told without the store.
+fn parse(topic: &str, payload: &[u8]) -> Parsed {
+    if topic.ends_with("/accepted") || topic.ends_with("/rejected") {
+        return Parsed::Ignored;
+    }
+    let (thing, operation) = match JobsTopic::parse(topic) {
+        Ok((thing, JobsTopic::Request(op))) => (thing, op),
+        Ok(_) | Err(TopicError::NotJobs(_)) => return Parsed::Ignored,
+        Err(TopicError::Invalid(_)) => {
+            return Parsed::Refused(Rejection::new(
+                ErrorCode::InvalidTopic,
+                format!("no jobs API at {topic}"),
+            ))
+        }
+    };
+    match serde_json::from_slice(payload) {
+        Ok(json) => Parsed::Request {
+            thing,
+            operation,
+            json,
+        },
+        Err(e) => Parsed::Refused(Rejection::new(
+            ErrorCode::InvalidJson,
+            format!("payload is not valid UTF-8 JSON: {e}"),
+        )),
+    }
+}
+
+fn internal(why: &str) -> Rejection {
+    Rejection::new(ErrorCode::InternalError, why)
 }
 
 fn dispatch(

@@ -8,7 +8,8 @@
 //!
 //! - `connection`: the one task polling rumqttc (reconnect with backoff,
 //!   resubscribe).
-//! - `handler`: one device request → one `/accepted` or `/rejected` reply.
+//! - `handler`: each device request → one `/accepted` or `/rejected`
+//!   reply; the requests waiting are answered after one commit.
 //! - `notifier`: which notifications a change triggers.
 //!
 //! Control-plane changes (the HTTP API) and timer expiries arrive as
@@ -104,8 +105,18 @@ impl DeviceApi {
             tokio::select! {
                 _ = shutdown.changed() => if *shutdown.borrow() { return },
                 message = incoming.recv() => match message {
-                    Some((topic, payload)) => {
-                        let changed = handler.handle(&topic, &payload).await;
+                    Some(first) => {
+                        // What arrived while the last batch was in the
+                        // store goes in the next one: under load one
+                        // commit answers many devices, idle it adds no wait.
+                        let mut batch = vec![first];
+                        while batch.len() < handler::MAX_BATCH {
+                            match incoming.try_recv() {
+                                Ok(message) => batch.push(message),
+                                Err(_) => break,
+                            }
+                        }
+                        let changed = handler.handle_batch(batch).await;
                         notifier.notify(changed).await;
                     }
                     None => return,

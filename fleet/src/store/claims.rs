@@ -107,7 +107,7 @@ impl Store {
 /// rows: one for the first use of a URL; none when it had been used, which
 /// is a [`StoreError::Conflict`] saying `used()` (and nothing is written).
 fn commit_first(
-    tx: rusqlite::Transaction<'_>,
+    tx: super::commit::WriteTx<'_>,
     inserted: usize,
     used: impl FnOnce() -> String,
 ) -> Result<(), StoreError> {

@@ -26,10 +26,13 @@ use jobhost_protocol::{JobExecutionStatus, StatusDetails, Timestamp};
 use tokio::sync::broadcast;
 
 /// How many events a receiver may fall behind before it lags. Enough for a
-/// follower that reads between two writes; small enough that a receiver
-/// nobody reads costs little (each event is one execution, statusDetails
-/// included).
-pub const EVENT_CAPACITY: usize = 256;
+/// follower that reads between two commits, the largest being a batch of
+/// device requests (up to 256, each an update and perhaps a retry and a
+/// job's end: `crate::device_api`'s group commit), not a CreateJob on
+/// thousands of things (one QUEUED change each, which no AWS event
+/// reports); small enough that the slots, allocated up front, cost little
+/// (an event is one execution, statusDetails included, ~1 MiB in all).
+pub const EVENT_CAPACITY: usize = 2048;
 
 /// One committed change: of one job execution (most of them), of a job
 /// that ended, or of the event configuration.
@@ -215,6 +218,13 @@ impl Store {
         self.events.subscribe()
     }
 
+    /// Publishes `effects`' events, once their transaction has committed,
+    /// and returns the things to notify.
+    pub(crate) fn after_commit(&mut self, effects: Effects) -> Changes {
+        self.publish(effects.events);
+        effects.changes
+    }
+
     /// Sends `changes`, in order, then the jobs that ended in the commit
     /// ([`Store::drain_ended_jobs`]); call only after the commit, once with everything
     /// it changed. With no receiver the send fails and the event is
@@ -222,14 +232,15 @@ impl Store {
     ///
     /// The write is committed whatever happens here, so a failure to read
     /// the jobs that ended is logged, not returned.
-    /// Publishes `effects`' events, once their transaction has committed,
-    /// and returns the things to notify.
-    pub(crate) fn after_commit(&self, effects: Effects) -> Changes {
-        self.publish(effects.events);
-        effects.changes
-    }
-
-    pub(crate) fn publish(&self, changes: impl IntoIterator<Item = ExecutionChange>) {
+    ///
+    /// Inside a batch ([`Store::in_one_commit`]) "after the commit" is the
+    /// batch's: the changes wait until it commits.
+    pub(crate) fn publish(&mut self, changes: impl IntoIterator<Item = ExecutionChange>) {
+        if let Some(deferred) = &mut self.deferred {
+            // A batch is open: nothing is committed yet.
+            deferred.extend(changes);
+            return;
+        }
         for change in changes {
             let _ = self.events.send(change);
         }

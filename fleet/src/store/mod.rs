@@ -13,6 +13,8 @@
 //! - [`schema`]: the SQL schema and its migrations (`PRAGMA user_version`).
 //! - `types`: the public records (jobs, executions, [`Changes`], ...).
 //! - `rows`: mapping between SQL rows and protocol types, shared queries.
+//! - `commit`: write and read transactions, and group commit (one
+//!   transaction for a batch of device requests).
 //! - `claims`: single use of presigned CSR and upload URLs.
 //! - `control`: the control plane (CreateJob, CancelJob, DeleteJob,
 //!   DeleteJobExecution, ...).
@@ -45,6 +47,7 @@
 
 mod cancel;
 mod claims;
+mod commit;
 mod control;
 mod device;
 mod documents;
@@ -86,7 +89,7 @@ pub use types::{
     EXPIRES_IN_SEC_RANGE,
 };
 
-use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags};
 use std::path::Path;
 use std::time::Duration;
 
@@ -187,6 +190,9 @@ pub struct Store {
     conn: Connection,
     /// Where committed execution changes go ([`Store::subscribe`]).
     events: tokio::sync::broadcast::Sender<ExecutionChange>,
+    /// The changes of an open batch ([`Store::in_one_commit`]), published
+    /// when it commits.
+    deferred: Option<Vec<ExecutionChange>>,
 }
 
 impl Store {
@@ -234,6 +240,7 @@ impl Store {
         Ok(Store {
             conn,
             events: events::channel(),
+            deferred: None,
         })
     }
 
@@ -242,22 +249,5 @@ impl Store {
         Ok(self
             .conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))?)
-    }
-
-    /// Starts a write transaction. IMMEDIATE takes the write lock up front,
-    /// so that a read-then-write transition cannot fail half-way with
-    /// `SQLITE_BUSY` when another process writes in between.
-    fn write_tx(&mut self) -> Result<rusqlite::Transaction<'_>, StoreError> {
-        Ok(self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?)
-    }
-
-    /// Starts a read transaction, so that a read made of several queries
-    /// (a job and its counts) sees one snapshot. `&self` suffices because
-    /// `Store` is not `Sync`: no other transaction can be open on this
-    /// connection at the same time.
-    fn read_tx(&self) -> Result<rusqlite::Transaction<'_>, StoreError> {
-        Ok(self.conn.unchecked_transaction()?)
     }
 }

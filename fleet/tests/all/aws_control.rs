@@ -25,6 +25,7 @@ mod auth;
 mod events;
 mod groups;
 mod jobs;
+mod rollouts;
 mod serve;
 mod unimplemented;
 

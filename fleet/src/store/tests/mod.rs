@@ -2,6 +2,7 @@
 //! grouped by plane. Time is injected, so every test is deterministic.
 
 mod abort;
+mod commit;
 mod control;
 mod device;
 mod documents;

@@ -192,7 +192,10 @@ async fn an_idle_stream_sends_keep_alive_comments() {
 async fn a_client_that_falls_behind_is_told_so_and_goes_on() {
     let s = Server::start(None).await;
     let mut stream = SseReader::open(s.req(Method::GET, "/events")).await;
-    let targets: Vec<String> = (0..300).map(|i| format!("t{i:03}")).collect();
+    // More QUEUED changes than the channel holds, then as many CANCELED.
+    let targets: Vec<String> = (0..EVENT_CAPACITY + 44)
+        .map(|i| format!("t{i:04}"))
+        .collect();
     {
         let mut store = s.store.lock().unwrap();
         store
@@ -208,7 +211,7 @@ async fn a_client_that_falls_behind_is_told_so_and_goes_on() {
             .unwrap();
         store.cancel_job("big", false, None, None, T0 + 1).unwrap();
     }
-    // 300 QUEUED, 300 CANCELED, the job's end.
+    // The QUEUED, the CANCELED, the job's end.
     let sent = 2 * targets.len() + 1;
     let e = stream.next().await;
     assert_eq!(e.event.as_deref(), Some("lagged"), "{e:?}");

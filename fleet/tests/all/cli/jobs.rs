@@ -151,3 +151,78 @@ async fn artifact_put_prints_what_a_document_needs() {
         .await;
     assert_one_line_error(&out, "cannot open ");
 }
+
+/// `job create`'s rollout, abort, retry, schedule and URL flags reach the
+/// service as AWS's fields (DescribeJob returns them), and a value out of
+/// AWS's range is the service's one-line error naming the field.
+#[tokio::test]
+async fn job_create_sends_rollout_abort_retry_and_schedule_settings() {
+    let s = Server::start(None).await;
+    // The API reads the wall clock: an end a day ahead.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let end = jobhost_fleet::rollout::datetime::format_utc(now + 86_400);
+    s.ok(&[
+        "job",
+        "create",
+        "--job-id",
+        "canary",
+        "--target",
+        "a",
+        "b",
+        "--document-json",
+        "{}",
+        "--rollout-max-per-minute",
+        "1",
+        "--abort",
+        "FAILED>10%@20",
+        "--retry",
+        "FAILED=2",
+        "--end-time",
+        &end,
+        "--end-behavior",
+        "cancel",
+        "--url-expiry",
+        "600",
+    ])
+    .await;
+    let job: Value = serde_json::from_str(&s.ok(&["job", "describe", "canary"]).await).unwrap();
+    assert_eq!(
+        job["jobExecutionsRolloutConfig"],
+        serde_json::json!({ "maximumPerMinute": 1 })
+    );
+    assert_eq!(
+        job["abortConfig"]["criteriaList"][0],
+        serde_json::json!({ "failureType": "FAILED", "action": "CANCEL",
+                            "thresholdPercentage": 10.0, "minNumberOfExecutedThings": 20 })
+    );
+    assert_eq!(
+        job["jobExecutionsRetryConfig"]["criteriaList"][0],
+        serde_json::json!({ "failureType": "FAILED", "numberOfRetries": 2 })
+    );
+    assert_eq!(job["schedulingConfig"]["endBehavior"], "CANCEL");
+    assert_eq!(job["presignedUrlConfig"]["expiresInSec"], 600);
+    // One a minute: only one of the two things got an execution so far.
+    assert_eq!(job["jobhost"]["rollout"]["unreleasedThings"], 1, "{job}");
+
+    let out = s
+        .run(&[
+            "job",
+            "create",
+            "--job-id",
+            "too-fast",
+            "--target",
+            "a",
+            "--document-json",
+            "{}",
+            "--rollout-max-per-minute",
+            "5000",
+        ])
+        .await;
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("maximumPerMinute"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+}

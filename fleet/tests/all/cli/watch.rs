@@ -136,3 +136,105 @@ async fn job_watch_exits_2_when_the_execution_ends_otherwise_and_1_on_timeout() 
     let out = s.run(&["job", "watch", "w", "--thing", "nobody"]).await;
     assert_one_line_error(&out, "not found: no execution of job w on thing nobody");
 }
+
+/// Without `--thing`, `job watch` follows the whole job: one line per
+/// change of the counts (stdout is a pipe here, not a terminal), until the
+/// job is COMPLETED; exit 2 because one thing failed.
+#[tokio::test]
+async fn job_watch_without_a_thing_shows_the_jobs_progress_until_it_ends() {
+    let s = Server::start(None).await;
+    s.ok(&[
+        "job",
+        "create",
+        "--job-id",
+        "fleet",
+        "--target",
+        "a",
+        "b",
+        "c",
+        "--document-json",
+        "{}",
+    ])
+    .await;
+    let mut child = s
+        .cli(&["job", "watch", "fleet", "--timeout", "120"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let bar = |filled: usize| format!("[{}{}]", "#".repeat(filled), "-".repeat(30 - filled));
+
+    assert_eq!(
+        next_line(&mut lines).await,
+        format!("fleet IN_PROGRESS {} 0/3 ended: 3 queued", bar(0))
+    );
+    s.device_update("a", "fleet", JobExecutionStatus::InProgress, &[]);
+    assert_eq!(
+        next_line(&mut lines).await,
+        format!(
+            "fleet IN_PROGRESS {} 0/3 ended: 1 in progress, 2 queued",
+            bar(0)
+        )
+    );
+    s.device_update("a", "fleet", JobExecutionStatus::Succeeded, &[]);
+    assert_eq!(
+        next_line(&mut lines).await,
+        format!(
+            "fleet IN_PROGRESS {} 1/3 ended: 1 succeeded, 2 queued",
+            bar(10)
+        )
+    );
+    s.device_update("b", "fleet", JobExecutionStatus::InProgress, &[]);
+    s.device_update("b", "fleet", JobExecutionStatus::Failed, &[]);
+    let line = next_line(&mut lines).await;
+    // The watcher may or may not have seen b IN_PROGRESS in between.
+    let line = if line.contains("in progress") {
+        next_line(&mut lines).await
+    } else {
+        line
+    };
+    assert_eq!(
+        line,
+        format!(
+            "fleet IN_PROGRESS {} 2/3 ended: 1 succeeded, 1 failed, 1 queued",
+            bar(20)
+        )
+    );
+    s.device_update("c", "fleet", JobExecutionStatus::InProgress, &[]);
+    s.device_update("c", "fleet", JobExecutionStatus::Succeeded, &[]);
+    let mut last = next_line(&mut lines).await;
+    while !last.starts_with("fleet COMPLETED") {
+        last = next_line(&mut lines).await;
+    }
+    assert_eq!(
+        last,
+        format!(
+            "fleet COMPLETED {} 3/3 ended: 2 succeeded, 1 failed",
+            bar(30)
+        )
+    );
+    let status = tokio::time::timeout(PATIENCE, child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.code(), Some(2));
+    assert_eq!(lines.next_line().await.unwrap(), None);
+
+    s.ok(&[
+        "job",
+        "create",
+        "--job-id",
+        "stuck",
+        "--target",
+        "d",
+        "--document-json",
+        "{}",
+    ])
+    .await;
+    let out = s.run(&["job", "watch", "stuck", "--timeout", "1"]).await;
+    assert_one_line_error(
+        &out,
+        "gave up after 1 s: job stuck is still IN_PROGRESS (0 of 1 things ended)",
+    );
+}

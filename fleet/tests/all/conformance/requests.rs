@@ -408,3 +408,45 @@ async fn malformed_json_and_unknown_topics_are_rejected_without_loops() {
     // The very next message answers the next request.
     t1.probe("after").await;
 }
+
+/// Requests sent back to back, each depending on the one before (claim
+/// with `expectedVersion` 1, then finish with 2), reach the service while
+/// it is busy with the earlier ones, so it answers them in batches made
+/// durable by one commit (`store::commit`). Each must see what the
+/// requests before it in its batch wrote, and the replies must come one per
+/// request, in the order the requests were sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_sent_back_to_back_are_answered_in_order_each_seeing_the_last() {
+    let fleet = Fleet::start().await;
+    let mut t1 = fleet.replies_only("t1").await;
+    const JOBS: usize = 20;
+    for i in 0..JOBS {
+        fleet.create(&format!("j{i}"), &["t1"], &doc("burst"));
+    }
+    let mut sent = Vec::new();
+    for i in 0..JOBS {
+        for (status, version) in [("IN_PROGRESS", 1), ("SUCCEEDED", 2)] {
+            let token = format!("{i}-{status}");
+            t1.send(
+                &format!("j{i}/update"),
+                json!({ "status": status, "expectedVersion": version, "clientToken": token }),
+            )
+            .await;
+            sent.push((format!("j{i}/update/accepted"), token));
+        }
+    }
+    let mut answered = Vec::new();
+    for _ in 0..sent.len() {
+        let (topic, body) = t1.recv().await;
+        answered.push((topic, body["clientToken"].as_str().unwrap_or("").to_owned()));
+    }
+    assert_eq!(answered, sent);
+    for i in 0..JOBS {
+        let e = crate::support::service::execution(&fleet.server, "t1", &format!("j{i}"));
+        assert_eq!(
+            (e.status, e.version_number),
+            (jobhost_protocol::JobExecutionStatus::Succeeded, 3)
+        );
+    }
+    t1.probe("nothing-else").await;
+}

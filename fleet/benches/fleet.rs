@@ -1,0 +1,257 @@
+//! Fleet-scale benchmark: one job on many things.
+//! `cargo bench -p jobhost-fleet --bench fleet [-- --things N --dir PATH]`.
+//!
+//! The service runs as an operator runs it, `jobhost-fleet serve` in a
+//! process of its own (embedded broker, SQLite store under `--dir`, default
+//! the system temp dir), so that its memory is its own: its peak resident
+//! set (`VmHWM`) is read from `/proc` at the end. This process holds `N`
+//! simulated devices (bare MQTT clients whose client id is the thing name,
+//! following the device algorithm of `support::Simulator`: claim the head
+//! with IN_PROGRESS, then report SUCCEEDED; no agent, no wasm), connected
+//! and subscribed before the clock starts.
+//!
+//! Timed: from the CreateJob request (HTTP, one job whose targets are all
+//! `N` things) to the last simulator seeing its SUCCEEDED accepted. Then
+//! the store is asked (ListJobExecutionsForJob, outside the timed span)
+//! whether every execution SUCCEEDED. The figure is executions per second
+//! over that span: it measures the service and the broker (sharing the
+//! cores with the simulators), not WebAssembly. Nothing here asserts a
+//! speed; figures measured on the development machines are in
+//! BENCHMARKS.md.
+
+mod support;
+
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Instant;
+use support::{fatal, recv_within, Simulator};
+use tokio::sync::mpsc;
+
+const USAGE: &str = "usage: cargo bench -p jobhost-fleet --bench fleet -- [--things N] [--dir PATH]
+  --things N   simulated things, all targets of one job (default 10000)
+  --dir PATH   where the service keeps its data (default: temp dir)";
+
+/// Simulators connecting at once: the broker accepts a storm of connects,
+/// but the benchmark measures the job, not the connect storm.
+const CONNECTING_AT_ONCE: usize = 200;
+
+fn main() {
+    let (things, dir) = match parse(std::env::args().skip(1)) {
+        Ok(options) => options,
+        Err(message) => {
+            eprintln!("{message}\n{USAGE}");
+            std::process::exit(2);
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    runtime.block_on(run(things, dir));
+}
+
+fn parse(mut args: impl Iterator<Item = String>) -> Result<(usize, Option<PathBuf>), String> {
+    let (mut things, mut dir) = (10_000, None);
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().ok_or(format!("{arg} needs a value"));
+        match arg.as_str() {
+            "--bench" => {}
+            "--things" => {
+                let v = value()?;
+                things = v
+                    .parse()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or(format!("--things takes a positive integer, not `{v}`"))?;
+            }
+            "--dir" => dir = Some(PathBuf::from(value()?)),
+            "-h" | "--help" => return Err(String::new()),
+            other => return Err(format!("unknown argument `{other}`")),
+        }
+    }
+    Ok((things, dir))
+}
+
+async fn run(things: usize, dir: Option<PathBuf>) {
+    let scratch = match &dir {
+        Some(dir) => tempfile::tempdir_in(dir),
+        None => tempfile::tempdir(),
+    }
+    .expect("a scratch directory for the service's data");
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!(
+        "fleet bench: {cores} cores, {things} simulated things, service data under {}",
+        scratch.path().display()
+    );
+    let service = Service::start(&scratch.path().join("fleet"));
+
+    let names: Vec<String> = (0..things).map(|i| format!("sim-{i:05}")).collect();
+    let (done_tx, mut done) = mpsc::unbounded_channel();
+    let connecting = Instant::now();
+    let mut simulators = Vec::with_capacity(things);
+    for chunk in names.chunks(CONNECTING_AT_ONCE) {
+        let mut starting = tokio::task::JoinSet::new();
+        for thing in chunk {
+            let (thing, done) = (thing.clone(), done_tx.clone());
+            let broker = service.mqtt;
+            starting.spawn(async move { Simulator::start(broker, &thing, done).await });
+        }
+        while let Some(started) = starting.join_next().await {
+            simulators.push(started.unwrap_or_else(|e| fatal(&format!("a simulator failed: {e}"))));
+        }
+    }
+    println!(
+        "   {things} simulators connected and subscribed in {:.1} s",
+        connecting.elapsed().as_secs_f64()
+    );
+    let rss_before = service.memory().0;
+
+    let http = reqwest::Client::new();
+    let api = format!("http://{}", service.http);
+    let started = Instant::now();
+    let response = http
+        .put(format!("{api}/jobs/fleet-1"))
+        .json(&json!({ "targets": names, "document": r#"{"operation":"echo"}"# }))
+        .send()
+        .await
+        .unwrap_or_else(|e| fatal(&format!("CreateJob failed: {e}")));
+    if !response.status().is_success() {
+        let status = response.status();
+        let body = response.text().await.unwrap_or_default();
+        fatal(&format!("CreateJob answered {status}: {body}"));
+    }
+    let created = started.elapsed();
+    let mut last = Instant::now();
+    for _ in 0..things {
+        last = recv_within(&mut done, "a simulated execution to finish").await;
+    }
+    let elapsed = last.duration_since(started);
+    check_all_succeeded(&http, &api, things).await;
+    let (rss_after, peak) = service.memory();
+    drop(simulators);
+
+    println!("\n   one SNAPSHOT job on {things} things, CreateJob -> last SUCCEEDED accepted");
+    println!(
+        "   {things} executions in {:.2} s = {:.0} executions/s (CreateJob itself answered in {:.0} ms)",
+        elapsed.as_secs_f64(),
+        things as f64 / elapsed.as_secs_f64(),
+        created.as_secs_f64() * 1000.0
+    );
+    println!(
+        "   service memory: {} MiB resident with the things connected before the job, {} MiB after, {} MiB peak",
+        rss_before / 1024,
+        rss_after / 1024,
+        peak / 1024
+    );
+}
+
+/// Every execution of the job SUCCEEDED, as ListJobExecutionsForJob pages
+/// them.
+async fn check_all_succeeded(http: &reqwest::Client, api: &str, things: usize) {
+    let (mut succeeded, mut token) = (0, None::<String>);
+    loop {
+        let mut request = http
+            .get(format!("{api}/jobs/fleet-1/things"))
+            .query(&[("maxResults", "250")]);
+        if let Some(t) = &token {
+            request = request.query(&[("nextToken", t)]);
+        }
+        let page: Value = request
+            .send()
+            .await
+            .and_then(|r| r.error_for_status())
+            .unwrap_or_else(|e| fatal(&format!("ListJobExecutionsForJob failed: {e}")))
+            .json()
+            .await
+            .unwrap_or_else(|e| fatal(&format!("ListJobExecutionsForJob: {e}")));
+        for e in page["executionSummaries"].as_array().into_iter().flatten() {
+            if e["jobExecutionSummary"]["status"] == "SUCCEEDED" {
+                succeeded += 1;
+            }
+        }
+        match page["nextToken"].as_str() {
+            Some(t) => token = Some(t.to_owned()),
+            None => break,
+        }
+    }
+    if succeeded != things {
+        fatal(&format!("{succeeded} of {things} executions SUCCEEDED"));
+    }
+}
+
+/// `jobhost-fleet serve` in its own process, stopped when dropped.
+struct Service {
+    child: Child,
+    mqtt: SocketAddr,
+    http: SocketAddr,
+}
+
+impl Service {
+    fn start(data_dir: &std::path::Path) -> Service {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_jobhost-fleet"))
+            .args([
+                "serve",
+                "--mqtt",
+                "127.0.0.1:0",
+                "--http",
+                "127.0.0.1:0",
+                "--data-dir",
+            ])
+            .arg(data_dir)
+            .env("JOBHOST_FLEET_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| fatal(&format!("cannot start jobhost-fleet serve: {e}")));
+        // "jobhost-fleet: MQTT on ADDR, HTTP API on http://ADDR, data in DIR"
+        let stderr = child.stderr.take().expect("piped stderr");
+        let mut lines = BufReader::new(stderr).lines();
+        let (mqtt, http) = loop {
+            let Some(Ok(line)) = lines.next() else {
+                fatal("jobhost-fleet serve stopped before it was ready");
+            };
+            if let Some(addrs) = ready_line(&line) {
+                break addrs;
+            }
+        };
+        // Keep draining what it logs, so that it never blocks on a full pipe.
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                eprintln!("serve: {line}");
+            }
+        });
+        Service { child, mqtt, http }
+    }
+
+    /// (current, peak) resident set of the service, in KiB.
+    fn memory(&self) -> (u64, u64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        let kib = |key: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(key))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+                .unwrap_or(0)
+        };
+        (kib("VmRSS:"), kib("VmHWM:"))
+    }
+}
+
+fn ready_line(line: &str) -> Option<(SocketAddr, SocketAddr)> {
+    let rest = line.strip_prefix("jobhost-fleet: ")?;
+    let (_, rest) = rest.split_once(" on ")?;
+    let (mqtt, rest) = rest.split_once(", HTTP API on http://")?;
+    let (http, _) = rest.split_once(", data in ")?;
+    Some((mqtt.parse().ok()?, http.parse().ok()?))
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
