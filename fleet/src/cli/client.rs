@@ -134,8 +134,12 @@ impl Client {
         serde_json::from_slice(&bytes).context("the API's answer is not what this client expects")
     }
 
-    /// ListJobs.
-    pub async fn list_jobs(&self, status: Option<&str>) -> Result<Vec<JobSummary>> {
+    /// ListJobs, with its `status` and `thingGroupName` filters.
+    pub async fn list_jobs(
+        &self,
+        status: Option<&str>,
+        group: Option<&str>,
+    ) -> Result<Vec<JobSummary>> {
         #[derive(Deserialize)]
         struct Jobs {
             jobs: Vec<JobSummary>,
@@ -143,6 +147,9 @@ impl Client {
         let mut rb = self.request(Method::GET, "/jobs");
         if let Some(s) = status {
             rb = rb.query(&[("status", s)]);
+        }
+        if let Some(g) = group {
+            rb = rb.query(&[("thingGroupName", g)]);
         }
         Ok(self.json::<Jobs>(rb).await?.jobs)
     }

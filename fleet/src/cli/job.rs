@@ -1,9 +1,11 @@
 //! `jobhost-fleet job ...`: CreateJob, ListJobs, DescribeJob,
-//! ListJobExecutionsForJob, CancelJob, DeleteJob, `watch`, and the AWS
-//! managed templates (`templates`, `create --template`).
+//! ListJobExecutionsForJob, CancelJob, DeleteJob, AssociateTargetsWithJob
+//! (`associate`), `watch`, and the AWS managed templates (`templates`,
+//! `create --template`).
 
 use super::client::{segment, Client};
 use super::job_configs::ConfigArgs;
+use super::job_targets::{self, AssociateArgs, Targets};
 use super::table::{format_time, render};
 use super::watch::{self, WatchArgs};
 use anyhow::{Context as _, Result};
@@ -25,7 +27,13 @@ pub enum JobCommand {
         #[arg(long, value_name = "STATUS", ignore_case = true,
               value_parser = ["IN_PROGRESS", "COMPLETED", "CANCELED", "DELETION_IN_PROGRESS"])]
         status: Option<String>,
+        /// Only jobs that target this thing group.
+        #[arg(long, value_name = "NAME")]
+        group: Option<String>,
     },
+    /// Add things or thing groups to an IN_PROGRESS continuous job; the
+    /// things they reach get executions now.
+    Associate(AssociateArgs),
     /// Print a job, with its counts per execution status, as JSON.
     Describe {
         /// The job.
@@ -99,6 +107,8 @@ Examples:
       --param command=/usr/bin/uptime
   jobhost-fleet job create --job-id fw-2 --target dev-1 --target dev-2 --document job.json \\
       --rollout-max-per-minute 10 --abort 'FAILED>10%@20' --retry FAILED=2 --timeout-minutes 30
+  jobhost-fleet job create --job-id fw-3 --group Berlin --group Munich --document job.json
+  jobhost-fleet job create --job-id onboard --group Fleet --continuous --document-json '{\"operation\":\"echo\"}'
 
 `jobhost-fleet job templates` lists the managed templates and their parameters."
 )]
@@ -106,11 +116,15 @@ pub struct CreateArgs {
     /// The job id: 1-64 characters of [a-zA-Z0-9_-].
     #[arg(long, value_name = "ID")]
     job_id: String,
-    /// Things or thing groups to run the job on, by name or ARN (a name is
-    /// a group's if such a group exists); repeatable. The job is a snapshot:
-    /// groups are expanded when it is created.
-    #[arg(long = "target", value_name = "TARGET", required = true, num_args = 1..)]
-    targets: Vec<String>,
+    /// What to run the job on.
+    #[command(flatten)]
+    targets: Targets,
+    /// Keep following the groups: a thing that joins one later gets an
+    /// execution, one that leaves has its QUEUED execution REMOVED (AWS's
+    /// targetSelection CONTINUOUS). Without it the groups are expanded
+    /// once, when the job is created.
+    #[arg(long)]
+    continuous: bool,
     /// Read the job document (a JSON object) from FILE.
     #[arg(long, value_name = "FILE")]
     document: Option<PathBuf>,
@@ -142,7 +156,8 @@ pub struct CreateArgs {
 pub async fn run(client: &Client, command: JobCommand) -> Result<ExitCode> {
     match command {
         JobCommand::Create(args) => create(client, *args).await?,
-        JobCommand::List { status } => list(client, status).await?,
+        JobCommand::List { status, group } => list(client, status, group).await?,
+        JobCommand::Associate(args) => job_targets::associate(client, args).await?,
         JobCommand::Describe { job_id } => describe(client, &job_id).await?,
         JobCommand::Executions { job_id } => executions(client, &job_id).await?,
         JobCommand::Cancel {
@@ -178,7 +193,10 @@ pub async fn run(client: &Client, command: JobCommand) -> Result<ExitCode> {
 }
 
 async fn create(client: &Client, args: CreateArgs) -> Result<()> {
-    let mut body = json!({ "targets": args.targets });
+    let mut body = json!({ "targets": args.targets.into_targets() });
+    if args.continuous {
+        body["targetSelection"] = Value::String("CONTINUOUS".into());
+    }
     if let Some(template) = args.template {
         let mut parameters = BTreeMap::new();
         for (key, value) in args.params {
@@ -296,9 +314,11 @@ async fn describe_template(client: &Client, name: &str) -> Result<()> {
     Ok(())
 }
 
-async fn list(client: &Client, status: Option<String>) -> Result<()> {
+async fn list(client: &Client, status: Option<String>, group: Option<String>) -> Result<()> {
     let status = status.map(|s| s.to_ascii_uppercase());
-    let jobs = client.list_jobs(status.as_deref()).await?;
+    let jobs = client
+        .list_jobs(status.as_deref(), group.as_deref())
+        .await?;
     let rows: Vec<Vec<String>> = jobs
         .iter()
         .map(|j| {

@@ -1,17 +1,21 @@
 //! The `jobhost-fleet` command line: one file per subcommand group.
 //!
-//! `job` and `artifact` are clients of the HTTP API (`crate::api`), so they
-//! work against a service on another machine; `serve` and `demo` run the
-//! service itself.
+//! `job`, `thing`, `group`, `artifact` and `upload` are clients of the
+//! HTTP API (`crate::api`), so they work against a service on another
+//! machine; `serve` and `demo` run the service itself.
 
 mod artifact;
 mod client;
 mod demo;
+mod group;
 mod job;
 mod job_configs;
+mod job_targets;
+mod pages;
 mod progress;
 mod serve;
 mod table;
+mod thing;
 mod upload;
 mod watch;
 
@@ -29,8 +33,9 @@ pub use watch::EXIT_NOT_SUCCEEDED;
     version,
     about = "Self-hosted, AWS-IoT-Jobs-compatible jobs service and its operator CLI",
     long_about = "jobhost-fleet runs a jobs service that speaks the AWS IoT Jobs device protocol \
-over MQTT (`serve`), and drives it through its HTTP API: create and follow jobs (`job`), upload \
-the files jobs download (`artifact`), fetch what devices upload (`upload`).\n\n\
+over MQTT (`serve`), and drives it through its HTTP API: create and follow jobs (`job`), register \
+things (`thing`) and group them (`group`), upload the files jobs download (`artifact`), fetch what \
+devices upload (`upload`).\n\n\
 Logging goes to stderr; set JOBHOST_FLEET_LOG (e.g. JOBHOST_FLEET_LOG=debug) to change the level.",
     propagate_version = true
 )]
@@ -62,6 +67,12 @@ enum Command {
     /// Create, list, inspect, cancel, delete and watch jobs.
     #[command(subcommand)]
     Job(job::JobCommand),
+    /// Register, list, inspect, update and delete things.
+    #[command(subcommand)]
+    Thing(thing::ThingCommand),
+    /// Create thing groups (static or dynamic), manage their members.
+    #[command(subcommand)]
+    Group(group::GroupCommand),
     /// Upload files that jobs download through expiring signed URLs.
     #[command(subcommand)]
     Artifact(artifact::ArtifactCommand),
@@ -121,6 +132,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Job(command) => {
             let client = client::Client::new(&cli.api, cli.token)?;
             job::run(&client, command).await
+        }
+        Command::Thing(command) => {
+            let client = client::Client::new(&cli.api, cli.token)?;
+            thing::run(&client, command).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Group(command) => {
+            let client = client::Client::new(&cli.api, cli.token)?;
+            group::run(&client, command).await?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Artifact(command) => {
             let client = client::Client::new(&cli.api, cli.token)?;

@@ -1,9 +1,11 @@
 //! The `jobhost-fleet` binary against a real API server on loopback: job
 //! create/list/describe/executions/cancel/delete, `artifact put`, `job
 //! watch` following an execution that a device (here: the test, through
-//! the store) drives to its end, and how errors are printed.
+//! the store) drives to its end, `thing` and `group` and jobs on groups,
+//! and how errors are printed.
 
 // More cases; this file holds the harness and the error-rendering cases.
+mod groups;
 mod jobs;
 mod watch;
 
