@@ -25,7 +25,9 @@ use std::process::ExitCode;
 /// Exit code for any error, usage errors included.
 pub const EXIT_ERROR: u8 = 1;
 
-pub use watch::EXIT_NOT_SUCCEEDED;
+/// Exit code of `job watch` when the execution (or, without --thing, some
+/// thing's) ended other than SUCCEEDED.
+pub const EXIT_NOT_SUCCEEDED: u8 = 2;
 
 #[derive(Debug, Parser)]
 #[command(

@@ -159,7 +159,7 @@ pub async fn run(client: &Client, job_id: &str, timeout: Option<u64>) -> Result<
             return Ok(if all_succeeded {
                 ExitCode::SUCCESS
             } else {
-                ExitCode::from(super::watch::EXIT_NOT_SUCCEEDED)
+                ExitCode::from(super::EXIT_NOT_SUCCEEDED)
             });
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {

@@ -18,9 +18,6 @@ use tokio::time::{Instant, MissedTickBehavior};
 /// How often the execution is read.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(200);
 
-/// Exit code when the execution ended other than SUCCEEDED.
-pub const EXIT_NOT_SUCCEEDED: u8 = 2;
-
 /// `job watch`.
 #[derive(Debug, Args)]
 pub struct WatchArgs {
@@ -72,7 +69,7 @@ pub async fn run(client: &Client, args: WatchArgs) -> Result<ExitCode> {
                 return Ok(if *status == JobExecutionStatus::Succeeded {
                     ExitCode::SUCCESS
                 } else {
-                    ExitCode::from(EXIT_NOT_SUCCEEDED)
+                    ExitCode::from(super::EXIT_NOT_SUCCEEDED)
                 });
             }
         }
