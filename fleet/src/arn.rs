@@ -26,3 +26,10 @@ pub fn job_arn(job_id: &str) -> String {
 pub fn thing_arn(thing: &str) -> String {
     format!("{}:thing/{thing}", prefix())
 }
+
+/// `arn:aws:iot:local:000000000000:jobtemplate/<id>`: a custom job
+/// template's (AWS's managed templates have no account:
+/// [`crate::templates::Template::arn`]).
+pub fn job_template_arn(template_id: &str) -> String {
+    format!("{}:jobtemplate/{template_id}", prefix())
+}

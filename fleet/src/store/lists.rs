@@ -41,7 +41,7 @@ pub struct Page<T, C> {
 
 impl<T, C> Page<T, C> {
     /// The same page with each item turned into another.
-    fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U, C> {
+    pub(super) fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U, C> {
         Page {
             items: self.items.into_iter().map(f).collect(),
             next: self.next,
@@ -71,7 +71,7 @@ impl<C> Default for PageRequest<C> {
 impl<C> PageRequest<C> {
     /// The SQL LIMIT: one more than asked for, to learn whether a next
     /// page exists without a second query.
-    fn sql_limit(&self) -> i64 {
+    pub(super) fn sql_limit(&self) -> i64 {
         self.limit
             .and_then(|n| i64::try_from(n).ok())
             .map_or(-1, |n| n.saturating_add(1))
@@ -79,7 +79,7 @@ impl<C> PageRequest<C> {
 
     /// Cuts the one extra row off and, if there was one, names the
     /// position of the last item kept.
-    fn page<T>(&self, mut items: Vec<T>, position: impl Fn(&T) -> C) -> Page<T, C> {
+    pub(super) fn page<T>(&self, mut items: Vec<T>, position: impl Fn(&T) -> C) -> Page<T, C> {
         let next = match self.limit {
             Some(n) if items.len() > n => {
                 items.truncate(n);

@@ -33,6 +33,7 @@
 //!   execution changes.
 //! - `event_config`: which AWS events are published
 //!   (UpdateEventConfigurations).
+//! - `templates`: custom job templates (CreateJobTemplate and the rest).
 
 mod cancel;
 mod claims;
@@ -48,6 +49,7 @@ mod rollout;
 mod rows;
 pub mod schema;
 mod settings;
+mod templates;
 mod timeouts;
 mod types;
 
@@ -60,6 +62,10 @@ pub use event_config::{EventConfigurations, EventType};
 pub use events::{ExecutionChange, JobChange, JobOperation, EVENT_CAPACITY};
 pub use lists::{ExecutionCursor, JobCursor, JobFilter, Page, PageRequest, ThingExecutionFilter};
 pub use settings::UpdateJob;
+pub use templates::{
+    CreateJobTemplate, JobTemplate, TemplateCursor, TemplateSettings, TemplateSource,
+    TemplateSummary,
+};
 pub use types::{
     Changes, CreateJob, ExecutionRecord, Job, JobPlan, JobStatus, JobSummary, JobhostDetails,
     PresignedUrlConfig, ProcessDetails, Rejection, RolloutProgress, TargetSelection, UpdateResult,
