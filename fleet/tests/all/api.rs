@@ -11,6 +11,7 @@ mod control;
 mod documents;
 mod events;
 mod executions;
+mod job_templates;
 mod jobs;
 mod pages;
 mod strict;
