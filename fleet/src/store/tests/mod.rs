@@ -14,6 +14,7 @@ mod retry;
 mod rollout;
 mod schedule;
 mod settings;
+mod templates;
 mod timeouts;
 
 use super::*;
