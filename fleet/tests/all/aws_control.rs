@@ -5,10 +5,11 @@
 //! The cases are Python, one file per area beside this one
 //! (`aws_control/jobs.py`, `auth.py`, `events.py`, `templates.py`,
 //! `unimplemented.py`), each case a function marked `@case`
-//! (`aws_control/harness.py`); `aws_control/run.py AREA CASE...` runs the named ones and prints a JSON line per case. The
-//! Rust side ([`AwsControl`]) starts the real service (store, broker, HTTP
-//! API) with a bearer token AND an AWS access key, runs cases by name, and
-//! checks their outcome and, where it matters, the store. A case that
+//! (`aws_control/harness.py`); `aws_control/run.py AREA CASE...` runs
+//! the named ones and prints a JSON line per case. The Rust side
+//! ([`AwsControl`]) starts the real service (store, broker, HTTP API) with
+//! a bearer token AND an AWS access key, runs cases by name, and checks
+//! their outcome and, where it matters, the store. A case that
 //! needs a precondition only the service side can make (its clock moved)
 //! is run by a test that makes it first.
 //!
