@@ -1,8 +1,8 @@
 //! The `jobhost-fleet` command line: one file per subcommand group.
 //!
-//! `job` and `artifact` are clients of the HTTP API (`crate::api`), so they
-//! work against a service on another machine; `serve` and `demo` run the
-//! service itself.
+//! `job`, `template`, `artifact` and `upload` are clients of the HTTP API
+//! (`crate::api`), so they work against a service on another machine;
+//! `serve` and `demo` run the service itself.
 
 mod artifact;
 mod client;
@@ -10,6 +10,7 @@ mod demo;
 mod job;
 mod serve;
 mod table;
+mod template;
 mod upload;
 mod watch;
 
@@ -27,8 +28,9 @@ pub use watch::EXIT_NOT_SUCCEEDED;
     version,
     about = "Self-hosted, AWS-IoT-Jobs-compatible jobs service and its operator CLI",
     long_about = "jobhost-fleet runs a jobs service that speaks the AWS IoT Jobs device protocol \
-over MQTT (`serve`), and drives it through its HTTP API: create and follow jobs (`job`), upload \
-the files jobs download (`artifact`), fetch what devices upload (`upload`).\n\n\
+over MQTT (`serve`), and drives it through its HTTP API: create and follow jobs (`job`), keep \
+job templates (`template`), upload the files jobs download (`artifact`), fetch what devices upload \
+(`upload`).\n\n\
 Logging goes to stderr; set JOBHOST_FLEET_LOG (e.g. JOBHOST_FLEET_LOG=debug) to change the level.",
     propagate_version = true
 )]
@@ -60,6 +62,9 @@ enum Command {
     /// Create, list, inspect, cancel, delete and watch jobs.
     #[command(subcommand)]
     Job(job::JobCommand),
+    /// Create, list, inspect and delete custom job templates.
+    #[command(subcommand)]
+    Template(template::TemplateCommand),
     /// Upload files that jobs download through expiring signed URLs.
     #[command(subcommand)]
     Artifact(artifact::ArtifactCommand),
@@ -119,6 +124,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Job(command) => {
             let client = client::Client::new(&cli.api, cli.token)?;
             job::run(&client, command).await
+        }
+        Command::Template(command) => {
+            let client = client::Client::new(&cli.api, cli.token)?;
+            template::run(&client, command).await
         }
         Command::Artifact(command) => {
             let client = client::Client::new(&cli.api, cli.token)?;
