@@ -21,7 +21,8 @@ A job made from a template copies its document and settings: deleting the templa
 job as it is. `jobhost-fleet job templates` lists the AWS managed templates instead.")]
 pub enum TemplateCommand {
     /// Create a custom job template; prints its ARN.
-    Create(CreateArgs),
+    // Boxed: its flags make it several times the size of the others.
+    Create(Box<CreateArgs>),
     /// List the custom job templates, oldest first.
     List,
     /// Print a template, its document and its settings, as JSON.
@@ -97,7 +98,7 @@ pub struct CreateArgs {
 /// Runs one template subcommand.
 pub async fn run(client: &Client, command: TemplateCommand) -> Result<ExitCode> {
     match command {
-        TemplateCommand::Create(args) => create(client, args).await?,
+        TemplateCommand::Create(args) => create(client, *args).await?,
         TemplateCommand::List => list(client).await?,
         TemplateCommand::Describe { template_id } => describe(client, &template_id).await?,
         TemplateCommand::Delete { template_id } => {
