@@ -17,6 +17,10 @@
 //! Client reads an empty `runAsUser` as "its own user" and an empty `path`
 //! as "search PATH"). `${aws:iot:s3-presigned-url:…}` in a value is
 //! ordinary text here; it is replaced by a signed URL at every delivery.
+//!
+//! [`custom`]: the custom templates CreateJobTemplate makes (kept by the
+//! store) as CreateJob uses them: which template a `jobTemplateArn` names,
+//! and a custom document with its `documentParameters` filled in.
 
 mod aws;
 pub mod custom;
