@@ -59,17 +59,19 @@ pub fn custom_id(reference: &str) -> Result<Option<String>, TemplateError> {
     Ok(Some(id.to_owned()))
 }
 
-/// The 404 for a custom template `reference` that no template has: the
-/// message says where else to look.
+/// The 404 for a custom template `reference` (with id `id`) that no
+/// template has: a bare reference was not a managed template's name
+/// either, and the message says both.
 pub fn not_found(reference: &str, id: &str) -> TemplateError {
-    let hint = if reference.starts_with("arn:") {
-        String::new()
+    TemplateError::NotFound(if reference.starts_with("arn:") {
+        format!("no job template {id:?}: no custom job template has this id")
     } else {
-        format!(", and no AWS managed template is so named ({})", names())
-    };
-    TemplateError::NotFound(format!(
-        "no job template {id:?}: CreateJobTemplate has made none with this id{hint}"
-    ))
+        format!(
+            "no managed job template {id:?}, and no custom job template has this id \
+             (the managed templates are {})",
+            names()
+        )
+    })
 }
 
 /// The document of a job made from a custom template whose document is

@@ -396,7 +396,10 @@ async fn a_job_runs_on_after_its_template_is_deleted() {
         let got = s.call(s.req(Method::PUT, "/jobs/later").json(&body)).await;
         let message = got.2["message"].as_str().unwrap_or_default().to_owned();
         assert_error(got, StatusCode::NOT_FOUND, "ResourceNotFoundException");
-        assert!(message.contains("no job template \"once\""), "{message}");
+        assert!(
+            message.contains("\"once\"") && message.contains("no custom job template has this id"),
+            "{message}"
+        );
     }
 }
 
