@@ -1,8 +1,9 @@
 //! CreateJob (`PUT /jobs/{jobId}`): the document inline, an AWS managed
 //! template (`jobTemplateArn` + `documentParameters`, see
-//! [`crate::templates`]), or a custom template (`super::custom`). The body is parsed strictly: every member of
-//! AWS's CreateJobRequest is implemented here or refused by name
-//! (`super::super::unsupported`), and anything else is refused too.
+//! [`crate::templates`]), or a custom template (`super::custom`). The
+//! body is parsed strictly: every member of AWS's CreateJobRequest is
+//! implemented here or refused by name (`super::super::unsupported`), and
+//! anything else is refused too.
 
 use super::super::extract::{strict_body, Path, Shape};
 use super::super::views::JobRef;
