@@ -1,5 +1,5 @@
-//! Amazon Resource Names of this service's resources: jobs, things and
-//! thing groups, in AWS IoT's form
+//! Amazon Resource Names of this service's resources: jobs, things,
+//! thing groups and custom job templates, in AWS IoT's form
 //! (<https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsiot.html#awsiot-resources-for-iam-policies>):
 //! the HTTP API returns them next to ids, the jobs events
 //! ([`crate::events`]) name things by them; and the reading of the ARNs an
@@ -35,6 +35,13 @@ pub fn thing_arn(thing: &str) -> String {
 /// `arn:aws:iot:local:000000000000:thinggroup/<name>`.
 pub fn thing_group_arn(group: &str) -> String {
     format!("{}:thinggroup/{group}", prefix())
+}
+
+/// `arn:aws:iot:local:000000000000:jobtemplate/<id>`: a custom job
+/// template's (AWS's managed templates have no account:
+/// [`crate::templates::Template::arn`]).
+pub fn job_template_arn(template_id: &str) -> String {
+    format!("{}:jobtemplate/{template_id}", prefix())
 }
 
 /// What an IoT ARN names.

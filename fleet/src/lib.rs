@@ -17,7 +17,9 @@
 //!   operators (bearer token or AWS SigV4, so AWS's SDKs work unchanged),
 //!   and the presigned routes devices download, upload and send CSRs
 //!   through.
-//! - [`templates`]: AWS's managed job templates, which CreateJob fills in.
+//! - [`templates`]: AWS's managed job templates, which CreateJob fills in,
+//!   and which template a `jobTemplateArn` names (custom ones are kept
+//!   by the [`store`]).
 //! - [`rollout`]: a job's staged rollout, abort rules and schedule (AWS's
 //!   three configurations, the rate, maintenance windows), which the store
 //!   applies and the server's scheduler task drives.
@@ -45,7 +47,7 @@
 //!   `$aws/events/jobExecution/…`) for monitoring applications: on the
 //!   broker, and as a Server-Sent-Events stream of the HTTP API.
 //! - [`query`]: the fleet-indexing query subset of dynamic thing groups.
-//! - [`arn`]: the ARNs of jobs, things and thing groups.
+//! - [`arn`]: the ARNs of jobs, things, thing groups and custom job templates.
 //! - [`clock`]: the clock, injectable so that tests can move time.
 //!
 //! Only [`server`] wires modules together: [`api`] and [`device_api`] never

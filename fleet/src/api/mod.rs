@@ -20,6 +20,8 @@
 //! - `rollout`: CreateJob's rollout, abort and scheduling configurations,
 //!   DescribeJob's `scheduledJobRollouts`.
 //! - `templates`: ListManagedJobTemplates, DescribeManagedJobTemplate.
+//! - `job_templates`: CreateJobTemplate, DescribeJobTemplate,
+//!   ListJobTemplates, DeleteJobTemplate (custom templates).
 //! - `event_configurations`: UpdateEventConfigurations,
 //!   DescribeEventConfigurations.
 //! - `events`: the jobs events as a Server-Sent-Events stream.
@@ -59,6 +61,7 @@ mod groups;
 mod if_range;
 mod iot_model;
 mod job_targets;
+mod job_templates;
 mod jobs;
 mod pages;
 mod presigned;
@@ -295,6 +298,13 @@ pub fn router(state: ApiState) -> Router {
         .route("/uploads/{thing}/{job_id}/{name}", get(uploads::get))
         .route("/managed-job-templates", get(templates::list))
         .route("/managed-job-templates/{name}", get(templates::describe))
+        .route("/job-templates", get(job_templates::list))
+        .route(
+            "/job-templates/{template_id}",
+            put(job_templates::create)
+                .get(job_templates::describe)
+                .delete(job_templates::delete),
+        )
         .route(
             "/event-configurations",
             get(event_configurations::describe).patch(event_configurations::update),

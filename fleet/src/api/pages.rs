@@ -9,7 +9,7 @@
 //! decode, or that another list issued, is a 400.
 
 use super::ApiError;
-use crate::store::{ExecutionCursor, JobCursor, PageRequest};
+use crate::store::{ExecutionCursor, JobCursor, PageRequest, TemplateCursor};
 use serde_json::{json, Value};
 use std::ops::RangeInclusive;
 
@@ -23,6 +23,7 @@ pub(super) enum List {
     ExecutionsForJob,
     ExecutionsForThing,
     ManagedJobTemplates,
+    JobTemplates,
 }
 
 impl List {
@@ -32,6 +33,7 @@ impl List {
             Self::ExecutionsForJob => "ListJobExecutionsForJob",
             Self::ExecutionsForThing => "ListJobExecutionsForThing",
             Self::ManagedJobTemplates => "ListManagedJobTemplates",
+            Self::JobTemplates => "ListJobTemplates",
         }
     }
 
@@ -128,6 +130,26 @@ impl List {
     pub fn execution_cursor(self, token: &str) -> Result<ExecutionCursor, ApiError> {
         let [id] = self.decode(token)?;
         Ok(ExecutionCursor(id))
+    }
+
+    /// The page a ListJobTemplates request asks for.
+    pub fn template_page(
+        self,
+        next_token: Option<&str>,
+        max_results: Option<u32>,
+    ) -> Result<PageRequest<TemplateCursor>, ApiError> {
+        let after = next_token
+            .map(|t| self.decode(t).map(|[id]| TemplateCursor(id)))
+            .transpose()?;
+        Ok(PageRequest {
+            after,
+            limit: self.limit(max_results)?,
+        })
+    }
+
+    /// The token for a template position (ListJobTemplates).
+    pub fn template_token(self, c: TemplateCursor) -> String {
+        self.encode(&[c.0])
     }
 
     /// The token for "after the item at `index`" of a fixed list.

@@ -1,7 +1,8 @@
 //! `jobhost-fleet job ...`: CreateJob, ListJobs, DescribeJob,
 //! ListJobExecutionsForJob, CancelJob, DeleteJob, AssociateTargetsWithJob
-//! (`associate`), `watch`, and the AWS managed templates (`templates`,
-//! `create --template`).
+//! (`associate`), `watch`, the AWS managed templates (`templates`), and
+//! jobs made from a managed or custom template (`create --template`;
+//! custom ones are `template`'s).
 
 use super::client::{segment, Client};
 use super::job_configs::ConfigArgs;
@@ -109,8 +110,12 @@ Examples:
       --rollout-max-per-minute 10 --abort 'FAILED>10%@20' --retry FAILED=2 --timeout-minutes 30
   jobhost-fleet job create --job-id fw-3 --group Berlin --group Munich --document job.json
   jobhost-fleet job create --job-id onboard --group Fleet --continuous --document-json '{\"operation\":\"echo\"}'
+  jobhost-fleet job create --job-id fw-7 --target my-device --template fw-update \\
+      --param version=7 --timeout-minutes 10
 
-`jobhost-fleet job templates` lists the managed templates and their parameters."
+`jobhost-fleet job templates` lists the managed templates and their parameters, \
+`jobhost-fleet template list` the custom ones. A job made from a custom template takes its \
+document and settings; --description and --timeout-minutes replace the template's."
 )]
 pub struct CreateArgs {
     /// The job id: 1-64 characters of [a-zA-Z0-9_-].
@@ -131,13 +136,16 @@ pub struct CreateArgs {
     /// The job document as inline JSON text.
     #[arg(long, value_name = "TEXT")]
     document_json: Option<String>,
-    /// Instead of a document: an AWS managed job template (name or ARN,
-    /// e.g. AWS-Download-File), whose document the service fills in with
-    /// the --param values (AWS's `jobTemplateArn`).
-    #[arg(long, value_name = "NAME")]
+    /// Instead of a document: a job template (AWS's `jobTemplateArn`), an
+    /// AWS managed one by name or ARN (e.g. AWS-Download-File) or a custom
+    /// one by id or ARN (`jobhost-fleet template create`); its document is
+    /// filled in with the --param values.
+    #[arg(long, value_name = "NAME|ID|ARN")]
     template: Option<String>,
     /// A template parameter, KEY=VALUE (AWS's `documentParameters`);
-    /// repeatable. See `job templates NAME` for each template's keys.
+    /// repeatable. See `job templates NAME` for a managed template's keys;
+    /// a custom template needs one for each `${aws:iot:parameter:KEY}` in
+    /// its document.
     #[arg(long = "param", value_name = "KEY=VALUE", requires = "template", value_parser = parse_param)]
     params: Vec<(String, String)>,
     /// Free text for operators.
@@ -230,7 +238,7 @@ async fn create(client: &Client, args: CreateArgs) -> Result<()> {
 /// The document, sent as a string as AWS's CreateJob takes it; parsed here
 /// first so that a typo is reported against the file, with a line and
 /// column.
-fn document_text(file: Option<PathBuf>, inline: Option<String>) -> Result<String> {
+pub(super) fn document_text(file: Option<PathBuf>, inline: Option<String>) -> Result<String> {
     let (text, origin) = match (file, inline) {
         (Some(path), _) => {
             let text = std::fs::read_to_string(&path)

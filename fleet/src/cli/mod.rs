@@ -1,6 +1,6 @@
 //! The `jobhost-fleet` command line: one file per subcommand group.
 //!
-//! `job`, `thing`, `group`, `artifact` and `upload` are clients of the
+//! `job`, `template`, `thing`, `group`, `artifact` and `upload` are clients of the
 //! HTTP API (`crate::api`), so they work against a service on another
 //! machine; `serve` and `demo` run the service itself.
 
@@ -15,6 +15,7 @@ mod pages;
 mod progress;
 mod serve;
 mod table;
+mod template;
 mod thing;
 mod upload;
 mod watch;
@@ -35,8 +36,8 @@ pub const EXIT_NOT_SUCCEEDED: u8 = 2;
     version,
     about = "Self-hosted, AWS-IoT-Jobs-compatible jobs service and its operator CLI",
     long_about = "jobhost-fleet runs a jobs service that speaks the AWS IoT Jobs device protocol \
-over MQTT (`serve`), and drives it through its HTTP API: create and follow jobs (`job`), register \
-things (`thing`) and group them (`group`), upload the files jobs download (`artifact`), fetch what \
+over MQTT (`serve`), and drives it through its HTTP API: create and follow jobs (`job`), keep job templates (`template`), \
+register things (`thing`) and group them (`group`), upload the files jobs download (`artifact`), fetch what \
 devices upload (`upload`).\n\n\
 Logging goes to stderr; set JOBHOST_FLEET_LOG (e.g. JOBHOST_FLEET_LOG=debug) to change the level.",
     propagate_version = true
@@ -75,6 +76,9 @@ enum Command {
     /// Create thing groups (static or dynamic), manage their members.
     #[command(subcommand)]
     Group(group::GroupCommand),
+    /// Create, list, inspect and delete custom job templates.
+    #[command(subcommand)]
+    Template(template::TemplateCommand),
     /// Upload files that jobs download through expiring signed URLs.
     #[command(subcommand)]
     Artifact(artifact::ArtifactCommand),
@@ -144,6 +148,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let client = client::Client::new(&cli.api, cli.token)?;
             group::run(&client, command).await?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Template(command) => {
+            let client = client::Client::new(&cli.api, cli.token)?;
+            template::run(&client, command).await
         }
         Command::Artifact(command) => {
             let client = client::Client::new(&cli.api, cli.token)?;

@@ -44,6 +44,7 @@
 //! - `targets`: what a job targets: resolving names and ARNs, expanding
 //!   groups, and keeping continuous jobs' executions in step with group
 //!   membership (AssociateTargetsWithJob too).
+//! - `templates`: custom job templates (CreateJobTemplate and the rest).
 
 mod cancel;
 mod claims;
@@ -64,6 +65,7 @@ mod rows;
 pub mod schema;
 mod settings;
 mod targets;
+mod templates;
 mod things;
 mod timeouts;
 mod types;
@@ -82,6 +84,10 @@ pub use registry::{
 };
 pub use settings::UpdateJob;
 pub use targets::MAX_JOB_TARGETS;
+pub use templates::{
+    CreateJobTemplate, JobTemplate, TemplateCursor, TemplateSettings, TemplateSource,
+    TemplateSummary,
+};
 pub use things::Presence;
 pub use types::{
     Changes, CreateJob, ExecutionRecord, Job, JobPlan, JobStatus, JobSummary, JobhostDetails,

@@ -266,6 +266,29 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX job_targets_by_name ON job_targets (kind, name);
     "#,
+    // 7 → 8: custom job templates (CreateJobTemplate, `store::templates`).
+    // Jobs made from one copy what they need, so nothing references a
+    // template and deleting one leaves its jobs as they are.
+    r#"
+    CREATE TABLE job_templates (
+        -- Creation order, for ListJobTemplates' pages. AUTOINCREMENT: an
+        -- id is never given again, even after the newest template is
+        -- deleted, so a page token never points into a later template.
+        id                  INTEGER PRIMARY KEY AUTOINCREMENT,
+        template_id         TEXT    NOT NULL UNIQUE,
+        description         TEXT    NOT NULL,
+        -- The document text as given (or as the source job had it).
+        document            TEXT    NOT NULL,
+        created_at          INTEGER NOT NULL,
+        in_progress_timeout_minutes INTEGER,
+        -- Each configuration as AWS shapes it (JSON), NULL when not given.
+        presigned_url_config TEXT,
+        rollout_config      TEXT,
+        abort_config        TEXT,
+        retry_config        TEXT,
+        maintenance_windows TEXT
+    ) STRICT;
+    "#,
 ];
 
 /// Applies the first `version` migrations only: how the tests make a file

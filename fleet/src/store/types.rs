@@ -455,7 +455,7 @@ pub struct ExecutionRecord {
 
 /// (De)serialises `Option<u32>` minutes as AWS's
 /// `"timeoutConfig": {"inProgressTimeoutInMinutes": N}`.
-mod timeout_config {
+pub(super) mod timeout_config {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
     #[derive(Serialize, Deserialize)]

@@ -17,8 +17,13 @@
 //! Client reads an empty `runAsUser` as "its own user" and an empty `path`
 //! as "search PATH"). `${aws:iot:s3-presigned-url:…}` in a value is
 //! ordinary text here; it is replaced by a signed URL at every delivery.
+//!
+//! [`custom`]: the custom templates CreateJobTemplate makes (kept by the
+//! store) as CreateJob uses them: which template a `jobTemplateArn` names,
+//! and a custom document with its `documentParameters` filled in.
 
 mod aws;
+pub mod custom;
 
 pub use aws::TEMPLATES;
 
@@ -95,38 +100,19 @@ pub enum TemplateError {
 
 /// The template a `jobTemplateArn` names: a managed template's ARN
 /// (`arn:aws:iot:<region>::jobtemplate/AWS-Download-File:1.0`, any region),
-/// or just its name, with or without `:1.0`.
+/// or just its name, with or without `:1.0`. A custom template's ARN (one
+/// with an account) is NotFound here: [`custom::custom_id`] reads those.
 pub fn lookup(reference: &str) -> Result<&'static Template, TemplateError> {
-    let resource = match reference.strip_prefix("arn:") {
+    let resource = match split_arn(reference)? {
         None => reference,
-        Some(rest) => {
-            let parts: Vec<&str> = rest.splitn(5, ':').collect();
-            let [partition, service, _region, account, resource] = parts[..] else {
-                return Err(TemplateError::Invalid(format!(
-                    "{reference:?} is not a job template ARN \
-                     (arn:aws:iot:<region>::jobtemplate/<name>:<version>)"
-                )));
-            };
-            let Some(resource) = resource.strip_prefix("jobtemplate/") else {
-                return Err(TemplateError::Invalid(format!(
-                    "{reference:?} is not a job template ARN \
-                     (arn:aws:iot:<region>::jobtemplate/<name>:<version>)"
-                )));
-            };
-            if !partition.starts_with("aws") || service != "iot" {
-                return Err(TemplateError::Invalid(format!(
-                    "{reference:?} is not an AWS IoT ARN"
-                )));
-            }
-            if !account.is_empty() {
-                return Err(TemplateError::NotFound(format!(
-                    "{reference:?} names a custom job template (it has an account); this service \
-                     offers only the AWS managed templates ({})",
-                    names()
-                )));
-            }
-            resource
+        Some(arn) if !arn.account.is_empty() => {
+            return Err(TemplateError::NotFound(format!(
+                "{reference:?} names a custom job template (it has an account), not one of the \
+                 AWS managed templates ({})",
+                names()
+            )));
         }
+        Some(arn) => arn.resource,
     };
     let (name, version) = match resource.split_once(':') {
         Some((name, version)) => (name, Some(version)),
@@ -137,6 +123,43 @@ pub fn lookup(reference: &str) -> Result<&'static Template, TemplateError> {
         None => Ok(template),
         Some(v) => template.version(v).map(|()| template),
     }
+}
+
+/// The parts of a job template ARN that tell templates apart.
+struct TemplateArn<'a> {
+    /// Empty for AWS's managed templates, an account for custom ones.
+    account: &'a str,
+    /// What follows `jobtemplate/`: `<name>:<version>` or `<id>`.
+    resource: &'a str,
+}
+
+/// `reference` split as a job template ARN,
+/// `arn:<partition>:iot:<region>:<account>:jobtemplate/<resource>`; None
+/// when it is not an ARN at all (a bare name or id).
+fn split_arn(reference: &str) -> Result<Option<TemplateArn<'_>>, TemplateError> {
+    let Some(rest) = reference.strip_prefix("arn:") else {
+        return Ok(None);
+    };
+    let malformed = || {
+        TemplateError::Invalid(format!(
+            "{reference:?} is not a job template ARN \
+             (arn:aws:iot:<region>:<account>:jobtemplate/<id>, or \
+             arn:aws:iot:<region>::jobtemplate/<name>:<version> for a managed one)"
+        ))
+    };
+    let parts: Vec<&str> = rest.splitn(5, ':').collect();
+    let [partition, service, _region, account, resource] = parts[..] else {
+        return Err(malformed());
+    };
+    let resource = resource
+        .strip_prefix("jobtemplate/")
+        .ok_or_else(malformed)?;
+    if !partition.starts_with("aws") || service != "iot" {
+        return Err(TemplateError::Invalid(format!(
+            "{reference:?} is not an AWS IoT ARN"
+        )));
+    }
+    Ok(Some(TemplateArn { account, resource }))
 }
 
 /// The template called `name` exactly.
@@ -257,9 +280,18 @@ impl Template {
 }
 
 /// `value` with every `${aws:iot:parameter:<key>}` in its strings replaced
-/// by `parameters[key]` ("" when absent). One pass over the template's own
-/// text: a value that itself contains a placeholder is not expanded again.
+/// by `parameters[key]` ("" when absent).
 fn substitute(value: &Value, parameters: &BTreeMap<String, String>) -> Value {
+    replace_parameters(value, &mut |key| {
+        parameters.get(key).map_or("", String::as_str).to_owned()
+    })
+}
+
+/// `value` with every `${aws:iot:parameter:<key>}` in its strings replaced
+/// by `with(key)`: the one scan of a document's parameters. One pass over
+/// the template's own text: a value that itself contains a placeholder is
+/// not expanded again. An unterminated placeholder is left as written.
+fn replace_parameters(value: &Value, with: &mut impl FnMut(&str) -> String) -> Value {
     match value {
         Value::String(text) => {
             let mut out = String::with_capacity(text.len());
@@ -272,18 +304,18 @@ fn substitute(value: &Value, parameters: &BTreeMap<String, String>) -> Value {
                     rest = "";
                     break;
                 };
-                out.push_str(parameters.get(&after[..end]).map_or("", String::as_str));
+                out.push_str(&with(&after[..end]));
                 rest = &after[end + 1..];
             }
             out.push_str(rest);
             Value::String(out)
         }
         Value::Array(items) => {
-            Value::Array(items.iter().map(|v| substitute(v, parameters)).collect())
+            Value::Array(items.iter().map(|v| replace_parameters(v, with)).collect())
         }
         Value::Object(map) => Value::Object(
             map.iter()
-                .map(|(k, v)| (k.clone(), substitute(v, parameters)))
+                .map(|(k, v)| (k.clone(), replace_parameters(v, with)))
                 .collect(),
         ),
         other => other.clone(),

@@ -183,3 +183,77 @@ fn templates_are_found_by_arn_or_name() {
         );
     }
 }
+
+mod custom {
+    use super::super::custom::{custom_id, document};
+    use super::super::TemplateError;
+    use super::params;
+    use serde_json::json;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn a_reference_names_a_custom_template_by_arn_or_by_a_free_id() {
+        for (reference, expected) in [
+            (
+                "arn:aws:iot:us-east-1:123456789012:jobtemplate/fw-2",
+                Some("fw-2"),
+            ),
+            ("arn:aws:iot:local:000000000000:jobtemplate/x", Some("x")),
+            ("fw-2", Some("fw-2")),
+            // Managed: by ARN without an account, or by name.
+            ("arn:aws:iot:us-east-1::jobtemplate/AWS-Reboot:1.0", None),
+            ("AWS-Reboot", None),
+            ("AWS-Reboot:1.0", None),
+            // Neither: left for `lookup` to refuse.
+            ("AWS-Reboot:2.0", None),
+            ("not an id", None),
+        ] {
+            assert_eq!(
+                custom_id(reference).unwrap().as_deref(),
+                expected,
+                "{reference}"
+            );
+        }
+        for bad in [
+            "arn:aws:iot:us-east-1:123456789012:jobtemplate/a.b",
+            "arn:aws:iot:us-east-1:123456789012:job/fw",
+            "arn:aws:s3:us-east-1:123456789012:jobtemplate/fw",
+        ] {
+            assert!(
+                matches!(custom_id(bad), Err(TemplateError::Invalid(_))),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn parameters_fill_exactly_the_documents_placeholders() {
+        let text = r#"{"a":"${aws:iot:parameter:x}-${aws:iot:parameter:y}","b":["${aws:iot:parameter:x}"]}"#;
+        let filled = document(
+            "t",
+            text,
+            &params(&[("x", "1"), ("y", "${aws:iot:parameter:x}")]),
+        )
+        .unwrap()
+        .unwrap();
+        // One pass: a value holding a placeholder is not expanded again.
+        assert_eq!(filled, json!({"a": "1-${aws:iot:parameter:x}", "b": ["1"]}));
+        // Nothing to fill: None, so that the text is kept as written.
+        assert_eq!(
+            document("t", r#"{"a": 1}"#, &BTreeMap::new()).unwrap(),
+            None
+        );
+        let invalid = |text: &str, p: &[(&str, &str)]| match document("t", text, &params(p)) {
+            Err(TemplateError::Invalid(m)) => m,
+            other => panic!("{other:?}"),
+        };
+        assert!(invalid(text, &[("x", "1")]).contains("needs \"y\""));
+        assert!(invalid(r#"{"a": 1}"#, &[("x", "1")])
+            .contains("has no parameter \"x\" (its document has no"));
+        assert!(invalid(text, &[("x", "1"), ("y", "2"), ("z", "3")])
+            .contains("its document's placeholders are x, y"));
+        assert!(invalid(text, &[("x y", "1")]).contains("key \"x y\" must be"));
+        let long = "v".repeat(30_721);
+        assert!(invalid(text, &[("x", &long), ("y", "2")]).contains("30721 characters"));
+    }
+}

@@ -13,6 +13,7 @@ mod documents;
 mod events;
 mod executions;
 mod groups;
+mod job_templates;
 mod jobs;
 mod pages;
 mod strict;

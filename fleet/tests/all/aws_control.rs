@@ -3,7 +3,8 @@
 //! operator's AWS scripts would, unchanged. No AWS CLI is needed.
 //!
 //! The cases are Python, one file per area beside this one
-//! (`aws_control/jobs.py`, `auth.py`, `events.py`, `groups.py`, `unimplemented.py`), each case a
+//! (`aws_control/jobs.py`, `auth.py`, `events.py`, `groups.py`, `templates.py`,
+//! `unimplemented.py`), each case a
 //! function marked `@case` (`aws_control/harness.py`); `aws_control/run.py
 //! AREA CASE...` runs the named ones and prints a JSON line per case. The
 //! Rust side ([`AwsControl`]) starts the real service (store, broker, HTTP
@@ -27,6 +28,7 @@ mod groups;
 mod jobs;
 mod rollouts;
 mod serve;
+mod templates;
 mod unimplemented;
 
 use crate::support;

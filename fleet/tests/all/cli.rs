@@ -1,5 +1,6 @@
 //! The `jobhost-fleet` binary against a real API server on loopback: job
-//! create/list/describe/executions/cancel/delete, `artifact put`, `job
+//! create/list/describe/executions/cancel/delete, job templates
+//! (`template ...`, `job create --template`), `artifact put`, `job
 //! watch` following an execution that a device (here: the test, through
 //! the store) drives to its end, `thing` and `group` and jobs on groups,
 //! and how errors are printed.
@@ -7,6 +8,7 @@
 // More cases; this file holds the harness and the error-rendering cases.
 mod groups;
 mod jobs;
+mod templates;
 mod watch;
 
 use jobhost_fleet::api::{self, ApiState};

@@ -418,7 +418,7 @@ async fn the_api_and_the_cli_list_describe_and_check_templates() {
         (
             json!({"targets": ["t1"], "document": "{}", "documentParameters": {"a": "b"}}),
             StatusCode::BAD_REQUEST,
-            "documentParameters go with an AWS managed template's jobTemplateArn",
+            "documentParameters go with a job template's jobTemplateArn",
         ),
         (
             json!({"targets": ["t1"], "jobTemplateArn": "arn:aws:iot:us-east-1::job/AWS-Reboot"}),

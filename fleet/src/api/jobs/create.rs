@@ -1,12 +1,14 @@
-//! CreateJob (`PUT /jobs/{jobId}`): the document inline, or an AWS managed
+//! CreateJob (`PUT /jobs/{jobId}`): the document inline, an AWS managed
 //! template (`jobTemplateArn` + `documentParameters`, see
-//! [`crate::templates`]). The body is parsed strictly: every member of
-//! AWS's CreateJobRequest is implemented here or refused by name
-//! (`super::super::unsupported`), and anything else is refused too.
+//! [`crate::templates`]), or a custom template (`super::custom`). The
+//! body is parsed strictly: every member of AWS's CreateJobRequest is
+//! implemented here or refused by name (`super::super::unsupported`), and
+//! anything else is refused too.
 
 use super::super::extract::{strict_body, Path, Shape};
 use super::super::views::JobRef;
 use super::super::{ApiError, ApiState};
+use super::custom::CustomTemplate;
 use crate::rollout::RawConfigs;
 use crate::store::{CreateJob, FromTemplate, JobDocument, PresignedUrlConfig, TargetSelection};
 use crate::templates;
@@ -72,10 +74,10 @@ struct Body {
     job_executions_retry_config: Option<serde_json::Value>,
 }
 
-/// `timeoutConfig`, in CreateJob and UpdateJob.
+/// `timeoutConfig`, in CreateJob, UpdateJob and CreateJobTemplate.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub(super) struct TimeoutConfig {
+pub(in crate::api) struct TimeoutConfig {
     #[serde(default)]
     pub in_progress_timeout_in_minutes: Option<u32>,
 }
@@ -107,16 +109,25 @@ pub(in crate::api) async fn create(
     )?;
     if body.job_template_arn.is_none() && body.document_parameters.is_some() {
         return Err(ApiError::InvalidRequest(
-            "documentParameters go with an AWS managed template's jobTemplateArn".into(),
+            "documentParameters go with a job template's jobTemplateArn".into(),
         ));
     }
-    let (document, description, template) = match (body.document, body.job_template_arn) {
-        (Some(_), Some(_)) => {
+    let custom = CustomTemplate::load(&state, body.job_template_arn.as_deref()).await?;
+    let configs = match &custom {
+        Some(custom) => custom.configs(configs),
+        None => configs,
+    };
+    let (document, description, template) = match (body.document, body.job_template_arn, &custom) {
+        (Some(_), Some(_), _) => {
             return Err(ApiError::InvalidRequest(
                 "give either `document` or `jobTemplateArn`, not both".into(),
             ))
         }
-        (None, Some(arn)) => {
+        (None, Some(_), Some(custom)) => {
+            let (document, from) = custom.document(body.document_parameters)?;
+            (document, custom.description(body.description), Some(from))
+        }
+        (None, Some(arn), None) => {
             let template = templates::lookup(&arn).map_err(super::super::templates::api_error)?;
             let parameters = body.document_parameters.unwrap_or_default();
             let filled = template
@@ -138,25 +149,32 @@ pub(in crate::api) async fn create(
                 .or_else(|| Some(template.description.to_owned()));
             (JobDocument::Text(text(&filled)?), description, Some(from))
         }
-        (Some(document), None) => (document, body.description, None),
-        (None, None) => {
+        (Some(document), None, _) => (document, body.description, None),
+        (None, None, _) => {
             return Err(ApiError::InvalidRequest(
-                "a job needs a `document`, or an AWS managed template's `jobTemplateArn` \
+                "a job needs a `document`, or a job template's `jobTemplateArn` \
                  (with `documentParameters`)"
                     .into(),
             ))
         }
     };
+    let timeout = body
+        .timeout_config
+        .map(|t| t.in_progress_timeout_in_minutes);
     let req = CreateJob {
         job_id,
         targets: body.targets,
         target_selection,
         document,
         description,
-        in_progress_timeout_minutes: body
-            .timeout_config
-            .and_then(|t| t.in_progress_timeout_in_minutes),
-        presigned_url_config: body.presigned_url_config,
+        in_progress_timeout_minutes: match &custom {
+            Some(custom) => custom.timeout(timeout),
+            None => timeout.flatten(),
+        },
+        presigned_url_config: match &custom {
+            Some(custom) => custom.presigned_url_config(body.presigned_url_config),
+            None => body.presigned_url_config,
+        },
         template,
     };
     let (job, changes) = state

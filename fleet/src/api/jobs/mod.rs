@@ -1,10 +1,12 @@
-//! Job routes: CreateJob (`create`), UpdateJob (`update`), DescribeJob,
-//! ListJobs, GetJobDocument, CancelJob and DeleteJob, at AWS's paths.
+//! Job routes: CreateJob (`create`; from a custom template: `custom`),
+//! UpdateJob (`update`), DescribeJob, ListJobs, GetJobDocument, CancelJob
+//! and DeleteJob, at AWS's paths.
 
 mod create;
+mod custom;
 mod update;
 
-pub(super) use create::create;
+pub(super) use create::{create, TimeoutConfig};
 pub(super) use update::update;
 
 use super::extract::{optional_strict_body, DeleteQuery, ForceQuery, Path, Query, Shape};

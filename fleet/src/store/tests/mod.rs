@@ -18,6 +18,7 @@ mod rollout;
 mod schedule;
 mod settings;
 mod targets;
+mod templates;
 mod things;
 mod timeouts;
 
