@@ -10,8 +10,11 @@
 //! with IN_PROGRESS, then report SUCCEEDED; no agent, no wasm), connected
 //! and subscribed before the clock starts.
 //!
-//! Timed: from the CreateJob request (HTTP, one job whose targets are all
-//! `N` things) to the last simulator seeing its SUCCEEDED accepted. Then
+//! The things register themselves by connecting (the embedded broker
+//! reports them); a dynamic thing group `thingName:sim-*` then holds them
+//! all, and the job targets that group, as an operator targets a fleet.
+//! Timed: from the CreateJob request (HTTP, one SNAPSHOT job on the group)
+//! to the last simulator seeing its SUCCEEDED accepted. Then
 //! the store is asked (ListJobExecutionsForJob, outside the timed span)
 //! whether every execution SUCCEEDED. The figure is executions per second
 //! over that span: it measures the service and the broker (sharing the
@@ -107,14 +110,15 @@ async fn run(things: usize, dir: Option<PathBuf>) {
         "   {things} simulators connected and subscribed in {:.1} s",
         connecting.elapsed().as_secs_f64()
     );
-    let rss_before = service.memory().0;
-
     let http = reqwest::Client::new();
     let api = format!("http://{}", service.http);
+    let group = fleet_group(&http, &api, things).await;
+    let rss_before = service.memory().0;
+
     let started = Instant::now();
     let response = http
         .put(format!("{api}/jobs/fleet-1"))
-        .json(&json!({ "targets": names, "document": r#"{"operation":"echo"}"# }))
+        .json(&json!({ "targets": [group], "document": r#"{"operation":"echo"}"# }))
         .send()
         .await
         .unwrap_or_else(|e| fatal(&format!("CreateJob failed: {e}")));
@@ -133,7 +137,9 @@ async fn run(things: usize, dir: Option<PathBuf>) {
     let (rss_after, peak) = service.memory();
     drop(simulators);
 
-    println!("\n   one SNAPSHOT job on {things} things, CreateJob -> last SUCCEEDED accepted");
+    println!(
+        "\n   one SNAPSHOT job on a group of {things} things, CreateJob -> last SUCCEEDED accepted"
+    );
     println!(
         "   {things} executions in {:.2} s = {:.0} executions/s (CreateJob itself answered in {:.0} ms)",
         elapsed.as_secs_f64(),
@@ -146,6 +152,67 @@ async fn run(things: usize, dir: Option<PathBuf>) {
         rss_after / 1024,
         peak / 1024
     );
+}
+
+/// Creates the dynamic group of every simulated thing and waits until it
+/// holds all `things` (each registered when it connected); returns its ARN.
+async fn fleet_group(http: &reqwest::Client, api: &str, things: usize) -> String {
+    let created: Value = http
+        .post(format!("{api}/dynamic-thing-groups/bench-fleet"))
+        .json(&json!({ "queryString": "thingName:sim-*" }))
+        .send()
+        .await
+        .and_then(|r| r.error_for_status())
+        .unwrap_or_else(|e| fatal(&format!("CreateDynamicThingGroup failed: {e}")))
+        .json()
+        .await
+        .unwrap_or_else(|e| fatal(&format!("CreateDynamicThingGroup: {e}")));
+    let arn = created["thingGroupArn"]
+        .as_str()
+        .unwrap_or_else(|| fatal(&format!("CreateDynamicThingGroup returned {created}")))
+        .to_owned();
+    let deadline = Instant::now() + support::WAIT;
+    loop {
+        let members = count_pages(
+            http,
+            &format!("{api}/thing-groups/bench-fleet/things"),
+            "things",
+        )
+        .await;
+        if members == things {
+            return arn;
+        }
+        if Instant::now() > deadline {
+            fatal(&format!(
+                "the fleet group holds {members} of {things} things"
+            ));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+/// How many items the list at `url` holds under `key`, over every page.
+async fn count_pages(http: &reqwest::Client, url: &str, key: &str) -> usize {
+    let (mut count, mut token) = (0, None::<String>);
+    loop {
+        let mut request = http.get(url).query(&[("maxResults", "250")]);
+        if let Some(t) = &token {
+            request = request.query(&[("nextToken", t)]);
+        }
+        let page: Value = request
+            .send()
+            .await
+            .and_then(|r| r.error_for_status())
+            .unwrap_or_else(|e| fatal(&format!("GET {url} failed: {e}")))
+            .json()
+            .await
+            .unwrap_or_else(|e| fatal(&format!("GET {url}: {e}")));
+        count += page[key].as_array().map_or(0, Vec::len);
+        match page["nextToken"].as_str() {
+            Some(t) => token = Some(t.to_owned()),
+            None => return count,
+        }
+    }
 }
 
 /// Every execution of the job SUCCEEDED, as ListJobExecutionsForJob pages
