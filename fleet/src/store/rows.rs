@@ -346,6 +346,16 @@ pub(crate) fn save_execution(conn: &Connection, row: &ExecRow) -> Result<(), Sto
     Ok(())
 }
 
+/// Completes a SNAPSHOT job none of whose executions is pending and none
+/// of whose targets awaits release. Asked after every terminal update, so
+/// it must not scan the job's executions (`executions_by_job_status`).
+pub(crate) const COMPLETE_IF_DONE: &str =
+    "UPDATE jobs SET status = 'COMPLETED', completed_at = ?2, last_updated_at = ?2 \
+     WHERE job_id = ?1 AND status = 'IN_PROGRESS' AND target_selection = 'SNAPSHOT' \
+     AND NOT EXISTS ( \
+         SELECT 1 FROM executions WHERE job_id = ?1 AND status IN ('QUEUED', 'IN_PROGRESS')) \
+     AND NOT EXISTS (SELECT 1 FROM rollout_pending WHERE job_id = ?1)";
+
 /// A snapshot job is COMPLETED once every execution is terminal
 /// (<https://docs.aws.amazon.com/iot/latest/developerguide/iot-jobs-lifecycle.html>), unless an operator cancelled it first: CANCELED stays CANCELED.
 /// A staged rollout is not done while targets wait to be released, nor a
@@ -357,14 +367,8 @@ pub(crate) fn complete_job_if_done(
     job_id: &str,
     now: i64,
 ) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "UPDATE jobs SET status = 'COMPLETED', completed_at = ?2, last_updated_at = ?2 \
-         WHERE job_id = ?1 AND status = 'IN_PROGRESS' AND target_selection = 'SNAPSHOT' \
-         AND NOT EXISTS ( \
-             SELECT 1 FROM executions WHERE job_id = ?1 AND status IN ('QUEUED', 'IN_PROGRESS')) \
-         AND NOT EXISTS (SELECT 1 FROM rollout_pending WHERE job_id = ?1)",
-    )?
-    .execute(params![job_id, now])?;
+    conn.prepare_cached(COMPLETE_IF_DONE)?
+        .execute(params![job_id, now])?;
     Ok(())
 }
 

@@ -80,11 +80,12 @@ fn a_version_2_file_migrates_keeping_rows_keys_and_indexes() {
     let mut expected = before.clone();
     // Migration 2 → 3 adds it, and 3 → 4 must recreate it with `jobs`.
     expected.push("jobs_by_creation".to_owned());
-    // Migration 6 → 7's (thing groups).
+    // Migration 6 → 7's (thing groups), and 8 → 9's.
     for index in [
         "job_targets_by_name",
         "thing_group_members_by_thing",
         "thing_groups_by_parent",
+        "executions_by_job_status",
     ] {
         expected.push(index.to_owned());
     }

@@ -13,6 +13,7 @@ mod job_events;
 mod lists;
 mod migration;
 mod persistence;
+mod plans;
 mod retry;
 mod rollout;
 mod schedule;

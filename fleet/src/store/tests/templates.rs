@@ -278,8 +278,8 @@ fn the_previous_version_gains_the_templates_table() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("fleet.db");
     {
-        // The templates' migration is the last one.
-        let previous = usize::try_from(schema::CURRENT_VERSION - 1).unwrap();
+        // Version 7: before the templates' migration (7 → 8).
+        let previous = 7;
         let mut conn = rusqlite::Connection::open(&path).unwrap();
         schema::migrate_to(&mut conn, previous).unwrap();
     }
