@@ -238,6 +238,9 @@ impl Store {
     /// Settings every connection needs, then the schema.
     fn init(mut conn: Connection) -> Result<Store, StoreError> {
         conn.busy_timeout(BUSY_TIMEOUT)?;
+        // Every statement of the device path is prepared once and cached;
+        // rusqlite's default of 16 would evict and parse them again.
+        conn.set_prepared_statement_cache_capacity(128);
         // Off by default in SQLite, and per connection: without it deleting a
         // job would leave its executions behind.
         conn.pragma_update(None, "foreign_keys", "ON")?;
