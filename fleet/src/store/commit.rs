@@ -31,16 +31,19 @@ impl WriteTx<'_> {
     /// Keeps what was written: commits a transaction of its own (durable
     /// when this returns), or releases the batch's savepoint (durable when
     /// the batch commits).
+    /// If that fails, the drop undoes the writes, as for any failed write:
+    /// the connection is never left inside a transaction.
     pub(crate) fn commit(mut self) -> Result<(), rusqlite::Error> {
-        self.open = false;
-        run(
+        let kept = run(
             self.conn,
             if self.nested {
                 "RELEASE jobhost_request"
             } else {
                 "COMMIT"
             },
-        )
+        );
+        self.open = kept.is_err();
+        kept
     }
 }
 
@@ -59,6 +62,9 @@ impl Drop for WriteTx<'_> {
         let undone = if self.nested {
             run(self.conn, "ROLLBACK TO jobhost_request")
                 .and_then(|()| run(self.conn, "RELEASE jobhost_request"))
+        } else if self.conn.is_autocommit() {
+            // A failed COMMIT that SQLite already rolled back.
+            Ok(())
         } else {
             run(self.conn, "ROLLBACK")
         };

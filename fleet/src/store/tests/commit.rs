@@ -119,3 +119,29 @@ fn a_batch_that_panics_is_rolled_back() {
     s.update("t1", "j1", &upd(S::InProgress), T0 + 2).unwrap();
     assert_eq!(exec(&s, "j1", "t1").execution.version_number, 2);
 }
+
+/// Outside a batch too: a write whose COMMIT fails is rolled back, so the
+/// connection is not left inside a transaction that every later write
+/// would join as a savepoint and never make durable.
+#[test]
+fn a_write_whose_commit_fails_leaves_no_transaction_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("jobs.db");
+    {
+        let mut s = Store::open(&path).unwrap();
+        s.create_job(&job("j1", &["t1"]), T0).unwrap();
+        let tx = s.write_tx().unwrap();
+        tx.execute_batch(
+            "PRAGMA defer_foreign_keys = ON; \
+             INSERT INTO rollout_releases (job_id, released_at, things) \
+             VALUES ('no-such-job', 1, 1);",
+        )
+        .unwrap();
+        assert!(tx.commit().is_err(), "the foreign key fails the COMMIT");
+        assert!(s.conn.is_autocommit(), "a transaction is still open");
+        s.update("t1", "j1", &upd(S::InProgress), T0 + 1).unwrap();
+    }
+    // The update after the failure is on disk.
+    let s = Store::open(&path).unwrap();
+    assert_eq!(exec(&s, "j1", "t1").execution.status, S::InProgress);
+}
