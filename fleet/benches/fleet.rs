@@ -173,12 +173,13 @@ async fn fleet_group(http: &reqwest::Client, api: &str, things: usize) -> String
         .to_owned();
     let deadline = Instant::now() + support::WAIT;
     loop {
-        let members = count_pages(
+        let members = all_pages(
             http,
             &format!("{api}/thing-groups/bench-fleet/things"),
             "things",
         )
-        .await;
+        .await
+        .len();
         if members == things {
             return arn;
         }
@@ -191,9 +192,9 @@ async fn fleet_group(http: &reqwest::Client, api: &str, things: usize) -> String
     }
 }
 
-/// How many items the list at `url` holds under `key`, over every page.
-async fn count_pages(http: &reqwest::Client, url: &str, key: &str) -> usize {
-    let (mut count, mut token) = (0, None::<String>);
+/// The items under `key` of the list at `url`, over every page.
+async fn all_pages(http: &reqwest::Client, url: &str, key: &str) -> Vec<Value> {
+    let (mut items, mut token) = (Vec::new(), None::<String>);
     loop {
         let mut request = http.get(url).query(&[("maxResults", "250")]);
         if let Some(t) = &token {
@@ -207,10 +208,10 @@ async fn count_pages(http: &reqwest::Client, url: &str, key: &str) -> usize {
             .json()
             .await
             .unwrap_or_else(|e| fatal(&format!("GET {url}: {e}")));
-        count += page[key].as_array().map_or(0, Vec::len);
+        items.extend(page[key].as_array().into_iter().flatten().cloned());
         match page["nextToken"].as_str() {
             Some(t) => token = Some(t.to_owned()),
-            None => return count,
+            None => return items,
         }
     }
 }
@@ -218,32 +219,16 @@ async fn count_pages(http: &reqwest::Client, url: &str, key: &str) -> usize {
 /// Every execution of the job SUCCEEDED, as ListJobExecutionsForJob pages
 /// them.
 async fn check_all_succeeded(http: &reqwest::Client, api: &str, things: usize) {
-    let (mut succeeded, mut token) = (0, None::<String>);
-    loop {
-        let mut request = http
-            .get(format!("{api}/jobs/fleet-1/things"))
-            .query(&[("maxResults", "250")]);
-        if let Some(t) = &token {
-            request = request.query(&[("nextToken", t)]);
-        }
-        let page: Value = request
-            .send()
-            .await
-            .and_then(|r| r.error_for_status())
-            .unwrap_or_else(|e| fatal(&format!("ListJobExecutionsForJob failed: {e}")))
-            .json()
-            .await
-            .unwrap_or_else(|e| fatal(&format!("ListJobExecutionsForJob: {e}")));
-        for e in page["executionSummaries"].as_array().into_iter().flatten() {
-            if e["jobExecutionSummary"]["status"] == "SUCCEEDED" {
-                succeeded += 1;
-            }
-        }
-        match page["nextToken"].as_str() {
-            Some(t) => token = Some(t.to_owned()),
-            None => break,
-        }
-    }
+    let executions = all_pages(
+        http,
+        &format!("{api}/jobs/fleet-1/things"),
+        "executionSummaries",
+    )
+    .await;
+    let succeeded = executions
+        .iter()
+        .filter(|e| e["jobExecutionSummary"]["status"] == "SUCCEEDED")
+        .count();
     if succeeded != things {
         fatal(&format!("{succeeded} of {things} executions SUCCEEDED"));
     }
