@@ -59,17 +59,22 @@ impl Handler {
         let replies: Vec<(String, Option<String>, Option<Rejection>)> = messages
             .into_iter()
             .filter_map(|(topic, payload)| {
-                let token = client_token(&payload);
-                let refused = match parse(&topic, &payload) {
+                // The payload is parsed once: the clientToken to echo
+                // comes from the request's JSON (none if it is not JSON).
+                let (token, refused) = match parse(&topic, &payload) {
                     Parsed::Ignored => return None,
-                    Parsed::Refused(rejection) => Some(rejection),
+                    Parsed::Refused(rejection) => (client_token(&payload), Some(rejection)),
                     Parsed::Request {
                         thing,
                         operation,
                         json,
                     } => {
+                        let token = json
+                            .get("clientToken")
+                            .and_then(Value::as_str)
+                            .map(str::to_owned);
                         requests.push((thing, operation, json));
-                        None
+                        (token, None)
                     }
                 };
                 Some((topic, token, refused))
