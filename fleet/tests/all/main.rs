@@ -19,6 +19,7 @@ mod cli;
 mod conformance;
 mod device_client;
 mod diagnostics;
+mod documents;
 mod download;
 mod e2e;
 mod events;

@@ -15,7 +15,7 @@ use crate::support;
 
 use jobhost_fleet::server::Server;
 use jobhost_protocol::{JobExecution, JobExecutionStatus};
-use serde_json::json;
+use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use support::agent::Agent;
@@ -101,16 +101,34 @@ fn rebooting(e: &JobExecution) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reboot_job_succeeds_once_the_device_is_back() {
+    let e = through_a_reboot(
+        json!({"operation": "reboot", "reason": "kernel update"}),
+        |e| {
+            assert_eq!(detail(e, "rebootReason"), Some("kernel update"));
+        },
+    )
+    .await;
+    assert_eq!(detail(&e, "result"), Some("rebooted"));
+}
+
+/// aws-iot-device-sdk-js jobs-agent.js's document runs as jobhost's own,
+/// and reports the fields that agent reports.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jobs_agent_js_reboot_document_runs_unchanged() {
+    let e = through_a_reboot(json!({"operation": "reboot", "delay": "0"}), |_| {}).await;
+    assert_eq!(detail(&e, "operation"), Some("reboot"));
+    assert_eq!(detail(&e, "step"), Some("rebooted"));
+}
+
+/// Runs `document` on a device whose reboot changes the boot id: checks
+/// the announcement (and `announced` on it), restarts the agent as the
+/// reboot would, and returns the SUCCEEDED execution.
+async fn through_a_reboot(document: Value, announced: impl Fn(&JobExecution)) -> JobExecution {
     let root = tempfile::tempdir().unwrap();
     let server = start_server(root.path(), embedded()).await;
     let device = Device::new(root.path(), &server, FakeReboot::ChangesBootId, true, 300);
     let agent = device.start();
-    create(
-        &server,
-        THING,
-        "reboot-1",
-        json!({"operation": "reboot", "reason": "kernel update"}),
-    );
+    create(&server, THING, "reboot-1", document);
 
     // Announced before the command ran: IN_PROGRESS with the boot id.
     device.rebooted().await;
@@ -124,7 +142,7 @@ async fn a_reboot_job_succeeds_once_the_device_is_back() {
     assert!(rebooting(&e), "{:?}", e.status_details);
     assert_eq!(detail(&e, "bootId"), Some("boot-1"));
     assert_eq!(detail(&e, "checkpoint"), Some("rebooting"));
-    assert_eq!(detail(&e, "rebootReason"), Some("kernel update"));
+    announced(&e);
 
     // The machine goes down; it comes back with a new boot id.
     agent.stop().await;
@@ -136,9 +154,9 @@ async fn a_reboot_job_succeeds_once_the_device_is_back() {
         "{:?}",
         e.status_details
     );
-    assert_eq!(detail(&e, "result"), Some("rebooted"));
     agent.stop().await;
     server.stop().await;
+    e
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -261,6 +279,22 @@ async fn without_the_grant_the_plugin_cannot_reboot() {
     assert!(
         !device.dir.join("rebooted").exists(),
         "the reboot command ran"
+    );
+    // A jobs-agent.js `delay` that is not minutes: refused before anything.
+    create(
+        &server,
+        THING,
+        "reboot-5",
+        json!({"operation": "reboot", "delay": "soon"}),
+    );
+    let e = wait_terminal(&server, THING, "reboot-5").await;
+    assert_eq!(e.status, JobExecutionStatus::Rejected);
+    assert!(
+        detail(&e, "reason")
+            .unwrap_or_default()
+            .contains("`delay` must be a whole number of minutes"),
+        "{:?}",
+        e.status_details
     );
     agent.stop().await;
     server.stop().await;

@@ -173,109 +173,110 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         Some(path) => read_checkpoint(path)?,
         None => None,
     };
-    let report = match read_document(&args.document)?.and_then(translate) {
-        Ok((document, translated)) => {
-            let operation = args
-                .operation
-                .clone()
-                .or(translated)
-                .or_else(|| operation_of(&document))
-                .unwrap_or_else(|| plugin.name().to_owned());
-            let (version, key_id) = signed_by.unwrap_or_default();
-            let diagnostics = AgentDiagnostics::local(
-                PluginInfo {
-                    name: plugin.name().to_owned(),
-                    version,
-                    digest: plugin.digest().to_owned(),
-                    key_id,
-                    operations: vec![operation.clone()],
-                },
-                cache_dir.clone().unwrap_or_else(|| PathBuf::from(".")),
-            );
-            let execution = Execution {
-                job_id: args.job_id.clone(),
-                execution_number: args.execution_number,
-                operation,
-                document,
-                checkpoint,
-                diagnostics: Some(diagnostics),
-            };
-            let observer = Box::new(HarnessObserver {
-                checkpoint_file: args.checkpoint.clone(),
-            });
-            let download = (!args.allow_download.is_empty()).then(|| DownloadGrant {
-                hosts: args.allow_download.clone(),
-                allow_http: args.allow_http,
-            });
-            let command = (!args.allow_command.is_empty())
-                .then(|| CommandGrant::new(args.allow_command.clone()));
-            let upload = (!args.allow_upload.is_empty()).then(|| UploadGrant {
-                allow_http: args.allow_upload_http,
-                ..UploadGrant::new(args.allow_upload.clone())
-            });
-            let sandbox = Sandbox {
-                dirs: args.grant_dirs.clone(),
-                download,
-                command,
-                reboot: args.allow_reboot,
-                diagnostics: args.allow_diagnostics,
-                upload,
-                // No broker connection here: nothing to rotate.
-                ..Sandbox::empty()
-            };
-            let limits = ExecutionLimits {
-                memory_bytes,
-                timeout: Duration::from_secs(args.timeout),
-                ..ExecutionLimits::default()
-            };
-            // WASI and the imports need a runtime's timers and blocking
-            // pool; this thread polls the run (and runs the wasm).
-            let tokio = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .context("cannot start the async runtime")?;
-            let watchdog = super::watchdog::Watchdog::arm(limits.timeout);
-            let conclusion = tokio.block_on(executor::execute(
-                &runtime,
-                &plugin,
-                &execution,
-                &sandbox,
-                &limits,
-                observer,
-                CancelToken::new(),
-            ));
-            watchdog.disarm();
-            // A host call the run was dropped in may still hold a blocking
-            // thread (an open of a FIFO, say): do not wait for it to exit.
-            tokio.shutdown_background();
-            match conclusion {
-                Conclusion::Report(report) => report,
-                Conclusion::Cancelled => bail!("the run was cancelled"),
-                // The agent would reboot now and run the plugin again with
-                // its checkpoint; here the caller does that (--checkpoint).
-                Conclusion::Reboot {
-                    reason,
-                    mut status_details,
-                } => {
-                    status_details.insert("rebootRequested", &reason);
-                    Report {
-                        status: TerminalStatus::Succeeded,
-                        status_details,
+    let download = (!args.allow_download.is_empty()).then(|| DownloadGrant {
+        hosts: args.allow_download.clone(),
+        allow_http: args.allow_http,
+    });
+    let command =
+        (!args.allow_command.is_empty()).then(|| CommandGrant::new(args.allow_command.clone()));
+    let upload = (!args.allow_upload.is_empty()).then(|| UploadGrant {
+        allow_http: args.allow_upload_http,
+        ..UploadGrant::new(args.allow_upload.clone())
+    });
+    let sandbox = Sandbox {
+        dirs: args.grant_dirs.clone(),
+        download,
+        command,
+        reboot: args.allow_reboot,
+        diagnostics: args.allow_diagnostics,
+        upload,
+        // No broker connection here: nothing to rotate.
+        ..Sandbox::empty()
+    };
+    let report =
+        match read_document(&args.document)?.and_then(|d| translate(d, plugin.name(), &sandbox)) {
+            Ok((document, translated)) => {
+                let operation = args
+                    .operation
+                    .clone()
+                    .or(translated)
+                    .or_else(|| operation_of(&document))
+                    .unwrap_or_else(|| plugin.name().to_owned());
+                let (version, key_id) = signed_by.unwrap_or_default();
+                let diagnostics = AgentDiagnostics::local(
+                    PluginInfo {
+                        name: plugin.name().to_owned(),
+                        version,
+                        digest: plugin.digest().to_owned(),
+                        key_id,
+                        operations: vec![operation.clone()],
+                    },
+                    cache_dir.clone().unwrap_or_else(|| PathBuf::from(".")),
+                );
+                let execution = Execution {
+                    job_id: args.job_id.clone(),
+                    execution_number: args.execution_number,
+                    operation,
+                    document,
+                    checkpoint,
+                    diagnostics: Some(diagnostics),
+                };
+                let observer = Box::new(HarnessObserver {
+                    checkpoint_file: args.checkpoint.clone(),
+                });
+                let limits = ExecutionLimits {
+                    memory_bytes,
+                    timeout: Duration::from_secs(args.timeout),
+                    ..ExecutionLimits::default()
+                };
+                // WASI and the imports need a runtime's timers and blocking
+                // pool; this thread polls the run (and runs the wasm).
+                let tokio = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .context("cannot start the async runtime")?;
+                let watchdog = super::watchdog::Watchdog::arm(limits.timeout);
+                let conclusion = tokio.block_on(executor::execute(
+                    &runtime,
+                    &plugin,
+                    &execution,
+                    &sandbox,
+                    &limits,
+                    observer,
+                    CancelToken::new(),
+                ));
+                watchdog.disarm();
+                // A host call the run was dropped in may still hold a blocking
+                // thread (an open of a FIFO, say): do not wait for it to exit.
+                tokio.shutdown_background();
+                match conclusion {
+                    Conclusion::Report(report) => report,
+                    Conclusion::Cancelled => bail!("the run was cancelled"),
+                    // The agent would reboot now and run the plugin again with
+                    // its checkpoint; here the caller does that (--checkpoint).
+                    Conclusion::Reboot {
+                        reason,
+                        mut status_details,
+                    } => {
+                        status_details.insert("rebootRequested", &reason);
+                        Report {
+                            status: TerminalStatus::Succeeded,
+                            status_details,
+                        }
                     }
-                }
-                // The agent would swap certificates and reconnect; there is
-                // no connection here (and no certificate target to stage).
-                Conclusion::RotateCertificate { mut status_details } => {
-                    status_details.insert("certificateInstallRequested", "true");
-                    Report {
-                        status: TerminalStatus::Succeeded,
-                        status_details,
+                    // The agent would swap certificates and reconnect; there is
+                    // no connection here (and no certificate target to stage).
+                    Conclusion::RotateCertificate { mut status_details } => {
+                        status_details.insert("certificateInstallRequested", "true");
+                        Report {
+                            status: TerminalStatus::Succeeded,
+                            status_details,
+                        }
                     }
                 }
             }
-        }
-        Err(reason) => Report::failure(TerminalStatus::Rejected, &reason, StatusDetails::new()),
-    };
+            Err(reason) => Report::failure(TerminalStatus::Rejected, &reason, StatusDetails::new()),
+        };
 
     let json = serde_json::to_string(&report).context("cannot encode the report")?;
     let mut stdout = std::io::stdout().lock();
@@ -306,10 +307,16 @@ fn parse_program(value: &str) -> std::result::Result<String, crate::runtime::Bad
     check_program_path(value).map(|()| value.to_owned())
 }
 
-/// A Device Client document (AWS managed templates) runs as the agent runs
-/// it: translated, with the operation it maps to (`crate::document`); any
-/// other text is handed over as it is.
-fn translate(document: String) -> std::result::Result<(String, Option<String>), String> {
+/// A document in another agent's convention (AWS managed templates, the
+/// reference architecture, jobs-agent.js) runs as the agent runs it:
+/// translated, with the operation it maps to, bound to the granted
+/// directories and programs (`crate::document`); any other text is handed
+/// over as it is.
+fn translate(
+    document: String,
+    plugin: &str,
+    sandbox: &Sandbox,
+) -> std::result::Result<(String, Option<String>), String> {
     let Ok(value) = serde_json::from_str::<serde_json::Value>(&document) else {
         return Ok((document, None));
     };
@@ -317,8 +324,22 @@ fn translate(document: String) -> std::result::Result<(String, Option<String>), 
         .iter()
         .all(|k| value.get(k).is_none());
     match crate::document::route(&value, &crate::document::Handlers::new()) {
-        Ok(routed) if routed.document == value => Ok((document, Some(routed.operation))),
-        Ok(routed) => Ok((routed.document.to_string(), Some(routed.operation))),
+        Ok(routed) if routed.document == value && routed.paths.is_empty() => {
+            Ok((document, Some(routed.operation)))
+        }
+        Ok(mut routed) => {
+            // The harness grants what its flags say; the plugin asks for
+            // what it asks (not known here): a path outside the flags'
+            // directories is refused as the agent would refuse it.
+            let target = crate::document::Target {
+                name: plugin,
+                requested: &[],
+                dirs: &sandbox.dirs,
+                command: sandbox.command.as_ref(),
+            };
+            crate::document::bind(&mut routed, target)?;
+            Ok((routed.document.to_string(), Some(routed.operation)))
+        }
         // No operation at all: the harness falls back to --operation or
         // the plugin's name. Every other refusal is the agent's.
         Err(_) if untyped => Ok((document, None)),

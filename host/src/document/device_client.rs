@@ -47,7 +47,7 @@
 //!   clean-up `finalStep` would go unnoticed).
 //! - **Unknown handlers** are REJECTED with the handlers this device knows.
 
-use super::{check_substituted, Handlers, Routed};
+use super::{check_substituted, DevicePath, Handlers, Routed, Shape};
 use crate::trust::RESERVED_OPERATIONS;
 use serde_json::{json, Map, Value};
 
@@ -82,20 +82,34 @@ struct Step<'a> {
     action: Action<'a>,
 }
 
-/// `None` when `document` is not in the Device Client schema (see the
-/// module docs of `super` for how that is decided).
-pub(super) fn translate(document: &Value, extra: &Handlers) -> Option<Result<Routed, String>> {
-    let object = document.as_object()?;
-    match object.get("operation") {
-        Some(Value::String(op)) => {
-            let known = extra.contains_key(op) || BUILTIN_HANDLERS.iter().any(|(h, _)| h == op);
-            known.then(|| old_schema(object, op, extra))
-        }
-        _ if object.contains_key("version") || object.contains_key("steps") => {
-            Some(new_schema(object, extra))
-        }
-        _ => None,
-    }
+/// Whether `op` is a Device Client handler this device maps.
+pub(super) fn is_handler(op: &str, extra: &Handlers) -> bool {
+    extra.contains_key(op) || BUILTIN_HANDLERS.iter().any(|(h, _)| *h == op)
+}
+
+/// The 1.0 schema's markers: a `steps` array, or a `version` in a document
+/// without a string `operation` (so that `{"version": "1.0"}` alone is
+/// told it has no steps rather than no operation).
+pub(super) fn claims_steps(object: &Map<String, Value>, _: &Handlers) -> bool {
+    let operation = object.get("operation").is_some_and(Value::is_string);
+    matches!(object.get("steps"), Some(Value::Array(_)))
+        || (!operation && (object.contains_key("version") || object.contains_key("steps")))
+}
+
+/// The pre-1.0 schema's marker: `operation` names a handler.
+pub(super) fn claims_handler(object: &Map<String, Value>, extra: &Handlers) -> bool {
+    matches!(object.get("operation"), Some(Value::String(op)) if is_handler(op, extra))
+}
+
+pub(super) fn translate_handler(
+    object: &Map<String, Value>,
+    extra: &Handlers,
+) -> Result<Routed, String> {
+    let handler = object
+        .get("operation")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    old_schema(object, handler, extra)
 }
 
 /// The pre-1.0 schema: `{"operation": "<handler>", "args": […]}` is one
@@ -117,7 +131,10 @@ fn old_schema(
     )
 }
 
-fn new_schema(object: &Map<String, Value>, extra: &Handlers) -> Result<Routed, String> {
+pub(super) fn translate_steps(
+    object: &Map<String, Value>,
+    extra: &Handlers,
+) -> Result<Routed, String> {
     match object.get("version") {
         Some(Value::String(v)) if v == VERSION => {}
         Some(Value::String(v)) => {
@@ -234,11 +251,11 @@ fn run(step: Step<'_>, extra: &Handlers) -> Result<Routed, String> {
             check_substituted(&Value::from(command))?;
             let argv = split_command(command)
                 .map_err(|why| format!("{}.action.input.command: {why}", step.at))?;
-            Ok(Routed {
-                operation: "run-command".into(),
-                document: json!({"operation": "run-command", "command": argv}),
-                handler: None,
-            })
+            Ok(Routed::translated(
+                "run-command",
+                json!({"operation": "run-command", "command": argv}),
+                Shape::DeviceClient { handler: None },
+            ))
         }
         Action::Handler { handler, args } => {
             check_substituted(&Value::from(handler))?;
@@ -251,11 +268,19 @@ fn run(step: Step<'_>, extra: &Handlers) -> Result<Routed, String> {
                 .as_str()
                 .unwrap_or_default()
                 .to_owned();
-            Ok(Routed {
-                operation,
+            let mut routed = Routed::translated(
+                &operation,
                 document,
-                handler: Some(handler.to_owned()),
-            })
+                Shape::DeviceClient {
+                    handler: Some(handler.to_owned()),
+                },
+            );
+            // The Device Client writes `filePath` where it says, on the
+            // device: so does jobhost, inside what the operator granted.
+            if handler == "download-file.sh" {
+                routed.paths.push(DevicePath::new("/destination"));
+            }
+            Ok(routed)
         }
     }
 }

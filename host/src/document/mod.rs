@@ -1,23 +1,30 @@
-//! The job document: native `{"operation": …}` or the AWS IoT Device
-//! Client schema → (operation, document the plugin gets).
+//! The job document → (operation, document the plugin gets): one routing
+//! table for every document shape a fleet already sends.
 //!
-//! Fleets that use the AWS managed job templates (AWS-Download-File,
-//! AWS-Reboot, AWS-Run-Command, …) send documents in the AWS IoT Device
-//! Client's schema, where a step names a shell *handler*
-//! (`download-file.sh`) rather than an operation. jobhost never runs
-//! handler scripts: [`route`] translates such a document into the native
-//! document of the signed plugin that does the same thing, so those fleets
-//! switch agents without changing a single job.
+//! A fleet that moves to jobhost keeps its jobs. The AWS IoT Jobs service
+//! imposes no schema, so each device agent grew its own convention, and
+//! [`route`] recognises each of them and translates it into the native
+//! document of the signed plugin that does the same thing under jobhost's
+//! rules (no shell, no handler scripts, only what the operator granted):
 //!
-//! # Which schema
+//! | shape | recognised by | runs |
+//! |---|---|---|
+//! | AWS IoT Device Client 1.0 (AWS managed templates) | a `steps` array, or `version` without a string `operation` | the handler's operation (`device_client`) |
+//! | AWS IoT Device Client, pre-1.0 | `operation` names a Device Client handler (`download-file.sh`, …) | the same, as one step |
+//! | the AWS IoT Jobs reference architecture | `"operation": "download"` | `download-file` (`reference`) |
+//! | aws-iot-device-sdk-js `jobs-agent.js` | `operation` is `install`, `start`, `stop`, `restart` or `systemStatus` | the `packages` plugin (`jobs_agent`) |
+//! | native | any other string `operation` (`reboot` included: jobs-agent.js's `reboot` is jobhost's) | that operation, the document unchanged |
 //!
-//! - A string `operation` is a native document, passed to the plugin
-//!   unchanged — unless it names a Device Client handler
-//!   (`{"operation": "install-packages.sh", "args": […]}`): that is the
-//!   Device Client's old ("0.0") schema, translated like one 1.0 step.
-//! - Otherwise a document with `version` or `steps` is the Device Client
-//!   1.0 schema (`device_client`).
-//! - Anything else is REJECTED ("no string `operation` field").
+//! A document that matches two rows (a string `operation` and a `steps`
+//! array, say) is REJECTED with the rows it matched: jobhost never guesses
+//! which of two meanings a job had. The names the translated shapes claim
+//! (`download`, `install`, …) therefore never reach a plugin as an
+//! operation.
+//!
+//! Translated documents may name device paths and programs, which only the
+//! chosen plugin's grants can settle: [`Routed::paths`] and
+//! [`Routed::programs`] are bound to them by [`bind`] once the plugin is
+//! known.
 //!
 //! A `${aws:iot:parameter:<name>}` left in what the plugin would get is
 //! REJECTED: the service that created the job (AWS IoT, or
@@ -25,19 +32,21 @@
 //! device sees the document, so one that is still there means the job was
 //! created from the template's text by hand, and running it would download
 //! to, or run, a literal placeholder.
-//!
-//! # Layout
-//!
-//! - this file: [`route`], native documents, the parameter check;
-//! - `device_client`: the Device Client schema and its handler table.
 
+mod bind;
 mod device_client;
+mod jobs_agent;
+mod reference;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod translated_tests;
 
+pub use bind::{bind, DevicePath, Target};
 pub use device_client::{check_handler_mapping, BUILTIN_HANDLERS};
+pub use jobs_agent::OPERATIONS as JOBS_AGENT_OPERATIONS;
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
 /// Extra Device Client handlers the operator maps to operations
@@ -48,6 +57,26 @@ pub type Handlers = BTreeMap<String, String>;
 /// How AWS writes a managed template's parameter in its document.
 pub const PARAMETER_PREFIX: &str = "${aws:iot:parameter:";
 
+/// Which convention a document was written in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Shape {
+    /// jobhost's own `{"operation": …}`.
+    Native,
+    /// The AWS IoT Device Client's schema; `handler` is the `runHandler`
+    /// file the step named (`None` for `runCommand`).
+    DeviceClient {
+        /// e.g. `download-file.sh`.
+        handler: Option<String>,
+    },
+    /// The AWS IoT Jobs reference architecture's `download` document.
+    ReferenceArchitecture,
+    /// aws-iot-device-sdk-js `jobs-agent.js`; `operation` as it wrote it.
+    JobsAgent {
+        /// e.g. `install`.
+        operation: String,
+    },
+}
+
 /// What to run: the operation that selects the plugin and the document it
 /// gets.
 #[derive(Debug, Clone, PartialEq)]
@@ -56,39 +85,132 @@ pub struct Routed {
     pub operation: String,
     /// The native document handed to the plugin.
     pub document: Value,
-    /// The Device Client handler it was translated from; `None` for a
-    /// native document.
-    pub handler: Option<String>,
+    /// The convention it was written in.
+    pub shape: Shape,
+    /// Places in `document` holding a device path, to be expressed in the
+    /// plugin's own view of its granted directories ([`bind`]).
+    pub paths: Vec<DevicePath>,
+    /// Programs the document will have the plugin run, which must be on
+    /// its run-command allow-list ([`bind`]).
+    pub programs: Vec<String>,
 }
 
 impl Routed {
+    /// A native document, passed on unchanged.
+    fn native(operation: &str, document: &Value) -> Self {
+        Self::translated(operation, document.clone(), Shape::Native)
+    }
+
+    /// A translated document with nothing to bind yet.
+    fn translated(operation: &str, document: Value, shape: Shape) -> Self {
+        Self {
+            operation: operation.to_owned(),
+            document,
+            shape,
+            paths: Vec::new(),
+            programs: Vec::new(),
+        }
+    }
+
     /// ` (Device Client handler `x`)`, or nothing for a native document:
     /// appended to an operation in messages, so an operator who sent
     /// `install-packages.sh` sees why `install-packages` was looked for.
     pub fn origin(&self) -> String {
-        match &self.handler {
-            Some(h) => format!(" (Device Client handler `{h}`)"),
-            None => String::new(),
+        match &self.shape {
+            Shape::Native | Shape::DeviceClient { handler: None } => String::new(),
+            Shape::DeviceClient { handler: Some(h) } => format!(" (Device Client handler `{h}`)"),
+            Shape::ReferenceArchitecture => {
+                " (the reference architecture's `download` document)".into()
+            }
+            Shape::JobsAgent { operation } => format!(" (jobs-agent.js `{operation}`)"),
         }
     }
 }
 
+/// One row of the routing table.
+struct Row {
+    /// Named in the REJECTED reason of an ambiguous document.
+    name: &'static str,
+    /// Whether `document` carries this shape's markers.
+    claims: fn(&Map<String, Value>, &Handlers) -> bool,
+    /// The translation; `Err` is the job's REJECTED reason.
+    translate: fn(&Map<String, Value>, &Handlers) -> Result<Routed, String>,
+}
+
+/// The routing table, in the order of the module docs.
+const TABLE: &[Row] = &[
+    Row {
+        name: "AWS IoT Device Client 1.0 (a `steps` array, or `version` without `operation`)",
+        claims: device_client::claims_steps,
+        translate: device_client::translate_steps,
+    },
+    Row {
+        name: "AWS IoT Device Client pre-1.0 (`operation` names a handler)",
+        claims: device_client::claims_handler,
+        translate: device_client::translate_handler,
+    },
+    Row {
+        name: "the reference architecture's `download`",
+        claims: reference::claims,
+        translate: reference::translate,
+    },
+    Row {
+        name: "jobs-agent.js",
+        claims: jobs_agent::claims,
+        translate: jobs_agent::translate,
+    },
+    Row {
+        name: "native (`operation`)",
+        claims: claims_native,
+        translate: translate_native,
+    },
+];
+
 /// Routes a job document; `Err` is the job's REJECTED reason.
 pub fn route(document: &Value, extra: &Handlers) -> Result<Routed, String> {
-    if let Some(translated) = device_client::translate(document, extra) {
-        return translated;
+    let object = document.as_object().ok_or_else(no_operation)?;
+    let rows: Vec<&Row> = TABLE.iter().filter(|r| (r.claims)(object, extra)).collect();
+    match rows.as_slice() {
+        [] => Err(no_operation()),
+        [row] => (row.translate)(object, extra),
+        several => {
+            let names: Vec<&str> = several.iter().map(|r| r.name).collect();
+            Err(format!(
+                "the job document matches {} document shapes ({}): jobhost does not guess \
+                 which was meant; remove the fields of the ones not meant",
+                several.len(),
+                names.join("; ")
+            ))
+        }
     }
-    let Some(operation) = document.get("operation").and_then(Value::as_str) else {
-        return Err("the job document has no string `operation` field \
-                    (nor `version` and `steps`, as an AWS IoT Device Client document has)"
-            .into());
-    };
-    check_substituted(document)?;
-    Ok(Routed {
-        operation: operation.to_owned(),
-        document: document.clone(),
-        handler: None,
-    })
+}
+
+fn no_operation() -> String {
+    "the job document has no string `operation` field \
+     (nor `version` and `steps`, as an AWS IoT Device Client document has)"
+        .into()
+}
+
+/// A string `operation` no translated shape claims.
+fn claims_native(object: &Map<String, Value>, extra: &Handlers) -> bool {
+    match object.get("operation") {
+        Some(Value::String(op)) => {
+            !device_client::is_handler(op, extra)
+                && op != reference::OPERATION
+                && !jobs_agent::OPERATIONS.contains(&op.as_str())
+        }
+        _ => false,
+    }
+}
+
+fn translate_native(object: &Map<String, Value>, _: &Handlers) -> Result<Routed, String> {
+    let operation = object
+        .get("operation")
+        .and_then(Value::as_str)
+        .ok_or_else(no_operation)?;
+    let document = Value::Object(object.clone());
+    check_substituted(&document)?;
+    Ok(Routed::native(operation, &document))
 }
 
 /// `Err` naming the first `${aws:iot:parameter:…}` in any string of
@@ -112,4 +234,21 @@ fn check_text(text: &str) -> Result<(), String> {
         "template parameter `{name}` was not substituted: create the job from the managed \
          template with a value for it (documentParameters), or write the value into the document"
     ))
+}
+
+/// A file name a document names, checked before it becomes part of a
+/// path: one component, no `/`, not `.` or `..`, no control characters.
+pub(crate) fn check_file_name(name: &str, what: &str) -> Result<(), String> {
+    if name.is_empty()
+        || name.len() > 255
+        || name == "."
+        || name == ".."
+        || name.contains('/')
+        || name.chars().any(char::is_control)
+    {
+        return Err(format!(
+            "{what} {name:?} must be a file name (1-255 bytes, no `/`, not `.` or `..`)"
+        ));
+    }
+    Ok(())
 }

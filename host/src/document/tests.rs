@@ -7,11 +7,11 @@
 use super::*;
 use serde_json::json;
 
-fn routed(document: Value) -> Routed {
+pub(super) fn routed(document: Value) -> Routed {
     route(&document, &Handlers::new()).unwrap_or_else(|e| panic!("{document}: {e}"))
 }
 
-fn refused(document: Value) -> String {
+pub(super) fn refused(document: Value) -> String {
     match route(&document, &Handlers::new()) {
         Ok(r) => panic!("{document} was routed to {r:?}"),
         Err(reason) => reason,
@@ -38,7 +38,7 @@ fn native_documents_pass_unchanged() {
     let r = routed(doc.clone());
     assert_eq!(r.operation, "echo");
     assert_eq!(r.document, doc);
-    assert_eq!(r.handler, None);
+    assert_eq!(r.shape, Shape::Native);
     assert_eq!(r.origin(), "");
 
     let reason = refused(json!({"message": "no operation"}));

@@ -20,5 +20,8 @@ pub fn make_executable(path: &Path) -> io::Result<()> {
 pub fn make_executable(path: &Path) -> io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(path)?.permissions().mode() & 0o777;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode | ((mode & 0o444) >> 2)))
+    std::fs::set_permissions(
+        path,
+        std::fs::Permissions::from_mode(mode | ((mode & 0o444) >> 2)),
+    )
 }

@@ -42,11 +42,13 @@ impl Operation for FactoryReset {
         if !doc.reboot {
             return Ok(outcome.detail("result", "reset"));
         }
-        device::request_reboot("factory reset").map_err(|e| {
-            Failure::permanent(format!("reboot refused: {}", host::describe(&e)))
-        })?;
+        device::request_reboot("factory reset")
+            .map_err(|e| Failure::permanent(format!("reboot refused: {}", host::describe(&e))))?;
         host::checkpoint(REBOOTING).map_err(|e| {
-            Failure::retryable(format!("cannot save the checkpoint: {}", host::describe(&e)))
+            Failure::retryable(format!(
+                "cannot save the checkpoint: {}",
+                host::describe(&e)
+            ))
         })?;
         Ok(outcome.detail("result", "reset; rebooting"))
     }
@@ -55,9 +57,8 @@ impl Operation for FactoryReset {
 /// Removes every entry of `dir`, returning how many. A symlink is removed
 /// as a link, never followed.
 fn wipe(dir: &str) -> Result<usize, Failure> {
-    let entries = std::fs::read_dir(dir).map_err(|e| {
-        Failure::permanent(format!("cannot open {dir} (is it granted?): {e}"))
-    })?;
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| Failure::permanent(format!("cannot open {dir} (is it granted?): {e}")))?;
     let mut removed = 0;
     for entry in entries {
         let entry = entry.map_err(|e| Failure::retryable(format!("cannot list {dir}: {e}")))?;

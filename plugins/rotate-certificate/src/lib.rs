@@ -12,7 +12,7 @@
 //!
 //! Document: `{"operation": "rotate-certificate", "csrUrl": "https://…"}`.
 
-use jobhost_sdk::{certificates, host, log, Failure, Job, Operation, Outcome, HostError};
+use jobhost_sdk::{certificates, host, log, Failure, HostError, Job, Operation, Outcome};
 use serde::Deserialize;
 
 #[derive(Deserialize)]

@@ -47,7 +47,10 @@ impl Operation for RunCommand {
             return Err(Failure::permanent("`command` is empty"));
         };
         let timeout_ms = doc.timeout_secs.unwrap_or(60).saturating_mul(1000);
-        log::info(&format!("running {program} with {} argument(s)", args.len()));
+        log::info(&format!(
+            "running {program} with {} argument(s)",
+            args.len()
+        ));
         let output = command::run(&command::Request {
             program: program.clone(),
             args: args.to_vec(),
@@ -88,7 +91,9 @@ impl Operation for RunCommand {
 fn tail(text: &str) -> String {
     let text = text.trim_end();
     let count = text.chars().count();
-    text.chars().skip(count.saturating_sub(TAIL_CHARS)).collect()
+    text.chars()
+        .skip(count.saturating_sub(TAIL_CHARS))
+        .collect()
 }
 
 jobhost_sdk::export!(RunCommand);

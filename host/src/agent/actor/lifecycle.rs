@@ -7,6 +7,7 @@ use crate::agent::journal::{PendingReport, RunningEntry};
 use crate::agent::observer::AgentObserver;
 use crate::agent::state::{raw, Current, Event, Overrun, Plan, State, CHECKPOINT_KEY};
 use crate::agent::{reboot, rotate};
+use crate::document::Routed;
 use crate::executor::{self, CancelToken, Conclusion, Execution, Report, WATCHDOG_GRACE};
 use crate::plugins::Builtin;
 use jobhost_protocol::requests::UpdateRequest;
@@ -22,38 +23,22 @@ const MAX_RESTARTS: u32 = 5;
 impl Actor {
     /// Plans the execution and claims it with IN_PROGRESS.
     pub(super) fn start(&mut self, e: JobExecution) {
-        // Native `{"operation": …}`, or a Device Client document (AWS managed
-        // templates) translated into the plugin's native one.
+        // Native `{"operation": …}`, or a document in another agent's
+        // convention translated into the plugin's native one.
         let routed = e
             .job_document
             .as_ref()
             .map(|d| crate::document::route(d, &self.config.device_client_handlers));
-        let (document, operation) = match &routed {
-            Some(Ok(r)) => (r.document.to_string(), Some(r.operation.clone())),
-            _ => (
+        let (plan, routed) = self.plan(routed);
+        let (document, operation) = match routed {
+            Some(r) => (r.document.to_string(), Some(r.operation)),
+            None => (
                 e.job_document
                     .as_ref()
                     .map(|d| d.to_string())
                     .unwrap_or_default(),
                 None,
             ),
-        };
-        let plan = match &routed {
-            None => Plan::Reject("the job has no document".into()),
-            Some(Err(reason)) => Plan::Reject(reason.clone()),
-            Some(Ok(r)) => match Builtin::parse(&r.operation, &r.document) {
-                Some(Ok(builtin)) => Plan::Builtin(builtin),
-                Some(Err(reason)) => Plan::Reject(reason),
-                None => match self.plugins.route(&r.operation) {
-                    Some(installed) => Plan::Run(installed),
-                    None => Plan::Reject(format!(
-                        "unknown operation `{}`{}: no plugin on this device handles it ({})",
-                        r.operation,
-                        r.origin(),
-                        available(&self.plugins.operations())
-                    )),
-                },
-            },
         };
         let mut details = e.status_details.clone().unwrap_or_default();
         // Resume from the journal, or from the cloud when the disk was wiped.
@@ -113,6 +98,45 @@ impl Actor {
             tracing::error!(target: "agent", "journal write failed: {err}");
         }
         self.claim(current, e.version_number);
+    }
+
+    /// What to do with a routed document: a built-in, a plugin (its
+    /// document bound to the plugin's grants), or a refusal; with the
+    /// routed document when there is one to run.
+    fn plan(&self, routed: Option<Result<Routed, String>>) -> (Plan, Option<Routed>) {
+        let mut r = match routed {
+            None => return (Plan::Reject("the job has no document".into()), None),
+            Some(Err(reason)) => return (Plan::Reject(reason), None),
+            Some(Ok(r)) => r,
+        };
+        let plan = match Builtin::parse(&r.operation, &r.document) {
+            Some(Ok(builtin)) => Plan::Builtin(builtin),
+            Some(Err(reason)) => Plan::Reject(reason),
+            None => match self.plugins.route(&r.operation) {
+                Some(installed) => {
+                    let requested: Vec<&str> = (installed.manifest.capabilities.dirs.iter())
+                        .map(|d| d.path.as_str())
+                        .collect();
+                    let target = crate::document::Target {
+                        name: &installed.manifest.name,
+                        requested: &requested,
+                        dirs: &installed.sandbox.dirs,
+                        command: installed.sandbox.command.as_ref(),
+                    };
+                    match crate::document::bind(&mut r, target) {
+                        Ok(()) => Plan::Run(installed),
+                        Err(reason) => Plan::Reject(reason),
+                    }
+                }
+                None => Plan::Reject(format!(
+                    "unknown operation `{}`{}: no plugin on this device handles it ({})",
+                    r.operation,
+                    r.origin(),
+                    available(&self.plugins.operations())
+                )),
+            },
+        };
+        (plan, Some(r))
     }
 
     /// Sends (or re-sends) the IN_PROGRESS claim.

@@ -1,0 +1,149 @@
+//! aws-iot-device-sdk-js `examples/jobs-agent.js` documents, translated
+//! into documents of the `packages` plugin (plugins/packages), which does
+//! what that agent does under jobhost's rules.
+//!
+//! | jobs-agent.js | jobhost operation |
+//! |---|---|
+//! | `install` (packageName, workingDirectory, files[], launchCommand, autoStart) | `install-package` |
+//! | `start` / `stop` / `restart` (packageName) | `start-package` / `stop-package` / `restart-package` |
+//! | `systemStatus` | `package-status` |
+//! | `reboot` | `reboot`, jobhost's own (not translated: same name, same job) |
+//!
+//! Decisions, and why:
+//!
+//! - **No shell.** jobs-agent.js hands `launchCommand` to a shell. jobhost
+//!   splits it at whitespace into argv and REJECTS a command that needs a
+//!   shell to mean what it says (quotes, pipes, `;`, `$`, globs, …): the
+//!   operator wraps such a command in a script and allow-lists that. The
+//!   program must be on the packages plugin's run-command allow-list
+//!   ([`super::bind`]); otherwise the job is REJECTED saying so, before
+//!   anything is downloaded.
+//! - **Directories are device paths**, bound to the plugin's granted
+//!   directories: `workingDirectory` must lie inside one; a relative one
+//!   (or none, jobs-agent.js's own working directory) is taken inside the
+//!   plugin's directory. The plugin gets both the path it opens
+//!   (`workingDirectory`) and the device's (`deviceWorkingDirectory`, where
+//!   the package's process runs).
+//! - **`files[].fileSource.url`** becomes `files[].url`, beside the file's
+//!   `checksum` and `codesign`, so the host's download import finds the
+//!   signature of the URL it fetches beside it.
+//! - **`autoStart`** is a boolean; the strings `"true"` and `"false"` (the
+//!   agent's own record writes `"true"`) are read as such, not by
+//!   JavaScript's truthiness, in which `"false"` is true.
+//! - Everything else (`packageName` checks, checksum algorithms, the error
+//!   codes jobs-agent.js reports) is the plugin's, so that its statusDetails
+//!   keep that agent's field names.
+
+use super::{check_substituted, DevicePath, Handlers, Routed, Shape};
+use serde_json::{Map, Value};
+
+/// The jobs-agent.js operations this module translates.
+pub const OPERATIONS: &[&str] = &["install", "start", "stop", "restart", "systemStatus"];
+
+/// Characters that only mean something to a shell.
+const SHELL_CHARACTERS: &[char] = &[
+    '|', '&', ';', '<', '>', '(', ')', '$', '`', '\\', '"', '\'', '*', '?', '[', ']', '{', '}',
+    '~', '#', '!', '\n', '\r',
+];
+
+pub(super) fn claims(object: &Map<String, Value>, _: &Handlers) -> bool {
+    matches!(object.get("operation"), Some(Value::String(op)) if OPERATIONS.contains(&op.as_str()))
+}
+
+pub(super) fn translate(object: &Map<String, Value>, _: &Handlers) -> Result<Routed, String> {
+    let from = object
+        .get("operation")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let operation = match from {
+        "install" => "install-package",
+        "start" => "start-package",
+        "stop" => "stop-package",
+        "restart" => "restart-package",
+        _ => "package-status",
+    };
+    let mut document = object.clone();
+    document.insert("operation".into(), Value::from(operation));
+    let shape = Shape::JobsAgent {
+        operation: from.to_owned(),
+    };
+    let mut programs = Vec::new();
+    let mut paths = Vec::new();
+    if from == "install" {
+        install(&mut document, &mut programs)?;
+        paths.push(DevicePath::with_device_copy(
+            "/workingDirectory",
+            "/deviceWorkingDirectory",
+        ));
+    }
+    let document = Value::Object(document);
+    check_substituted(&document)?;
+    let mut routed = Routed::translated(operation, document, shape);
+    routed.paths = paths;
+    routed.programs = programs;
+    Ok(routed)
+}
+
+/// The `install` fields jobhost reads differently from jobs-agent.js.
+fn install(document: &mut Map<String, Value>, programs: &mut Vec<String>) -> Result<(), String> {
+    match document.get("workingDirectory") {
+        None => {
+            document.insert("workingDirectory".into(), Value::from("."));
+        }
+        Some(Value::String(_)) => {}
+        Some(_) => return Err("`workingDirectory` must be a string".into()),
+    }
+    if let Some(Value::Array(files)) = document.get_mut("files") {
+        for (i, file) in files.iter_mut().enumerate() {
+            let Some(file) = file.as_object_mut() else {
+                continue;
+            };
+            let url = match file.get("fileSource") {
+                None => continue,
+                Some(source) => match source.get("url") {
+                    Some(Value::String(url)) => url.clone(),
+                    _ => return Err(format!("`files[{i}].fileSource.url` must be a string")),
+                },
+            };
+            file.remove("fileSource");
+            file.insert("url".into(), Value::from(url));
+        }
+    }
+    if let Some(command) = document.get("launchCommand") {
+        let Value::String(command) = command else {
+            return Err("`launchCommand` must be a string".into());
+        };
+        let argv = split_launch_command(command)?;
+        programs.push(argv[0].clone());
+        document.insert("launchCommand".into(), Value::from(argv));
+    }
+    match document.get("autoStart") {
+        None | Some(Value::Bool(_)) => {}
+        Some(Value::String(s)) if s == "true" || s == "false" => {
+            let on = s == "true";
+            document.insert("autoStart".into(), Value::Bool(on));
+        }
+        Some(other) => {
+            return Err(format!(
+            "`autoStart` must be true or false (or the strings \"true\" / \"false\"), not {other}"
+        ))
+        }
+    }
+    Ok(())
+}
+
+/// `launchCommand` as argv: whitespace-separated words, none of them
+/// needing a shell.
+pub(super) fn split_launch_command(command: &str) -> Result<Vec<String>, String> {
+    if let Some(c) = command.chars().find(|c| SHELL_CHARACTERS.contains(c)) {
+        return Err(format!(
+            "`launchCommand` {command:?} needs a shell (it contains {c:?}), and jobhost runs no \
+             shell: put the command in a script, allow-list the script and launch that"
+        ));
+    }
+    let argv: Vec<String> = command.split_whitespace().map(str::to_owned).collect();
+    if argv.is_empty() {
+        return Err("`launchCommand` is empty".into());
+    }
+    Ok(argv)
+}
