@@ -1,7 +1,8 @@
 //! Job documents fleets already have, run unchanged: the AWS IoT Jobs
 //! reference architecture's sample `download` document, sent as its text
 //! through the HTTP API (as `aws iot create-job --document file://…`
-//! sends it), runs in the signed download-file plugin.
+//! sends it), runs in the signed download-file plugin; a jobs-agent.js
+//! document the device cannot run is refused in that agent's terms.
 //!
 //! Real parts: the service on the embedded broker with its HTTP API and
 //! artifact server, the agent in-process, the plugin built from this
@@ -132,5 +133,26 @@ async fn the_reference_architectures_download_document_runs_unchanged() {
         .unwrap()
         .contains("one download per job"));
     assert!(!installs.join("a").exists());
+
+    // A jobs-agent.js document this device cannot run (it has no packages
+    // plugin) is refused with that agent's error fields beside the reason.
+    create_job(
+        &server,
+        "js-start",
+        r#"{"operation": "start", "packageName": "app"}"#,
+    )
+    .await;
+    let e = wait_terminal(&server, THING, "js-start").await;
+    assert_eq!(e.status, JobExecutionStatus::Rejected);
+    let reason = detail(&e, "reason").unwrap();
+    assert!(
+        reason.starts_with("unknown operation `start-package` (jobs-agent.js `start`): no plugin"),
+        "{reason}"
+    );
+    assert_eq!(detail(&e, "operation"), Some("start"));
+    assert_eq!(detail(&e, "errorCode"), Some("ERR_UNEXPECTED"));
+    assert!(
+        detail(&e, "errorMessage").is_some_and(|m| reason.starts_with(m.trim_end_matches("...")))
+    );
     drop(agent);
 }

@@ -30,6 +30,9 @@ pub(super) struct Current {
     pub(super) checkpoint: Option<String>,
     /// The statusDetails the cloud holds for it (checkpoint + progress).
     pub(super) details: StatusDetails,
+    /// What the refusal of a [`Plan::Reject`] or [`Plan::Fail`] carries
+    /// beside its reason (`crate::document::failure_details`).
+    pub(super) refusal_details: StatusDetails,
 }
 
 impl Current {

@@ -35,10 +35,43 @@
 //!   keep that agent's field names.
 
 use super::{check_substituted, DevicePath, Handlers, Routed, Shape};
+use jobhost_protocol::StatusDetails;
 use serde_json::{Map, Value};
 
 /// The jobs-agent.js operations this module translates.
 pub const OPERATIONS: &[&str] = &["install", "start", "stop", "restart", "systemStatus"];
+
+/// How long jobs-agent.js lets an `errorMessage` be (its
+/// `maxStatusDetailLength`); the whole text stays in `reason`.
+const MAX_ERROR_MESSAGE_CHARS: usize = 64;
+
+/// The statusDetails of a job the agent itself refuses or fails (the
+/// plugin reports its own): for a jobs-agent.js document, the fields that
+/// agent reports with a failure, so its dashboards show the reason;
+/// nothing for any other document.
+pub fn failure_details(document: Option<&Value>, reason: &str) -> StatusDetails {
+    let mut details = StatusDetails::new();
+    let operation = document
+        .and_then(|d| d.get("operation"))
+        .and_then(Value::as_str)
+        .filter(|op| OPERATIONS.contains(op));
+    if let Some(operation) = operation {
+        details.insert("operation", operation);
+        details.insert("errorCode", "ERR_UNEXPECTED");
+        details.insert("errorMessage", &truncate(reason));
+    }
+    details
+}
+
+/// jobs-agent.js's `errorToString`: at most 64 characters, the last three
+/// `...` when cut.
+fn truncate(text: &str) -> String {
+    if text.chars().count() <= MAX_ERROR_MESSAGE_CHARS {
+        return text.to_owned();
+    }
+    let kept: String = text.chars().take(MAX_ERROR_MESSAGE_CHARS - 3).collect();
+    format!("{kept}...")
+}
 
 /// Characters that only mean something to a shell.
 const SHELL_CHARACTERS: &[char] = &[

@@ -44,7 +44,7 @@ mod translated_tests;
 
 pub use bind::{bind, DevicePath, Target};
 pub use device_client::{check_handler_mapping, BUILTIN_HANDLERS};
-pub use jobs_agent::OPERATIONS as JOBS_AGENT_OPERATIONS;
+pub use jobs_agent::{failure_details, OPERATIONS as JOBS_AGENT_OPERATIONS};
 
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;

@@ -224,3 +224,20 @@ fn a_document_of_two_shapes_is_refused_with_both() {
     let reason = refused(json!({"operation": "reboot.sh", "steps": []}));
     assert!(reason.contains("pre-1.0"), "{reason}");
 }
+
+#[test]
+fn a_refused_jobs_agent_document_reports_that_agents_error_fields() {
+    let reason =
+        "`launchCommand` \"a && b\" needs a shell (it contains '&'), and jobhost runs no shell";
+    let details = failure_details(Some(&json!({"operation": "install"})), reason);
+    assert_eq!(details.get("operation"), Some("install"));
+    assert_eq!(details.get("errorCode"), Some("ERR_UNEXPECTED"));
+    let message = details.get("errorMessage").unwrap();
+    assert_eq!(message.chars().count(), 64);
+    assert!(message.ends_with("...") && reason.starts_with(&message[..61]));
+    let short = failure_details(Some(&json!({"operation": "stop"})), "no plugin");
+    assert_eq!(short.get("errorMessage"), Some("no plugin"));
+    // Any other document: nothing beside the reason.
+    assert!(failure_details(Some(&json!({"operation": "echo"})), reason).is_empty());
+    assert!(failure_details(None, reason).is_empty());
+}

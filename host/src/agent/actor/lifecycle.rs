@@ -75,6 +75,12 @@ impl Actor {
         if checkpoint.is_some() {
             tracing::info!(target: "agent", job_id = %e.job_id, "resuming from checkpoint");
         }
+        let refusal_details = match &plan {
+            Plan::Reject(reason) | Plan::Fail(reason) => {
+                crate::document::failure_details(e.job_document.as_ref(), reason)
+            }
+            Plan::Run(_) | Plan::Builtin(_) => StatusDetails::new(),
+        };
         let current = Current {
             job_id: e.job_id.clone(),
             execution_number: e.execution_number,
@@ -83,6 +89,7 @@ impl Actor {
             operation: operation.unwrap_or_default(),
             checkpoint,
             details,
+            refusal_details,
         };
         let entry = RunningEntry {
             job_id: current.job_id.clone(),
@@ -155,13 +162,14 @@ impl Actor {
         let installed = match &current.plan {
             Plan::Reject(reason) => {
                 tracing::warn!(target: "agent", job_id = %current.job_id, "rejecting: {reason}");
-                let report =
-                    Report::failure(TerminalStatus::Rejected, reason, StatusDetails::new());
+                let details = current.refusal_details.clone();
+                let report = Report::failure(TerminalStatus::Rejected, reason, details);
                 return self.report(current.job_id.clone(), current.execution_number, report);
             }
             Plan::Fail(reason) => {
                 tracing::warn!(target: "agent", job_id = %current.job_id, "failing: {reason}");
-                let report = Report::failure(TerminalStatus::Failed, reason, StatusDetails::new());
+                let details = current.refusal_details.clone();
+                let report = Report::failure(TerminalStatus::Failed, reason, details);
                 return self.report(current.job_id.clone(), current.execution_number, report);
             }
             Plan::Builtin(builtin) => {
