@@ -156,3 +156,51 @@ async fn the_reference_architectures_download_document_runs_unchanged() {
     );
     drop(agent);
 }
+
+/// jobs-agent.js's `shutdown` through the broker: SUCCEEDED with that
+/// agent's fields, then the device's shutdown command. STAND-IN at the
+/// edge: the command is a shell script that creates a file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jobs_agent_js_shutdown_reports_then_shuts_the_device_down() {
+    let root = tempfile::tempdir().unwrap();
+    let server = start_server(root.path(), embedded()).await;
+    let dir = root.path().join("agent");
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = root.path().join("fake-shutdown.sh");
+    let marker = root.path().join("shut-down");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\ntouch '{}'\n", marker.display()),
+    )
+    .unwrap();
+    let (key, _) = support::plugins::operator_key(&dir, "operator.key");
+    support::plugins::provision(&dir.join("plugins"), &key, &["echo"]);
+    let config = support::agent::write_config(
+        &dir,
+        THING,
+        server.mqtt_addr.port(),
+        &format!(
+            "[device]\nshutdown_command = [\"/bin/sh\", \"{}\"]\n",
+            script.display()
+        ),
+    );
+    let agent = Agent::start(&config);
+
+    create_job(
+        &server,
+        "js-shutdown",
+        r#"{"operation": "shutdown", "delay": 0}"#,
+    )
+    .await;
+    let e = wait_terminal(&server, THING, "js-shutdown").await;
+    assert_eq!(
+        e.status,
+        JobExecutionStatus::Succeeded,
+        "{:?}",
+        e.status_details
+    );
+    assert_eq!(detail(&e, "operation"), Some("shutdown"));
+    assert_eq!(detail(&e, "step"), Some("initiated"));
+    support::agent::wait_for_file(&marker).await;
+    drop(agent);
+}

@@ -17,7 +17,6 @@ use jobhost_fleet::server::Server;
 use jobhost_protocol::{JobExecution, JobExecutionStatus};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 use support::agent::Agent;
 use support::service::{
     create, detail, embedded, execution, start_server, wait_terminal, wait_until,
@@ -82,16 +81,7 @@ reboot = {grant}
 
     /// Waits for the fake reboot command to have run.
     async fn rebooted(&self) {
-        let marker = self.dir.join("rebooted");
-        let start = Instant::now();
-        let mut tick = tokio::time::interval(Duration::from_millis(20));
-        while !marker.exists() {
-            assert!(
-                start.elapsed() < Duration::from_secs(60),
-                "the reboot command never ran"
-            );
-            tick.tick().await;
-        }
+        support::agent::wait_for_file(&self.dir.join("rebooted")).await;
     }
 }
 

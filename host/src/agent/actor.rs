@@ -27,8 +27,8 @@ mod progress;
 
 use super::journal::{Journal, JournalState};
 use super::outbox::{Outbox, Pending};
-use super::reboot;
 use super::state::{Current, Event, Refreshing, State, SEEN_CAPACITY};
+use super::{reboot, shutdown};
 use crate::config::Config;
 use crate::mqtt::{MqttEvent, MqttHandle};
 use crate::plugins::Plugins;
@@ -409,9 +409,13 @@ impl Actor {
                 job_id,
                 execution_number,
                 request,
+                then_shutdown,
             } if job_id == job && matches_request(&request) => {
                 tracing::info!(target: "agent", job_id = %job_id, "status accepted");
                 self.finish_report(job_id, execution_number);
+                if then_shutdown {
+                    shutdown::run(&self.config.device);
+                }
             }
             State::Rebooting { current, phase }
                 if current.job_id == job
@@ -462,6 +466,7 @@ impl Actor {
                 job_id,
                 execution_number,
                 mut request,
+                then_shutdown,
             } if job_id == job && request.answered_by(token) => {
                 if error.code.is_transient() {
                     request.back_off();
@@ -469,10 +474,14 @@ impl Actor {
                         job_id,
                         execution_number,
                         request,
+                        then_shutdown,
                     };
                     return;
                 }
                 tracing::error!(target: "agent", job_id = %job_id, code = %error.code, "status refused permanently: {}", error.message);
+                if then_shutdown {
+                    tracing::warn!(target: "agent", job_id = %job_id, "not shutting down: the service refused the job's SUCCEEDED");
+                }
                 self.finish_report(job_id, execution_number);
             }
             State::Rebooting {

@@ -101,6 +101,9 @@ pub struct PendingReport {
     pub status: TerminalStatus,
     /// The details to send with it.
     pub status_details: StatusDetails,
+    /// Shut the device down once it is accepted (the built-in `shutdown`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub then_shutdown: bool,
 }
 
 /// Everything the journal holds.
@@ -318,6 +321,7 @@ mod tests {
                 execution_number: 2,
                 status: TerminalStatus::Failed,
                 status_details: details.clone(),
+                then_shutdown: false,
             })
         })
         .unwrap();

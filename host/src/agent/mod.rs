@@ -30,6 +30,7 @@ mod observer;
 mod outbox;
 mod reboot;
 mod rotate;
+mod shutdown;
 mod state;
 #[cfg(test)]
 mod tests;

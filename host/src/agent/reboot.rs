@@ -170,9 +170,10 @@ pub(super) fn after_restart(
     }
 }
 
-/// Runs the reboot command; `Err` says why it failed.
-pub(super) async fn run_reboot_command(argv: &[String]) -> Result<(), String> {
-    let (program, args) = argv.split_first().ok_or("no reboot command")?;
+/// Runs a `[device]` command (reboot, shutdown); `Err` says why it
+/// failed.
+pub(super) async fn run_device_command(argv: &[String]) -> Result<(), String> {
+    let (program, args) = argv.split_first().ok_or("no command")?;
     let mut command = tokio::process::Command::new(program);
     command
         .args(args)
@@ -218,6 +219,7 @@ mod tests {
         std::fs::write(dir.join("boot_id"), "boot-1\n").unwrap();
         Device {
             reboot_command: Some(vec!["/bin/true".into()]),
+            shutdown_command: None,
             boot_id_file: dir.join("boot_id"),
             reboot_timeout: Duration::from_secs(300),
             certificate_dir: None,

@@ -68,6 +68,9 @@ pub(super) enum State {
         job_id: String,
         execution_number: u64,
         request: Pending,
+        /// Shut the device down once the status is accepted (the built-in
+        /// `shutdown`, `agent::shutdown`).
+        then_shutdown: bool,
     },
     /// The plugin asked for a reboot: announce it (IN_PROGRESS with the
     /// boot id), run the reboot command, wait to go down.

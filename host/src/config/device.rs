@@ -12,6 +12,9 @@ pub struct Device {
     /// argv of the reboot command; `None`: the device cannot be rebooted
     /// by a job.
     pub reboot_command: Option<Vec<String>>,
+    /// argv of the shutdown command; `None`: the built-in `shutdown`
+    /// operation is refused.
+    pub shutdown_command: Option<Vec<String>>,
     /// Changes at every boot.
     pub boot_id_file: PathBuf,
     /// Longest wait for the device to go down after the reboot command.
@@ -25,23 +28,31 @@ pub struct Device {
 /// The kernel's per-boot random id.
 pub const DEFAULT_BOOT_ID_FILE: &str = "/proc/sys/kernel/random/boot_id";
 
+/// A command of `[device]`: an argv whose program is an absolute path.
+fn argv(
+    argv: &Option<Vec<String>>,
+    key: &str,
+    example: &str,
+) -> Result<Option<Vec<String>>, ConfigError> {
+    match argv {
+        Some(argv) if argv.is_empty() || !argv[0].starts_with('/') => {
+            Err(ConfigError::Invalid(format!(
+                "device.{key} must be an argv whose program is an absolute path, \
+                 e.g. [\"/usr/bin/systemctl\", \"{example}\"]"
+            )))
+        }
+        other => Ok(other.clone()),
+    }
+}
+
 /// Resolves `[device]`; `resolve` anchors relative paths.
 pub(super) fn resolve_device(
     raw: &RawDevice,
     resolve: &dyn Fn(&Path) -> PathBuf,
 ) -> Result<Device, ConfigError> {
-    let invalid = |m: String| ConfigError::Invalid(m);
     Ok(Device {
-        reboot_command: match &raw.reboot_command {
-            Some(argv) if argv.is_empty() || !argv[0].starts_with('/') => {
-                return Err(invalid(
-                    "device.reboot_command must be an argv whose program is an absolute path, \
-                     e.g. [\"/usr/bin/systemctl\", \"reboot\"]"
-                        .into(),
-                ))
-            }
-            other => other.clone(),
-        },
+        reboot_command: argv(&raw.reboot_command, "reboot_command", "reboot")?,
+        shutdown_command: argv(&raw.shutdown_command, "shutdown_command", "poweroff")?,
         boot_id_file: raw
             .boot_id_file
             .as_deref()

@@ -98,6 +98,7 @@ port = 1883
 # reboot_command = ["/usr/bin/systemctl", "reboot"]
 # boot_id_file = "/proc/sys/kernel/random/boot_id"
 # reboot_timeout_secs = 300
+# shutdown_command = ["/usr/bin/systemctl", "poweroff"]   # for `shutdown` jobs (jobs-agent.js's)
 # certificate_dir = "/etc/jobhost/certs"   # offered as /certificates; never the key's directory
 # [plugins.reboot]
 # reboot = true

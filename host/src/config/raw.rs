@@ -60,6 +60,11 @@ pub struct RawDevice {
     /// `["/usr/bin/systemctl", "reboot"]`. Without it no plugin can be
     /// granted `reboot`.
     pub reboot_command: Option<Vec<String>>,
+    /// The command (argv, no shell) that shuts the device down, e.g.
+    /// `["/usr/bin/systemctl", "poweroff"]`, which the built-in `shutdown`
+    /// operation (jobs-agent.js's) runs once its SUCCEEDED is accepted.
+    /// Without it `shutdown` jobs are REJECTED.
+    pub shutdown_command: Option<Vec<String>>,
     /// A file whose content changes at every boot (default
     /// `/proc/sys/kernel/random/boot_id`): how the agent knows a reboot
     /// really happened.

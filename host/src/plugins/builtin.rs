@@ -1,11 +1,21 @@
-//! The host's own operations, `install-plugin` and `remove-plugin`. They
-//! are not plugins because they decide which code runs: the trust root
-//! cannot be replaceable code. Their documents:
+//! The host's own operations, `install-plugin` and `remove-plugin`, and
+//! jobs-agent.js's `shutdown`. The first two are not plugins because they
+//! decide which code runs: the trust root cannot be replaceable code.
+//! `shutdown` is not one because what it does happens after the job is
+//! over: it reports SUCCEEDED, and only once the service accepted that does
+//! the agent run `[device] shutdown_command` (`agent::shutdown`) — a
+//! device that is off reports nothing, and a job cancelled meanwhile must
+//! not power a device off. Their documents:
 //!
 //! ```json
 //! {"operation": "install-plugin", "url": "https://…/echo.wasm", "sha256": "<64 hex>"}
 //! {"operation": "remove-plugin", "name": "echo"}
+//! {"operation": "shutdown", "delay": 5}
 //! ```
+//!
+//! `delay` is minutes to wait first (jobs-agent.js's `shutdown +<delay>`),
+//! a number or a string of digits, at most a day; the wait counts toward
+//! the time limit below.
 //!
 //! `url` may be a `${aws:iot:s3-presigned-url:…}` placeholder: the jobs
 //! service resolves it before delivery. Both report the installed inventory
@@ -28,6 +38,11 @@ use std::time::{Duration, Instant};
 pub const INSTALL: &str = "install-plugin";
 /// `operation` of the built-in removal.
 pub const REMOVE: &str = "remove-plugin";
+/// `operation` of the built-in shutdown.
+pub const SHUTDOWN: &str = "shutdown";
+
+/// The longest `delay` of a `shutdown`, in minutes: a day.
+const MAX_DELAY_MINUTES: u64 = 24 * 60;
 
 /// A validated built-in job.
 #[derive(Debug, Clone)]
@@ -38,6 +53,11 @@ pub enum Builtin {
     Remove {
         /// Its manifest name.
         name: String,
+    },
+    /// Wait, then report SUCCEEDED and shut the device down.
+    Shutdown {
+        /// How long to wait first.
+        delay: Duration,
     },
 }
 
@@ -61,6 +81,14 @@ struct InstallDocument {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct ShutdownDocument {
+    #[allow(dead_code)]
+    operation: String,
+    delay: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RemoveDocument {
     #[allow(dead_code)]
     operation: String,
@@ -78,6 +106,7 @@ impl Builtin {
                     .map_err(|e| format!("invalid {REMOVE} document: {e}; expected {{\"operation\": \"{REMOVE}\", \"name\": \"<plugin>\"}}"))
                     .map(|d| Builtin::Remove { name: d.name }),
             ),
+            SHUTDOWN => Some(parse_shutdown(document)),
             _ => None,
         }
     }
@@ -96,6 +125,9 @@ impl Builtin {
         let timed_out = || Instant::now() >= deadline;
         let stop = || cancel.is_cancelled() || timed_out();
         let mut details = StatusDetails::new();
+        if let Builtin::Shutdown { delay } = self {
+            return shutdown(*delay, &stop, cancel, timeout);
+        }
         let result = match self {
             Builtin::Install(request) => plugins.install(runtime, request, &stop).map(|r| {
                 let m = &r.installed.manifest;
@@ -117,6 +149,7 @@ impl Builtin {
                 details.insert("result", "removed");
                 tracing::info!(target: "agent", plugin = %name, "removed");
             }),
+            Builtin::Shutdown { .. } => Ok(()),
         };
         plugins.add_inventory(&mut details);
         match result {
@@ -147,7 +180,73 @@ impl Builtin {
         match self {
             Builtin::Install(_) => INSTALL,
             Builtin::Remove { .. } => REMOVE,
+            Builtin::Shutdown { .. } => SHUTDOWN,
         }
+    }
+}
+
+/// Waits `delay` (a second at a time, so that a cancel or the time limit
+/// ends the wait promptly), then concludes with the shutdown.
+fn shutdown(
+    delay: Duration,
+    stop: &dyn Fn() -> bool,
+    cancel: &CancelToken,
+    timeout: Duration,
+) -> Conclusion {
+    let start = Instant::now();
+    while start.elapsed() < delay {
+        if stop() {
+            if cancel.is_cancelled() {
+                return Conclusion::Cancelled;
+            }
+            let reason = format!(
+                "timed out after {} s waiting the shutdown's delay of {} minutes",
+                timeout.as_secs(),
+                delay.as_secs() / 60
+            );
+            return Conclusion::Report(Report::failure(
+                TerminalStatus::Failed,
+                &reason,
+                StatusDetails::new(),
+            ));
+        }
+        std::thread::sleep((delay - start.elapsed()).min(Duration::from_secs(1)));
+    }
+    // jobs-agent.js's statusDetails for it; the agent shuts the device
+    // down once this SUCCEEDED is accepted (`agent::shutdown`).
+    let mut status_details = StatusDetails::new();
+    status_details.insert("operation", SHUTDOWN);
+    status_details.insert("step", "initiated");
+    Conclusion::Report(Report {
+        status: TerminalStatus::Succeeded,
+        status_details,
+    })
+}
+
+fn parse_shutdown(document: &serde_json::Value) -> Result<Builtin, String> {
+    let d: ShutdownDocument = serde_json::from_value(document.clone()).map_err(|e| {
+        format!(
+            "invalid {SHUTDOWN} document: {e}; expected {{\"operation\": \"{SHUTDOWN}\", \
+             \"delay\": <minutes, optional>}}"
+        )
+    })?;
+    let minutes = match &d.delay {
+        None => Some(0),
+        Some(serde_json::Value::Number(n)) => n.as_u64(),
+        Some(serde_json::Value::String(s))
+            if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            s.parse().ok()
+        }
+        Some(_) => None,
+    };
+    match minutes.filter(|m| *m <= MAX_DELAY_MINUTES) {
+        Some(m) => Ok(Builtin::Shutdown {
+            delay: Duration::from_secs(m * 60),
+        }),
+        None => Err(format!(
+            "`delay` must be a whole number of minutes from 0 to {MAX_DELAY_MINUTES}"
+        )),
     }
 }
 
@@ -206,10 +305,68 @@ mod tests {
                 "unknown field `force`",
             ),
             (json!({"operation": REMOVE}), "missing field `name`"),
+            (
+                json!({"operation": SHUTDOWN, "delay": "soon"}),
+                "`delay` must be a whole number",
+            ),
+            (
+                json!({"operation": SHUTDOWN, "delay": 1441}),
+                "from 0 to 1440",
+            ),
+            (
+                json!({"operation": SHUTDOWN, "now": true}),
+                "unknown field `now`",
+            ),
         ] {
             let op = doc["operation"].as_str().unwrap().to_owned();
             let err = Builtin::parse(&op, &doc).unwrap().unwrap_err();
             assert!(err.contains(expect), "{err} lacks {expect}");
+        }
+    }
+
+    #[test]
+    fn a_shutdown_waits_its_delay_in_minutes() {
+        let delay = |doc: serde_json::Value| match Builtin::parse(SHUTDOWN, &doc) {
+            Some(Ok(Builtin::Shutdown { delay })) => delay,
+            other => panic!("{doc}: {other:?}"),
+        };
+        assert_eq!(delay(json!({"operation": SHUTDOWN})), Duration::ZERO);
+        assert_eq!(
+            delay(json!({"operation": SHUTDOWN, "delay": 2})),
+            Duration::from_secs(120)
+        );
+        assert_eq!(
+            delay(json!({"operation": SHUTDOWN, "delay": "15"})),
+            Duration::from_secs(900)
+        );
+        // No delay: it concludes at once, with jobs-agent.js's details.
+        let stop = || false;
+        match shutdown(
+            Duration::ZERO,
+            &stop,
+            &CancelToken::new(),
+            Duration::from_secs(1),
+        ) {
+            Conclusion::Report(r) => {
+                assert_eq!(r.status, TerminalStatus::Succeeded);
+                assert_eq!(r.status_details.get("operation"), Some("shutdown"));
+                assert_eq!(r.status_details.get("step"), Some("initiated"));
+            }
+            other => panic!("{other:?}"),
+        }
+        // A cancel or the time limit ends the wait.
+        let cancel = CancelToken::new();
+        cancel.cancel();
+        let stop = || true;
+        let hour = Duration::from_secs(3600);
+        assert_eq!(shutdown(hour, &stop, &cancel, hour), Conclusion::Cancelled);
+        match shutdown(hour, &stop, &CancelToken::new(), Duration::from_secs(7)) {
+            Conclusion::Report(r) => assert!(
+                r.reason()
+                    .is_some_and(|r| r.starts_with("timed out after 7 s")),
+                "{r:?}"
+            ),
+            other => panic!("{other:?}"),
         }
     }
 }

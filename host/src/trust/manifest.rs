@@ -38,7 +38,7 @@ pub const MAX_MANIFEST_BYTES: usize = 64 << 10;
 
 /// Operations the host implements itself (the trust root); no plugin may
 /// claim them.
-pub const RESERVED_OPERATIONS: &[&str] = &["install-plugin", "remove-plugin"];
+pub const RESERVED_OPERATIONS: &[&str] = &["install-plugin", "remove-plugin", "shutdown"];
 
 /// Longest plugin or operation name.
 const MAX_NAME_CHARS: usize = 64;

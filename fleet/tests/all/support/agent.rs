@@ -55,3 +55,19 @@ impl Drop for Agent {
         let _ = self.stop.send(true);
     }
 }
+
+/// Waits for `path` to appear: the trace a stand-in program leaves when
+/// the agent runs it (a process outside the test's reach has no event to
+/// await). A bound for a failure, not a sleep.
+pub async fn wait_for_file(path: &Path) {
+    let start = std::time::Instant::now();
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(20));
+    while !path.exists() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(60),
+            "{} never appeared",
+            path.display()
+        );
+        tick.tick().await;
+    }
+}

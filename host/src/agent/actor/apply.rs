@@ -71,7 +71,7 @@ impl Actor {
                 let events = self.events.clone();
                 let (job_id, execution_number) = (current.job_id.clone(), current.execution_number);
                 tokio::spawn(async move {
-                    let result = reboot::run_reboot_command(&argv).await;
+                    let result = reboot::run_device_command(&argv).await;
                     let _ = events.send(Event::RebootCommand {
                         job_id,
                         execution_number,

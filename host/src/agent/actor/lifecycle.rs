@@ -117,6 +117,13 @@ impl Actor {
             Some(Ok(r)) => r,
         };
         let plan = match Builtin::parse(&r.operation, &r.document) {
+            Some(Ok(Builtin::Shutdown { .. })) if self.config.device.shutdown_command.is_none() => {
+                Plan::Reject(
+                    "this device has no [device] shutdown_command, so jobs cannot shut it down \
+                     (e.g. shutdown_command = [\"/usr/bin/systemctl\", \"poweroff\"])"
+                        .into(),
+                )
+            }
             Some(Ok(builtin)) => Plan::Builtin(builtin),
             Some(Err(reason)) => Plan::Reject(reason),
             None => match self.plugins.route(&r.operation) {
@@ -382,7 +389,13 @@ impl Actor {
                     let current = current.clone();
                     self.drop_cancelled(&current);
                 }
-                Conclusion::Report(report) => self.report(job_id, execution_number, report),
+                Conclusion::Report(report) => {
+                    // The built-in shutdown ends after the job: once its
+                    // SUCCEEDED is accepted (`agent::shutdown`).
+                    let shutdown = matches!(current.plan, Plan::Builtin(Builtin::Shutdown { .. }))
+                        && report.status == TerminalStatus::Succeeded;
+                    self.report_then(job_id, execution_number, report, shutdown)
+                }
                 Conclusion::Reboot {
                     reason,
                     status_details,
@@ -406,12 +419,24 @@ impl Actor {
 
     /// Journal the terminal status, then publish it.
     pub(super) fn report(&mut self, job_id: String, execution_number: u64, report: Report) {
+        self.report_then(job_id, execution_number, report, false);
+    }
+
+    /// [`Self::report`], and shut the device down once it is accepted.
+    pub(super) fn report_then(
+        &mut self,
+        job_id: String,
+        execution_number: u64,
+        report: Report,
+        then_shutdown: bool,
+    ) {
         tracing::info!(target: "agent", job_id = %job_id, status = %report.status, reason = report.reason().unwrap_or(""), "reporting");
         let pending = PendingReport {
             job_id: job_id.clone(),
             execution_number,
             status: report.status,
             status_details: report.status_details,
+            then_shutdown,
         };
         if let Err(e) = self.journal_update(|s| {
             s.running = None;
@@ -431,6 +456,7 @@ impl Actor {
             job_id: pending.job_id,
             execution_number: pending.execution_number,
             request,
+            then_shutdown: pending.then_shutdown,
         };
     }
 

@@ -220,6 +220,7 @@ async fn a_status_journaled_before_a_restart_is_sent_first() {
             execution_number: 1,
             status: TerminalStatus::Failed,
             status_details: StatusDetails::new(),
+            then_shutdown: false,
         })
     });
     let mut agent = device.start();

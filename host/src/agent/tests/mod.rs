@@ -13,6 +13,7 @@
 //!   cancellation, resuming after a restart.
 //! - `reboot`: a plugin's reboot across the restart.
 //! - `rotate`: a plugin's certificate rotation: accepted, refused, timed out.
+//! - `shutdown`: the built-in shutdown, run only once its status is accepted.
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
 use super::actor::Actor;
@@ -410,3 +411,4 @@ pub(super) async fn wait_for_file(path: &Path) {
 mod lifecycle;
 mod reboot;
 mod rotate;
+mod shutdown;
