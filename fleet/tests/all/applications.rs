@@ -22,10 +22,10 @@ use jobhost_protocol::requests::UpdateRequest;
 use jobhost_protocol::{JobExecution, JobExecutionStatus};
 use serde_json::{json, Value};
 use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use support::agent::Agent;
 use support::service::{create, detail, embedded, start_server, wait_terminal};
+use support::stand_in::Programs;
 
 /// The device with every program granted.
 const THING: &str = "app-box";
@@ -34,16 +34,16 @@ const BARE: &str = "bare-box";
 
 /// The stand-in programs and what they record.
 struct Bin {
-    dir: PathBuf,
+    programs: Programs,
 }
 
 impl Bin {
     fn new(root: &Path) -> Self {
-        let dir = root.join("bin");
-        std::fs::create_dir_all(&dir).unwrap();
-        let bin = Self { dir };
+        let bin = Self {
+            programs: Programs::new(root.join("bin")),
+        };
         // Stands in for systemd's systemctl.
-        bin.script(
+        bin.programs.script(
             "systemctl",
             &format!(
                 "echo \"$*\" >> '{log}'\ncode=$(cat '{status}' 2>/dev/null || echo 0)\n\
@@ -54,13 +54,13 @@ impl Bin {
         );
         // Stands in for an application's health check: argv[1] is the
         // app's directory on the HOST (the check runs outside the sandbox).
-        bin.script(
+        bin.programs.script(
             "healthcheck",
             "status=$(cat \"$1/current/STATUS\")\n[ \"$status\" = healthy ] && exit 0\n\
              echo \"status is $status\" >&2\nexit 1\n",
         );
         // Stands in for Debian's apt-get.
-        bin.script(
+        bin.programs.script(
             "apt-get",
             &format!("echo \"$*\" >> '{}'\n", bin.path("apt-get.log").display()),
         );
@@ -68,25 +68,11 @@ impl Bin {
     }
 
     fn path(&self, name: &str) -> PathBuf {
-        self.dir.join(name)
-    }
-
-    /// Written and closed before any agent starts a process, so no fork
-    /// can hold it open for writing when it is executed (ETXTBSY).
-    fn script(&self, name: &str, body: &str) {
-        let path = self.path(name);
-        let mut file = std::fs::File::create(&path).unwrap();
-        write!(file, "#!/bin/sh\n{body}").unwrap();
-        drop(file);
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        self.programs.path(name)
     }
 
     fn log(&self, name: &str) -> Vec<String> {
-        std::fs::read_to_string(self.path(name))
-            .unwrap_or_default()
-            .lines()
-            .map(str::to_owned)
-            .collect()
+        self.programs.log(name)
     }
 
     fn systemctl_exits_with(&self, code: i32) {
