@@ -27,6 +27,7 @@ mod hostile;
 mod install;
 mod mtls;
 mod operations;
+mod packages;
 mod polyglot;
 mod readiness;
 mod reboot;
