@@ -17,14 +17,12 @@ use crate::support;
 
 use jobhost_fleet::artifacts::placeholder;
 use jobhost_fleet::server::Server;
-use jobhost_fleet::store::{Changes, CreateJob};
-use jobhost_protocol::requests::UpdateRequest;
 use jobhost_protocol::{JobExecution, JobExecutionStatus};
 use serde_json::{json, Value};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use support::agent::Agent;
-use support::service::{create, detail, embedded, start_server, wait_terminal};
+use support::service::{create, create_interrupted, detail, embedded, start_server, wait_terminal};
 use support::stand_in::Programs;
 
 /// The device with every program granted.
@@ -190,34 +188,6 @@ fn install_document(root: &Path, bin: &Bin, version: &str, url: &str, sha256: &s
     })
 }
 
-/// Creates a job for THING that is already IN_PROGRESS with `checkpoint`
-/// in its statusDetails — what the cloud holds for an execution whose
-/// device went down after that checkpoint — and only then notifies the
-/// device (one store lock for both, so the agent never sees it QUEUED).
-fn create_interrupted(server: &Server, job_id: &str, document: Value, checkpoint: &str) {
-    let now = support::service::clock()();
-    let mut store = server.store.lock().unwrap();
-    store
-        .create_job(
-            &CreateJob {
-                job_id: job_id.into(),
-                targets: vec![THING.into()],
-                document: document.into(),
-                ..CreateJob::default()
-            },
-            now,
-        )
-        .unwrap();
-    let update: UpdateRequest = serde_json::from_value(json!({
-        "status": "IN_PROGRESS",
-        "statusDetails": {"checkpoint": checkpoint, "step": "switching"},
-    }))
-    .unwrap();
-    store.update(THING, job_id, &update, now).unwrap();
-    drop(store);
-    server.changes.send(Changes::thing(THING)).unwrap();
-}
-
 fn assert_status(e: &JobExecution, status: JobExecutionStatus) {
     assert_eq!(e.status, status, "{}: {:?}", e.job_id, e.status_details);
 }
@@ -374,7 +344,8 @@ async fn applications_install_roll_back_and_run_their_services_and_packages() {
     let missing = format!("http://{}/artifacts/missing.tar.gz", server.http_addr);
     let document = install_document(root, &bin, "3.0.0", &missing, &"0".repeat(64));
     let checkpoint = r#"{"step":"switching","version":"3.0.0","previous":"2.0.0"}"#;
-    create_interrupted(&server, "v3-resumed", document, checkpoint);
+    let details = json!({"checkpoint": checkpoint, "step": "switching"});
+    create_interrupted(&server, THING, "v3-resumed", document, details);
     let e = wait_terminal(&server, THING, "v3-resumed").await;
     assert_status(&e, JobExecutionStatus::Failed);
     assert_reason(&e, "health check failed: ");

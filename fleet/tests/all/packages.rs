@@ -28,7 +28,9 @@ use sha2::Digest;
 use std::path::{Path, PathBuf};
 use support::agent::Agent;
 use support::proxy::GatedProxy;
-use support::service::{create, detail, embedded, start_server, wait_terminal, wait_until};
+use support::service::{
+    create, create_interrupted, detail, embedded, start_server, wait_terminal, wait_until,
+};
 use support::stand_in::Programs;
 
 const THING: &str = "pkg-box";
@@ -223,6 +225,14 @@ fn assert_state(e: &JobExecution, operation: &str, state: &str) {
     assert_status(e, JobExecutionStatus::Succeeded);
     assert_eq!(detail(e, "operation"), Some(operation), "{}", e.job_id);
     assert_eq!(detail(e, "state"), Some(state), "{}", e.job_id);
+}
+
+/// Puts `content` at `path` as a download does: a new file renamed over
+/// the old one (a backup is a hard link to the file it backs up).
+fn replace(path: &Path, content: &str) {
+    let temp = path.with_extension("test-tmp");
+    std::fs::write(&temp, content).unwrap();
+    std::fs::rename(&temp, path).unwrap();
 }
 
 fn read(path: PathBuf) -> String {
@@ -528,6 +538,70 @@ async fn packages_install_roll_back_run_as_units_and_are_listed() {
         support::service::execution(&server, THING, "web-cut").status,
         JobExecutionStatus::Canceled
     );
+
+    // The agent went down mid-install (files as that attempt left them,
+    // made here by hand) and resumes from the cloud's checkpoint.
+    // `replacing`: what the attempt replaced is undone first — so the new
+    // backup is of v1, not of the half-made file — then it starts over.
+    let record: Value = serde_json::from_str(&read(state.join("installedPackages.json"))).unwrap();
+    let pending = |job_id: &str, unit_started: bool| {
+        json!({"jobId": job_id, "executionNumber": 1, "packageName": "web",
+               "workingDirectory": "/packages/web",
+               "files": [{"fileName": "app.js", "existed": true}],
+               "previous": record[0], "unitStarted": unit_started})
+    };
+    replace(&web.join("app.js"), "half of v5");
+    std::fs::write(
+        state.join("pending-web.json"),
+        pending("web-resumed", false).to_string(),
+    )
+    .unwrap();
+    let app5 = b"v5 app";
+    let files = json!([{"fileName": "app.js", "url": upload(&server, "app5.js", app5),
+                        "checksum": checksum("sha256", &sha256(app5))}]);
+    let details = json!({"checkpoint": r#"{"step":"replacing"}"#, "step": "downloading"});
+    let document = install(root, "web", files, Some(launch.clone()), true);
+    create_interrupted(&server, THING, "web-resumed", document, details);
+    let e = wait_terminal(&server, THING, "web-resumed").await;
+    assert_state(&e, "install", "package installed and started");
+    assert_eq!(read(web.join("app.js")), "v5 app");
+    assert_eq!(read(web.join("app.js.old")), "v1 app");
+
+    // `starting`: the files are in place and were checked, so only the
+    // restart and its check run again — nothing is downloaded (the URL
+    // would fail).
+    let mark = systemd.marks();
+    replace(&web.join("app.js.old"), "v5 app");
+    replace(&web.join("app.js"), "v6 app");
+    let record: Value = serde_json::from_str(&read(state.join("installedPackages.json"))).unwrap();
+    let resumed = pending("web-restarted", true);
+    assert_eq!(resumed["previous"]["packageName"], "web");
+    std::fs::write(state.join("pending-web.json"), resumed.to_string()).unwrap();
+    let missing = format!("http://{}/artifacts/missing.js", server.http_addr);
+    let files = json!([{"fileName": "app.js", "url": missing}]);
+    let details = json!({"checkpoint": r#"{"step":"starting"}"#, "step": "restarting package"});
+    let document = install(
+        root,
+        "web",
+        files,
+        Some(json!(["node", "app.js", "--v6"])),
+        true,
+    );
+    create_interrupted(&server, THING, "web-restarted", document, details);
+    let e = wait_terminal(&server, THING, "web-restarted").await;
+    assert_state(&e, "install", "package installed and started");
+    assert_eq!(read(web.join("app.js")), "v6 app");
+    assert_eq!(
+        systemd.since(mark),
+        (
+            vec![format!("stop {UNIT}"), format!("is-active {UNIT}")],
+            vec![start_argv(" --v6")]
+        )
+    );
+    let now: Value = serde_json::from_str(&read(state.join("installedPackages.json"))).unwrap();
+    assert_eq!(now[0]["launchCommand"], json!(["node", "app.js", "--v6"]));
+    assert_ne!(record, now);
+    assert!(!state.join("pending-web.json").exists());
 
     agent.stop().await;
     server.stop().await;
