@@ -180,3 +180,32 @@ fn control_documents_name_one_package() {
         codes::UNEXPECTED
     );
 }
+
+#[test]
+fn the_examples_are_valid_documents() {
+    let example = |name: &str, text: &str| Job::new("example", 1, name, text);
+    let install = include_str!("../../examples/install-package.json");
+    let doc = Install::parse(&example("install-package", install)).unwrap();
+    assert_eq!(doc.files.len(), 2);
+    for (operation, text) in [
+        (
+            "start-package",
+            include_str!("../../examples/start-package.json"),
+        ),
+        (
+            "stop-package",
+            include_str!("../../examples/stop-package.json"),
+        ),
+        (
+            "restart-package",
+            include_str!("../../examples/restart-package.json"),
+        ),
+    ] {
+        assert_eq!(
+            named(&example(operation, text)).unwrap(),
+            "uniquePackageName"
+        );
+    }
+    let status_doc = include_str!("../../examples/package-status.json");
+    assert!(status(&example("package-status", status_doc)).is_ok());
+}
