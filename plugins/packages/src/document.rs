@@ -4,7 +4,9 @@
 
 use crate::checksum::{Checksum, Expected};
 use crate::names::{check_package_name, package_name};
-use crate::paths::{backup_of, check_device_directory, check_file_name, check_working_directory};
+use crate::paths::{
+    backup_of, check_device_directory, check_file_name, check_working_directory, STATE_DIR,
+};
 use crate::record::Package;
 use crate::report::{codes, JobError};
 use jobhost_sdk::Job;
@@ -140,6 +142,19 @@ impl Install {
             .ok_or_else(|| unexpected("the document has no deviceWorkingDirectory".into()))?;
         check_device_directory(&device_working_directory).map_err(unexpected)?;
         check_collisions(&files)?;
+        if let Some(f) = files.iter().find(|f| {
+            Path::new(&working_directory)
+                .join(&f.file_name)
+                .starts_with(STATE_DIR)
+        }) {
+            return Err(JobError::rejected(
+                codes::FILE_COPY_FAILED,
+                format!(
+                    "fileName {:?} is inside {STATE_DIR}, where this plugin keeps its records",
+                    f.file_name
+                ),
+            ));
+        }
         if let Some(argv) = &raw.launch_command {
             if argv.first().is_none_or(|p| p.trim().is_empty()) {
                 return Err(unexpected("launchCommand needs a program".into()));

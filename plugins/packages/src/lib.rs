@@ -57,7 +57,7 @@ impl Operation for Packages {
                 codes::UNEXPECTED,
                 format!("operation {:?} is not one of this plugin's", job.operation),
             )
-            .into_failure(Op::Status)),
+            .into_failure_of(&job.operation)),
         }
     }
 }

@@ -173,13 +173,19 @@ impl JobError {
 
     /// The failure `run` returns for operation `op`.
     pub fn into_failure(self, op: Op) -> Failure {
+        self.into_failure_of(op.label())
+    }
+
+    /// The failure of an operation reported as `operation` (one that is
+    /// not this plugin's is reported under its own name).
+    pub fn into_failure_of(self, operation: &str) -> Failure {
         let failure = if self.retryable {
             Failure::retryable(self.reason)
         } else {
             Failure::permanent(self.reason)
         };
         let failure = failure
-            .detail("operation", op.label())
+            .detail("operation", operation)
             .detail("errorCode", self.code)
             .detail("errorMessage", short(&self.message));
         self.details

@@ -115,6 +115,16 @@ fn paths_that_leave_the_package_are_refused() {
     assert_eq!(e.code, codes::FILE_COPY_FAILED);
     let e = refused(|d| d["workingDirectory"] = json!("/packages/.jobhost"));
     assert_eq!(e.code, codes::FILE_COPY_FAILED);
+    let e = refused(|d| {
+        d["workingDirectory"] = json!("/packages");
+        d["files"][1]["fileName"] = json!(".jobhost/installedPackages.json");
+    });
+    assert_eq!(e.code, codes::FILE_COPY_FAILED);
+    assert!(
+        e.message.contains("where this plugin keeps its records"),
+        "{}",
+        e.message
+    );
     let e = refused(|d| d["deviceWorkingDirectory"] = json!("relative"));
     assert_eq!(e.code, codes::UNEXPECTED);
 }
