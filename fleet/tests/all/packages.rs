@@ -18,6 +18,8 @@
 //! when there is none), and exits with the status in a file the test
 //! controls instead when that file says so.
 
+mod systemd;
+
 use crate::support;
 
 use jobhost_fleet::artifacts::placeholder;
@@ -31,103 +33,10 @@ use support::proxy::GatedProxy;
 use support::service::{
     create, create_interrupted, detail, embedded, start_server, wait_terminal, wait_until,
 };
-use support::stand_in::Programs;
+use systemd::Systemd;
 
 const THING: &str = "pkg-box";
 const UNIT: &str = "jobhost-package-web.service";
-
-/// The stand-ins for systemd and what they record.
-struct Systemd {
-    programs: Programs,
-}
-
-impl Systemd {
-    fn new(root: &Path) -> Self {
-        let programs = Programs::new(root.join("systemd"));
-        std::fs::create_dir_all(programs.path("units")).unwrap();
-        let systemd = Self { programs };
-        let units = systemd.path("units");
-        systemd.script(
-            "systemd-run",
-            &format!(
-                "echo \"$*\" >> '{log}'\n\
-                 all=\"$*\"; unit=''; dir=''\n\
-                 while [ $# -gt 0 ]; do\n\
-                   case \"$1\" in\n\
-                     --unit=*) unit=\"${{1#--unit=}}\" ;;\n\
-                     --working-directory=*) dir=\"${{1#--working-directory=}}\" ;;\n\
-                     --) shift; break ;;\n\
-                   esac\n\
-                   shift\n\
-                 done\n\
-                 if [ -f '{units}'/\"$unit\" ]; then\n\
-                   echo \"Failed to start transient service unit: Unit $unit was already loaded\" >&2; exit 1\n\
-                 fi\n\
-                 grep -q crash \"$dir/$2\" 2>/dev/null && exit 0\n\
-                 echo \"$all\" > '{units}'/\"$unit\"\n",
-                log = systemd.path("systemd-run.log").display(),
-                units = units.display(),
-            ),
-        );
-        systemd.script(
-            "systemctl",
-            &format!(
-                "echo \"$*\" >> '{log}'\n\
-                 code=$(cat '{status}' 2>/dev/null || echo 0)\n\
-                 case \"$1\" in\n\
-                   is-active) [ -f '{units}'/\"$2\" ] && {{ echo active; exit 0; }}; echo inactive; exit 3 ;;\n\
-                   stop)\n\
-                     [ \"$code\" = 0 ] || {{ echo \"Job for $2 failed.\" >&2; exit \"$code\"; }}\n\
-                     [ -f '{units}'/\"$2\" ] && {{ rm '{units}'/\"$2\"; exit 0; }}\n\
-                     echo \"Failed to stop $2: Unit $2 not loaded.\" >&2; exit 5 ;;\n\
-                 esac\n\
-                 exit 1\n",
-                log = systemd.path("systemctl.log").display(),
-                status = systemd.path("systemctl.status").display(),
-                units = units.display(),
-            ),
-        );
-        systemd
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.programs.path(name)
-    }
-
-    fn script(&self, name: &str, body: &str) {
-        self.programs.script(name, body);
-    }
-
-    fn log(&self, name: &str) -> Vec<String> {
-        self.programs.log(name)
-    }
-
-    /// (systemctl calls, systemd-run calls) so far, to look at what follows.
-    fn marks(&self) -> (usize, usize) {
-        (
-            self.log("systemctl.log").len(),
-            self.log("systemd-run.log").len(),
-        )
-    }
-
-    fn since(&self, (ctl, run): (usize, usize)) -> (Vec<String>, Vec<String>) {
-        (
-            self.log("systemctl.log")[ctl..].to_vec(),
-            self.log("systemd-run.log")[run..].to_vec(),
-        )
-    }
-
-    /// The argv of the running unit, if it runs.
-    fn running(&self, unit: &str) -> Option<String> {
-        std::fs::read_to_string(self.path("units").join(unit))
-            .ok()
-            .map(|s| s.trim().to_owned())
-    }
-
-    fn systemctl_exits_with(&self, code: i32) {
-        std::fs::write(self.path("systemctl.status"), code.to_string()).unwrap();
-    }
-}
 
 /// The device: packages under `root/packages`, downloads from the service
 /// and from `proxy`, the two systemd programs, the diagnostics snapshot.
@@ -578,7 +487,7 @@ async fn packages_install_roll_back_run_as_units_and_are_listed() {
     assert_eq!(resumed["previous"]["packageName"], "web");
     std::fs::write(state.join("pending-web.json"), resumed.to_string()).unwrap();
     let missing = format!("http://{}/artifacts/missing.js", server.http_addr);
-    let files = json!([{"fileName": "app.js", "url": missing}]);
+    let files = json!([{"fileName": "app.js", "url": missing.clone()}]);
     let details = json!({"checkpoint": r#"{"step":"starting"}"#, "step": "restarting package"});
     let document = install(
         root,
@@ -602,6 +511,23 @@ async fn packages_install_roll_back_run_as_units_and_are_listed() {
     assert_eq!(now[0]["launchCommand"], json!(["node", "app.js", "--v6"]));
     assert_ne!(record, now);
     assert!(!state.join("pending-web.json").exists());
+
+    // `replacing`, but the attempt had finished (record written, pending
+    // install gone) and only its report was lost: reported, not redone —
+    // the URL would fail, and a second backup would overwrite the first.
+    let files = json!([{"fileName": "api.py", "url": missing}]);
+    let document = install(
+        root,
+        "api",
+        files,
+        Some(json!(["python3", "api.py"])),
+        false,
+    );
+    let details = json!({"checkpoint": r#"{"step":"replacing"}"#, "step": "downloading"});
+    create_interrupted(&server, THING, "api-reported", document, details);
+    let e = wait_terminal(&server, THING, "api-reported").await;
+    assert_state(&e, "install", "package files installed");
+    assert_eq!(read(root.join("packages/api/api.py")), "api v1");
 
     agent.stop().await;
     server.stop().await;

@@ -20,7 +20,9 @@
 //!   in place and checked);
 //! - `rolling-back`: finishes the rollback and reports the saved error;
 //! - otherwise: rolls back what the interrupted attempt replaced, if
-//!   anything, and starts over.
+//!   anything, and starts over — unless it had finished (its pending
+//!   install is gone and the record says what this install writes), when
+//!   it reports the success it could not.
 //!
 //! An install that will never resume (cancelled: the host stops the plugin
 //! at once; out of time; the job retried as a new execution) is undone by
@@ -158,9 +160,15 @@ impl<'a> Installer<'a> {
                     retryable,
                 }),
             ) => Err(saved_error(&error_code, error_message, reason, retryable)),
+            // The interrupted attempt finished (the record is written and
+            // the pending install removed last) but could not report it.
             (None, Some(Checkpoint::Starting)) if self.installed() => {
                 log::info(&format!("{name} was installed before the interruption"));
                 Ok(Op::Install.done("package installed and started"))
+            }
+            (None, Some(Checkpoint::Replacing)) if !self.doc.starts() && self.installed() => {
+                log::info(&format!("{name} was installed before the interruption"));
+                Ok(Op::Install.done("package files installed"))
             }
             (None, _) => self.fresh(),
         }
