@@ -23,6 +23,26 @@ impl Output {
     pub fn success(&self) -> bool {
         self.exit_code == Some(0)
     }
+
+    /// What explains a failure, for a reason or a statusDetails value: the
+    /// end of stderr (of stdout when stderr is empty: some programs put
+    /// their errors there), its last `max_chars` characters, trimmed, with
+    /// line breaks as ` / ` so that it stays one line.
+    pub fn failure_tail(&self, max_chars: usize) -> String {
+        let text = if self.stderr_tail.trim().is_empty() {
+            &self.stdout_tail
+        } else {
+            &self.stderr_tail
+        };
+        let text = text.trim();
+        let count = text.chars().count();
+        let kept: String = text.chars().skip(count.saturating_sub(max_chars)).collect();
+        kept.lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join(" / ")
+    }
 }
 
 /// Runs `program` (an absolute path on the operator's allow-list, or the
@@ -51,4 +71,26 @@ pub fn run<S: AsRef<str>>(
         stdout_tail: output.stdout_tail,
         stderr_tail: output.stderr_tail,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Output;
+
+    fn output(stdout: &str, stderr: &str) -> Output {
+        Output {
+            exit_code: Some(1),
+            stdout_tail: stdout.into(),
+            stderr_tail: stderr.into(),
+        }
+    }
+
+    #[test]
+    fn the_failure_tail_is_one_line_from_the_end_of_stderr_or_stdout() {
+        assert_eq!(output("out", "a\n\nb  \n").failure_tail(100), "a / b");
+        assert_eq!(output("out", " \n").failure_tail(100), "out");
+        let long = "x".repeat(410) + "END";
+        let tail = output("", &long).failure_tail(400);
+        assert!(tail.ends_with("END") && tail.chars().count() == 400);
+    }
 }

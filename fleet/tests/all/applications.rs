@@ -17,15 +17,13 @@ use crate::support;
 
 use jobhost_fleet::artifacts::placeholder;
 use jobhost_fleet::server::Server;
-use jobhost_fleet::store::{Changes, CreateJob};
-use jobhost_protocol::requests::UpdateRequest;
 use jobhost_protocol::{JobExecution, JobExecutionStatus};
 use serde_json::{json, Value};
 use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use support::agent::Agent;
-use support::service::{create, detail, embedded, start_server, wait_terminal};
+use support::service::{create, create_interrupted, detail, embedded, start_server, wait_terminal};
+use support::stand_in::Programs;
 
 /// The device with every program granted.
 const THING: &str = "app-box";
@@ -34,16 +32,16 @@ const BARE: &str = "bare-box";
 
 /// The stand-in programs and what they record.
 struct Bin {
-    dir: PathBuf,
+    programs: Programs,
 }
 
 impl Bin {
     fn new(root: &Path) -> Self {
-        let dir = root.join("bin");
-        std::fs::create_dir_all(&dir).unwrap();
-        let bin = Self { dir };
+        let bin = Self {
+            programs: Programs::new(root.join("bin")),
+        };
         // Stands in for systemd's systemctl.
-        bin.script(
+        bin.programs.script(
             "systemctl",
             &format!(
                 "echo \"$*\" >> '{log}'\ncode=$(cat '{status}' 2>/dev/null || echo 0)\n\
@@ -54,13 +52,13 @@ impl Bin {
         );
         // Stands in for an application's health check: argv[1] is the
         // app's directory on the HOST (the check runs outside the sandbox).
-        bin.script(
+        bin.programs.script(
             "healthcheck",
             "status=$(cat \"$1/current/STATUS\")\n[ \"$status\" = healthy ] && exit 0\n\
              echo \"status is $status\" >&2\nexit 1\n",
         );
         // Stands in for Debian's apt-get.
-        bin.script(
+        bin.programs.script(
             "apt-get",
             &format!("echo \"$*\" >> '{}'\n", bin.path("apt-get.log").display()),
         );
@@ -68,25 +66,11 @@ impl Bin {
     }
 
     fn path(&self, name: &str) -> PathBuf {
-        self.dir.join(name)
-    }
-
-    /// Written and closed before any agent starts a process, so no fork
-    /// can hold it open for writing when it is executed (ETXTBSY).
-    fn script(&self, name: &str, body: &str) {
-        let path = self.path(name);
-        let mut file = std::fs::File::create(&path).unwrap();
-        write!(file, "#!/bin/sh\n{body}").unwrap();
-        drop(file);
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        self.programs.path(name)
     }
 
     fn log(&self, name: &str) -> Vec<String> {
-        std::fs::read_to_string(self.path(name))
-            .unwrap_or_default()
-            .lines()
-            .map(str::to_owned)
-            .collect()
+        self.programs.log(name)
     }
 
     fn systemctl_exits_with(&self, code: i32) {
@@ -202,34 +186,6 @@ fn install_document(root: &Path, bin: &Bin, version: &str, url: &str, sha256: &s
         "healthCheckTimeoutSecs": 30,
         "service": "myapp.service",
     })
-}
-
-/// Creates a job for THING that is already IN_PROGRESS with `checkpoint`
-/// in its statusDetails — what the cloud holds for an execution whose
-/// device went down after that checkpoint — and only then notifies the
-/// device (one store lock for both, so the agent never sees it QUEUED).
-fn create_interrupted(server: &Server, job_id: &str, document: Value, checkpoint: &str) {
-    let now = support::service::clock()();
-    let mut store = server.store.lock().unwrap();
-    store
-        .create_job(
-            &CreateJob {
-                job_id: job_id.into(),
-                targets: vec![THING.into()],
-                document: document.into(),
-                ..CreateJob::default()
-            },
-            now,
-        )
-        .unwrap();
-    let update: UpdateRequest = serde_json::from_value(json!({
-        "status": "IN_PROGRESS",
-        "statusDetails": {"checkpoint": checkpoint, "step": "switching"},
-    }))
-    .unwrap();
-    store.update(THING, job_id, &update, now).unwrap();
-    drop(store);
-    server.changes.send(Changes::thing(THING)).unwrap();
 }
 
 fn assert_status(e: &JobExecution, status: JobExecutionStatus) {
@@ -388,7 +344,8 @@ async fn applications_install_roll_back_and_run_their_services_and_packages() {
     let missing = format!("http://{}/artifacts/missing.tar.gz", server.http_addr);
     let document = install_document(root, &bin, "3.0.0", &missing, &"0".repeat(64));
     let checkpoint = r#"{"step":"switching","version":"3.0.0","previous":"2.0.0"}"#;
-    create_interrupted(&server, "v3-resumed", document, checkpoint);
+    let details = json!({"checkpoint": checkpoint, "step": "switching"});
+    create_interrupted(&server, THING, "v3-resumed", document, details);
     let e = wait_terminal(&server, THING, "v3-resumed").await;
     assert_status(&e, JobExecutionStatus::Failed);
     assert_reason(&e, "health check failed: ");

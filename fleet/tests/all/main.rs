@@ -28,6 +28,7 @@ mod hostile;
 mod install;
 mod mtls;
 mod operations;
+mod packages;
 mod polyglot;
 mod readiness;
 mod reboot;

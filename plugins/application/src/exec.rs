@@ -74,30 +74,9 @@ pub fn run(program: &str, args: &[&str], timeout: Duration) -> Result<Output, Ra
 }
 
 /// The end of stderr, or of stdout when stderr is empty: where programs
-/// put the line that explains a failure.
+/// put the line that explains a failure ([`TAIL_CHARS`] of it, one line).
 pub fn output_tail(out: &Output) -> String {
-    let text = if out.stderr_tail.trim().is_empty() {
-        &out.stdout_tail
-    } else {
-        &out.stderr_tail
-    };
-    tail(text)
-}
-
-/// The last [`TAIL_CHARS`] characters of `text`, trimmed, with line breaks
-/// as ` / ` so that the reason stays one line.
-pub fn tail(text: &str) -> String {
-    let text = text.trim();
-    let count = text.chars().count();
-    let kept: String = text
-        .chars()
-        .skip(count.saturating_sub(TAIL_CHARS))
-        .collect();
-    kept.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join(" / ")
+    out.failure_tail(TAIL_CHARS)
 }
 
 /// `systemctl <verb> <service>`: the one way this plugin touches systemd.
@@ -110,22 +89,3 @@ pub fn systemctl(verb: &str, service: &str) -> Result<(), Ran> {
 /// How long one systemctl call may take (systemd's own default job timeout
 /// is 90 s; the operator's `command_timeout_secs` caps this further).
 pub const SYSTEMCTL_TIMEOUT: Duration = Duration::from_secs(120);
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_tail_is_one_line_from_the_end() {
-        assert_eq!(tail("a\n\nb  \n"), "a / b");
-        let long = "x".repeat(TAIL_CHARS + 10) + "END";
-        let t = tail(&long);
-        assert!(t.ends_with("END") && t.chars().count() == TAIL_CHARS);
-        let out = Output {
-            exit_code: Some(1),
-            stdout_tail: "out".into(),
-            stderr_tail: " \n".into(),
-        };
-        assert_eq!(output_tail(&out), "out");
-    }
-}

@@ -13,6 +13,7 @@ pub mod proxy;
 pub mod recorder;
 pub mod service;
 pub mod sse;
+pub mod stand_in;
 pub mod tls;
 
 use std::collections::VecDeque;

@@ -5,6 +5,7 @@
 use jobhost_fleet::clock::Clock;
 use jobhost_fleet::server::{BrokerChoice, Server, ServerConfig};
 use jobhost_fleet::store::{Changes, CreateJob};
+use jobhost_protocol::requests::UpdateRequest;
 use jobhost_protocol::JobExecution;
 use std::path::Path;
 use std::sync::Arc;
@@ -39,10 +40,34 @@ pub fn embedded() -> BrokerChoice {
 
 /// Creates a job for `thing` and tells the service to notify it.
 pub fn create(server: &Server, thing: &str, job_id: &str, document: serde_json::Value) {
-    server
-        .store
-        .lock()
-        .expect("store")
+    create_with(server, thing, job_id, document, None);
+}
+
+/// Creates a job for `thing` that is already IN_PROGRESS with `details`
+/// as its statusDetails — what the cloud holds for an execution whose
+/// device went down mid-job (a `checkpoint`, a `step`) — and only then
+/// notifies the device (one store lock for both, so the agent never sees
+/// it QUEUED).
+pub fn create_interrupted(
+    server: &Server,
+    thing: &str,
+    job_id: &str,
+    document: serde_json::Value,
+    details: serde_json::Value,
+) {
+    create_with(server, thing, job_id, document, Some(details));
+}
+
+fn create_with(
+    server: &Server,
+    thing: &str,
+    job_id: &str,
+    document: serde_json::Value,
+    in_progress: Option<serde_json::Value>,
+) {
+    let now = clock()();
+    let mut store = server.store.lock().expect("store");
+    store
         .create_job(
             &CreateJob {
                 job_id: job_id.into(),
@@ -50,9 +75,18 @@ pub fn create(server: &Server, thing: &str, job_id: &str, document: serde_json::
                 document: document.into(),
                 ..CreateJob::default()
             },
-            clock()(),
+            now,
         )
         .expect("create job");
+    if let Some(details) = in_progress {
+        let update: UpdateRequest = serde_json::from_value(serde_json::json!({
+            "status": "IN_PROGRESS",
+            "statusDetails": details,
+        }))
+        .expect("an update request");
+        store.update(thing, job_id, &update, now).expect("update");
+    }
+    drop(store);
     server
         .changes
         .send(Changes::thing(thing))
