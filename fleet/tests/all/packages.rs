@@ -18,6 +18,7 @@
 //! when there is none), and exits with the status in a file the test
 //! controls instead when that file says so.
 
+mod jobs_agent;
 mod systemd;
 
 use crate::support;
@@ -39,7 +40,9 @@ const THING: &str = "pkg-box";
 const UNIT: &str = "jobhost-package-web.service";
 
 /// The device: packages under `root/packages`, downloads from the service
-/// and from `proxy`, the two systemd programs, the diagnostics snapshot.
+/// and from `proxy`, the two systemd programs, the packages' launch
+/// programs (`/usr/bin/node`, `/usr/bin/python3`: the stand-in systemd-run
+/// never runs them), the diagnostics snapshot.
 fn start_agent(root: &Path, server: &Server, proxy: &GatedProxy, systemd: &Systemd) -> Agent {
     let dir = root.join(THING);
     std::fs::create_dir_all(&dir).unwrap();
@@ -52,7 +55,7 @@ fn start_agent(root: &Path, server: &Server, proxy: &GatedProxy, systemd: &Syste
         &format!(
             "[plugins.packages]\ndirs = [\"{packages}:/packages\"]\n\
              download_hosts = [\"127.0.0.1:{http}\", \"127.0.0.1:{proxy}\"]\nallow_http = true\n\
-             run_commands = [\"{run}\", \"{ctl}\"]\ndiagnostics = true\n",
+             run_commands = [\"{run}\", \"{ctl}\", \"/usr/bin/node\", \"/usr/bin/python3\"]\ndiagnostics = true\n",
             packages = root.join("packages").display(),
             http = server.http_addr.port(),
             proxy = proxy.addr().port(),

@@ -17,7 +17,8 @@
 //!   operator wraps such a command in a script and allow-lists that. The
 //!   program must be on the packages plugin's run-command allow-list
 //!   ([`super::bind`]); otherwise the job is REJECTED saying so, before
-//!   anything is downloaded.
+//!   anything is downloaded — for a native `install-package` document too
+//!   ([`install_package_needs`]).
 //! - **Directories are device paths**, bound to the plugin's granted
 //!   directories: `workingDirectory` must lie inside one; a relative one
 //!   (or none, jobs-agent.js's own working directory) is taken inside the
@@ -100,25 +101,47 @@ pub(super) fn translate(object: &Map<String, Value>, _: &Handlers) -> Result<Rou
     let shape = Shape::JobsAgent {
         operation: from.to_owned(),
     };
-    let mut programs = Vec::new();
-    let mut paths = Vec::new();
     if from == "install" {
-        install(&mut document, &mut programs)?;
-        paths.push(DevicePath::with_device_copy(
-            "/workingDirectory",
-            "/deviceWorkingDirectory",
-        ));
+        install(&mut document)?;
     }
     let document = Value::Object(document);
     check_substituted(&document)?;
-    let mut routed = Routed::translated(operation, document, shape);
-    routed.paths = paths;
-    routed.programs = programs;
-    Ok(routed)
+    Ok(Routed::translated(operation, document, shape))
+}
+
+/// What an `install-package` document — translated or written natively —
+/// needs of the packages plugin's grants. The plugin hands `launchCommand`
+/// to `systemd-run`, so the host's allow-list never sees that program:
+/// it is checked here against the plugin's run-command grant, whoever
+/// wrote the document. `deviceWorkingDirectory` is the host's to write,
+/// from the grant, never the document's.
+pub(super) fn install_package_needs(routed: &mut Routed) -> Result<(), String> {
+    if routed.operation != "install-package" {
+        return Ok(());
+    }
+    let Some(document) = routed.document.as_object_mut() else {
+        return Ok(());
+    };
+    document.remove("deviceWorkingDirectory");
+    match document.get("launchCommand") {
+        None => {}
+        Some(Value::Array(argv)) => match argv.first() {
+            Some(Value::String(program)) if argv.iter().all(Value::is_string) => {
+                routed.programs.push(program.clone());
+            }
+            _ => return Err("`launchCommand` must be a non-empty array of strings".into()),
+        },
+        Some(_) => return Err("`launchCommand` must be a non-empty array of strings".into()),
+    }
+    routed.paths.push(DevicePath::with_device_copy(
+        "/workingDirectory",
+        "/deviceWorkingDirectory",
+    ));
+    Ok(())
 }
 
 /// The `install` fields jobhost reads differently from jobs-agent.js.
-fn install(document: &mut Map<String, Value>, programs: &mut Vec<String>) -> Result<(), String> {
+fn install(document: &mut Map<String, Value>) -> Result<(), String> {
     match document.get("workingDirectory") {
         None => {
             document.insert("workingDirectory".into(), Value::from("."));
@@ -147,7 +170,6 @@ fn install(document: &mut Map<String, Value>, programs: &mut Vec<String>) -> Res
             return Err("`launchCommand` must be a string".into());
         };
         let argv = split_launch_command(command)?;
-        programs.push(argv[0].clone());
         document.insert("launchCommand".into(), Value::from(argv));
     }
     match document.get("autoStart") {

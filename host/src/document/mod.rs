@@ -172,7 +172,11 @@ pub fn route(document: &Value, extra: &Handlers) -> Result<Routed, String> {
     let rows: Vec<&Row> = TABLE.iter().filter(|r| (r.claims)(object, extra)).collect();
     match rows.as_slice() {
         [] => Err(no_operation()),
-        [row] => (row.translate)(object, extra),
+        [row] => {
+            let mut routed = (row.translate)(object, extra)?;
+            jobs_agent::install_package_needs(&mut routed)?;
+            Ok(routed)
+        }
         several => {
             let names: Vec<&str> = several.iter().map(|r| r.name).collect();
             Err(format!(

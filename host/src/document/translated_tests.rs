@@ -241,3 +241,36 @@ fn a_refused_jobs_agent_document_reports_that_agents_error_fields() {
     assert!(failure_details(Some(&json!({"operation": "echo"})), reason).is_empty());
     assert!(failure_details(None, reason).is_empty());
 }
+
+/// The packages plugin hands `launchCommand` to systemd-run, out of the
+/// host allow-list's sight: a native `install-package` document's program
+/// is checked as a translated one's, and its device directory is the
+/// host's to write.
+#[test]
+fn a_native_install_package_document_is_bound_like_a_translated_one() {
+    let r = routed(json!({"operation": "install-package", "packageName": "p",
+        "workingDirectory": "/packages/p", "deviceWorkingDirectory": "/etc",
+        "launchCommand": ["/bin/sh", "-c", "id"], "files": []}));
+    assert_eq!(r.shape, Shape::Native);
+    assert_eq!(r.programs, vec!["/bin/sh".to_owned()]);
+    assert_eq!(
+        r.paths,
+        vec![DevicePath::with_device_copy(
+            "/workingDirectory",
+            "/deviceWorkingDirectory"
+        )]
+    );
+    assert_eq!(r.document.get("deviceWorkingDirectory"), None);
+    for bad in [
+        json!("node app.js"),
+        json!([]),
+        json!([1]),
+        json!(["node", 2]),
+    ] {
+        let reason = refused(json!({"operation": "install-package", "launchCommand": bad}));
+        assert!(
+            reason.contains("must be a non-empty array of strings"),
+            "{reason}"
+        );
+    }
+}
