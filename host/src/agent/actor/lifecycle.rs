@@ -45,7 +45,14 @@ impl Actor {
                 Some(Ok(builtin)) => Plan::Builtin(builtin),
                 Some(Err(reason)) => Plan::Reject(reason),
                 None => match self.plugins.route(&r.operation) {
-                    Some(installed) => Plan::Run(installed),
+                    // A codesign that is malformed, or missing where the
+                    // device requires one, is the document's fault.
+                    Some(installed) => crate::trust::artifact::refusal(
+                        self.config.trust.require_artifact_signatures,
+                        &r.operation,
+                        &r.document,
+                    )
+                    .map_or(Plan::Run(installed), Plan::Reject),
                     None => Plan::Reject(format!(
                         "unknown operation `{}`{}: no plugin on this device handles it ({})",
                         r.operation,
