@@ -152,6 +152,16 @@ impl Codesign {
             }
             other => return Err(CodesignError::NotAnObject { found: kind(other) }),
         };
+        if !object.contains_key("format") {
+            // Most likely another tool's object (AWS Signer's, say).
+            return Err(CodesignError::Invalid {
+                field: "format",
+                why: format!(
+                    "is missing: jobhost verifies only its own artifact signatures \
+                     (`jobhost artifact sign`, format {FORMAT:?})"
+                ),
+            });
+        }
         if let Some(field) = object.keys().find(|k| !FIELDS.contains(&k.as_str())) {
             return Err(CodesignError::UnknownField {
                 field: field.clone(),
@@ -428,6 +438,7 @@ mod tests {
         };
         assert_eq!(without("signature"), "codesign.signature is missing");
         assert_eq!(without("keyId"), "codesign.keyId is missing");
+        assert!(without("format").starts_with("codesign.format is missing: jobhost verifies only"));
         assert!(with("format", json!("x/2")).contains("codesign.format is \"x/2\""));
         assert!(with("signatureAlgorithm", json!("RSA")).contains("knows only \"ED25519\""));
         assert!(with("hashAlgorithm", json!("SHA1")).contains("codesign.hashAlgorithm"));
