@@ -20,6 +20,8 @@
 //! - [`templates`]: AWS's managed job templates, which CreateJob fills in,
 //!   and which template a `jobTemplateArn` names (custom ones are kept
 //!   by the [`store`]).
+//! - [`code_signing`]: `${aws:iot:code-sign-signature:…}`, which CreateJob
+//!   replaces with the artifact's signature (its `codesign` object).
 //! - [`rollout`]: a job's staged rollout, abort rules and schedule (AWS's
 //!   three configurations, the rate, maintenance windows), which the store
 //!   applies and the server's scheduler task drives.
@@ -34,7 +36,8 @@
 //!   answers devices' requests and publishes `notify` / `notify-next`.
 //! - [`placeholders`]: resolves a document's placeholders into fresh
 //!   presigned URLs at every delivery ([`placeholders::Delivery`]).
-//! - [`artifacts`]: files jobs download, behind presigned GET URLs.
+//! - [`artifacts`]: files jobs download, behind presigned GET URLs, with
+//!   the operator's signature of each, if it has one.
 //! - [`uploads`]: files devices send back, behind presigned PUT URLs.
 //! - [`certificates`]: the device CA that signs CSRs during a certificate
 //!   rotation, behind presigned POST URLs.
@@ -61,6 +64,7 @@ pub mod broker;
 pub mod certificates;
 pub mod cli;
 pub mod clock;
+pub mod code_signing;
 pub mod device_api;
 pub mod events;
 pub mod placeholders;

@@ -2,7 +2,9 @@
 //! temporary file next to its destination, hashed and counted on the way,
 //! then fsynced and renamed into place, so that a reader never sees a
 //! partial file, a crash leaves none behind, and a replaced file is
-//! swapped in one rename (a download in progress keeps the old one).
+//! swapped in one rename (a download in progress keeps the old one). A
+//! caller that must look at the finished file's size and digest before it
+//! becomes visible seals it first ([`StagedWriter::seal`]).
 
 use sha2::{Digest, Sha256};
 use std::fs;
@@ -79,6 +81,14 @@ impl<R: Receipt> StagedWriter<R> {
     /// Makes the file durable (fsync) and visible under its name, in one
     /// rename, replacing an earlier file of the same name.
     pub fn finish(self) -> Result<R, FileError> {
+        self.seal()?.commit()
+    }
+
+    /// Makes the file durable (fsync) and completes the receipt, but leaves
+    /// the file under its temporary name: the caller looks at the receipt
+    /// (the size and digest, against a signature, say) and then makes it
+    /// visible ([`Sealed::commit`]) or drops it.
+    pub fn seal(self) -> Result<Sealed<R>, FileError> {
         let Self {
             file,
             hasher,
@@ -86,17 +96,55 @@ impl<R: Receipt> StagedWriter<R> {
             path,
             mut receipt,
         } = self;
+        file.as_file().sync_all().map_err(|source| FileError {
+            path: file.path().to_owned(),
+            source,
+        })?;
+        receipt.complete(size, hex::encode(hasher.finalize()));
+        Ok(Sealed {
+            file,
+            path,
+            receipt,
+        })
+    }
+}
+
+/// A complete, durable file not yet visible under its name; dropping it
+/// discards the file.
+pub struct Sealed<R> {
+    file: tempfile::NamedTempFile,
+    path: PathBuf,
+    receipt: R,
+}
+
+impl<R> Sealed<R> {
+    /// The completed receipt (size and SHA-256 filled in).
+    pub fn receipt(&self) -> &R {
+        &self.receipt
+    }
+
+    /// Where the file goes.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Makes the file visible under its name, in one rename, replacing an
+    /// earlier file of the same name; the rename is made durable too.
+    pub fn commit(self) -> Result<R, FileError> {
+        let Self {
+            file,
+            path,
+            receipt,
+        } = self;
         let io = |source| FileError {
             path: path.clone(),
             source,
         };
-        file.as_file().sync_all().map_err(io)?;
         file.persist(&path).map_err(|e| io(e.error))?;
         if let Some(dir) = path.parent() {
             // Make the rename itself survive a power cut.
             fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
         }
-        receipt.complete(size, hex::encode(hasher.finalize()));
         Ok(receipt)
     }
 }

@@ -44,7 +44,8 @@
 //!   AWS IoT Device Client schema (managed templates) → operation and the
 //!   document the plugin gets.
 //! - [`trust`]: signed plugin files (manifest, signature, keys), verified
-//!   before any WebAssembly parser sees them.
+//!   before any WebAssembly parser sees them; and signed artifacts, the
+//!   files jobs download (`trust::artifact`).
 //! - [`requests`]: the capability registry (the one list of capabilities)
 //!   and what a signed manifest may ask of each; `trust` checks a
 //!   manifest with it.

@@ -12,10 +12,13 @@
 //! - [`topics`]: the `$aws/things/{thing}/jobs/...` topic map.
 //! - [`execution`]: JobExecution, its state and summary.
 //! - [`requests`], [`responses`], [`error`]: the payload of every topic.
+//! - [`codesign`]: the detached signature over a file jobs download, as
+//!   `jobhost artifact sign` writes it and job documents carry it.
 //! - [`diagnostics`]: the snapshot a plugin granted `diagnostics` gets,
 //!   shared by the agent and the SDK.
 #![deny(missing_docs)]
 
+pub mod codesign;
 pub mod diagnostics;
 pub mod error;
 pub mod execution;

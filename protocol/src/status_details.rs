@@ -178,7 +178,8 @@ pub const TRUNCATED_KEY: &str = "detailsTruncated";
 /// `checkpoint`, the reboot's `bootId` and `rebootReason` (a wiped device
 /// decides "rebooted, resume" or "did not reboot" from them), the agent's
 /// notes on a run that went wrong (`pluginError`, `lastError`), a download's
-/// progress, and [`TRUNCATED_KEY`]. A plugin's own progress, outcome and
+/// progress, the key that verified a code-signed download
+/// (`codesignKeyId`), and [`TRUNCATED_KEY`]. A plugin's own progress, outcome and
 /// failure maps lose them ([`StatusDetails::strip_agent_keys`]), so what the
 /// cloud holds under these keys always comes from the agent.
 pub const AGENT_KEYS: &[&str] = &[
@@ -190,6 +191,7 @@ pub const AGENT_KEYS: &[&str] = &[
     "lastError",
     "downloadProgress",
     "downloadedBytes",
+    "codesignKeyId",
     TRUNCATED_KEY,
 ];
 

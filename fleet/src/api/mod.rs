@@ -34,7 +34,8 @@
 //! - `registry`: the request and response shapes those three share.
 //! - `executions`: ListJobExecutionsForJob/ForThing, DescribeJobExecution,
 //!   CancelJobExecution, DeleteJobExecution.
-//! - `artifacts`: upload (management) and signed download (public).
+//! - `artifacts`: upload with the operator's signature, list and describe
+//!   (management), and presigned download (public).
 //! - `uploads`: devices' signed PUTs (public); listing and fetching them
 //!   (management).
 //! - `certificates`: devices' CSRs signed behind presigned URLs (public).
@@ -293,7 +294,9 @@ pub fn router(state: ApiState) -> Router {
             "/things/{thing}/jobs/{job_id}/executionNumber/{execution_number}",
             axum::routing::delete(executions::delete),
         )
+        .route("/artifacts", get(artifacts::list))
         .route("/artifacts/{name}", put(artifacts::upload))
+        .route("/artifacts/{name}/info", get(artifacts::describe))
         .route("/uploads", get(uploads::list))
         .route("/uploads/{thing}/{job_id}/{name}", get(uploads::get))
         .route("/managed-job-templates", get(templates::list))

@@ -13,21 +13,43 @@
 //! The signing key ([`KEY_FILE`], `crate::presign`) is created next to
 //! the artifacts on first use: URLs stay valid across restarts, and
 //! deleting the key revokes every URL at once.
+//!
+//! An artifact may be stored with the operator's artifact signature (a
+//! `codesign` object, `jobhost artifact sign`), kept beside it
+//! (`signatures`): the store checks that it is for the file's size and
+//! sha256, but not the key, which only devices trust.
+//!
+//! # Layout
+//!
+//! - `mod.rs`: names, [`Artifacts`] (the directory, presigned URLs,
+//!   writing a file).
+//! - `signatures`: the stored signature of each artifact, committed with
+//!   the file; listing and describing artifacts.
 
+mod signatures;
 #[cfg(test)]
 mod tests;
+
+pub use signatures::ArtifactSummary;
 
 pub use crate::signed_dir::{KEY_FILE, NAME_MAX_CHARS};
 
 use crate::presign::Signer;
 use crate::signed_dir::{is_valid_name, SetupError, SignedDir};
 use crate::staged::{FileError, Receipt, StagedWriter};
+use jobhost_protocol::codesign::Codesign;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::Duration;
 
 /// An artifact being written; see [`Artifacts::create`].
 pub type ArtifactWriter = StagedWriter<ArtifactInfo>;
+
+/// The request header of `PUT /artifacts/{name}` that carries the
+/// artifact's signature: the `.sig` file (`jobhost artifact sign`) in
+/// standard base64.
+pub const CODESIGN_HEADER: &str = "x-jobhost-codesign";
 
 /// What AWS writes around a URL to have it presigned ("Presigned URLs" in
 /// <https://docs.aws.amazon.com/iot/latest/developerguide/create-manage-jobs.html>).
@@ -47,6 +69,43 @@ pub enum ArtifactError {
     /// Reading or writing a file failed.
     #[error(transparent)]
     File(#[from] FileError),
+    /// No artifact of that name.
+    #[error("there is no artifact named {0}")]
+    NotFound(String),
+    /// The artifact has no signature.
+    #[error(
+        "artifact {0} is not signed: upload it with its signature, \
+         `jobhost-fleet artifact put --signature FILE.sig FILE`"
+    )]
+    Unsigned(String),
+    /// The signature given with the file is for another file.
+    #[error(
+        "the signature is for {signed_size} bytes with sha256 {signed_sha256}, but the uploaded \
+         {name} is {size} bytes with sha256 {sha256}: it was not made for this file"
+    )]
+    SignatureMismatch {
+        /// The artifact's name.
+        name: String,
+        /// The uploaded file's size.
+        size: u64,
+        /// The uploaded file's sha256, hex.
+        sha256: String,
+        /// The size the signature is for.
+        signed_size: u64,
+        /// The sha256 the signature is for, hex.
+        signed_sha256: String,
+    },
+    /// The stored signature no longer reads, or is for a file of another
+    /// size than the one stored (the directory was edited by hand).
+    #[error(
+        "the stored signature of artifact {name} is unusable: {why}; upload the artifact again"
+    )]
+    BadStoredSignature {
+        /// The artifact's name.
+        name: String,
+        /// What is wrong.
+        why: String,
+    },
 }
 
 /// A stored artifact, as `PUT /artifacts/{name}` returns it.
@@ -61,6 +120,10 @@ pub struct ArtifactInfo {
     pub sha256: String,
     /// Its unsigned URL, to be wrapped in a placeholder (see [`placeholder`]).
     pub url: String,
+    /// The operator's artifact signature stored with it (the `codesign`
+    /// object a job document gets), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub codesign: Option<serde_json::Value>,
 }
 
 /// The writer fills in what it counted and hashed.
@@ -92,6 +155,10 @@ pub struct Artifacts {
     dir: PathBuf,
     signer: Signer,
     base: String,
+    /// Held while a file and its signature change together, and while
+    /// they are read together: a reader never pairs a file with another
+    /// file's signature.
+    commits: Mutex<()>,
 }
 
 /// Hand-written so that the key never reaches a log.
@@ -112,7 +179,12 @@ impl Artifacts {
     /// valid (AWS's `expiresInSec`, 60-3600 s there).
     pub fn open(dir: &Path, public_base_url: &str, ttl: Duration) -> Result<Self, ArtifactError> {
         let SignedDir { dir, base, signer } = SignedDir::open(dir, public_base_url, ttl)?;
-        Ok(Self { dir, signer, base })
+        Ok(Self {
+            dir,
+            signer,
+            base,
+            commits: Mutex::new(()),
+        })
     }
 
     /// How devices reach this server (`http://127.0.0.1:8080`), without a
@@ -131,17 +203,48 @@ impl Artifacts {
         check_name(name).ok().map(|()| self.dir.join(name))
     }
 
-    /// Stores `bytes` as artifact `name`, replacing any earlier one
-    /// atomically: a download in progress keeps reading the old file.
+    /// The artifact `url` names, when it is exactly one of our artifact
+    /// URLs (`<base>/artifacts/<name>`, no query).
+    pub fn name_of<'a>(&self, url: &'a str) -> Option<&'a str> {
+        let name = url
+            .strip_prefix(self.base.as_str())?
+            .strip_prefix("/artifacts/")?;
+        check_name(name).ok().map(|()| name)
+    }
+
+    /// Stores `bytes` as artifact `name`, unsigned, replacing any earlier
+    /// one (and its signature) atomically: a download in progress keeps
+    /// reading the old file.
     pub fn put(&self, name: &str, bytes: &[u8]) -> Result<ArtifactInfo, ArtifactError> {
+        self.put_with(name, bytes, None)
+    }
+
+    /// [`Artifacts::put`] with the operator's signature, refused unless
+    /// it is for exactly these bytes.
+    pub fn put_signed(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        codesign: &Codesign,
+    ) -> Result<ArtifactInfo, ArtifactError> {
+        self.put_with(name, bytes, Some(codesign))
+    }
+
+    fn put_with(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        codesign: Option<&Codesign>,
+    ) -> Result<ArtifactInfo, ArtifactError> {
         let mut w = self.create(name)?;
         w.write(bytes)?;
-        Ok(w.finish()?)
+        self.commit(w.seal()?, codesign)
     }
 
     /// Starts writing artifact `name` piece by piece, for uploads too large
-    /// to hold in memory. Nothing is visible under `name` until
-    /// [`ArtifactWriter::finish`]; dropping the writer discards the upload.
+    /// to hold in memory. Nothing is visible under `name` until it is
+    /// sealed and committed ([`Artifacts::commit`]); dropping the writer
+    /// discards the upload.
     pub fn create(&self, name: &str) -> Result<ArtifactWriter, ArtifactError> {
         check_name(name)?;
         let info = ArtifactInfo {
@@ -149,6 +252,7 @@ impl Artifacts {
             size: 0,
             sha256: String::new(),
             url: self.url_of(name),
+            codesign: None,
         };
         Ok(StagedWriter::create(&self.dir, name, info)?)
     }
@@ -163,10 +267,7 @@ impl Artifacts {
     /// [`Artifacts::presign`], valid for `ttl` when given (a job's
     /// `presignedUrlConfig.expiresInSec`) instead of the store's TTL.
     pub fn presign_for(&self, url: &str, now: i64, ttl: Option<Duration>) -> Option<String> {
-        let name = url
-            .strip_prefix(self.base.as_str())?
-            .strip_prefix("/artifacts/")?;
-        check_name(name).ok()?;
+        let name = self.name_of(url)?;
         match ttl {
             Some(ttl) => self.signer.sign_url_for(url, &[name], now, ttl),
             None => self.signer.sign_url(url, &[name], now),

@@ -4,8 +4,18 @@
 
 use super::*;
 use crate::staged::TEMP_PREFIX;
+use jobhost_protocol::codesign::Codesign;
 use serde_json::json;
 use std::fs;
+
+/// Our temporary files left in `dir`.
+fn temporaries(dir: &Path) -> Vec<String> {
+    fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with(TEMP_PREFIX))
+        .collect()
+}
 
 fn open(dir: &Path) -> Artifacts {
     Artifacts::open(dir, "http://fleet.test:8080/", Duration::from_secs(600)).unwrap()
@@ -43,11 +53,7 @@ fn put_is_atomic_and_reports_size_and_digest() {
     assert_eq!(info.url, "http://fleet.test:8080/artifacts/fw.bin");
     a.put("fw.bin", b"again").unwrap();
     assert_eq!(fs::read(a.path_of("fw.bin").unwrap()).unwrap(), b"again");
-    let leftovers: Vec<_> = fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|n| n.starts_with(TEMP_PREFIX))
-        .collect();
+    let leftovers = temporaries(dir.path());
     assert!(leftovers.is_empty(), "{leftovers:?}");
     assert!(a.put("../x", b"").is_err());
 }
@@ -135,4 +141,97 @@ fn base_urls_are_checked() {
             "{bad}"
         );
     }
+}
+
+/// A codesign for `bytes`; the store checks only its size and sha256.
+fn codesign(bytes: &[u8]) -> Codesign {
+    use sha2::{Digest, Sha256};
+    Codesign {
+        key_id: [0x11; 12],
+        file_name: "fw.bin".into(),
+        raw_payload_size: bytes.len() as u64,
+        sha256: Sha256::digest(bytes).into(),
+        signature: [3; 64],
+    }
+}
+
+#[test]
+fn a_signature_is_stored_with_its_file_and_goes_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = open(dir.path());
+    let c = codesign(b"hello");
+    let info = a.put_signed("fw.bin", b"hello", &c).unwrap();
+    assert_eq!(info.codesign, Some(c.to_json()));
+    assert_eq!(a.codesign_of("fw.bin").unwrap(), c);
+    let described = a.describe("fw.bin").unwrap();
+    assert_eq!(described, info);
+    assert_eq!(
+        a.list().unwrap(),
+        [ArtifactSummary {
+            name: "fw.bin".into(),
+            size: 5,
+            url: info.url.clone(),
+            signed: true,
+            key_id: Some("11".repeat(12)),
+        }]
+    );
+    // Replaced without a signature: unsigned, not paired with the old one.
+    a.put("fw.bin", b"hello").unwrap();
+    assert!(matches!(
+        a.codesign_of("fw.bin"),
+        Err(ArtifactError::Unsigned(_))
+    ));
+    assert!(!a.list().unwrap()[0].signed);
+    assert_eq!(a.describe("fw.bin").unwrap().codesign, None);
+    assert!(matches!(
+        a.codesign_of("nope.bin"),
+        Err(ArtifactError::NotFound(_))
+    ));
+    // Only artifacts are listed: not the key, signatures or temporaries.
+    a.put_signed("fw.bin", b"hello", &c).unwrap();
+    a.put("b.bin", b"").unwrap();
+    let names: Vec<_> = a.list().unwrap().into_iter().map(|s| s.name).collect();
+    assert_eq!(names, ["b.bin", "fw.bin"]);
+}
+
+#[test]
+fn a_signature_for_other_bytes_is_refused_and_nothing_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = open(dir.path());
+    let c = codesign(b"hello");
+    a.put_signed("fw.bin", b"hello", &c).unwrap();
+    let e = a
+        .put_signed("fw.bin", b"hellp", &codesign(b"other bytes"))
+        .unwrap_err();
+    assert!(matches!(e, ArtifactError::SignatureMismatch { .. }), "{e}");
+    assert!(
+        e.to_string().starts_with("the signature is for 11 bytes"),
+        "{e}"
+    );
+    assert!(
+        e.to_string().contains("the uploaded fw.bin is 5 bytes"),
+        "{e}"
+    );
+    assert_eq!(fs::read(a.path_of("fw.bin").unwrap()).unwrap(), b"hello");
+    assert_eq!(a.codesign_of("fw.bin").unwrap(), c);
+    let leftovers = temporaries(dir.path());
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn a_stored_signature_edited_by_hand_is_reported_not_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = open(dir.path());
+    a.put_signed("fw.bin", b"hello", &codesign(b"hello"))
+        .unwrap();
+    // The file replaced behind the store's back.
+    fs::write(a.path_of("fw.bin").unwrap(), b"longer file").unwrap();
+    let e = a.codesign_of("fw.bin").unwrap_err().to_string();
+    assert!(e.contains("it is for 5 bytes, and the file has 11"), "{e}");
+    fs::write(dir.path().join(".codesign-fw.bin.json"), "{").unwrap();
+    let e = a.codesign_of("fw.bin").unwrap_err().to_string();
+    assert!(
+        e.contains("the stored signature of artifact fw.bin is unusable"),
+        "{e}"
+    );
 }

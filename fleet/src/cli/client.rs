@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
-use crate::artifacts::ArtifactInfo;
+use crate::artifacts::{ArtifactInfo, CODESIGN_HEADER};
 use crate::store::JobSummary;
 use jobhost_protocol::{JobExecutionStatus, Timestamp};
 
@@ -182,19 +182,27 @@ impl Client {
         self.json(self.request(Method::GET, &path)).await
     }
 
-    /// Uploads `file` (streamed, never whole in memory) as artifact `name`.
+    /// Uploads `file` (streamed, never whole in memory) as artifact `name`,
+    /// with `signature` (a `.sig` file's bytes) when given.
     pub async fn put_artifact(
         &self,
         name: &str,
         file: tokio::fs::File,
         size: u64,
+        signature: Option<&[u8]>,
     ) -> Result<ArtifactInfo> {
-        let rb = self
+        use base64::Engine as _;
+        let mut rb = self
             .request(Method::PUT, &format!("/artifacts/{}", segment(name)))
             .header(reqwest::header::CONTENT_LENGTH, size)
-            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
-            .body(file);
-        self.json(rb).await
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream");
+        if let Some(signature) = signature {
+            rb = rb.header(
+                CODESIGN_HEADER,
+                base64::engine::general_purpose::STANDARD.encode(signature),
+            );
+        }
+        self.json(rb.body(file)).await
     }
 
     /// "cannot reach the jobs API at <base>: <deepest cause>": the outer

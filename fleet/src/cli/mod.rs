@@ -79,7 +79,8 @@ enum Command {
     /// Create, list, inspect and delete custom job templates.
     #[command(subcommand)]
     Template(template::TemplateCommand),
-    /// Upload files that jobs download through expiring signed URLs.
+    /// Upload (with their signatures), list and describe the files jobs
+    /// download through expiring signed URLs.
     #[command(subcommand)]
     Artifact(artifact::ArtifactCommand),
     /// List and fetch what devices uploaded (diagnostics bundles, logs).

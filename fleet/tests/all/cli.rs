@@ -1,11 +1,13 @@
 //! The `jobhost-fleet` binary against a real API server on loopback: job
 //! create/list/describe/executions/cancel/delete, job templates
-//! (`template ...`, `job create --template`), `artifact put`, `job
+//! (`template ...`, `job create --template`), `artifact put|list|describe`
+//! (with signatures, and the code-sign placeholder at `job create`), `job
 //! watch` following an execution that a device (here: the test, through
 //! the store) drives to its end, `thing` and `group` and jobs on groups,
 //! and how errors are printed.
 
 // More cases; this file holds the harness and the error-rendering cases.
+mod artifacts;
 mod groups;
 mod jobs;
 mod templates;

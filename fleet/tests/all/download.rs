@@ -8,7 +8,8 @@
 //!   (206), also after the URL expired and a fresh one (another query
 //!   string) came from the service;
 //! - an artifact replaced between the cut and the retry comes back whole
-//!   (200), never spliced onto the old bytes.
+//!   (200), never spliced onto the old bytes;
+//! - a fresh URL is held to the codesign beside the expired one.
 //!
 //! The artifact server sits behind a proxy (`support::proxy`) and the
 //! service runs on a clock the test moves. The proxy holds requests until
@@ -29,7 +30,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use support::agent::Agent;
 use support::proxy::{Exchange, GatedProxy, HttpTap, Tamper};
-use support::service::{clock, create, detail, embedded, wait_terminal};
+use support::service::{assert_reason, clock, create, detail, embedded, wait_terminal};
 
 const THING: &str = "field-unit";
 
@@ -241,6 +242,53 @@ async fn expired_url_is_refreshed(make: impl Fn(&str, &str) -> serde_json::Value
         std::fs::read(fleet.downloads.join("fw.bin")).unwrap(),
         firmware
     );
+    fleet.stop().await;
+}
+
+/// The codesign beside a URL binds the file at that place in the
+/// document, whatever the URL's string: after a 403, the fresh URL from the
+/// document fetched again is held to it. The file on the server changed
+/// after it was signed and the document allows an unverified download, so
+/// only the codesign refuses it; its reason (not "HTTP 403") says the
+/// refusal came after the refresh.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_url_is_held_to_the_codesign_beside_the_expired_one() {
+    use jobhost::trust::artifact::sign_artifact;
+    use jobhost::trust::SecretKey;
+    let proxy = GatedProxy::listen().await;
+    let fleet = Fleet::start(proxy.addr()).await;
+    let proxy = proxy.forward_to(fleet.server.http_addr);
+    let key = SecretKey::read_file(&fleet.root.path().join("agent/operator.key")).unwrap();
+    let signed = artifact(7);
+    let sha: [u8; 32] = Sha256::digest(&signed).into();
+    let codesign = sign_artifact(&key, "fw.bin", SIZE as u64, sha).unwrap();
+    let served = artifact(13);
+    fleet.server.artifacts.put("fw.bin", &served).unwrap();
+    create(
+        &fleet.server,
+        THING,
+        "fw-signed-refresh",
+        json!({
+            "operation": "download-file",
+            "url": placeholder(&fleet.server.artifacts.url_of("fw.bin")),
+            "codesign": codesign.to_json(),
+            "destination": "/downloads/fw.bin",
+            "allowUnverified": true,
+        }),
+    );
+    proxy.connection_arrived().await;
+    fleet.expire_urls();
+    proxy.open();
+
+    let e = wait_terminal(&fleet.server, THING, "fw-signed-refresh").await;
+    let expected = format!(
+        "the file is {SIZE} bytes with sha256 {}, but the signature by key {} is for {SIZE} bytes",
+        sha256(&served),
+        key.public_key().id()
+    );
+    assert_reason(&e, JobExecutionStatus::Failed, &expected);
+    let left: Vec<_> = std::fs::read_dir(&fleet.downloads).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
     fleet.stop().await;
 }
 

@@ -16,6 +16,7 @@ mod aws_control;
 mod aws_sdk;
 mod broker;
 mod cli;
+mod codesign;
 mod conformance;
 mod device_client;
 mod diagnostics;

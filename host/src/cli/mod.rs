@@ -1,6 +1,7 @@
 //! The `jobhost` command line: one file per subcommand.
 
 mod agent;
+mod artifact;
 mod init;
 mod plugin;
 mod run;
@@ -36,6 +37,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     Agent(agent::AgentArgs),
+    Artifact(artifact::ArtifactArgs),
     Init(init::InitArgs),
     Plugin(plugin::PluginArgs),
     Run(run::RunArgs),
@@ -60,6 +62,7 @@ pub fn main() -> ExitCode {
     init_logging();
     let result = match cli.command {
         Command::Agent(args) => agent::run(args),
+        Command::Artifact(args) => artifact::run(args),
         Command::Init(args) => init::run(args),
         Command::Plugin(args) => plugin::run(args),
         Command::Run(args) => run::run(args),

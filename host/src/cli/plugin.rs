@@ -114,18 +114,22 @@ struct TrustArgs {
 
 impl TrustArgs {
     fn store(&self) -> Result<TrustStore> {
-        let keys = self
-            .public_keys
-            .iter()
-            .map(|p| PublicKey::read_file(p))
-            .collect::<Result<Vec<_>, _>>()?;
-        let revoked = self
-            .revoked
-            .iter()
-            .map(|s| s.parse::<KeyId>())
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(TrustStore::new(keys, revoked))
+        trust_store(&self.public_keys, &self.revoked)
     }
+}
+
+/// The keys read from `public_keys` (KEY.pub files), minus the `revoked`
+/// ids, as given on a command line.
+pub(super) fn trust_store(public_keys: &[PathBuf], revoked: &[String]) -> Result<TrustStore> {
+    let keys = public_keys
+        .iter()
+        .map(|p| PublicKey::read_file(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let revoked = revoked
+        .iter()
+        .map(|s| s.parse::<KeyId>())
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(TrustStore::new(keys, revoked))
 }
 
 pub fn run(args: PluginArgs) -> Result<ExitCode> {

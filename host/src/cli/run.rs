@@ -10,6 +10,7 @@ use crate::runtime::{
     check_program_path, CommandGrant, CompiledPlugin, DirGrant, DownloadGrant, EngineConfig,
     ExecutionLimits, Runtime, Sandbox, UploadGrant, MAX_PLUGIN_BYTES,
 };
+use crate::trust::artifact::ArtifactTrust;
 use crate::trust::{PublicKey, TrustStore};
 use anyhow::{bail, Context, Result};
 use clap::Args;
@@ -19,6 +20,7 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::EXIT_JOB_FAILED;
@@ -41,9 +43,16 @@ pub struct RunArgs {
     /// Verify the plugin's signature against this public key (KEY.pub)
     /// before loading it, as the agent does; repeatable (any one may have
     /// signed). Without it the file is run unverified: a development
-    /// convenience the agent never offers.
+    /// convenience the agent never offers. Artifact signatures (a
+    /// `codesign` beside a downloaded file's `url`) are verified with the
+    /// same keys; without any, a codesign is refused.
     #[arg(long = "pub", value_name = "KEY.pub")]
     public_keys: Vec<PathBuf>,
+
+    /// Refuse a download the document binds no `codesign` to, as an agent
+    /// with `[trust] require_artifact_signatures = true` does.
+    #[arg(long)]
+    require_artifact_signatures: bool,
 
     /// The job document (JSON), as the job would carry it.
     #[arg(long, value_name = "FILE")]
@@ -150,15 +159,16 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     })?;
     // (version, key id) of a verified plugin, for its diagnostics entry.
     let mut signed_by = None;
+    let keys = args
+        .public_keys
+        .iter()
+        .map(|p| PublicKey::read_file(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let trust = TrustStore::new(keys, []);
     let plugin = if args.public_keys.is_empty() {
         CompiledPlugin::load_unverified_file(&runtime, &args.plugin)?
     } else {
-        let keys = args
-            .public_keys
-            .iter()
-            .map(|p| PublicKey::read_file(p))
-            .collect::<Result<Vec<_>, _>>()?;
-        let verified = TrustStore::new(keys, [])
+        let verified = trust
             .verify_file(&args.plugin, MAX_PLUGIN_BYTES)
             .with_context(|| format!("{} is not accepted", args.plugin.display()))?;
         signed_by = Some((
@@ -190,6 +200,10 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         reboot: args.allow_reboot,
         diagnostics: args.allow_diagnostics,
         upload,
+        artifacts: Arc::new(ArtifactTrust {
+            store: trust.clone(),
+            require: args.require_artifact_signatures,
+        }),
         // No broker connection here: nothing to rotate.
         ..Sandbox::empty()
     };

@@ -53,6 +53,12 @@ port = 1883
 # Hosts the built-in install-plugin operation may download from (https
 # only unless install_allow_http = true). Empty: install-plugin is refused.
 # install_hosts = ["fleet.example.com"]
+# Files that jobs download may carry an artifact signature, a `codesign`
+# beside their `url` (`jobhost artifact sign --key KEY FILE`, same keys as
+# plugins): it is always verified before the file is moved into place.
+# With this on, a download without one is refused too (download-file and
+# install-application jobs are REJECTED before they run).
+# require_artifact_signatures = false
 
 [limits]
 # timeout_secs = 600             # per run; a run past it ends FAILED "timed out after N s"

@@ -175,6 +175,13 @@ pub struct RawTrust {
     /// is allowed without it).
     #[serde(default)]
     pub allow_signer_change: Vec<String>,
+    /// Refuse every download a job document does not bind a `codesign`
+    /// to (an artifact signature by one of `keys`): REJECTED before the
+    /// run for `download-file` and `install-application`, FAILED at the
+    /// download for any other plugin. A codesign that is present is
+    /// verified either way. Default false.
+    #[serde(default)]
+    pub require_artifact_signatures: bool,
 }
 
 /// A key id, or several (`signer = "id"` or `signer = ["id1", "id2"]`).

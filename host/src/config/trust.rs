@@ -1,10 +1,12 @@
 //! `[trust]` resolved: the keys whose signed plugins this device runs, the
-//! revoked key ids, the plugin size limit, the anti-rollback override and
-//! where `install-plugin` may download from.
+//! revoked key ids, the plugin size limit, the anti-rollback override,
+//! where `install-plugin` may download from, and whether downloads must be
+//! code-signed.
 
 use super::raw::RawTrust;
 use super::ConfigError;
 use crate::runtime::DownloadGrant;
+use crate::trust::artifact::ArtifactTrust;
 use crate::trust::{KeyId, PublicKey, TrustStore};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -23,6 +25,20 @@ pub struct Trust {
     pub allow_signer_change: BTreeSet<String>,
     /// Where `install-plugin` may download from; `None`: it is refused.
     pub install_from: Option<DownloadGrant>,
+    /// Whether every download a job document binds must carry a codesign
+    /// (`require_artifact_signatures`).
+    pub require_artifact_signatures: bool,
+}
+
+impl Trust {
+    /// What the `download` capability checks artifact signatures with:
+    /// the same keys and revocations as plugins.
+    pub fn artifacts(&self) -> ArtifactTrust {
+        ArtifactTrust {
+            store: self.store.clone(),
+            require: self.require_artifact_signatures,
+        }
+    }
 }
 
 impl Default for Trust {
@@ -33,6 +49,7 @@ impl Default for Trust {
             allow_downgrade: BTreeSet::new(),
             allow_signer_change: BTreeSet::new(),
             install_from: None,
+            require_artifact_signatures: false,
         }
     }
 }
@@ -83,6 +100,7 @@ pub(super) fn resolve_trust(
             hosts: raw.install_hosts.clone(),
             allow_http: raw.install_allow_http,
         }),
+        require_artifact_signatures: raw.require_artifact_signatures,
     })
 }
 

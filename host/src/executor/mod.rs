@@ -161,7 +161,7 @@ pub async fn execute(
         }
     };
     let caps = &mut store.data_mut().caps;
-    caps.download.document = execution.document.clone();
+    caps.download.set_document(&execution.document);
     caps.diagnostics.source = execution.diagnostics.clone();
     let job = wit::Job {
         job_id: execution.job_id.clone(),
@@ -243,7 +243,8 @@ fn conclude(
     let timed_out = std::time::Instant::now() >= job.deadline;
     match result {
         Ok(Ok(outcome)) => {
-            let details = plugin_details(outcome.status_details, &job.tag);
+            let mut details = plugin_details(outcome.status_details, &job.tag);
+            caps.download.report(&mut details);
             match &caps.device.reboot_requested {
                 Some(reason) => Conclusion::Reboot {
                     reason: reason.clone(),
@@ -274,7 +275,8 @@ fn conclude(
             } else {
                 TerminalStatus::Rejected
             };
-            let details = plugin_details(failure.status_details, &job.tag);
+            let mut details = plugin_details(failure.status_details, &job.tag);
+            caps.download.report(&mut details);
             Conclusion::Report(Report::failure(status, &failure.reason, details))
         }
         Err(error) => conclude_trap(&error, caps.host.last_error.clone(), limits),

@@ -407,7 +407,10 @@ impl Plugins {
             applies
         });
         let grants = own.or_else(|| self.signer_grants.get(&key));
-        Ok(policy::resolve(m, grants))
+        let mut resolution = policy::resolve(m, grants);
+        // Every plugin's downloads are held to the same artifact trust.
+        resolution.sandbox.artifacts = std::sync::Arc::new(self.trust.artifacts());
+        Ok(resolution)
     }
 
     /// Refuses an install of a name signed by another key than the one

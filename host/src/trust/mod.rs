@@ -18,11 +18,15 @@
 //!   [`inspect`].
 //! - `format`: preamble and section framing, read without a wasm parser.
 //! - `sigdata`: the `signature` section's payload.
+//! - `artifact`: code-signed artifacts, the files jobs download: the
+//!   detached `codesign` signature (same keys, another signed message),
+//!   its verification, and which file of a job document it signs.
 //! - `error`: [`VerifyError`], why a plugin file was refused. Each other
 //!   error is beside the code that raises it: [`FormatError`] in `format`,
 //!   [`KeyError`] in `keys`, [`ManifestError`] in `manifest`, [`SignError`]
 //!   in `signed`.
 
+pub mod artifact;
 mod error;
 mod format;
 mod keys;

@@ -3,6 +3,7 @@
 
 use crate::support;
 
+mod codesign;
 mod scripted;
 mod unkind;
 
@@ -50,22 +51,26 @@ struct Setup {
 fn setup() -> Setup {
     let addr = server();
     let downloads = tempfile::tempdir().unwrap();
-    let sandbox = Sandbox {
-        dirs: vec![format!("{}:/downloads", downloads.path().display())
-            .parse::<DirGrant>()
-            .unwrap()],
-        download: Some(DownloadGrant {
-            hosts: vec![format!("127.0.0.1:{}", addr.port())],
-            allow_http: true,
-        }),
-        command: None,
-        reboot: false,
-        ..Sandbox::empty()
-    };
+    let sandbox = downloads_sandbox(format!("127.0.0.1:{}", addr.port()), downloads.path());
     Setup {
         addr,
         downloads,
         sandbox,
+    }
+}
+
+/// A sandbox that may download over http from `host` into `downloads`,
+/// which the plugin sees as /downloads.
+fn downloads_sandbox(host: String, downloads: &std::path::Path) -> Sandbox {
+    Sandbox {
+        dirs: vec![format!("{}:/downloads", downloads.display())
+            .parse::<DirGrant>()
+            .unwrap()],
+        download: Some(DownloadGrant {
+            hosts: vec![host],
+            allow_http: true,
+        }),
+        ..Sandbox::empty()
     }
 }
 

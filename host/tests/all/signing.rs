@@ -519,4 +519,5 @@ fn the_manifest_covers_what_the_operator_wrote() {
 
 // --- interop with the third-party tool ---
 
+mod artifacts;
 mod wasmsign2;

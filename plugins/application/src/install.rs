@@ -38,20 +38,34 @@ struct Document {
     name: String,
     version: String,
     url: String,
-    sha256: String,
+    sha256: Option<String>,
+    /// The operator's signature of the bundle (`jobhost artifact sign`),
+    /// which the host verifies before the file is in place; its `sha256`
+    /// pins the bundle when the document gives none of its own.
+    codesign: Option<serde_json::Value>,
     health_check: Option<Vec<String>>,
     health_check_timeout_secs: Option<u32>,
     service: Option<String>,
 }
 
 impl Document {
+    /// The bundle's digest: `sha256`, else the codesign's (the same, when
+    /// both are given); one of them is required.
+    fn sha256(&self) -> Result<&str, Failure> {
+        download::pinned_sha256(self.sha256.as_deref(), self.codesign.as_ref())?.ok_or_else(|| {
+            Failure::permanent(
+                "`sha256` is required (or a `codesign`, whose sha256 pins the bundle)",
+            )
+        })
+    }
+
     fn check(&self) -> Result<(), Failure> {
         check_app_name(&self.name)?;
         check_version(&self.version)?;
-        if self.sha256.len() != 64 || !self.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+        let sha256 = self.sha256()?;
+        if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(Failure::permanent(format!(
-                "sha256 {:?} is not 64 hex characters",
-                self.sha256
+                "sha256 {sha256:?} is not 64 hex characters"
             )));
         }
         if let Some(service) = &self.service {
@@ -185,7 +199,7 @@ impl Install {
         self.progress("downloading");
         let archive = self.app.staging().join(format!("{version}.tar.gz"));
         let archive_path = archive.to_string_lossy();
-        let got = download::fetch(&self.doc.url, &archive_path, Some(&self.doc.sha256), None)
+        let got = download::fetch(&self.doc.url, &archive_path, Some(self.doc.sha256()?), None)
             .map_err(|e| {
                 let why = format!("downloading {name} {version}: {}", host::describe(&e));
                 Failure::from(e).retag(why)

@@ -3,12 +3,14 @@
 //! [`crate::templates`]), or a custom template (`super::custom`). The
 //! body is parsed strictly: every member of AWS's CreateJobRequest is
 //! implemented here or refused by name (`super::super::unsupported`), and
-//! anything else is refused too.
+//! anything else is refused too. Code-sign placeholders in the document
+//! are replaced here, once ([`crate::code_signing`]).
 
 use super::super::extract::{strict_body, Path, Shape};
 use super::super::views::JobRef;
 use super::super::{ApiError, ApiState};
 use super::custom::CustomTemplate;
+use crate::code_signing::{self, CodeSignError};
 use crate::rollout::RawConfigs;
 use crate::store::{CreateJob, FromTemplate, JobDocument, PresignedUrlConfig, TargetSelection};
 use crate::templates;
@@ -158,6 +160,7 @@ pub(in crate::api) async fn create(
             ))
         }
     };
+    let document = code_sign(&state, document).await?;
     let timeout = body
         .timeout_config
         .map(|t| t.in_progress_timeout_in_minutes);
@@ -190,4 +193,32 @@ pub(in crate::api) async fn create(
     // others are notified as it releases them.
     state.publish(changes);
     Ok(Json(JobRef::of(&job)))
+}
+
+/// `document` with its code-sign placeholders replaced by the artifacts'
+/// signatures; a placeholder for an artifact that is missing or unsigned
+/// is 400, naming it.
+async fn code_sign(state: &ApiState, document: JobDocument) -> Result<JobDocument, ApiError> {
+    let text = match &document {
+        JobDocument::Text(text) => text.clone(),
+        JobDocument::Json(value) => value.to_string(),
+    };
+    let artifacts = std::sync::Arc::clone(&state.artifacts);
+    let substituted =
+        tokio::task::spawn_blocking(move || code_signing::substitute(&text, &artifacts))
+            .await
+            .map_err(|e| ApiError::Internal(format!("the code-signing task failed: {e}")))?;
+    match substituted {
+        Ok(Some(text)) => Ok(JobDocument::Text(text)),
+        Ok(None) => Ok(document),
+        Err(CodeSignError::Artifact { url, source }) => {
+            Err(match super::super::artifacts::artifact_error(source) {
+                ApiError::NotFound(m) | ApiError::InvalidRequest(m) => {
+                    ApiError::InvalidRequest(format!("code-sign placeholder for {url}: {m}"))
+                }
+                other => other,
+            })
+        }
+        Err(e) => Err(ApiError::InvalidRequest(e.to_string())),
+    }
 }

@@ -180,3 +180,105 @@ async fn uploads_over_the_limit_are_refused_and_leave_nothing() {
         StatusCode::NOT_FOUND
     );
 }
+
+/// The artifact's signature in `x-jobhost-codesign` (the `.sig` file in
+/// base64): stored when it is for the uploaded bytes, 400 and nothing
+/// replaced otherwise; listed and described with its key; the code-sign
+/// placeholder of CreateJob answers 400 for an artifact without one.
+#[tokio::test]
+async fn an_artifact_is_stored_with_its_signature_or_refused() {
+    use base64::Engine as _;
+    use jobhost::trust::artifact::sign_artifact;
+    use jobhost::trust::SecretKey;
+    use sha2::{Digest, Sha256};
+    let s = Server::start(Some(TOKEN)).await;
+    let key = SecretKey::generate().unwrap();
+    let id = key.public_key().id().to_string();
+    let header = |bytes: &[u8]| {
+        let sha: [u8; 32] = Sha256::digest(bytes).into();
+        let c = sign_artifact(&key, "fw.bin", bytes.len() as u64, sha).unwrap();
+        base64::engine::general_purpose::STANDARD.encode(c.to_file_text())
+    };
+    let put = |bytes: &'static [u8], sig: String| {
+        s.req(Method::PUT, "/artifacts/fw.bin")
+            .header("x-jobhost-codesign", sig)
+            .body(bytes)
+    };
+    let (status, _, info) = s.call(put(b"firmware", header(b"firmware"))).await;
+    assert_eq!(status, StatusCode::OK, "{info}");
+    assert_eq!(info["codesign"]["keyId"], id.as_str());
+    assert_eq!(info["codesign"]["rawPayloadSize"], 8);
+
+    let got = s.call(put(b"firmwarX", header(b"firmware"))).await;
+    let message = got.2["message"].as_str().unwrap().to_owned();
+    assert_error(got, StatusCode::BAD_REQUEST, "InvalidRequestException");
+    assert!(
+        message.contains("the signature is for 8 bytes"),
+        "{message}"
+    );
+    let stored = std::fs::read(s.artifacts.path_of("fw.bin").unwrap()).unwrap();
+    assert_eq!(stored, b"firmware", "nothing was replaced");
+
+    for (sig, why) in [
+        ("***".to_owned(), "x-jobhost-codesign: not base64"),
+        (
+            base64::engine::general_purpose::STANDARD.encode("{}"),
+            "x-jobhost-codesign: codesign.format is missing",
+        ),
+    ] {
+        let got = s.call(put(b"firmware", sig)).await;
+        let message = got.2["message"].as_str().unwrap().to_owned();
+        assert_error(got, StatusCode::BAD_REQUEST, "InvalidRequestException");
+        assert!(message.starts_with(why), "{message}");
+    }
+
+    let (status, _, _) = s
+        .call(s.req(Method::PUT, "/artifacts/plain.bin").body("plain"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, list) = s.call(s.req(Method::GET, "/artifacts")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        list,
+        json!({"artifacts": [
+            {"name": "fw.bin", "size": 8, "url": format!("{}/artifacts/fw.bin", s.base),
+             "signed": true, "keyId": id},
+            {"name": "plain.bin", "size": 5, "url": format!("{}/artifacts/plain.bin", s.base),
+             "signed": false},
+        ]})
+    );
+    let (status, _, info) = s.call(s.req(Method::GET, "/artifacts/fw.bin/info")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        info["sha256"],
+        hex::encode(Sha256::digest(b"firmware")).as_str()
+    );
+    assert_eq!(info["codesign"]["keyId"], id.as_str());
+    assert_error(
+        s.call(s.req(Method::GET, "/artifacts/none.bin/info")).await,
+        StatusCode::NOT_FOUND,
+        "ResourceNotFoundException",
+    );
+    // Listing and describing are management routes.
+    let resp = s
+        .http
+        .get(format!("{}/artifacts", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+
+    let document = json!({"codesign": format!(
+        "${{aws:iot:code-sign-signature:{}/artifacts/plain.bin}}", s.base
+    )});
+    let body = json!({"targets": ["t1"], "document": document.to_string()});
+    let got = s
+        .call(s.req(Method::PUT, "/jobs/unsigned").json(&body))
+        .await;
+    let message = got.2["message"].as_str().unwrap().to_owned();
+    assert_error(got, StatusCode::BAD_REQUEST, "InvalidRequestException");
+    assert!(
+        message.contains("artifact plain.bin is not signed"),
+        "{message}"
+    );
+}

@@ -105,7 +105,7 @@ async fn artifact_put_prints_what_a_document_needs() {
         out,
         format!(
             "url:         {url}\nsha256:      {sha}\nsize:        50000\n\
-             placeholder: ${{aws:iot:s3-presigned-url:{url}}}\n"
+             placeholder: ${{aws:iot:s3-presigned-url:{url}}}\nsigned by:   (unsigned)\n"
         )
     );
     let stored = s.artifacts.path_of("firmware-1.2.bin").unwrap();

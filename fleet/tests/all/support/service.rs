@@ -6,7 +6,7 @@ use jobhost_fleet::clock::Clock;
 use jobhost_fleet::server::{BrokerChoice, Server, ServerConfig};
 use jobhost_fleet::store::{Changes, CreateJob};
 use jobhost_protocol::requests::UpdateRequest;
-use jobhost_protocol::JobExecution;
+use jobhost_protocol::{JobExecution, JobExecutionStatus};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -135,6 +135,17 @@ pub async fn wait_terminal(server: &Server, thing: &str, job_id: &str) -> JobExe
         e.status.is_terminal()
     })
     .await
+}
+
+/// Asserts the execution ended `status` with a reason that says `why`.
+pub fn assert_reason(e: &JobExecution, status: JobExecutionStatus, why: &str) {
+    assert_eq!(e.status, status, "{}: {:?}", e.job_id, e.status_details);
+    let reason = detail(e, "reason").unwrap_or_default();
+    assert!(
+        reason.contains(why),
+        "{}: reason {reason:?} does not say {why:?}",
+        e.job_id
+    );
 }
 
 /// One statusDetails value.

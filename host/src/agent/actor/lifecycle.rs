@@ -137,7 +137,17 @@ impl Actor {
                         dirs: &installed.sandbox.dirs,
                         command: installed.sandbox.command.as_ref(),
                     };
-                    match crate::document::bind(&mut r, target) {
+                    // A codesign that is malformed, or missing where the
+                    // device requires one, is the document's fault too.
+                    let bound = crate::document::bind(&mut r, target).and_then(|()| {
+                        crate::trust::artifact::refusal(
+                            self.config.trust.require_artifact_signatures,
+                            &r.operation,
+                            &r.document,
+                        )
+                        .map_or(Ok(()), Err)
+                    });
+                    match bound {
                         Ok(()) => Plan::Run(installed),
                         Err(reason) => Plan::Reject(reason),
                     }

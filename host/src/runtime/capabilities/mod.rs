@@ -87,6 +87,7 @@ pub(crate) mod upload;
 use super::bindings::types;
 use super::{CancelToken, ExecutionLimits, Observer};
 use crate::requests::for_each_capability;
+use crate::trust::artifact::ArtifactTrust;
 use certificates::CertificateTarget;
 use files::DirGrant;
 use host::HostCtx;
@@ -95,7 +96,7 @@ use serde::de::DeserializeOwned;
 use std::fmt::Debug;
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 use wasmtime::component::{HasData, HasSelf, Linker};
 
@@ -410,6 +411,11 @@ macro_rules! registry {
             /// (or under `jobhost run`), where the `certificates` calls
             /// fail.
             pub certificate_target: Option<CertificateTarget>,
+            /// What the `download` capability checks artifact signatures
+            /// (a job document's `codesign`) with: `[trust]`'s keys, filled
+            /// in by the agent. The default trusts no key, so a codesign is
+            /// refused rather than skipped where none is configured.
+            pub artifacts: Arc<ArtifactTrust>,
         }
 
         /// What one `[plugins.<name>]` or `[signers.<key id>]` table grants.
@@ -481,6 +487,7 @@ macro_rules! registry {
             let mut sandbox = Sandbox {
                 $($field: <$Type as Capability>::intersect(&requests.$key, &grants.$field, &mut admission),)*
                 certificate_target: None,
+                artifacts: Arc::default(),
             };
             // The directories other capabilities preopen come after the
             // plugin's own `dirs`.

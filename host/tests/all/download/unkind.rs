@@ -15,18 +15,7 @@ fn file(len: usize, seed: u8, etag: &str) -> File {
 /// A download grant for `server` and a fresh directory for /downloads.
 fn grant(server: &Scripted) -> (tempfile::TempDir, Sandbox) {
     let downloads = tempfile::tempdir().unwrap();
-    let sandbox = Sandbox {
-        dirs: vec![format!("{}:/downloads", downloads.path().display())
-            .parse::<DirGrant>()
-            .unwrap()],
-        download: Some(DownloadGrant {
-            hosts: vec![server.addr.to_string()],
-            allow_http: true,
-        }),
-        command: None,
-        reboot: false,
-        ..Sandbox::empty()
-    };
+    let sandbox = downloads_sandbox(server.addr.to_string(), downloads.path());
     (downloads, sandbox)
 }
 

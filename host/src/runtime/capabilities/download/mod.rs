@@ -12,6 +12,11 @@
 //! an expired presigned URL is replaced by a fresh one from the job document
 //! fetched again (`transfer`, `refresh`). While the body streams, the
 //! execution's statusDetails carry the progress ([`PROGRESS_KEY`]).
+//!
+//! A file the job document code-signs (a `codesign` beside its `url`) is
+//! moved into place only when the signature verifies with a key of
+//! `[trust]` and the body is the file it is for (`codesign`); the key is
+//! reported as [`CODESIGN_KEY`].
 
 //!
 //! # Layout
@@ -20,7 +25,9 @@
 //!   host's own downloads ([`fetch_for_host`]).
 //! - `transfer`: one resumable transfer, with retries and part files.
 //! - `refresh`: which URL of a fresh job document replaces an expired one.
+//! - `codesign`: the artifact signatures a download is held to.
 
+mod codesign;
 mod refresh;
 mod transfer;
 
@@ -32,10 +39,15 @@ use super::{
 use crate::runtime::bindings::download::{self as wit, Host, Request, Response};
 use crate::runtime::bindings::types::HostError;
 use crate::runtime::ExecutionLimits;
+use crate::trust::artifact::ArtifactTrust;
+use crate::trust::KeyId;
 use cap_std::fs::Dir;
+use jobhost_protocol::StatusDetails;
 use reqwest::Url;
 use serde::Deserialize;
+use std::collections::BTreeSet;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use transfer::{Hooks, Target};
 use wasmtime::component::Linker;
@@ -45,6 +57,10 @@ pub const PROGRESS_KEY: &str = "downloadProgress";
 
 /// The statusDetails key with the bytes on disk so far.
 pub const BYTES_KEY: &str = "downloadedBytes";
+
+/// The statusDetails key of a run's report naming the key(s) whose
+/// artifact signature verified the files it downloaded.
+pub const CODESIGN_KEY: &str = "codesignKeyId";
 
 /// Progress is reported at most this often (the agent rate-limits what it
 /// publishes as well; this keeps the plugin's thread from flooding it).
@@ -68,21 +84,47 @@ impl DownloadGrant {
     }
 }
 
-/// A run's downloads: the grant, and the job document where an expired
-/// URL's fresh replacement is looked up.
+/// A run's downloads: the grant, the job document where an expired URL's
+/// fresh replacement and a file's codesign are looked up, and the keys that
+/// verified what was downloaded.
 pub(crate) struct DownloadCtx {
     /// `None`: no `download` capability.
     pub grant: Option<DownloadGrant>,
     /// The job document as the plugin got it (or as fetched again for a
     /// fresh presigned URL).
     pub document: String,
+    /// The job document as the plugin got it, whose URLs the plugin asks
+    /// for even after a refresh replaced `document`.
+    original: String,
+    /// What artifact signatures are checked with.
+    artifacts: Arc<ArtifactTrust>,
+    /// The keys whose artifact signatures verified a download of this run.
+    verified_by: BTreeSet<KeyId>,
 }
 
 impl DownloadCtx {
-    pub fn new(grant: Option<DownloadGrant>) -> Self {
+    pub fn new(grant: Option<DownloadGrant>, artifacts: Arc<ArtifactTrust>) -> Self {
         Self {
             grant,
             document: String::new(),
+            original: String::new(),
+            artifacts,
+            verified_by: BTreeSet::new(),
+        }
+    }
+
+    /// Sets the job document the plugin gets.
+    pub fn set_document(&mut self, document: &str) {
+        self.document = document.to_owned();
+        self.original = document.to_owned();
+    }
+
+    /// Adds [`CODESIGN_KEY`] to a report of this run, if a code-signed file
+    /// was downloaded.
+    pub fn report(&self, details: &mut StatusDetails) {
+        if !self.verified_by.is_empty() {
+            let ids: Vec<String> = self.verified_by.iter().map(ToString::to_string).collect();
+            details.insert(CODESIGN_KEY, &ids.join(","));
         }
     }
 }
@@ -139,7 +181,7 @@ impl CapabilityHost for Download {
     type Ctx = DownloadCtx;
 
     fn ctx(sandbox: &Sandbox, _: &ExecutionLimits) -> DownloadCtx {
-        DownloadCtx::new(sandbox.download.clone())
+        DownloadCtx::new(sandbox.download.clone(), Arc::clone(&sandbox.artifacts))
     }
 
     fn add_to_linker<T: JobView>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
@@ -178,11 +220,25 @@ impl Host for CapView<'_, DownloadCtx> {
             .map_err(|e| HostError::Failed(format!("cannot open {}: {e}", dir_grant.guest)))?;
         let started = Instant::now();
         let shown = redact(&url);
+        // Before a byte is fetched: the codesigns the document binds to
+        // this URL, by a trusted key.
+        let documents = [self.ctx.document.as_str(), self.ctx.original.as_str()];
+        let signed = match codesign::bind(&self.ctx.artifacts, &documents, &request.url) {
+            Ok(signed) => signed,
+            Err(e) => {
+                transfer::discard_partial(&dir, &relative);
+                tracing::warn!(target: "plugin", plugin = %self.job.tag.plugin, job_id = %self.job.tag.job_id,
+                    "download from {shown} refused: {}", transfer::message(&e));
+                return Err(e);
+            }
+        };
+        let check = |size: u64, sha256: &[u8; 32]| signed.check(size, sha256);
         let target = Target {
             dir: &dir,
             relative: &relative,
             max_bytes: request.max_bytes,
             expected: expected.as_deref(),
+            check: (!signed.is_empty()).then_some(&check as _),
         };
         let mut hooks = PluginHooks {
             job: &mut *self.job,
@@ -195,7 +251,12 @@ impl Host for CapView<'_, DownloadCtx> {
         match &result {
             Ok(r) => {
                 tracing::info!(target: "plugin", plugin = %job.tag.plugin, job_id = %job.tag.job_id,
-                "downloaded {} bytes from {shown} to {} in {:.1} s", r.bytes, request.destination, started.elapsed().as_secs_f64())
+                "downloaded {} bytes from {shown} to {} in {:.1} s", r.bytes, request.destination, started.elapsed().as_secs_f64());
+                for key_id in signed.key_ids() {
+                    tracing::info!(target: "plugin", plugin = %job.tag.plugin, job_id = %job.tag.job_id,
+                        "{}: artifact signature by key {key_id} verified", request.destination);
+                    self.ctx.verified_by.insert(key_id);
+                }
             }
             Err(e) => {
                 tracing::warn!(target: "plugin", plugin = %job.tag.plugin, job_id = %job.tag.job_id,
@@ -298,6 +359,8 @@ pub(crate) fn fetch_for_host(
         relative: Path::new(name),
         max_bytes: Some(max_bytes),
         expected: None,
+        // A plugin file is verified by its own signature once downloaded.
+        check: None,
     };
     let mut hooks = HostHooks { stop };
     let result =
@@ -355,6 +418,7 @@ mod tests {
     fn the_download_keys_are_reserved_for_the_agent() {
         use jobhost_protocol::status_details::AGENT_KEYS;
         assert!(AGENT_KEYS.contains(&PROGRESS_KEY) && AGENT_KEYS.contains(&BYTES_KEY));
+        assert!(AGENT_KEYS.contains(&CODESIGN_KEY));
     }
 
     #[test]

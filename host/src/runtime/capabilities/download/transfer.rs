@@ -14,7 +14,8 @@
 //! changed on the server comes back whole (200) instead of being spliced
 //! (RFC 9110 §13.1.5). Without a validator there is nothing to make a
 //! splice safe, and the download starts over. Only a complete file whose
-//! size and sha256 match is renamed into place.
+//! size and sha256 match (and that its codesign is for, [`Target::check`])
+//! is renamed into place; a file that does not match is removed.
 //!
 //! What is retried: connection failures, a body that breaks off or stalls,
 //! 408, 429 and 5xx, at most [`MAX_ATTEMPTS`] times with doubling, jittered
@@ -77,7 +78,15 @@ pub(super) struct Target<'a> {
     pub max_bytes: Option<u64>,
     /// Expected sha256, 64 lowercase hex characters.
     pub expected: Option<&'a str>,
+    /// Whether the whole body (its size and sha256, counted while it
+    /// streamed) may go into place: the artifact signature's check, asked
+    /// before the sha256 comparison so that its reason, which says more,
+    /// is the one given.
+    pub check: Option<&'a BodyCheck<'a>>,
 }
+
+/// A check of a whole body by its size and sha256 ([`Target::check`]).
+pub(super) type BodyCheck<'a> = dyn Fn(u64, &[u8; 32]) -> Result<(), HostError> + Sync + 'a;
 
 /// How an attempt failed, which decides what happens next.
 enum Failed {
@@ -140,6 +149,13 @@ pub(super) async fn download(
             }
         }
     }
+}
+
+/// Removes what an earlier attempt left for `relative` (the part file and
+/// its record): a download refused before it started must not leave one
+/// behind either.
+pub(super) fn discard_partial(dir: &Dir, relative: &Path) {
+    PartFiles::new(relative).discard(dir);
 }
 
 /// The text of a host error, without its variant name.
@@ -293,7 +309,15 @@ async fn attempt_once(
             "the body ended after {written} of {total} bytes"
         ))));
     }
-    let actual = hex::encode(hasher.finalize());
+    let digest: [u8; 32] = hasher.finalize().into();
+    if let Some(check) = target.check {
+        if let Err(e) = check(written, &digest) {
+            drop(file);
+            files.discard(dir);
+            return Err(Failed::Final(e));
+        }
+    }
+    let actual = hex::encode(digest);
     if let Some(expected) = target.expected.filter(|e| *e != actual) {
         files.discard(dir);
         return Err(Failed::Final(HostError::Failed(format!(
