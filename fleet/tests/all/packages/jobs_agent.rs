@@ -4,6 +4,9 @@
 //! STAND-INS for systemd-run and systemctl as the parent module.
 
 use super::*;
+use jobhost::trust::artifact::sign_artifact;
+use jobhost::trust::SecretKey;
+use sha2::Digest;
 
 /// jobs-agent.js's `install` (its comments' shape) for package `app`,
 /// with one jobhost field: a 1-second startup check instead of that
@@ -120,5 +123,54 @@ async fn jobs_agent_js_documents_run_in_the_packages_plugin() {
     assert_status(&e, JobExecutionStatus::Succeeded);
     assert_eq!(detail(&e, "operation"), Some("systemStatus"));
     assert_eq!(detail(&e, "installedPackages"), Some("[app]"));
+
+    // Code-signed files: a codesign beside the file (as the service puts
+    // it for `${aws:iot:code-sign-signature:…}`) is verified with the
+    // device's trust keys before the file replaces the running one; a
+    // signature for another file fails the install with nothing replaced.
+    let key = SecretKey::read_file(&root.join(THING).join("operator.key")).unwrap();
+    let signed = |content: &[u8]| {
+        let digest: [u8; 32] = sha2::Sha256::digest(content).into();
+        sign_artifact(&key, "app.js", content.len() as u64, digest)
+            .unwrap()
+            .to_json()
+    };
+    let v2 = b"console.log('v2')".as_slice();
+    let mut doc = install_document(
+        root,
+        &upload(&server, "app2.js", v2),
+        &sha256(v2),
+        "node app.js",
+    );
+    doc["files"][0]["codesign"] = signed(v2);
+    let e = run(&server, "js-signed", doc).await;
+    assert_state(&e, "install", "package installed and started");
+    assert_eq!(
+        detail(&e, "codesignKeyId"),
+        Some(key.public_key().id().to_string().as_str())
+    );
+    assert_eq!(read(root.join("packages/app/app.js")), "console.log('v2')");
+    let v3 = b"console.log('v3')".as_slice();
+    let mut doc = install_document(
+        root,
+        &upload(&server, "app3.js", v3),
+        &sha256(v3),
+        "node app.js",
+    );
+    doc["files"][0]["codesign"] = signed(v2);
+    let e = run(&server, "js-missigned", doc).await;
+    assert_status(&e, JobExecutionStatus::Failed);
+    assert_eq!(
+        detail(&e, "errorCode"),
+        Some("ERR_DOWNLOAD_FAILED"),
+        "{:?}",
+        e.status_details
+    );
+    assert!(
+        detail(&e, "reason").is_some_and(|r| r.contains("but the signature by key")),
+        "{:?}",
+        e.status_details
+    );
+    assert_eq!(read(root.join("packages/app/app.js")), "console.log('v2')");
     drop(agent);
 }
