@@ -18,9 +18,12 @@
 //! the store is asked (ListJobExecutionsForJob, outside the timed span)
 //! whether every execution SUCCEEDED. The figure is executions per second
 //! over that span: it measures the service and the broker (sharing the
-//! cores with the simulators), not WebAssembly. Nothing here asserts a
-//! speed; figures measured on the development machines are in
-//! BENCHMARKS.md.
+//! cores with the simulators), not WebAssembly. With it the CPU time the
+//! service process and this one (the simulators) spent over the span, from
+//! `/proc`: whether the service or the load generator bounds the rate, and
+//! a per-execution cost that other load on the machine disturbs less than
+//! the rate. Nothing here asserts a speed; figures measured on the
+//! development machines are in BENCHMARKS.md.
 
 mod support;
 
