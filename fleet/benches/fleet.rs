@@ -18,9 +18,12 @@
 //! the store is asked (ListJobExecutionsForJob, outside the timed span)
 //! whether every execution SUCCEEDED. The figure is executions per second
 //! over that span: it measures the service and the broker (sharing the
-//! cores with the simulators), not WebAssembly. Nothing here asserts a
-//! speed; figures measured on the development machines are in
-//! BENCHMARKS.md.
+//! cores with the simulators), not WebAssembly. With it the CPU time the
+//! service process and this one (the simulators) spent over the span, from
+//! `/proc`: whether the service or the load generator bounds the rate, and
+//! a per-execution cost that other load on the machine disturbs less than
+//! the rate. Nothing here asserts a speed; figures measured on the
+//! development machines are in BENCHMARKS.md.
 
 mod support;
 
@@ -112,9 +115,15 @@ async fn run(things: usize, dir: Option<PathBuf>) {
     );
     let http = reqwest::Client::new();
     let api = format!("http://{}", service.http);
+    let grouping = Instant::now();
     let group = fleet_group(&http, &api, things).await;
+    println!(
+        "   the dynamic group holds all {things} things after {:.1} s; creating the job",
+        grouping.elapsed().as_secs_f64()
+    );
     let rss_before = service.memory().0;
 
+    let cpu_before = CpuTimes::now(service.child.id());
     let started = Instant::now();
     let response = http
         .put(format!("{api}/jobs/fleet-1"))
@@ -133,6 +142,7 @@ async fn run(things: usize, dir: Option<PathBuf>) {
         last = recv_within(&mut done, "a simulated execution to finish").await;
     }
     let elapsed = last.duration_since(started);
+    let cpu = CpuTimes::now(service.child.id()).since(&cpu_before);
     check_all_succeeded(&http, &api, things).await;
     let (rss_after, peak) = service.memory();
     drop(simulators);
@@ -152,6 +162,77 @@ async fn run(things: usize, dir: Option<PathBuf>) {
         rss_after / 1024,
         peak / 1024
     );
+    let share = |seconds: f64| seconds / cpu.wall;
+    let per_execution = |seconds: f64| seconds / things as f64 * 1e6;
+    println!(
+        "   CPU over the job: service {:.2} cores, simulators {:.2} cores, machine idle {:.2} of {cores} cores",
+        share(cpu.service),
+        share(cpu.simulators),
+        share(cpu.idle),
+    );
+    println!(
+        "   CPU per execution: service {:.0} µs, simulators {:.0} µs (less sensitive to other load than the rate)",
+        per_execution(cpu.service),
+        per_execution(cpu.simulators),
+    );
+}
+
+/// CPU seconds spent by the service process, by this one (the
+/// simulators), and by nobody (the whole machine idle), from `/proc`:
+/// whether the service or the load generator is what bounds the figure.
+struct CpuTimes {
+    wall: f64,
+    service: f64,
+    simulators: f64,
+    idle: f64,
+}
+
+/// `USER_HZ`, the unit of `/proc`'s CPU times: 100 on every Linux
+/// architecture this runs on.
+const TICKS_PER_SECOND: f64 = 100.0;
+
+impl CpuTimes {
+    fn now(service: u32) -> CpuTimes {
+        // utime and stime are fields 14 and 15 of /proc/PID/stat, counted
+        // after the parenthesised command name (which may hold spaces).
+        let process = |pid: &str| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let fields: Vec<f64> = stat
+                .rsplit_once(')')
+                .map(|(_, rest)| rest)
+                .unwrap_or_default()
+                .split_whitespace()
+                .map(|f| f.parse().unwrap_or(0.0))
+                .collect();
+            (fields.get(11).unwrap_or(&0.0) + fields.get(12).unwrap_or(&0.0)) / TICKS_PER_SECOND
+        };
+        // "cpu  user nice system idle ..." summed over every core.
+        let idle = std::fs::read_to_string("/proc/stat")
+            .unwrap_or_default()
+            .lines()
+            .next()
+            .and_then(|l| l.split_whitespace().nth(4)?.parse::<f64>().ok())
+            .unwrap_or(0.0)
+            / TICKS_PER_SECOND;
+        let wall = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        CpuTimes {
+            wall,
+            service: process(&service.to_string()),
+            simulators: process("self"),
+            idle,
+        }
+    }
+
+    fn since(&self, before: &CpuTimes) -> CpuTimes {
+        CpuTimes {
+            wall: self.wall - before.wall,
+            service: self.service - before.service,
+            simulators: self.simulators - before.simulators,
+            idle: self.idle - before.idle,
+        }
+    }
 }
 
 /// Creates the dynamic group of every simulated thing and waits until it

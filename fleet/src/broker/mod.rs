@@ -27,6 +27,8 @@
 //!
 //! * With [`BrokerConfig::presence`] it reports every device session that
 //!   opens or closes, for the thing registry's connectivity.
+//! * The service's session is not sent back the messages it publishes
+//!   (`no_local`), though its subscription matches them.
 //!
 //! Not provided: retained messages (rmqtt needs its retainer plugin for
 //! those; the AWS IoT Jobs protocol does not use them) and persistence of
@@ -36,6 +38,7 @@ mod config;
 mod crypto;
 mod error;
 mod hooks;
+mod no_local;
 pub mod policy;
 mod presence;
 
@@ -59,6 +62,7 @@ use tokio::task::JoinHandle;
 
 use config::{MAX_INFLIGHT, MAX_MQUEUE_LEN};
 use hooks::{AccessHook, Rules};
+use no_local::NoLocalHook;
 use presence::PresenceHook;
 
 /// rmqtt keys each listener's settings by an id of our choosing; the hooks
@@ -142,6 +146,12 @@ impl Broker {
         ] {
             register.add(typ, Box::new(AccessHook(rules.clone()))).await;
         }
+        register
+            .add(
+                Type::MessageExpiryCheck,
+                Box::new(NoLocalHook(rules.clone())),
+            )
+            .await;
         if let Some(reports) = &config.presence {
             let hook = PresenceHook {
                 rules: rules.clone(),

@@ -7,12 +7,17 @@
 //!   or gone terminal) — the store reports exactly those as [`Changes`].
 
 use super::DeviceApiCtx;
-use crate::store::Changes;
+use crate::store::{Changes, HeadJob, Queue, Queues};
 use jobhost_protocol::responses::{Notify, NotifyNext};
 use jobhost_protocol::topics::JobsTopic;
-use jobhost_protocol::{JobExecution, JobExecutionStatus};
 use std::collections::{BTreeMap, HashMap};
-use std::time::Duration;
+
+/// Most things whose queues are read under one hold of the store lock
+/// (one read transaction, off the async workers): a device batch changes
+/// at most [`super::handler::MAX_BATCH`] things, but a CreateJob on a
+/// fleet changes thousands, and the HTTP API and the device requests wait
+/// for the lock meanwhile.
+const READ_AT_ONCE: usize = 256;
 
 pub(crate) struct Notifier {
     ctx: DeviceApiCtx,
@@ -29,85 +34,87 @@ impl Notifier {
     }
 
     pub(crate) async fn notify(&mut self, changes: Changes) {
-        for thing in changes.things {
-            let Some((head, pending, url_ttl)) = self.snapshot(&thing) else {
+        let mut things = changes.things.into_iter().peekable();
+        while things.peek().is_some() {
+            let chunk: Vec<String> = things.by_ref().take(READ_AT_ONCE).collect();
+            let Some(queues) = self.read(chunk).await else {
                 continue;
             };
             let now = (self.ctx.now)();
-            let mut jobs: BTreeMap<String, Vec<_>> = BTreeMap::new();
-            for (_, status, summary) in pending {
-                jobs.entry(status.as_str().to_owned())
-                    .or_default()
-                    .push(summary);
-            }
-            let notify = Notify {
-                timestamp: now,
-                jobs,
-            };
-            self.publish(JobsTopic::Notify.for_thing(&thing), &notify)
-                .await;
-
-            let key = head
-                .as_ref()
-                .map(|e| (e.job_id.clone(), e.execution_number));
-            if self.heads.get(&thing) != Some(&key) {
-                self.heads.insert(thing.clone(), key);
-                let execution = head.map(|mut e| {
-                    e.job_document = e.job_document.map(|d| {
-                        self.ctx.delivery.resolve_with_ttl(
-                            &d,
-                            &thing,
-                            &e.job_id,
-                            e.execution_number,
-                            url_ttl,
-                            now,
-                        )
-                    });
-                    e
-                });
-                self.publish(
-                    JobsTopic::NotifyNext.for_thing(&thing),
-                    &NotifyNext {
-                        timestamp: now,
-                        execution,
-                    },
-                )
-                .await;
+            for queue in queues.things {
+                self.announce(queue, &queues.heads, now).await;
             }
         }
     }
 
-    /// The thing's head, its pending list, and how long the head's
-    /// presigned URLs stay valid (None: the server's TTL).
-    #[allow(clippy::type_complexity)]
-    fn snapshot(
-        &self,
-        thing: &str,
-    ) -> Option<(
-        Option<JobExecution>,
-        Vec<(
-            String,
-            JobExecutionStatus,
-            jobhost_protocol::JobExecutionSummary,
-        )>,
-        Option<Duration>,
-    )> {
-        let store = self.ctx.store.lock().ok()?;
-        let result = store
-            .head(thing)
-            .and_then(|head| Ok((head, store.pending_list(thing)?)));
-        match result {
-            Ok((head, pending)) => {
-                let ttl = head
-                    .as_ref()
-                    .and_then(|e| super::handler::url_ttl(&store, &e.job_id));
-                Some((head, pending, ttl))
-            }
-            Err(e) => {
-                tracing::error!(target: "service", thing, "cannot read the queue: {e}");
-                None
-            }
+    /// Publishes `notify` for `queue`, and `notify-next` if its head is not
+    /// the one last announced.
+    async fn announce(&mut self, queue: Queue, heads: &HashMap<String, HeadJob>, now: i64) {
+        let Queue {
+            thing,
+            head,
+            pending,
+        } = queue;
+        let mut jobs: BTreeMap<String, Vec<_>> = BTreeMap::new();
+        for (status, summary) in pending {
+            jobs.entry(status.as_str().to_owned())
+                .or_default()
+                .push(summary);
         }
+        let notify = Notify {
+            timestamp: now,
+            jobs,
+        };
+        self.publish(JobsTopic::Notify.for_thing(&thing), &notify)
+            .await;
+
+        let key = head
+            .as_ref()
+            .map(|e| (e.job_id.clone(), e.execution_number));
+        if self.heads.get(&thing) == Some(&key) {
+            return;
+        }
+        let execution = head.map(|mut e| {
+            e.job_document = heads.get(&e.job_id).map(|job| {
+                self.ctx.delivery.resolve_with_ttl(
+                    &job.document,
+                    &thing,
+                    &e.job_id,
+                    e.execution_number,
+                    job.url_ttl,
+                    now,
+                )
+            });
+            e
+        });
+        self.publish(
+            JobsTopic::NotifyNext.for_thing(&thing),
+            &NotifyNext {
+                timestamp: now,
+                execution,
+            },
+        )
+        .await;
+        self.heads.insert(thing, key);
+    }
+
+    /// The queues of `things`, read in one transaction off the async
+    /// workers; None (logged) if the store cannot be read.
+    async fn read(&self, things: Vec<String>) -> Option<Queues> {
+        let store = self.ctx.store.clone();
+        let count = things.len();
+        let read = tokio::task::spawn_blocking(move || {
+            let store = store
+                .lock()
+                .map_err(|_| "the store is unavailable".to_owned())?;
+            store.queues(&things).map_err(|e| e.to_string())
+        })
+        .await
+        .unwrap_or_else(|e| Err(e.to_string()));
+        read.map_err(|e| {
+            tracing::error!(target: "service", "cannot read the queues of {count} things to notify: {e}");
+        })
+        .ok()
     }
 
     async fn publish<T: serde::Serialize>(&self, topic: String, body: &T) {

@@ -1,7 +1,7 @@
 //! The device plane: the AWS IoT Jobs MQTT API
-//! (<https://docs.aws.amazon.com/iot/latest/developerguide/jobs-mqtt-api.html>), and the reads that `notify` /
-//! `notify-next` need (<https://docs.aws.amazon.com/iot/latest/developerguide/jobs-comm-notifications.html>).
-//! Errors are the AWS `/rejected` codes, as [`Rejection`]s.
+//! (<https://docs.aws.amazon.com/iot/latest/developerguide/jobs-mqtt-api.html>).
+//! Errors are the AWS `/rejected` codes, as [`Rejection`]s. What the
+//! notifications read is in `queues`.
 
 use super::retry;
 use super::rollout::abort;
@@ -20,12 +20,6 @@ use jobhost_protocol::{
     ErrorCode, JobExecution, JobExecutionStatus, JobExecutionSummary, StatusDetails,
 };
 use rusqlite::Connection;
-
-/// How many executions a `notify` lists (10 in AWS's job execution limits,
-/// <https://docs.aws.amazon.com/iot/latest/developerguide/job-limits.html>;
-/// AWS lists 15 for jobs with scheduling, which this service does not do
-/// yet).
-pub const NOTIFY_MAX_ENTRIES: usize = 10;
 
 impl Store {
     /// GetPendingJobExecutions: (IN_PROGRESS, QUEUED) summaries of `thing`,
@@ -245,32 +239,6 @@ impl Store {
             job_document,
         };
         Ok((result, changes))
-    }
-
-    /// The head of `thing`'s queue, with its document: what `notify-next`
-    /// carries (<https://docs.aws.amazon.com/iot/latest/developerguide/jobs-comm-notifications.html>). IN_PROGRESS first (oldest started), then QUEUED by
-    /// `queuedAt`; the same order as [`Store::pending_list`].
-    pub fn head(&self, thing: &str) -> Result<Option<JobExecution>, StoreError> {
-        let tx = self.read_tx()?;
-        let Some(row) = pending(&tx, thing, 1)?.into_iter().next() else {
-            return Ok(None);
-        };
-        let document = job_document(&tx, &row.job_id)?;
-        Ok(Some(row.execution(Some(document))))
-    }
-
-    /// The first [`NOTIFY_MAX_ENTRIES`] pending executions of `thing`, in
-    /// queue order, as (job id, status, summary): what `notify` lists,
-    /// grouped by status (<https://docs.aws.amazon.com/iot/latest/developerguide/jobs-comm-notifications.html>).
-    pub fn pending_list(
-        &self,
-        thing: &str,
-    ) -> Result<Vec<(String, JobExecutionStatus, JobExecutionSummary)>, StoreError> {
-        let limit = i64::try_from(NOTIFY_MAX_ENTRIES).unwrap_or(i64::MAX);
-        Ok(pending(&self.conn, thing, limit)?
-            .into_iter()
-            .map(|r| (r.job_id.clone(), r.status, r.summary()))
-            .collect())
     }
 }
 

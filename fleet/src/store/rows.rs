@@ -18,12 +18,6 @@ pub(crate) const EXEC_COLUMNS: &str = "e.id, e.job_id, e.thing_name, e.execution
     e.version_number, e.in_progress_deadline, e.step_deadline, e.force_canceled, \
     e.retries_failed, e.retries_timed_out";
 
-/// The queue order of a thing's pending executions, as AWS lists them
-/// (<https://docs.aws.amazon.com/iot/latest/developerguide/jobs-comm-notifications.html>):
-/// IN_PROGRESS first, oldest started first; then QUEUED by `queuedAt`; the
-/// row id (creation order) breaks ties within one second.
-const PENDING_ORDER: &str = "ORDER BY (e.status <> 'IN_PROGRESS'), e.started_at, e.queued_at, e.id";
-
 /// Every execution status, to parse the database spelling.
 const EXEC_STATUSES: [JobExecutionStatus; 8] = [
     JobExecutionStatus::Queued,
@@ -246,10 +240,14 @@ pub(crate) fn query_execs(
     filter: &str,
     params: impl Params,
 ) -> Result<Vec<ExecRow>, StoreError> {
-    let sql = format!("SELECT {EXEC_COLUMNS} FROM executions e {filter}");
-    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut stmt = conn.prepare_cached(&execs_sql(filter))?;
     let rows = stmt.query_map(params, ExecRow::from_row)?;
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
+/// The query of [`query_execs`] for `filter`.
+pub(crate) fn execs_sql(filter: &str) -> String {
+    format!("SELECT {EXEC_COLUMNS} FROM executions e {filter}")
 }
 
 /// The execution `number` of `job_id` on `thing`, or its latest one.
@@ -265,14 +263,15 @@ pub(crate) fn find_execution(
             "WHERE e.job_id = ?1 AND e.thing_name = ?2 AND e.execution_number = ?3",
             params![job_id, thing, sql_u64(n)],
         )?,
-        None => query_execs(
-            conn,
-            "WHERE e.job_id = ?1 AND e.thing_name = ?2 ORDER BY e.execution_number DESC LIMIT 1",
-            params![job_id, thing],
-        )?,
+        None => query_execs(conn, LATEST_EXECUTION, params![job_id, thing])?,
     };
     Ok(rows.into_iter().next())
 }
+
+/// The filter of [`find_execution`] without a number: `?1` the job, `?2`
+/// the thing.
+pub(crate) const LATEST_EXECUTION: &str =
+    "WHERE e.job_id = ?1 AND e.thing_name = ?2 ORDER BY e.execution_number DESC LIMIT 1";
 
 /// The pending (QUEUED or IN_PROGRESS) executions of `thing`, in queue
 /// order, at most `limit` of them.
@@ -281,12 +280,17 @@ pub(crate) fn pending(
     thing: &str,
     limit: i64,
 ) -> Result<Vec<ExecRow>, StoreError> {
-    query_execs(
-        conn,
-        &format!("WHERE e.thing_name = ?1 AND e.status IN ('QUEUED', 'IN_PROGRESS') {PENDING_ORDER} LIMIT ?2"),
-        params![thing, limit],
-    )
+    query_execs(conn, PENDING, params![thing, limit])
 }
+
+/// The filter of [`pending`]: `?1` the thing, `?2` the limit. The queue
+/// order, as AWS lists it
+/// (<https://docs.aws.amazon.com/iot/latest/developerguide/jobs-comm-notifications.html>):
+/// IN_PROGRESS first, oldest started first; then QUEUED by `queuedAt`; the
+/// row id (creation order) breaks ties within one second.
+pub(crate) const PENDING: &str =
+    "WHERE e.thing_name = ?1 AND e.status IN ('QUEUED', 'IN_PROGRESS') \
+     ORDER BY (e.status <> 'IN_PROGRESS'), e.started_at, e.queued_at, e.id LIMIT ?2";
 
 /// The document of `job_id`.
 pub(crate) fn job_document(
@@ -294,11 +298,8 @@ pub(crate) fn job_document(
     job_id: &str,
 ) -> Result<serde_json::Value, StoreError> {
     let text: Option<String> = conn
-        .query_row(
-            "SELECT document FROM jobs WHERE job_id = ?1",
-            [job_id],
-            |r| r.get(0),
-        )
+        .prepare_cached("SELECT document FROM jobs WHERE job_id = ?1")?
+        .query_row([job_id], |r| r.get(0))
         .optional()?;
     let text = text.ok_or_else(|| StoreError::NotFound(format!("job {job_id}")))?;
     Ok(serde_json::from_str(&text)?)
@@ -310,11 +311,8 @@ pub(crate) fn job_status(
     job_id: &str,
 ) -> Result<Option<(JobStatus, Option<u32>)>, StoreError> {
     Ok(conn
-        .query_row(
-            "SELECT status, in_progress_timeout_minutes FROM jobs WHERE job_id = ?1",
-            [job_id],
-            |r| Ok((job_status_col(r, 0)?, r.get(1)?)),
-        )
+        .prepare_cached("SELECT status, in_progress_timeout_minutes FROM jobs WHERE job_id = ?1")?
+        .query_row([job_id], |r| Ok((job_status_col(r, 0)?, r.get(1)?)))
         .optional()?)
 }
 

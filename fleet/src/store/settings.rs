@@ -9,7 +9,7 @@ use super::rows::job_status;
 use super::types::{Job, PresignedUrlConfig};
 use super::{Store, StoreError};
 use crate::rollout::RetryConfig;
-use rusqlite::{params, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension};
 use std::time::Duration;
 
 /// An UpdateJob: each field that is Some replaces the job's value, each
@@ -106,17 +106,18 @@ impl Store {
     /// `presignedUrlConfig.expiresInSec`, or None for the server-wide
     /// default (also for a job deleted meanwhile: its delivery is moot).
     pub fn presigned_url_ttl(&self, job_id: &str) -> Result<Option<Duration>, StoreError> {
-        let secs: Option<Option<i64>> = self
-            .conn
-            .query_row(
-                "SELECT presigned_url_expires_in_sec FROM jobs WHERE job_id = ?1",
-                [job_id],
-                |r| r.get(0),
-            )
-            .optional()?;
-        Ok(secs
-            .flatten()
-            .and_then(|s| u64::try_from(s).ok())
-            .map(Duration::from_secs))
+        url_ttl(&self.conn, job_id)
     }
+}
+
+/// [`Store::presigned_url_ttl`], within a transaction.
+pub(crate) fn url_ttl(conn: &Connection, job_id: &str) -> Result<Option<Duration>, StoreError> {
+    let secs: Option<Option<i64>> = conn
+        .prepare_cached("SELECT presigned_url_expires_in_sec FROM jobs WHERE job_id = ?1")?
+        .query_row([job_id], |r| r.get(0))
+        .optional()?;
+    Ok(secs
+        .flatten()
+        .and_then(|s| u64::try_from(s).ok())
+        .map(Duration::from_secs))
 }

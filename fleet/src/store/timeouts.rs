@@ -113,15 +113,17 @@ impl Store {
     /// service can sleep until then; None when no timer runs.
     pub fn next_deadline(&self) -> Result<Option<i64>, StoreError> {
         // Two MINs, each served by its partial index, rather than one scan.
-        Ok(self.conn.query_row(
-            "SELECT MIN(d) FROM ( \
-                 SELECT MIN(step_deadline) AS d FROM executions \
-                     WHERE status = 'IN_PROGRESS' AND step_deadline IS NOT NULL \
-                 UNION ALL \
-                 SELECT MIN(in_progress_deadline) FROM executions \
-                     WHERE status = 'IN_PROGRESS' AND in_progress_deadline IS NOT NULL)",
-            [],
-            |r| r.get(0),
-        )?)
+        // Cached: the device API asks before every message it handles.
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT MIN(d) FROM ( \
+                     SELECT MIN(step_deadline) AS d FROM executions \
+                         WHERE status = 'IN_PROGRESS' AND step_deadline IS NOT NULL \
+                     UNION ALL \
+                     SELECT MIN(in_progress_deadline) FROM executions \
+                         WHERE status = 'IN_PROGRESS' AND in_progress_deadline IS NOT NULL)",
+            )?
+            .query_row([], |r| r.get(0))?)
     }
 }

@@ -74,6 +74,41 @@ async fn device_receives_service_messages_on_its_own_topic_but_may_not_subscribe
 }
 
 #[tokio::test]
+async fn the_service_is_not_sent_back_what_it_publishes_but_everyone_else_gets_it() {
+    let broker = start_broker().await;
+    let addr = broker.local_addr();
+    let all_things = "$aws/things/+/jobs/#";
+    let mut svc = TestClient::connect(service(addr)).await.unwrap();
+    assert_eq!(svc.subscribe(all_things).await, GRANTED);
+    // Another session with the service's identity, as a witness.
+    let mut witness = TestClient::connect(service_as("witness", addr))
+        .await
+        .unwrap();
+    assert_eq!(witness.subscribe(all_things).await, GRANTED);
+    let mut t1 = TestClient::connect(options("t1", addr)).await.unwrap();
+    assert_eq!(t1.subscribe("$aws/things/t1/jobs/notify").await, GRANTED);
+
+    // Acknowledged: routed to every matching session by now.
+    svc.publish("$aws/things/t1/jobs/notify", "from the service")
+        .await
+        .unwrap();
+    assert_eq!(&t1.recv_publish().await.payload[..], b"from the service");
+    assert_eq!(
+        &witness.recv_publish().await.payload[..],
+        b"from the service"
+    );
+    // Routed after it: the first message the service gets.
+    t1.publish("$aws/things/t1/jobs/get", "from t1")
+        .await
+        .unwrap();
+    let p = svc.recv_publish().await;
+    assert_eq!(
+        (&*p.topic, &p.payload[..]),
+        ("$aws/things/t1/jobs/get", &b"from t1"[..])
+    );
+}
+
+#[tokio::test]
 async fn device_may_not_subscribe_to_other_things_or_to_all_things() {
     let broker = start_broker().await;
     let addr = broker.local_addr();

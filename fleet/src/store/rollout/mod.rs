@@ -102,23 +102,22 @@ fn parse<T: serde::de::DeserializeOwned>(json: Option<String>) -> Result<Option<
 /// The rules of `job_id`, if it exists.
 pub(crate) fn load_rules(conn: &Connection, job_id: &str) -> Result<Option<JobRules>, StoreError> {
     let row = conn
-        .query_row(
+        .prepare_cached(
             "SELECT status, rollout_config, abort_config, scheduling_config, \
              schedule_ended_at IS NOT NULL, retry_config FROM jobs WHERE job_id = ?1",
-            [job_id],
-            |r| {
-                Ok((
-                    super::rows::job_status_col(r, 0)?,
-                    [
-                        r.get::<_, Option<String>>(1)?,
-                        r.get::<_, Option<String>>(2)?,
-                        r.get::<_, Option<String>>(3)?,
-                        r.get::<_, Option<String>>(5)?,
-                    ],
-                    r.get::<_, bool>(4)?,
-                ))
-            },
-        )
+        )?
+        .query_row([job_id], |r| {
+            Ok((
+                super::rows::job_status_col(r, 0)?,
+                [
+                    r.get::<_, Option<String>>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                    r.get::<_, Option<String>>(5)?,
+                ],
+                r.get::<_, bool>(4)?,
+            ))
+        })
         .optional()?;
     let Some((status, [rollout, abort, scheduling, retry], schedule_ended)) = row else {
         return Ok(None);

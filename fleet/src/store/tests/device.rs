@@ -453,14 +453,16 @@ fn head_and_pending_list_follow_the_queue_order_and_cap_at_ten() {
     s.update("t1", "j05", &upd(S::InProgress), T0 + 20).unwrap();
     let list = s.pending_list("t1").unwrap();
     assert_eq!(list.len(), 10);
-    assert_eq!((list[0].0.as_str(), list[0].1), ("j05", S::InProgress));
-    assert_eq!(list[0].2.job_id, "j05");
-    assert_eq!((list[1].0.as_str(), list[1].1), ("j00", S::Queued));
+    assert_eq!(
+        (list[0].0, list[0].1.job_id.as_str()),
+        (S::InProgress, "j05")
+    );
+    assert_eq!((list[1].0, list[1].1.job_id.as_str()), (S::Queued, "j00"));
     assert!(list[1..]
         .windows(2)
-        .all(|w| w[0].2.queued_at <= w[1].2.queued_at));
+        .all(|w| w[0].1.queued_at <= w[1].1.queued_at));
     let head = s.head("t1").unwrap().unwrap();
-    assert_eq!(head.job_id, list[0].0);
+    assert_eq!(head.job_id, list[0].1.job_id);
     assert_eq!(head.job_document.unwrap()["job"], "j05");
     assert_eq!(s.head("t9").unwrap(), None);
     assert!(s.pending_list("t9").unwrap().is_empty());
