@@ -1,18 +1,23 @@
-//! Job documents: `document::route` (native documents, and the AWS IoT
-//! Device Client schema of the managed templates translated into native
-//! ones) on arbitrary JSON, with one operator-mapped handler configured.
+//! Job documents: `document::route` (native documents; the AWS IoT Device
+//! Client schema of the managed templates, the reference architecture's
+//! `download` and jobs-agent.js's documents translated into native ones)
+//! on arbitrary JSON, with one operator-mapped handler configured.
 //!
 //! Asserts: no panic; routing is deterministic; a routed document is a
 //! JSON object that serialises and parses back to itself (floats to within
 //! serde_json's float printing, see below), names its
 //! operation in `operation`, and keeps no `${aws:iot:parameter:…}`; a
 //! translated document maps to a built-in or configured handler's
-//! operation (`run-command` for a runCommand step), never to a reserved
-//! one (`install-plugin`, `remove-plugin`), and a native one is passed on
-//! unchanged.
+//! operation (`run-command` for a runCommand step), the reference
+//! architecture's to `download-file`, jobs-agent.js's to the packages
+//! plugin's, never to a reserved one (`install-plugin`, `remove-plugin`,
+//! `shutdown`), and a native one is passed on unchanged (but for the
+//! device directory of an `install-package`, which only the host writes).
 #![no_main]
 
-use jobhost::document::{route, Handlers, BUILTIN_HANDLERS, PARAMETER_PREFIX};
+use jobhost::document::{
+    route, Handlers, Shape, BUILTIN_HANDLERS, JOBS_AGENT_OPERATIONS, PARAMETER_PREFIX,
+};
 use jobhost::trust::RESERVED_OPERATIONS;
 use jobhost_fuzz::has_float;
 use libfuzzer_sys::fuzz_target;
@@ -60,32 +65,43 @@ fuzz_target!(
             "{text}"
         );
         assert!(no_parameter(&routed.document), "a template parameter got through: {text}");
-        // Native: a string `operation` that names no Device Client handler.
-        let native = document
-            .get("operation")
-            .and_then(Value::as_str)
-            .is_some_and(|op| {
-                !BUILTIN_HANDLERS.iter().any(|(h, _)| *h == op) && !extra().contains_key(op)
-            });
-        if native {
-            assert_eq!(routed.document, document, "a native document was changed");
-            assert_eq!(routed.handler, None);
-            return;
-        }
         assert!(
-            !RESERVED_OPERATIONS.contains(&routed.operation.as_str()),
+            !RESERVED_OPERATIONS.contains(&routed.operation.as_str())
+                || routed.shape == Shape::Native,
             "translated into the built-in {}",
             routed.operation
         );
-        match &routed.handler {
+        match &routed.shape {
+            // Passed on unchanged, but for the device directory of an
+            // install-package document, which only the host may write.
+            Shape::Native => {
+                let mut expected = document.clone();
+                if routed.operation == "install-package" {
+                    if let Some(map) = expected.as_object_mut() {
+                        map.remove("deviceWorkingDirectory");
+                    }
+                }
+                assert_eq!(routed.document, expected, "a native document was changed");
+                assert_eq!(
+                    document.get("operation").and_then(Value::as_str),
+                    Some(routed.operation.as_str())
+                );
+            }
             // runCommand names no handler.
-            None => assert_eq!(routed.operation, "run-command"),
-            Some(handler) => {
+            Shape::DeviceClient { handler: None } => assert_eq!(routed.operation, "run-command"),
+            Shape::DeviceClient {
+                handler: Some(handler),
+            } => {
                 let mapped = BUILTIN_HANDLERS
                     .iter()
                     .any(|(h, op)| h == handler && *op == routed.operation)
                     || extra().get(handler) == Some(&routed.operation);
                 assert!(mapped, "{handler} routed to {}", routed.operation);
+            }
+            Shape::ReferenceArchitecture => assert_eq!(routed.operation, "download-file"),
+            Shape::JobsAgent { operation } => {
+                assert!(JOBS_AGENT_OPERATIONS.contains(&operation.as_str()), "{operation}");
+                assert!(routed.operation.ends_with("-package") || routed.operation == "package-status");
             }
         }
     }
@@ -115,6 +131,22 @@ fn make_seeds() -> Vec<(String, Vec<u8>)> {
             "runAsUser": "root"}}]})
     };
     let docs = [
+        (
+            "reference-download",
+            serde_json::json!({"operation": "download", "version": "1.0", "directory": "/installs",
+                "files": {"fileName": "sample_file", "url": "https://h/sample_file"}}),
+        ),
+        (
+            "jobs-agent-install",
+            serde_json::json!({"operation": "install", "packageName": "app",
+                "workingDirectory": "./app", "launchCommand": "node app.js", "autoStart": "true",
+                "files": [{"fileName": "app.js", "fileSource": {"url": "https://h/app.js"},
+                           "checksum": {"inline": {"value": "ab"}, "hashAlgorithm": "SHA256"}}]}),
+        ),
+        (
+            "jobs-agent-start",
+            serde_json::json!({"operation": "start", "packageName": "app"}),
+        ),
         (
             "dc-download",
             step(
