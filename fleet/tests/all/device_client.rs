@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 use support::agent::Agent;
-use support::service::{detail, embedded, start_server, wait_terminal};
+use support::service::{assert_reason, detail, embedded, start_server, wait_terminal};
 
 const THING: &str = "dc-device";
 const BIN: &str = env!("CARGO_BIN_EXE_jobhost-fleet");
@@ -122,16 +122,6 @@ fn text(bytes: &[u8]) -> String {
 
 fn assert_status(e: &JobExecution, status: JobExecutionStatus) {
     assert_eq!(e.status, status, "{}: {:?}", e.job_id, e.status_details);
-}
-
-fn assert_reason(e: &JobExecution, status: JobExecutionStatus, why: &str) {
-    assert_status(e, status);
-    let reason = detail(e, "reason").unwrap_or_default();
-    assert!(
-        reason.contains(why),
-        "{}: reason {reason:?} does not say {why:?}",
-        e.job_id
-    );
 }
 
 /// The AWS-Download-File document, as AWS writes it, with its parameters
