@@ -39,11 +39,7 @@ mod tests {
                 hosts: vec!["h".into()],
                 allow_http: false,
             }),
-            command: None,
-            reboot: false,
-            certificates: None,
-            diagnostics: false,
-            upload: None,
+            ..Grants::default()
         }
     }
 
