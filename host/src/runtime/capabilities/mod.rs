@@ -72,6 +72,12 @@
 //! - one line in `crate::requests::for_each_capability!`, from which the
 //!   registry generates its place in the manifest, the config tables,
 //!   `Grants`, `Sandbox`, the contexts, the linker and the policy.
+//!
+//! Nothing else names it (`super::bindings` re-exports every interface by
+//! a glob). What a capability may need besides, agent behaviour rather
+//! than registration (config outside its table, inputs the executor sets,
+//! a result the agent acts on after the run), is listed in
+//! docs/architecture.md, "The capability registry".
 
 pub(crate) mod certificates;
 pub(crate) mod command;
