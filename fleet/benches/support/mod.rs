@@ -25,14 +25,11 @@ impl Drop for Task {
     }
 }
 
-/// TCP_NODELAY, as the agent and the service set it: a client that sends a
-/// request right after the PUBACK of the message that caused it would
-/// otherwise wait for the broker's delayed ACK (~40 ms on Linux), and the
-/// benchmark would measure that instead of the service.
+/// The agent's TCP options (`TCP_NODELAY`, `TCP_QUICKACK`): without them a
+/// simulated device or an observer would wait ~40 ms on delayed ACKs, and
+/// the benchmark would measure that instead of the service.
 pub fn no_nagle(eventloop: &mut EventLoop) {
-    let mut network = eventloop.network_options();
-    network.set_tcp_nodelay(true);
-    eventloop.set_network_options(network);
+    eventloop.set_network_options(jobhost::mqtt::low_latency_tcp());
 }
 
 /// Polls an MQTT event loop and forwards what arrives, stamped on arrival,

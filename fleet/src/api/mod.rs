@@ -85,6 +85,7 @@ use crate::clock::{system_clock, Clock};
 use crate::store::{Changes, Store, StoreError};
 use crate::uploads::Uploads;
 use axum::routing::{get, post, put};
+use axum::serve::ListenerExt;
 use axum::Router;
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -347,6 +348,15 @@ pub async fn serve(
         shutdown.await;
         closing.send_replace(true);
     };
+    // TCP_NODELAY on every connection: a response written in two parts
+    // (headers, then a body; or a file's last partial segment) would
+    // otherwise hold its tail until the client's delayed ACK, ~40 ms, and
+    // each job's download and each API call would pay it.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!("cannot set TCP_NODELAY on a connection: {e}");
+        }
+    });
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await

@@ -1,7 +1,7 @@
 //! The service's MQTT connection: one task polls rumqttc and forwards
 //! messages; [`Publisher`] sends from anywhere without blocking it.
 
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS, SubscribeReasonCode};
+use rumqttc::{AsyncClient, Event, MqttOptions, NetworkOptions, Packet, QoS, SubscribeReasonCode};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
@@ -66,11 +66,7 @@ pub(crate) fn spawn(
     ready: watch::Sender<Readiness>,
 ) -> (Publisher, mpsc::Receiver<(String, Vec<u8>)>) {
     let (client, mut eventloop) = AsyncClient::new(options, 1024);
-    // Every reply follows the PUBACK of its request: with Nagle on, it waits
-    // for the broker's delayed ACK, ~40 ms per request (benches/e2e.rs).
-    let mut network = eventloop.network_options();
-    network.set_tcp_nodelay(true);
-    eventloop.set_network_options(network);
+    eventloop.set_network_options(low_latency_tcp());
     let (tx, rx) = mpsc::channel(4096);
     let (queue, outgoing) = mpsc::unbounded_channel();
     forward(client.clone(), outgoing);
@@ -142,4 +138,18 @@ pub(crate) fn spawn(
         }
     });
     (publisher, rx)
+}
+
+/// TCP options that keep the service's small packets from waiting ~40 ms
+/// for an ACK, whatever the broker's own settings (the agent sets the same,
+/// `jobhost::mqtt::low_latency_tcp`, where the reasoning is spelt out):
+/// `TCP_NODELAY`, because a reply follows the PUBACK of its request; and
+/// `TCP_QUICKACK` after every read (Linux, our rumqttc patch), because a
+/// broker with Nagle on holds the next request it forwards to us until we
+/// acknowledge the PUBACK of our last reply, which the kernel would delay.
+fn low_latency_tcp() -> NetworkOptions {
+    let mut network = NetworkOptions::new();
+    network.set_tcp_nodelay(true);
+    network.set_tcp_quickack(true);
+    network
 }

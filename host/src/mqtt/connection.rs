@@ -2,12 +2,21 @@
 //! `mqtt_channel/connection.rs` pattern). It never awaits anything that
 //! depends on the rest of the agent, so a slow consumer cannot stall
 //! keep-alives or acks (rumqtt#1025).
+//!
+//! QoS 1 for everything, publishes and subscriptions, chosen per message
+//! and the same for each: a request (UpdateJobExecution, `$next/get`) is
+//! then kept by rumqttc across a broker hiccup, besides the outbox's own
+//! resend on silence, and AWS IoT Core takes QoS 1 as normal (it has no
+//! QoS 2); a reply or `notify-next` delivered at QoS 1 is answered at once
+//! with a PUBACK, which carries our TCP ACK back to a broker that would
+//! otherwise hold its next packet for it ([`low_latency_tcp`] covers the
+//! packets we do not answer, such as the PUBACKs of our requests).
 
 use super::backoff::Backoff;
 use crate::config::Broker;
 use rumqttc::{
-    AsyncClient, ConnectReturnCode, ConnectionError, Event, EventLoop, MqttOptions, Packet, QoS,
-    StateError, SubscribeFilter, TlsConfiguration, Transport,
+    AsyncClient, ConnectReturnCode, ConnectionError, Event, EventLoop, MqttOptions, NetworkOptions,
+    Packet, QoS, StateError, SubscribeFilter, TlsConfiguration, Transport,
 };
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -184,11 +193,7 @@ pub fn spawn(
     mut shutdown: watch::Receiver<bool>,
 ) -> (MqttHandle, mpsc::Receiver<MqttEvent>) {
     let (client, mut eventloop) = AsyncClient::new(options, 256);
-    // A request follows the PUBACK of the message that caused it: with Nagle
-    // on, it waits for the broker's delayed ACK, ~40 ms per request.
-    let mut network = eventloop.network_options();
-    network.set_tcp_nodelay(true);
-    eventloop.set_network_options(network);
+    eventloop.set_network_options(low_latency_tcp());
     let (tx, rx) = mpsc::channel(1024);
     let (handle, requests) = channel();
     let MqttRequests {
@@ -246,6 +251,24 @@ pub fn spawn(
         }
     });
     (handle, rx)
+}
+
+/// TCP options that keep each small MQTT packet from waiting ~40 ms for an
+/// ACK, in either direction, whatever the broker's own settings:
+/// - `TCP_NODELAY`: a request follows the PUBACK of the message that caused
+///   it; with Nagle's algorithm on, it would wait for the broker's delayed
+///   ACK of that PUBACK.
+/// - `TCP_QUICKACK` after every read (Linux; our rumqttc patch): a broker
+///   that keeps Nagle on (stock mosquitto does) writes the PUBACK of our
+///   request, then the service's reply, and holds the reply until our
+///   kernel acknowledges the PUBACK, which it delays up to 40 ms because we
+///   have nothing to send. Acknowledging at once removes that wait; it costs
+///   one empty ACK segment per read.
+pub fn low_latency_tcp() -> NetworkOptions {
+    let mut network = NetworkOptions::new();
+    network.set_tcp_nodelay(true);
+    network.set_tcp_quickack(true);
+    network
 }
 
 struct Task {

@@ -9,5 +9,6 @@ mod connection;
 
 pub use backoff::Backoff;
 pub use connection::{
-    channel, mqtt_options, spawn, MqttError, MqttEvent, MqttHandle, MqttRequest, MqttRequests,
+    channel, low_latency_tcp, mqtt_options, spawn, MqttError, MqttEvent, MqttHandle, MqttRequest,
+    MqttRequests,
 };

@@ -99,12 +99,19 @@ impl Actor {
             rotation: None,
             restarts,
         };
+        // The claim leaves first and the entry is fsynced while it travels
+        // and the service commits it: the journal's write is off the job's
+        // critical path. The entry is still on disk before the plugin can
+        // run, because the claim's acceptance is handled by this actor,
+        // after this returns. A crash between the two loses nothing: the
+        // plugin has not run, and the cloud's IN_PROGRESS (with its
+        // checkpoint, if any) resumes the job after the restart.
+        self.claim(current, e.version_number);
         if let Err(err) = self.journal_update(|s| s.running = Some(entry)) {
             // Without a journal a crash would lose the checkpoint; the
             // cloud copy still exists, so carry on but say so.
             tracing::error!(target: "agent", "journal write failed: {err}");
         }
-        self.claim(current, e.version_number);
     }
 
     /// What to do with a routed document: a built-in, a plugin (its

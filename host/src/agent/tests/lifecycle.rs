@@ -179,6 +179,39 @@ async fn a_job_cancelled_mid_run_is_interrupted_and_not_reported() {
     agent.stop().await;
 }
 
+/// The claim is sent before the execution is journaled (the fsync overlaps
+/// the claim's round trip), but the entry is on disk before the plugin
+/// runs: a crash mid-run must find it, with its restart count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_execution_is_journaled_before_its_plugin_runs() {
+    let device = Device::new("");
+    let mut agent = device.start();
+    let document = probe(json!({"wait_for": "/data/go", "heartbeat": true}));
+    let claim = agent
+        .offered(execution("job-1", "QUEUED", document, json!({})))
+        .await;
+    agent.accept(&claim, json!({})).await;
+    // The plugin's heartbeat: it is running.
+    let progress = agent.update("job-1").await;
+    assert_eq!(progress.status(), "IN_PROGRESS", "{progress:?}");
+    assert!(
+        progress.body["statusDetails"]["waited"].is_string(),
+        "{progress:?}"
+    );
+    let running = device.journal().state().running.clone();
+    let running = running.expect("the running execution is journaled");
+    assert_eq!(
+        (running.job_id.as_str(), running.execution_number),
+        ("job-1", 1)
+    );
+    assert_eq!(running.restarts, 0);
+
+    std::fs::write(device.path("data/go"), "").unwrap();
+    let report = agent.update_skipping_progress("job-1").await;
+    assert_eq!(report.status(), "SUCCEEDED", "{report:?}");
+    agent.stop().await;
+}
+
 /// The journal holds a running execution and its checkpoint (the agent
 /// was killed mid-run): a new actor, offered the same execution, claims it
 /// again and hands the plugin that checkpoint.
