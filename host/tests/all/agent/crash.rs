@@ -12,22 +12,24 @@ use super::scripted::execution;
 use super::service::{create, embedded, start_server, wait_terminal, wait_until};
 use super::{probe, Rig};
 
+/// The execution is journaled while its claim is on its way (the fsync is
+/// off the job's critical path), and is on disk once the plugin runs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn killed_right_after_its_claim_the_job_is_claimed_again_and_finished() {
+async fn killed_once_its_claim_is_accepted_the_job_is_claimed_again_and_finished() {
     let mut rig = Rig::start("t-kill-claimed").await;
     let document = probe(json!({"started": "/data/runs", "wait_for": "/data/release"}));
     let claim = rig.service.offer("job-1", document.clone()).await;
-    // The journal names the execution before the claim is even sent.
+    rig.service.accept(&claim, json!({})).await;
+    rig.device.lines_until("runs", 1).await;
     let running = rig
         .device
         .journal()
         .running
-        .expect("journaled before the claim");
+        .expect("journaled before the plugin ran");
     assert_eq!(
         (running.job_id.as_str(), running.execution_number),
         ("job-1", 1)
     );
-    rig.service.accept(&claim, json!({})).await;
     rig.device.kill();
 
     rig.device.release("release");
@@ -110,7 +112,7 @@ async fn killed_mid_run_it_resumes_from_the_journal_not_the_stale_cloud_copy() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_mid_run_with_its_disk_wiped_it_resumes_from_the_cloud_copy() {
     let mut rig = killed_mid_run("t-kill-wiped").await;
-    std::fs::remove_file(rig.device.state_dir().join("journal.json")).unwrap();
+    std::fs::remove_file(rig.device.state_dir().join("journal.log")).unwrap();
     assert_eq!(resume(&mut rig).await, "checkpoint=step-1");
 }
 

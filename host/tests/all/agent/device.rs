@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use jobhost::agent::journal::JournalState;
+use jobhost::agent::journal::{Journal, JournalState};
 
 #[allow(dead_code)] // shared with the fleet tests, which use more of it
 #[path = "../../../../fleet/tests/all/support/plugins.rs"]
@@ -124,7 +124,7 @@ timeout_secs = {timeout_secs}
                 let mut strace = Command::new("strace");
                 strace
                     .args(["-f", "-y", "-qq", "-s", "4096", "-e"])
-                    .arg("trace=fsync,fdatasync,rename,renameat,renameat2,write,writev,sendto,sendmsg")
+                    .arg("trace=fsync,fdatasync,rename,renameat,renameat2,write,writev,pwrite64,sendto,sendmsg")
                     .arg("-o")
                     .arg(trace)
                     .arg(env!("CARGO_BIN_EXE_jobhost"));
@@ -200,11 +200,7 @@ timeout_secs = {timeout_secs}
 
     /// The journal as it is on disk now.
     pub fn journal(&self) -> JournalState {
-        match std::fs::read(self.state_dir().join("journal.json")) {
-            Ok(bytes) => serde_json::from_slice(&bytes).expect("the journal parses"),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => JournalState::default(),
-            Err(e) => panic!("read the journal: {e}"),
-        }
+        Journal::read(&self.state_dir()).expect("the journal reads")
     }
 
     /// Waits until the journal on disk satisfies `test` (polled: the agent

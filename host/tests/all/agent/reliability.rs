@@ -289,11 +289,10 @@ async fn an_execution_runs_once_per_execution_number() {
 }
 
 /// The journal's promise at the level where it matters, the kernel: the
-/// terminal status is written to the journal's temporary file, that file
-/// is fsynced, renamed over the journal, and the directory fsynced, all
-/// before the first byte of the report is written to the socket. (Reading
-/// the journal when the report arrives cannot tell an fsync from a write
-/// still in the page cache.)
+/// terminal status is written into the journal's record log and the log
+/// is fdatasynced, both before the first byte of the report is written to
+/// the socket. (Reading the journal when the report arrives cannot tell a
+/// sync from a write still in the page cache.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_status_is_fsynced_before_it_leaves_the_process() {
     let Rig {
@@ -327,26 +326,20 @@ async fn the_status_is_fsynced_before_it_leaves_the_process() {
     };
     let state = device.state_dir();
     let state = state.to_str().unwrap();
-    let tmp = format!("{state}/journal.json.tmp>");
+    let log = format!("{state}/journal.log>");
     let written = find(0, "journal write of the status", &|l| {
-        l.contains(&tmp) && l.contains("write(") && l.contains("SUCCEEDED")
+        l.contains(&log) && l.contains("pwrite64(") && l.contains("SUCCEEDED")
     });
-    let synced = find(written, "fsync of the journal", &|l| {
-        l.contains("fsync(") && l.contains(&tmp)
-    });
-    let renamed = find(synced, "rename over the journal", &|l| {
-        l.contains("rename") && l.contains(&format!("{state}/journal.json\""))
-    });
-    let dir_synced = find(renamed, "fsync of the state directory", &|l| {
-        l.contains("fsync(") && l.contains(&format!("<{state}>"))
+    let synced = find(written, "fdatasync of the journal", &|l| {
+        l.contains("fdatasync(") && l.contains(&log)
     });
     let sent = lines
         .iter()
         .position(|l| l.contains("socket:") && l.contains("SUCCEEDED"))
         .unwrap_or_else(|| panic!("the report never reached a socket:\n{trace}"));
     assert!(
-        dir_synced < sent,
-        "the report left (line {sent}) before the journal was durable (line {dir_synced}):\n{trace}"
+        synced < sent,
+        "the report left (line {sent}) before the journal was durable (line {synced}):\n{trace}"
     );
 }
 

@@ -5,9 +5,11 @@
 //! - a terminal status not yet accepted by the service, so it is re-sent
 //!   until it is (it is written here BEFORE it is published).
 //!
-//! One small JSON file, replaced atomically (write temp, fsync, rename,
-//! fsync the directory): a crash leaves the old or the new journal, never a
-//! mix.
+//! The content is a small JSON object, appended to a preallocated log of
+//! checksummed records (`journal.log`, see [`log`]) with one `fdatasync`
+//! per change: a crash leaves the old or the new content, never a mix, and
+//! a change costs one small write, not a new file. A `journal.json` left by
+//! an older agent is taken over at the first start.
 //!
 //! Checkpoints are coalesced ([`Journal::save_checkpoint`]): each write is
 //! an fsync, i.e. flash wear, and a plugin may checkpoint in a loop. Up to
@@ -20,15 +22,19 @@
 //! interval of a plugin that saves them faster than that: the resumed run
 //! gets the last one written.
 
-use crate::durable::write_atomically;
+mod log;
+
+use crate::durable::sync_parent;
 use jobhost_protocol::{StatusDetails, TerminalStatus};
+use log::RecordLog;
 use serde::{Deserialize, Serialize};
 use std::fs;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-const FILE_NAME: &str = "journal.json";
+/// The single-file journal of agents before the record log.
+const LEGACY_FILE: &str = "journal.json";
 
 /// Checkpoints written back to back before coalescing starts: a plugin
 /// that saves a few in a row (before and after a risky step) has each
@@ -119,7 +125,7 @@ pub struct JournalState {
 /// The journal file and its current content.
 #[derive(Debug)]
 pub struct Journal {
-    path: PathBuf,
+    log: RecordLog,
     /// What is on disk.
     state: JournalState,
     /// The newest checkpoint of the running execution not yet on disk.
@@ -182,31 +188,54 @@ impl Slots {
 }
 
 impl Journal {
-    /// Opens the journal in `state_dir`. A file that does not parse (a disk
-    /// error, a hand edit) is moved aside and logged, and the agent starts
-    /// empty: the cloud's statusDetails still carry the checkpoint.
+    /// Opens the journal in `state_dir`. A file that does not read as a
+    /// journal (a disk error, a hand edit) is moved aside and logged, and
+    /// the agent starts empty: the cloud's statusDetails still carry the
+    /// checkpoint. A record torn by a crash is dropped: the change it
+    /// carried was never reported durable.
     pub fn open(state_dir: &Path) -> io::Result<Self> {
         fs::create_dir_all(state_dir)?;
-        let path = state_dir.join(FILE_NAME);
-        let state = match fs::read(&path) {
-            Ok(bytes) => match serde_json::from_slice(&bytes) {
-                Ok(state) => state,
-                Err(e) => {
-                    let aside = path.with_extension(format!("corrupt-{}", std::process::id()));
-                    tracing::error!(target: "journal", "{} is unreadable ({e}); moved to {}", path.display(), aside.display());
-                    fs::rename(&path, &aside)?;
-                    JournalState::default()
+        let path = state_dir.join(log::FILE_NAME);
+        let (log, state) = match RecordLog::open(&path)? {
+            None => take_over_legacy(state_dir, &path)?,
+            Some((log, scan)) => {
+                match forget_legacy(state_dir).and(Ok(scan.last.as_deref().map(parse)))? {
+                    Some(Ok(state)) if !scan.damaged => (log, state),
+                    Some(Ok(state)) => {
+                        tracing::warn!(target: "journal", "{}: dropped a record torn by a crash", path.display());
+                        (RecordLog::create(&path, Some(&encode(&state)?))?, state)
+                    }
+                    None if !scan.damaged => (log, JournalState::default()),
+                    Some(Err(e)) => (set_aside(&path, &e)?, JournalState::default()),
+                    None => (set_aside(&path, &"no record")?, JournalState::default()),
                 }
-            },
-            Err(e) if e.kind() == io::ErrorKind::NotFound => JournalState::default(),
-            Err(e) => return Err(e),
+            }
         };
         Ok(Self {
-            path,
+            log,
             state,
             unsaved: None,
             slots: Slots::new(DEFAULT_CHECKPOINT_INTERVAL),
         })
+    }
+
+    /// The journal in `state_dir` as it is on disk, read without changing
+    /// anything (for tests and tools; the agent uses [`Journal::open`]).
+    pub fn read(state_dir: &Path) -> io::Result<JournalState> {
+        match fs::read(state_dir.join(log::FILE_NAME)) {
+            Ok(bytes) => match log::scan(&bytes).last {
+                Some(payload) => parse(&payload).map_err(io::Error::other),
+                None => Ok(JournalState::default()),
+            },
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                match fs::read(state_dir.join(LEGACY_FILE)) {
+                    Ok(bytes) => parse(&bytes).map_err(io::Error::other),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(JournalState::default()),
+                    Err(e) => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Coalesces checkpoint writes to one per `interval` after the burst.
@@ -236,11 +265,7 @@ impl Journal {
         }
         change(&mut next);
         if next != self.state {
-            write_atomically(
-                &self.path,
-                &serde_json::to_vec_pretty(&next).map_err(io::Error::other)?,
-                None,
-            )?;
+            self.log.append(&encode(&next)?)?;
             self.state = next;
         }
         self.unsaved = None;
@@ -295,143 +320,55 @@ impl Journal {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+fn parse(bytes: &[u8]) -> Result<JournalState, serde_json::Error> {
+    serde_json::from_slice(bytes)
+}
 
-    #[test]
-    fn survives_reopen() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut j = Journal::open(dir.path()).unwrap();
-        j.update(|s| {
-            s.running = Some(RunningEntry {
-                job_id: "j".into(),
-                execution_number: 2,
-                checkpoint: Some("c".into()),
-                reboot: None,
-                rotation: None,
-                restarts: 2,
-            })
-        })
-        .unwrap();
-        let (details, _) = StatusDetails::from_pairs([("reason", "r")]);
-        j.update(|s| {
-            s.pending_report = Some(PendingReport {
-                job_id: "j".into(),
-                execution_number: 2,
-                status: TerminalStatus::Failed,
-                status_details: details.clone(),
-                then_shutdown: false,
-            })
-        })
-        .unwrap();
-        let again = Journal::open(dir.path()).unwrap();
-        assert_eq!(again.state(), j.state());
-        assert_eq!(
-            again
-                .state()
-                .running
-                .as_ref()
-                .unwrap()
-                .checkpoint
-                .as_deref(),
-            Some("c")
-        );
-    }
+fn encode(state: &JournalState) -> io::Result<Vec<u8>> {
+    serde_json::to_vec(state).map_err(io::Error::other)
+}
 
-    fn running(j: &mut Journal) {
-        j.update(|s| {
-            s.running = Some(RunningEntry {
-                job_id: "j".into(),
-                execution_number: 1,
-                checkpoint: None,
-                reboot: None,
-                rotation: None,
-                restarts: 0,
-            })
-        })
-        .unwrap();
-    }
+/// Moves an unreadable journal aside (kept for a post-mortem) and starts an
+/// empty one.
+fn set_aside(path: &Path, why: &dyn std::fmt::Display) -> io::Result<RecordLog> {
+    let aside = path.with_extension(format!("corrupt-{}", std::process::id()));
+    tracing::error!(target: "journal", "{} is unreadable ({why}); moved to {}", path.display(), aside.display());
+    fs::rename(path, &aside)?;
+    RecordLog::create(path, None)
+}
 
-    fn on_disk(dir: &Path) -> Option<String> {
-        Journal::open(dir)
-            .unwrap()
-            .state()
-            .running
-            .clone()?
-            .checkpoint
-    }
-
-    #[test]
-    fn checkpoints_beyond_the_burst_are_coalesced_and_the_newest_is_written() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut j = Journal::open(dir.path())
-            .unwrap()
-            .with_checkpoint_interval(Duration::from_secs(3600));
-        running(&mut j);
-        for i in 1..=CHECKPOINT_BURST {
-            let saved = j.save_checkpoint("j", 1, &format!("c{i}")).unwrap();
-            assert_eq!(saved, Saved::Durable, "c{i} is within the burst");
-            assert_eq!(on_disk(dir.path()), Some(format!("c{i}")));
-        }
-        for i in CHECKPOINT_BURST + 1..=1000 {
-            let saved = j.save_checkpoint("j", 1, &format!("c{i}")).unwrap();
-            assert_eq!(saved, Saved::Deferred);
-        }
-        assert_eq!(on_disk(dir.path()), Some(format!("c{CHECKPOINT_BURST}")));
-        assert!(!j.flush_due().unwrap(), "no slot within the hour");
-        // Any other write carries the newest checkpoint along.
-        j.update(|s| {
-            if let Some(r) = s.running.as_mut() {
-                r.restarts = 1;
+/// The first start after an upgrade: the older agent's `journal.json`
+/// becomes the log's first record, then is removed. A crash in between
+/// leaves both, and the log, written first, wins the next time.
+fn take_over_legacy(state_dir: &Path, path: &Path) -> io::Result<(RecordLog, JournalState)> {
+    let legacy = state_dir.join(LEGACY_FILE);
+    let state = match fs::read(&legacy) {
+        Ok(bytes) => match parse(&bytes) {
+            Ok(state) => state,
+            Err(e) => {
+                let aside = legacy.with_extension(format!("corrupt-{}", std::process::id()));
+                tracing::error!(target: "journal", "{} is unreadable ({e}); moved to {}", legacy.display(), aside.display());
+                fs::rename(&legacy, &aside)?;
+                JournalState::default()
             }
-        })
-        .unwrap();
-        assert_eq!(on_disk(dir.path()).as_deref(), Some("c1000"));
-        j.save_checkpoint("j", 1, "last").unwrap();
-        j.flush().unwrap();
-        assert_eq!(on_disk(dir.path()).as_deref(), Some("last"));
-        assert_eq!(
-            j.save_checkpoint("other", 1, "x").unwrap(),
-            Saved::NotRunning
-        );
-    }
+        },
+        Err(e) if e.kind() == io::ErrorKind::NotFound => JournalState::default(),
+        Err(e) => return Err(e),
+    };
+    let log = RecordLog::create(path, Some(&encode(&state)?))?;
+    forget_legacy(state_dir)?;
+    Ok((log, state))
+}
 
-    #[test]
-    fn a_deferred_checkpoint_is_written_at_the_next_slot() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut j = Journal::open(dir.path())
-            .unwrap()
-            .with_checkpoint_interval(Duration::from_millis(20));
-        running(&mut j);
-        let mut i = 0;
-        while j.save_checkpoint("j", 1, &format!("c{i}")).unwrap() == Saved::Durable {
-            i += 1;
-        }
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !j.flush_due().unwrap() {
-            assert!(Instant::now() < deadline, "no slot came");
-            std::thread::yield_now();
-        }
-        assert_eq!(on_disk(dir.path()), Some(format!("c{i}")));
-    }
-
-    #[test]
-    fn a_corrupt_journal_is_moved_aside_not_fatal() {
-        let dir = tempfile::tempdir().unwrap();
-        fs::write(dir.path().join(FILE_NAME), b"{not json").unwrap();
-        let j = Journal::open(dir.path()).unwrap();
-        assert_eq!(j.state(), &JournalState::default());
-        let moved = fs::read_dir(dir.path())
-            .unwrap()
-            .filter(|e| {
-                e.as_ref()
-                    .unwrap()
-                    .file_name()
-                    .to_string_lossy()
-                    .contains("corrupt")
-            })
-            .count();
-        assert_eq!(moved, 1);
+/// Removes an older agent's `journal.json` once the log holds its content.
+fn forget_legacy(state_dir: &Path) -> io::Result<()> {
+    let legacy = state_dir.join(LEGACY_FILE);
+    match fs::remove_file(&legacy) {
+        Ok(()) => sync_parent(&legacy),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
     }
 }
+
+#[cfg(test)]
+mod tests;
