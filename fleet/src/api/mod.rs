@@ -42,6 +42,7 @@
 //! - `if_range`: the If-Range evaluation that tower-http's ServeFile lacks.
 //! - `presigned`: the `expires`/`signature` query the public routes share.
 //! - `body`: streaming an artifact's or upload's body to disk, size-capped.
+//! - `console`: the web console at `/console`, a client of these routes.
 //!
 //! Every mutation sends the things whose pending lists changed on
 //! [`ApiState::changes`]; the MQTT side of the service turns them into
@@ -51,6 +52,7 @@ mod artifacts;
 mod auth;
 mod body;
 mod certificates;
+mod console;
 mod dynamic_groups;
 mod error;
 mod event_configurations;
@@ -75,6 +77,7 @@ mod unsupported;
 mod uploads;
 mod views;
 
+pub use console::login_link as console_login_link;
 pub use error::{ApiError, ERROR_TYPE_HEADER};
 pub use sigv4::{AwsCredentials, CredentialsError, SignatureError, MAX_SKEW_SECS};
 pub use views::{job_arn, thing_arn};
@@ -331,6 +334,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/healthz", get(|| async { "ok\n" }));
     management
         .merge(public)
+        .merge(console::router())
         .fallback(fallback::no_route)
         .method_not_allowed_fallback(fallback::method_not_allowed)
         .with_state(state)

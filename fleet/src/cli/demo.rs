@@ -56,6 +56,12 @@ pub struct DemoArgs {
     /// Give up on a job after this many seconds.
     #[arg(long, value_name = "SECS", default_value_t = 120)]
     timeout: u64,
+
+    /// After the demo, keep the service and the agent running (until
+    /// Ctrl-C), so that the demo's jobs can be looked at in the web console
+    /// through the printed login link.
+    #[arg(long)]
+    keep_running: bool,
 }
 
 pub async fn run(args: DemoArgs) -> Result<ExitCode> {
@@ -68,7 +74,8 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
     std::fs::create_dir_all(&work)?;
     let timeout = Duration::from_secs(args.timeout);
 
-    let server = start_service(&work).await?;
+    let (server, token) = start_service(&work).await?;
+    console_login(&server, &token)?;
     let (key, signed) = sign_plugins(&jobhost, &plugins, &work.join("operator")).await?;
     let [echo, download_file] = &signed;
     let agent_dir = work.join("agent");
@@ -82,6 +89,14 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
         anyhow::Ok((download, status, Some(sha256)))
     }
     .await;
+    if args.keep_running {
+        println!(
+            "running   the service and the agent stay up: console http://{}/console/ (token {token}); \
+             Ctrl-C stops them",
+            server.http_addr
+        );
+        let _ = tokio::signal::ctrl_c().await;
+    }
     let _ = agent.start_kill();
     let _ = agent.wait().await;
     server.stop().await;
@@ -135,8 +150,22 @@ fn locate(args: &DemoArgs) -> Result<(PathBuf, PathBuf)> {
     Ok((jobhost, plugins))
 }
 
-/// Step 1: the service, on free loopback ports.
-async fn start_service(work: &Path) -> Result<Server> {
+/// The service's management token, made for this run, and a one-time
+/// login link into the web console (printed: the operator opens it).
+fn console_login(server: &Server, token: &str) -> Result<()> {
+    let base = format!("http://{}", server.http_addr);
+    let link = crate::api::console_login_link(&base, token, system_clock()())
+        .context("no OS randomness for the console link")?;
+    println!("console   {link}  (one-time login link; the console is {base}/console/)");
+    Ok(())
+}
+
+/// Step 1: the service, on free loopback ports, with a fresh token (the
+/// web console's login takes it).
+async fn start_service(work: &Path) -> Result<(Server, String)> {
+    let mut token = [0u8; 24];
+    getrandom::getrandom(&mut token).context("no OS randomness for the token")?;
+    let token = hex::encode(token);
     let server = Server::start(ServerConfig {
         data_dir: work.join("fleet"),
         broker: BrokerChoice::Embedded {
@@ -146,7 +175,7 @@ async fn start_service(work: &Path) -> Result<Server> {
         http: "127.0.0.1:0".parse()?,
         public_url: None,
         url_ttl: Duration::from_secs(600),
-        token: None,
+        token: Some(token.clone()),
         ..ServerConfig::default()
     })
     .await?;
@@ -154,7 +183,7 @@ async fn start_service(work: &Path) -> Result<Server> {
         "service   MQTT {} (embedded broker), HTTP API http://{}",
         server.mqtt_addr, server.http_addr
     );
-    Ok(server)
+    Ok((server, token))
 }
 
 /// Step 2: the operator makes a signing key in `operator` and signs the

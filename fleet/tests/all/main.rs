@@ -18,6 +18,7 @@ mod broker;
 mod cli;
 mod codesign;
 mod conformance;
+mod console;
 mod device_client;
 mod diagnostics;
 mod documents;

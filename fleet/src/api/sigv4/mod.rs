@@ -102,6 +102,12 @@ impl AwsCredentials {
     pub fn access_key_id(&self) -> &str {
         &self.access_key_id
     }
+
+    /// The secret, for the web console only: it checks an operator's login
+    /// against it and derives its one-time login links' key from it.
+    pub(in crate::api) fn secret_access_key(&self) -> &str {
+        &self.secret_access_key
+    }
 }
 
 impl std::fmt::Debug for AwsCredentials {

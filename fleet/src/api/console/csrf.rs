@@ -1,0 +1,91 @@
+//! Cross-site request forgery: every change the console makes is a POST
+//! whose form carries the session's CSRF token in [`FIELD`]. The session
+//! cookie is SameSite=Strict as well; the token is the check that does not
+//! depend on the browser.
+
+use super::super::auth::same_secret;
+use super::super::ApiState;
+use super::session::Operator;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Form;
+
+/// The form field that carries the token.
+pub(super) const FIELD: &str = "_csrf";
+
+/// A form's fields, in order (a checkbox list repeats its name).
+#[derive(Debug, Default, Clone)]
+pub(super) struct Fields(pub Vec<(String, String)>);
+
+impl Fields {
+    /// The first value of `name`, trimmed; "" when absent.
+    pub(super) fn get(&self, name: &str) -> &str {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.trim())
+            .unwrap_or("")
+    }
+
+    /// Every non-empty value of `name`.
+    pub(super) fn all(&self, name: &str) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(k, v)| k == name && !v.trim().is_empty())
+            .map(|(_, v)| v.trim().to_owned())
+            .collect()
+    }
+
+    /// Whether a checkbox `name` was ticked.
+    pub(super) fn checked(&self, name: &str) -> bool {
+        self.0.iter().any(|(k, _)| k == name)
+    }
+}
+
+/// A POST from a logged-in operator whose form carries the session's CSRF
+/// token: every change handler takes this, so none can forget the check.
+pub(super) struct Change {
+    pub operator: Operator,
+    pub fields: Fields,
+}
+
+impl FromRequest<ApiState> for Change {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &ApiState) -> Result<Self, Response> {
+        let (mut parts, body) = request.into_parts();
+        let operator = Operator::from_request_parts(&mut parts, state).await?;
+        let request = Request::from_parts(parts, body);
+        let Form(fields) = Form::<Vec<(String, String)>>::from_request(request, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let fields = Fields(fields);
+        if !valid(&operator.session.csrf, fields.get(FIELD)) {
+            return Err(refused());
+        }
+        Ok(Change { operator, fields })
+    }
+}
+
+/// Whether `given` is the session's token.
+pub(super) fn valid(expected: &str, given: &str) -> bool {
+    !given.is_empty() && same_secret(given, expected)
+}
+
+/// The 403 for a change without the session's token.
+fn refused() -> Response {
+    tracing::info!("console change refused: no valid CSRF token");
+    (
+        StatusCode::FORBIDDEN,
+        // Plain, without the layout: the layout puts this module's token
+        // field in its forms, and modules do not import each other.
+        axum::response::Html(
+            "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Request refused\
+             </title></head><body><main><h1>Request refused</h1><p>This change was refused: it did \
+             not carry this session's security token (CSRF). Reload the page and submit the form \
+             again.</p></main></body></html>",
+        ),
+    )
+        .into_response()
+}

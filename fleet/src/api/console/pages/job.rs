@@ -1,0 +1,277 @@
+//! A job's page: what DescribeJob says (status, targets, rollout and abort
+//! settings, cancellation reason, document), the live part (progress, the
+//! executions with each device's statusDetails, the plot), which the page
+//! script re-reads when `GET /events?jobId=` pushes an event for the job,
+//! and the cancel form (CancelJob, with `force` and a reason).
+
+use super::super::csrf::{Change, Fields};
+use super::super::dispatch::{self, encode, ApiFailure};
+use super::super::html::{self, Section};
+use super::super::session::Operator;
+use super::login::redirect;
+use super::plot::{self, Execution};
+use super::progress::{bar, Counts};
+use axum::body::Body;
+use axum::extract::{Path, Query};
+use axum::http::{Method, Request};
+use axum::response::{Html, IntoResponse, Response};
+use maud::{html, Markup};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// Executions whose statusDetails the table shows (one DescribeJobExecution
+/// each); past this, the table still lists them, without details.
+const DETAILED: usize = 100;
+
+/// `?canceled=1` after a cancel.
+#[derive(Debug, Default, Deserialize)]
+pub(in super::super) struct Notice {
+    #[serde(default)]
+    canceled: Option<String>,
+}
+
+/// `GET /console/jobs/{id}`.
+pub(in super::super) async fn page(
+    op: Operator,
+    Path(id): Path<String>,
+    Query(n): Query<Notice>,
+) -> Response {
+    let notice = n.canceled.is_some().then_some("Cancel requested.");
+    render(&op, &id, &Fields::default(), None, notice).await
+}
+
+/// `GET /console/jobs/{id}/live`: the live part alone, for the script.
+pub(in super::super) async fn live(op: Operator, Path(id): Path<String>) -> Html<String> {
+    Html(live_part(&op, &id).await.into_string())
+}
+
+/// `GET /console/jobs/{id}/events`: the API's event stream for this job.
+pub(in super::super) async fn events(op: Operator, Path(id): Path<String>) -> Response {
+    let request = Request::builder()
+        .method(Method::GET)
+        .uri(format!("/events?jobId={}", encode(&id)))
+        .body(Body::empty());
+    match request {
+        Ok(r) => dispatch::raw(&op.api, r).await,
+        Err(e) => (axum::http::StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+    }
+}
+
+/// `POST /console/jobs/{id}/cancel`: CancelJob with the form's reason.
+pub(in super::super) async fn cancel(Path(id): Path<String>, change: Change) -> Response {
+    let Change { operator, fields } = change;
+    let mut body = json!({});
+    for (field, key) in [("reason_code", "reasonCode"), ("comment", "comment")] {
+        let value = fields.get(field);
+        if !value.is_empty() {
+            body[key] = json!(value);
+        }
+    }
+    let force = fields.checked("force");
+    let path = format!("/jobs/{}/cancel?force={force}", encode(&id));
+    match dispatch::send(&operator.api, Method::PUT, &path, Some(&body)).await {
+        Ok(_) => redirect(&format!("/console/jobs/{}?canceled=1", encode(&id))),
+        Err(e) => render(&operator, &id, &fields, Some(e), None).await,
+    }
+}
+
+async fn render(
+    op: &Operator,
+    id: &str,
+    form: &Fields,
+    error: Option<ApiFailure>,
+    notice: Option<&str>,
+) -> Response {
+    let job = match dispatch::get(&op.api, &format!("/jobs/{}", encode(id))).await {
+        Ok(reply) => reply.get("job").cloned().unwrap_or_default(),
+        Err(e) => {
+            let code = e.status;
+            let page = html::page("Job", Section::Jobs, &op.session, html::failure(&e));
+            return (code, page).into_response();
+        }
+    };
+    let s = |key: &str| {
+        job.get(key)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned()
+    };
+    let status = s("status");
+    let cancellable = status == "IN_PROGRESS" || status == "SCHEDULED";
+    let live = live_part(op, id).await;
+    let body = html! {
+        @if let Some(n) = notice { div.notice role="status" { (n) } }
+        @if let Some(e) = &error { (html::failure(e)) }
+        dl.facts {
+            dt { "Job id" } dd { (id) }
+            dt { "Status" } dd { (html::status(&status)) @if job.get("forceCanceled").and_then(Value::as_bool) == Some(true) { " (forced)" } }
+            @if !s("description").is_empty() { dt { "Description" } dd { (s("description")) } }
+            dt { "Targets" } dd { (targets(&job)) }
+            @if !s("jobTemplateArn").is_empty() { dt { "Template" } dd { (s("jobTemplateArn")) } }
+            dt { "Created" } dd { (html::time(job.get("createdAt").and_then(Value::as_i64))) }
+            @if let Some(t) = job.get("completedAt").and_then(Value::as_i64) { dt { "Completed" } dd { (html::time(Some(t))) } }
+            @if !s("reasonCode").is_empty() || !s("comment").is_empty() {
+                dt { "Cancel reason" } dd { (s("reasonCode")) @if !s("comment").is_empty() { " — " (s("comment")) } }
+            }
+            dt { "Rollout" } dd { (setting(&job, "jobExecutionsRolloutConfig", "all at once")) }
+            dt { "Abort rules" } dd { (setting(&job, "abortConfig", "none")) }
+            dt { "Timeout" } dd {
+                @match job.get("timeoutConfig").and_then(|t| t.get("inProgressTimeoutInMinutes")).and_then(Value::as_u64) {
+                    Some(m) => { (m) " minutes in progress" },
+                    None => "none",
+                }
+            }
+        }
+        h2 #executions-heading { "Executions" }
+        p #live-state .live-state role="status" { "Live updates start when the page script runs." }
+        section #live aria-labelledby="executions-heading"
+            data-live-url={"/console/jobs/" (encode(id)) "/live"}
+            data-events-url={"/console/jobs/" (encode(id)) "/events"} {
+            (live)
+        }
+        @if cancellable {
+            h2 { "Cancel this job" }
+            form.stack method="post" action={"/console/jobs/" (encode(id)) "/cancel"} {
+                (html::csrf_field(&op.session))
+                div {
+                    label for="reason_code" { "Reason code" span.hint { " — optional, A–Z, 0–9 and _ (e.g. BAD_FIRMWARE)" } }
+                    input #reason_code type="text" name="reason_code" value=(form.get("reason_code"));
+                }
+                div {
+                    label for="comment" { "Comment" span.hint { " — optional, kept with the job" } }
+                    input #comment type="text" name="comment" value=(form.get("comment"));
+                }
+                div.checks {
+                    label { input type="checkbox" name="force" value="true" checked[form.checked("force")]; "Force: also cancel executions already in progress" }
+                }
+                div { button.danger type="submit" { "Cancel job" } }
+            }
+        }
+        h2 { "Document" }
+        pre { (serde_json::to_string_pretty(job.get("document").unwrap_or(&Value::Null)).unwrap_or_default()) }
+    };
+    let code = error
+        .as_ref()
+        .map(|e| e.status)
+        .unwrap_or(axum::http::StatusCode::OK);
+    (
+        code,
+        html::page(&format!("Job {id}"), Section::Jobs, &op.session, body),
+    )
+        .into_response()
+}
+
+/// Progress, the executions table and the plot.
+async fn live_part(op: &Operator, id: &str) -> Markup {
+    let job = dispatch::get(&op.api, &format!("/jobs/{}", encode(id))).await;
+    let listed = dispatch::get(&op.api, &format!("/jobs/{}/things", encode(id))).await;
+    let (job, listed) = match (job, listed) {
+        (Ok(job), Ok(listed)) => (job, listed),
+        (Err(e), _) | (_, Err(e)) => return html::failure(&e),
+    };
+    let counts = Counts::of(
+        job.pointer("/job/jobProcessDetails")
+            .unwrap_or(&Value::Null),
+    );
+    let rows: Vec<Value> = listed
+        .get("executionSummaries")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let mut executions = Vec::with_capacity(rows.len());
+    for (i, row) in rows.iter().enumerate() {
+        let thing =
+            html::arn_name(row.get("thingArn").and_then(Value::as_str).unwrap_or("")).to_owned();
+        let summary = row.get("jobExecutionSummary").cloned().unwrap_or_default();
+        let details = if i < DETAILED {
+            let path = format!("/things/{}/jobs/{}", encode(&thing), encode(id));
+            dispatch::get(&op.api, &path)
+                .await
+                .ok()
+                .and_then(|d| d.pointer("/execution/statusDetails/detailsMap").cloned())
+        } else {
+            None
+        };
+        executions.push((thing, summary, details));
+    }
+    let points: Vec<Execution> = executions
+        .iter()
+        .filter_map(|(_, s, _)| Execution::of(s))
+        .collect();
+    let status = job
+        .pointer("/job/status")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    html! {
+        p { "Job " (html::status(status)) " " (bar(&counts)) }
+        @if executions.is_empty() {
+            p { "No executions yet." }
+        } @else {
+            div.scroll {
+                table #executions {
+                    thead { tr {
+                        th scope="col" { "Device" } th scope="col" { "Status" } th scope="col" { "Details" }
+                        th scope="col" { "Queued" } th scope="col" { "Started" } th scope="col" { "Last update" } th scope="col" { "Execution" }
+                    } }
+                    tbody {
+                        @for (thing, summary, details) in &executions {
+                            @let status = summary.get("status").and_then(Value::as_str).unwrap_or("");
+                            tr data-thing=(thing) data-status=(status) {
+                                td { a href={"/console/things/" (encode(thing))} { (thing) } }
+                                td { (html::status(status)) }
+                                td { (details_list(details.as_ref())) }
+                                td { (html::time(summary.get("queuedAt").and_then(Value::as_i64))) }
+                                td { (html::time(summary.get("startedAt").and_then(Value::as_i64))) }
+                                td { (html::time(summary.get("lastUpdatedAt").and_then(Value::as_i64))) }
+                                td { (summary.get("executionNumber").and_then(Value::as_u64).unwrap_or(0)) }
+                            }
+                        }
+                    }
+                }
+            }
+            h2 { "Executions over time" }
+            (plot::svg(&points))
+        }
+    }
+}
+
+fn details_list(details: Option<&Value>) -> Markup {
+    let Some(map) = details.and_then(Value::as_object).filter(|m| !m.is_empty()) else {
+        return html! { "—" };
+    };
+    html! {
+        dl.facts {
+            @for (k, v) in map {
+                dt { (k) }
+                dd { (v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string())) }
+            }
+        }
+    }
+}
+
+fn targets(job: &Value) -> Markup {
+    let targets: Vec<&str> = job
+        .get("targets")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    html! {
+        @for (i, arn) in targets.iter().enumerate() {
+            @if i > 0 { ", " }
+            @if arn.contains(":thing/") {
+                a href={"/console/things/" (encode(html::arn_name(arn)))} { (html::arn_name(arn)) }
+            } @else if arn.contains(":thinggroup/") {
+                a href={"/console/groups/" (encode(html::arn_name(arn)))} { "group " (html::arn_name(arn)) }
+            } @else {
+                (arn)
+            }
+        }
+    }
+}
+
+fn setting(job: &Value, key: &str, none: &str) -> Markup {
+    match job.get(key) {
+        Some(v) if !v.is_null() => html! { code { (v.to_string()) } },
+        _ => html! { (none) },
+    }
+}
