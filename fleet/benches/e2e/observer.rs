@@ -74,8 +74,8 @@ impl Observer {
     }
 
     /// When the reply accepting `job_id`'s SUCCEEDED arrived; `None` if it
-    /// did not within [`WAIT`]. Panics on a rejected update: the benchmark
-    /// measures nothing then.
+    /// did not within [`WAIT`]. A rejected update stops the benchmark: it
+    /// would measure nothing then.
     pub async fn succeeded(&mut self, job_id: &str) -> Option<Instant> {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
