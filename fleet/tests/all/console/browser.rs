@@ -91,12 +91,22 @@ impl Browser {
 
     /// Waits (bounded) until an element matches `css`.
     pub async fn wait_for(&self, css: &str) -> fantoccini::elements::Element {
+        self.wait_until(Locator::Css(css), css).await
+    }
+
+    /// Waits (bounded) until an element matches the XPath `xpath` (which,
+    /// unlike CSS, can match on text).
+    pub async fn wait_for_xpath(&self, xpath: &str) -> fantoccini::elements::Element {
+        self.wait_until(Locator::XPath(xpath), xpath).await
+    }
+
+    async fn wait_until(&self, locator: Locator<'_>, what: &str) -> fantoccini::elements::Element {
         self.client
             .wait()
             .at_most(PAGE_WAIT)
-            .for_element(Locator::Css(css))
+            .for_element(locator)
             .await
-            .unwrap_or_else(|e| panic!("no {css} within {PAGE_WAIT:?}: {e}"))
+            .unwrap_or_else(|e| panic!("no {what} within {PAGE_WAIT:?}: {e}"))
     }
 
     pub async fn fill(&self, css: &str, text: &str) {

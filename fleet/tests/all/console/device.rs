@@ -25,6 +25,8 @@ pub enum Outcome {
 pub struct Device {
     tasks: Vec<JoinHandle<()>>,
     release: watch::Sender<bool>,
+    client: AsyncClient,
+    thing: String,
 }
 
 impl Drop for Device {
@@ -80,6 +82,7 @@ impl Device {
             .expect("simulated device subscribed");
         let (release, mut released) = watch::channel(!held);
         let thing = thing.to_owned();
+        let (client_copy, thing_copy) = (client.clone(), thing.clone());
         let logic = tokio::spawn(async move {
             let mut claiming: Option<String> = None;
             while let Some((topic, payload)) = messages.recv().await {
@@ -124,7 +127,17 @@ impl Device {
         Device {
             tasks: vec![pump, logic],
             release,
+            client: client_copy,
+            thing: thing_copy,
         }
+    }
+
+    /// Reports `job` still IN_PROGRESS with statusDetails `key: value` (a
+    /// step, a progress figure), as an agent does while it works.
+    pub fn progress(&self, job: &str, key: &str, value: &str) {
+        let mut r = UpdateRequest::new(JobExecutionStatus::InProgress);
+        r.status_details = Some([(key.to_owned(), value.to_owned())].into_iter().collect());
+        update(&self.client, &self.thing, job, &r);
     }
 
     /// Lets a held device report its outcome.

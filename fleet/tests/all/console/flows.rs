@@ -187,6 +187,11 @@ async fn an_operator_creates_a_job_from_a_template_and_watches_it_succeed_live()
         .await;
     b.wait_for("#executions tr[data-thing=dev2][data-status=IN_PROGRESS]")
         .await;
+    // A step reported while IN_PROGRESS (no AWS event reports it) shows
+    // in the page as it happens.
+    dev1.progress("hello-1", "progress", "60% downloaded");
+    b.wait_for_xpath("//table[@id='executions']//tr[@data-thing='dev1']//dd[.='60% downloaded']")
+        .await;
 
     dev1.release();
     dev2.release();

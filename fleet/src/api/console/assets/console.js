@@ -34,11 +34,12 @@ function follow(region) {
     }
   }
   const source = new EventSource(region.dataset.eventsUrl);
-  const names = ["job/completed", "job/canceled", "job/deleted", "lagged"];
-  for (const op of ["succeeded", "failed", "rejected", "canceled", "removed", "timed_out"]) {
-    names.push("jobExecution/" + op);
+  // GET /execution-changes' events: every execution change (queued,
+  // IN_PROGRESS with its statusDetails, ended, deleted), the job's end, and
+  // "lagged" when changes were missed (re-reading covers them too).
+  for (const name of ["execution", "executionDeleted", "job", "lagged"]) {
+    source.addEventListener(name, refresh);
   }
-  for (const name of names) source.addEventListener(name, refresh);
   source.addEventListener("open", () => {
     if (status) status.textContent = "Live: updates arrive as they happen.";
     region.dataset.connected = "true";

@@ -1,8 +1,10 @@
 //! A job's page: what DescribeJob says (status, targets, rollout and abort
 //! settings, cancellation reason, document), the live part (progress, the
 //! executions with each device's statusDetails, the plot), which the page
-//! script re-reads when `GET /events?jobId=` pushes an event for the job,
-//! and the cancel form (CancelJob, with `force` and a reason).
+//! script re-reads when `GET /execution-changes?jobId=` pushes a change of
+//! the job (an execution queued, IN_PROGRESS with new statusDetails, ended;
+//! the job ended), and the cancel form (CancelJob, with `force` and a
+//! reason).
 
 use super::super::csrf::{Change, Fields};
 use super::super::dispatch::{self, encode, ApiFailure};
@@ -45,11 +47,13 @@ pub(in super::super) async fn live(op: Operator, Path(id): Path<String>) -> Html
     Html(live_part(&op, &id).await.into_string())
 }
 
-/// `GET /console/jobs/{id}/events`: the API's event stream for this job.
-pub(in super::super) async fn events(op: Operator, Path(id): Path<String>) -> Response {
+/// `GET /console/jobs/{id}/changes`: the API's stream of this job's
+/// execution changes (every one, IN_PROGRESS included, which the AWS events
+/// of `GET /events` do not report).
+pub(in super::super) async fn changes(op: Operator, Path(id): Path<String>) -> Response {
     let request = Request::builder()
         .method(Method::GET)
-        .uri(format!("/events?jobId={}", encode(&id)))
+        .uri(format!("/execution-changes?jobId={}", encode(&id)))
         .body(Body::empty());
     match request {
         Ok(r) => dispatch::raw(&op.api, r).await,
@@ -126,7 +130,7 @@ async fn render(
         p #live-state .live-state role="status" { "Live updates start when the page script runs." }
         section #live aria-labelledby="executions-heading"
             data-live-url={"/console/jobs/" (encode(id)) "/live"}
-            data-events-url={"/console/jobs/" (encode(id)) "/events"} {
+            data-events-url={"/console/jobs/" (encode(id)) "/changes"} {
             (live)
         }
         @if cancellable {
