@@ -33,11 +33,14 @@
 //! - `csrf`: the [`csrf::Change`] extractor every POST takes.
 //! - `link`: one-time login links (`jobhost-fleet demo` prints one).
 //! - `dispatch`: the in-process API client.
+//! - `bundle`: the snapshot in a device's diagnostics bundle, read with
+//!   bounds (the bundle comes from the device).
 //! - `html`: the page layout and the small pieces pages share.
 //! - `pages`: one module per page.
 //! - `assets`: the embedded stylesheet and script.
 
 mod assets;
+mod bundle;
 mod csrf;
 mod dispatch;
 mod html;

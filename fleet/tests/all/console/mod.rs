@@ -10,4 +10,6 @@
 
 mod browser;
 mod device;
+mod diagnostics;
+mod fleet;
 mod flows;
