@@ -13,3 +13,4 @@ mod device;
 mod diagnostics;
 mod fleet;
 mod flows;
+mod rollout;

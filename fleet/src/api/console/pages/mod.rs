@@ -12,3 +12,4 @@ pub(super) mod login;
 pub(super) mod overview;
 pub(super) mod plot;
 mod progress;
+mod rollout;
