@@ -14,6 +14,10 @@ use axum::Form;
 /// The form field that carries the token.
 pub(super) const FIELD: &str = "_csrf";
 
+/// The header that carries the token on a change the page script sends
+/// without a form (an artifact upload: the body is the file).
+pub(super) const HEADER: &str = "x-csrf-token";
+
 /// A form's fields, in order (a checkbox list repeats its name).
 #[derive(Debug, Default, Clone)]
 pub(super) struct Fields(pub Vec<(String, String)>);
@@ -73,8 +77,17 @@ pub(super) fn valid(expected: &str, given: &str) -> bool {
     !given.is_empty() && same_secret(given, expected)
 }
 
+/// Whether `headers` carry `operator`'s token in [`HEADER`].
+pub(super) fn in_header(operator: &Operator, headers: &axum::http::HeaderMap) -> bool {
+    let given = headers
+        .get(HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    valid(&operator.session.csrf, given)
+}
+
 /// The 403 for a change without the session's token.
-fn refused() -> Response {
+pub(super) fn refused() -> Response {
     tracing::info!("console change refused: no valid CSRF token");
     (
         StatusCode::FORBIDDEN,

@@ -46,6 +46,10 @@ pub(in crate::api) fn router() -> Router<ApiState> {
         .route("/console/groups/{name}", get(groups::page))
         .route("/console/groups/{name}/members", post(groups::members))
         .route("/console/artifacts", get(artifacts::list))
+        .route(
+            "/console/artifacts/{name}",
+            axum::routing::put(artifacts::upload),
+        )
         .layer(axum::middleware::from_fn(headers))
         .layer(Extension(sessions))
 }

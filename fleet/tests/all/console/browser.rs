@@ -109,6 +109,24 @@ impl Browser {
             .unwrap_or_else(|e| panic!("no {what} within {PAGE_WAIT:?}: {e}"))
     }
 
+    /// The status of a `fetch(path, {method, body})` from the page: its
+    /// origin and cookies, nothing else (no CSRF token).
+    pub async fn fetch_status(&self, method: &str, path: &str, form: bool, body: &str) -> u16 {
+        let status = self
+            .client
+            .execute_async(
+                "const [method, path, form, body, done] = arguments;
+                 fetch(path, { method, body: form ? new URLSearchParams(body) : body })
+                   .then(r => done(r.status), e => done(String(e)));",
+                vec![method.into(), path.into(), form.into(), body.into()],
+            )
+            .await
+            .expect("run fetch");
+        status
+            .as_u64()
+            .unwrap_or_else(|| panic!("fetch failed: {status}")) as u16
+    }
+
     pub async fn fill(&self, css: &str, text: &str) {
         let field = self.wait_for(css).await;
         field.clear().await.expect("clear");

@@ -202,16 +202,9 @@ async fn an_expired_session_goes_to_login_and_a_change_without_csrf_is_refused()
 
     // The page's own origin and cookie, but no CSRF token: refused.
     let status = b
-        .client
-        .execute_async(
-            "const done = arguments[arguments.length - 1];
-             fetch('/console/groups', { method: 'POST', body: new URLSearchParams({ name: 'no-csrf' }) })
-               .then(r => done(r.status), e => done(String(e)));",
-            vec![],
-        )
-        .await
-        .unwrap();
-    assert_eq!(status, serde_json::json!(403));
+        .fetch_status("POST", "/console/groups", true, "name=no-csrf")
+        .await;
+    assert_eq!(status, 403);
     let r = fleet
         .api(
             reqwest::Method::GET,

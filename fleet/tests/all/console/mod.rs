@@ -8,6 +8,7 @@
 //! `target/console-screenshots/`; every page checked is run through
 //! axe-core (third_party/axe-core) in the same browser.
 
+mod artifacts;
 mod browser;
 mod device;
 mod diagnostics;
