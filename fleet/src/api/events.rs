@@ -66,19 +66,47 @@ pub(super) async fn stream_events(
             )));
         }
     }
+    let job_id = q.job_id;
+    stream_changes(&state, move |change| {
+        let event = AwsEvent::from_change(change)?;
+        if job_id.as_deref().is_some_and(|j| j != event.job_id) {
+            return None;
+        }
+        Some(
+            Event::default()
+                .event(event.name())
+                .id(event.event_id)
+                .data(event.payload),
+        )
+    })
+    .await
+}
+
+/// The store's committed changes as a Server-Sent-Events stream, each
+/// turned into an event by `to_event` (None skips it), with the `lagged`
+/// event, the keep-alive comment and the end at shutdown that every
+/// stream of this API has. `GET /events` and `GET /execution-changes`
+/// ([`super::changes`]) differ only in `to_event`.
+pub(super) async fn stream_changes<F>(
+    state: &ApiState,
+    to_event: F,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError>
+where
+    F: FnMut(&ExecutionChange) -> Option<Event> + Send + 'static,
+{
     // Subscribed before the response starts: a client that has the
     // response headers misses nothing committed after.
     let changes = state.with_store(|s| Ok(s.subscribe())).await?;
     let closing = state.closing.subscribe();
     let events = stream::unfold(
-        (changes, closing, q.job_id),
-        |(mut changes, mut closing, job_id)| async move {
+        (changes, closing, to_event),
+        |(mut changes, mut closing, mut to_event)| async move {
             let event = tokio::select! {
-                event = next_event(&mut changes, job_id.as_deref()) => event?,
+                event = next_event(&mut changes, &mut to_event) => event?,
                 // Ended by the shutdown (or a server dropped meanwhile).
                 _ = closing.wait_for(|closing| *closing) => return None,
             };
-            Some((Ok(event), (changes, closing, job_id)))
+            Some((Ok(event), (changes, closing, to_event)))
         },
     );
     Ok(Sse::new(events).keep_alive(
@@ -89,25 +117,16 @@ pub(super) async fn stream_events(
 }
 
 /// The next event for the stream, or None when the store is gone.
-async fn next_event(
-    changes: &mut Receiver<ExecutionChange>,
-    job_id: Option<&str>,
-) -> Option<Event> {
+async fn next_event<F>(changes: &mut Receiver<ExecutionChange>, to_event: &mut F) -> Option<Event>
+where
+    F: FnMut(&ExecutionChange) -> Option<Event>,
+{
     loop {
         match changes.recv().await {
             Ok(change) => {
-                let Some(event) = AwsEvent::from_change(&change) else {
-                    continue;
-                };
-                if job_id.is_some_and(|j| j != event.job_id) {
-                    continue;
+                if let Some(event) = to_event(&change) {
+                    return Some(event);
                 }
-                return Some(
-                    Event::default()
-                        .event(event.name())
-                        .id(event.event_id)
-                        .data(event.payload),
-                );
             }
             Err(RecvError::Lagged(missed)) => {
                 return Some(

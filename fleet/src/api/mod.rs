@@ -25,6 +25,8 @@
 //! - `event_configurations`: UpdateEventConfigurations,
 //!   DescribeEventConfigurations.
 //! - `events`: the jobs events as a Server-Sent-Events stream.
+//! - `changes`: every committed execution change as a Server-Sent-Events
+//!   stream (jobhost's own; the console's job page follows it).
 //! - `job_targets`: AssociateTargetsWithJob (continuous jobs).
 //! - `things`: the thing registry (CreateThing, ..., GetThingConnectivityData).
 //! - `groups`: static thing groups and membership; DescribeThingGroup and
@@ -52,6 +54,7 @@ mod artifacts;
 mod auth;
 mod body;
 mod certificates;
+mod changes;
 mod console;
 mod dynamic_groups;
 mod error;
@@ -317,6 +320,7 @@ pub fn router(state: ApiState) -> Router {
             get(event_configurations::describe).patch(event_configurations::update),
         )
         .route("/events", get(events::stream_events))
+        .route("/execution-changes", get(changes::stream))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_auth,

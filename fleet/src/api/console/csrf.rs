@@ -2,6 +2,14 @@
 //! whose form carries the session's CSRF token in [`FIELD`]. The session
 //! cookie is SameSite=Strict as well; the token is the check that does not
 //! depend on the browser.
+//!
+//! The login form comes before any session, so it is protected by a
+//! pre-session token instead (the "double-submit cookie" scheme): the login
+//! page sets a random token in the short-lived, SameSite=Strict, HttpOnly
+//! cookie [`LOGIN_COOKIE`] and puts the same in the form's [`FIELD`]; a login
+//! whose field and cookie differ is refused. Another site can neither read
+//! the cookie nor have the browser send it, so it cannot log a browser in
+//! to a session of its choosing (login CSRF).
 
 use super::super::auth::same_secret;
 use super::super::ApiState;
@@ -13,6 +21,34 @@ use axum::Form;
 
 /// The form field that carries the token.
 pub(super) const FIELD: &str = "_csrf";
+
+/// The cookie that carries the login form's pre-session token.
+pub(super) const LOGIN_COOKIE: &str = "jobhost_console_login";
+
+/// How long a login form stays usable (seconds): the pre-session cookie's
+/// lifetime.
+pub(super) const LOGIN_FORM_SECS: i64 = 10 * 60;
+
+/// `Set-Cookie` for the login form's `token`, sent back only to the login
+/// form's own path.
+pub(super) fn login_cookie(token: &str, secure: bool) -> axum::http::HeaderValue {
+    let secure = if secure { "; Secure" } else { "" };
+    axum::http::HeaderValue::from_str(&format!(
+        "{LOGIN_COOKIE}={token}; Path=/console/login; HttpOnly; SameSite=Strict; \
+         Max-Age={LOGIN_FORM_SECS}{secure}"
+    ))
+    .unwrap_or_else(|_| axum::http::HeaderValue::from_static(""))
+}
+
+/// Whether a login form's `field` is the token of its pre-session cookie.
+pub(super) fn login_valid(headers: &axum::http::HeaderMap, field: &str) -> bool {
+    super::session::cookie_named(headers, LOGIN_COOKIE)
+        .is_some_and(|expected| valid(&expected, field))
+}
+
+/// The header that carries the token on a change the page script sends
+/// without a form (an artifact upload: the body is the file).
+pub(super) const HEADER: &str = "x-csrf-token";
 
 /// A form's fields, in order (a checkbox list repeats its name).
 #[derive(Debug, Default, Clone)]
@@ -73,8 +109,17 @@ pub(super) fn valid(expected: &str, given: &str) -> bool {
     !given.is_empty() && same_secret(given, expected)
 }
 
+/// Whether `headers` carry `operator`'s token in [`HEADER`].
+pub(super) fn in_header(operator: &Operator, headers: &axum::http::HeaderMap) -> bool {
+    let given = headers
+        .get(HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    valid(&operator.session.csrf, given)
+}
+
 /// The 403 for a change without the session's token.
-fn refused() -> Response {
+pub(super) fn refused() -> Response {
     tracing::info!("console change refused: no valid CSRF token");
     (
         StatusCode::FORBIDDEN,

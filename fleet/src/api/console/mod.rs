@@ -19,9 +19,10 @@
 //!   and opens a session ([`session`]): a random 256-bit id in an HttpOnly,
 //!   SameSite=Strict cookie, with an idle and an absolute expiry. Every
 //!   change is a POST carrying the session's CSRF token ([`csrf`]).
-//! - **Live updates are pushed.** A job's page listens to `GET /events`
-//!   (Server-Sent Events, through [`dispatch`]) and re-reads its execution
-//!   table when an event for the job arrives: no polling loop.
+//! - **Live updates are pushed.** A job's page listens to
+//!   `GET /execution-changes` (Server-Sent Events, through [`dispatch`]),
+//!   every committed change of the job's executions, and re-reads its
+//!   execution table when one arrives: no polling loop.
 //!
 //! # Layout
 //!
@@ -32,11 +33,14 @@
 //! - `csrf`: the [`csrf::Change`] extractor every POST takes.
 //! - `link`: one-time login links (`jobhost-fleet demo` prints one).
 //! - `dispatch`: the in-process API client.
+//! - `bundle`: the snapshot in a device's diagnostics bundle, read with
+//!   bounds (the bundle comes from the device).
 //! - `html`: the page layout and the small pieces pages share.
 //! - `pages`: one module per page.
 //! - `assets`: the embedded stylesheet and script.
 
 mod assets;
+mod bundle;
 mod csrf;
 mod dispatch;
 mod html;

@@ -38,7 +38,7 @@ pub(in crate::api) fn router() -> Router<ApiState> {
         .route("/console/jobs/new", get(create::form).post(create::submit))
         .route("/console/jobs/{id}", get(job::page))
         .route("/console/jobs/{id}/live", get(job::live))
-        .route("/console/jobs/{id}/events", get(job::events))
+        .route("/console/jobs/{id}/changes", get(job::changes))
         .route("/console/jobs/{id}/cancel", post(job::cancel))
         .route("/console/things/{name}", get(device::page))
         .route("/console/uploads/{thing}/{job}/{name}", get(device::upload))
@@ -46,6 +46,10 @@ pub(in crate::api) fn router() -> Router<ApiState> {
         .route("/console/groups/{name}", get(groups::page))
         .route("/console/groups/{name}/members", post(groups::members))
         .route("/console/artifacts", get(artifacts::list))
+        .route(
+            "/console/artifacts/{name}",
+            axum::routing::put(artifacts::upload),
+        )
         .layer(axum::middleware::from_fn(headers))
         .layer(Extension(sessions))
 }

@@ -77,14 +77,31 @@ impl Fixture {
             .await
     }
 
+    /// The login form's pre-session cookie (as a `Cookie` header value)
+    /// and the token its form carries.
+    async fn login_form(&self) -> (String, String) {
+        let r = self.get("/console/login", None).await;
+        let cookie = cookie_of(&r);
+        let page = text(r).await;
+        let at = page.find("name=\"_csrf\" value=\"").expect("a CSRF field") + 20;
+        (cookie, page[at..at + 64].to_owned())
+    }
+
+    /// Posts the login form (fetched first, as a browser does) with `fields`.
+    async fn post_login(&self, fields: &str) -> Response {
+        let (cookie, token) = self.login_form().await;
+        self.post_form(
+            "/console/login",
+            Some(&cookie),
+            &format!("_csrf={token}&{fields}"),
+        )
+        .await
+    }
+
     /// Logs in with the token; the `Cookie` header value to send back.
     async fn login(&self) -> String {
         let r = self
-            .post_form(
-                "/console/login",
-                None,
-                &format!("token={TOKEN}&next=%2Fconsole%2Fjobs"),
-            )
+            .post_login(&format!("token={TOKEN}&next=%2Fconsole%2Fjobs"))
             .await;
         assert_eq!(r.status(), StatusCode::SEE_OTHER);
         assert_eq!(location(&r), "/console/jobs");
@@ -132,17 +149,19 @@ async fn a_page_without_a_session_sends_the_browser_to_login_and_back() {
 #[tokio::test]
 async fn login_takes_the_api_token_and_sets_a_strict_httponly_cookie() {
     let f = fixture();
-    let wrong = f.post_form("/console/login", None, "token=nope").await;
+    let wrong = f.post_login("token=nope").await;
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
-    assert!(wrong.headers().get(header::SET_COOKIE).is_none());
+    let set = wrong.headers()[header::SET_COOKIE].to_str().unwrap();
+    assert!(
+        set.starts_with("jobhost_console_login="),
+        "only a new form: {set}"
+    );
     assert!(
         text(wrong).await.contains("not this service"),
         "the reason is shown"
     );
 
-    let r = f
-        .post_form("/console/login", None, &format!("token={TOKEN}"))
-        .await;
+    let r = f.post_login(&format!("token={TOKEN}")).await;
     let set = r.headers()[header::SET_COOKIE].to_str().unwrap().to_owned();
     for part in ["HttpOnly", "SameSite=Strict", "Path=/console"] {
         assert!(set.contains(part), "{set} lacks {part}");
@@ -158,12 +177,14 @@ async fn login_takes_the_api_token_and_sets_a_strict_httponly_cookie() {
         .unwrap();
     assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"));
 
+    let (cookie, token) = f.login_form().await;
     let https = f
         .call(
             Request::post("/console/login")
                 .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .header(header::COOKIE, cookie)
                 .header("x-forwarded-proto", "https")
-                .body(Body::from(format!("token={TOKEN}")))
+                .body(Body::from(format!("_csrf={token}&token={TOKEN}")))
                 .unwrap(),
         )
         .await;
@@ -171,6 +192,53 @@ async fn login_takes_the_api_token_and_sets_a_strict_httponly_cookie() {
         .to_str()
         .unwrap()
         .contains("; Secure"));
+}
+
+#[tokio::test]
+async fn a_login_without_its_forms_pre_session_token_is_refused() {
+    let f = fixture();
+    // The login page sets its token in a strict, short-lived cookie.
+    let page = f.get("/console/login", None).await;
+    let set = page.headers()[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    for part in [
+        "jobhost_console_login=",
+        "HttpOnly",
+        "SameSite=Strict",
+        "Path=/console/login",
+        "Max-Age=600",
+    ] {
+        assert!(set.contains(part), "{set} lacks {part}");
+    }
+    let (cookie, token) = f.login_form().await;
+    let (_, other_token) = f.login_form().await;
+    // The right credentials, but no token, another form's token, or no
+    // cookie (a cross-site POST): refused, no session.
+    for (cookie, form) in [
+        (Some(cookie.as_str()), format!("token={TOKEN}")),
+        (
+            Some(cookie.as_str()),
+            format!("_csrf={other_token}&token={TOKEN}"),
+        ),
+        (None, format!("_csrf={token}&token={TOKEN}")),
+    ] {
+        let r = f.post_form("/console/login", cookie, &form).await;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{form}");
+        let set = r.headers()[header::SET_COOKIE].to_str().unwrap().to_owned();
+        assert!(!set.starts_with("jobhost_console="), "no session: {set}");
+        assert!(text(r).await.contains("did not come from this service"));
+    }
+    let r = f
+        .post_form(
+            "/console/login",
+            Some(&cookie),
+            &format!("_csrf={token}&token={TOKEN}"),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(cookie_of(&r).starts_with("jobhost_console="));
 }
 
 #[tokio::test]

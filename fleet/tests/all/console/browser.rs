@@ -91,12 +91,40 @@ impl Browser {
 
     /// Waits (bounded) until an element matches `css`.
     pub async fn wait_for(&self, css: &str) -> fantoccini::elements::Element {
+        self.wait_until(Locator::Css(css), css).await
+    }
+
+    /// Waits (bounded) until an element matches the XPath `xpath` (which,
+    /// unlike CSS, can match on text).
+    pub async fn wait_for_xpath(&self, xpath: &str) -> fantoccini::elements::Element {
+        self.wait_until(Locator::XPath(xpath), xpath).await
+    }
+
+    async fn wait_until(&self, locator: Locator<'_>, what: &str) -> fantoccini::elements::Element {
         self.client
             .wait()
             .at_most(PAGE_WAIT)
-            .for_element(Locator::Css(css))
+            .for_element(locator)
             .await
-            .unwrap_or_else(|e| panic!("no {css} within {PAGE_WAIT:?}: {e}"))
+            .unwrap_or_else(|e| panic!("no {what} within {PAGE_WAIT:?}: {e}"))
+    }
+
+    /// The status of a `fetch(path, {method, body})` from the page: its
+    /// origin and cookies, nothing else (no CSRF token).
+    pub async fn fetch_status(&self, method: &str, path: &str, form: bool, body: &str) -> u16 {
+        let status = self
+            .client
+            .execute_async(
+                "const [method, path, form, body, done] = arguments;
+                 fetch(path, { method, body: form ? new URLSearchParams(body) : body })
+                   .then(r => done(r.status), e => done(String(e)));",
+                vec![method.into(), path.into(), form.into(), body.into()],
+            )
+            .await
+            .expect("run fetch");
+        status
+            .as_u64()
+            .unwrap_or_else(|| panic!("fetch failed: {status}")) as u16
     }
 
     pub async fn fill(&self, css: &str, text: &str) {

@@ -25,6 +25,11 @@ pub enum Outcome {
 pub struct Device {
     tasks: Vec<JoinHandle<()>>,
     release: watch::Sender<bool>,
+    client: AsyncClient,
+    thing: String,
+    /// The last job claimed and its document, as delivered (placeholders
+    /// resolved: presigned URLs).
+    claimed: watch::Receiver<Option<(String, serde_json::Value)>>,
 }
 
 impl Drop for Device {
@@ -80,6 +85,8 @@ impl Device {
             .expect("simulated device subscribed");
         let (release, mut released) = watch::channel(!held);
         let thing = thing.to_owned();
+        let (client_copy, thing_copy) = (client.clone(), thing.clone());
+        let (claimed_tx, claimed) = watch::channel(None);
         let logic = tokio::spawn(async move {
             let mut claiming: Option<String> = None;
             while let Some((topic, payload)) = messages.recv().await {
@@ -95,6 +102,8 @@ impl Device {
                         claim.expected_version = Some(e.version_number);
                         claim.execution_number = Some(e.execution_number);
                         update(&client, &thing, &e.job_id, &claim);
+                        let document = e.job_document.clone().unwrap_or_default();
+                        claimed_tx.send_replace(Some((e.job_id.clone(), document)));
                         claiming = Some(e.job_id);
                     }
                     Ok((_, JobsTopic::Reply(Operation::Update(job), Reply::Accepted))) => {
@@ -124,7 +133,31 @@ impl Device {
         Device {
             tasks: vec![pump, logic],
             release,
+            client: client_copy,
+            thing: thing_copy,
+            claimed,
         }
+    }
+
+    /// The document of `job` as this device received it, once claimed.
+    pub async fn document(&self, job: &str) -> serde_json::Value {
+        let mut claimed = self.claimed.clone();
+        let got = tokio::time::timeout(
+            crate::support::WAIT,
+            claimed.wait_for(|c| c.as_ref().is_some_and(|(j, _)| j == job)),
+        )
+        .await
+        .expect("the job claimed in time")
+        .expect("the device runs");
+        got.as_ref().map(|(_, d)| d.clone()).unwrap_or_default()
+    }
+
+    /// Reports `job` still IN_PROGRESS with statusDetails `key: value` (a
+    /// step, a progress figure), as an agent does while it works.
+    pub fn progress(&self, job: &str, key: &str, value: &str) {
+        let mut r = UpdateRequest::new(JobExecutionStatus::InProgress);
+        r.status_details = Some([(key.to_owned(), value.to_owned())].into_iter().collect());
+        update(&self.client, &self.thing, job, &r);
     }
 
     /// Lets a held device report its outcome.

@@ -1,133 +1,9 @@
 //! What an operator does in the console, in the browser.
 
 use super::browser::Browser;
-use super::device::{Device, Outcome};
-use crate::support::service::embedded;
-use jobhost_fleet::server::{Server, ServerConfig};
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
-
-const TOKEN: &str = "console-test-token-0123456789";
-
-/// The service with a bearer token and a clock the test can move.
-struct Fleet {
-    server: Server,
-    clock: Arc<AtomicI64>,
-    base: String,
-    http: reqwest::Client,
-    _dir: tempfile::TempDir,
-}
-
-impl Fleet {
-    async fn start() -> Fleet {
-        let dir = tempfile::tempdir().unwrap();
-        let clock = Arc::new(AtomicI64::new(crate::support::service::clock()()));
-        let c = Arc::clone(&clock);
-        let server = Server::start(ServerConfig {
-            data_dir: dir.path().join("fleet"),
-            broker: embedded(),
-            url_ttl: Duration::from_secs(600),
-            token: Some(TOKEN.into()),
-            clock: Arc::new(move || c.load(Ordering::SeqCst)),
-            ..ServerConfig::default()
-        })
-        .await
-        .expect("start the service");
-        let base = format!("http://{}", server.http_addr);
-        Fleet {
-            server,
-            clock,
-            base,
-            http: reqwest::Client::new(),
-            _dir: dir,
-        }
-    }
-
-    /// A management API call with the token, as a script would make it.
-    async fn api(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: serde_json::Value,
-    ) -> reqwest::Response {
-        self.http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(TOKEN)
-            .json(&body)
-            .send()
-            .await
-            .expect("API reachable")
-    }
-
-    async fn thing(&self, name: &str) {
-        let r = self
-            .api(
-                reqwest::Method::POST,
-                &format!("/things/{name}"),
-                serde_json::json!({}),
-            )
-            .await;
-        assert!(
-            r.status().is_success(),
-            "CreateThing {name}: {}",
-            r.text().await.unwrap_or_default()
-        );
-    }
-
-    async fn device(&self, name: &str, outcome: Outcome, held: bool) -> Device {
-        self.thing(name).await;
-        Device::start(self.server.mqtt_addr, name, outcome, held).await
-    }
-
-    /// A custom template with one parameter, which the form must ask for.
-    async fn template(&self) {
-        let r = self
-            .api(
-                reqwest::Method::PUT,
-                "/job-templates/greet",
-                serde_json::json!({
-                    "description": "say hello",
-                    "document": "{\"operation\":\"echo\",\"message\":\"${aws:iot:parameter:message}\"}",
-                }),
-            )
-            .await;
-        assert!(
-            r.status().is_success(),
-            "CreateJobTemplate: {}",
-            r.text().await.unwrap_or_default()
-        );
-    }
-
-    /// Logs the browser in through the login page with the token.
-    async fn login(&self, b: &Browser) {
-        b.goto(&format!("{}/console/", self.base)).await;
-        assert_eq!(
-            b.path().await,
-            "/console/login",
-            "a new browser is sent to login"
-        );
-        b.fill("#token", TOKEN).await;
-        b.click("form button[type=submit]").await;
-        b.wait_for("main h1").await;
-        assert_eq!(b.path().await, "/console/");
-    }
-
-    /// Creates a job through the console's form from template `greet`.
-    async fn create_job(&self, b: &Browser, job: &str, things: &[&str]) {
-        b.goto(&format!("{}/console/jobs/new", self.base)).await;
-        b.click("a[href='/console/jobs/new?kind=custom&template=greet']")
-            .await;
-        b.fill("#job_id", job).await;
-        b.fill("#param-message", "hello from the console").await;
-        for t in things {
-            b.click(&format!("input[name=thing][value='{t}']")).await;
-        }
-        b.click("button[value=create]").await;
-        b.wait_for("#live").await;
-        assert_eq!(b.path().await, format!("/console/jobs/{job}"));
-    }
-}
+use super::device::Outcome;
+use super::fleet::{Fleet, TOKEN};
+use std::sync::atomic::Ordering;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_creates_a_job_from_a_template_and_watches_it_succeed_live() {
@@ -186,6 +62,11 @@ async fn an_operator_creates_a_job_from_a_template_and_watches_it_succeed_live()
     b.wait_for("#executions tr[data-thing=dev1][data-status=IN_PROGRESS]")
         .await;
     b.wait_for("#executions tr[data-thing=dev2][data-status=IN_PROGRESS]")
+        .await;
+    // A step reported while IN_PROGRESS (no AWS event reports it) shows
+    // in the page as it happens.
+    dev1.progress("hello-1", "progress", "60% downloaded");
+    b.wait_for_xpath("//table[@id='executions']//tr[@data-thing='dev1']//dd[.='60% downloaded']")
         .await;
 
     dev1.release();
@@ -321,16 +202,9 @@ async fn an_expired_session_goes_to_login_and_a_change_without_csrf_is_refused()
 
     // The page's own origin and cookie, but no CSRF token: refused.
     let status = b
-        .client
-        .execute_async(
-            "const done = arguments[arguments.length - 1];
-             fetch('/console/groups', { method: 'POST', body: new URLSearchParams({ name: 'no-csrf' }) })
-               .then(r => done(r.status), e => done(String(e)));",
-            vec![],
-        )
-        .await
-        .unwrap();
-    assert_eq!(status, serde_json::json!(403));
+        .fetch_status("POST", "/console/groups", true, "name=no-csrf")
+        .await;
+    assert_eq!(status, 403);
     let r = fleet
         .api(
             reqwest::Method::GET,

@@ -8,6 +8,10 @@
 //! `target/console-screenshots/`; every page checked is run through
 //! axe-core (third_party/axe-core) in the same browser.
 
+mod artifacts;
 mod browser;
 mod device;
+mod diagnostics;
+mod fleet;
 mod flows;
+mod rollout;

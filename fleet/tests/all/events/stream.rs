@@ -77,3 +77,61 @@ async fn the_http_stream_carries_the_brokers_events() {
         "the stream ended cleanly"
     );
 }
+
+/// `GET /execution-changes` (jobhost's own) carries what the AWS events
+/// leave out: an execution queued, then IN_PROGRESS with the statusDetails
+/// the device reported; filtered by job and by thing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_change_stream_carries_every_execution_change_with_its_details() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path()).await;
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let base = format!("http://{}", server.http_addr);
+    let mut job =
+        SseReader::open(client.get(format!("{base}/execution-changes?jobId=watched"))).await;
+    let mut thing =
+        SseReader::open(client.get(format!("{base}/execution-changes?thingName=t2"))).await;
+    let mut t1 = Device::connect(&server, "t1").await;
+
+    create_job(&server, "other", &["t1"]).await;
+    create_job(&server, "watched", &["t1", "t2"]).await;
+    let mut queued = Vec::new();
+    for _ in 0..2 {
+        let e = job.next().await;
+        assert_eq!(e.event.as_deref(), Some("execution"));
+        let data = e.json();
+        assert_eq!(data["jobId"], "watched", "only the job asked for: {data}");
+        assert_eq!(data["status"], "QUEUED");
+        queued.push(data["thingName"].as_str().unwrap().to_owned());
+    }
+    queued.sort();
+    assert_eq!(queued, ["t1", "t2"]);
+
+    t1.update("watched", "IN_PROGRESS", json!({"progress": "40%"}))
+        .await;
+    let e = job.next().await;
+    let data = e.json();
+    assert_eq!(
+        (data["thingName"].as_str(), data["status"].as_str()),
+        (Some("t1"), Some("IN_PROGRESS"))
+    );
+    assert_eq!(data["statusDetails"], json!({"progress": "40%"}));
+    assert_eq!(data["versionNumber"], 2);
+    assert_eq!(e.id.as_deref(), Some("watched/t1/1/2"));
+
+    // The thing filter saw t2's execution only (of either job).
+    let e = thing.next().await;
+    assert_eq!(
+        (e.json()["jobId"].as_str(), e.json()["thingName"].as_str()),
+        (Some("watched"), Some("t2"))
+    );
+
+    let (status, body) = http(
+        &server,
+        reqwest::Method::GET,
+        "/execution-changes?jobId=no/such",
+        None,
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+}

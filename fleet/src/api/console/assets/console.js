@@ -1,6 +1,7 @@
 // jobhost-fleet console: the only script (no inline scripts: the
 // Content-Security-Policy allows this file alone). Pages work without it;
-// it adds live updates pushed over Server-Sent Events, and copy buttons.
+// it adds live updates pushed over Server-Sent Events, copy buttons, and
+// the artifact upload with its progress bar.
 "use strict";
 
 // A region with data-live-url and data-events-url re-reads its HTML from
@@ -34,11 +35,12 @@ function follow(region) {
     }
   }
   const source = new EventSource(region.dataset.eventsUrl);
-  const names = ["job/completed", "job/canceled", "job/deleted", "lagged"];
-  for (const op of ["succeeded", "failed", "rejected", "canceled", "removed", "timed_out"]) {
-    names.push("jobExecution/" + op);
+  // GET /execution-changes' events: every execution change (queued,
+  // IN_PROGRESS with its statusDetails, ended, deleted), the job's end, and
+  // "lagged" when changes were missed (re-reading covers them too).
+  for (const name of ["execution", "executionDeleted", "job", "lagged"]) {
+    source.addEventListener(name, refresh);
   }
-  for (const name of names) source.addEventListener(name, refresh);
   source.addEventListener("open", () => {
     if (status) status.textContent = "Live: updates arrive as they happen.";
     region.dataset.connected = "true";
@@ -51,8 +53,88 @@ function follow(region) {
   });
 }
 
-function copyButtons() {
-  for (const button of document.querySelectorAll("button[data-copy]")) {
+// The artifacts page's upload: PUTs the chosen file to the console's
+// /console/artifacts/{name} (the API's PUT /artifacts/{name}) with the
+// session's CSRF token in a header, showing the upload's progress, then
+// the stored artifact's sha256 and placeholder. Everything the service
+// returns is set as text, never as HTML.
+function artifactUpload(form) {
+  form.hidden = false;
+  const file = form.querySelector("#artifact-file");
+  const nameField = form.querySelector("#artifact-name");
+  const bar = form.querySelector("#upload-progress");
+  const state = form.querySelector("#upload-state");
+  const result = form.querySelector("#upload-result");
+  file.addEventListener("change", () => {
+    if (!nameField.value && file.files[0]) nameField.value = file.files[0].name;
+  });
+  function fact(list, term, value, cls) {
+    const dt = document.createElement("dt");
+    dt.textContent = term;
+    const dd = document.createElement("dd");
+    const code = document.createElement("code");
+    code.textContent = value;
+    dd.appendChild(code);
+    if (cls) dd.className = cls;
+    list.append(dt, dd);
+    return dd;
+  }
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const chosen = file.files[0];
+    if (!chosen) { state.textContent = "Choose a file first."; return; }
+    const name = nameField.value.trim() || chosen.name;
+    const xhr = new XMLHttpRequest();
+    xhr.open("PUT", "/console/artifacts/" + encodeURIComponent(name));
+    xhr.setRequestHeader("x-csrf-token", form.elements["_csrf"].value);
+    xhr.setRequestHeader("content-type", "application/octet-stream");
+    xhr.upload.addEventListener("progress", (e) => {
+      if (!e.lengthComputable) return;
+      bar.max = e.total;
+      bar.value = e.loaded;
+      state.textContent = "Uploading: " + Math.floor((100 * e.loaded) / e.total) + " %";
+    });
+    xhr.addEventListener("load", () => {
+      if (new URL(xhr.responseURL).pathname === "/console/login") {
+        window.location.assign(xhr.responseURL);
+        return;
+      }
+      let reply = null;
+      try { reply = JSON.parse(xhr.responseText); } catch (e) { reply = null; }
+      if (xhr.status < 200 || xhr.status >= 300 || !reply) {
+        const why = reply && reply.message ? reply.message : xhr.statusText;
+        state.textContent = "Upload failed (" + xhr.status + "): " + why;
+        return;
+      }
+      bar.value = bar.max;
+      state.textContent = "Uploaded " + reply.name + ".";
+      result.replaceChildren();
+      const list = document.createElement("dl");
+      list.className = "facts";
+      fact(list, "Name", reply.name);
+      fact(list, "Size (bytes)", String(reply.size));
+      fact(list, "sha256", reply.sha256, "sha256");
+      const placeholder = "${aws:iot:s3-presigned-url:" + reply.url + "}";
+      const dd = fact(list, "Placeholder", placeholder, "placeholder");
+      const copy = document.createElement("button");
+      copy.type = "button";
+      copy.className = "secondary";
+      copy.dataset.copy = placeholder;
+      copy.textContent = "Copy";
+      copy.setAttribute("aria-label", "Copy the placeholder of " + reply.name);
+      dd.append(" ", copy);
+      result.appendChild(list);
+      copyButtons(result);
+    });
+    xhr.addEventListener("error", () => { state.textContent = "Upload failed: the connection broke."; });
+    bar.value = 0;
+    state.textContent = "Uploading…";
+    xhr.send(chosen);
+  });
+}
+
+function copyButtons(root) {
+  for (const button of root.querySelectorAll("button[data-copy]")) {
     button.hidden = false;
     button.addEventListener("click", async () => {
       try {
@@ -67,5 +149,7 @@ function copyButtons() {
 
 document.addEventListener("DOMContentLoaded", () => {
   for (const region of document.querySelectorAll("[data-live-url][data-events-url]")) follow(region);
-  copyButtons();
+  copyButtons(document);
+  const upload = document.getElementById("artifact-upload");
+  if (upload) artifactUpload(upload);
 });

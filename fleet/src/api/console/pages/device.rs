@@ -1,8 +1,10 @@
 //! A device's page: DescribeThing (attributes, as the agent or operator
 //! set them), whether the broker sees it connected
 //! (GetThingConnectivityData), its groups, its execution history
-//! (ListJobExecutionsForThing) and the files it uploaded (diagnostics
-//! bundles among them), each downloadable through the console.
+//! (ListJobExecutionsForThing), its last diagnostics (the snapshot in its
+//! newest diagnostics bundle: installed plugins, versions, signer key ids;
+//! [`super::diagnostics`]) and the files it uploaded, each downloadable
+//! through the console.
 
 use super::super::dispatch::{self, encode};
 use super::super::html::{self, Section};
@@ -37,6 +39,25 @@ pub(in super::super) async fn page(op: Operator, Path(name): Path<String>) -> Re
     let history = dispatch::get(&op.api, &format!("/things/{}/jobs", encode(&name))).await;
     let groups = dispatch::get(&op.api, &format!("/things/{}/thing-groups", encode(&name))).await;
     let uploads = dispatch::get(&op.api, &format!("/uploads?thingName={}", encode(&name))).await;
+    let diagnostics = match &uploads {
+        Ok(u) => {
+            let rows = u.get("uploads").and_then(Value::as_array);
+            let jobs: Vec<&str> = history
+                .as_ref()
+                .ok()
+                .and_then(|h| h.get("executionSummaries").and_then(Value::as_array))
+                .map(|a| {
+                    a.iter()
+                        .rev()
+                        .filter_map(|r| r.get("jobId").and_then(Value::as_str))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let rows = rows.map_or(&[][..], Vec::as_slice);
+            Some(super::diagnostics::section(&op, rows, &jobs).await)
+        }
+        Err(_) => None,
+    };
     let attributes = thing
         .get("attributes")
         .and_then(Value::as_object)
@@ -100,6 +121,10 @@ pub(in super::super) async fn page(op: Operator, Path(name): Path<String>) -> Re
                     } }
                 }
             }
+        }
+        @if let Some(d) = diagnostics {
+            h2 { "Last diagnostics" }
+            (d)
         }
         h2 { "Uploads" }
         @match &uploads {

@@ -1,8 +1,12 @@
-//! A job's page: what DescribeJob says (status, targets, rollout and abort
-//! settings, cancellation reason, document), the live part (progress, the
+//! A job's page: what DescribeJob says (status, targets, rollout, schedule,
+//! retries and abort rules in words, whether an abort rule or an operator
+//! canceled it, document), the live part (progress, how far the rollout
+//! has gone, the
 //! executions with each device's statusDetails, the plot), which the page
-//! script re-reads when `GET /events?jobId=` pushes an event for the job,
-//! and the cancel form (CancelJob, with `force` and a reason).
+//! script re-reads when `GET /execution-changes?jobId=` pushes a change of
+//! the job (an execution queued, IN_PROGRESS with new statusDetails, ended;
+//! the job ended), and the cancel form (CancelJob, with `force` and a
+//! reason).
 
 use super::super::csrf::{Change, Fields};
 use super::super::dispatch::{self, encode, ApiFailure};
@@ -11,6 +15,7 @@ use super::super::session::Operator;
 use super::login::redirect;
 use super::plot::{self, Execution};
 use super::progress::{bar, Counts};
+use super::rollout;
 use axum::body::Body;
 use axum::extract::{Path, Query};
 use axum::http::{Method, Request};
@@ -45,11 +50,13 @@ pub(in super::super) async fn live(op: Operator, Path(id): Path<String>) -> Html
     Html(live_part(&op, &id).await.into_string())
 }
 
-/// `GET /console/jobs/{id}/events`: the API's event stream for this job.
-pub(in super::super) async fn events(op: Operator, Path(id): Path<String>) -> Response {
+/// `GET /console/jobs/{id}/changes`: the API's stream of this job's
+/// execution changes (every one, IN_PROGRESS included, which the AWS events
+/// of `GET /events` do not report).
+pub(in super::super) async fn changes(op: Operator, Path(id): Path<String>) -> Response {
     let request = Request::builder()
         .method(Method::GET)
-        .uri(format!("/events?jobId={}", encode(&id)))
+        .uri(format!("/execution-changes?jobId={}", encode(&id)))
         .body(Body::empty());
     match request {
         Ok(r) => dispatch::raw(&op.api, r).await,
@@ -110,11 +117,11 @@ async fn render(
             @if !s("jobTemplateArn").is_empty() { dt { "Template" } dd { (s("jobTemplateArn")) } }
             dt { "Created" } dd { (html::time(job.get("createdAt").and_then(Value::as_i64))) }
             @if let Some(t) = job.get("completedAt").and_then(Value::as_i64) { dt { "Completed" } dd { (html::time(Some(t))) } }
-            @if !s("reasonCode").is_empty() || !s("comment").is_empty() {
-                dt { "Cancel reason" } dd { (s("reasonCode")) @if !s("comment").is_empty() { " — " (s("comment")) } }
-            }
-            dt { "Rollout" } dd { (setting(&job, "jobExecutionsRolloutConfig", "all at once")) }
-            dt { "Abort rules" } dd { (setting(&job, "abortConfig", "none")) }
+            @if let Some(why) = rollout::cancellation(&job) { dt { "Canceled" } dd #cancellation { (why) } }
+            dt { "Rollout" } dd { (rollout::rate(&job)) }
+            @if let Some(when) = rollout::schedule(&job) { dt { "Schedule" } dd { (when) } }
+            @if let Some(retries) = rollout::retries(&job) { dt { "Retries" } dd { (retries) } }
+            dt { "Abort rules" } dd { (rollout::abort_rules(&job)) }
             dt { "Timeout" } dd {
                 @match job.get("timeoutConfig").and_then(|t| t.get("inProgressTimeoutInMinutes")).and_then(Value::as_u64) {
                     Some(m) => { (m) " minutes in progress" },
@@ -126,7 +133,7 @@ async fn render(
         p #live-state .live-state role="status" { "Live updates start when the page script runs." }
         section #live aria-labelledby="executions-heading"
             data-live-url={"/console/jobs/" (encode(id)) "/live"}
-            data-events-url={"/console/jobs/" (encode(id)) "/events"} {
+            data-events-url={"/console/jobs/" (encode(id)) "/changes"} {
             (live)
         }
         @if cancellable {
@@ -204,6 +211,7 @@ async fn live_part(op: &Operator, id: &str) -> Markup {
         .unwrap_or("");
     html! {
         p { "Job " (html::status(status)) " " (bar(&counts)) }
+        @if let Some(released) = job.get("job").and_then(rollout::progress) { (released) }
         @if executions.is_empty() {
             p { "No executions yet." }
         } @else {
@@ -266,12 +274,5 @@ fn targets(job: &Value) -> Markup {
                 (arn)
             }
         }
-    }
-}
-
-fn setting(job: &Value, key: &str, none: &str) -> Markup {
-    match job.get(key) {
-        Some(v) if !v.is_null() => html! { code { (v.to_string()) } },
-        _ => html! { (none) },
     }
 }

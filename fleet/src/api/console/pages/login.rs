@@ -4,7 +4,7 @@
 
 use super::super::super::auth::same_secret;
 use super::super::super::ApiState;
-use super::super::csrf::Change;
+use super::super::csrf::{self, Change};
 use super::super::html;
 use super::super::link::{self, LinkRefusal};
 use super::super::session::{self, Sessions};
@@ -35,15 +35,20 @@ pub(in super::super) struct LoginForm {
     secret_access_key: String,
     #[serde(default)]
     next: String,
+    /// The pre-session CSRF token ([`csrf::login_valid`]).
+    #[serde(default, rename = "_csrf")]
+    csrf: String,
 }
 
 /// `GET /console/login`.
 pub(in super::super) async fn form(
     State(state): State<ApiState>,
+    headers: HeaderMap,
     Query(q): Query<Next>,
 ) -> Response {
     login_page(
         &state,
+        &headers,
         q.next.as_deref().unwrap_or(""),
         None,
         StatusCode::OK,
@@ -58,9 +63,20 @@ pub(in super::super) async fn submit(
     headers: HeaderMap,
     Form(f): Form<LoginForm>,
 ) -> Response {
+    if !csrf::login_valid(&headers, &f.csrf) {
+        tracing::info!("console login refused: no valid login CSRF token");
+        let why = "This login form has expired or did not come from this service: log in again.";
+        return login_page(&state, &headers, &f.next, Some(why), StatusCode::FORBIDDEN);
+    }
     if let Err(why) = check(&state, &f) {
         tracing::info!("console login refused");
-        return login_page(&state, &f.next, Some(why), StatusCode::UNAUTHORIZED);
+        return login_page(
+            &state,
+            &headers,
+            &f.next,
+            Some(why),
+            StatusCode::UNAUTHORIZED,
+        );
     }
     start_session(&state, &sessions, &headers, &f.next)
 }
@@ -83,7 +99,7 @@ pub(in super::super) async fn link(
     };
     match refusal {
         None => start_session(&state, &sessions, &headers, "/console/"),
-        Some(why) => login_page(&state, "", Some(why), StatusCode::UNAUTHORIZED),
+        Some(why) => login_page(&state, &headers, "", Some(why), StatusCode::UNAUTHORIZED),
     }
 }
 
@@ -180,7 +196,22 @@ pub(in super::super) fn redirect(to: &str) -> Response {
     response
 }
 
-fn login_page(state: &ApiState, next: &str, error: Option<&str>, code: StatusCode) -> Response {
+/// The login form, with a fresh pre-session CSRF token in its field and
+/// in the cookie [`csrf::LOGIN_COOKIE`].
+fn login_page(
+    state: &ApiState,
+    headers: &HeaderMap,
+    next: &str,
+    error: Option<&str>,
+    code: StatusCode,
+) -> Response {
+    let token = match session::random_hex() {
+        Ok(t) => t,
+        Err(e) => {
+            let page = html::bare_page("Login unavailable", &format!("no random numbers: {e}"));
+            return (StatusCode::INTERNAL_SERVER_ERROR, page).into_response();
+        }
+    };
     let open = state.token.is_none() && state.aws_credentials.is_none();
     let body = html! {
         @if let Some(e) = error {
@@ -188,6 +219,7 @@ fn login_page(state: &ApiState, next: &str, error: Option<&str>, code: StatusCod
         }
         form.stack method="post" action="/console/login" {
             input type="hidden" name="next" value=(next);
+            input type="hidden" name=(csrf::FIELD) value=(token);
             @if open {
                 p { "This service takes no credentials (its API is open on loopback)." }
             }
@@ -211,5 +243,10 @@ fn login_page(state: &ApiState, next: &str, error: Option<&str>, code: StatusCod
             div { button type="submit" { "Log in" } }
         }
     };
-    (code, html::bare("Log in to jobhost-fleet", body)).into_response()
+    let mut response = (code, html::bare("Log in to jobhost-fleet", body)).into_response();
+    response.headers_mut().insert(
+        SET_COOKIE,
+        csrf::login_cookie(&token, session::over_https(headers)),
+    );
+    response
 }

@@ -4,6 +4,7 @@
 pub(super) mod artifacts;
 pub(super) mod create;
 pub(super) mod device;
+mod diagnostics;
 pub(super) mod groups;
 pub(super) mod job;
 pub(super) mod jobs;
@@ -11,3 +12,4 @@ pub(super) mod login;
 pub(super) mod overview;
 pub(super) mod plot;
 mod progress;
+mod rollout;
