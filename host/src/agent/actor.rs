@@ -61,6 +61,8 @@ pub(crate) struct Actor {
     /// Runs started so far: tells the watchdog's alarm for an abandoned
     /// run from one for the run in progress.
     runs: u64,
+    /// The watchdog alarm of the run in progress, if armed.
+    watchdog: Option<tokio::task::AbortHandle>,
     /// A running plugin waiting for its job document again.
     refreshing: Option<Refreshing>,
     /// Job ids refused as invalid, so each is logged once (see
@@ -92,6 +94,7 @@ impl Actor {
             progress_due: false,
             refreshing: None,
             runs: 0,
+            watchdog: None,
             invalid_ids: VecDeque::new(),
         }
     }

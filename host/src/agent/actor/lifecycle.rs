@@ -252,7 +252,7 @@ impl Actor {
 
     /// The outer watchdog: an alarm for the run in progress, `limit` plus
     /// [`WATCHDOG_GRACE`] from now (see [`Self::on_overran`]).
-    fn arm_watchdog(&self, current: &Current, limit: Overrun) {
+    fn arm_watchdog(&mut self, current: &Current, limit: Overrun) {
         let events = self.events.clone();
         let after = match limit {
             Overrun::Deadline(deadline) => deadline + WATCHDOG_GRACE,
@@ -264,10 +264,19 @@ impl Actor {
             run: self.runs,
             limit,
         };
-        tokio::spawn(async move {
+        let alarm = tokio::spawn(async move {
             tokio::time::sleep(after).await;
             let _ = events.send(alarm);
         });
+        // One alarm at a time: a cancel's replaces the deadline's (it is
+        // due sooner), and the run's `Finished` drops it. A stale alarm
+        // would be ignored (`on_overran` checks the run), but each one left
+        // sleeping holds a task until `timeout` + grace: at one job every
+        // 50 ms and the default 600 s, ~12,000 of them, megabytes
+        // (BENCHMARKS.md "Footprint").
+        if let Some(previous) = self.watchdog.replace(alarm.abort_handle()) {
+            previous.abort();
+        }
     }
 
     /// The watchdog's alarm: if that run is still the one going, it is stuck
@@ -400,37 +409,52 @@ impl Actor {
                 job_id,
                 execution_number,
                 conclusion,
-            } if current.is(&job_id, execution_number) => match conclusion {
-                Conclusion::Cancelled => {
-                    tracing::info!(target: "agent", job_id = %job_id, "cancelled; reporting nothing");
-                    let current = current.clone();
-                    self.drop_cancelled(&current);
+            } if current.is(&job_id, execution_number) => {
+                // The run ended: drop its alarm (a field of its own, as
+                // `self.state` is borrowed here).
+                if let Some(alarm) = self.watchdog.take() {
+                    alarm.abort();
                 }
-                Conclusion::Report(report) => {
-                    // The built-in shutdown ends after the job: once its
-                    // SUCCEEDED is accepted (`agent::shutdown`).
-                    let shutdown = matches!(current.plan, Plan::Builtin(Builtin::Shutdown { .. }))
-                        && report.status == TerminalStatus::Succeeded;
-                    self.report_then(job_id, execution_number, report, shutdown)
-                }
-                Conclusion::Reboot {
-                    reason,
-                    status_details,
-                } => {
-                    let mut outcome = status_details;
-                    if let Some(c) = &current.checkpoint {
-                        outcome.insert(CHECKPOINT_KEY, c);
-                    }
-                    let action = reboot::requested(&self.config.device, &reason, outcome);
-                    let current = current.clone();
-                    self.apply_reboot_to(current, action, false);
-                }
-                Conclusion::RotateCertificate { status_details } => {
-                    let current = current.clone();
-                    self.rotate_certificate(current, status_details);
-                }
-            },
+                self.on_finished(job_id, execution_number, conclusion);
+            }
             _ => {}
+        }
+    }
+
+    /// The current run's conclusion.
+    fn on_finished(&mut self, job_id: String, execution_number: u64, conclusion: Conclusion) {
+        let State::Running { current, .. } = &mut self.state else {
+            return;
+        };
+        match conclusion {
+            Conclusion::Cancelled => {
+                tracing::info!(target: "agent", job_id = %job_id, "cancelled; reporting nothing");
+                let current = current.clone();
+                self.drop_cancelled(&current);
+            }
+            Conclusion::Report(report) => {
+                // The built-in shutdown ends after the job: once its
+                // SUCCEEDED is accepted (`agent::shutdown`).
+                let shutdown = matches!(current.plan, Plan::Builtin(Builtin::Shutdown { .. }))
+                    && report.status == TerminalStatus::Succeeded;
+                self.report_then(job_id, execution_number, report, shutdown)
+            }
+            Conclusion::Reboot {
+                reason,
+                status_details,
+            } => {
+                let mut outcome = status_details;
+                if let Some(c) = &current.checkpoint {
+                    outcome.insert(CHECKPOINT_KEY, c);
+                }
+                let action = reboot::requested(&self.config.device, &reason, outcome);
+                let current = current.clone();
+                self.apply_reboot_to(current, action, false);
+            }
+            Conclusion::RotateCertificate { status_details } => {
+                let current = current.clone();
+                self.rotate_certificate(current, status_details);
+            }
         }
     }
 
