@@ -18,8 +18,8 @@ pub const LINK_TTL_SECS: i64 = 60 * 60;
 
 /// A one-time login link into the console at `base_url` (the API's URL,
 /// e.g. `http://127.0.0.1:8080`), for a service whose credential is
-/// `credential` (its bearer token or AWS secret access key), valid for
-/// [`LINK_TTL_SECS`] from `now`.
+/// `credential` (its bearer token or AWS secret access key), valid for an
+/// hour (`LINK_TTL_SECS`) from `now`.
 pub fn login_link(base_url: &str, credential: &str, now: i64) -> Result<String, getrandom::Error> {
     let nonce = &super::session::random_hex()?[..32];
     let expires = now + LINK_TTL_SECS;

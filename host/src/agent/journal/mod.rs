@@ -6,7 +6,7 @@
 //!   until it is (it is written here BEFORE it is published).
 //!
 //! The content is a small JSON object, appended to a preallocated log of
-//! checksummed records (`journal.log`, see [`log`]) with one `fdatasync`
+//! checksummed records (`journal.log`, see `log.rs`) with one `fdatasync`
 //! per change: a crash leaves the old or the new content, never a mix, and
 //! a change costs one small write, not a new file. A `journal.json` left by
 //! an older agent is taken over at the first start.
