@@ -25,7 +25,7 @@
 //!   its row of the table (the event carries status and statusDetails):
 //!   no polling loop, and no re-reading of the table per change.
 //! - **Pages, not everything.** A list a large fleet makes long (a job's
-//!   executions) is shown a page at a time through the API's own
+//!   executions, the overview's things) is shown a page at a time through the API's own
 //!   pagination, so a page costs a bounded number of API requests.
 //!
 //! # Layout

@@ -1,4 +1,5 @@
-//! A large job's page: its executions in pages of 50 read with one
+//! A large fleet's overview and job page. The overview: its things in
+//! pages of 50. The job page: its executions in pages of 50 read with one
 //! ListJobExecutionsForJob request each (statusDetails included through
 //! jobhost's `includeStatusDetails`), "1–50 of N" and a next-page link,
 //! instead of every execution and a DescribeJobExecution per row. No
@@ -13,7 +14,7 @@ use serde_json::{json, Value};
 const THINGS: usize = 300;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_job_on_hundreds_of_things_shows_its_executions_in_pages() {
+async fn a_fleet_of_hundreds_of_things_is_shown_in_pages() {
     let fleet = Fleet::start().await;
     let r = fleet
         .api(Method::POST, "/thing-groups/many", json!({}))
@@ -76,6 +77,25 @@ async fn a_job_on_hundreds_of_things_shows_its_executions_in_pages() {
 
     let b = Browser::start(1280, 900).await;
     fleet.login(&b).await;
+    // The overview asks about one page of things, not all of them.
+    assert_eq!(
+        text(&b, "#things-range").await,
+        "Online and offline count things 1–50, 50 per page."
+    );
+    assert_eq!(text(&b, "dl.cards div:nth-child(2) dd").await, "50");
+    let next = b
+        .client
+        .execute(
+            "return document.querySelector('nav.pager a:last-child').href;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    b.goto(next.as_str().expect("a next-things link")).await;
+    assert_eq!(
+        text(&b, "#things-range").await,
+        "Online and offline count things 51–100, 50 per page."
+    );
     b.goto(&format!("{}/console/jobs/big-1", fleet.base)).await;
     b.wait_for("#live[data-connected=true]").await;
     assert_eq!(
