@@ -25,9 +25,14 @@ pub(super) struct ForJobQuery {
     max_results: Option<u32>,
     #[serde(default)]
     next_token: Option<String>,
+    /// jobhost's extension (not in AWS's request): each entry also carries
+    /// its `statusDetails` (see [`ForJob::status_details`]).
+    #[serde(default)]
+    include_status_details: bool,
 }
 
-/// `GET /jobs/{jobId}/things`: ListJobExecutionsForJob, in creation order.
+/// `GET /jobs/{jobId}/things`: ListJobExecutionsForJob, in creation order;
+/// with `includeStatusDetails=true` (jobhost's), each entry's statusDetails.
 pub(super) async fn list_for_job(
     State(state): State<ApiState>,
     Path(job_id): Path<String>,
@@ -38,7 +43,12 @@ pub(super) async fn list_for_job(
     let page = state
         .with_store(move |s| s.list_executions_for_job_page(&job_id, q.status, page))
         .await?;
-    let entries: Vec<ForJob> = page.items.iter().map(ForJob::of).collect();
+    let entry = if q.include_status_details {
+        ForJob::with_details
+    } else {
+        ForJob::of
+    };
+    let entries: Vec<ForJob> = page.items.iter().map(entry).collect();
     let next = page.next.map(|c| list.execution_token(c));
     Ok(Json(pages::reply("executionSummaries", entries, next)))
 }

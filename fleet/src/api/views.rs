@@ -88,6 +88,12 @@ impl ExecutionSummary {
 pub(super) struct ForJob {
     pub thing_arn: String,
     pub job_execution_summary: ExecutionSummary,
+    /// jobhost's extension, only when the request asked for it
+    /// (`includeStatusDetails=true`): the execution's statusDetails, so
+    /// that a page of a large job needs no DescribeJobExecution per row.
+    /// A request shaped as AWS's never gets it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_details: Option<Details>,
 }
 
 impl ForJob {
@@ -95,6 +101,17 @@ impl ForJob {
         Self {
             thing_arn: thing_arn(&r.thing_name),
             job_execution_summary: ExecutionSummary::of(r),
+            status_details: None,
+        }
+    }
+
+    /// The entry with jobhost's `statusDetails` extension.
+    pub fn with_details(r: &ExecutionRecord) -> Self {
+        Self {
+            status_details: Some(Details {
+                details_map: r.execution.status_details.clone().unwrap_or_default(),
+            }),
+            ..Self::of(r)
         }
     }
 }

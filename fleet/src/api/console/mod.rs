@@ -21,8 +21,12 @@
 //!   change is a POST carrying the session's CSRF token ([`csrf`]).
 //! - **Live updates are pushed.** A job's page listens to
 //!   `GET /execution-changes` (Server-Sent Events, through [`dispatch`]),
-//!   every committed change of the job's executions, and re-reads its
-//!   execution table when one arrives: no polling loop.
+//!   every committed change of the job's executions, and applies each to
+//!   its row of the table (the event carries status and statusDetails):
+//!   no polling loop, and no re-reading of the table per change.
+//! - **Pages, not everything.** A list a large fleet makes long (a job's
+//!   executions, the overview's things) is shown a page at a time through the API's own
+//!   pagination, so a page costs a bounded number of API requests.
 //!
 //! # Layout
 //!

@@ -38,6 +38,7 @@ pub(in crate::api) fn router() -> Router<ApiState> {
         .route("/console/jobs/new", get(create::form).post(create::submit))
         .route("/console/jobs/{id}", get(job::page))
         .route("/console/jobs/{id}/live", get(job::live))
+        .route("/console/jobs/{id}/summary", get(job::summary))
         .route("/console/jobs/{id}/changes", get(job::changes))
         .route("/console/jobs/{id}/cancel", post(job::cancel))
         .route("/console/things/{name}", get(device::page))

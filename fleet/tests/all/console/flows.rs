@@ -149,7 +149,17 @@ async fn a_failed_execution_shows_its_reason_and_a_job_is_canceled_with_one() {
     fleet.create_job(&b, "fails-1", &["dev-bad"]).await;
     b.wait_for("#executions tr[data-thing=dev-bad][data-status=FAILED]")
         .await;
-    let row = b.text("#executions tr[data-thing=dev-bad]").await;
+    // Read in one script call: the live region may be re-rendered (the
+    // job's end re-reads it) between finding the row and reading it.
+    let row = b
+        .client
+        .execute(
+            "return document.querySelector('#executions tr[data-thing=dev-bad]').textContent;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let row = row.as_str().unwrap_or_default().to_owned();
     assert!(
         row.contains("disk full"),
         "the device's reason is shown: {row}"

@@ -15,3 +15,4 @@ mod diagnostics;
 mod fleet;
 mod flows;
 mod rollout;
+mod scale;

@@ -71,7 +71,7 @@ async fn a_jobs_page_shows_its_rollout_progress_and_why_an_abort_rule_canceled_i
          FAILED, REJECTED or TIMED_OUT"
     );
     // dev-bad fails: the rule cancels the job, live.
-    b.wait_for_xpath("//section[@id='live']/p/span[.='CANCELED']")
+    b.wait_for_xpath("//section[@id='live']/div[@id='summary']/p/span[.='CANCELED']")
         .await;
     b.goto(&format!("{}/console/jobs/guarded", fleet.base))
         .await;

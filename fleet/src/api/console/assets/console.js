@@ -4,41 +4,63 @@
 // the artifact upload with its progress bar.
 "use strict";
 
-// A region with data-live-url and data-events-url re-reads its HTML from
-// data-live-url whenever the service pushes an event for it: no polling.
+// A region with data-live-url and data-events-url follows the service's
+// pushed events: no polling. An "execution" event is applied to its row of
+// the table (the event carries status and statusDetails), then only the
+// counts are re-read from data-summary-url; the whole region is re-read
+// from data-live-url (one page of executions) when the job ends, changes
+// were missed, or the stream (re)connects.
 function follow(region) {
   const liveUrl = region.dataset.liveUrl;
+  const summaryUrl = region.dataset.summaryUrl;
   const status = document.getElementById("live-state");
-  let busy = false;
-  let again = false;
-  async function refresh() {
-    if (busy) { again = true; return; }
-    busy = true;
-    try {
-      do {
-        again = false;
-        const response = await fetch(liveUrl, { credentials: "same-origin", headers: { "x-console-fragment": "1" } });
-        if (response.redirected && new URL(response.url).pathname === "/console/login") {
-          window.location.assign(response.url);
-          return;
-        }
-        if (!response.ok) {
-          if (status) status.textContent = "Live updates failed: " + response.status + " " + response.statusText;
-          return;
-        }
-        region.innerHTML = await response.text();
-      } while (again);
-    } catch (e) {
-      if (status) status.textContent = "Live updates failed: " + e;
-    } finally {
-      busy = false;
-    }
+  // One reader at a time per target; a request while busy reads once more.
+  function reader(url, target) {
+    let busy = false;
+    let again = false;
+    return async function refresh() {
+      if (busy) { again = true; return; }
+      busy = true;
+      try {
+        do {
+          again = false;
+          const response = await fetch(url, { credentials: "same-origin", headers: { "x-console-fragment": "1" } });
+          if (response.redirected && new URL(response.url).pathname === "/console/login") {
+            window.location.assign(response.url);
+            return;
+          }
+          if (!response.ok) {
+            if (status) status.textContent = "Live updates failed: " + response.status + " " + response.statusText;
+            return;
+          }
+          const html = await response.text();
+          const into = target();
+          if (into) into.innerHTML = html;
+        } while (again);
+      } catch (e) {
+        if (status) status.textContent = "Live updates failed: " + e;
+      } finally {
+        busy = false;
+      }
+    };
+  }
+  const refresh = reader(liveUrl, () => region);
+  const refreshSummary = summaryUrl
+    ? reader(summaryUrl, () => region.querySelector("#summary"))
+    : refresh;
+  function applyExecution(event) {
+    let change = null;
+    try { change = JSON.parse(event.data); } catch (e) { change = null; }
+    const row = change && region.querySelector("#executions tr[data-thing=\"" + CSS.escape(change.thingName) + "\"]");
+    if (row) updateRow(row, change);
+    refreshSummary();
   }
   const source = new EventSource(region.dataset.eventsUrl);
   // GET /execution-changes' events: every execution change (queued,
   // IN_PROGRESS with its statusDetails, ended, deleted), the job's end, and
-  // "lagged" when changes were missed (re-reading covers them too).
-  for (const name of ["execution", "executionDeleted", "job", "lagged"]) {
+  // "lagged" when changes were missed (re-reading covers them).
+  source.addEventListener("execution", applyExecution);
+  for (const name of ["executionDeleted", "job", "lagged"]) {
     source.addEventListener(name, refresh);
   }
   source.addEventListener("open", () => {
@@ -51,6 +73,48 @@ function follow(region) {
     if (status) status.textContent = "Live updates interrupted; reconnecting…";
     region.dataset.connected = "false";
   });
+}
+
+// The badge classes of html::status on the server.
+function badgeClass(status) {
+  if (status === "SUCCEEDED" || status === "COMPLETED") return "ok";
+  if (status === "FAILED" || status === "TIMED_OUT" || status === "REJECTED") return "bad";
+  if (status === "CANCELED" || status === "REMOVED" || status === "DELETION_IN_PROGRESS") return "muted";
+  if (status === "IN_PROGRESS") return "busy";
+  return "wait";
+}
+
+// Applies an "execution" event to its table row, as text (never HTML).
+function updateRow(row, change) {
+  row.dataset.status = change.status;
+  const badge = document.createElement("span");
+  badge.className = "badge " + badgeClass(change.status);
+  badge.textContent = change.status;
+  row.querySelector("td.status").replaceChildren(badge);
+  const details = row.querySelector("td.details");
+  const map = change.statusDetails || {};
+  const keys = Object.keys(map);
+  if (keys.length === 0) {
+    details.replaceChildren("—");
+  } else {
+    const list = document.createElement("dl");
+    list.className = "facts";
+    for (const key of keys) {
+      const dt = document.createElement("dt");
+      dt.textContent = key;
+      const dd = document.createElement("dd");
+      dd.textContent = typeof map[key] === "string" ? map[key] : JSON.stringify(map[key]);
+      list.append(dt, dd);
+    }
+    details.replaceChildren(list);
+  }
+  if (typeof change.lastUpdatedAt === "number") {
+    const when = new Date(change.lastUpdatedAt * 1000).toISOString().replace(/\.\d+Z$/, "Z");
+    const time = document.createElement("time");
+    time.dateTime = when;
+    time.textContent = when.replace("T", " ").replace(/Z$/, "");
+    row.querySelector("td.updated").replaceChildren(time);
+  }
 }
 
 // The artifacts page's upload: PUTs the chosen file to the console's

@@ -1,19 +1,22 @@
 //! A job's page: what DescribeJob says (status, targets, rollout, schedule,
 //! retries and abort rules in words, whether an abort rule or an operator
 //! canceled it, document), the live part (progress, how far the rollout
-//! has gone, the
-//! executions with each device's statusDetails, the plot), which the page
-//! script re-reads when `GET /execution-changes?jobId=` pushes a change of
-//! the job (an execution queued, IN_PROGRESS with new statusDetails, ended;
-//! the job ended), and the cancel form (CancelJob, with `force` and a
-//! reason).
+//! has gone, one page of the executions with each device's statusDetails
+//! ([`super::executions`]), the plot), and the cancel form (CancelJob,
+//! with `force` and a reason). When `GET /execution-changes?jobId=` pushes
+//! an execution change, the page script applies it to that execution's row
+//! (the event carries its status and statusDetails) and re-reads only the
+//! counts (`/summary`, one DescribeJob); it re-reads the live part (two
+//! requests) when the job ends, changes were missed, or the stream
+//! (re)connects.
 
 use super::super::csrf::{Change, Fields};
 use super::super::dispatch::{self, encode, ApiFailure};
 use super::super::html::{self, Section};
 use super::super::session::Operator;
+use super::executions::{self, At};
 use super::login::redirect;
-use super::plot::{self, Execution};
+use super::plot;
 use super::progress::{bar, Counts};
 use super::rollout;
 use axum::body::Body;
@@ -24,15 +27,16 @@ use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-/// Executions whose statusDetails the table shows (one DescribeJobExecution
-/// each); past this, the table still lists them, without details.
-const DETAILED: usize = 100;
-
-/// `?canceled=1` after a cancel.
+/// `?canceled=1` after a cancel; `?next=…&from=…` for a later page of
+/// executions.
 #[derive(Debug, Default, Deserialize)]
 pub(in super::super) struct Notice {
     #[serde(default)]
     canceled: Option<String>,
+    #[serde(default)]
+    next: Option<String>,
+    #[serde(default)]
+    from: Option<u64>,
 }
 
 /// `GET /console/jobs/{id}`.
@@ -42,12 +46,32 @@ pub(in super::super) async fn page(
     Query(n): Query<Notice>,
 ) -> Response {
     let notice = n.canceled.is_some().then_some("Cancel requested.");
-    render(&op, &id, &Fields::default(), None, notice).await
+    let at = At {
+        next: n.next,
+        from: n.from,
+    };
+    render(&op, &id, &at, &Fields::default(), None, notice).await
 }
 
-/// `GET /console/jobs/{id}/live`: the live part alone, for the script.
-pub(in super::super) async fn live(op: Operator, Path(id): Path<String>) -> Html<String> {
-    Html(live_part(&op, &id).await.into_string())
+/// `GET /console/jobs/{id}/live?next=&from=`: the live part alone, for the
+/// script.
+pub(in super::super) async fn live(
+    op: Operator,
+    Path(id): Path<String>,
+    Query(at): Query<At>,
+) -> Html<String> {
+    Html(live_part(&op, &id, &at).await.into_string())
+}
+
+/// `GET /console/jobs/{id}/summary`: the job's status and counts alone
+/// (one DescribeJob), which the script re-reads after applying an
+/// execution change to its row.
+pub(in super::super) async fn summary(op: Operator, Path(id): Path<String>) -> Html<String> {
+    let markup = match dispatch::get(&op.api, &format!("/jobs/{}", encode(&id))).await {
+        Ok(job) => summary_part(&job),
+        Err(e) => html::failure(&e),
+    };
+    Html(markup.into_string())
 }
 
 /// `GET /console/jobs/{id}/changes`: the API's stream of this job's
@@ -78,13 +102,14 @@ pub(in super::super) async fn cancel(Path(id): Path<String>, change: Change) -> 
     let path = format!("/jobs/{}/cancel?force={force}", encode(&id));
     match dispatch::send(&operator.api, Method::PUT, &path, Some(&body)).await {
         Ok(_) => redirect(&format!("/console/jobs/{}?canceled=1", encode(&id))),
-        Err(e) => render(&operator, &id, &fields, Some(e), None).await,
+        Err(e) => render(&operator, &id, &At::default(), &fields, Some(e), None).await,
     }
 }
 
 async fn render(
     op: &Operator,
     id: &str,
+    at: &At,
     form: &Fields,
     error: Option<ApiFailure>,
     notice: Option<&str>,
@@ -105,7 +130,7 @@ async fn render(
     };
     let status = s("status");
     let cancellable = status == "IN_PROGRESS" || status == "SCHEDULED";
-    let live = live_part(op, id).await;
+    let live = live_part(op, id, at).await;
     let body = html! {
         @if let Some(n) = notice { div.notice role="status" { (n) } }
         @if let Some(e) = &error { (html::failure(e)) }
@@ -132,7 +157,8 @@ async fn render(
         h2 #executions-heading { "Executions" }
         p #live-state .live-state role="status" { "Live updates start when the page script runs." }
         section #live aria-labelledby="executions-heading"
-            data-live-url={"/console/jobs/" (encode(id)) "/live"}
+            data-live-url={"/console/jobs/" (encode(id)) "/live" (at.query())}
+            data-summary-url={"/console/jobs/" (encode(id)) "/summary"}
             data-events-url={"/console/jobs/" (encode(id)) "/changes"} {
             (live)
         }
@@ -168,43 +194,38 @@ async fn render(
         .into_response()
 }
 
-/// Progress, the executions table and the plot.
-async fn live_part(op: &Operator, id: &str) -> Markup {
+/// Progress, one page of the executions and the plot of that page: two
+/// API requests, however many executions the job has.
+async fn live_part(op: &Operator, id: &str, at: &At) -> Markup {
     let job = dispatch::get(&op.api, &format!("/jobs/{}", encode(id))).await;
-    let listed = dispatch::get(&op.api, &format!("/jobs/{}/things", encode(id))).await;
-    let (job, listed) = match (job, listed) {
-        (Ok(job), Ok(listed)) => (job, listed),
+    let rows = executions::read(op, id, at).await;
+    let (job, rows) = match (job, rows) {
+        (Ok(job), Ok(rows)) => (job, rows),
         (Err(e), _) | (_, Err(e)) => return html::failure(&e),
     };
+    let total = Counts::of(
+        job.pointer("/job/jobProcessDetails")
+            .unwrap_or(&Value::Null),
+    )
+    .total();
+    html! {
+        div #summary { (summary_part(&job)) }
+        @if rows.rows.is_empty() {
+            p { "No executions yet." }
+        } @else {
+            (rows.table(id, at, total))
+            h2 { "Executions over time" @if total > executions::PAGE { " (this page)" } }
+            (plot::svg(&rows.points()))
+        }
+    }
+}
+
+/// The job's status, its counts as a bar, and how far its rollout has gone.
+fn summary_part(job: &Value) -> Markup {
     let counts = Counts::of(
         job.pointer("/job/jobProcessDetails")
             .unwrap_or(&Value::Null),
     );
-    let rows: Vec<Value> = listed
-        .get("executionSummaries")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let mut executions = Vec::with_capacity(rows.len());
-    for (i, row) in rows.iter().enumerate() {
-        let thing =
-            html::arn_name(row.get("thingArn").and_then(Value::as_str).unwrap_or("")).to_owned();
-        let summary = row.get("jobExecutionSummary").cloned().unwrap_or_default();
-        let details = if i < DETAILED {
-            let path = format!("/things/{}/jobs/{}", encode(&thing), encode(id));
-            dispatch::get(&op.api, &path)
-                .await
-                .ok()
-                .and_then(|d| d.pointer("/execution/statusDetails/detailsMap").cloned())
-        } else {
-            None
-        };
-        executions.push((thing, summary, details));
-    }
-    let points: Vec<Execution> = executions
-        .iter()
-        .filter_map(|(_, s, _)| Execution::of(s))
-        .collect();
     let status = job
         .pointer("/job/status")
         .and_then(Value::as_str)
@@ -212,48 +233,6 @@ async fn live_part(op: &Operator, id: &str) -> Markup {
     html! {
         p { "Job " (html::status(status)) " " (bar(&counts)) }
         @if let Some(released) = job.get("job").and_then(rollout::progress) { (released) }
-        @if executions.is_empty() {
-            p { "No executions yet." }
-        } @else {
-            div.scroll {
-                table #executions {
-                    thead { tr {
-                        th scope="col" { "Device" } th scope="col" { "Status" } th scope="col" { "Details" }
-                        th scope="col" { "Queued" } th scope="col" { "Started" } th scope="col" { "Last update" } th scope="col" { "Execution" }
-                    } }
-                    tbody {
-                        @for (thing, summary, details) in &executions {
-                            @let status = summary.get("status").and_then(Value::as_str).unwrap_or("");
-                            tr data-thing=(thing) data-status=(status) {
-                                td { a href={"/console/things/" (encode(thing))} { (thing) } }
-                                td { (html::status(status)) }
-                                td { (details_list(details.as_ref())) }
-                                td { (html::time(summary.get("queuedAt").and_then(Value::as_i64))) }
-                                td { (html::time(summary.get("startedAt").and_then(Value::as_i64))) }
-                                td { (html::time(summary.get("lastUpdatedAt").and_then(Value::as_i64))) }
-                                td { (summary.get("executionNumber").and_then(Value::as_u64).unwrap_or(0)) }
-                            }
-                        }
-                    }
-                }
-            }
-            h2 { "Executions over time" }
-            (plot::svg(&points))
-        }
-    }
-}
-
-fn details_list(details: Option<&Value>) -> Markup {
-    let Some(map) = details.and_then(Value::as_object).filter(|m| !m.is_empty()) else {
-        return html! { "—" };
-    };
-    html! {
-        dl.facts {
-            @for (k, v) in map {
-                dt { (k) }
-                dd { (v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string())) }
-            }
-        }
     }
 }
 

@@ -5,6 +5,7 @@ pub(super) mod artifacts;
 pub(super) mod create;
 pub(super) mod device;
 mod diagnostics;
+mod executions;
 pub(super) mod groups;
 pub(super) mod job;
 pub(super) mod jobs;
