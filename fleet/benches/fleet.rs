@@ -361,15 +361,7 @@ impl Service {
 
     /// (current, peak) resident set of the service, in KiB.
     fn memory(&self) -> (u64, u64) {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
-        let kib = |key: &str| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix(key))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-                .unwrap_or(0)
-        };
+        let kib = |key| support::proc_status_kib(self.child.id(), key).unwrap_or(0);
         (kib("VmRSS:"), kib("VmHWM:"))
     }
 }

@@ -181,11 +181,7 @@ fn unix_now() -> i64 {
 
 /// VmRSS of `pid`, in KiB.
 fn rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    crate::support::proc_status_kib(pid, "VmRSS:")
 }
 
 /// Samples a process's VmRSS every 10 ms on a thread of its own.

@@ -83,14 +83,7 @@ async fn a_fleet_of_hundreds_of_things_is_shown_in_pages() {
         "Online and offline count things 1–50, 50 per page."
     );
     assert_eq!(text(&b, "dl.cards div:nth-child(2) dd").await, "50");
-    let next = b
-        .client
-        .execute(
-            "return document.querySelector('nav.pager a:last-child').href;",
-            vec![],
-        )
-        .await
-        .unwrap();
+    let next = next_link(&b).await;
     b.goto(next.as_str().expect("a next-things link")).await;
     assert_eq!(
         text(&b, "#things-range").await,
@@ -116,14 +109,7 @@ async fn a_fleet_of_hundreds_of_things_is_shown_in_pages() {
 
     // The next page, by its link (read at once: the live region may be
     // re-rendered under a held element).
-    let next = b
-        .client
-        .execute(
-            "return document.querySelector('nav.pager a:last-child').href;",
-            vec![],
-        )
-        .await
-        .unwrap();
+    let next = next_link(&b).await;
     b.goto(next.as_str().expect("a next-page link")).await;
     b.wait_for("#live[data-connected=true]").await;
     assert_eq!(
@@ -150,4 +136,15 @@ async fn text(b: &Browser, css: &str) -> String {
         .await
         .unwrap();
     v.as_str().unwrap_or_default().trim().to_owned()
+}
+
+/// The pager's last link (next page), read in one script call.
+async fn next_link(b: &Browser) -> serde_json::Value {
+    b.client
+        .execute(
+            "return document.querySelector('nav.pager a:last-child').href;",
+            vec![],
+        )
+        .await
+        .unwrap()
 }

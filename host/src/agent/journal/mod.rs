@@ -331,10 +331,15 @@ fn encode(state: &JournalState) -> io::Result<Vec<u8>> {
 /// Moves an unreadable journal aside (kept for a post-mortem) and starts an
 /// empty one.
 fn set_aside(path: &Path, why: &dyn std::fmt::Display) -> io::Result<RecordLog> {
+    move_aside(path, why)?;
+    RecordLog::create(path, None)
+}
+
+/// Renames an unreadable journal file to `<name>.corrupt-<pid>`, logged.
+fn move_aside(path: &Path, why: &dyn std::fmt::Display) -> io::Result<()> {
     let aside = path.with_extension(format!("corrupt-{}", std::process::id()));
     tracing::error!(target: "journal", "{} is unreadable ({why}); moved to {}", path.display(), aside.display());
-    fs::rename(path, &aside)?;
-    RecordLog::create(path, None)
+    fs::rename(path, &aside)
 }
 
 /// The first start after an upgrade: the older agent's `journal.json`
@@ -346,9 +351,7 @@ fn take_over_legacy(state_dir: &Path, path: &Path) -> io::Result<(RecordLog, Jou
         Ok(bytes) => match parse(&bytes) {
             Ok(state) => state,
             Err(e) => {
-                let aside = legacy.with_extension(format!("corrupt-{}", std::process::id()));
-                tracing::error!(target: "journal", "{} is unreadable ({e}); moved to {}", legacy.display(), aside.display());
-                fs::rename(&legacy, &aside)?;
+                move_aside(&legacy, &e)?;
                 JournalState::default()
             }
         },
