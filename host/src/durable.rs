@@ -64,6 +64,23 @@ pub fn sync_parent(path: &Path) -> io::Result<()> {
 /// sandbox, but not to *create* one, so the host must not follow it either.
 pub fn read_regular_file(path: &Path, max_bytes: u64) -> io::Result<Vec<u8>> {
     use std::io::Read;
+    let file = open_regular_file(path)?;
+    let mut bytes = Vec::new();
+    file.take(max_bytes + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max_bytes {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{} is larger than {max_bytes} bytes", path.display()),
+        ));
+    }
+    Ok(bytes)
+}
+
+/// Opens `path` for reading only if it is a regular file, with
+/// [`read_regular_file`]'s refusals (no symlink followed in the last
+/// component, no FIFO or device waited on), for a caller that reads the
+/// file in pieces or maps it.
+pub fn open_regular_file(path: &Path) -> io::Result<File> {
     use std::os::unix::fs::OpenOptionsExt;
     let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK;
     let file = fs::OpenOptions::new()
@@ -80,22 +97,13 @@ pub fn read_regular_file(path: &Path, max_bytes: u64) -> io::Result<Vec<u8>> {
                 e
             }
         })?;
-    let meta = file.metadata()?;
-    if !meta.is_file() {
+    if !file.metadata()?.is_file() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!("{} is not a regular file", path.display()),
         ));
     }
-    let mut bytes = Vec::new();
-    file.take(max_bytes + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > max_bytes {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("{} is larger than {max_bytes} bytes", path.display()),
-        ));
-    }
-    Ok(bytes)
+    Ok(file)
 }
 
 #[cfg(test)]

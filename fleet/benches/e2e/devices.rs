@@ -49,6 +49,7 @@ impl DeviceKind {
 }
 
 /// What every job downloads.
+#[derive(Clone)]
 pub struct Job {
     /// The artifact's URL on the service, inside the presigned placeholder.
     pub url: String,
@@ -67,6 +68,7 @@ impl Job {
 pub struct Device {
     pub kind: DeviceKind,
     thing: String,
+    home: PathBuf,
     /// Where its downloads go.
     directory: PathBuf,
     log: PathBuf,
@@ -82,15 +84,44 @@ impl Device {
         job: &Job,
     ) -> Device {
         let home = root.join(kind.name());
+        let command = match kind {
+            DeviceKind::Jobhost => {
+                jobhost(options, &home, mqtt, job, &["download-file"]);
+                agent(options, &home)
+            }
+            DeviceKind::Python => python(&thing(kind), mqtt),
+            DeviceKind::Shell => shell(&home, &thing(kind), mqtt),
+        };
+        Device::spawn(kind, home, command)
+    }
+
+    /// The jobhost agent with `plugins` installed (signed, and those that
+    /// need grants given only what loading needs), for the footprint part.
+    pub fn start_agent(
+        options: &Options,
+        root: &Path,
+        mqtt: SocketAddr,
+        job: &Job,
+        plugins: &[&str],
+    ) -> Device {
+        let home = root.join(DeviceKind::Jobhost.name());
+        jobhost(options, &home, mqtt, job, plugins);
+        Device::spawn(DeviceKind::Jobhost, home.clone(), agent(options, &home))
+    }
+
+    /// Stops the agent and starts it again on the same state (its compiled
+    /// cache, journal and plugins): a warm start.
+    pub fn restart(self, options: &Options) -> Device {
+        assert_eq!(self.kind, DeviceKind::Jobhost, "only the agent restarts");
+        let home = self.home.clone();
+        self.stop();
+        Device::spawn(DeviceKind::Jobhost, home.clone(), agent(options, &home))
+    }
+
+    fn spawn(kind: DeviceKind, home: PathBuf, mut command: Command) -> Device {
         let directory = home.join("downloads");
         std::fs::create_dir_all(&directory).expect("a device directory");
-        let thing = format!("bench-{}", kind.name());
         let log = home.join("device.log");
-        let mut command = match kind {
-            DeviceKind::Jobhost => jobhost(options, &home, &thing, &directory, mqtt, job),
-            DeviceKind::Python => python(&thing, mqtt),
-            DeviceKind::Shell => shell(&home, &thing, mqtt),
-        };
         let stderr = File::create(&log).expect("a device log");
         let mut child = command
             .stdin(Stdio::piped())
@@ -114,11 +145,17 @@ impl Device {
         }
         Device {
             kind,
-            thing,
+            thing: thing(kind),
+            home,
             directory,
             log,
             child,
         }
+    }
+
+    /// The agent's log so far (it logs to stderr).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     pub fn pid(&self) -> u32 {
@@ -191,16 +228,16 @@ impl Device {
     }
 }
 
-/// `jobhost agent` with the signed download-file plugin, allowed to write
-/// `directory` (its `/downloads`) and to fetch from the service.
-fn jobhost(
-    options: &Options,
-    home: &Path,
-    thing: &str,
-    directory: &Path,
-    mqtt: SocketAddr,
-    job: &Job,
-) -> Command {
+/// The thing name of a device of `kind`.
+fn thing(kind: DeviceKind) -> String {
+    format!("bench-{}", kind.name())
+}
+
+/// Provisions `jobhost agent` in `home`: `plugins` signed by a fresh
+/// operator key, a config trusting that key, and `download-file` allowed
+/// to write the device's `downloads` directory (its `/downloads`) and to
+/// fetch from the service.
+fn jobhost(options: &Options, home: &Path, mqtt: SocketAddr, job: &Job, plugins: &[&str]) {
     if !options.jobhost.is_file() {
         fatal(&format!(
             "{} is missing: cargo build --release -p jobhost (scripts/bench does), \
@@ -208,23 +245,31 @@ fn jobhost(
             options.jobhost.display()
         ));
     }
+    std::fs::create_dir_all(home).expect("the device's home");
     let (key, _) = plugins::operator_key(home, "operator.key");
-    plugins::provision(&home.join("plugins"), &key, &["download-file"]);
-    let config = home.join("jobhost.toml");
+    plugins::provision(&home.join("plugins"), &key, plugins);
     let text = format!(
-        "thing_name = \"{thing}\"\nstate_dir = \"state\"\nplugin_dir = \"plugins\"\n\
+        "thing_name = \"{}\"\nstate_dir = \"state\"\nplugin_dir = \"plugins\"\n\
          [broker]\nhost = \"{}\"\nport = {}\n\
          [trust]\nkeys = [\"operator.key.pub\"]\n\
          [plugins.download-file]\ndirs = [\"{}:/downloads\"]\n\
          download_hosts = [\"{}\"]\nallow_http = true\n",
+        thing(DeviceKind::Jobhost),
         mqtt.ip(),
         mqtt.port(),
-        directory.display(),
+        home.join("downloads").display(),
         job.http
     );
-    std::fs::write(&config, text).expect("write the agent's config");
+    std::fs::write(home.join("jobhost.toml"), text).expect("write the agent's config");
+}
+
+/// `jobhost agent` on the config [`jobhost`] wrote in `home`.
+fn agent(options: &Options, home: &Path) -> Command {
     let mut command = Command::new(&options.jobhost);
-    command.arg("agent").arg("--config").arg(config);
+    command
+        .arg("agent")
+        .arg("--config")
+        .arg(home.join("jobhost.toml"));
     command
 }
 

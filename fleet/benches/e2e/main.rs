@@ -27,6 +27,8 @@
 //! bytes. One job at a time, the devices taking turns, `--rounds` rounds
 //! after `--warm-up` untimed ones; each broker gets a fresh service.
 //!
+//! `--only footprint` measures the agent's memory instead (`footprint.rs`).
+//!
 //! `scripts/bench e2e` builds what this needs and runs it; by hand:
 //!
 //! ```text
@@ -50,6 +52,7 @@ mod support;
 mod brokers;
 mod devices;
 mod download;
+mod footprint;
 mod observer;
 mod options;
 mod report;
@@ -69,7 +72,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// The artifact every job downloads.
-const ARTIFACT: &str = "bench-artifact.bin";
+pub(crate) const ARTIFACT: &str = "bench-artifact.bin";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -94,8 +97,10 @@ fn main() {
 
 async fn run(options: &Options) {
     report::setup(options);
-    if options.only == Some(Part::Download) {
-        return download::run(options).await;
+    match options.only {
+        Some(Part::Download) => return download::run(options).await,
+        Some(Part::Footprint) => return footprint::run(options).await,
+        Some(Part::Latency) | None => {}
     }
     let mut all = Vec::new();
     for &broker in &options.brokers {
@@ -109,24 +114,62 @@ async fn run(options: &Options) {
     }
 }
 
+/// A fresh service on a broker of `kind`, with the job's artifact stored
+/// and an observer on the broker: what each part's jobs run against.
+pub(crate) struct Stage {
+    pub server: Server,
+    pub broker: Broker,
+    pub content: Vec<u8>,
+    pub job: Job,
+    pub mqtt: std::net::SocketAddr,
+    pub observer: Observer,
+}
+
+impl Stage {
+    pub(crate) async fn start(options: &Options, kind: BrokerKind, dir: &Path) -> Stage {
+        let broker = Broker::start(kind, dir);
+        let server = start_server(dir, &broker).await;
+        let content = artifact(options.size);
+        let info = server
+            .artifacts
+            .put(ARTIFACT, &content)
+            .unwrap_or_else(|e| fatal(&format!("cannot store the artifact: {e}")));
+        let job = Job {
+            url: info.url.clone(),
+            sha256: info.sha256.clone(),
+            http: server.http_addr,
+        };
+        let mqtt = broker.addr().unwrap_or(server.mqtt_addr);
+        let observer = Observer::connect(broker.observer_options(&server, mqtt)).await;
+        Stage {
+            server,
+            broker,
+            content,
+            job,
+            mqtt,
+            observer,
+        }
+    }
+
+    pub(crate) async fn stop(self) {
+        drop(self.observer);
+        self.server.stop().await;
+        drop(self.broker);
+    }
+}
+
 /// One broker: a fresh service, the devices, the rounds.
 async fn on_broker(options: &Options, kind: BrokerKind) -> Vec<(DeviceKind, Samples)> {
     let scratch = options.scratch_dir();
     let dir = scratch.path();
-    let broker = Broker::start(kind, dir);
-    let server = start_server(dir, &broker).await;
-    let content = artifact(options.size);
-    let info = server
-        .artifacts
-        .put(ARTIFACT, &content)
-        .unwrap_or_else(|e| fatal(&format!("cannot store the artifact: {e}")));
-    let job = Job {
-        url: info.url.clone(),
-        sha256: info.sha256.clone(),
-        http: server.http_addr,
-    };
-    let mqtt = broker.addr().unwrap_or(server.mqtt_addr);
-    let mut observer = Observer::connect(broker.observer_options(&server, mqtt)).await;
+    let Stage {
+        server,
+        broker,
+        content,
+        job,
+        mqtt,
+        mut observer,
+    } = Stage::start(options, kind, dir).await;
     let mut devices = Vec::new();
     for &device in &options.devices {
         devices.push(Device::start(device, options, dir, mqtt, &job));

@@ -10,8 +10,11 @@ pub const USAGE: &str = "usage: cargo bench -p jobhost-fleet --bench e2e -- [OPT
   --brokers LIST    of embedded, mosquitto, mosquitto-nodelay (default: all three)
   --devices LIST    of jobhost, python, shell (default: all three)
   --size BYTES      artifact size (default 102400)
-  --only PART       `latency` (the side-by-side table) or `download` (the large
-                    download against curl); default both
+  --only PART       `latency` (the side-by-side table), `download` (the large
+                    download against curl) or `footprint` (the agent's memory
+                    with every first-party plugin, and over --soak-jobs jobs);
+                    default: latency and download
+  --soak-jobs N     jobs of the footprint part's soak (default 10000)
   --download-size BYTES   the large download (default 1073741824)
   --jobhost PATH    the agent binary (default: target/release/jobhost beside this bench)
   --dir PATH        where the service's store and the devices' state live (default: temp dir)
@@ -22,6 +25,7 @@ pub const USAGE: &str = "usage: cargo bench -p jobhost-fleet --bench e2e -- [OPT
 pub enum Part {
     Latency,
     Download,
+    Footprint,
 }
 
 impl Part {
@@ -29,8 +33,9 @@ impl Part {
         match value {
             "latency" => Ok(Part::Latency),
             "download" => Ok(Part::Download),
+            "footprint" => Ok(Part::Footprint),
             _ => Err(format!(
-                "--only takes `latency` or `download`, not `{value}`"
+                "--only takes `latency`, `download` or `footprint`, not `{value}`"
             )),
         }
     }
@@ -45,6 +50,7 @@ pub struct Options {
     pub size: usize,
     pub only: Option<Part>,
     pub download_size: usize,
+    pub soak_jobs: usize,
     pub jobhost: PathBuf,
     pub dir: Option<PathBuf>,
     pub keep: bool,
@@ -61,6 +67,7 @@ impl Options {
             size: 100 * 1024,
             only: None,
             download_size: 1 << 30,
+            soak_jobs: 10_000,
             jobhost: default_jobhost(),
             dir: None,
             keep: false,
@@ -73,6 +80,7 @@ impl Options {
                 "--warm-up" => options.warm_up = count(&arg, &value()?)?,
                 "--size" => options.size = count(&arg, &value()?)?,
                 "--download-size" => options.download_size = count(&arg, &value()?)?,
+                "--soak-jobs" => options.soak_jobs = count(&arg, &value()?)?,
                 "--only" => options.only = Some(Part::parse(&value()?)?),
                 "--brokers" => options.brokers = list(&value()?, BrokerKind::parse)?,
                 "--devices" => options.devices = list(&value()?, DeviceKind::parse)?,

@@ -84,6 +84,7 @@ pub async fn run(mut config: Config, shutdown: watch::Receiver<bool>) -> Result<
     rotate::recover(&mut config, &journal);
     let runtime = Runtime::new(&EngineConfig {
         cache_dir: Some(config.state_dir.join("compiled")),
+        compile_in: config.compile_in.clone(),
         max_stack_bytes: config.max_stack_bytes,
         max_memory_bytes: config
             .limits

@@ -22,7 +22,13 @@ const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 pub fn run(args: AgentArgs) -> Result<ExitCode> {
     install_crypto_provider();
-    let config = Config::load(&args.config)?;
+    let mut config = Config::load(&args.config)?;
+    // Cranelift's memory leaves with a child once a plugin is compiled
+    // (`crate::runtime`'s `compile` module); where this executable cannot
+    // be named, the agent compiles in its own process.
+    if let Ok(this) = std::env::current_exe() {
+        config.compile_in = crate::runtime::CompileIn::ChildProcess(this);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

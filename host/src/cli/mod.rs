@@ -2,6 +2,7 @@
 
 mod agent;
 mod artifact;
+mod compile_entry;
 mod init;
 mod plugin;
 mod run;
@@ -38,6 +39,8 @@ struct Cli {
 enum Command {
     Agent(agent::AgentArgs),
     Artifact(artifact::ArtifactArgs),
+    #[command(hide = true)]
+    CompileEntry(compile_entry::CompileEntryCommand),
     Init(init::InitArgs),
     Plugin(plugin::PluginArgs),
     Run(run::RunArgs),
@@ -63,6 +66,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Agent(args) => agent::run(args),
         Command::Artifact(args) => artifact::run(args),
+        Command::CompileEntry(command) => return compile_entry::run(command),
         Command::Init(args) => init::run(args),
         Command::Plugin(args) => plugin::run(args),
         Command::Run(args) => run::run(args),

@@ -81,6 +81,10 @@ pub struct Config {
     /// `[device_client] handlers`: extra Device Client handlers → the
     /// operations that run them.
     pub device_client_handlers: crate::document::Handlers,
+    /// Where plugins missing from the compiled cache are compiled. Not a
+    /// setting of the file: `jobhost agent` compiles in a child of its own
+    /// executable; a library user (a test) in its own process.
+    pub compile_in: crate::runtime::CompileIn,
 }
 
 /// A configuration that cannot be used.
@@ -229,6 +233,7 @@ impl Config {
             grant_signers,
             signer_grants,
             device_client_handlers: raw.device_client.handlers,
+            compile_in: crate::runtime::CompileIn::ThisProcess,
         })
     }
 }

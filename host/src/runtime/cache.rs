@@ -17,7 +17,14 @@
 //!   truncated, copied from another machine — is never deserialised: the
 //!   component is compiled again and the entry replaced;
 //! - entries are written to a temporary file, synced, then renamed, so a
-//!   crash leaves either the old entry or the new one;
+//!   crash leaves either the old entry or the new one, and never changed in
+//!   place afterwards;
+//! - a verified entry is *mapped* from its file, not copied into memory: its
+//!   code pages are clean file pages the kernel can drop and read again,
+//!   instead of tens of MiB of the agent's own memory for as long as it runs
+//!   (BENCHMARKS.md, "Footprint"). The HMAC is checked by reading the file
+//!   through the descriptor that is then mapped (`/proc/self/fd/N` names
+//!   that same file), so what was verified is what runs;
 //! - the key and the entries are opened without following symlinks and
 //!   must be regular files, and the directory must belong to the agent's
 //!   user and be writable by no one else: a cache others can write is
@@ -40,7 +47,8 @@ use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use std::fs::{self, File, OpenOptions};
 use std::hash::{Hash, Hasher};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use wasmtime::component::Component;
 use wasmtime::Engine;
@@ -49,9 +57,12 @@ type HmacSha256 = Hmac<Sha256>;
 
 const KEY_FILE: &str = "host.key";
 const KEY_LEN: usize = 32;
-/// File header: magic and format version, then the 32-byte HMAC.
-const MAGIC: &[u8; 8] = b"JHCWASM1";
-const HEADER_LEN: usize = MAGIC.len() + 32;
+/// An entry is wasmtime's serialized component (an ELF image, which must
+/// start at offset 0 to be mapped), then a trailer: the 32-byte HMAC, then
+/// this magic with the format version. Version 1 entries (a header instead
+/// of a trailer) fail the check and are compiled again.
+const MAGIC: &[u8; 8] = b"JHCWASM2";
+const TRAILER_LEN: u64 = 32 + MAGIC.len() as u64;
 /// Largest entry read: a Python or JavaScript component compiles to some
 /// 50 MiB of native code; this is far above, and still bounds the read.
 const MAX_ENTRY_BYTES: u64 = 1 << 30;
@@ -99,6 +110,16 @@ pub enum CacheStatus {
     Recompiled,
 }
 
+/// What the cache holds for a digest.
+pub(crate) enum Entry {
+    /// A verified entry, mapped.
+    Verified(Component),
+    /// No entry.
+    Absent,
+    /// An entry that must not (or could not) be used, and why.
+    Unusable(String),
+}
+
 /// The compiled-component cache of one host.
 pub struct CompiledCache {
     dir: PathBuf,
@@ -135,54 +156,67 @@ impl CompiledCache {
         &self.dir
     }
 
-    /// Returns the component for `wasm` (whose sha256 is `digest`), from the
-    /// cache when a verified entry exists, else compiled and stored.
-    pub(crate) fn load_or_compile(
-        &self,
-        engine: &Engine,
-        wasm: &[u8],
-        digest: &str,
-    ) -> wasmtime::Result<(Component, CacheStatus)> {
-        let path = self.entry_path(digest);
-        let mut status = CacheStatus::Miss;
-        match crate::durable::read_regular_file(&path, MAX_ENTRY_BYTES) {
-            Ok(bytes) => match self.verified_payload(digest, &bytes) {
-                Some(payload) => {
-                    // SAFETY: `payload` carries a valid HMAC under this host's
-                    // secret key, which only `store` below produces, over the
-                    // output of `Component::serialize` from an engine with
-                    // the same compatibility hash (part of the MAC input).
-                    match unsafe { Component::deserialize(engine, payload) } {
-                        Ok(component) => return Ok((component, CacheStatus::Hit)),
-                        Err(e) => {
-                            tracing::warn!(target: "runtime", "cached {digest} did not load ({e:#}); recompiling")
-                        }
-                    }
-                    status = CacheStatus::Recompiled;
-                }
-                None => {
-                    tracing::warn!(target: "runtime", "cache entry {} failed its integrity check; recompiling", path.display());
-                    status = CacheStatus::Recompiled;
-                }
-            },
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => {
-                tracing::warn!(target: "runtime", "cannot read cache entry {}: {e}; recompiling", path.display())
-            }
-        }
-        let component = Component::new(engine, wasm)?;
-        if let Err(e) = component
-            .serialize()
-            .map_err(|e| io::Error::other(format!("{e:#}")))
-            .and_then(|code| self.store(&path, digest, &code))
-        {
-            // A read-only or full disk costs compile time, not correctness.
-            tracing::warn!(target: "runtime", "cannot write cache entry {}: {e}", path.display());
-        }
-        Ok((component, status))
+    /// The engine's compatibility hash, part of every entry's name.
+    pub(crate) fn engine_hash(&self) -> &str {
+        &self.engine_hash
     }
 
-    fn entry_path(&self, digest: &str) -> PathBuf {
+    /// The entry for `digest`, mapped from its file once its HMAC verified.
+    pub(crate) fn load(&self, engine: &Engine, digest: &str) -> Entry {
+        let path = self.entry_path(digest);
+        let file = match crate::durable::open_regular_file(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Entry::Absent,
+            Err(e) => return Entry::Unusable(format!("cannot open it: {e}")),
+        };
+        match self.verify(&file, digest) {
+            Ok(true) => {}
+            Ok(false) => return Entry::Unusable("it failed its integrity check".into()),
+            Err(e) => return Entry::Unusable(format!("cannot read it: {e}")),
+        }
+        // The descriptor just verified, by a name that opens the same file
+        // (not `path`, which a rename could have replaced since).
+        let this_file = format!("/proc/self/fd/{}", file.as_raw_fd());
+        // SAFETY: the file carries a valid HMAC under this host's secret key,
+        // which only `store` produces, over the output of
+        // `Engine::precompile_component` from an engine with the same
+        // compatibility hash (part of the MAC input). Entries are replaced
+        // by rename, never written in place, so the file mapped is the one
+        // read; only the agent's own user can write the directory
+        // (`check_private`).
+        match unsafe { Component::deserialize_file(engine, &this_file) } {
+            Ok(component) => Entry::Verified(component),
+            Err(e) => Entry::Unusable(format!("it did not load: {e:#}")),
+        }
+    }
+
+    /// Whether `file` (the entry for `digest`) carries a valid trailer,
+    /// read in pieces: a 50 MiB entry is never copied into memory.
+    fn verify(&self, file: &File, digest: &str) -> io::Result<bool> {
+        let len = file.metadata()?.len();
+        if !(TRAILER_LEN..=MAX_ENTRY_BYTES).contains(&len) {
+            return Ok(false);
+        }
+        let mut mac = self.mac(digest);
+        let mut payload = file.take(len - TRAILER_LEN);
+        let mut buf = vec![0u8; 64 << 10];
+        loop {
+            match payload.read(&mut buf)? {
+                0 => break,
+                n => mac.update(&buf[..n]),
+            }
+        }
+        if payload.limit() != 0 {
+            return Ok(false); // shorter than its length said: truncated
+        }
+        let mut trailer = [0u8; TRAILER_LEN as usize];
+        let mut file = file;
+        file.read_exact(&mut trailer)?;
+        let (tag, magic) = trailer.split_at(32);
+        Ok(magic == MAGIC && mac.verify_slice(tag).is_ok())
+    }
+
+    pub(crate) fn entry_path(&self, digest: &str) -> PathBuf {
         self.dir.join(self.entry_name(digest))
     }
 
@@ -221,17 +255,10 @@ impl CompiledCache {
         mac
     }
 
-    fn verified_payload<'a>(&self, digest: &str, bytes: &'a [u8]) -> Option<&'a [u8]> {
-        if bytes.len() < HEADER_LEN || &bytes[..MAGIC.len()] != MAGIC {
-            return None;
-        }
-        let (tag, payload) = bytes[MAGIC.len()..].split_at(32);
-        let mut mac = self.mac(digest);
-        mac.update(payload);
-        mac.verify_slice(tag).ok().map(|()| payload)
-    }
-
-    fn store(&self, path: &Path, digest: &str, code: &[u8]) -> io::Result<()> {
+    /// Writes the entry for `digest` (called by the compiling process: the
+    /// agent, or its `jobhost compile-entry` child).
+    pub(crate) fn store(&self, digest: &str, code: &[u8]) -> io::Result<()> {
+        let path = &self.entry_path(digest);
         let mut mac = self.mac(digest);
         mac.update(code);
         let tag = mac.finalize().into_bytes();
@@ -244,9 +271,9 @@ impl CompiledCache {
                 _ => {}
             }
             let mut f = new_private_file(&tmp)?;
-            f.write_all(MAGIC)?;
-            f.write_all(&tag)?;
             f.write_all(code)?;
+            f.write_all(&tag)?;
+            f.write_all(MAGIC)?;
             f.sync_all()?;
             fs::rename(&tmp, path)
         })();

@@ -108,7 +108,8 @@ mod tests {
             "(component (core module $m (memory 64)) {})",
             "(core instance (instantiate $m)) ".repeat(instances)
         );
-        Component::new(&runtime.engine, wat).expect("the test component compiles")
+        let wasm = wat::parse_str(&wat).expect("the test component parses");
+        Component::new(&runtime.engine, wasm).expect("the test component compiles")
     }
 
     async fn instantiate(instances: usize) -> wasmtime::Result<()> {

@@ -64,3 +64,9 @@ impl Default for ExecutionLimits {
         }
     }
 }
+
+/// Largest plugin file accepted. componentize-py output is ~18 MiB and
+/// componentize-js ~12 MiB (the `device-config` and `health-check` plugins,
+/// `sdk/README.md`); 64 MiB
+/// leaves room without letting a bad file exhaust a small device's memory.
+pub const MAX_PLUGIN_BYTES: u64 = 64 << 20;

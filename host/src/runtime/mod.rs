@@ -4,16 +4,23 @@
 //!
 //! # Layout
 //!
-//! - `engine`: the engine settings (component model, epochs, pooling probe),
-//!   the epoch ticker thread, and the linker with every import.
+//! - `settings`: the engine settings (component model, epochs, pooling
+//!   probe), and where cache misses are compiled.
+//! - `engine`: the [`Runtime`] of a process: the engine, the epoch ticker
+//!   thread, the linker with every import.
 //! - `bindings`: the one `bindgen!` for the `operation-plugin` world.
-//! - `cache`: compiled components on disk, integrity-checked before use.
+//! - `cache`: compiled components on disk, integrity-checked before use,
+//!   mapped from their files.
+//! - `compile`: compiling a cache miss, in this process or in a
+//!   `jobhost compile-entry` child whose memory leaves with it; `child`:
+//!   that child's side.
 //! - `plugin`: reading a plugin file and preparing it for instantiation.
 //! - `sandbox`: what a plugin is granted ([`Sandbox`]) and the WASI context
 //!   made of its directories.
 //! - `capabilities`: one module per imported WIT interface: its grant,
 //!   config keys, policy, per-job context and host impl.
-//! - `limits`: what one execution may use ([`ExecutionLimits`]).
+//! - `limits`: what one execution may use ([`ExecutionLimits`]), and how
+//!   large a plugin may be.
 //! - `store`: per-execution store data, memory limits and deadlines.
 //! - `limiter`: one memory budget across all of a run's memories and tables.
 //! - `cancel`, `observer`: what a run is given from outside (a way to be
@@ -28,12 +35,15 @@ pub(crate) mod bindings;
 mod cache;
 mod cancel;
 pub(crate) mod capabilities;
+mod child;
+mod compile;
 mod engine;
 mod limiter;
 mod limits;
 mod observer;
 mod plugin;
 mod sandbox;
+mod settings;
 pub(crate) mod store;
 #[cfg(test)]
 pub(crate) mod test_support;
@@ -51,12 +61,14 @@ pub use capabilities::upload::{UploadGrant, DEFAULT_UPLOAD_MAX_BYTES};
 pub use capabilities::BadGrant;
 pub(crate) use capabilities::JobTag;
 pub use capabilities::{admit, GrantEnv, Grants, RawGrants, Reach, Resolution};
-pub use engine::{AllocatorChoice, AllocatorKind, EngineConfig, Runtime, RuntimeError};
-pub use limits::{ExecutionLimits, MAX_DETAIL_ENTRIES};
+pub use child::{compile_entry, ChildAllocator, CompileEntryArgs, CompileEntryError};
+pub use engine::{Runtime, RuntimeError};
+pub use limits::{ExecutionLimits, MAX_DETAIL_ENTRIES, MAX_PLUGIN_BYTES};
 pub use observer::{NullObserver, Observer};
 pub(crate) use plugin::one_line;
-pub use plugin::{CompiledPlugin, LoadError, MAX_PLUGIN_BYTES};
+pub use plugin::{CompiledPlugin, LoadError};
 pub use sandbox::{Sandbox, SandboxError};
+pub use settings::{AllocatorChoice, AllocatorKind, CompileIn, EngineConfig};
 pub use store::Interrupted;
 
 /// Pieces of an execution, exposed for the benchmark's cost breakdown only.

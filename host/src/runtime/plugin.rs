@@ -2,19 +2,15 @@
 
 use super::bindings::OperationPluginPre;
 use super::cache::CacheStatus;
+use super::compile::{load_or_compile, CompileFailure};
 use super::engine::Runtime;
+use super::limits::MAX_PLUGIN_BYTES;
 use super::store::HostState;
 use crate::trust::VerifiedPlugin;
 use sha2::{Digest, Sha256};
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
-
-/// Largest plugin file accepted. componentize-py output is ~18 MiB and
-/// componentize-js ~12 MiB (the `device-config` and `health-check` plugins,
-/// `sdk/README.md`); 64 MiB
-/// leaves room without letting a bad file exhaust a small device's memory.
-pub const MAX_PLUGIN_BYTES: u64 = 64 << 20;
 
 const WASM_MAGIC: [u8; 4] = *b"\0asm";
 const COMPONENT_VERSION: [u8; 4] = [0x0d, 0x00, 0x01, 0x00];
@@ -60,6 +56,15 @@ pub enum LoadError {
         /// Plugin name.
         name: String,
         /// The compiler's message.
+        reason: String,
+    },
+    /// The compile did not finish: the device's state (memory, disk), not
+    /// the plugin's fault; loading it again may succeed.
+    #[error("cannot compile plugin {name}: {reason}")]
+    Compile {
+        /// Plugin name.
+        name: String,
+        /// What stopped the compiler.
         reason: String,
     },
     /// The component needs imports jobhost does not provide, or does not
@@ -149,13 +154,22 @@ impl CompiledPlugin {
         }
         let digest = hex::encode(Sha256::digest(bytes));
         let compiled = match runtime.cache() {
-            Some(cache) => cache.load_or_compile(&runtime.engine, bytes, &digest),
+            Some(cache) => {
+                load_or_compile(cache, &runtime.engine, &runtime.compiler, bytes, &digest)
+            }
             None => wasmtime::component::Component::new(&runtime.engine, bytes)
-                .map(|c| (c, CacheStatus::Disabled)),
+                .map(|c| (c, CacheStatus::Disabled))
+                .map_err(|e| CompileFailure::Invalid(format!("{e:#}"))),
         };
-        let (component, cache_status) = compiled.map_err(|e| LoadError::Invalid {
-            name: name.clone(),
-            reason: one_line(&format!("{e:#}")),
+        let (component, cache_status) = compiled.map_err(|failure| match failure {
+            CompileFailure::Invalid(reason) => LoadError::Invalid {
+                name: name.clone(),
+                reason: one_line(&reason),
+            },
+            CompileFailure::Aborted(reason) => LoadError::Compile {
+                name: name.clone(),
+                reason: one_line(&reason),
+            },
         })?;
         let instance_pre =
             runtime

@@ -12,6 +12,7 @@
 mod support;
 
 mod agent;
+mod cache;
 mod cli;
 mod command;
 mod download;

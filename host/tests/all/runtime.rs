@@ -6,11 +6,8 @@ use crate::support;
 /// Runs blocked inside host calls (deadline and cancellation).
 mod blocked;
 
-use jobhost::executor::{self, CancelToken, Conclusion, Execution, Observer};
-use jobhost::runtime::{
-    CacheStatus, CompiledPlugin, DirGrant, EngineConfig, ExecutionLimits, LoadError, Runtime,
-    Sandbox,
-};
+use jobhost::executor::{self, CancelToken, Conclusion, Observer};
+use jobhost::runtime::{CompiledPlugin, DirGrant, ExecutionLimits, LoadError, Sandbox};
 use jobhost_protocol::{StatusDetails, TerminalStatus};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -467,106 +464,6 @@ fn not_wasm_core_module_and_wrong_world_are_refused_with_precise_errors() {
             .err()
             .unwrap();
     assert!(matches!(err, LoadError::Read { .. }), "{err}");
-}
-
-#[test]
-fn compiled_cache_is_reused_and_a_corrupted_entry_is_recompiled_not_loaded() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = EngineConfig {
-        cache_dir: Some(dir.path().to_path_buf()),
-        ..EngineConfig::default()
-    };
-    let wasm = std::fs::read(plugin_path("echo")).unwrap();
-
-    let rt = Runtime::new(&config).unwrap();
-    let first = CompiledPlugin::from_unverified_bytes(&rt, "echo", &wasm).unwrap();
-    assert_eq!(first.cache_status(), CacheStatus::Miss);
-    drop(first);
-
-    // A new process (runtime) with the same cache reuses the entry.
-    let rt = Runtime::new(&config).unwrap();
-    let second = CompiledPlugin::from_unverified_bytes(&rt, "echo", &wasm).unwrap();
-    assert_eq!(second.cache_status(), CacheStatus::Hit);
-    assert_eq!(run_in(&rt, &second).status, TerminalStatus::Succeeded);
-
-    // Flip one byte in the middle of the native code.
-    let entry = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|x| x == "cwasm"))
-        .expect("a cache entry");
-    let mut bytes = std::fs::read(&entry).unwrap();
-    let mid = bytes.len() / 2;
-    bytes[mid] ^= 0x40;
-    std::fs::write(&entry, &bytes).unwrap();
-
-    let rt = Runtime::new(&config).unwrap();
-    let third = CompiledPlugin::from_unverified_bytes(&rt, "echo", &wasm).unwrap();
-    assert_eq!(third.cache_status(), CacheStatus::Recompiled);
-    assert_eq!(run_in(&rt, &third).status, TerminalStatus::Succeeded);
-
-    // The entry was replaced by a good one.
-    let rt = Runtime::new(&config).unwrap();
-    assert_eq!(
-        CompiledPlugin::from_unverified_bytes(&rt, "echo", &wasm)
-            .unwrap()
-            .cache_status(),
-        CacheStatus::Hit
-    );
-}
-
-#[test]
-fn a_cache_entry_from_another_host_key_is_not_loaded() {
-    // Same entry bytes, different host key: as if copied from another device.
-    let a = tempfile::tempdir().unwrap();
-    let b = tempfile::tempdir().unwrap();
-    let wasm = std::fs::read(plugin_path("echo")).unwrap();
-    let rt_a = Runtime::new(&EngineConfig {
-        cache_dir: Some(a.path().into()),
-        ..EngineConfig::default()
-    })
-    .unwrap();
-    CompiledPlugin::from_unverified_bytes(&rt_a, "echo", &wasm).unwrap();
-    let rt_b = Runtime::new(&EngineConfig {
-        cache_dir: Some(b.path().into()),
-        ..EngineConfig::default()
-    })
-    .unwrap();
-    CompiledPlugin::from_unverified_bytes(&rt_b, "echo", &wasm).unwrap(); // creates b's key
-    for entry in std::fs::read_dir(a.path()).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|x| x == "cwasm") {
-            std::fs::copy(&path, b.path().join(path.file_name().unwrap())).unwrap();
-        }
-    }
-    let rt_b = Runtime::new(&EngineConfig {
-        cache_dir: Some(b.path().into()),
-        ..EngineConfig::default()
-    })
-    .unwrap();
-    let plugin = CompiledPlugin::from_unverified_bytes(&rt_b, "echo", &wasm).unwrap();
-    assert_eq!(plugin.cache_status(), CacheStatus::Recompiled);
-}
-
-fn run_in(rt: &Runtime, plugin: &CompiledPlugin) -> jobhost::executor::Report {
-    let exec = Execution {
-        document: r#"{"message":"cached"}"#.into(),
-        ..execution("{}")
-    };
-    match support::block_on(executor::execute(
-        rt,
-        plugin,
-        &exec,
-        &Sandbox::empty(),
-        &ExecutionLimits::default(),
-        Box::new(Recorder::default()),
-        CancelToken::new(),
-    )) {
-        Conclusion::Report(r) => r,
-        Conclusion::Cancelled => panic!("cancelled"),
-        Conclusion::Reboot { reason, .. } => panic!("unexpected reboot request: {reason}"),
-        Conclusion::RotateCertificate { .. } => panic!("unexpected certificate installation"),
-    }
 }
 
 #[test]
