@@ -60,6 +60,7 @@ pub mod config;
 pub mod diagnostics;
 pub mod document;
 mod durable;
+pub mod heap;
 pub mod executor;
 pub mod mqtt;
 pub mod plugins;

@@ -185,6 +185,8 @@ impl Plugins {
                 tracing::warn!(target: "agent", "cannot remove {}: {e}", incoming.display());
             }
         }
+        // The download and the verified copy were whole-file buffers.
+        crate::heap::release_freed_memory();
         result
     }
 
