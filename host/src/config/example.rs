@@ -135,3 +135,92 @@ port = 1883
 # [signers.0123456789abcdef01234567]
 # dirs = ["/var/lib/jobhost-data/data:/data"]
 "#;
+
+/// What `jobhost init` fills in; the rest of [`EXAMPLE`] stays as written.
+#[derive(Debug, Clone, Default)]
+pub struct Setup {
+    /// `thing_name`; the example's when `None`.
+    pub thing_name: Option<String>,
+    /// `state_dir`; the example's (`state`, beside the file) when `None`.
+    pub state_dir: Option<std::path::PathBuf>,
+    /// `plugin_dir`; the example's (`plugins`) when `None`.
+    pub plugin_dir: Option<std::path::PathBuf>,
+    /// An AWS IoT Core connection instead of the example's local broker.
+    pub aws: Option<AwsSetup>,
+}
+
+/// `[broker]` for AWS IoT Core.
+#[derive(Debug, Clone)]
+pub struct AwsSetup {
+    /// The data endpoint.
+    pub endpoint: String,
+    /// 8883, or 443 (with ALPN).
+    pub port: u16,
+    /// The CA bundle, the device certificate and its key (absolute paths).
+    pub ca: std::path::PathBuf,
+    pub cert: std::path::PathBuf,
+    pub key: std::path::PathBuf,
+}
+
+/// [`EXAMPLE`] with `setup`'s values in place of the example's.
+pub fn render(setup: &Setup) -> String {
+    let quote = |s: &str| toml::Value::String(s.to_owned()).to_string();
+    let path = |p: &std::path::Path| quote(&p.to_string_lossy());
+    let mut text = EXAMPLE.to_owned();
+    if let Some(thing) = &setup.thing_name {
+        text = text.replacen(
+            "thing_name = \"my-device\"",
+            &format!("thing_name = {}", quote(thing)),
+            1,
+        );
+    }
+    if let Some(dir) = &setup.state_dir {
+        text = text.replacen(
+            "state_dir = \"state\"",
+            &format!("state_dir = {}", path(dir)),
+            1,
+        );
+    }
+    if let Some(dir) = &setup.plugin_dir {
+        text = text.replacen(
+            "plugin_dir = \"plugins\"",
+            &format!("plugin_dir = {}", path(dir)),
+            1,
+        );
+    }
+    if let Some(aws) = &setup.aws {
+        let start = text.find("[broker]\n").expect("the example has [broker]");
+        let end = text[start..]
+            .find("\n# Only plugins signed")
+            .map(|i| start + i + 1)
+            .expect("the example's [trust] follows [broker]");
+        let alpn = if aws.port == super::AWS_MQTT_PORT {
+            String::new()
+        } else {
+            format!(
+                "# Port 443 is MQTT only with this ALPN protocol (for networks that\n\
+                 # let only HTTPS out).\nalpn = [{}]\n",
+                quote(super::AWS_ALPN)
+            )
+        };
+        let broker = format!(
+            "# AWS IoT Core, as `jobhost init --aws` wrote it. The client id is the\n\
+             # thing name: AWS IoT policies commonly allow iot:Connect only for\n\
+             # a client id equal to the thing's name (docs/aws-iot-core.md).\n\
+             [broker]\nhost = {}\nport = {}\nclient_id = {}\n\
+             # keep_alive_secs = 30           # AWS allows 30-1200\n\n\
+             # The private key's directory must be readable by the agent's user\n\
+             # only, and no plugin grant may reach it (the agent refuses to start\n\
+             # otherwise).\n\
+             [broker.tls]\nca = {}\ncert = {}\nkey = {}\n{alpn}\n",
+            quote(&aws.endpoint),
+            aws.port,
+            quote(setup.thing_name.as_deref().unwrap_or("my-device")),
+            path(&aws.ca),
+            path(&aws.cert),
+            path(&aws.key),
+        );
+        text.replace_range(start..end, &broker);
+    }
+    text
+}

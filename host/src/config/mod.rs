@@ -8,13 +8,15 @@
 //!
 //! - `raw`: the TOML structs ([`RawConfig`] and its tables).
 //! - `broker`: `[broker]` and `[broker.tls]` (credentials, keep-alive, TLS
-//!   material read from disk).
+//!   material read from disk, the certificate checked against its key, AWS
+//!   IoT Core's endpoint, port and ALPN rules).
 //! - `device`: `[device]` (reboot command, boot id, certificate store).
 //! - `trust`, `limits`, `grants`: resolving `[trust]`, `[limits]` and
 //!   `[plugins.<name>]`.
 //! - `overlap`: no grant reaches the key, the state, the plugins or the
 //!   config itself.
-//! - `example`: [`EXAMPLE`], what `jobhost init` writes.
+//! - `example`: [`EXAMPLE`], what `jobhost init` writes, and
+//!   [`render_example`], the same with `init`'s values (`--aws` among them).
 
 mod broker;
 mod device;
@@ -28,9 +30,9 @@ mod trust;
 pub use crate::runtime::DownloadGrant;
 pub use crate::runtime::Grants;
 pub use crate::runtime::CERTIFICATES_GUEST;
-pub use broker::{Broker, Tls};
+pub use broker::{aws_endpoint, AwsEndpoint, Broker, Tls, AWS_ALPN, AWS_MQTT_PORT};
 pub use device::{Device, DEFAULT_BOOT_ID_FILE};
-pub use example::EXAMPLE;
+pub use example::{render as render_example, AwsSetup, Setup, EXAMPLE};
 pub use limits::DEFAULT_MAX_STACK_BYTES;
 pub use raw::{
     RawBroker, RawConfig, RawDevice, RawDeviceClient, RawLimits, RawPluginGrants, RawTls, RawTrust,

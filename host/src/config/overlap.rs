@@ -349,9 +349,19 @@ mod tests {
         for d in ["certs", "private", "data", "tls"] {
             std::fs::create_dir_all(dir.path().join(d)).unwrap();
         }
-        std::fs::write(dir.path().join("tls/ca.pem"), "CA").unwrap();
-        std::fs::write(dir.path().join("certs/device.pem"), "CERT").unwrap();
-        std::fs::write(dir.path().join(key_dir).join("device.key"), "KEY").unwrap();
+        // A real pair: the config checks the certificate is for the key.
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["t".into()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        std::fs::write(dir.path().join("tls/ca.pem"), cert.pem()).unwrap();
+        std::fs::write(dir.path().join("certs/device.pem"), cert.pem()).unwrap();
+        std::fs::write(
+            dir.path().join(key_dir).join("device.key"),
+            key.serialize_pem(),
+        )
+        .unwrap();
         let config = dir.path().join("jobhost.toml");
         std::fs::write(
             &config,

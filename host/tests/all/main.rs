@@ -16,6 +16,7 @@ mod cache;
 mod cli;
 mod command;
 mod download;
+mod init;
 mod plugins;
 mod runtime;
 mod signing;
