@@ -46,7 +46,7 @@ pub struct CompileEntryArgs {
     pub no_epochs: bool,
 }
 
-/// [`AllocatorKind`] as a command-line value.
+/// [`AllocatorKind`](super::AllocatorKind) as a command-line value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ChildAllocator {
     /// The pooling allocator.
