@@ -1,6 +1,7 @@
 //! The artifacts page uploads a file with a progress bar through the
 //! API's `PUT /artifacts/{name}`, and shows the stored artifact's sha256
-//! and placeholder; an upload without the session's CSRF token is refused.
+//! and placeholder, and the list of stored artifacts gains it in place; an
+//! upload without the session's CSRF token is refused.
 
 use super::browser::Browser;
 use super::fleet::Fleet;
@@ -18,6 +19,12 @@ async fn an_operator_uploads_an_artifact_and_sees_its_sha256_and_placeholder() {
 
     b.goto(&format!("{}/console/artifacts", fleet.base)).await;
     b.wait_for("#artifact-upload:not([hidden])").await;
+    assert!(
+        b.text("#artifact-list").await.contains("No artifacts yet."),
+        "the list starts empty"
+    );
+    // The list must change in place, not by a reload.
+    b.mark_page().await;
     b.wait_for("#artifact-file")
         .await
         .send_keys(file.to_str().unwrap())
@@ -43,6 +50,20 @@ async fn an_operator_uploads_an_artifact_and_sees_its_sha256_and_placeholder() {
         .await
         .unwrap();
     assert_eq!(progress, serde_json::json!([bytes.len(), bytes.len()]));
+    // The stored list shows it, with its size, without a reload.
+    let listed = b
+        .wait_for("#artifact-list tr[data-artifact='fw-1.2.bin']")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        listed.contains(&format!("{} unsigned", bytes.len())),
+        "{listed}"
+    );
+    b.wait_for("#artifact-list button[data-copy]:not([hidden])")
+        .await;
+    b.assert_not_reloaded("the list was updated").await;
     b.assert_accessible("artifacts after an upload").await;
     b.screenshot("artifacts-upload").await;
 

@@ -4,56 +4,77 @@
 // the artifact upload with its progress bar.
 "use strict";
 
+// Reads a fragment of a page from `url` into `target()`, one request at a
+// time (a call while one runs reads once more after it); `failed` is told
+// why a read failed, `after` runs after each read. A session that expired
+// meanwhile sends the browser to the login page.
+function reader(url, target, failed, after) {
+  let busy = false;
+  let again = false;
+  return async function refresh() {
+    if (busy) { again = true; return; }
+    busy = true;
+    try {
+      do {
+        again = false;
+        const response = await fetch(url, { credentials: "same-origin", headers: { "x-console-fragment": "1" } });
+        if (response.redirected && new URL(response.url).pathname === "/console/login") {
+          window.location.assign(response.url);
+          return;
+        }
+        if (!response.ok) {
+          failed(response.status + " " + response.statusText);
+          return;
+        }
+        const html = await response.text();
+        const into = target();
+        if (into) {
+          into.innerHTML = html;
+          if (after) after(into);
+        }
+      } while (again);
+    } catch (e) {
+      failed(String(e));
+    } finally {
+      busy = false;
+    }
+  };
+}
+
 // A region with data-live-url and data-events-url follows the service's
 // pushed events: no polling. An "execution" event is applied to its row of
 // the table (the event carries status and statusDetails), then only the
 // counts are re-read from data-summary-url; the whole region is re-read
-// from data-live-url (one page of executions) when the job ends, changes
-// were missed, or the stream (re)connects.
+// from data-live-url (one page of executions) when a newly queued
+// execution belongs on the page shown, the job ends, changes were missed,
+// or the stream (re)connects.
 function follow(region) {
   const liveUrl = region.dataset.liveUrl;
   const summaryUrl = region.dataset.summaryUrl;
   const status = document.getElementById("live-state");
-  // One reader at a time per target; a request while busy reads once more.
-  function reader(url, target) {
-    let busy = false;
-    let again = false;
-    return async function refresh() {
-      if (busy) { again = true; return; }
-      busy = true;
-      try {
-        do {
-          again = false;
-          const response = await fetch(url, { credentials: "same-origin", headers: { "x-console-fragment": "1" } });
-          if (response.redirected && new URL(response.url).pathname === "/console/login") {
-            window.location.assign(response.url);
-            return;
-          }
-          if (!response.ok) {
-            if (status) status.textContent = "Live updates failed: " + response.status + " " + response.statusText;
-            return;
-          }
-          const html = await response.text();
-          const into = target();
-          if (into) into.innerHTML = html;
-        } while (again);
-      } catch (e) {
-        if (status) status.textContent = "Live updates failed: " + e;
-      } finally {
-        busy = false;
-      }
-    };
-  }
-  const refresh = reader(liveUrl, () => region);
+  const failed = (why) => { if (status) status.textContent = "Live updates failed: " + why; };
+  const refresh = reader(liveUrl, () => region, failed);
   const refreshSummary = summaryUrl
-    ? reader(summaryUrl, () => region.querySelector("#summary"))
+    ? reader(summaryUrl, () => region.querySelector("#summary"), failed)
     : refresh;
   function applyExecution(event) {
     let change = null;
     try { change = JSON.parse(event.data); } catch (e) { change = null; }
-    const row = change && region.querySelector("#executions tr[data-thing=\"" + CSS.escape(change.thingName) + "\"]");
-    if (row) updateRow(row, change);
-    refreshSummary();
+    if (!change) { refresh(); return; }
+    const table = region.querySelector("#executions");
+    const row = table && table.querySelector("tr[data-thing=\"" + CSS.escape(change.thingName) + "\"]");
+    if (row) {
+      updateRow(row, change);
+      refreshSummary();
+    } else if (change.status === "QUEUED" && (!table || table.dataset.more !== "true")) {
+      // A newly queued execution (a continuous job's new member, a
+      // rollout's next release) is listed last: on the last page, or
+      // when the job had none, re-read the page, which adds its row.
+      refresh();
+    } else {
+      // On another page: only the counts change here.
+      refreshSummary();
+    }
   }
   const source = new EventSource(region.dataset.eventsUrl);
   // GET /execution-changes' events: every execution change (queued,
@@ -129,6 +150,13 @@ function artifactUpload(form) {
   const bar = form.querySelector("#upload-progress");
   const state = form.querySelector("#upload-state");
   const result = form.querySelector("#upload-result");
+  const stored = document.getElementById("artifact-list");
+  // After an upload, the stored list is read again and replaced in place.
+  const refreshList = stored
+    ? reader(stored.dataset.listUrl, () => stored,
+      (why) => { state.textContent += " The list could not be read again: " + why; },
+      (into) => copyButtons(into))
+    : () => {};
   file.addEventListener("change", () => {
     if (!nameField.value && file.files[0]) nameField.value = file.files[0].name;
   });
@@ -189,6 +217,7 @@ function artifactUpload(form) {
       dd.append(" ", copy);
       result.appendChild(list);
       copyButtons(result);
+      refreshList();
     });
     xhr.addEventListener("error", () => { state.textContent = "Upload failed: the connection broke."; });
     bar.value = 0;

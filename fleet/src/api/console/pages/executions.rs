@@ -80,7 +80,9 @@ impl Rows {
         html! {
             p #executions-range { (from + 1) "–" (last) " of " (total.max(last)) }
             div.scroll {
-                table #executions {
+                // A new execution is listed last: on the last page, the
+                // script re-reads the page for an execution it lacks.
+                table #executions data-more=(self.next.is_some()) {
                     thead { tr {
                         th scope="col" { "Device" } th scope="col" { "Status" } th scope="col" { "Details" }
                         th scope="col" { "Queued" } th scope="col" { "Started" } th scope="col" { "Last update" } th scope="col" { "Execution" }
