@@ -1,7 +1,7 @@
 // jobhost-fleet console: the only script (no inline scripts: the
 // Content-Security-Policy allows this file alone). Pages work without it;
 // it adds live updates pushed over Server-Sent Events, copy buttons, and
-// the artifact upload with its progress bar.
+// the artifact upload (with its signature) and its progress bar.
 "use strict";
 
 // Reads a fragment of a page from `url` into `target()`, one request at a
@@ -147,6 +147,7 @@ function artifactUpload(form) {
   form.hidden = false;
   const file = form.querySelector("#artifact-file");
   const nameField = form.querySelector("#artifact-name");
+  const signature = form.querySelector("#artifact-signature");
   const bar = form.querySelector("#upload-progress");
   const state = form.querySelector("#upload-state");
   const result = form.querySelector("#upload-result");
@@ -171,15 +172,26 @@ function artifactUpload(form) {
     list.append(dt, dd);
     return dd;
   }
-  form.addEventListener("submit", (event) => {
+  form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const chosen = file.files[0];
     if (!chosen) { state.textContent = "Choose a file first."; return; }
     const name = nameField.value.trim() || chosen.name;
+    let codesign = null;
+    if (signature && signature.files[0]) {
+      try {
+        codesign = base64(await signature.files[0].arrayBuffer());
+      } catch (e) {
+        state.textContent = "The signature file could not be read: " + e;
+        return;
+      }
+    }
     const xhr = new XMLHttpRequest();
     xhr.open("PUT", "/console/artifacts/" + encodeURIComponent(name));
     xhr.setRequestHeader("x-csrf-token", form.elements["_csrf"].value);
     xhr.setRequestHeader("content-type", "application/octet-stream");
+    // The API's x-jobhost-codesign: the .sig file's bytes, base64.
+    if (codesign) xhr.setRequestHeader("x-jobhost-codesign", codesign);
     xhr.upload.addEventListener("progress", (e) => {
       if (!e.lengthComputable) return;
       bar.max = e.total;
@@ -206,6 +218,7 @@ function artifactUpload(form) {
       fact(list, "Name", reply.name);
       fact(list, "Size (bytes)", String(reply.size));
       fact(list, "sha256", reply.sha256, "sha256");
+      if (reply.codesign && reply.codesign.keyId) fact(list, "Signed by key", reply.codesign.keyId, "signer");
       const placeholder = "${aws:iot:s3-presigned-url:" + reply.url + "}";
       const dd = fact(list, "Placeholder", placeholder, "placeholder");
       const copy = document.createElement("button");
@@ -224,6 +237,13 @@ function artifactUpload(form) {
     state.textContent = "Uploading…";
     xhr.send(chosen);
   });
+}
+
+// The bytes of `buffer` as base64 (a signature file is small).
+function base64(buffer) {
+  let text = "";
+  for (const b of new Uint8Array(buffer)) text += String.fromCharCode(b);
+  return btoa(text);
 }
 
 function copyButtons(root) {

@@ -2,17 +2,19 @@
 //! returns; hashing every file for a list would read them all) with each one's
 //! presigned-URL placeholder to paste into a job document, and an upload
 //! form whose file the page script PUTs with a progress bar, through the
-//! API's own `PUT /artifacts/{name}` ([`upload`]); after an upload the
+//! API's own `PUT /artifacts/{name}` ([`upload`]), with the operator's
+//! signature when one is chosen; after an upload the
 //! script re-reads the list alone (`?part=list`) and puts it in place.
 
 use super::super::csrf;
 use super::super::dispatch::{self, encode};
 use super::super::html::{self, Section};
 use super::super::session::Operator;
+use crate::artifacts::CODESIGN_HEADER;
 use axum::body::Body;
 use axum::extract::{Path, Query, Request};
 use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
-use axum::http::{Method, StatusCode};
+use axum::http::{HeaderName, Method, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use maud::{html, Markup};
 use serde::Deserialize;
@@ -21,7 +23,9 @@ use serde_json::Value;
 /// `PUT /console/artifacts/{name}`: the API's `PUT /artifacts/{name}`, the
 /// file streamed through (never whole in memory), its JSON reply (sha256,
 /// URL) or refusal passed back. The session's CSRF token comes in the
-/// [`csrf::HEADER`] header: the body is the file, not a form.
+/// [`csrf::HEADER`] header: the body is the file, not a form. A signature
+/// (the `.sig` file `jobhost artifact sign` writes, base64) comes in
+/// [`CODESIGN_HEADER`], passed on as the API takes it.
 pub(in super::super) async fn upload(
     op: Operator,
     Path(name): Path<String>,
@@ -34,7 +38,11 @@ pub(in super::super) async fn upload(
     let mut forward = axum::http::Request::builder()
         .method(Method::PUT)
         .uri(format!("/artifacts/{}", encode(&name)));
-    for header in [CONTENT_LENGTH, CONTENT_TYPE] {
+    for header in [
+        CONTENT_LENGTH,
+        CONTENT_TYPE,
+        HeaderName::from_static(CODESIGN_HEADER),
+    ] {
         if let Some(v) = parts.headers.get(&header) {
             forward = forward.header(header, v);
         }
@@ -59,7 +67,7 @@ pub(in super::super) async fn list(op: Operator, Query(part): Query<Part>) -> Re
         return Html(stored.into_string()).into_response();
     }
     let body = html! {
-        p { "A job document names an artifact by its placeholder, which the service turns into a fresh presigned URL at every delivery. Upload here, or with " code { "jobhost-fleet artifact put" } " (which also takes a signature) or " code { "PUT /artifacts/{name}" } "." }
+        p { "A job document names an artifact by its placeholder, which the service turns into a fresh presigned URL at every delivery. Upload here (with its signature, if it is signed), or with " code { "jobhost-fleet artifact put" } " or " code { "PUT /artifacts/{name}" } "." }
         h2 { "Upload" }
         // Hidden until the page script runs: it sends the file itself.
         form #artifact-upload .stack hidden {
@@ -71,6 +79,10 @@ pub(in super::super) async fn list(op: Operator, Query(part): Query<Part>) -> Re
             div {
                 label for="artifact-name" { "Name" span.hint { " — optional, the file's name by default; replaces an artifact of the same name" } }
                 input #artifact-name type="text" name="name";
+            }
+            div {
+                label for="artifact-signature" { "Signature" span.hint { " — optional, the file's " code { ".sig" } " from " code { "jobhost artifact sign" } "; checked against the file before it is stored" } }
+                input #artifact-signature type="file" name="signature" accept=".sig";
             }
             div { button type="submit" { "Upload" } }
             p.progress {
