@@ -29,6 +29,8 @@
 //!   stream (jobhost's own; the console's job page follows it).
 //! - `job_targets`: AssociateTargetsWithJob (continuous jobs).
 //! - `things`: the thing registry (CreateThing, ..., GetThingConnectivityData).
+//! - `indices`: GetBucketsAggregation on `connectivity.connected` (how many
+//!   things are online, in one request).
 //! - `groups`: static thing groups and membership; DescribeThingGroup and
 //!   ListThingGroupsForThing for dynamic groups too.
 //! - `dynamic_groups`: CreateDynamicThingGroup, UpdateDynamicThingGroup,
@@ -65,6 +67,7 @@ mod extract;
 mod fallback;
 mod groups;
 mod if_range;
+mod indices;
 mod iot_model;
 mod job_targets;
 mod job_templates;
@@ -259,6 +262,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/jobs/{job_id}/things", get(executions::list_for_job))
         .route("/jobs/{job_id}/targets", post(job_targets::associate))
         .route("/things", get(things::list))
+        .route("/indices/buckets", post(indices::buckets))
         .route(
             "/things/{thing}",
             post(things::create)

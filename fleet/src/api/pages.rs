@@ -20,6 +20,9 @@ pub(super) const MAX_RESULTS: RangeInclusive<u32> = 1..=250;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum List {
     Jobs,
+    /// ListJobs with jobhost's `sortOrder=DESCENDING`: its tokens walk
+    /// the other way, so they are not ListJobs' own.
+    JobsNewestFirst,
     ExecutionsForJob,
     ExecutionsForThing,
     ManagedJobTemplates,
@@ -30,6 +33,7 @@ impl List {
     fn tag(self) -> &'static str {
         match self {
             Self::Jobs => "ListJobs",
+            Self::JobsNewestFirst => "ListJobs(DESCENDING)",
             Self::ExecutionsForJob => "ListJobExecutionsForJob",
             Self::ExecutionsForThing => "ListJobExecutionsForThing",
             Self::ManagedJobTemplates => "ListManagedJobTemplates",

@@ -105,6 +105,17 @@ pub struct JobFilter {
     pub thing_group_id: Option<String>,
 }
 
+/// The order ListJobs walks the jobs in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum JobOrder {
+    /// By creation, oldest first: AWS's order.
+    #[default]
+    OldestFirst,
+    /// Newest first: jobhost's `sortOrder=DESCENDING`, for "the latest
+    /// jobs" without reading the whole list.
+    NewestFirst,
+}
+
 /// ListJobExecutionsForThing's filters.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ThingExecutionFilter {
@@ -130,10 +141,28 @@ impl Store {
         filter: &JobFilter,
         page: PageRequest<JobCursor>,
     ) -> Result<Page<JobSummary, JobCursor>, StoreError> {
+        self.list_jobs_in(filter, page, JobOrder::OldestFirst)
+    }
+
+    /// One page of ListJobs in `order`, with `filter`. A cursor resumes
+    /// the walk in the order it was issued in.
+    pub fn list_jobs_in(
+        &self,
+        filter: &JobFilter,
+        page: PageRequest<JobCursor>,
+        order: JobOrder,
+    ) -> Result<Page<JobSummary, JobCursor>, StoreError> {
         let (after_created, after_rowid) = page
             .after
             .map_or((None, None), |c| (Some(c.created_at), Some(c.rowid)));
-        let mut stmt = self.conn.prepare_cached(
+        // The direction is part of the SQL text (a comparison operator and
+        // an ORDER BY cannot be bound parameters): one cached statement
+        // per order.
+        let (resume, order_by) = match order {
+            JobOrder::OldestFirst => (">", "j.created_at, j.rowid"),
+            JobOrder::NewestFirst => ("<", "j.created_at DESC, j.rowid DESC"),
+        };
+        let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT j.job_id, j.status, j.created_at, j.last_updated_at, j.completed_at, \
                  j.target_selection, j.rowid FROM jobs j \
              WHERE (?1 IS NULL OR j.status = ?1) AND (?2 IS NULL OR j.target_selection = ?2) \
@@ -141,9 +170,9 @@ impl Store {
                  AND t.kind = 'group' AND t.name = ?3)) \
              AND (?4 IS NULL OR EXISTS (SELECT 1 FROM job_targets t WHERE t.job_id = j.job_id \
                  AND t.kind = 'group' AND t.group_id = ?4)) \
-             AND (?5 IS NULL OR (j.created_at, j.rowid) > (?5, ?6)) \
-             ORDER BY j.created_at, j.rowid LIMIT ?7",
-        )?;
+             AND (?5 IS NULL OR (j.created_at, j.rowid) {resume} (?5, ?6)) \
+             ORDER BY {order_by} LIMIT ?7"
+        ))?;
         let rows = stmt.query_map(
             params![
                 filter.status.map(JobStatus::as_str),

@@ -42,6 +42,8 @@
 //! - `groups`: static thing groups and their members.
 //! - `dynamic`: dynamic thing groups, whose members a [`crate::query`]
 //!   picks.
+//! - `index`: fleet indexing's counts over the things a query matches
+//!   ([`ConnectivityCounts`]).
 //! - `targets`: what a job targets: resolving names and ARNs, expanding
 //!   groups, and keeping continuous jobs' executions in step with group
 //!   membership (AssociateTargetsWithJob too).
@@ -57,6 +59,7 @@ mod dynamic;
 mod event_config;
 mod events;
 mod groups;
+mod index;
 mod job_changes;
 mod lists;
 mod queues;
@@ -78,7 +81,10 @@ mod tests;
 pub use documents::{FromTemplate, JobDocument, JOB_DOCUMENT_MAX_CHARS};
 pub use event_config::{EventConfigurations, EventType};
 pub use events::{ExecutionChange, JobChange, JobOperation, EVENT_CAPACITY};
-pub use lists::{ExecutionCursor, JobCursor, JobFilter, Page, PageRequest, ThingExecutionFilter};
+pub use index::ConnectivityCounts;
+pub use lists::{
+    ExecutionCursor, JobCursor, JobFilter, JobOrder, Page, PageRequest, ThingExecutionFilter,
+};
 pub use queues::{HeadJob, Queue, Queues, NOTIFY_MAX_ENTRIES};
 pub use registry::{
     name_page, AttributePayload, Connectivity, GroupFilter, GroupProperties, Thing, ThingFilter,

@@ -24,6 +24,7 @@ use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use support::agent::Agent;
+use support::artifact_sig::sign;
 use support::service::{assert_reason, detail, embedded, start_server, wait_terminal};
 
 const BIN: &str = env!("CARGO_BIN_EXE_jobhost-fleet");
@@ -104,18 +105,6 @@ fn start_agent(
     );
     std::fs::write(&config, text).unwrap();
     (Agent::start(&config), dir)
-}
-
-/// Writes `bytes` as `dir/name` and its signature by `key` as
-/// `dir/name.sig`, as `jobhost artifact sign` does; returns both paths.
-fn sign(dir: &Path, key: &SecretKey, name: &str, bytes: &[u8]) -> (PathBuf, PathBuf) {
-    let file = dir.join(name);
-    std::fs::write(&file, bytes).unwrap();
-    let sha: [u8; 32] = Sha256::digest(bytes).into();
-    let codesign = sign_artifact(key, name, bytes.len() as u64, sha).unwrap();
-    let sig = dir.join(format!("{name}.sig"));
-    std::fs::write(&sig, codesign.to_file_text()).unwrap();
-    (file, sig)
 }
 
 /// `jobhost-fleet artifact put --signature SIG FILE` against `server`.

@@ -125,3 +125,22 @@ pub(super) fn encode(s: &str) -> String {
     }
     out
 }
+
+/// The inverse of [`encode`]: `%XX` escapes back to bytes; None when an
+/// escape is malformed or the result is not UTF-8.
+pub(super) fn decode(s: &str) -> Option<String> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut bytes = s.bytes();
+    while let Some(b) = bytes.next() {
+        if b == b'%' {
+            let hi = bytes.next()?;
+            let lo = bytes.next()?;
+            let pair = [hi, lo];
+            let text = std::str::from_utf8(&pair).ok()?;
+            out.push(u8::from_str_radix(text, 16).ok()?);
+        } else {
+            out.push(b);
+        }
+    }
+    String::from_utf8(out).ok()
+}

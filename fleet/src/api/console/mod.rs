@@ -24,9 +24,12 @@
 //!   every committed change of the job's executions, and applies each to
 //!   its row of the table (the event carries status and statusDetails):
 //!   no polling loop, and no re-reading of the table per change.
-//! - **Pages, not everything.** A list a large fleet makes long (a job's
-//!   executions, the overview's things) is shown a page at a time through the API's own
-//!   pagination, so a page costs a bounded number of API requests.
+//! - **Pages, not everything.** A list a large fleet makes long (the jobs,
+//!   a job's executions, the overview's things) is shown a page at a time
+//!   through the API's own pagination, with links back and forth; a count
+//!   comes from a request that counts (GetBucketsAggregation for things
+//!   online) or is bounded (`maxResults`), so a page costs a bounded number
+//!   of API requests.
 //!
 //! # Layout
 //!

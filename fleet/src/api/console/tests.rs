@@ -1,7 +1,8 @@
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
 //! The console through the real router (real store, in-process requests):
-//! login, sessions and their expiry, CSRF refusal, escaping, login links.
+//! login, sessions and their expiry, CSRF refusal, escaping, login links,
+//! which failures the overview reads.
 
 use super::super::{router, ApiState};
 use super::pages::create::placeholders;
@@ -24,6 +25,7 @@ const TOKEN: &str = "s3cret-token";
 struct Fixture {
     app: Router,
     clock: Arc<AtomicI64>,
+    store: Arc<Mutex<Store>>,
     _dir: tempfile::TempDir,
 }
 
@@ -43,13 +45,14 @@ fn fixture() -> Fixture {
     let (tx, _) = tokio::sync::mpsc::unbounded_channel();
     let clock = Arc::new(AtomicI64::new(T0));
     let c = Arc::clone(&clock);
-    let state = ApiState::new(store, tx, artifacts)
+    let state = ApiState::new(Arc::clone(&store), tx, artifacts)
         .with_token(TOKEN)
         .with_clock(Arc::new(move || c.load(Ordering::SeqCst)));
     Fixture {
         // One router for the whole test, as `serve` builds one.
         app: router(state),
         clock,
+        store,
         _dir: dir,
     }
 }
@@ -463,4 +466,40 @@ fn the_plot_counts_each_status_at_each_change() {
             (20, [1, 0, 1, 1, 0]),
         ]
     );
+}
+
+#[tokio::test]
+async fn the_overviews_failures_come_from_the_ten_newest_jobs_only() {
+    let f = fixture();
+    let cookie = f.login().await;
+    let job = |id: &str| crate::store::CreateJob {
+        job_id: id.into(),
+        targets: vec!["dev-1".into()],
+        document: serde_json::json!({"operation": "echo"}).into(),
+        ..Default::default()
+    };
+    {
+        let mut store = f.store.lock().unwrap();
+        store.create_thing("dev-1", None, T0).unwrap();
+        store.create_job(&job("old-fail"), T0).unwrap();
+        let mut failed = jobhost_protocol::requests::UpdateRequest::new(
+            jobhost_protocol::JobExecutionStatus::Failed,
+        );
+        failed.status_details = Some([("reason".to_owned(), "disk full".to_owned())].into());
+        store.update("dev-1", "old-fail", &failed, T0).unwrap();
+    }
+    let page = text(f.get("/console/", Some(&cookie)).await).await;
+    assert!(page.contains("disk full"), "the newest job's failure");
+
+    // Ten newer jobs: the failure is no longer among the newest, and the
+    // overview does not read further back.
+    for i in 0..10 {
+        let mut store = f.store.lock().unwrap();
+        store
+            .create_job(&job(&format!("newer-{i}")), T0 + 1 + i)
+            .unwrap();
+    }
+    let page = text(f.get("/console/", Some(&cookie)).await).await;
+    assert!(!page.contains("disk full"), "an older job's failure");
+    assert!(page.contains("None among the 10 newest jobs."));
 }

@@ -13,7 +13,7 @@ use super::extract::{optional_strict_body, DeleteQuery, ForceQuery, Path, Query,
 use super::pages::{self, List};
 use super::views::{JobRef, JobSummaryView, JobView};
 use super::{unsupported, ApiError, ApiState};
-use crate::store::{JobFilter, JobStatus, TargetSelection};
+use crate::store::{JobFilter, JobOrder, JobStatus, TargetSelection};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -78,11 +78,15 @@ pub(super) struct ListQuery {
     thing_group_id: Option<String>,
     #[serde(default)]
     namespace_id: Option<String>,
+    /// jobhost's own (ListJobs has no order parameter): `DESCENDING` lists
+    /// the newest jobs first, `ASCENDING` (the default) as AWS does.
+    #[serde(default)]
+    sort_order: Option<String>,
 }
 
-/// `GET /jobs`: ListJobs, oldest first, `status`, `targetSelection`,
-/// `thingGroupName` and `thingGroupId` applied, `maxResults`/`nextToken`
-/// paging.
+/// `GET /jobs`: ListJobs, oldest first (newest first with jobhost's
+/// `sortOrder=DESCENDING`), `status`, `targetSelection`, `thingGroupName`
+/// and `thingGroupId` applied, `maxResults`/`nextToken` paging.
 pub(super) async fn list(
     State(state): State<ApiState>,
     Query(q): Query<ListQuery>,
@@ -102,9 +106,18 @@ pub(super) async fn list(
         thing_group_name: q.thing_group_name,
         thing_group_id: q.thing_group_id,
     };
-    let page = List::Jobs.job_page(q.next_token.as_deref(), q.max_results)?;
+    let (list, order) = match q.sort_order.as_deref() {
+        None | Some("ASCENDING") => (List::Jobs, JobOrder::OldestFirst),
+        Some("DESCENDING") => (List::JobsNewestFirst, JobOrder::NewestFirst),
+        Some(other) => {
+            return Err(ApiError::InvalidRequest(format!(
+                "ListJobs: sortOrder {other:?} is neither ASCENDING nor DESCENDING"
+            )))
+        }
+    };
+    let page = list.job_page(q.next_token.as_deref(), q.max_results)?;
     let page = state
-        .with_store(move |s| s.list_jobs_page(&filter, page))
+        .with_store(move |s| s.list_jobs_in(&filter, page, order))
         .await?;
     let jobs: Vec<JobSummaryView> = page
         .items
@@ -114,7 +127,7 @@ pub(super) async fn list(
             summary,
         })
         .collect();
-    let next = page.next.map(|c| List::Jobs.job_token(c));
+    let next = page.next.map(|c| list.job_token(c));
     Ok(Json(pages::reply("jobs", jobs, next)))
 }
 

@@ -186,3 +186,55 @@ async fn list_filters_are_applied() {
         "InvalidRequestException",
     );
 }
+
+#[tokio::test]
+async fn list_jobs_newest_first_is_jobhosts_sort_order_with_its_own_tokens() {
+    let s = Server::start(None).await;
+    for i in 1..=5 {
+        s.clock.store(T0 + i / 2, Ordering::SeqCst);
+        s.create(&format!("job-{i}"), &["t1"]).await;
+    }
+    let (ids, pages) = walk(
+        &s,
+        "/jobs?sortOrder=DESCENDING&maxResults=2",
+        "jobs",
+        "jobId",
+        |_| {},
+    )
+    .await;
+    assert_eq!(ids, ["job-5", "job-4", "job-3", "job-2", "job-1"]);
+    assert_eq!(pages, 3);
+    // The newest two alone: one bounded request.
+    let (_, _, newest) = s
+        .call(s.req(
+            Method::GET,
+            "/jobs?sortOrder=DESCENDING&maxResults=2&status=IN_PROGRESS",
+        ))
+        .await;
+    let ids: Vec<&str> = newest["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|j| j["jobId"].as_str())
+        .collect();
+    assert_eq!(ids, ["job-5", "job-4"]);
+    // ASCENDING is AWS's order; a token of one order is refused by the
+    // other, and so is any other sortOrder.
+    let (_, _, asc) = s
+        .call(s.req(Method::GET, "/jobs?sortOrder=ASCENDING&maxResults=1"))
+        .await;
+    assert_eq!(asc["jobs"][0]["jobId"], "job-1");
+    let asc_token = asc["nextToken"].as_str().unwrap();
+    let desc_token = newest["nextToken"].as_str().unwrap();
+    for path in [
+        format!("/jobs?sortOrder=DESCENDING&nextToken={asc_token}"),
+        format!("/jobs?nextToken={desc_token}"),
+        "/jobs?sortOrder=descending".to_owned(),
+    ] {
+        assert_error(
+            s.call(s.req(Method::GET, &path)).await,
+            StatusCode::BAD_REQUEST,
+            "InvalidRequestException",
+        );
+    }
+}

@@ -191,3 +191,119 @@ async fn thing_requests_outside_the_model_are_refused() {
         );
     }
 }
+
+/// Marks `thing` connected or not, as the broker's presence reports do.
+fn presence(s: &Server, thing: &str, connected: bool) {
+    let mut store = s.store.lock().unwrap();
+    store
+        .record_presence(
+            &jobhost_fleet::store::Presence {
+                thing: thing.into(),
+                connected,
+                session_ms: T0 * 1000,
+                at_ms: T0 * 1000,
+                disconnect_reason: None,
+            },
+            T0,
+        )
+        .unwrap();
+}
+
+#[tokio::test]
+async fn get_buckets_aggregation_counts_connected_things_in_one_request() {
+    let s = Server::start(None).await;
+    for (name, model) in [
+        ("a-1", "gw2"),
+        ("a-2", "gw2"),
+        ("a-3", "gw1"),
+        ("b-1", "gw2"),
+    ] {
+        let body = json!({"attributePayload": {"attributes": {"model": model}}});
+        let (status, _, _) = s
+            .call(s.req(Method::POST, &format!("/things/{name}")).json(&body))
+            .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    presence(&s, "a-1", true);
+    presence(&s, "b-1", true);
+    presence(&s, "b-1", false);
+    presence(&s, "a-3", true);
+    let buckets = |query: &str| {
+        json!({
+            "indexName": "AWS_Things",
+            "queryString": query,
+            "aggregationField": "connectivity.connected",
+            "bucketsAggregationType": {"termsAggregation": {"maxBuckets": 2}},
+        })
+    };
+    let (status, _, all) = s
+        .call(
+            s.req(Method::POST, "/indices/buckets")
+                .json(&buckets("thingName:*")),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{all}");
+    assert_eq!(
+        all,
+        json!({"totalCount": 4, "buckets": [
+            {"keyValue": "false", "count": 2},
+            {"keyValue": "true", "count": 2},
+        ]})
+    );
+    // The query narrows what is counted; a value nobody has gets no bucket.
+    let (_, _, gw2) = s
+        .call(
+            s.req(Method::POST, "/indices/buckets")
+                .json(&buckets("attributes.model:gw2 AND thingName:a*")),
+        )
+        .await;
+    assert_eq!(
+        gw2,
+        json!({"totalCount": 2, "buckets": [
+            {"keyValue": "false", "count": 1},
+            {"keyValue": "true", "count": 1},
+        ]})
+    );
+    let (_, _, online) = s
+        .call(
+            s.req(Method::POST, "/indices/buckets")
+                .json(&buckets("connectivity.connected:true")),
+        )
+        .await;
+    assert_eq!(
+        online,
+        json!({"totalCount": 2, "buckets": [{"keyValue": "true", "count": 2}]})
+    );
+
+    // What this service does not aggregate is refused by name.
+    for (body, kind) in [
+        (
+            json!({"queryString": "thingName:*", "aggregationField": "attributes.model",
+                   "bucketsAggregationType": {"termsAggregation": {}}}),
+            "InvalidRequestException",
+        ),
+        (
+            json!({"indexName": "AWS_ThingGroups", "queryString": "thingName:*",
+                   "aggregationField": "connectivity.connected",
+                   "bucketsAggregationType": {"termsAggregation": {}}}),
+            "InvalidRequestException",
+        ),
+        (
+            json!({"queryString": "thingName:*", "aggregationField": "connectivity.connected",
+                   "bucketsAggregationType": {"termsAggregation": {"maxBuckets": 0}}}),
+            "InvalidRequestException",
+        ),
+        (
+            json!({"queryString": "shadow.reported.x:1", "aggregationField": "connectivity.connected",
+                   "bucketsAggregationType": {"termsAggregation": {}}}),
+            "InvalidQueryException",
+        ),
+    ] {
+        assert_error(
+            s.call(s.req(Method::POST, "/indices/buckets").json(&body))
+                .await,
+            StatusCode::BAD_REQUEST,
+            kind,
+        );
+    }
+}

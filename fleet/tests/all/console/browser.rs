@@ -127,6 +127,26 @@ impl Browser {
             .unwrap_or_else(|| panic!("fetch failed: {status}")) as u16
     }
 
+    /// Marks the page, so that a reload (which would lose the mark) cannot
+    /// pass for an update in place; [`Browser::assert_not_reloaded`]
+    /// checks it.
+    pub async fn mark_page(&self) {
+        self.client
+            .execute("window.__notReloaded = true;", vec![])
+            .await
+            .expect("mark the page");
+    }
+
+    /// Fails if the page marked by [`Browser::mark_page`] was reloaded.
+    pub async fn assert_not_reloaded(&self, what: &str) {
+        let same = self
+            .client
+            .execute("return window.__notReloaded === true;", vec![])
+            .await
+            .expect("read the mark");
+        assert_eq!(same, serde_json::json!(true), "{what} without a reload");
+    }
+
     pub async fn fill(&self, css: &str, text: &str) {
         let field = self.wait_for(css).await;
         field.clear().await.expect("clear");

@@ -55,10 +55,7 @@ async fn an_operator_creates_a_job_from_a_template_and_watches_it_succeed_live()
     // The page is connected to the event stream; mark it, so that a reload
     // (which would lose the mark) cannot pass for a live update.
     b.wait_for("#live[data-connected=true]").await;
-    b.client
-        .execute("window.__notReloaded = true;", vec![])
-        .await
-        .unwrap();
+    b.mark_page().await;
     b.wait_for("#executions tr[data-thing=dev1][data-status=IN_PROGRESS]")
         .await;
     b.wait_for("#executions tr[data-thing=dev2][data-status=IN_PROGRESS]")
@@ -75,16 +72,7 @@ async fn an_operator_creates_a_job_from_a_template_and_watches_it_succeed_live()
         .await;
     b.wait_for("#executions tr[data-thing=dev2][data-status=SUCCEEDED]")
         .await;
-    let same_page = b
-        .client
-        .execute("return window.__notReloaded === true;", vec![])
-        .await
-        .unwrap();
-    assert_eq!(
-        same_page,
-        serde_json::json!(true),
-        "the table changed without a reload"
-    );
+    b.assert_not_reloaded("the table changed").await;
     let progress = b.text("#live .progress").await;
     assert!(
         progress.contains("2 of 2 done: 2 succeeded, 0 failed"),

@@ -14,5 +14,6 @@ mod device;
 mod diagnostics;
 mod fleet;
 mod flows;
+mod keyboard;
 mod rollout;
 mod scale;

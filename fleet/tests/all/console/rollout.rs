@@ -1,11 +1,14 @@
 //! A job's page says how far its staged rollout has gone, what its abort
 //! rules are, and that an abort rule (not an operator) canceled it: in
-//! words, not the configuration's JSON.
+//! words, not the configuration's JSON. An execution queued later (the
+//! rollout's next release, a continuous job's new member) gets its row
+//! live.
 
 use super::browser::Browser;
 use super::device::Outcome;
 use super::fleet::Fleet;
 use serde_json::json;
+use std::sync::atomic::Ordering;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_jobs_page_shows_its_rollout_progress_and_why_an_abort_rule_canceled_it() {
@@ -49,6 +52,24 @@ async fn a_jobs_page_shows_its_rollout_progress_and_why_an_abort_rule_canceled_i
     b.assert_accessible("job with a rollout").await;
     b.screenshot("job-rollout").await;
 
+    // A minute later the next target is released: its row appears in the
+    // page, pushed, without a reload.
+    b.wait_for("#live[data-connected=true]").await;
+    b.wait_for("#executions tr[data-thing=r1]").await;
+    b.mark_page().await;
+    assert!(
+        b.client
+            .find(fantoccini::Locator::Css("#executions tr[data-thing=r2]"))
+            .await
+            .is_err(),
+        "r2 is not released yet"
+    );
+    fleet.clock.fetch_add(60, Ordering::SeqCst);
+    fleet.server.advance_rollouts().expect("a rollout tick");
+    b.wait_for("#executions tr[data-thing=r2][data-status=QUEUED]")
+        .await;
+    b.assert_not_reloaded("the new row came").await;
+
     let r = fleet
         .api(
             reqwest::Method::PUT,
@@ -82,4 +103,58 @@ async fn a_jobs_page_shows_its_rollout_progress_and_why_an_abort_rule_canceled_i
     );
     b.assert_accessible("aborted job").await;
     b.screenshot("job-aborted").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_continuous_jobs_new_member_gets_its_row_live() {
+    let fleet = Fleet::start().await;
+    for t in ["c1", "c2"] {
+        fleet.thing(t).await;
+    }
+    let r = fleet
+        .api(reqwest::Method::POST, "/thing-groups/lab", json!({}))
+        .await;
+    assert!(r.status().is_success(), "CreateThingGroup");
+    let group: serde_json::Value = r.json().await.unwrap();
+    add_to_group(&fleet, "c1", "lab").await;
+    let r = fleet
+        .api(
+            reqwest::Method::PUT,
+            "/jobs/follow-lab",
+            json!({
+                "targets": [group["thingGroupArn"]],
+                "document": {"operation": "echo"},
+                "targetSelection": "CONTINUOUS",
+            }),
+        )
+        .await;
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    let b = Browser::start(1280, 900).await;
+    fleet.login(&b).await;
+    b.goto(&format!("{}/console/jobs/follow-lab", fleet.base))
+        .await;
+    b.wait_for("#live[data-connected=true]").await;
+    b.wait_for("#executions tr[data-thing=c1]").await;
+    b.mark_page().await;
+
+    add_to_group(&fleet, "c2", "lab").await;
+    b.wait_for("#executions tr[data-thing=c2][data-status=QUEUED]")
+        .await;
+    assert_eq!(
+        b.text("#executions-range").await,
+        "1–2 of 2",
+        "the page's range follows"
+    );
+    b.assert_not_reloaded("the new row came").await;
+}
+
+async fn add_to_group(fleet: &Fleet, thing: &str, group: &str) {
+    let r = fleet
+        .api(
+            reqwest::Method::PUT,
+            "/thing-groups/addThingToThingGroup",
+            json!({"thingGroupName": group, "thingName": thing}),
+        )
+        .await;
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
 }

@@ -1,9 +1,11 @@
-//! A large fleet's overview and job page. The overview: its things in
-//! pages of 50. The job page: its executions in pages of 50 read with one
-//! ListJobExecutionsForJob request each (statusDetails included through
-//! jobhost's `includeStatusDetails`), "1–50 of N" and a next-page link,
-//! instead of every execution and a DescribeJobExecution per row. No
-//! devices: the things and the job are made through the API, as a script
+//! A large fleet's overview, jobs and job page. The overview: fleet-wide
+//! online and offline counts (one GetBucketsAggregation), its things in
+//! pages of 50, at most 20 jobs in progress. The job page: its executions
+//! in pages of 50 read with one ListJobExecutionsForJob request each
+//! (statusDetails included through jobhost's `includeStatusDetails`),
+//! "1–50 of N", instead of every execution and a DescribeJobExecution per
+//! row. Every paged table links to the next and the previous page. No
+//! devices: the things and the jobs are made through the API, as a script
 //! would, and every execution stays QUEUED.
 
 use super::browser::Browser;
@@ -12,6 +14,9 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 const THINGS: usize = 300;
+
+/// Jobs in progress besides big-1: more than the overview lists.
+const RUNNING: usize = 21;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fleet_of_hundreds_of_things_is_shown_in_pages() {
@@ -75,20 +80,66 @@ async fn a_fleet_of_hundreds_of_things_is_shown_in_pages() {
         .get("statusDetails")
         .is_none());
 
+    // More jobs in progress than the overview lists (big-1 is one).
+    for i in 0..RUNNING {
+        let r = fleet
+            .api(
+                Method::PUT,
+                &format!("/jobs/small-{i:02}"),
+                json!({"targets": ["t0000"], "document": "{\"operation\":\"echo\"}"}),
+            )
+            .await;
+        assert!(r.status().is_success(), "CreateJob small-{i:02}");
+    }
+
     let b = Browser::start(1280, 900).await;
     fleet.login(&b).await;
-    // The overview asks about one page of things, not all of them.
+    // Fleet-wide counts, though one page of things is listed.
+    assert_eq!(text(&b, "#offline dd").await, THINGS.to_string());
+    assert_eq!(text(&b, "#online dd").await, "0");
     assert_eq!(
         text(&b, "#things-range").await,
-        "Online and offline count things 1–50, 50 per page."
+        format!("Things 1–50 of {THINGS}")
     );
-    assert_eq!(text(&b, "dl.cards div:nth-child(2) dd").await, "50");
-    let next = next_link(&b).await;
-    b.goto(next.as_str().expect("a next-things link")).await;
+    assert_eq!(count(&b, "#things li").await, 50);
+    // In progress: one bounded ListJobs, which says there are more.
+    assert_eq!(text(&b, "#running dd").await, "20 or more");
+    b.wait_for("a[href='/console/jobs?status=IN_PROGRESS']")
+        .await;
+    b.goto(&link(&b, "next").await).await;
     assert_eq!(
         text(&b, "#things-range").await,
-        "Online and offline count things 51–100, 50 per page."
+        format!("Things 51–100 of {THINGS}")
     );
+    b.goto(&link(&b, "next").await).await;
+    assert_eq!(
+        text(&b, "#things-range").await,
+        format!("Things 101–150 of {THINGS}")
+    );
+    b.goto(&link(&b, "prev").await).await;
+    assert_eq!(
+        text(&b, "#things-range").await,
+        format!("Things 51–100 of {THINGS}")
+    );
+    b.goto(&link(&b, "prev").await).await;
+    assert_eq!(
+        text(&b, "#things-range").await,
+        format!("Things 1–50 of {THINGS}")
+    );
+    assert_eq!(
+        count(&b, "nav.pager a[rel=prev]").await,
+        0,
+        "the first page has no previous"
+    );
+
+    // The jobs list: 20 a page, back and forth.
+    b.goto(&format!("{}/console/jobs", fleet.base)).await;
+    let first_jobs = text(&b, "tbody").await;
+    b.goto(&link(&b, "next").await).await;
+    assert_ne!(text(&b, "tbody").await, first_jobs);
+    b.goto(&link(&b, "prev").await).await;
+    assert_eq!(text(&b, "tbody").await, first_jobs);
+
     b.goto(&format!("{}/console/jobs/big-1", fleet.base)).await;
     b.wait_for("#live[data-connected=true]").await;
     assert_eq!(
@@ -107,10 +158,9 @@ async fn a_fleet_of_hundreds_of_things_is_shown_in_pages() {
     b.wait_for("#executions tr[data-thing=t0000][data-status=QUEUED]")
         .await;
 
-    // The next page, by its link (read at once: the live region may be
-    // re-rendered under a held element).
-    let next = next_link(&b).await;
-    b.goto(next.as_str().expect("a next-page link")).await;
+    // The next pages and back, by their links (read at once: the live
+    // region may be re-rendered under a held element).
+    b.goto(&link(&b, "next").await).await;
     b.wait_for("#live[data-connected=true]").await;
     assert_eq!(
         text(&b, "#executions-range").await,
@@ -121,6 +171,19 @@ async fn a_fleet_of_hundreds_of_things_is_shown_in_pages() {
         text(&b, "nav.pager").await.contains("First page"),
         "a later page links back to the first"
     );
+    b.goto(&link(&b, "next").await).await;
+    b.wait_for("#live[data-connected=true]").await;
+    assert_eq!(
+        text(&b, "#executions-range").await,
+        format!("101–150 of {THINGS}")
+    );
+    b.goto(&link(&b, "prev").await).await;
+    b.wait_for("#live[data-connected=true]").await;
+    assert_eq!(
+        text(&b, "#executions-range").await,
+        format!("51–100 of {THINGS}")
+    );
+    b.wait_for("#executions tr[data-thing=t0050]").await;
     b.assert_accessible("job-large").await;
 }
 
@@ -138,13 +201,31 @@ async fn text(b: &Browser, css: &str) -> String {
     v.as_str().unwrap_or_default().trim().to_owned()
 }
 
-/// The pager's last link (next page), read in one script call.
-async fn next_link(b: &Browser) -> serde_json::Value {
-    b.client
+/// The pager's link to the `rel` page (`next`, `prev`), read in one
+/// script call.
+async fn link(b: &Browser, rel: &str) -> String {
+    let href = b
+        .client
         .execute(
-            "return document.querySelector('nav.pager a:last-child').href;",
-            vec![],
+            "const a = document.querySelector('nav.pager a[rel=' + arguments[0] + ']'); return a && a.href;",
+            vec![json!(rel)],
         )
         .await
-        .unwrap()
+        .unwrap();
+    href.as_str()
+        .unwrap_or_else(|| panic!("no {rel} link"))
+        .to_owned()
+}
+
+/// How many elements match `css`.
+async fn count(b: &Browser, css: &str) -> u64 {
+    let n = b
+        .client
+        .execute(
+            "return document.querySelectorAll(arguments[0]).length;",
+            vec![json!(css)],
+        )
+        .await
+        .unwrap();
+    n.as_u64().unwrap_or_default()
 }

@@ -6,6 +6,7 @@
 //! guard fires, and never sleep to synchronise.
 
 pub mod agent;
+pub mod artifact_sig;
 pub mod logs;
 pub mod mosquitto;
 pub mod plugins;

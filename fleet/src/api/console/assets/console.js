@@ -1,59 +1,80 @@
 // jobhost-fleet console: the only script (no inline scripts: the
 // Content-Security-Policy allows this file alone). Pages work without it;
 // it adds live updates pushed over Server-Sent Events, copy buttons, and
-// the artifact upload with its progress bar.
+// the artifact upload (with its signature) and its progress bar.
 "use strict";
+
+// Reads a fragment of a page from `url` into `target()`, one request at a
+// time (a call while one runs reads once more after it); `failed` is told
+// why a read failed, `after` runs after each read. A session that expired
+// meanwhile sends the browser to the login page.
+function reader(url, target, failed, after) {
+  let busy = false;
+  let again = false;
+  return async function refresh() {
+    if (busy) { again = true; return; }
+    busy = true;
+    try {
+      do {
+        again = false;
+        const response = await fetch(url, { credentials: "same-origin", headers: { "x-console-fragment": "1" } });
+        if (response.redirected && new URL(response.url).pathname === "/console/login") {
+          window.location.assign(response.url);
+          return;
+        }
+        if (!response.ok) {
+          failed(response.status + " " + response.statusText);
+          return;
+        }
+        const html = await response.text();
+        const into = target();
+        if (into) {
+          into.innerHTML = html;
+          if (after) after(into);
+        }
+      } while (again);
+    } catch (e) {
+      failed(String(e));
+    } finally {
+      busy = false;
+    }
+  };
+}
 
 // A region with data-live-url and data-events-url follows the service's
 // pushed events: no polling. An "execution" event is applied to its row of
 // the table (the event carries status and statusDetails), then only the
 // counts are re-read from data-summary-url; the whole region is re-read
-// from data-live-url (one page of executions) when the job ends, changes
-// were missed, or the stream (re)connects.
+// from data-live-url (one page of executions) when a newly queued
+// execution belongs on the page shown, the job ends, changes were missed,
+// or the stream (re)connects.
 function follow(region) {
   const liveUrl = region.dataset.liveUrl;
   const summaryUrl = region.dataset.summaryUrl;
   const status = document.getElementById("live-state");
-  // One reader at a time per target; a request while busy reads once more.
-  function reader(url, target) {
-    let busy = false;
-    let again = false;
-    return async function refresh() {
-      if (busy) { again = true; return; }
-      busy = true;
-      try {
-        do {
-          again = false;
-          const response = await fetch(url, { credentials: "same-origin", headers: { "x-console-fragment": "1" } });
-          if (response.redirected && new URL(response.url).pathname === "/console/login") {
-            window.location.assign(response.url);
-            return;
-          }
-          if (!response.ok) {
-            if (status) status.textContent = "Live updates failed: " + response.status + " " + response.statusText;
-            return;
-          }
-          const html = await response.text();
-          const into = target();
-          if (into) into.innerHTML = html;
-        } while (again);
-      } catch (e) {
-        if (status) status.textContent = "Live updates failed: " + e;
-      } finally {
-        busy = false;
-      }
-    };
-  }
-  const refresh = reader(liveUrl, () => region);
+  const failed = (why) => { if (status) status.textContent = "Live updates failed: " + why; };
+  const refresh = reader(liveUrl, () => region, failed);
   const refreshSummary = summaryUrl
-    ? reader(summaryUrl, () => region.querySelector("#summary"))
+    ? reader(summaryUrl, () => region.querySelector("#summary"), failed)
     : refresh;
   function applyExecution(event) {
     let change = null;
     try { change = JSON.parse(event.data); } catch (e) { change = null; }
-    const row = change && region.querySelector("#executions tr[data-thing=\"" + CSS.escape(change.thingName) + "\"]");
-    if (row) updateRow(row, change);
-    refreshSummary();
+    if (!change) { refresh(); return; }
+    const table = region.querySelector("#executions");
+    const row = table && table.querySelector("tr[data-thing=\"" + CSS.escape(change.thingName) + "\"]");
+    if (row) {
+      updateRow(row, change);
+      refreshSummary();
+    } else if (change.status === "QUEUED" && (!table || table.dataset.more !== "true")) {
+      // A newly queued execution (a continuous job's new member, a
+      // rollout's next release) is listed last: on the last page, or
+      // when the job had none, re-read the page, which adds its row.
+      refresh();
+    } else {
+      // On another page: only the counts change here.
+      refreshSummary();
+    }
   }
   const source = new EventSource(region.dataset.eventsUrl);
   // GET /execution-changes' events: every execution change (queued,
@@ -126,9 +147,17 @@ function artifactUpload(form) {
   form.hidden = false;
   const file = form.querySelector("#artifact-file");
   const nameField = form.querySelector("#artifact-name");
+  const signature = form.querySelector("#artifact-signature");
   const bar = form.querySelector("#upload-progress");
   const state = form.querySelector("#upload-state");
   const result = form.querySelector("#upload-result");
+  const stored = document.getElementById("artifact-list");
+  // After an upload, the stored list is read again and replaced in place.
+  const refreshList = stored
+    ? reader(stored.dataset.listUrl, () => stored,
+      (why) => { state.textContent += " The list could not be read again: " + why; },
+      (into) => copyButtons(into))
+    : () => {};
   file.addEventListener("change", () => {
     if (!nameField.value && file.files[0]) nameField.value = file.files[0].name;
   });
@@ -143,15 +172,26 @@ function artifactUpload(form) {
     list.append(dt, dd);
     return dd;
   }
-  form.addEventListener("submit", (event) => {
+  form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const chosen = file.files[0];
     if (!chosen) { state.textContent = "Choose a file first."; return; }
     const name = nameField.value.trim() || chosen.name;
+    let codesign = null;
+    if (signature && signature.files[0]) {
+      try {
+        codesign = base64(await signature.files[0].arrayBuffer());
+      } catch (e) {
+        state.textContent = "The signature file could not be read: " + e;
+        return;
+      }
+    }
     const xhr = new XMLHttpRequest();
     xhr.open("PUT", "/console/artifacts/" + encodeURIComponent(name));
     xhr.setRequestHeader("x-csrf-token", form.elements["_csrf"].value);
     xhr.setRequestHeader("content-type", "application/octet-stream");
+    // The API's x-jobhost-codesign: the .sig file's bytes, base64.
+    if (codesign) xhr.setRequestHeader("x-jobhost-codesign", codesign);
     xhr.upload.addEventListener("progress", (e) => {
       if (!e.lengthComputable) return;
       bar.max = e.total;
@@ -178,6 +218,7 @@ function artifactUpload(form) {
       fact(list, "Name", reply.name);
       fact(list, "Size (bytes)", String(reply.size));
       fact(list, "sha256", reply.sha256, "sha256");
+      if (reply.codesign && reply.codesign.keyId) fact(list, "Signed by key", reply.codesign.keyId, "signer");
       const placeholder = "${aws:iot:s3-presigned-url:" + reply.url + "}";
       const dd = fact(list, "Placeholder", placeholder, "placeholder");
       const copy = document.createElement("button");
@@ -189,12 +230,20 @@ function artifactUpload(form) {
       dd.append(" ", copy);
       result.appendChild(list);
       copyButtons(result);
+      refreshList();
     });
     xhr.addEventListener("error", () => { state.textContent = "Upload failed: the connection broke."; });
     bar.value = 0;
     state.textContent = "Uploading…";
     xhr.send(chosen);
   });
+}
+
+// The bytes of `buffer` as base64 (a signature file is small).
+function base64(buffer) {
+  let text = "";
+  for (const b of new Uint8Array(buffer)) text += String.fromCharCode(b);
+  return btoa(text);
 }
 
 function copyButtons(root) {

@@ -3,39 +3,19 @@
 //! `includeStatusDetails` so that each row shows the device's statusDetails
 //! without a DescribeJobExecution per row). A job on 10,000 things costs
 //! the same to show as one on 10: the page says "1–50 of N" (N from
-//! DescribeJob's counts) and links to the next page.
+//! DescribeJob's counts) and links to the first, previous and next pages
+//! ([`super::pager`]).
 
 use super::super::dispatch::{self, encode, ApiFailure};
 use super::super::html;
 use super::super::session::Operator;
+use super::pager::Trail;
 use super::plot::Execution;
 use maud::{html, Markup};
-use serde::Deserialize;
 use serde_json::Value;
 
 /// Executions per page.
 pub(in super::super) const PAGE: u64 = 50;
-
-/// Where a page of executions begins: the API's `nextToken` and, for the
-/// "1–50 of N" text only, how many executions come before it.
-#[derive(Debug, Default, Clone, Deserialize)]
-pub(in super::super) struct At {
-    #[serde(default)]
-    pub next: Option<String>,
-    #[serde(default)]
-    pub from: Option<u64>,
-}
-
-impl At {
-    /// The query string that opens this page again (`?next=…&from=…`), or
-    /// "" for the first page.
-    pub(in super::super) fn query(&self) -> String {
-        match &self.next {
-            Some(t) => format!("?next={}&from={}", encode(t), self.from.unwrap_or(0)),
-            None => String::new(),
-        }
-    }
-}
 
 /// One row: the thing, its summary, its statusDetails map.
 pub(in super::super) struct Row {
@@ -51,12 +31,16 @@ pub(in super::super) struct Rows {
 }
 
 /// Reads the page `at` of job `id`'s executions: one API request.
-pub(in super::super) async fn read(op: &Operator, id: &str, at: &At) -> Result<Rows, ApiFailure> {
+pub(in super::super) async fn read(
+    op: &Operator,
+    id: &str,
+    at: &Trail,
+) -> Result<Rows, ApiFailure> {
     let mut path = format!(
         "/jobs/{}/things?maxResults={PAGE}&includeStatusDetails=true",
         encode(id)
     );
-    if let Some(t) = &at.next {
+    if let Some(t) = at.token() {
         path.push_str(&format!("&nextToken={}", encode(t)));
     }
     let listed = dispatch::get(&op.api, &path).await?;
@@ -89,14 +73,16 @@ impl Rows {
     }
 
     /// The table, "first–last of total" and the page links.
-    pub(in super::super) fn table(&self, id: &str, at: &At, total: u64) -> Markup {
-        let from = at.from.unwrap_or(0);
+    pub(in super::super) fn table(&self, id: &str, at: &Trail, total: u64) -> Markup {
+        let from = at.depth() as u64 * PAGE;
         let last = from + self.rows.len() as u64;
         let base = format!("/console/jobs/{}", encode(id));
         html! {
             p #executions-range { (from + 1) "–" (last) " of " (total.max(last)) }
             div.scroll {
-                table #executions {
+                // A new execution is listed last: on the last page, the
+                // script re-reads the page for an execution it lacks.
+                table #executions data-more=(self.next.is_some()) {
                     thead { tr {
                         th scope="col" { "Device" } th scope="col" { "Status" } th scope="col" { "Details" }
                         th scope="col" { "Queued" } th scope="col" { "Started" } th scope="col" { "Last update" } th scope="col" { "Execution" }
@@ -117,14 +103,7 @@ impl Rows {
                     }
                 }
             }
-            @if at.next.is_some() || self.next.is_some() {
-                nav.pager aria-label="Pages of executions" {
-                    @if at.next.is_some() { a href=(base) { "First page" } }
-                    @if let Some(next) = &self.next {
-                        a href={(base) "?next=" (encode(next)) "&from=" (last)} { "Next page" }
-                    }
-                }
-            }
+            (at.links(&base, self.next.as_deref(), "Pages of executions"))
         }
     }
 }

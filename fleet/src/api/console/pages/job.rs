@@ -14,8 +14,9 @@ use super::super::csrf::{Change, Fields};
 use super::super::dispatch::{self, encode, ApiFailure};
 use super::super::html::{self, Section};
 use super::super::session::Operator;
-use super::executions::{self, At};
+use super::executions;
 use super::login::redirect;
+use super::pager::{PageQuery, Trail};
 use super::plot;
 use super::progress::{bar, Counts};
 use super::rollout;
@@ -27,16 +28,14 @@ use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-/// `?canceled=1` after a cancel; `?next=…&from=…` for a later page of
-/// executions.
+/// `?canceled=1` after a cancel; `?page=…` for a later page of
+/// executions ([`super::pager`]).
 #[derive(Debug, Default, Deserialize)]
 pub(in super::super) struct Notice {
     #[serde(default)]
     canceled: Option<String>,
     #[serde(default)]
-    next: Option<String>,
-    #[serde(default)]
-    from: Option<u64>,
+    page: Option<String>,
 }
 
 /// `GET /console/jobs/{id}`.
@@ -46,21 +45,18 @@ pub(in super::super) async fn page(
     Query(n): Query<Notice>,
 ) -> Response {
     let notice = n.canceled.is_some().then_some("Cancel requested.");
-    let at = At {
-        next: n.next,
-        from: n.from,
-    };
+    let at = Trail::parse(n.page.as_deref());
     render(&op, &id, &at, &Fields::default(), None, notice).await
 }
 
-/// `GET /console/jobs/{id}/live?next=&from=`: the live part alone, for the
+/// `GET /console/jobs/{id}/live?page=`: the live part alone, for the
 /// script.
 pub(in super::super) async fn live(
     op: Operator,
     Path(id): Path<String>,
-    Query(at): Query<At>,
+    Query(at): Query<PageQuery>,
 ) -> Html<String> {
-    Html(live_part(&op, &id, &at).await.into_string())
+    Html(live_part(&op, &id, &at.trail()).await.into_string())
 }
 
 /// `GET /console/jobs/{id}/summary`: the job's status and counts alone
@@ -102,14 +98,14 @@ pub(in super::super) async fn cancel(Path(id): Path<String>, change: Change) -> 
     let path = format!("/jobs/{}/cancel?force={force}", encode(&id));
     match dispatch::send(&operator.api, Method::PUT, &path, Some(&body)).await {
         Ok(_) => redirect(&format!("/console/jobs/{}?canceled=1", encode(&id))),
-        Err(e) => render(&operator, &id, &At::default(), &fields, Some(e), None).await,
+        Err(e) => render(&operator, &id, &Trail::default(), &fields, Some(e), None).await,
     }
 }
 
 async fn render(
     op: &Operator,
     id: &str,
-    at: &At,
+    at: &Trail,
     form: &Fields,
     error: Option<ApiFailure>,
     notice: Option<&str>,
@@ -157,7 +153,7 @@ async fn render(
         h2 #executions-heading { "Executions" }
         p #live-state .live-state role="status" { "Live updates start when the page script runs." }
         section #live aria-labelledby="executions-heading"
-            data-live-url={"/console/jobs/" (encode(id)) "/live" (at.query())}
+            data-live-url={"/console/jobs/" (encode(id)) "/live" @if at.depth() > 0 { "?" (at.query()) }}
             data-summary-url={"/console/jobs/" (encode(id)) "/summary"}
             data-events-url={"/console/jobs/" (encode(id)) "/changes"} {
             (live)
@@ -196,7 +192,7 @@ async fn render(
 
 /// Progress, one page of the executions and the plot of that page: two
 /// API requests, however many executions the job has.
-async fn live_part(op: &Operator, id: &str, at: &At) -> Markup {
+async fn live_part(op: &Operator, id: &str, at: &Trail) -> Markup {
     let job = dispatch::get(&op.api, &format!("/jobs/{}", encode(id))).await;
     let rows = executions::read(op, id, at).await;
     let (job, rows) = match (job, rows) {

@@ -4,6 +4,7 @@
 use super::super::dispatch::{self, encode, ApiFailure};
 use super::super::html::{self, Section};
 use super::super::session::Operator;
+use super::pager::Trail;
 use super::progress::{bar, Counts};
 use axum::extract::Query;
 use axum::response::Html;
@@ -30,8 +31,9 @@ pub(in super::super) struct ListQuery {
     status: String,
     #[serde(default)]
     q: String,
+    /// The pages' trail ([`super::pager`]).
     #[serde(default)]
-    next: String,
+    page: Option<String>,
 }
 
 /// One page of matching jobs, and where the next begins.
@@ -40,9 +42,10 @@ struct Found {
     next: Option<String>,
 }
 
-/// `GET /console/jobs?status=&q=&next=`.
+/// `GET /console/jobs?status=&q=&page=`.
 pub(in super::super) async fn list(op: Operator, Query(q): Query<ListQuery>) -> Html<String> {
-    let found = find(&op, &q).await;
+    let trail = Trail::parse(q.page.as_deref());
+    let found = find(&op, &q, &trail).await;
     let mut rows = Vec::new();
     if let Ok(found) = &found {
         for job in &found.jobs {
@@ -98,14 +101,7 @@ pub(in super::super) async fn list(op: Operator, Query(q): Query<ListQuery>) -> 
                         }
                     }
                 }
-                nav.pager aria-label="Pages" {
-                    @if !q.next.is_empty() {
-                        a href={"/console/jobs?status=" (encode(&q.status)) "&q=" (encode(&q.q))} { "First page" }
-                    }
-                    @if let Some(next) = &found.next {
-                        a href={"/console/jobs?status=" (encode(&q.status)) "&q=" (encode(&q.q)) "&next=" (encode(next))} { "Next page" }
-                    }
-                }
+                (trail.links(&format!("/console/jobs?status={}&q={}", encode(&q.status), encode(&q.q)), found.next.as_deref(), "Pages of jobs"))
             }
         }
     };
@@ -115,9 +111,9 @@ pub(in super::super) async fn list(op: Operator, Query(q): Query<ListQuery>) -> 
 /// The jobs of this page: one ListJobs page, or with a search, ListJobs
 /// pages read until a page's worth match (the next link goes on from the
 /// last page read).
-async fn find(op: &Operator, q: &ListQuery) -> Result<Found, ApiFailure> {
+async fn find(op: &Operator, q: &ListQuery, trail: &Trail) -> Result<Found, ApiFailure> {
     let search = q.q.to_lowercase();
-    let mut token = (!q.next.is_empty()).then(|| q.next.clone());
+    let mut token = trail.token().map(str::to_owned);
     let mut jobs = Vec::new();
     let size = if search.is_empty() { PAGE } else { 250 };
     loop {

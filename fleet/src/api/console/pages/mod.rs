@@ -11,6 +11,7 @@ pub(super) mod job;
 pub(super) mod jobs;
 pub(super) mod login;
 pub(super) mod overview;
+mod pager;
 pub(super) mod plot;
 mod progress;
 mod rollout;
