@@ -24,10 +24,16 @@ pub fn run(args: AgentArgs) -> Result<ExitCode> {
     install_crypto_provider();
     let mut config = Config::load(&args.config)?;
     // Cranelift's memory leaves with a child once a plugin is compiled
-    // (`crate::runtime`'s `compile` module); where this executable cannot
-    // be named, the agent compiles in its own process.
-    if let Ok(this) = std::env::current_exe() {
-        config.compile_in = crate::runtime::CompileIn::ChildProcess(this);
+    // (`crate::runtime`'s `compile` module). The child is this very
+    // binary through /proc/self/exe, even after a package upgrade replaced
+    // the file on disk (a path would name the new build, whose engine
+    // would not match); where it cannot be named, the agent compiles in its
+    // own process.
+    let this = std::path::Path::new("/proc/self/exe");
+    if this.exists() {
+        config.compile_in = crate::runtime::CompileIn::ChildProcess(this.to_path_buf());
+    } else if let Ok(path) = std::env::current_exe() {
+        config.compile_in = crate::runtime::CompileIn::ChildProcess(path);
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
