@@ -26,7 +26,8 @@ pub enum AllocatorKind {
     OnDemand,
 }
 
-/// Runtime settings. `Default` is what the agent uses on a device.
+/// Runtime settings. `Default` is what the agent uses on a device, but for
+/// `compile_in`, which `jobhost agent` sets to a child of itself.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
     /// Instance allocator; see [`AllocatorChoice`].
