@@ -14,8 +14,8 @@ pub const EXIT_INVALID: i32 = 2;
 /// Exit code of `compile-entry` when its engine differs from the agent's.
 pub const EXIT_OTHER_ENGINE: i32 = 3;
 
-/// The engine settings a `compile-entry` child rebuilds the agent's engine
-/// from, and the entry it is to write. The agent renders it as arguments
+/// What a `compile-entry` child is to write, and the agent's engine it
+/// rebuilds to compile it. The agent renders it as arguments
 /// ([`CompileEntryArgs::to_args`]); the `jobhost` command line parses them
 /// back with the same definition.
 #[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
@@ -29,6 +29,15 @@ pub struct CompileEntryArgs {
     /// The agent engine's compatibility hash (part of the entry's name).
     #[arg(long, value_name = "HASH")]
     pub engine_hash: String,
+    /// The agent engine's settings.
+    #[command(flatten)]
+    pub engine: ChildEngine,
+}
+
+/// The settings of the agent's engine a child needs to build the same one:
+/// the same for every compile of one runtime.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
+pub struct ChildEngine {
     /// The instance allocator the agent's engine uses.
     #[arg(long, value_enum)]
     pub allocator: ChildAllocator,
@@ -66,19 +75,19 @@ impl CompileEntryArgs {
             "--engine-hash".into(),
             self.engine_hash.clone().into(),
             "--allocator".into(),
-            match self.allocator {
+            match self.engine.allocator {
                 ChildAllocator::Pooling => "pooling",
                 ChildAllocator::OnDemand => "on-demand",
             }
             .into(),
             "--max-memory-bytes".into(),
-            self.max_memory_bytes.to_string().into(),
+            self.engine.max_memory_bytes.to_string().into(),
             "--max-concurrent-instances".into(),
-            self.max_concurrent_instances.to_string().into(),
+            self.engine.max_concurrent_instances.to_string().into(),
             "--max-stack-bytes".into(),
-            self.max_stack_bytes.to_string().into(),
+            self.engine.max_stack_bytes.to_string().into(),
         ];
-        if self.no_epochs {
+        if self.engine.no_epochs {
             args.push("--no-epochs".into());
         }
         args
@@ -138,18 +147,20 @@ pub fn compile_entry(args: &CompileEntryArgs, input: impl Read) -> Result<(), Co
             actual,
         });
     }
+    let settings = &args.engine;
     let config = EngineConfig {
-        allocator: match args.allocator {
+        allocator: match settings.allocator {
             ChildAllocator::Pooling => AllocatorChoice::Pooling,
             ChildAllocator::OnDemand => AllocatorChoice::OnDemand,
         },
-        max_memory_bytes: args.max_memory_bytes,
-        max_concurrent_instances: args.max_concurrent_instances,
-        max_stack_bytes: args.max_stack_bytes,
+        max_memory_bytes: settings.max_memory_bytes,
+        max_concurrent_instances: settings.max_concurrent_instances,
+        max_stack_bytes: settings.max_stack_bytes,
         cache_dir: Some(args.cache_dir.clone()),
         compile_in: CompileIn::ThisProcess,
     };
-    let (engine, _) = build_engine(&config, !args.no_epochs).map_err(CompileEntryError::Failed)?;
+    let (engine, _) =
+        build_engine(&config, !settings.no_epochs).map_err(CompileEntryError::Failed)?;
     let cache = CompiledCache::open(&args.cache_dir, &engine)
         .map_err(|e| CompileEntryError::Failed(e.to_string()))?;
     if cache.engine_hash() != args.engine_hash {
@@ -190,11 +201,13 @@ mod tests {
                 cache_dir: PathBuf::from("/var/lib/jobhost/compiled dir"),
                 digest: "ab".repeat(32),
                 engine_hash: "0123456789abcdef".into(),
-                allocator,
-                max_memory_bytes: 256 << 20,
-                max_concurrent_instances: 8,
-                max_stack_bytes: 512 << 10,
-                no_epochs,
+                engine: ChildEngine {
+                    allocator,
+                    max_memory_bytes: 256 << 20,
+                    max_concurrent_instances: 8,
+                    max_stack_bytes: 512 << 10,
+                    no_epochs,
+                },
             };
             let mut argv = vec![std::ffi::OsString::from("compile-entry")];
             argv.extend(args.to_args());

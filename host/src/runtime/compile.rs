@@ -20,7 +20,9 @@
 //! the `jobhost` binary, which a test binary is not.
 
 use super::cache::{CacheStatus, CompiledCache, Entry};
-use super::child::{ChildAllocator, CompileEntryArgs, EXIT_INVALID, EXIT_OTHER_ENGINE};
+use super::child::{
+    ChildAllocator, ChildEngine, CompileEntryArgs, EXIT_INVALID, EXIT_OTHER_ENGINE,
+};
 use super::settings::{AllocatorKind, CompileIn, EngineConfig};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -93,14 +95,16 @@ impl Compiler {
         match (&config.compile_in, &config.cache_dir) {
             (CompileIn::ChildProcess(program), Some(_)) => Compiler::Child(ChildCompiler {
                 program: program.clone(),
-                allocator: match allocator {
-                    AllocatorKind::Pooling => ChildAllocator::Pooling,
-                    AllocatorKind::OnDemand => ChildAllocator::OnDemand,
+                engine: ChildEngine {
+                    allocator: match allocator {
+                        AllocatorKind::Pooling => ChildAllocator::Pooling,
+                        AllocatorKind::OnDemand => ChildAllocator::OnDemand,
+                    },
+                    max_memory_bytes: config.max_memory_bytes,
+                    max_concurrent_instances: config.max_concurrent_instances,
+                    max_stack_bytes: config.max_stack_bytes,
+                    no_epochs: !epochs,
                 },
-                max_memory_bytes: config.max_memory_bytes,
-                max_concurrent_instances: config.max_concurrent_instances,
-                max_stack_bytes: config.max_stack_bytes,
-                no_epochs: !epochs,
             }),
             _ => Compiler::InProcess,
         }
@@ -111,11 +115,7 @@ impl Compiler {
 #[derive(Debug)]
 pub(crate) struct ChildCompiler {
     program: PathBuf,
-    allocator: ChildAllocator,
-    max_memory_bytes: usize,
-    max_concurrent_instances: u32,
-    max_stack_bytes: usize,
-    no_epochs: bool,
+    engine: ChildEngine,
 }
 
 /// Why the child wrote no entry.
@@ -149,11 +149,7 @@ impl ChildCompiler {
             cache_dir: cache.dir().to_path_buf(),
             digest: digest.to_owned(),
             engine_hash: cache.engine_hash().to_owned(),
-            allocator: self.allocator,
-            max_memory_bytes: self.max_memory_bytes,
-            max_concurrent_instances: self.max_concurrent_instances,
-            max_stack_bytes: self.max_stack_bytes,
-            no_epochs: self.no_epochs,
+            engine: self.engine.clone(),
         };
         let mut child = Command::new(&self.program)
             .arg("compile-entry")

@@ -61,7 +61,7 @@ pub use capabilities::upload::{UploadGrant, DEFAULT_UPLOAD_MAX_BYTES};
 pub use capabilities::BadGrant;
 pub(crate) use capabilities::JobTag;
 pub use capabilities::{admit, GrantEnv, Grants, RawGrants, Reach, Resolution};
-pub use child::{compile_entry, ChildAllocator, CompileEntryArgs, CompileEntryError};
+pub use child::{compile_entry, ChildAllocator, ChildEngine, CompileEntryArgs, CompileEntryError};
 pub use engine::{Runtime, RuntimeError};
 pub use limits::{ExecutionLimits, MAX_DETAIL_ENTRIES, MAX_PLUGIN_BYTES};
 pub use observer::{NullObserver, Observer};
