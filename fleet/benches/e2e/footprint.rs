@@ -23,7 +23,7 @@ use crate::brokers::BrokerKind;
 use crate::devices::Device;
 use crate::download::Check;
 use crate::options::Options;
-use crate::support::{fatal, proc_status_kib};
+use crate::support::{fatal, proc_kib, proc_status_kib};
 use crate::{one_job, Stage};
 use std::time::{Duration, Instant};
 
@@ -72,7 +72,8 @@ impl Memory {
             rss: field("VmRSS:"),
             anon: field("RssAnon:"),
             file: field("RssFile:"),
-            pss: pss_kib(pid),
+            pss: proc_kib(pid, "smaps_rollup", "Pss:")
+                .unwrap_or_else(|| fatal(&format!("no Pss in /proc/{pid}/smaps_rollup"))),
         }
     }
 
@@ -89,17 +90,6 @@ impl Memory {
 
 fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
-}
-
-fn pss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
-        .ok()
-        .and_then(|text| {
-            text.lines()
-                .find_map(|l| l.strip_prefix("Pss:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or_else(|| fatal(&format!("no /proc/{pid}/smaps_rollup")))
 }
 
 pub async fn run(options: &Options) {

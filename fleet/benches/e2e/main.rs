@@ -162,17 +162,10 @@ impl Stage {
 async fn on_broker(options: &Options, kind: BrokerKind) -> Vec<(DeviceKind, Samples)> {
     let scratch = options.scratch_dir();
     let dir = scratch.path();
-    let Stage {
-        server,
-        broker,
-        content,
-        job,
-        mqtt,
-        mut observer,
-    } = Stage::start(options, kind, dir).await;
+    let mut stage = Stage::start(options, kind, dir).await;
     let mut devices = Vec::new();
     for &device in &options.devices {
-        devices.push(Device::start(device, options, dir, mqtt, &job));
+        devices.push(Device::start(device, options, dir, stage.mqtt, &stage.job));
     }
     let http = reqwest::Client::builder()
         .no_proxy()
@@ -183,8 +176,17 @@ async fn on_broker(options: &Options, kind: BrokerKind) -> Vec<(DeviceKind, Samp
     for round in 0..total {
         for (device, samples) in devices.iter_mut().zip(&mut samples) {
             let job_id = format!("{}-{round}", device.kind.name());
-            let check = Check::Content(&content);
-            let took = one_job(&server, &http, &mut observer, device, &job, &job_id, check).await;
+            let check = Check::Content(&stage.content);
+            let took = one_job(
+                &stage.server,
+                &http,
+                &mut stage.observer,
+                device,
+                &stage.job,
+                &job_id,
+                check,
+            )
+            .await;
             if round >= options.warm_up {
                 samples.push(took);
             }
@@ -193,9 +195,7 @@ async fn on_broker(options: &Options, kind: BrokerKind) -> Vec<(DeviceKind, Samp
     for device in devices {
         device.stop();
     }
-    drop(observer);
-    server.stop().await;
-    drop(broker);
+    stage.stop().await;
     options
         .devices
         .iter()

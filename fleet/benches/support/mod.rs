@@ -208,9 +208,13 @@ impl Simulator {
 /// A `kB` field of `/proc/<pid>/status` (`VmRSS:`, `VmHWM:`), in KiB; None
 /// when the process is gone or the field missing.
 pub fn proc_status_kib(pid: u32, key: &str) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
+    proc_kib(pid, "status", key)
+}
+
+/// A `kB` field (`Pss:`, `VmRSS:`, ...) of `/proc/<pid>/<file>`, in KiB.
+pub fn proc_kib(pid: u32, file: &str, key: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/{file}")).ok()?;
+    text.lines()
         .find_map(|l| l.strip_prefix(key))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
