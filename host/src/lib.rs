@@ -50,6 +50,8 @@
 //!   and what a signed manifest may ask of each; `trust` checks a
 //!   manifest with it.
 //! - `durable`, `timestamp`: atomic file replacement; RFC 3339 times.
+//! - [`version`]: this build's version and how it runs plugins (Cranelift
+//!   or the Pulley interpreter, fixed at build time).
 //!
 //! The WIT contract plugins implement is in the repository's `wit/`.
 
@@ -68,3 +70,4 @@ pub mod requests;
 pub mod runtime;
 mod timestamp;
 pub mod trust;
+pub mod version;

@@ -141,7 +141,7 @@ async fn a_diagnostics_job_reports_vital_signs_and_uploads_its_bundle() {
     );
     assert_eq!(
         detail(&e, "agentVersion"),
-        Some(jobhost::diagnostics::AGENT_VERSION)
+        Some(jobhost::version::agent_version())
     );
     assert_eq!(detail(&e, "thingName"), Some(THING));
     assert_eq!(detail(&e, "brokerConnected"), Some("true"));
@@ -263,7 +263,7 @@ async fn without_the_upload_grant_the_job_is_rejected_with_the_summary() {
     assert_eq!(detail(&e, "uploaded"), Some("false"));
     assert_eq!(
         detail(&e, "agentVersion"),
-        Some(jobhost::diagnostics::AGENT_VERSION)
+        Some(jobhost::version::agent_version())
     );
 
     let listed: Value = api_get(&server, "/uploads").await.json().await.unwrap();

@@ -22,7 +22,8 @@ pub const EXIT_JOB_FAILED: u8 = 2;
 #[derive(Debug, Parser)]
 #[command(
     name = "jobhost",
-    version,
+    version = crate::version::agent_version(),
+    long_version = crate::version::long_version(),
     about = "Run AWS IoT Jobs operations in signed, sandboxed WebAssembly plugins",
     long_about = "jobhost is a device agent: it receives AWS IoT Jobs over MQTT and runs each job's \
 operation in a WebAssembly component. `jobhost run` runs one plugin on one job document locally, \

@@ -22,4 +22,4 @@ mod system;
 pub use log_ring::{
     log_layer, recent_log, LogRing, LogRingLayer, LogScope, MAX_LOG_LINE_BYTES, RECENT_LOG_LINES,
 };
-pub use source::{AgentDiagnostics, BrokerStatus, Inventory, PluginInfo, Snapshot, AGENT_VERSION};
+pub use source::{AgentDiagnostics, BrokerStatus, Inventory, PluginInfo, Snapshot};

@@ -8,9 +8,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-/// The agent's version, as `jobhost --version` prints it.
-pub const AGENT_VERSION: &str = env!("CARGO_PKG_VERSION");
-
 /// The MQTT link as the agent sees it, updated by the agent's actor on
 /// every connect and disconnect.
 #[derive(Debug, Default)]
@@ -126,7 +123,7 @@ impl AgentDiagnostics {
         let mut plugins = (inner.inventory)();
         plugins.sort_by(|a, b| a.name.cmp(&b.name));
         Snapshot {
-            agent_version: AGENT_VERSION.to_owned(),
+            agent_version: crate::version::agent_version().to_owned(),
             thing_name: inner.thing_name.clone(),
             agent_uptime_secs: inner.started.elapsed().as_secs(),
             system_uptime_secs: system::system_uptime_secs(),
@@ -180,7 +177,7 @@ mod tests {
             plugin: "diagnostics",
             job_id: "j",
         });
-        assert_eq!(s.agent_version, env!("CARGO_PKG_VERSION"));
+        assert_eq!(s.agent_version, crate::version::agent_version());
         assert_eq!(
             (s.thing_name.as_str(), s.broker_endpoint.as_str()),
             ("", "")

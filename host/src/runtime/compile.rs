@@ -189,6 +189,15 @@ fn outcome(status: ExitStatus, said: String, program: &Path) -> Result<(), Child
             "{} is another build: {said}",
             program.display()
         ))),
+        // The exec itself failed after the fork: the dynamic loader could
+        // not load it (a library removed mid-upgrade), or the kernel cannot
+        // run it (an ARM build under qemu-user, which cannot exec a foreign
+        // binary). Nothing was compiled and nothing is wrong with the
+        // plugin.
+        (Some(EXIT_NOT_STARTED), _) => Err(ChildOutcome::Unavailable(format!(
+            "{} could not be started (exit code {EXIT_NOT_STARTED}): {said}",
+            program.display()
+        ))),
         (_, Some(signal)) => {
             let hint = if signal == 9 {
                 " (SIGKILL: on a device short of memory, the kernel's out-of-memory killer)"
@@ -205,6 +214,10 @@ fn outcome(status: ExitStatus, said: String, program: &Path) -> Result<(), Child
         )))),
     }
 }
+
+/// What the dynamic loader, and a fork whose exec failed, exit with; never
+/// `compile-entry`'s own code.
+const EXIT_NOT_STARTED: i32 = 127;
 
 /// The child's error: what follows its last `error: ` (the command line's
 /// prefix; the message may span lines), else its last non-empty line;
@@ -253,6 +266,14 @@ mod tests {
             outcome(
                 ExitStatus::from_raw(EXIT_OTHER_ENGINE << 8),
                 String::new(),
+                program
+            ),
+            Err(ChildOutcome::Unavailable(_))
+        ));
+        assert!(matches!(
+            outcome(
+                ExitStatus::from_raw(EXIT_NOT_STARTED << 8),
+                "error while loading shared libraries".into(),
                 program
             ),
             Err(ChildOutcome::Unavailable(_))

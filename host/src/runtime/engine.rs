@@ -92,6 +92,16 @@ impl Runtime {
         self.allocator
     }
 
+    /// Native code or the Pulley interpreter, as the engine was built
+    /// (always this build's [`BACKEND`](crate::version::BACKEND)).
+    pub fn backend(&self) -> crate::version::Backend {
+        if self.engine.is_pulley() {
+            crate::version::Backend::Pulley
+        } else {
+            crate::version::Backend::Cranelift
+        }
+    }
+
     /// The compiled-component cache, when one is configured.
     pub fn cache(&self) -> Option<&CompiledCache> {
         self.cache.as_ref()

@@ -5,7 +5,8 @@
 //! # Layout
 //!
 //! - `settings`: the engine settings (component model, epochs, pooling
-//!   probe), and where cache misses are compiled.
+//!   probe), and where cache misses are compiled; `backend`: native code
+//!   or the Pulley interpreter, fixed at build time.
 //! - `engine`: the [`Runtime`] of a process: the engine, the epoch ticker
 //!   thread, the linker with every import.
 //! - `bindings`: the one `bindgen!` for the `operation-plugin` world.
@@ -31,6 +32,7 @@
 //! [`Engine`]: wasmtime::Engine
 //! [`Store`]: wasmtime::Store
 
+mod backend;
 pub(crate) mod bindings;
 mod cache;
 mod cancel;

@@ -87,6 +87,7 @@ fn base_config(engine: &EngineConfig, epochs: bool) -> Config {
     // A bounded guest stack so that unbounded recursion traps cleanly long
     // before it could touch the host thread's own stack.
     config.max_wasm_stack(engine.max_stack_bytes);
+    super::backend::select(&mut config);
     config
 }
 
@@ -121,13 +122,20 @@ fn pooling_config(config: &EngineConfig) -> PoolingAllocationConfig {
 }
 
 /// Tries pooling first when allowed. The pool reserves its whole address
-/// space up front, which fails on 32-bit devices and under tight
-/// `ulimit -v` (wasmtime#8607); on-demand allocation then still works.
+/// space up front, which fails under tight `ulimit -v` (wasmtime#8607);
+/// on-demand allocation then still works. A 32-bit process cannot hold the
+/// reservation at all (8 slots of memories up to 256 MiB each, beside the
+/// agent, in 3 GiB), so there `Auto` goes straight to on-demand.
 pub(super) fn build_engine(
     config: &EngineConfig,
     epochs: bool,
 ) -> Result<(Engine, AllocatorKind), String> {
-    if config.allocator != AllocatorChoice::OnDemand {
+    let try_pooling = match config.allocator {
+        AllocatorChoice::Auto => cfg!(target_pointer_width = "64"),
+        AllocatorChoice::Pooling => true,
+        AllocatorChoice::OnDemand => false,
+    };
+    if try_pooling {
         let mut c = base_config(config, epochs);
         c.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling_config(config)));
         match Engine::new(&c) {

@@ -28,7 +28,7 @@ impl Harness {
     }
 
     fn jobhost(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_jobhost"))
+        crate::support::jobhost_command()
             .args(args)
             .env("XDG_CACHE_HOME", self.cache.path())
             .env("JOBHOST_LOG", "info")
@@ -167,7 +167,7 @@ fn a_run_blocked_in_a_host_call_ends_at_its_timeout() {
     let grant = format!("{}:/data", data.display());
     for document in [r#"{"sleep_ms": 3600000}"#, r#"{"read": ["/data/fifo"]}"#] {
         let doc = h.file("blocked.json", document);
-        let child = Command::new(env!("CARGO_BIN_EXE_jobhost"))
+        let child = crate::support::jobhost_command()
             .args(["run", "--timeout", "1", "--grant-dir", &grant, "--plugin"])
             .arg(plugin_path("test-probe"))
             .arg("--document")
@@ -341,7 +341,7 @@ fn second_run_uses_the_compiled_cache() {
             .unwrap_or(0)
     };
     assert_eq!(entries(), 1, "the first run stores the compiled component");
-    let out = Command::new(env!("CARGO_BIN_EXE_jobhost"))
+    let out = crate::support::jobhost_command()
         .args([
             "run",
             "--plugin",
@@ -422,4 +422,36 @@ fn a_reboot_request_is_reported_and_the_checkpoint_resumes_it() {
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(report(&out)["statusDetails"]["result"], "rebooted");
+}
+
+/// `-V` is the version the diagnostics snapshot reports, with this build's
+/// backend as build metadata; `--version` also says in words how plugins
+/// run, which an operator needs to know of a 32-bit ARM build.
+#[test]
+fn version_names_how_this_build_runs_plugins() {
+    let h = Harness::new();
+    let short = h.jobhost(&["-V"]);
+    assert!(short.status.success(), "{short:?}");
+    let version = jobhost::version::agent_version();
+    assert_eq!(
+        String::from_utf8_lossy(&short.stdout),
+        format!("jobhost {version}\n")
+    );
+    let (release, backend) = version.split_once('+').expect("build metadata");
+    assert_eq!(release, env!("CARGO_PKG_VERSION"));
+    let long = h.jobhost(&["--version"]);
+    assert!(long.status.success(), "{long:?}");
+    let long = String::from_utf8_lossy(&long.stdout).into_owned();
+    let expected_words = match backend {
+        "cranelift" => format!("Cranelift (native {} code)", std::env::consts::ARCH),
+        pulley => format!("Pulley interpreter ({pulley})"),
+    };
+    assert!(long.starts_with(&format!("jobhost {version}\n")), "{long}");
+    assert!(
+        long.contains(&format!(
+            "plugins run on wasmtime {}, {expected_words}",
+            jobhost::version::WASMTIME_VERSION
+        )),
+        "{long}"
+    );
 }

@@ -180,7 +180,7 @@ mod tests {
     #[test]
     fn with_the_grant_the_snapshot_describes_the_agent() {
         let s = snapshot(true, Some(local())).unwrap();
-        assert_eq!(s.agent_version, env!("CARGO_PKG_VERSION"));
+        assert_eq!(s.agent_version, crate::version::agent_version());
         assert!(!s.broker_connected);
         assert_eq!(s.plugins.len(), 1);
         assert_eq!(

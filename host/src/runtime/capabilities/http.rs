@@ -269,7 +269,7 @@ mod tests {
                 )
                 .unwrap();
         });
-        let out = std::process::Command::new(std::env::current_exe().unwrap())
+        let out = crate::runtime::test_support::this_test_binary()
             .args([
                 "--exact",
                 "runtime::capabilities::http::tests::child_fetches_through_the_client",
