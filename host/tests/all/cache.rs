@@ -287,12 +287,12 @@ fn without_a_usable_child_the_plugin_is_compiled_in_process() {
 #[test]
 fn compile_entry_refuses_other_bytes_and_another_engine() {
     use std::io::Write;
-    use std::process::{Command, Stdio};
+    use std::process::Stdio;
     let cache = tempfile::tempdir().unwrap();
     let wasm = echo();
     let digest = hex::encode(Sha256::digest(&wasm));
     let compile = |digest: &str, engine_hash: &str| {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_jobhost"))
+        let mut child = crate::support::jobhost_command()
             .args(["compile-entry", "--cache-dir"])
             .arg(cache.path())
             .args(["--digest", digest, "--engine-hash", engine_hash])

@@ -459,7 +459,7 @@ fn jobhost_run_grants_with_allow_command_and_logs_no_arguments() {
     let doc = dir.path().join("job.json");
     std::fs::write(&doc, document("echo", &["secret-token-42"], 10_000)).unwrap();
     let jobhost = |extra: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_jobhost"))
+        crate::support::jobhost_command()
             .args(["run", "--no-cache", "--plugin"])
             .arg(support::plugin_path("test-probe"))
             .arg("--document")

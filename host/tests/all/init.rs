@@ -3,7 +3,7 @@
 
 use jobhost::config::Config;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 /// A device key and a certificate for it (self-signed: AWS's would be
 /// signed by AWS's CA; the agent only checks that it is for the key), and
@@ -21,7 +21,7 @@ fn device_files(dir: &Path) -> String {
 }
 
 fn init(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_jobhost"))
+    crate::support::jobhost_command()
         .current_dir(dir)
         .arg("init")
         .args(args)

@@ -86,7 +86,7 @@ fn s(p: &Path) -> &str {
 }
 
 fn jobhost(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_jobhost"))
+    crate::support::jobhost_command()
         .args(args)
         .env("JOBHOST_LOG", "warn")
         .output()

@@ -119,7 +119,7 @@ timeout_secs = {timeout_secs}
         self.starts += 1;
         let log = std::fs::File::create(self.log_path(self.starts)).expect("log file");
         let mut command = match trace {
-            None => Command::new(env!("CARGO_BIN_EXE_jobhost")),
+            None => crate::support::jobhost_command(),
             Some(trace) => {
                 let mut strace = Command::new("strace");
                 strace

@@ -23,7 +23,7 @@ async fn the_config_jobhost_init_writes_runs_once_the_thing_and_broker_are_named
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("jobhost.toml");
     let init = || {
-        Command::new(env!("CARGO_BIN_EXE_jobhost"))
+        crate::support::jobhost_command()
             .args(["init", "--output"])
             .arg(&config)
             .output()
@@ -37,7 +37,7 @@ async fn the_config_jobhost_init_writes_runs_once_the_thing_and_broker_are_named
     let mode = || std::fs::metadata(&config).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(), 0o600, "{:o}", mode());
     std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let forced = Command::new(env!("CARGO_BIN_EXE_jobhost"))
+    let forced = crate::support::jobhost_command()
         .args(["init", "--force", "--output"])
         .arg(&config)
         .output()
@@ -62,7 +62,7 @@ async fn the_config_jobhost_init_writes_runs_once_the_thing_and_broker_are_named
         );
     assert_ne!(named, text, "the example names a thing and a broker port");
     std::fs::write(&config, named).unwrap();
-    let agent = Command::new(env!("CARGO_BIN_EXE_jobhost"))
+    let agent = crate::support::jobhost_command()
         .arg("agent")
         .arg("--config")
         .arg(&config)
