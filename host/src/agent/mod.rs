@@ -101,7 +101,13 @@ pub async fn run(mut config: Config, shutdown: watch::Receiver<bool>) -> Result<
     plugins.prune_cache(&runtime);
     // Each plugin file was read whole to be verified: give that back.
     crate::heap::release_freed_memory();
-    tracing::info!(target: "agent", thing = %config.thing_name, operations = ?plugins.operations(), "agent starting");
+    tracing::info!(
+        target: "agent",
+        version = crate::version::agent_version(),
+        thing = %config.thing_name,
+        operations = ?plugins.operations(),
+        "agent starting"
+    );
 
     let (mqtt, mqtt_events) = mqtt::spawn(
         mqtt::mqtt_options(&config.broker),
