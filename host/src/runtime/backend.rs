@@ -1,13 +1,12 @@
 //! The engine side of [`crate::version::BACKEND`]: a Pulley build's engine
 //! pointed at the interpreter.
 
-use crate::version::{Backend, BACKEND};
 use wasmtime::Config;
 
 /// On a target without a Cranelift backend wasmtime selects Pulley itself;
 /// the `pulley` feature asks for it on a native one.
 pub(super) fn select(config: &mut Config) {
-    if cfg!(feature = "pulley") && BACKEND == Backend::Pulley {
+    if cfg!(feature = "pulley") {
         let target = match (
             cfg!(target_pointer_width = "64"),
             cfg!(target_endian = "big"),
@@ -27,8 +26,8 @@ pub(super) fn select(config: &mut Config) {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::runtime::{EngineConfig, Runtime};
+    use crate::version::{Backend, BACKEND};
 
     #[test]
     fn the_backend_this_build_reports_is_the_one_its_engine_uses() {

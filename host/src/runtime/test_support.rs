@@ -10,22 +10,13 @@ use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use wasmtime::Store;
 
-/// This test binary, to run one of its tests in a child process. Under a
-/// cross build's emulator (`scripts/cross --test`) the kernel cannot exec
-/// the ARM binary itself: `JOBHOST_TEST_RUNNER` is then the emulator's
-/// command line, put in front.
+#[path = "../../tests/all/support/runner.rs"]
+mod runner;
+
+/// This test binary, to run one of its tests in a child process (through
+/// the emulator of a cross build's tests: [`runner`]).
 pub(crate) fn this_test_binary() -> std::process::Command {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let runner = std::env::var("JOBHOST_TEST_RUNNER").unwrap_or_default();
-    let mut words = runner.split_whitespace();
-    match words.next() {
-        None => std::process::Command::new(exe),
-        Some(emulator) => {
-            let mut command = std::process::Command::new(emulator);
-            command.args(words).arg(exe);
-            command
-        }
-    }
+    runner::command(std::env::current_exe().expect("the test binary's path"))
 }
 
 /// One runtime for every unit test: on-demand allocation (no pool to

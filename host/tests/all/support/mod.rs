@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::{Arc, OnceLock};
 
+pub mod runner;
+
 /// `target/plugins/<name>.wasm`, built from source by `scripts/build-plugins`.
 pub fn plugin_path(name: &str) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
@@ -21,25 +23,10 @@ pub fn plugin_path(name: &str) -> PathBuf {
     path
 }
 
-/// `jobhost`, the binary under test, as a [`Command`].
-///
-/// A cross build's tests run under qemu-user (`scripts/cross --test`),
-/// which emulates one foreign program but cannot exec another: the kernel
-/// would refuse an ARM binary. There `JOBHOST_TEST_RUNNER` holds the
-/// emulator's command line (`qemu-aarch64 -L /usr/aarch64-linux-gnu`), a
-/// native program the kernel runs, which then runs the binary.
+/// `jobhost`, the binary under test, as a [`Command`] (through the
+/// emulator when the tests run under one: [`runner`]).
 pub fn jobhost_command() -> Command {
-    let binary = env!("CARGO_BIN_EXE_jobhost");
-    let runner = std::env::var("JOBHOST_TEST_RUNNER").unwrap_or_default();
-    let mut words = runner.split_whitespace();
-    match words.next() {
-        None => Command::new(binary),
-        Some(emulator) => {
-            let mut command = Command::new(emulator);
-            command.args(words).arg(binary);
-            command
-        }
-    }
+    runner::command(env!("CARGO_BIN_EXE_jobhost"))
 }
 
 /// Polls a run to its end on this thread, as the agent and `jobhost run`
