@@ -133,6 +133,19 @@ pub async fn execute(
             StatusDetails::new(),
         ));
     }
+    // A released plugin is mapped again here, on the run's own thread.
+    // Failing that is the device's state (its cache, its plugin file), not
+    // the job's: FAILED, and a retry after fixing the device can succeed.
+    let pre = match plugin.instance_pre(runtime) {
+        Ok(pre) => pre,
+        Err(e) => {
+            return Conclusion::Report(Report::failure(
+                TerminalStatus::Failed,
+                &e.to_string(),
+                StatusDetails::new(),
+            ))
+        }
+    };
     let tag = JobTag {
         plugin: plugin.name().to_owned(),
         job_id: execution.job_id.clone(),
@@ -173,7 +186,7 @@ pub async fn execute(
     let deadline = tokio::time::Instant::from_std(store.data().job.deadline);
     let result = {
         let run = async {
-            let instance = plugin.pre.instantiate_async(&mut store).await?;
+            let instance = pre.instantiate_async(&mut store).await?;
             instance
                 .jobhost_plugin_operation()
                 .call_run(&mut store, &job)

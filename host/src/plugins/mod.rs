@@ -5,8 +5,11 @@
 //! key, manifest, anti-rollback floor — before any WebAssembly parser sees
 //! it: when the agent starts (every file, again) and when the built-in
 //! `install-plugin` operation brings a new one. Only then is it compiled
-//! (the compiled cache is keyed by the verified file's sha256), and a job's
-//! `operation` is routed to the plugin whose signed manifest declares it.
+//! (the compiled cache is keyed by the verified file's sha256) and linked,
+//! so that a plugin that cannot run is refused at once; then its code is
+//! released until the first job that needs it maps it again
+//! ([`CompiledPlugin::release`]). A job's `operation` is routed to the
+//! plugin whose signed manifest declares it.
 //!
 //! # Layout
 //!
@@ -120,7 +123,10 @@ impl Plugins {
             match plugins.load(runtime, &path) {
                 Ok(p) => {
                     tracing::info!(target: "agent", plugin = %p.manifest.name, version = %p.manifest.version,
-                        key_id = %p.key_id, digest = &p.digest[..12], cache = ?p.plugin.cache_status(), "plugin loaded")
+                        key_id = %p.key_id, digest = &p.digest[..12], cache = ?p.plugin.cache_status(), "plugin loaded");
+                    // Checked, compiled and linked: its code waits in the
+                    // cache until a job needs it (idle memory, not speed).
+                    p.plugin.release(&path);
                 }
                 Err(e) => {
                     tracing::error!(target: "agent", "refusing plugin {}: {e}", path.display());
@@ -258,6 +264,7 @@ impl Plugins {
         self.record_floor(&mut floors, &verified)?;
         self.record_owner(&verified)?;
         let installed = self.commit(installed);
+        installed.plugin.release(&target);
         self.prune_cache(runtime);
         Ok(InstallReport {
             installed,

@@ -118,7 +118,8 @@ pub mod bench_support {
     /// Creates a store and instantiates the plugin, without calling it.
     pub async fn instantiate_only(runtime: &Runtime, plugin: &CompiledPlugin) {
         plugin
-            .pre
+            .instance_pre(runtime)
+            .expect("mapped")
             .instantiate_async(&mut store(runtime))
             .await
             .expect("instantiates");

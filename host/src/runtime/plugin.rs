@@ -1,7 +1,7 @@
 //! Reading a plugin file and preparing it for fast instantiation.
 
 use super::bindings::OperationPluginPre;
-use super::cache::CacheStatus;
+use super::cache::{CacheStatus, Entry};
 use super::compile::{load_or_compile, CompileFailure};
 use super::engine::Runtime;
 use super::limits::MAX_PLUGIN_BYTES;
@@ -11,6 +11,8 @@ use sha2::{Digest, Sha256};
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use wasmtime::component::Component;
 
 const WASM_MAGIC: [u8; 4] = *b"\0asm";
 const COMPONENT_VERSION: [u8; 4] = [0x0d, 0x00, 0x01, 0x00];
@@ -67,6 +69,16 @@ pub enum LoadError {
         /// What stopped the compiler.
         reason: String,
     },
+    /// A released plugin's compiled entry was gone and its file no longer
+    /// holds the bytes that were verified: what runs must be what was
+    /// checked, so it is not loaded.
+    #[error("plugin {name}: {path} changed since it was verified and loaded; restart the agent (or install the plugin with install-plugin) to load the new file")]
+    Changed {
+        /// Plugin name.
+        name: String,
+        /// The plugin file.
+        path: PathBuf,
+    },
     /// The component needs imports jobhost does not provide, or does not
     /// export the operation interface.
     #[error(
@@ -82,12 +94,31 @@ pub enum LoadError {
 
 /// A plugin ready to run: compiled, linked against the host imports, with
 /// its exports type-checked once, so each execution only instantiates.
+///
+/// Its compiled code can be released ([`CompiledPlugin::release`]) and is
+/// then mapped again by the next run that needs it: an agent checks every
+/// installed plugin at start, then keeps mapped only those its jobs use
+/// (BENCHMARKS.md, "Footprint": the eleven first-party plugins' code and
+/// metadata were 10 MiB of an idle agent's 22).
 pub struct CompiledPlugin {
     name: String,
     digest: String,
     size: usize,
     cache_status: CacheStatus,
-    pub(crate) pre: OperationPluginPre<HostState>,
+    residence: Mutex<Residence>,
+}
+
+/// Where a plugin's instantiable form is.
+enum Residence {
+    /// Mapped and linked: ready to instantiate.
+    Mapped(Arc<OperationPluginPre<HostState>>),
+    /// Released: mapped again from its compiled-cache entry on the next
+    /// run, or, if that entry is gone, compiled again from `origin` once
+    /// the file's sha256 is found to be still the digest that was verified.
+    Released {
+        /// The plugin file the bytes were read from.
+        origin: PathBuf,
+    },
 }
 
 impl CompiledPlugin {
@@ -153,42 +184,14 @@ impl CompiledPlugin {
             });
         }
         let digest = hex::encode(Sha256::digest(bytes));
-        let compiled = match runtime.cache() {
-            Some(cache) => {
-                load_or_compile(cache, &runtime.engine, &runtime.compiler, bytes, &digest)
-            }
-            None => wasmtime::component::Component::new(&runtime.engine, bytes)
-                .map(|c| (c, CacheStatus::Disabled))
-                .map_err(|e| CompileFailure::Invalid(format!("{e:#}"))),
-        };
-        let (component, cache_status) = compiled.map_err(|failure| match failure {
-            CompileFailure::Invalid(reason) => LoadError::Invalid {
-                name: name.clone(),
-                reason: one_line(&reason),
-            },
-            CompileFailure::Aborted(reason) => LoadError::Compile {
-                name: name.clone(),
-                reason: one_line(&reason),
-            },
-        })?;
-        let instance_pre =
-            runtime
-                .linker
-                .instantiate_pre(&component)
-                .map_err(|e| LoadError::WrongWorld {
-                    name: name.clone(),
-                    reason: one_line(&format!("{e:#}")),
-                })?;
-        let pre = OperationPluginPre::new(instance_pre).map_err(|e| LoadError::WrongWorld {
-            name: name.clone(),
-            reason: one_line(&format!("{e:#}")),
-        })?;
+        let (component, cache_status) = compile(runtime, &name, bytes, &digest)?;
+        let pre = link(runtime, &name, &component)?;
         Ok(Self {
             name,
             digest,
             size: bytes.len(),
             cache_status,
-            pre,
+            residence: Mutex::new(Residence::Mapped(Arc::new(pre))),
         })
     }
 
@@ -221,6 +224,135 @@ impl CompiledPlugin {
     pub fn cache_status(&self) -> CacheStatus {
         self.cache_status
     }
+
+    /// Unmaps the compiled code and frees the linked form until a run
+    /// needs them again ([`CompiledPlugin::instance_pre`] maps them back,
+    /// a millisecond or so for a small plugin). `origin` is the file this
+    /// plugin was loaded from: read again, and used only if its sha256 is
+    /// still this plugin's digest, should the compiled entry be gone by
+    /// then. Without a compiled cache there is nothing to map back from,
+    /// and the plugin stays mapped: returns whether it was released.
+    pub fn release(&self, origin: &Path) -> bool {
+        if self.cache_status == CacheStatus::Disabled {
+            return false;
+        }
+        *self.residence() = Residence::Released {
+            origin: origin.to_path_buf(),
+        };
+        true
+    }
+
+    /// Whether the compiled code is mapped now.
+    pub fn is_mapped(&self) -> bool {
+        matches!(*self.residence(), Residence::Mapped(_))
+    }
+
+    /// The linked form to instantiate, mapped again first if it was
+    /// released: from the compiled cache (its entry checked as at load),
+    /// else compiled again from the plugin file if that still holds the
+    /// bytes that were verified.
+    pub(crate) fn instance_pre(
+        &self,
+        runtime: &Runtime,
+    ) -> Result<Arc<OperationPluginPre<HostState>>, LoadError> {
+        let mut residence = self.residence();
+        let origin = match &*residence {
+            Residence::Mapped(pre) => return Ok(Arc::clone(pre)),
+            Residence::Released { origin } => origin.clone(),
+        };
+        let mapped = runtime.cache().and_then(|cache| {
+            match cache.load(&runtime.engine, &self.digest) {
+                Entry::Verified(component) => Some(component),
+                Entry::Absent => None,
+                Entry::Unusable(why) => {
+                    tracing::warn!(target: "runtime", plugin = %self.name,
+                        "cache entry {}: {why}; compiling the plugin file again", cache.entry_path(&self.digest).display());
+                    None
+                }
+            }
+        });
+        let component = match mapped {
+            Some(component) => component,
+            None => {
+                let bytes = self.read_origin(&origin)?;
+                compile(runtime, &self.name, &bytes, &self.digest)?.0
+            }
+        };
+        let pre = Arc::new(link(runtime, &self.name, &component)?);
+        *residence = Residence::Mapped(Arc::clone(&pre));
+        Ok(pre)
+    }
+
+    /// The bytes of `origin`, if they are still the ones verified.
+    fn read_origin(&self, origin: &Path) -> Result<Vec<u8>, LoadError> {
+        let read_err = |source| LoadError::Read {
+            path: origin.to_path_buf(),
+            source,
+        };
+        let mut bytes = Vec::with_capacity(self.size);
+        File::open(origin)
+            .map_err(read_err)?
+            .take(MAX_PLUGIN_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(read_err)?;
+        if hex::encode(Sha256::digest(&bytes)) != self.digest {
+            return Err(LoadError::Changed {
+                name: self.name.clone(),
+                path: origin.to_path_buf(),
+            });
+        }
+        Ok(bytes)
+    }
+
+    fn residence(&self) -> std::sync::MutexGuard<'_, Residence> {
+        self.residence
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The compiled component for `bytes` (whose sha256 is `digest`): from the
+/// cache if the runtime has one, else compiled in memory.
+fn compile(
+    runtime: &Runtime,
+    name: &str,
+    bytes: &[u8],
+    digest: &str,
+) -> Result<(Component, CacheStatus), LoadError> {
+    let compiled = match runtime.cache() {
+        Some(cache) => load_or_compile(cache, &runtime.engine, &runtime.compiler, bytes, digest),
+        None => Component::new(&runtime.engine, bytes)
+            .map(|c| (c, CacheStatus::Disabled))
+            .map_err(|e| CompileFailure::Invalid(format!("{e:#}"))),
+    };
+    compiled.map_err(|failure| match failure {
+        CompileFailure::Invalid(reason) => LoadError::Invalid {
+            name: name.to_owned(),
+            reason: one_line(&reason),
+        },
+        CompileFailure::Aborted(reason) => LoadError::Compile {
+            name: name.to_owned(),
+            reason: one_line(&reason),
+        },
+    })
+}
+
+/// `component` linked against the runtime's imports, its exports
+/// type-checked against the operation-plugin world.
+fn link(
+    runtime: &Runtime,
+    name: &str,
+    component: &Component,
+) -> Result<OperationPluginPre<HostState>, LoadError> {
+    let wrong_world = |e: wasmtime::Error| LoadError::WrongWorld {
+        name: name.to_owned(),
+        reason: one_line(&format!("{e:#}")),
+    };
+    let instance_pre = runtime
+        .linker
+        .instantiate_pre(component)
+        .map_err(wrong_world)?;
+    OperationPluginPre::new(instance_pre).map_err(wrong_world)
 }
 
 impl std::fmt::Debug for CompiledPlugin {

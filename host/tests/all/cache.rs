@@ -173,6 +173,85 @@ fn a_cached_plugin_runs_from_its_mapped_entry() {
     assert_eq!(run_in(&rt, &plugin).status, TerminalStatus::Succeeded);
 }
 
+/// Whether `entry`'s code is mapped executable in this process now.
+fn code_mapped(entry: &Path) -> bool {
+    let entry = entry.canonicalize().unwrap();
+    std::fs::read_to_string("/proc/self/maps")
+        .unwrap()
+        .lines()
+        .any(|l| {
+            l.ends_with(&*entry.to_string_lossy()) && l.split_whitespace().nth(1) == Some("r-xp")
+        })
+}
+
+/// A plugin the agent checked at start costs no memory until a job needs
+/// it: released, its entry is unmapped; its next run maps it again.
+#[test]
+fn a_released_plugin_is_unmapped_until_its_next_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = Runtime::new(&cached_in(&dir.path().join("cache"))).unwrap();
+    let file = dir.path().join("echo.wasm");
+    std::fs::write(&file, echo()).unwrap();
+    let plugin = CompiledPlugin::load_unverified_file(&rt, &file).unwrap();
+    let entry = entry_in(&dir.path().join("cache"));
+    assert!(plugin.is_mapped() && code_mapped(&entry));
+
+    assert!(plugin.release(&file));
+    assert!(!plugin.is_mapped());
+    assert!(
+        !code_mapped(&entry),
+        "released: the entry is no longer mapped"
+    );
+
+    assert_eq!(run_in(&rt, &plugin).status, TerminalStatus::Succeeded);
+    assert!(
+        plugin.is_mapped() && code_mapped(&entry),
+        "mapped again by the run"
+    );
+    assert_eq!(run_in(&rt, &plugin).status, TerminalStatus::Succeeded);
+}
+
+/// A released plugin whose entry disappeared (a cleared cache) is compiled
+/// again from its file, as long as the file still holds the bytes that
+/// were loaded; a file replaced meanwhile is never run in its place.
+#[test]
+fn a_released_plugin_without_its_entry_runs_only_the_bytes_it_was_loaded_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let rt = Runtime::new(&cached_in(&cache)).unwrap();
+    let file = dir.path().join("echo.wasm");
+    std::fs::write(&file, echo()).unwrap();
+    let plugin = CompiledPlugin::load_unverified_file(&rt, &file).unwrap();
+
+    plugin.release(&file);
+    std::fs::remove_file(entry_in(&cache)).unwrap();
+    assert_eq!(run_in(&rt, &plugin).status, TerminalStatus::Succeeded);
+    assert!(entry_in(&cache).is_file(), "compiled and cached again");
+
+    plugin.release(&file);
+    std::fs::remove_file(entry_in(&cache)).unwrap();
+    std::fs::write(&file, std::fs::read(plugin_path("test-probe")).unwrap()).unwrap();
+    let report = run_in(&rt, &plugin);
+    assert_eq!(report.status, TerminalStatus::Failed);
+    let reason = report.reason().unwrap();
+    assert!(
+        reason.contains("changed since it was verified") && reason.contains("echo.wasm"),
+        "{reason}"
+    );
+    assert!(!plugin.is_mapped(), "nothing was loaded in its place");
+}
+
+/// Without a compiled cache there is nothing to map a plugin back from:
+/// it stays mapped.
+#[test]
+fn without_a_cache_a_plugin_is_never_released() {
+    let rt = Runtime::new(&EngineConfig::default()).unwrap();
+    let plugin = CompiledPlugin::from_unverified_bytes(&rt, "echo", &echo()).unwrap();
+    assert!(!plugin.release(Path::new("/nonexistent/echo.wasm")));
+    assert!(plugin.is_mapped());
+    assert_eq!(run_in(&rt, &plugin).status, TerminalStatus::Succeeded);
+}
+
 /// A stand-in for the `jobhost` executable that records each command line,
 /// then runs the real one: shows that the compile happened in the child.
 fn recording_jobhost(dir: &Path) -> (PathBuf, PathBuf) {

@@ -398,6 +398,46 @@ fn the_compiled_cache_keeps_only_installed_plugins() {
     assert!(entries()[0].starts_with(&digest_prefixes(&plugins)[0]));
 }
 
+/// At start every plugin is verified, compiled and linked (so one that
+/// cannot run is refused then), and then released: an idle agent holds no
+/// plugin's code; its first job maps it again.
+#[test]
+fn opened_plugins_are_released_until_a_job_needs_them() {
+    use jobhost::executor::{self, CancelToken, Conclusion, NullObserver};
+    let d = Device::new();
+    let rt = Runtime::new(&EngineConfig {
+        cache_dir: Some(d.path().join("state/compiled")),
+        ..EngineConfig::default()
+    })
+    .unwrap();
+    d.install("echo", "echo.wasm", &d.key, |_| {});
+    d.install("download-file", "download-file.wasm", &d.key, |_| {});
+    let plugins = d.open_in(&rt, "", "").unwrap();
+    assert!(plugins.refused().is_empty(), "{:?}", plugins.refused());
+    assert!(plugins.inventory().iter().all(|p| !p.plugin.is_mapped()));
+
+    let echo = plugins.route("echo").unwrap();
+    let conclusion = support::block_on(executor::execute(
+        &rt,
+        &echo.plugin,
+        &support::execution(r#"{"operation":"echo","message":"hi"}"#),
+        &echo.sandbox,
+        &echo.limits,
+        Box::new(NullObserver::default()),
+        CancelToken::new(),
+    ));
+    let Conclusion::Report(report) = conclusion else {
+        panic!("{conclusion:?}")
+    };
+    assert_eq!(
+        report.status,
+        jobhost_protocol::TerminalStatus::Succeeded,
+        "{report:?}"
+    );
+    assert!(echo.plugin.is_mapped());
+    assert!(!plugins.route("download-file").unwrap().plugin.is_mapped());
+}
+
 /// SECURITY.md, M7 (a name's grants must not go to whoever signs a plugin
 /// of that name): `[plugins.application]` is the operator's grant to
 /// the operator's `application`. A second trusted key (a vendor's, scoped
