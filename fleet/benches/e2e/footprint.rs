@@ -13,6 +13,12 @@
 //!    the agent's anonymous memory must stay within 1 MiB (issue 15): the
 //!    verdict line says FLAT or GROWING.
 //!
+//! The idle readings and the first soak reading say where the memory is
+//! (`/proc/<pid>/smaps`): the executable, plugins' compiled code, shared
+//! libraries, the rest. Plugins are checked at start and then released
+//! (`CompiledPlugin::release`): idle, none is mapped; the soak's
+//! `download-file` is mapped by its first job.
+//!
 //! Readings from `/proc/<pid>/status` (VmRSS = RssAnon + RssFile + RssShmem)
 //! and `/proc/<pid>/smaps_rollup` (Pss: shared pages divided among the
 //! processes that map them). RssFile is clean file pages (the binary's code
@@ -88,6 +94,48 @@ impl Memory {
     }
 }
 
+/// Where a process's resident memory is, from `/proc/<pid>/smaps`: the
+/// agent's executable, compiled plugins (cache entries), shared libraries,
+/// and the rest (heap, stacks, other anonymous memory).
+fn breakdown(pid: u32, exe: &std::path::Path) -> String {
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps"))
+        .unwrap_or_else(|e| fatal(&format!("/proc/{pid}/smaps: {e}")));
+    let exe = exe.canonicalize().unwrap_or_else(|_| exe.to_path_buf());
+    let exe = exe.to_string_lossy();
+    let (mut binary, mut plugins, mut libraries, mut rest) = (0, 0, 0, 0);
+    let mut bucket = &mut rest;
+    for line in smaps.lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields
+            .first()
+            .is_some_and(|f| f.contains('-') && !f.ends_with(':'))
+        {
+            let path = fields.get(5).copied().unwrap_or("");
+            bucket = if path == exe {
+                &mut binary
+            } else if path.ends_with(".cwasm") {
+                &mut plugins
+            } else if path.contains(".so") {
+                &mut libraries
+            } else {
+                &mut rest
+            };
+        } else if fields.first() == Some(&"Rss:") {
+            *bucket += fields
+                .get(1)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+    }
+    format!(
+        "binary {:.1}  plugins {:.1}  libraries {:.1}  heap, stacks and other {:.1} MiB",
+        mib(binary),
+        mib(plugins),
+        mib(libraries),
+        mib(rest)
+    )
+}
+
 fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
 }
@@ -112,6 +160,7 @@ pub async fn run(options: &Options) {
     tokio::time::sleep(SETTLE).await;
     let cold = Memory::of(device.pid());
     println!("   idle after a cold start   {}", cold.line());
+    println!("      {}", breakdown(device.pid(), &options.jobhost));
 
     let started = Instant::now();
     let mut device = device.restart(options);
@@ -124,6 +173,7 @@ pub async fn run(options: &Options) {
         warm.line(),
         warm_start.as_millis()
     );
+    println!("      {}", breakdown(device.pid(), &options.jobhost));
 
     let http = reqwest::Client::builder()
         .no_proxy()
@@ -147,6 +197,9 @@ pub async fn run(options: &Options) {
         if n % SAMPLE_EVERY == 0 || n == options.soak_jobs {
             let memory = Memory::of(device.pid());
             println!("   after {n:>6} jobs          {}", memory.line());
+            if n == SAMPLE_EVERY {
+                println!("      {}", breakdown(device.pid(), &options.jobhost));
+            }
             samples.push((n, memory));
         }
     }
