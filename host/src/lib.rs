@@ -66,6 +66,7 @@ pub mod executor;
 pub mod heap;
 pub mod mqtt;
 pub mod plugins;
+pub mod relocations;
 pub mod requests;
 pub mod runtime;
 mod timestamp;

@@ -99,8 +99,11 @@ pub async fn run(mut config: Config, shutdown: watch::Receiver<bool>) -> Result<
         source,
     })?;
     plugins.prune_cache(&runtime);
-    // Each plugin file was read whole to be verified: give that back.
+    // Each plugin file was read whole to be verified: give that back, and
+    // the loader's relocation table, read once before `main`.
     crate::heap::release_freed_memory();
+    let relocations = crate::relocations::release_relocation_table();
+    tracing::debug!(target: "agent", "released {relocations} bytes of relocation table");
     tracing::info!(
         target: "agent",
         version = crate::version::agent_version(),
