@@ -135,6 +135,16 @@ fn load(c: &mut Criterion) {
             plugin
         })
     });
+    // What a plugin the agent released after its check at start costs its
+    // first job: map the verified entry again and link it.
+    let plugin = CompiledPlugin::from_unverified_bytes(&cached, "echo", &wasm).expect("loads");
+    let origin = dir.path().join("echo.wasm");
+    group.bench_function("remap", |b| {
+        b.iter(|| {
+            assert!(plugin.release(&origin));
+            jobhost::runtime::bench_support::map(&cached, &plugin);
+        })
+    });
     group.finish();
 }
 

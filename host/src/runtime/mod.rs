@@ -115,6 +115,11 @@ pub mod bench_support {
         drop(store(runtime));
     }
 
+    /// Maps a released plugin again (as its next run would), and links it.
+    pub fn map(runtime: &Runtime, plugin: &CompiledPlugin) {
+        plugin.instance_pre(runtime).expect("maps");
+    }
+
     /// Creates a store and instantiates the plugin, without calling it.
     pub async fn instantiate_only(runtime: &Runtime, plugin: &CompiledPlugin) {
         plugin
