@@ -100,10 +100,12 @@ pub async fn run(mut config: Config, shutdown: watch::Receiver<bool>) -> Result<
     })?;
     plugins.prune_cache(&runtime);
     // Each plugin file was read whole to be verified: give that back, and
-    // the loader's relocation table, read once before `main`.
+    // the executable's pages only start-up needed.
     crate::heap::release_freed_memory();
-    let relocations = crate::relocations::release_relocation_table();
-    tracing::debug!(target: "agent", "released {relocations} bytes of relocation table");
+    if config.release_startup_pages {
+        let released = crate::image::release_startup_pages();
+        tracing::debug!(target: "agent", "start-up over: {} KiB of the executable unmapped", released / 1024);
+    }
     tracing::info!(
         target: "agent",
         version = crate::version::agent_version(),

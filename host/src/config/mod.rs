@@ -87,6 +87,10 @@ pub struct Config {
     /// setting of the file: `jobhost agent` compiles in a child of its own
     /// executable; a library user (a test) in its own process.
     pub compile_in: crate::runtime::CompileIn,
+    /// Whether the agent drops its executable's start-up pages from memory
+    /// once up ([`crate::image`]). Not a setting of the file: `jobhost
+    /// agent` does; a library user (a test) leaves its process alone.
+    pub release_startup_pages: bool,
 }
 
 /// A configuration that cannot be used.
@@ -236,6 +240,7 @@ impl Config {
             signer_grants,
             device_client_handlers: raw.device_client.handlers,
             compile_in: crate::runtime::CompileIn::ThisProcess,
+            release_startup_pages: false,
         })
     }
 }
