@@ -12,6 +12,8 @@
 //!    sampled every [`SAMPLE_EVERY`] jobs. After the first [`WARM_UP`] jobs
 //!    the agent's anonymous memory must stay within 1 MiB (issue 15): the
 //!    verdict line says FLAT or GROWING.
+//! 4. **Idle again**: a minute after the last job the agent has given back
+//!    what the jobs mapped; the same reading.
 //!
 //! The idle readings and the first soak reading say where the memory is
 //! (`/proc/<pid>/smaps`): the executable, plugins' compiled code, shared
@@ -51,6 +53,9 @@ pub const FIRST_PARTY: [&str; 11] = [
 /// Idle time before a reading: the agent's start-up work (subscriptions,
 /// the first `$next/get`) is done well within it.
 const SETTLE: Duration = Duration::from_secs(3);
+/// How long the agent waits, idle, before it gives back what its jobs
+/// mapped (`RELEASE_AFTER` in host/src/agent/idle.rs).
+const IDLE_RELEASE: Duration = Duration::from_secs(60);
 /// Soak jobs before the flatness check starts (pools, caches, the
 /// allocator's arenas reach their working size).
 const WARM_UP: usize = 1_000;
@@ -205,6 +210,12 @@ pub async fn run(options: &Options) {
     }
     let rate = options.soak_jobs as f64 / soak_started.elapsed().as_secs_f64();
     verdict(&samples, options.soak_jobs, rate);
+    // An agent idle for a minute gives back what its jobs mapped
+    // (`jobhost::agent`'s `idle` module).
+    tokio::time::sleep(IDLE_RELEASE + SETTLE).await;
+    let rested = Memory::of(device.pid());
+    println!("   idle a minute after them  {}", rested.line());
+    println!("      {}", breakdown(device.pid(), &options.jobhost));
     device.stop();
     stage.stop().await;
 }

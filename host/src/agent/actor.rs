@@ -68,6 +68,8 @@ pub(crate) struct Actor {
     /// Job ids refused as invalid, so each is logged once (see
     /// [`Actor::valid_job_id`]).
     invalid_ids: VecDeque<String>,
+    /// When to give back what jobs mapped (`config.give_back_memory`).
+    idle: super::idle::IdleRelease,
 }
 
 impl Actor {
@@ -94,6 +96,7 @@ impl Actor {
             progress_due: false,
             refreshing: None,
             runs: 0,
+            idle: super::idle::IdleRelease::new(std::time::Instant::now()),
             watchdog: None,
             invalid_ids: VecDeque::new(),
         }
@@ -189,6 +192,7 @@ impl Actor {
         }
         self.maybe_publish_progress();
         self.flush_checkpoint_if_due();
+        self.give_back_memory_if_idle();
         match &self.state {
             State::Rebooting { phase, .. } => {
                 if let Some(action) = phase.on_tick(&self.config.device) {
@@ -202,6 +206,21 @@ impl Actor {
             }
             _ => {}
         }
+    }
+
+    /// Once idle for a while after jobs: releases the plugins they mapped,
+    /// freed heap and the executable's pages (`agent::idle`).
+    fn give_back_memory_if_idle(&mut self) {
+        let idle = matches!(self.state, State::Idle);
+        if !self.config.give_back_memory
+            || !self.idle.due(idle, self.runs, std::time::Instant::now())
+        {
+            return;
+        }
+        let plugins = self.plugins.release_all();
+        crate::heap::release_freed_memory();
+        let pages = crate::image::release_startup_pages();
+        tracing::debug!(target: "agent", "idle: {plugins} plugins released, {} KiB of the executable unmapped", pages / 1024);
     }
 
     /// Writes a coalesced checkpoint once its journal slot has come, so

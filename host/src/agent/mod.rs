@@ -14,6 +14,7 @@
 //! - `state`: what the actor knows (the execution, its state, the events
 //!   of a run).
 //! - `observer`: checkpoints and progress from the running plugin.
+//! - `idle`: when an idle agent gives back the memory its jobs mapped.
 //! - `actor`: the one loop over MQTT events, run events and a tick, and
 //!   the reactions to MQTT messages (dedupe, cancellation detection);
 //!   `actor::lifecycle`: claim with IN_PROGRESS, run, report (one at a
@@ -25,6 +26,7 @@
 //! The MQTT connection itself is [`crate::mqtt`].
 
 mod actor;
+mod idle;
 pub mod journal;
 mod observer;
 mod outbox;
@@ -102,7 +104,7 @@ pub async fn run(mut config: Config, shutdown: watch::Receiver<bool>) -> Result<
     // Each plugin file was read whole to be verified: give that back, and
     // the executable's pages only start-up needed.
     crate::heap::release_freed_memory();
-    if config.release_startup_pages {
+    if config.give_back_memory {
         let released = crate::image::release_startup_pages();
         tracing::debug!(target: "agent", "start-up over: {} KiB of the executable unmapped", released / 1024);
     }

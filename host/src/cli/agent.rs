@@ -35,7 +35,7 @@ pub fn run(args: AgentArgs) -> Result<ExitCode> {
     } else if let Ok(path) = std::env::current_exe() {
         config.compile_in = crate::runtime::CompileIn::ChildProcess(path);
     }
-    config.release_startup_pages = true;
+    config.give_back_memory = true;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -87,10 +87,12 @@ pub struct Config {
     /// setting of the file: `jobhost agent` compiles in a child of its own
     /// executable; a library user (a test) in its own process.
     pub compile_in: crate::runtime::CompileIn,
-    /// Whether the agent drops its executable's start-up pages from memory
-    /// once up ([`crate::image`]). Not a setting of the file: `jobhost
-    /// agent` does; a library user (a test) leaves its process alone.
-    pub release_startup_pages: bool,
+    /// Whether the agent gives memory back to the device: its executable's
+    /// start-up pages once up ([`crate::image`]), and what jobs mapped once
+    /// it has been idle a while (`agent::idle`). Not a setting of the
+    /// file: `jobhost agent` does; a library user (a test) leaves its
+    /// process alone.
+    pub give_back_memory: bool,
 }
 
 /// A configuration that cannot be used.
@@ -240,7 +242,7 @@ impl Config {
             signer_grants,
             device_client_handlers: raw.device_client.handlers,
             compile_in: crate::runtime::CompileIn::ThisProcess,
-            release_startup_pages: false,
+            give_back_memory: false,
         })
     }
 }

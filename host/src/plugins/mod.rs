@@ -320,6 +320,19 @@ impl Plugins {
         }
     }
 
+    /// Releases every installed plugin's compiled code until its next job
+    /// ([`CompiledPlugin::release`]); returns how many were mapped.
+    pub fn release_all(&self) -> usize {
+        self.registry()
+            .inventory()
+            .filter(|p| p.plugin.is_mapped())
+            .filter(|p| {
+                let file = self.dir.join(format!("{}.wasm", p.manifest.name));
+                p.plugin.release(&file)
+            })
+            .count()
+    }
+
     /// The files in the plugin directory that were refused at start, with
     /// the reason (an operator looking at a device wants to know).
     pub fn refused(&self) -> &[(PathBuf, String)] {

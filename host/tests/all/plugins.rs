@@ -402,7 +402,7 @@ fn the_compiled_cache_keeps_only_installed_plugins() {
 /// cannot run is refused then), and then released: an idle agent holds no
 /// plugin's code; its first job maps it again.
 #[test]
-fn opened_plugins_are_released_until_a_job_needs_them() {
+fn plugins_are_released_until_a_job_needs_them() {
     use jobhost::executor::{self, CancelToken, Conclusion, NullObserver};
     let d = Device::new();
     let rt = Runtime::new(&EngineConfig {
@@ -436,6 +436,25 @@ fn opened_plugins_are_released_until_a_job_needs_them() {
     );
     assert!(echo.plugin.is_mapped());
     assert!(!plugins.route("download-file").unwrap().plugin.is_mapped());
+
+    // An agent idle a while releases what its jobs mapped: the next job
+    // maps it again from its file's verified entry.
+    assert_eq!(plugins.release_all(), 1);
+    assert!(!echo.plugin.is_mapped());
+    assert_eq!(plugins.release_all(), 0);
+    let conclusion = support::block_on(executor::execute(
+        &rt,
+        &echo.plugin,
+        &support::execution(r#"{"operation":"echo","message":"again"}"#),
+        &echo.sandbox,
+        &echo.limits,
+        Box::new(NullObserver::default()),
+        CancelToken::new(),
+    ));
+    assert!(
+        matches!(&conclusion, Conclusion::Report(r) if r.status == jobhost_protocol::TerminalStatus::Succeeded),
+        "{conclusion:?}"
+    );
 }
 
 /// SECURITY.md, M7 (a name's grants must not go to whoever signs a plugin
