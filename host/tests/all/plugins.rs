@@ -8,9 +8,10 @@
 use crate::support;
 
 use jobhost::config::{Config, RawConfig};
-use jobhost::plugins::{InstallRequest, Plugins};
+use jobhost::plugins::{InstallRequest, Installed, Plugins};
 use jobhost::runtime::{EngineConfig, Runtime};
 use jobhost::trust::{inspect, sign, Manifest, SecretKey};
+use jobhost_protocol::TerminalStatus;
 use sha2::{Digest, Sha256};
 use std::path::Path;
 use support::{plugin_path, runtime, serve};
@@ -403,7 +404,6 @@ fn the_compiled_cache_keeps_only_installed_plugins() {
 /// plugin's code; its first job maps it again.
 #[test]
 fn plugins_are_released_until_a_job_needs_them() {
-    use jobhost::executor::{self, CancelToken, Conclusion, NullObserver};
     let d = Device::new();
     let rt = Runtime::new(&EngineConfig {
         cache_dir: Some(d.path().join("state/compiled")),
@@ -417,23 +417,7 @@ fn plugins_are_released_until_a_job_needs_them() {
     assert!(plugins.inventory().iter().all(|p| !p.plugin.is_mapped()));
 
     let echo = plugins.route("echo").unwrap();
-    let conclusion = support::block_on(executor::execute(
-        &rt,
-        &echo.plugin,
-        &support::execution(r#"{"operation":"echo","message":"hi"}"#),
-        &echo.sandbox,
-        &echo.limits,
-        Box::new(NullObserver::default()),
-        CancelToken::new(),
-    ));
-    let Conclusion::Report(report) = conclusion else {
-        panic!("{conclusion:?}")
-    };
-    assert_eq!(
-        report.status,
-        jobhost_protocol::TerminalStatus::Succeeded,
-        "{report:?}"
-    );
+    assert_eq!(run(&rt, &echo), TerminalStatus::Succeeded);
     assert!(echo.plugin.is_mapped());
     assert!(!plugins.route("download-file").unwrap().plugin.is_mapped());
 
@@ -442,19 +426,25 @@ fn plugins_are_released_until_a_job_needs_them() {
     assert_eq!(plugins.release_all(), 1);
     assert!(!echo.plugin.is_mapped());
     assert_eq!(plugins.release_all(), 0);
+    assert_eq!(run(&rt, &echo), TerminalStatus::Succeeded);
+}
+
+/// One `echo` job on `installed`, as the agent would run it.
+fn run(rt: &Runtime, installed: &Installed) -> TerminalStatus {
+    use jobhost::executor::{self, CancelToken, Conclusion, NullObserver};
     let conclusion = support::block_on(executor::execute(
-        &rt,
-        &echo.plugin,
-        &support::execution(r#"{"operation":"echo","message":"again"}"#),
-        &echo.sandbox,
-        &echo.limits,
+        rt,
+        &installed.plugin,
+        &support::execution(r#"{"operation":"echo","message":"hi"}"#),
+        &installed.sandbox,
+        &installed.limits,
         Box::new(NullObserver::default()),
         CancelToken::new(),
     ));
-    assert!(
-        matches!(&conclusion, Conclusion::Report(r) if r.status == jobhost_protocol::TerminalStatus::Succeeded),
-        "{conclusion:?}"
-    );
+    match conclusion {
+        Conclusion::Report(report) => report.status,
+        other => panic!("{other:?}"),
+    }
 }
 
 /// SECURITY.md, M7 (a name's grants must not go to whoever signs a plugin
