@@ -226,8 +226,8 @@ impl CompiledPlugin {
     }
 
     /// Unmaps the compiled code and frees the linked form until a run
-    /// needs them again ([`CompiledPlugin::instance_pre`] maps them back,
-    /// a millisecond or so for a small plugin). `origin` is the file this
+    /// needs them again (the run maps them back: half a millisecond for a
+    /// small plugin, BENCHMARKS.md `load/echo/remap`). `origin` is the file this
     /// plugin was loaded from: read again, and used only if its sha256 is
     /// still this plugin's digest, should the compiled entry be gone by
     /// then. Without a compiled cache there is nothing to map back from,
