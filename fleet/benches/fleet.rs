@@ -45,6 +45,8 @@ const USAGE: &str = "usage: cargo bench -p jobhost-fleet --bench fleet -- [--thi
 const CONNECTING_AT_ONCE: usize = 200;
 
 fn main() {
+    // reqwest has no crypto provider of its own (Cargo.toml).
+    jobhost_fleet::broker::install_crypto_provider();
     let (things, dir) = match parse(std::env::args().skip(1)) {
         Ok(options) => options,
         Err(message) => {

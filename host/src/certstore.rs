@@ -79,12 +79,22 @@ pub fn parse_leaf(pem: &[u8]) -> Result<Parsed, String> {
     })
 }
 
-/// The raw public key of a PEM private key.
+/// The raw public key of a PEM private key, in any encoding the TLS
+/// connection itself loads: PKCS#8, PKCS#1 (RSA, as AWS IoT Core issues
+/// device keys) or SEC1 (EC, as `openssl ecparam -genkey` writes them).
 pub fn key_public(pem: &str) -> Result<Vec<u8>, String> {
-    use rcgen::PublicKeyData;
-    rcgen::KeyPair::from_pem(pem)
-        .map(|k| k.der_bytes().to_vec())
-        .map_err(|e| format!("the key does not parse: {e}"))
+    use rustls::pki_types::{pem::PemObject, PrivateKeyDer};
+    use x509_parser::prelude::{FromDer, SubjectPublicKeyInfo};
+    let der = PrivateKeyDer::from_pem_slice(pem.as_bytes())
+        .map_err(|e| format!("the key does not parse: {e}"))?;
+    let key = rustls::crypto::ring::sign::any_supported_type(&der)
+        .map_err(|e| format!("the key is not one TLS can use: {e}"))?;
+    let spki = key
+        .public_key()
+        .ok_or("the key's public half cannot be derived")?;
+    let (_, info) = SubjectPublicKeyInfo::from_der(&spki)
+        .map_err(|e| format!("the key's public half does not parse: {e}"))?;
+    Ok(info.subject_public_key.data.to_vec())
 }
 
 /// Whether the certificate PEM `cert` is for the private key PEM `key`.
@@ -227,6 +237,36 @@ pub(crate) mod tests {
         std::fs::write(with_suffix(&files.cert, NEXT), &new.0).unwrap();
         std::fs::write(with_suffix(&files.key, NEXT), &new.1).unwrap();
         Staged { files, old, new }
+    }
+
+    #[test]
+    fn keys_match_their_certificates_in_every_encoding_devices_are_given() {
+        let fixture = |name: &str| {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/keys")
+                .join(name);
+            std::fs::read_to_string(path).unwrap()
+        };
+        let (rsa_cert, rsa_key) = (fixture("rsa-cert.pem"), fixture("rsa-pkcs1.key"));
+        let (ec_cert, ec_key) = (fixture("ec-cert.pem"), fixture("ec-sec1.key"));
+        let (pkcs8_cert, pkcs8_key) = pair("pkcs8");
+        for (cert, key) in [
+            (&rsa_cert, &rsa_key),
+            (&ec_cert, &ec_key),
+            (&pkcs8_cert, &pkcs8_key),
+        ] {
+            pair_matches(cert.as_bytes(), key).unwrap();
+        }
+        for (cert, key) in [
+            (&rsa_cert, &ec_key),
+            (&ec_cert, &pkcs8_key),
+            (&pkcs8_cert, &rsa_key),
+        ] {
+            let why = pair_matches(cert.as_bytes(), key).err().unwrap();
+            assert_eq!(why, "the certificate is not for this key");
+        }
+        let why = key_public(&rsa_cert).unwrap_err();
+        assert!(why.starts_with("the key does not parse"), "{why}");
     }
 
     #[test]

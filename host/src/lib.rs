@@ -49,6 +49,7 @@
 //! - [`requests`]: the capability registry (the one list of capabilities)
 //!   and what a signed manifest may ask of each; `trust` checks a
 //!   manifest with it.
+//! - [`crypto`]: rustls on ring, the agent's TLS crypto provider.
 //! - `durable`, `timestamp`: atomic file replacement; RFC 3339 times.
 //! - [`version`]: this build's version and how it runs plugins (Cranelift
 //!   or the Pulley interpreter, fixed at build time).
@@ -59,6 +60,7 @@ pub mod agent;
 mod certstore;
 pub mod cli;
 pub mod config;
+pub mod crypto;
 pub mod diagnostics;
 pub mod document;
 mod durable;

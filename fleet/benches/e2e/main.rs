@@ -75,6 +75,8 @@ use std::time::{Duration, Instant};
 pub(crate) const ARTIFACT: &str = "bench-artifact.bin";
 
 fn main() {
+    // reqwest has no crypto provider of its own (Cargo.toml).
+    jobhost_fleet::broker::install_crypto_provider();
     let args: Vec<String> = std::env::args().skip(1).collect();
     // This binary is also the shell device, started by the benchmark.
     if args.first().map(String::as_str) == Some(shell_device::FLAG) {

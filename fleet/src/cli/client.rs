@@ -79,6 +79,8 @@ impl Client {
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             anyhow::bail!("--api {base:?} must be an http:// or https:// URL");
         }
+        // reqwest has no crypto provider of its own (Cargo.toml).
+        crate::broker::install_crypto_provider();
         let http = reqwest::Client::builder()
             .user_agent(concat!("jobhost-fleet/", env!("CARGO_PKG_VERSION")))
             .build()

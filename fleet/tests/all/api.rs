@@ -89,7 +89,7 @@ impl Server {
         }));
         Self {
             base,
-            http: reqwest::Client::builder().no_proxy().build().unwrap(),
+            http: crate::support::http(),
             token,
             changes,
             store,

@@ -130,10 +130,7 @@ async fn put(server: &Server, file: &Path, sig: &Path) {
 /// CreateJob through the HTTP API (where the code-sign placeholder is
 /// replaced), for `thing`; waits for the execution's end.
 async fn run(server: &Server, thing: &str, job_id: &str, document: Value) -> JobExecution {
-    let response = reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .unwrap()
+    let response = crate::support::http()
         .put(format!("http://{}/jobs/{job_id}", server.http_addr))
         .json(&json!({"targets": [thing], "document": document.to_string()}))
         .send()

@@ -84,7 +84,7 @@ impl Fleet {
             server,
             clock,
             dir,
-            http: reqwest::Client::builder().no_proxy().build().unwrap(),
+            http: crate::support::http(),
         }
     }
 

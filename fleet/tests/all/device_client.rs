@@ -59,7 +59,7 @@ fn start_agent(root: &Path, server: &Server) -> (Agent, PathBuf) {
 }
 
 fn http() -> reqwest::Client {
-    reqwest::Client::builder().no_proxy().build().unwrap()
+    crate::support::http()
 }
 
 /// A request to the service's API; returns the status, the AWS error

@@ -96,10 +96,7 @@ fn number(e: &JobExecution, key: &str) -> u64 {
 
 /// The management API's answer to `GET path`.
 async fn api_get(server: &Server, path: &str) -> reqwest::Response {
-    reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .unwrap()
+    crate::support::http()
         .get(format!("http://{}{path}", server.http_addr))
         .send()
         .await

@@ -56,10 +56,7 @@ fn start_agent(root: &Path, server: &Server) -> (Agent, PathBuf) {
 
 /// CreateJob through the HTTP API with the document as text.
 async fn create_job(server: &Server, job_id: &str, document: &str) {
-    let response = reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .unwrap()
+    let response = crate::support::http()
         .put(format!("http://{}/jobs/{job_id}", server.http_addr))
         .json(&json!({"targets": [THING], "document": document}))
         .send()

@@ -67,7 +67,7 @@ async fn http(
     path: &str,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let client = crate::support::http();
     let mut rb = client.request(method, format!("http://{}{path}", server.http_addr));
     if let Some(b) = body {
         rb = rb.json(&b);

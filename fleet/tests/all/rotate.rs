@@ -261,7 +261,7 @@ async fn the_csr_endpoint_refuses_forged_expired_and_malformed_requests() {
     let server = start(dir.path(), &pki, Some(&pki)).await;
     let ca = server.ca.clone().unwrap();
     let now = support::service::clock()();
-    let http = reqwest::Client::new();
+    let http = crate::support::http();
     let post = |url: String, body: &'static str| http.post(url).body(body).send();
     let base = format!("http://{}", server.http_addr);
 

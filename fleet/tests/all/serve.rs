@@ -260,7 +260,7 @@ async fn an_api_off_loopback_needs_a_token_but_presigned_urls_do_not() {
         .await
         .unwrap();
     let base = format!("http://127.0.0.1:{}", server.http_addr.port());
-    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let http = crate::support::http();
     let job = serde_json::json!({"targets": ["t1"], "document": {"operation": "echo"}});
     let put = |token: Option<&str>| {
         let request = http.put(format!("{base}/jobs/j1")).json(&job);

@@ -21,7 +21,6 @@ pub struct AgentArgs {
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 pub fn run(args: AgentArgs) -> Result<ExitCode> {
-    install_crypto_provider();
     let mut config = Config::load(&args.config)?;
     // Cranelift's memory leaves with a child once a plugin is compiled
     // (`crate::runtime`'s `compile` module). The child is this very
@@ -54,13 +53,6 @@ pub fn run(args: AgentArgs) -> Result<ExitCode> {
     runtime.shutdown_timeout(SHUTDOWN_GRACE);
     result?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// rumqttc and reqwest both use rustls with aws-lc-rs; make it the process
-/// default explicitly so that no second provider in the build can make
-/// rustls refuse to pick one at the first TLS connection.
-pub fn install_crypto_provider() {
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
 }
 
 async fn wait_for_signal() {

@@ -8,8 +8,6 @@ mod plugin;
 mod run;
 mod watchdog;
 
-pub use agent::install_crypto_provider;
-
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
@@ -64,6 +62,7 @@ pub fn main() -> ExitCode {
         }
     };
     init_logging();
+    crate::crypto::install_provider();
     let result = match cli.command {
         Command::Agent(args) => agent::run(args),
         Command::Artifact(args) => artifact::run(args),
@@ -86,8 +85,7 @@ pub fn main() -> ExitCode {
 /// after the same filter.
 fn init_logging() {
     use tracing_subscriber::prelude::*;
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("JOBHOST_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = log_filter(std::env::var("JOBHOST_LOG").ok().as_deref());
     tracing_subscriber::registry()
         .with(filter)
         .with(
@@ -97,4 +95,54 @@ fn init_logging() {
         )
         .with(crate::diagnostics::log_layer())
         .init();
+}
+
+/// The log filter `JOBHOST_LOG` names: a level (`debug`) or
+/// comma-separated `target=level` directives (`info,jobhost::mqtt=trace`),
+/// `info` when unset. A malformed value is reported once and `info` used:
+/// a typo in the environment must not keep the agent from starting.
+///
+/// Filtering is by target only (tracing-subscriber's `Targets`): span and
+/// field directives (`[span{field=x}]=debug`) would need its regex-based
+/// `EnvFilter`, 0.4 MB of the device's binary for a filter nobody needs in
+/// the field.
+fn log_filter(value: Option<&str>) -> tracing_subscriber::filter::Targets {
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    let default = Targets::new().with_default(LevelFilter::INFO);
+    match value.map(str::trim) {
+        None | Some("") => default,
+        Some(text) => text.parse().unwrap_or_else(|e| {
+            eprintln!("warning: JOBHOST_LOG={text:?} is not a log filter ({e}); logging at info");
+            default
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::log_filter;
+    use tracing_subscriber::filter::LevelFilter;
+
+    #[test]
+    fn jobhost_log_takes_a_level_or_target_directives() {
+        let unset = log_filter(None);
+        assert!(unset.would_enable("jobhost::agent", &tracing::Level::INFO));
+        assert!(!unset.would_enable("jobhost::agent", &tracing::Level::DEBUG));
+
+        let level = log_filter(Some("debug"));
+        assert!(level.would_enable("rumqttc", &tracing::Level::DEBUG));
+        assert!(!level.would_enable("rumqttc", &tracing::Level::TRACE));
+
+        let targets = log_filter(Some("warn,jobhost::mqtt=trace"));
+        assert!(targets.would_enable("jobhost::mqtt::connection", &tracing::Level::TRACE));
+        assert!(!targets.would_enable("jobhost::agent", &tracing::Level::INFO));
+        assert!(targets.would_enable("jobhost::agent", &tracing::Level::WARN));
+    }
+
+    #[test]
+    fn a_malformed_jobhost_log_falls_back_to_info() {
+        let filter = log_filter(Some("jobhost=loud"));
+        assert_eq!(filter.default_level(), Some(LevelFilter::INFO));
+        assert!(!filter.would_enable("jobhost", &tracing::Level::DEBUG));
+    }
 }

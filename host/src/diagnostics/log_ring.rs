@@ -133,7 +133,7 @@ pub fn recent_log(scope: LogScope<'_>) -> Vec<String> {
 /// ```no_run
 /// use tracing_subscriber::prelude::*;
 /// tracing_subscriber::registry()
-///     .with(tracing_subscriber::EnvFilter::new("info"))
+///     .with(tracing_subscriber::filter::LevelFilter::INFO)
 ///     .with(tracing_subscriber::fmt::layer())
 ///     .with(jobhost::diagnostics::log_layer())
 ///     .init();

@@ -170,6 +170,8 @@ pub fn mqtt_options(broker: &Broker) -> MqttOptions {
         o.set_credentials(user.clone(), pass.clone());
     }
     if let Some(tls) = &broker.tls {
+        // rumqttc builds its rustls config with the process's provider.
+        crate::crypto::install_provider();
         let alpn = (!tls.alpn.is_empty())
             .then(|| tls.alpn.iter().map(|p| p.as_bytes().to_vec()).collect());
         o.set_transport(Transport::Tls(TlsConfiguration::Simple {

@@ -81,7 +81,7 @@ async fn an_access_key_alone_guards_an_api_off_loopback() {
     })
     .await
     .unwrap();
-    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let http = crate::support::http();
     let url = format!("http://127.0.0.1:{}/jobs", server.http_addr.port());
     let response = http.get(&url).send().await.unwrap();
     assert_eq!(response.status().as_u16(), 403);

@@ -20,7 +20,7 @@ async fn unimplemented_aws_operations_are_named_not_404() {
     )
     .await;
 
-    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let http = crate::support::http();
     let call = |method: Method, path: &str| {
         http.request(method, format!("{}{path}", aws.endpoint))
             .bearer_auth(TOKEN)

@@ -79,7 +79,7 @@ async fn diagnostics_job(
     );
     let document = device.document(job).await;
     let url = document["uploadUrl"].as_str().expect("a presigned URL");
-    let put = reqwest::Client::new()
+    let put = crate::support::http()
         .put(url)
         .body(bundle)
         .send()

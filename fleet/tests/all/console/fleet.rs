@@ -41,7 +41,7 @@ impl Fleet {
             server,
             clock,
             base,
-            http: reqwest::Client::new(),
+            http: crate::support::http(),
             _dir: dir,
         }
     }

@@ -11,7 +11,7 @@ fn without_id(mut p: Value) -> Value {
 }
 
 async fn open(server: &Server) -> SseReader {
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let client = crate::support::http();
     SseReader::open(client.get(format!("http://{}/events", server.http_addr))).await
 }
 
@@ -85,7 +85,7 @@ async fn the_http_stream_carries_the_brokers_events() {
 async fn the_change_stream_carries_every_execution_change_with_its_details() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path()).await;
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let client = crate::support::http();
     let base = format!("http://{}", server.http_addr);
     let mut job =
         SseReader::open(client.get(format!("{base}/execution-changes?jobId=watched"))).await;

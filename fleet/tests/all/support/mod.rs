@@ -31,6 +31,18 @@ use tokio::task::JoinHandle;
 /// 2-core CI machine, short enough that a hung test fails visibly.
 pub const WAIT: Duration = Duration::from_secs(10);
 
+/// An HTTP client for the service's API and its presigned URLs, which are
+/// on loopback: no proxy from the environment. reqwest is built without a
+/// crypto provider of its own (the workspace's Cargo.toml), so the
+/// process's, ring, is installed first, as the service does.
+pub fn http() -> reqwest::Client {
+    jobhost_fleet::broker::install_crypto_provider();
+    reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("an HTTP client")
+}
+
 /// AWS IoT's MQTT packet size limit; rumqttc's default is only 10 KiB.
 pub const MAX_PACKET_SIZE: usize = 128 * 1024;
 

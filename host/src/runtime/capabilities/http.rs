@@ -46,6 +46,8 @@ pub(crate) fn check_url(
 pub(crate) fn client() -> &'static reqwest::Client {
     static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
     CLIENT.get_or_init(|| {
+        // reqwest is built without a TLS provider of its own.
+        crate::crypto::install_provider();
         reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(30))
             // Redirects could leave the allow-list; refuse them.
