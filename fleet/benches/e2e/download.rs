@@ -91,7 +91,7 @@ pub async fn run(options: &Options) {
             Check::Size(options.download_size as u64),
         )
         .await;
-        agent.push(took);
+        agent.push(took.total);
         peaks.push(sampler.stop());
     }
     let after = rss_kib(device.pid()).unwrap_or(0);

@@ -64,7 +64,7 @@ use download::Check;
 use jobhost_fleet::server::{Server, ServerConfig};
 use observer::Observer;
 use options::{Options, Part};
-use report::Samples;
+use report::{Samples, Timed};
 use support::fatal;
 
 use jobhost_protocol::JobExecutionStatus;
@@ -233,6 +233,8 @@ pub(crate) fn artifact(size: usize) -> Vec<u8> {
 }
 
 /// One job through `device`: CreateJob → SUCCEEDED accepted, checked.
+/// Returns the whole span and, for a device that claims its jobs, where
+/// the time went.
 pub(crate) async fn one_job(
     server: &Server,
     http: &reqwest::Client,
@@ -241,7 +243,7 @@ pub(crate) async fn one_job(
     job: &Job,
     job_id: &str,
     expected: Check<'_>,
-) -> Duration {
+) -> Timed {
     let file = format!("{job_id}.bin");
     let document = device.document(job, &file);
     let created = Instant::now();
@@ -256,7 +258,7 @@ pub(crate) async fn one_job(
         let body = response.text().await.unwrap_or_default();
         fatal(&format!("CreateJob {job_id}: {status} {body}"));
     }
-    let Some(accepted) = observer.succeeded(job_id).await else {
+    let Some(seen) = observer.succeeded(job_id).await else {
         fatal(&format!(
             "{job_id}: no SUCCEEDED accepted within {:?}; {}",
             observer::WAIT,
@@ -264,7 +266,7 @@ pub(crate) async fn one_job(
         ))
     };
     check(server, device, job_id, &file, expected);
-    accepted.duration_since(created)
+    Timed::new(created, &seen)
 }
 
 /// Outside the timed span: the store says SUCCEEDED and the device wrote

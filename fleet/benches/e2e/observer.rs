@@ -35,17 +35,40 @@ pub struct Observer {
 /// One job's updates and replies so far.
 #[derive(Default)]
 struct Trace {
-    /// The statuses of its update requests, in order.
-    requests: Vec<String>,
+    /// The statuses of its update requests and when each arrived, in order.
+    requests: Vec<(Instant, String)>,
     /// When each `/accepted` reply arrived, in order.
     accepted: Vec<Instant>,
 }
 
+/// What the observer saw of one job, once the SUCCEEDED was accepted.
+pub struct Seen {
+    /// The reply accepting the SUCCEEDED update.
+    pub accepted: Instant,
+    /// The SUCCEEDED update request.
+    pub reported: Instant,
+    /// The device's claim (its first update, IN_PROGRESS) and the reply
+    /// accepting it; `None` for a device that reported SUCCEEDED without
+    /// claiming first.
+    pub claim: Option<(Instant, Instant)>,
+}
+
 impl Trace {
-    /// The arrival of the reply to the SUCCEEDED update, once both are in.
-    fn succeeded(&self) -> Option<Instant> {
-        let k = self.requests.iter().position(|s| s == "SUCCEEDED")?;
-        self.accepted.get(k).copied()
+    /// The job's SUCCEEDED and its acceptance, once both are in.
+    fn succeeded(&self) -> Option<Seen> {
+        let k = self.requests.iter().position(|(_, s)| s == "SUCCEEDED")?;
+        let accepted = *self.accepted.get(k)?;
+        let claim = self
+            .requests
+            .iter()
+            .position(|(_, s)| s == "IN_PROGRESS")
+            .filter(|&c| c < k)
+            .map(|c| (self.requests[c].0, self.accepted[c]));
+        Some(Seen {
+            accepted,
+            reported: self.requests[k].0,
+            claim,
+        })
     }
 }
 
@@ -73,15 +96,15 @@ impl Observer {
         }
     }
 
-    /// When the reply accepting `job_id`'s SUCCEEDED arrived; `None` if it
-    /// did not within [`WAIT`]. A rejected update stops the benchmark: it
-    /// would measure nothing then.
-    pub async fn succeeded(&mut self, job_id: &str) -> Option<Instant> {
+    /// When the reply accepting `job_id`'s SUCCEEDED arrived, and the
+    /// updates before it; `None` if it did not within [`WAIT`]. A rejected
+    /// update stops the benchmark: it would measure nothing then.
+    pub async fn succeeded(&mut self, job_id: &str) -> Option<Seen> {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
-            if let Some(at) = self.jobs.get(job_id).and_then(Trace::succeeded) {
+            if let Some(seen) = self.jobs.get(job_id).and_then(Trace::succeeded) {
                 self.jobs.remove(job_id);
-                return Some(at);
+                return Some(seen);
             }
             let (at, topic, payload) = tokio::time::timeout_at(deadline, self.messages.recv())
                 .await
@@ -95,7 +118,11 @@ impl Observer {
                         .ok()
                         .and_then(|v| v.get("status")?.as_str().map(str::to_owned))
                         .unwrap_or_default();
-                    self.jobs.entry(job).or_default().requests.push(status);
+                    self.jobs
+                        .entry(job)
+                        .or_default()
+                        .requests
+                        .push((at, status));
                 }
                 JobsTopic::Reply(Operation::Update(job), Reply::Accepted) => {
                     self.jobs.entry(job).or_default().accepted.push(at);

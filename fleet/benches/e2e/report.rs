@@ -3,22 +3,73 @@
 
 use crate::brokers::BrokerKind;
 use crate::devices::DeviceKind;
+use crate::observer::Seen;
 use crate::options::Options;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// One job's span, CreateJob → SUCCEEDED accepted, and its phases as the
+/// observer saw them on the broker (when the device claims its jobs).
+pub struct Timed {
+    pub total: Duration,
+    pub phases: Option<[Duration; 4]>,
+}
+
+/// What each of [`Timed::phases`] holds, and whose work it is.
+const PHASES: [&str; 4] = [
+    "create -> claim (service: CreateJob, notify; device: claim)",
+    "claim accepted (service)",
+    "run -> SUCCEEDED (device: the job, the journal)",
+    "SUCCEEDED accepted (service)",
+];
+
+impl Timed {
+    pub fn new(created: Instant, seen: &Seen) -> Timed {
+        // The observer gets a request and its reply by different paths, so
+        // a reply can be seen a hair before its request: saturate.
+        let phases = seen.claim.map(|(claimed, claim_accepted)| {
+            [
+                claimed.saturating_duration_since(created),
+                claim_accepted.saturating_duration_since(claimed),
+                seen.reported.saturating_duration_since(claim_accepted),
+                seen.accepted.saturating_duration_since(seen.reported),
+            ]
+        });
+        Timed {
+            total: seen.accepted.saturating_duration_since(created),
+            phases,
+        }
+    }
+}
 
 /// One device's timed jobs on one broker.
 #[derive(Default)]
-pub struct Samples(Vec<Duration>);
+pub struct Samples {
+    totals: Vec<Duration>,
+    phases: Vec<[Duration; 4]>,
+}
 
 impl Samples {
-    pub fn push(&mut self, took: Duration) {
-        self.0.push(took);
+    pub fn push(&mut self, timed: Timed) {
+        self.totals.push(timed.total);
+        self.phases.extend(timed.phases);
     }
 
     fn sorted(&self) -> Vec<Duration> {
-        let mut sorted = self.0.clone();
+        let mut sorted = self.totals.clone();
         sorted.sort_unstable();
         sorted
+    }
+
+    /// The median of each phase, over the jobs that had them all.
+    fn phase_medians(&self) -> Option<[Duration; 4]> {
+        if self.phases.is_empty() {
+            return None;
+        }
+        Some(std::array::from_fn(|i| {
+            let mut one: Vec<Duration> = self.phases.iter().map(|p| p[i]).collect();
+            one.sort_unstable();
+            percentile(&one, 50.0)
+        }))
     }
 }
 
@@ -66,6 +117,11 @@ pub fn broker(broker: BrokerKind, samples: &[(DeviceKind, Samples)]) {
             ms(sorted[sorted.len() - 1]),
             ms(sorted[0]),
         );
+        if let Some(medians) = samples.phase_medians() {
+            for (name, median) in PHASES.iter().zip(medians) {
+                println!("              p50 {:>7.2} ms   {name}", ms(median));
+            }
+        }
     }
 }
 
