@@ -2,10 +2,10 @@
 //!
 //! Every TLS connection the agent makes (MQTT, downloads, uploads, the
 //! certificate authority) and the key pair of a certificate rotation use
-//! ring. aws-lc-rs, rustls's default, is 1.5 MB more on a device
-//! (BENCHMARKS.md, "Footprint") for one thing a device would use: the
-//! post-quantum hybrid key exchange (X25519MLKEM768), which only counts
-//! where the broker offers it too. ring gives TLS 1.3 and 1.2 with the
+//! ring. aws-lc-rs, rustls's default, was most of the 2.7 MB the agent's
+//! dist build lost with it and a regex engine (BENCHMARKS.md, "Footprint"),
+//! for one thing a device would use: the post-quantum hybrid key exchange
+//! (X25519MLKEM768), which only counts where the broker offers it too. ring gives TLS 1.3 and 1.2 with the
 //! X25519, P-256 and P-384 key exchanges and the ECDSA, Ed25519 and RSA
 //! certificates brokers present.
 
