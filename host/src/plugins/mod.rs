@@ -254,7 +254,7 @@ impl Plugins {
         if stop() {
             return Err(Refusal::Cancelled);
         }
-        let target = self.dir.join(format!("{name}.wasm"));
+        let target = self.file_of(&name);
         let io_err = |what: String| move |source| Refusal::Io { what, source };
         std::fs::rename(incoming, &target).map_err(io_err(format!(
             "cannot move the plugin to {}",
@@ -282,7 +282,7 @@ impl Plugins {
                 self.names().join(", ")
             )));
         }
-        let path = self.dir.join(format!("{name}.wasm"));
+        let path = self.file_of(name);
         let io_err = |what: String| move |source| Refusal::Io { what, source };
         match std::fs::remove_file(&path) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => {
@@ -326,11 +326,14 @@ impl Plugins {
         self.registry()
             .inventory()
             .filter(|p| p.plugin.is_mapped())
-            .filter(|p| {
-                let file = self.dir.join(format!("{}.wasm", p.manifest.name));
-                p.plugin.release(&file)
-            })
+            .filter(|p| p.plugin.release(&self.file_of(&p.manifest.name)))
             .count()
+    }
+
+    /// The file plugin `name` is installed as (the name a verified file
+    /// must have, `error.rs`).
+    fn file_of(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("{name}.wasm"))
     }
 
     /// The files in the plugin directory that were refused at start, with

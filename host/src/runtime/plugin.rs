@@ -144,11 +144,7 @@ impl CompiledPlugin {
                 max: MAX_PLUGIN_BYTES,
             });
         }
-        let mut bytes = Vec::with_capacity(size as usize);
-        // `take` guards against a file that grows between stat and read.
-        file.take(MAX_PLUGIN_BYTES + 1)
-            .read_to_end(&mut bytes)
-            .map_err(read_err)?;
+        let bytes = read_capped(file, size as usize).map_err(read_err)?;
         Self::from_unverified_bytes(runtime, &name, &bytes)
     }
 
@@ -289,12 +285,8 @@ impl CompiledPlugin {
             path: origin.to_path_buf(),
             source,
         };
-        let mut bytes = Vec::with_capacity(self.size);
-        File::open(origin)
-            .map_err(read_err)?
-            .take(MAX_PLUGIN_BYTES + 1)
-            .read_to_end(&mut bytes)
-            .map_err(read_err)?;
+        let file = File::open(origin).map_err(read_err)?;
+        let bytes = read_capped(file, self.size).map_err(read_err)?;
         if hex::encode(Sha256::digest(&bytes)) != self.digest {
             return Err(LoadError::Changed {
                 name: self.name.clone(),
@@ -309,6 +301,15 @@ impl CompiledPlugin {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// Reads `file` whole, expecting about `expected` bytes, and never more
+/// than one byte over [`MAX_PLUGIN_BYTES`]: `take` guards against a file
+/// that grows between stat and read, and that byte is enough to refuse it.
+fn read_capped(file: File, expected: usize) -> io::Result<Vec<u8>> {
+    let mut bytes = Vec::with_capacity(expected);
+    file.take(MAX_PLUGIN_BYTES + 1).read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 /// The compiled component for `bytes` (whose sha256 is `digest`): from the
